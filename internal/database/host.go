@@ -1,0 +1,388 @@
+// Package database hosts the console's SQLite databases: one file each under
+// the data directory, in WAL mode, with a connection pool per database for
+// writers and one opened read-only for viewers.
+package database
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/snapdeck/snapdeck/internal/snapdeck"
+	"modernc.org/sqlite"
+)
+
+// Host owns the hosted database files and their connection pools.
+type Host struct {
+	dir    string
+	logger *slog.Logger
+
+	mu    sync.Mutex
+	pools map[string]*pool
+	// QueryTimeout interrupts a statement that runs longer.
+	QueryTimeout time.Duration
+	// MaxRows is how many rows a query shows.
+	MaxRows int
+}
+
+type pool struct {
+	rw, ro *sql.DB
+}
+
+// NewHost returns a Host for the files in dir, creating dir if needed.
+func NewHost(dir string, logger *slog.Logger) (*Host, error) {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return nil, fmt.Errorf("create databases directory: %w", err)
+	}
+	return &Host{dir: dir, logger: logger, pools: map[string]*pool{}, QueryTimeout: 30 * time.Second, MaxRows: 1000}, nil
+}
+
+// Path returns the file of a hosted database.
+func (h *Host) Path(id string) string { return filepath.Join(h.dir, id+".sqlite") }
+
+// Dir returns the directory holding the database files.
+func (h *Host) Dir() string { return h.dir }
+
+func dsn(path string, readOnly bool) string {
+	q := url.Values{}
+	q.Add("_pragma", "busy_timeout(10000)")
+	if readOnly {
+		// Opened read-only by SQLite itself, not guarded by parsing SQL:
+		// whatever a viewer types cannot write.
+		q.Set("mode", "ro")
+		q.Add("_pragma", "query_only(1)")
+	} else {
+		q.Add("_pragma", "journal_mode(WAL)")
+		q.Add("_pragma", "synchronous(NORMAL)")
+		q.Add("_pragma", "foreign_keys(1)")
+	}
+	return "file:" + path + "?" + q.Encode()
+}
+
+// Create makes a new, empty WAL-mode database file for id. It fails if the
+// file exists.
+func (h *Host) Create(ctx context.Context, id string) error {
+	if !snapdeck.ValidDatabaseID(id) {
+		return snapdeck.Errorf(snapdeck.Invalid, "%q is not a database id.", id)
+	}
+	path := h.Path(id)
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o640)
+	if err != nil {
+		return fmt.Errorf("create database file %s: %w", id, err)
+	}
+	f.Close()
+	db, err := sql.Open("sqlite", dsn(path, false))
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	// An empty file becomes a real database only once something is written;
+	// setting WAL mode writes the header, so the file is valid from now on.
+	var mode string
+	if err := db.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
+		return fmt.Errorf("initialise database %s: %w", id, err)
+	}
+	if _, err := db.ExecContext(ctx, "PRAGMA user_version = 0; CREATE TABLE IF NOT EXISTS _snapdeck_probe(x); DROP TABLE _snapdeck_probe"); err != nil {
+		return fmt.Errorf("initialise database %s: %w", id, err)
+	}
+	return syncDir(h.dir)
+}
+
+// open returns the pools of a database, opening them on first use.
+func (h *Host) open(id string) (*pool, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if p, ok := h.pools[id]; ok {
+		return p, nil
+	}
+	path := h.Path(id)
+	if _, err := os.Stat(path); err != nil {
+		return nil, &snapdeck.Error{Code: snapdeck.NotFound, Reason: "db-not-found", Message: fmt.Sprintf("The file of database %s is missing.", id), Err: err}
+	}
+	rw, err := sql.Open("sqlite", dsn(path, false))
+	if err != nil {
+		return nil, err
+	}
+	rw.SetMaxOpenConns(4)
+	ro, err := sql.Open("sqlite", dsn(path, true))
+	if err != nil {
+		rw.Close()
+		return nil, err
+	}
+	ro.SetMaxOpenConns(4)
+	p := &pool{rw: rw, ro: ro}
+	h.pools[id] = p
+	return p, nil
+}
+
+// DB returns the read-write pool of a database, for the snapshot engine and
+// tests.
+func (h *Host) DB(id string) (*sql.DB, error) {
+	p, err := h.open(id)
+	if err != nil {
+		return nil, err
+	}
+	return p.rw, nil
+}
+
+// CloseDatabase closes the pools of one database, waiting for their
+// connections to be returned. The last connection to close checkpoints the
+// WAL into the file and removes it.
+func (h *Host) CloseDatabase(ctx context.Context, id string) error {
+	h.mu.Lock()
+	p, ok := h.pools[id]
+	delete(h.pools, id)
+	h.mu.Unlock()
+	if !ok {
+		return nil
+	}
+	return errors.Join(p.ro.Close(), p.rw.Close())
+}
+
+// Delete closes a database and removes its files.
+func (h *Host) Delete(ctx context.Context, id string) error {
+	if err := h.CloseDatabase(ctx, id); err != nil {
+		return err
+	}
+	path := h.Path(id)
+	var errs []error
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("remove database %s: %w", id, err)
+	}
+	return syncDir(h.dir)
+}
+
+// Close closes every pool.
+func (h *Host) Close(ctx context.Context) error {
+	h.mu.Lock()
+	ids := make([]string, 0, len(h.pools))
+	for id := range h.pools {
+		ids = append(ids, id)
+	}
+	h.mu.Unlock()
+	var errs []error
+	for _, id := range ids {
+		errs = append(errs, h.CloseDatabase(ctx, id))
+	}
+	return errors.Join(errs...)
+}
+
+// Size returns the bytes a database takes on disk, WAL included.
+func (h *Host) Size(id string) int64 {
+	var n int64
+	for _, p := range []string{h.Path(id), h.Path(id) + "-wal"} {
+		if fi, err := os.Stat(p); err == nil {
+			n += fi.Size()
+		}
+	}
+	return n
+}
+
+// Tables lists the user tables of a database with their row counts.
+func (h *Host) Tables(ctx context.Context, id string) ([]Table, error) {
+	p, err := h.open(id)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := p.ro.QueryContext(ctx, `SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name`)
+	if err != nil {
+		return nil, fmt.Errorf("list tables of %s: %w", id, err)
+	}
+	var tables []Table
+	for rows.Next() {
+		var t Table
+		if err := rows.Scan(&t.Name); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		tables = append(tables, t)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	for i := range tables {
+		q := `SELECT count(*) FROM "` + strings.ReplaceAll(tables[i].Name, `"`, `""`) + `"`
+		if err := p.ro.QueryRowContext(ctx, q).Scan(&tables[i].Rows); err != nil {
+			// A virtual table whose module is missing cannot be counted;
+			// show it without a count rather than failing the page.
+			tables[i].Rows = -1
+		}
+	}
+	return tables, nil
+}
+
+// Query runs the SQL a user typed and returns the first MaxRows rows, or how
+// many rows it changed. readOnly opens the database read-only. A statement
+// running past QueryTimeout is interrupted. SQL errors come back as Invalid
+// errors with SQLite's message in plain words.
+func (h *Host) Query(ctx context.Context, id, sqlText string, readOnly bool) (*Result, error) {
+	if strings.TrimSpace(sqlText) == "" {
+		return nil, snapdeck.FieldError("sql", "Type a SQL statement to run.")
+	}
+	p, err := h.open(id)
+	if err != nil {
+		return nil, err
+	}
+	db := p.rw
+	if readOnly {
+		db = p.ro
+	}
+	ctx, cancel := context.WithTimeout(ctx, h.QueryTimeout)
+	defer cancel()
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("connect to %s: %w", id, err)
+	}
+	defer conn.Close()
+	if err := conn.Raw(func(dc any) error {
+		r, ok := dc.(sqlite.AuthorizerRegisterer)
+		if !ok {
+			return errors.New("the SQLite driver has no authorizer")
+		}
+		return r.RegisterAuthorizer(userPolicy)
+	}); err != nil {
+		return nil, fmt.Errorf("guard connection to %s: %w", id, err)
+	}
+	start := time.Now()
+	res, err := h.run(ctx, conn, sqlText)
+	if err != nil {
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return nil, &snapdeck.Error{Code: snapdeck.Invalid, Field: "sql",
+				Message: fmt.Sprintf("The statement ran longer than %s and was interrupted.", h.QueryTimeout), Err: err}
+		}
+		return nil, &snapdeck.Error{Code: snapdeck.Invalid, Field: "sql", Message: sqlMessage(err, readOnly), Err: err}
+	}
+	res.Duration = time.Since(start)
+	return res, nil
+}
+
+// userPolicy is the authorizer on connections that run SQL a user typed.
+// A hosted database must not reach files beside it: ATTACH would read the
+// console's own store (password hashes, sessions) or write anywhere the
+// process can, and VACUUM INTO writes a file too. PRAGMAs that change how the
+// file is kept are the console's to set, not the user's.
+func userPolicy(action sqlite.AuthorizerActionCode, arg1, arg2, dbName, trigger string) sqlite.AuthorizerReturnCode {
+	switch action {
+	case sqlite.AuthAttach, sqlite.AuthDetach:
+		return sqlite.AuthorizerDeny
+	case sqlite.AuthFunction:
+		if strings.EqualFold(arg2, "load_extension") || strings.EqualFold(arg2, "readfile") || strings.EqualFold(arg2, "writefile") {
+			return sqlite.AuthorizerDeny
+		}
+	case sqlite.AuthPragma:
+		switch strings.ToLower(arg1) {
+		case "journal_mode", "locking_mode", "writable_schema", "query_only", "mmap_size",
+			"temp_store_directory", "data_store_directory", "wal_autocheckpoint", "synchronous":
+			if arg2 != "" {
+				return sqlite.AuthorizerDeny
+			}
+		}
+	}
+	return sqlite.AuthorizerOK
+}
+
+func (h *Host) run(ctx context.Context, conn *sql.Conn, sqlText string) (*Result, error) {
+	rows, err := conn.QueryContext(ctx, sqlText)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	cols, err := rows.Columns()
+	if err != nil {
+		return nil, err
+	}
+	res := &Result{Columns: cols, IsQuery: len(cols) > 0}
+	vals := make([]any, len(cols))
+	ptrs := make([]any, len(cols))
+	for i := range vals {
+		ptrs[i] = &vals[i]
+	}
+	for rows.Next() {
+		if len(res.Rows) == h.MaxRows {
+			res.Truncated = true
+			break
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			return nil, err
+		}
+		row := make([]string, len(cols))
+		for i, v := range vals {
+			row[i] = render(v)
+		}
+		res.Rows = append(res.Rows, row)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	rows.Close()
+	if !res.IsQuery {
+		if err := conn.QueryRowContext(ctx, "SELECT changes()").Scan(&res.RowsAffected); err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func render(v any) string {
+	switch v := v.(type) {
+	case nil:
+		return "NULL"
+	case []byte:
+		if len(v) > 64 {
+			return fmt.Sprintf("<blob %d bytes>", len(v))
+		}
+		return fmt.Sprintf("x'%x'", v)
+	case time.Time:
+		return v.UTC().Format(time.RFC3339Nano)
+	default:
+		return fmt.Sprint(v)
+	}
+}
+
+// sqlMessage turns a driver error into the sentence a user reads.
+func sqlMessage(err error, readOnly bool) string {
+	msg := err.Error()
+	// modernc prefixes messages with the result code, e.g.
+	// "SQL logic error: no such table: t (1)"; keep SQLite's own words.
+	if i := strings.Index(msg, ": "); i >= 0 && strings.Contains(msg[:i], "error") {
+		msg = msg[i+2:]
+	}
+	if j := strings.LastIndex(msg, " ("); j > 0 && strings.HasSuffix(msg, ")") {
+		msg = msg[:j]
+	}
+	if strings.Contains(msg, "not authorized") {
+		return "That statement is not allowed here: a hosted database cannot attach files, load extensions or change how the console keeps it."
+	}
+	if readOnly && (strings.Contains(msg, "readonly") || strings.Contains(msg, "read-only") || strings.Contains(msg, "query_only")) {
+		return "This database is read-only for viewers: " + msg
+	}
+	return "SQLite says: " + msg
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	// fsync the directory as well: a new or removed entry is not durable
+	// until the directory is.
+	return d.Sync()
+}

@@ -1,0 +1,156 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"github.com/snapdeck/snapdeck/internal/snapdeck"
+)
+
+const databaseColumns = `id, name, plan, status, schedule, size_bytes, created_at`
+
+func scanDatabase(row interface{ Scan(...any) error }) (snapdeck.Database, error) {
+	var d snapdeck.Database
+	var plan, status string
+	var created int64
+	err := row.Scan(&d.ID, &d.Name, &plan, &status, &d.Schedule, &d.SizeBytes, &created)
+	d.Plan, d.Status, d.CreatedAt = snapdeck.Plan(plan), snapdeck.Status(status), fromMS(created)
+	return d, err
+}
+
+// CreateDatabase records a new hosted database.
+func (db *DB) CreateDatabase(ctx context.Context, d *snapdeck.Database) error {
+	if d.CreatedAt.IsZero() {
+		d.CreatedAt = db.now().UTC()
+	}
+	_, err := db.w.ExecContext(ctx, `INSERT INTO databases (`+databaseColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		d.ID, d.Name, string(d.Plan), string(d.Status), d.Schedule, d.SizeBytes, ms(d.CreatedAt))
+	if isUniqueViolation(err) {
+		return snapdeck.Errorf(snapdeck.Conflict, "A database with id %s already exists.", d.ID)
+	}
+	if err != nil {
+		return fmt.Errorf("record database %s: %w", d.ID, err)
+	}
+	return nil
+}
+
+// FindDatabase returns one hosted database.
+func (db *DB) FindDatabase(ctx context.Context, id string) (snapdeck.Database, error) {
+	d, err := scanDatabase(db.r.QueryRowContext(ctx, `SELECT `+databaseColumns+` FROM databases WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return d, &snapdeck.Error{Code: snapdeck.NotFound, Reason: "db-not-found", Message: fmt.Sprintf("Database not found: %s", id)}
+	}
+	if err != nil {
+		return d, fmt.Errorf("find database %s: %w", id, err)
+	}
+	return d, nil
+}
+
+// FindDatabases lists every hosted database, newest first.
+func (db *DB) FindDatabases(ctx context.Context) ([]snapdeck.Database, error) {
+	rows, err := db.r.QueryContext(ctx, `SELECT `+databaseColumns+` FROM databases ORDER BY created_at DESC, id`)
+	if err != nil {
+		return nil, fmt.Errorf("list databases: %w", err)
+	}
+	defer rows.Close()
+	var out []snapdeck.Database
+	for rows.Next() {
+		d, err := scanDatabase(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, d)
+	}
+	return out, rows.Err()
+}
+
+// DatabaseUpdate names the fields UpdateDatabase changes; nil leaves a field.
+type DatabaseUpdate struct {
+	Name      *string
+	Plan      *snapdeck.Plan
+	Status    *snapdeck.Status
+	Schedule  *string
+	SizeBytes *int64
+}
+
+// UpdateDatabase changes some fields of a database and returns it.
+func (db *DB) UpdateDatabase(ctx context.Context, id string, u DatabaseUpdate) (snapdeck.Database, error) {
+	tx, err := db.w.BeginTx(ctx, nil)
+	if err != nil {
+		return snapdeck.Database{}, err
+	}
+	defer tx.Rollback()
+	d, err := scanDatabase(tx.QueryRowContext(ctx, `SELECT `+databaseColumns+` FROM databases WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return d, &snapdeck.Error{Code: snapdeck.NotFound, Reason: "db-not-found", Message: fmt.Sprintf("Database not found: %s", id)}
+	}
+	if err != nil {
+		return d, err
+	}
+	if u.Name != nil {
+		d.Name = *u.Name
+	}
+	if u.Plan != nil {
+		d.Plan = *u.Plan
+	}
+	if u.Status != nil {
+		d.Status = *u.Status
+	}
+	if u.Schedule != nil {
+		d.Schedule = *u.Schedule
+	}
+	if u.SizeBytes != nil {
+		d.SizeBytes = *u.SizeBytes
+	}
+	_, err = tx.ExecContext(ctx, `UPDATE databases SET name = ?, plan = ?, status = ?, schedule = ?, size_bytes = ? WHERE id = ?`,
+		d.Name, string(d.Plan), string(d.Status), d.Schedule, d.SizeBytes, id)
+	if err != nil {
+		return d, fmt.Errorf("update database %s: %w", id, err)
+	}
+	return d, tx.Commit()
+}
+
+// TransitionDatabase moves a database from one of the allowed statuses to
+// another in one step, so two operations cannot both claim it. A database in
+// any other status gets a Busy error naming what it is doing.
+func (db *DB) TransitionDatabase(ctx context.Context, id string, from []snapdeck.Status, to snapdeck.Status) (snapdeck.Database, error) {
+	tx, err := db.w.BeginTx(ctx, nil)
+	if err != nil {
+		return snapdeck.Database{}, err
+	}
+	defer tx.Rollback()
+	d, err := scanDatabase(tx.QueryRowContext(ctx, `SELECT `+databaseColumns+` FROM databases WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return d, &snapdeck.Error{Code: snapdeck.NotFound, Reason: "db-not-found", Message: fmt.Sprintf("Database not found: %s", id)}
+	}
+	if err != nil {
+		return d, err
+	}
+	allowed := false
+	for _, s := range from {
+		allowed = allowed || d.Status == s
+	}
+	if !allowed {
+		return d, &snapdeck.Error{Code: snapdeck.Busy, Reason: "ongoing-database-operation",
+			Message: fmt.Sprintf("The database is currently undergoing an operation: %s", d.Status)}
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE databases SET status = ? WHERE id = ?`, string(to), id); err != nil {
+		return d, err
+	}
+	d.Status = to
+	return d, tx.Commit()
+}
+
+// DeleteDatabase removes a database's record.
+func (db *DB) DeleteDatabase(ctx context.Context, id string) error {
+	res, err := db.w.ExecContext(ctx, `DELETE FROM databases WHERE id = ?`, id)
+	if err != nil {
+		return fmt.Errorf("delete database %s: %w", id, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return &snapdeck.Error{Code: snapdeck.NotFound, Reason: "db-not-found", Message: fmt.Sprintf("Database not found: %s", id)}
+	}
+	return nil
+}
