@@ -165,10 +165,10 @@ func (db *DB) RecordLoginFailure(ctx context.Context, email string, at time.Time
 	return err
 }
 
-// LoginFailures returns the times of failed sign-ins for an email since a
+// LoginFailures returns the times of failed sign-ins for an email after a
 // moment, oldest first.
 func (db *DB) LoginFailures(ctx context.Context, email string, since time.Time) ([]time.Time, error) {
-	rows, err := db.r.QueryContext(ctx, `SELECT at FROM login_failures WHERE email = ? AND at >= ? ORDER BY at`, email, ms(since))
+	rows, err := db.r.QueryContext(ctx, `SELECT at FROM login_failures WHERE email = ? AND at > ? ORDER BY at`, email, ms(since))
 	if err != nil {
 		return nil, err
 	}

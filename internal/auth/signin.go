@@ -53,7 +53,7 @@ func (a *Authenticator) SignIn(ctx context.Context, email, password string) (sna
 	}
 	if len(failures) >= MaxFailures {
 		wait := failures[len(failures)-MaxFailures].Add(FailureWindow).Sub(now)
-		minutes := int(math.Ceil(wait.Minutes()))
+		minutes := max(1, int(math.Ceil(wait.Minutes())))
 		return snapdeck.User{}, &snapdeck.Error{Code: snapdeck.TooMany,
 			Message: fmt.Sprintf("Too many failed sign-ins for this account. Try again in %d minute%s.", minutes, plural(minutes))}
 	}
