@@ -1,0 +1,167 @@
+package database
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+
+	"github.com/snapdeck/snapdeck/internal/snapdeck"
+	"github.com/snapdeck/snapdeck/store"
+)
+
+// Manager is what the console and the API call to manage hosted databases:
+// it keeps the store's records and the files on disk in step.
+type Manager struct {
+	db     *store.DB
+	host   *Host
+	logger *slog.Logger
+	// OnCreate, when set, runs after a database is created and running;
+	// the scheduler hangs its "Database created" snapshot here.
+	OnCreate func(ctx context.Context, d snapdeck.Database)
+}
+
+// NewManager returns a Manager over the store and the host.
+func NewManager(db *store.DB, host *Host, logger *slog.Logger) *Manager {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &Manager{db: db, host: host, logger: logger}
+}
+
+// Host returns the files the manager keeps.
+func (m *Manager) Host() *Host { return m.host }
+
+// Create makes an empty database with the given name and plan.
+func (m *Manager) Create(ctx context.Context, name string, plan snapdeck.Plan) (snapdeck.Database, error) {
+	name = strings.TrimSpace(name)
+	if err := snapdeck.ValidateDatabaseName(name); err != nil {
+		return snapdeck.Database{}, err
+	}
+	if !plan.Valid() {
+		return snapdeck.Database{}, snapdeck.FieldError("plan", "Choose a plan: free, professional or enterprise.")
+	}
+	d := snapdeck.Database{ID: snapdeck.NewDatabaseID(), Name: name, Plan: plan, Status: snapdeck.StatusCreating}
+	// The record comes first: a crash before the file exists leaves a
+	// "creating" record that the next start marks failed, never a file
+	// that no record owns.
+	if err := m.db.CreateDatabase(ctx, &d); err != nil {
+		return d, err
+	}
+	if err := m.host.Create(ctx, d.ID); err != nil {
+		failed := snapdeck.StatusFailed
+		if _, uerr := m.db.UpdateDatabase(ctx, d.ID, store.DatabaseUpdate{Status: &failed}); uerr != nil {
+			m.logger.Error("mark database failed", "database_id", d.ID, "err", uerr)
+		}
+		return d, fmt.Errorf("create database %s: %w", d.ID, err)
+	}
+	running := snapdeck.StatusRunning
+	d, err := m.db.UpdateDatabase(ctx, d.ID, store.DatabaseUpdate{Status: &running})
+	if err != nil {
+		return d, err
+	}
+	m.logger.Info("database created", "database_id", d.ID, "plan", d.Plan)
+	if m.OnCreate != nil {
+		m.OnCreate(ctx, d)
+	}
+	return d, nil
+}
+
+// Find returns one database with its current size on disk.
+func (m *Manager) Find(ctx context.Context, id string) (snapdeck.Database, error) {
+	d, err := m.db.FindDatabase(ctx, id)
+	if err != nil {
+		return d, err
+	}
+	d.SizeBytes = m.host.Size(id)
+	return d, nil
+}
+
+// List returns every database with its current size on disk.
+func (m *Manager) List(ctx context.Context) ([]snapdeck.Database, error) {
+	dbs, err := m.db.FindDatabases(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for i := range dbs {
+		dbs[i].SizeBytes = m.host.Size(dbs[i].ID)
+	}
+	return dbs, nil
+}
+
+// Rename gives a database a new name.
+func (m *Manager) Rename(ctx context.Context, id, name string) (snapdeck.Database, error) {
+	name = strings.TrimSpace(name)
+	if err := snapdeck.ValidateDatabaseName(name); err != nil {
+		return snapdeck.Database{}, err
+	}
+	return m.db.UpdateDatabase(ctx, id, store.DatabaseUpdate{Name: &name})
+}
+
+// SetPlan moves a database to another plan.
+func (m *Manager) SetPlan(ctx context.Context, id string, plan snapdeck.Plan) (snapdeck.Database, error) {
+	if !plan.Valid() {
+		return snapdeck.Database{}, snapdeck.FieldError("plan", "Choose a plan: free, professional or enterprise.")
+	}
+	return m.db.UpdateDatabase(ctx, id, store.DatabaseUpdate{Plan: &plan})
+}
+
+// Delete removes a database after the user typed its exact name. A database
+// busy with another operation is refused.
+func (m *Manager) Delete(ctx context.Context, id, typedName string) error {
+	d, err := m.db.FindDatabase(ctx, id)
+	if err != nil {
+		return err
+	}
+	if typedName != d.Name {
+		return snapdeck.FieldError("confirm_name", "Type the database name, %s, exactly to delete it.", d.Name)
+	}
+	if _, err := m.db.TransitionDatabase(ctx, id,
+		[]snapdeck.Status{snapdeck.StatusRunning, snapdeck.StatusFailed}, snapdeck.StatusDeleting); err != nil {
+		return err
+	}
+	if err := m.host.Delete(ctx, id); err != nil {
+		return fmt.Errorf("delete database %s: %w", id, err)
+	}
+	if err := m.db.DeleteDatabase(ctx, id); err != nil {
+		return err
+	}
+	m.logger.Info("database deleted", "database_id", id)
+	return nil
+}
+
+// Query runs user SQL on a running database.
+func (m *Manager) Query(ctx context.Context, id, sqlText string, readOnly bool) (*Result, error) {
+	d, err := m.db.FindDatabase(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if d.Status != snapdeck.StatusRunning {
+		return nil, &snapdeck.Error{Code: snapdeck.Busy, Reason: "ongoing-database-operation",
+			Message: fmt.Sprintf("The database is %s; queries run again once it is running.", d.Status)}
+	}
+	return m.host.Query(ctx, id, sqlText, readOnly)
+}
+
+// Recover marks databases left mid-operation by a crash: a database still
+// "creating" failed; one "deleting" finishes deleting.
+func (m *Manager) Recover(ctx context.Context) error {
+	dbs, err := m.db.FindDatabases(ctx)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, d := range dbs {
+		switch d.Status {
+		case snapdeck.StatusCreating:
+			failed := snapdeck.StatusFailed
+			_, err := m.db.UpdateDatabase(ctx, d.ID, store.DatabaseUpdate{Status: &failed})
+			errs = append(errs, err)
+			m.logger.Warn("database creation was interrupted; marked failed", "database_id", d.ID)
+		case snapdeck.StatusDeleting:
+			errs = append(errs, m.host.Delete(ctx, d.ID), m.db.DeleteDatabase(ctx, d.ID))
+		}
+	}
+	return errors.Join(errs...)
+}

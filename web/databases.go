@@ -1,0 +1,174 @@
+package web
+
+import (
+	"fmt"
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/snapdeck/snapdeck/internal/snapdeck"
+	"github.com/snapdeck/snapdeck/views"
+)
+
+func (s *Server) listDatabases(c echo.Context) error {
+	dbs, err := s.deps.Databases.List(c.Request().Context())
+	if err != nil {
+		return err
+	}
+	rows := make([]views.DatabaseRow, len(dbs))
+	for i, d := range dbs {
+		rows[i] = views.DatabaseRow{DB: d}
+	}
+	p := s.page(c, "Databases", "databases")
+	if isPartial(c) {
+		return render(c, http.StatusOK, views.DatabaseRows(p, rows))
+	}
+	return render(c, http.StatusOK, views.DatabasesPage(p, rows))
+}
+
+func (s *Server) newDatabase(c echo.Context) error {
+	return render(c, http.StatusOK, views.NewDatabasePage(s.page(c, "New database", "databases"),
+		views.NewDatabase{Plan: snapdeck.PlanFree}))
+}
+
+func (s *Server) createDatabase(c echo.Context) error {
+	name, plan := c.FormValue("name"), snapdeck.Plan(c.FormValue("plan"))
+	d, err := s.deps.Databases.Create(c.Request().Context(), name, plan)
+	if snapdeck.ErrorCode(err) == snapdeck.Invalid {
+		return render(c, http.StatusBadRequest, views.NewDatabasePage(s.page(c, "New database", "databases"),
+			views.NewDatabase{Name: name, Plan: plan, Error: snapdeck.ErrorMessage(err)}))
+	}
+	if err != nil {
+		return err
+	}
+	s.flash(c, "ok", fmt.Sprintf("Database %s created.", d.Name))
+	return c.Redirect(http.StatusSeeOther, "/databases/"+d.ID)
+}
+
+// database finds the database named in the path.
+func (s *Server) database(c echo.Context) (snapdeck.Database, error) {
+	id := c.Param("id")
+	if !snapdeck.ValidDatabaseID(id) {
+		return snapdeck.Database{}, &snapdeck.Error{Code: snapdeck.NotFound, Reason: "db-not-found", Message: fmt.Sprintf("Database not found: %s", id)}
+	}
+	return s.deps.Databases.Find(c.Request().Context(), id)
+}
+
+func (s *Server) overview(c echo.Context) error {
+	d, err := s.database(c)
+	if err != nil {
+		return err
+	}
+	v := views.Overview{DB: d, Connect: s.deps.Databases.Host().Path(d.ID)}
+	if d.Status == snapdeck.StatusRunning {
+		if v.Tables, err = s.deps.Databases.Host().Tables(c.Request().Context(), d.ID); err != nil {
+			return err
+		}
+	}
+	return render(c, http.StatusOK, views.OverviewPage(s.page(c, d.Name, "databases"), v))
+}
+
+func (s *Server) queryForm(c echo.Context) error {
+	d, err := s.database(c)
+	if err != nil {
+		return err
+	}
+	v := views.Query{DB: d, ReadOnly: !currentUser(c).Role.CanWrite(), MaxRows: s.deps.Databases.Host().MaxRows}
+	return render(c, http.StatusOK, views.QueryPage(s.page(c, d.Name+" · Query", "databases"), v))
+}
+
+func (s *Server) query(c echo.Context) error {
+	d, err := s.database(c)
+	if err != nil {
+		return err
+	}
+	v := views.Query{DB: d, SQL: c.FormValue("sql"), ReadOnly: !currentUser(c).Role.CanWrite(), MaxRows: s.deps.Databases.Host().MaxRows}
+	status := http.StatusOK
+	v.Result, err = s.deps.Databases.Query(c.Request().Context(), d.ID, v.SQL, v.ReadOnly)
+	if err != nil {
+		code := snapdeck.ErrorCode(err)
+		if code != snapdeck.Invalid && code != snapdeck.Busy {
+			return err
+		}
+		// A SQL error is an expected outcome: show it beside the query.
+		status, v.Error = statusOf(code), snapdeck.ErrorMessage(err)
+	}
+	if isPartial(c) {
+		return render(c, status, views.QueryResult(v))
+	}
+	return render(c, status, views.QueryPage(s.page(c, d.Name+" · Query", "databases"), v))
+}
+
+func (s *Server) snapshots(c echo.Context) error {
+	d, err := s.database(c)
+	if err != nil {
+		return err
+	}
+	return render(c, http.StatusOK, views.SnapshotsEmptyPage(s.page(c, d.Name+" · Snapshots", "databases"), d))
+}
+
+func (s *Server) importTab(c echo.Context) error {
+	d, err := s.database(c)
+	if err != nil {
+		return err
+	}
+	return render(c, http.StatusOK, views.ImportEmptyPage(s.page(c, d.Name+" · Import", "databases"), d))
+}
+
+func (s *Server) settings(c echo.Context) error {
+	d, err := s.database(c)
+	if err != nil {
+		return err
+	}
+	return render(c, http.StatusOK, views.SettingsPage(s.page(c, d.Name+" · Settings", "databases"), views.Settings{DB: d}))
+}
+
+// settingsChange runs one Settings form and re-shows the tab with the error
+// when the input is wrong.
+func (s *Server) settingsChange(c echo.Context, change func(d snapdeck.Database) (string, error)) error {
+	d, err := s.database(c)
+	if err != nil {
+		return err
+	}
+	msg, err := change(d)
+	if e, ok := snapdeck.AsError(err); ok && e.Code == snapdeck.Invalid {
+		return render(c, http.StatusBadRequest, views.SettingsPage(s.page(c, d.Name+" · Settings", "databases"),
+			views.Settings{DB: d, Error: e.Message, Field: e.Field}))
+	}
+	if err != nil {
+		return err
+	}
+	s.flash(c, "ok", msg)
+	return c.Redirect(http.StatusSeeOther, "/databases/"+d.ID+"/settings")
+}
+
+func (s *Server) rename(c echo.Context) error {
+	return s.settingsChange(c, func(d snapdeck.Database) (string, error) {
+		nd, err := s.deps.Databases.Rename(c.Request().Context(), d.ID, c.FormValue("name"))
+		return fmt.Sprintf("Renamed %s to %s.", d.Name, nd.Name), err
+	})
+}
+
+func (s *Server) setPlan(c echo.Context) error {
+	return s.settingsChange(c, func(d snapdeck.Database) (string, error) {
+		nd, err := s.deps.Databases.SetPlan(c.Request().Context(), d.ID, snapdeck.Plan(c.FormValue("plan")))
+		return fmt.Sprintf("%s is now on the %s plan.", nd.Name, nd.Plan), err
+	})
+}
+
+func (s *Server) deleteDatabase(c echo.Context) error {
+	d, err := s.database(c)
+	if err != nil {
+		return err
+	}
+	err = s.deps.Databases.Delete(c.Request().Context(), d.ID, c.FormValue("confirm_name"))
+	if e, ok := snapdeck.AsError(err); ok && e.Code == snapdeck.Invalid {
+		return render(c, http.StatusBadRequest, views.SettingsPage(s.page(c, d.Name+" · Settings", "databases"),
+			views.Settings{DB: d, Error: e.Message, Field: e.Field}))
+	}
+	if err != nil {
+		return err
+	}
+	s.flash(c, "ok", fmt.Sprintf("Database %s (%s) deleted.", d.Name, d.ID))
+	return c.Redirect(http.StatusSeeOther, "/databases")
+}

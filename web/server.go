@@ -1,0 +1,93 @@
+// Package web is the console's HTTP face: Echo routes, handlers and
+// middleware over the domain packages. Handlers parse, call one domain
+// method and render; errors go to the one mapping in errors.go.
+package web
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/a-h/templ"
+	"github.com/labstack/echo/v4"
+
+	"github.com/snapdeck/snapdeck/internal/auth"
+	"github.com/snapdeck/snapdeck/internal/database"
+	"github.com/snapdeck/snapdeck/store"
+)
+
+// Config is what the web layer needs to know about its surroundings.
+type Config struct {
+	// Version is the console's version, shown in the footer and /healthz.
+	Version string
+	// SessionMaxAge is how long a sign-in lasts.
+	SessionMaxAge time.Duration
+	// MaxFormSize bounds request bodies other than uploads.
+	MaxFormSize int64
+}
+
+// Deps are the domain services the handlers call.
+type Deps struct {
+	Store     *store.DB
+	Databases *database.Manager
+	Auth      *auth.Authenticator
+	Logger    *slog.Logger
+	Now       func() time.Time
+}
+
+// Server is the console's HTTP handler.
+type Server struct {
+	cfg      Config
+	deps     Deps
+	e        *echo.Echo
+	sessions *sessionStore
+	logger   *slog.Logger
+}
+
+// New builds the server and its routes. The session keys live in the store
+// so sign-ins survive a restart.
+func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
+	if cfg.SessionMaxAge == 0 {
+		cfg.SessionMaxAge = 7 * 24 * time.Hour
+	}
+	if cfg.MaxFormSize == 0 {
+		cfg.MaxFormSize = 1 << 20
+	}
+	if deps.Now == nil {
+		deps.Now = time.Now
+	}
+	if deps.Logger == nil {
+		deps.Logger = slog.New(slog.DiscardHandler)
+	}
+	ss, err := newSessionStore(ctx, deps.Store, cfg.SessionMaxAge)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, deps: deps, e: echo.New(), sessions: ss, logger: deps.Logger}
+	s.e.HideBanner = true
+	s.e.HidePort = true
+	s.e.HTTPErrorHandler = s.handleError
+	s.routes()
+	return s, nil
+}
+
+// ServeHTTP serves a request.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.e.ServeHTTP(w, r) }
+
+// Echo returns the router, for tests that walk every route.
+func (s *Server) Echo() *echo.Echo { return s.e }
+
+// render writes a component with a status.
+func render(c echo.Context, status int, comp templ.Component) error {
+	c.Response().Header().Set(echo.HeaderContentType, echo.MIMETextHTMLCharsetUTF8)
+	c.Response().WriteHeader(status)
+	return comp.Render(c.Request().Context(), c.Response())
+}
+
+// isPartial reports whether an htmx request wants just a fragment: htmx
+// sets HX-Request, and a boosted navigation wants the whole page.
+func isPartial(c echo.Context) bool {
+	h := c.Request().Header
+	return h.Get("HX-Request") == "true" && h.Get("HX-Boosted") != "true"
+}

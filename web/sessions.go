@@ -1,0 +1,135 @@
+package web
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/gorilla/securecookie"
+	"github.com/gorilla/sessions"
+
+	"github.com/snapdeck/snapdeck/internal/auth"
+	"github.com/snapdeck/snapdeck/internal/snapdeck"
+	"github.com/snapdeck/snapdeck/store"
+)
+
+const sessionCookie = "snapdeck_session"
+
+// sessionStore is a gorilla/sessions Store whose sessions live in the
+// console's store; the cookie carries only the signed session id. Ending a
+// session on the server (sign-out, a password change, disabling a user)
+// therefore ends it everywhere.
+type sessionStore struct {
+	db     *store.DB
+	codecs []securecookie.Codec
+	maxAge time.Duration
+}
+
+func newSessionStore(ctx context.Context, db *store.DB, maxAge time.Duration) (*sessionStore, error) {
+	key, err := db.MetaOrInit(ctx, "session_hash_key", func() string { return auth.RandomSecret(32) })
+	if err != nil {
+		return nil, err
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(key)
+	if err != nil {
+		return nil, fmt.Errorf("session key in the store is damaged: %w", err)
+	}
+	codec := securecookie.New(raw, nil)
+	codec.MaxAge(int(maxAge.Seconds()))
+	return &sessionStore{db: db, codecs: []securecookie.Codec{codec}, maxAge: maxAge}, nil
+}
+
+// Get returns the request's session, cached for the request.
+func (s *sessionStore) Get(r *http.Request, name string) (*sessions.Session, error) {
+	return sessions.GetRegistry(r).Get(s, name)
+}
+
+// New loads the session named by the cookie, or starts an empty one.
+func (s *sessionStore) New(r *http.Request, name string) (*sessions.Session, error) {
+	sess := sessions.NewSession(s, name)
+	sess.Options = &sessions.Options{Path: "/", MaxAge: int(s.maxAge.Seconds()), HttpOnly: true,
+		SameSite: http.SameSiteLaxMode, Secure: r.TLS != nil}
+	sess.IsNew = true
+	c, err := r.Cookie(name)
+	if err != nil {
+		return sess, nil
+	}
+	var id string
+	if err := securecookie.DecodeMulti(name, c.Value, &id, s.codecs...); err != nil {
+		return sess, nil // a stale or forged cookie is just no session
+	}
+	row, err := s.db.FindSession(r.Context(), id)
+	if snapdeck.ErrorCode(err) == snapdeck.NotFound {
+		return sess, nil
+	}
+	if err != nil {
+		return sess, err
+	}
+	values := map[string]any{}
+	if err := json.Unmarshal([]byte(row.Data), &values); err != nil {
+		return sess, nil
+	}
+	for k, v := range values {
+		sess.Values[k] = v
+	}
+	sess.ID = id
+	sess.IsNew = false
+	return sess, nil
+}
+
+// Save writes the session to the store and the cookie; MaxAge < 0 deletes it.
+func (s *sessionStore) Save(r *http.Request, w http.ResponseWriter, sess *sessions.Session) error {
+	if sess.Options.MaxAge < 0 {
+		if sess.ID != "" {
+			if err := s.db.DeleteSession(r.Context(), sess.ID); err != nil {
+				return err
+			}
+		}
+		http.SetCookie(w, sessions.NewCookie(sess.Name(), "", sess.Options))
+		return nil
+	}
+	if sess.ID == "" {
+		sess.ID = auth.RandomSecret(32)
+	}
+	values := map[string]any{}
+	for k, v := range sess.Values {
+		if ks, ok := k.(string); ok {
+			values[ks] = v
+		}
+	}
+	data, err := json.Marshal(values)
+	if err != nil {
+		return err
+	}
+	var uid int64
+	if v, ok := values["user_id"].(int64); ok {
+		uid = v
+	} else if v, ok := values["user_id"].(float64); ok {
+		uid = int64(v)
+	}
+	row := store.Session{ID: sess.ID, UserID: uid, Data: string(data), ExpiresAt: time.Now().Add(time.Duration(sess.Options.MaxAge) * time.Second)}
+	if err := s.db.SaveSession(r.Context(), row); err != nil {
+		return err
+	}
+	encoded, err := securecookie.EncodeMulti(sess.Name(), sess.ID, s.codecs...)
+	if err != nil {
+		return err
+	}
+	http.SetCookie(w, sessions.NewCookie(sess.Name(), encoded, sess.Options))
+	return nil
+}
+
+// sessionUserID reads the signed-in user's id from session values, which
+// come back from JSON as float64.
+func sessionUserID(sess *sessions.Session) int64 {
+	switch v := sess.Values["user_id"].(type) {
+	case int64:
+		return v
+	case float64:
+		return int64(v)
+	}
+	return 0
+}

@@ -1,0 +1,68 @@
+package web
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/snapdeck/snapdeck/internal/snapdeck"
+	"github.com/snapdeck/snapdeck/views"
+)
+
+func (s *Server) loginForm(c echo.Context) error {
+	if currentUser(c) != nil {
+		return c.Redirect(http.StatusSeeOther, safeNext(c.QueryParam("next")))
+	}
+	return render(c, http.StatusOK, views.LoginPage(s.page(c, "Sign in", ""), views.Login{Next: c.QueryParam("next")}))
+}
+
+func (s *Server) login(c echo.Context) error {
+	email, next := c.FormValue("email"), c.FormValue("next")
+	u, err := s.deps.Auth.SignIn(c.Request().Context(), email, c.FormValue("password"))
+	if err != nil {
+		code := snapdeck.ErrorCode(err)
+		if code != snapdeck.Unauthorized && code != snapdeck.TooMany {
+			return err
+		}
+		return render(c, statusOf(code), views.LoginPage(s.page(c, "Sign in", ""),
+			views.Login{Email: email, Next: next, Error: snapdeck.ErrorMessage(err)}))
+	}
+	sess, err := s.sessions.Get(c.Request(), sessionCookie)
+	if err != nil {
+		return err
+	}
+	// A new id on sign-in, so a session planted before it is worth nothing.
+	if sess.ID != "" {
+		if err := s.deps.Store.DeleteSession(c.Request().Context(), sess.ID); err != nil {
+			return err
+		}
+		sess.ID = ""
+	}
+	sess.Values["user_id"] = u.ID
+	if err := sess.Save(c.Request(), c.Response()); err != nil {
+		return err
+	}
+	s.logger.Info("signed in", "user", u.Email)
+	return c.Redirect(http.StatusSeeOther, safeNext(next))
+}
+
+func (s *Server) logout(c echo.Context) error {
+	sess, err := s.sessions.Get(c.Request(), sessionCookie)
+	if err != nil {
+		return err
+	}
+	sess.Options.MaxAge = -1
+	if err := sess.Save(c.Request(), c.Response()); err != nil {
+		return err
+	}
+	return c.Redirect(http.StatusSeeOther, "/login")
+}
+
+// safeNext keeps redirects after sign-in on this console.
+func safeNext(next string) string {
+	if next == "" || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") {
+		return "/databases"
+	}
+	return next
+}
