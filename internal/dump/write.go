@@ -1,0 +1,197 @@
+package dump
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+
+	"github.com/klauspost/compress/zstd"
+
+	"github.com/snapdeck/snapdeck/internal/snapdeck"
+)
+
+// copyBufferSize is the unit in which images are copied. 1 MiB keeps system
+// calls and per-call overhead negligible while memory stays bounded.
+const copyBufferSize = 1 << 20
+
+// copyBuffers recycles copy buffers across dumps.
+var copyBuffers = sync.Pool{New: func() any { b := make([]byte, copyBufferSize); return &b }}
+
+// encoderOptions is how every dump is compressed: zstd's fastest level, as
+// fast as `zstd -1`, split into jobs compressed by two goroutines in
+// parallel, the way `zstd -T2` does, into one standard frame with a checksum.
+var encoderOptions = []zstd.EOption{
+	zstd.WithEncoderLevel(zstd.SpeedFastest),
+	zstd.WithEncoderConcurrency(2),
+	zstd.WithConcurrentBlocks(true),
+	zstd.WithEncoderCRC(true),
+}
+
+// Write streams a .dump of image to w: manifest.json made from m, then
+// database.sqlite copied from image.
+//
+// m.Size and m.SHA256 come from the snapshot record, so they are written
+// before the image is read; Write fails if the image does not match them.
+// On failure the output is left without its end, so that no tool reads it as
+// a complete dump; the caller must discard it. m.FormatVersion zero means
+// FormatVersion; m.PageSize zero is filled in from the image's header, and
+// m.SQLiteVersion empty from the version that last wrote the image.
+func Write(ctx context.Context, w io.Writer, m Manifest, image io.Reader) error {
+	first := make([]byte, headerSize)
+	n, err := io.ReadFull(image, first)
+	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("dump: reading the image: %w", err)
+	}
+	first = first[:n]
+	if err := completeManifest(&m, first); err != nil {
+		return err
+	}
+	manifest, err := encodeManifest(m)
+	if err != nil {
+		return fmt.Errorf("dump: encoding the manifest: %w", err)
+	}
+
+	// The gate lets a failed dump end without the zstd frame's end mark.
+	out := &gateWriter{w: w}
+	enc, err := zstd.NewWriter(out, encoderOptions...)
+	if err != nil {
+		return fmt.Errorf("dump: starting zstd: %w", err)
+	}
+	fail := func(err error) error {
+		out.shut()
+		_ = enc.Close() // it can only fail on the shut gate now
+		return err
+	}
+
+	tw := tar.NewWriter(enc)
+	mtime := m.SnapshotTime.UTC()
+	if err := tw.WriteHeader(&tar.Header{
+		Typeflag: tar.TypeReg, Name: ManifestName, Size: int64(len(manifest)), Mode: 0o644, ModTime: mtime,
+	}); err != nil {
+		return fail(fmt.Errorf("dump: writing the manifest: %w", err))
+	}
+	if _, err := tw.Write(manifest); err != nil {
+		return fail(fmt.Errorf("dump: writing the manifest: %w", err))
+	}
+	// The image is private data: extracted with tar, it is readable by its
+	// owner only.
+	if err := tw.WriteHeader(&tar.Header{
+		Typeflag: tar.TypeReg, Name: ImageName, Size: m.Size, Mode: 0o600, ModTime: mtime,
+	}); err != nil {
+		return fail(fmt.Errorf("dump: writing the image header: %w", err))
+	}
+	sum, err := copyImage(ctx, tw, io.MultiReader(bytes.NewReader(first), image), m.Size)
+	if err != nil {
+		return fail(err)
+	}
+	if sum != m.SHA256 {
+		return fail(fmt.Errorf("dump: the image's SHA-256 is %s, the snapshot record says %s", sum, m.SHA256))
+	}
+	if err := tw.Close(); err != nil {
+		return fail(fmt.Errorf("dump: ending the archive: %w", err))
+	}
+	if err := enc.Close(); err != nil {
+		return fmt.Errorf("dump: ending the compressed stream: %w", err)
+	}
+	return nil
+}
+
+// completeManifest fills in what Write can work out itself and checks that
+// m describes a dump readers will accept.
+func completeManifest(m *Manifest, first []byte) error {
+	if m.FormatVersion == 0 {
+		m.FormatVersion = FormatVersion
+	}
+	h, ok := parseHeader(first)
+	if !ok {
+		return errors.New("dump: the image is not a SQLite database: it does not start with the SQLite header")
+	}
+	if m.PageSize == 0 {
+		m.PageSize = h.PageSize
+	}
+	if m.SQLiteVersion == "" {
+		m.SQLiteVersion = h.Version
+	}
+	switch {
+	case m.FormatVersion != FormatVersion:
+		return fmt.Errorf("dump: this package writes format %d, not %d", FormatVersion, m.FormatVersion)
+	case m.PageSize != h.PageSize:
+		return fmt.Errorf("dump: the manifest's page size is %d, the image's header says %d", m.PageSize, h.PageSize)
+	case m.DatabaseID == "" || m.SnapshotID == "" || m.Engine == "" || m.SnapshotTime.IsZero():
+		return errors.New("dump: the manifest needs the database id, snapshot id, snapshot time and engine")
+	case !snapdeck.SnapshotType(m.SnapshotType).Valid():
+		return fmt.Errorf("dump: unknown snapshot type %q", m.SnapshotType)
+	}
+	if err := checkManifest(*m); err != nil {
+		return fmt.Errorf("dump: %w", err)
+	}
+	return nil
+}
+
+// copyImage copies exactly size bytes of image to w and returns their hex
+// SHA-256. It fails if image holds fewer or more bytes.
+func copyImage(ctx context.Context, w io.Writer, image io.Reader, size int64) (string, error) {
+	bufp := copyBuffers.Get().(*[]byte)
+	defer copyBuffers.Put(bufp)
+	buf := *bufp
+	h := sha256.New()
+	var done int64
+	for done < size {
+		if err := ctx.Err(); err != nil {
+			return "", err
+		}
+		n, err := io.ReadFull(image, buf[:min(int64(len(buf)), size-done)])
+		if n > 0 {
+			h.Write(buf[:n])
+			if _, werr := w.Write(buf[:n]); werr != nil {
+				return "", fmt.Errorf("dump: writing the image: %w", werr)
+			}
+			done += int64(n)
+		}
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return "", fmt.Errorf("dump: the image ended after %d bytes, the snapshot record says %d", done, size)
+		}
+		if err != nil {
+			return "", fmt.Errorf("dump: reading the image: %w", err)
+		}
+	}
+	switch n, err := io.ReadFull(image, buf[:1]); {
+	case n > 0:
+		return "", fmt.Errorf("dump: the image is longer than the %d bytes the snapshot record says", size)
+	case !errors.Is(err, io.EOF):
+		return "", fmt.Errorf("dump: reading the image: %w", err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// gateWriter passes writes through until shut, then refuses them.
+type gateWriter struct {
+	w      io.Writer
+	mu     sync.Mutex
+	closed bool
+}
+
+// errShut is what a shut gate answers.
+var errShut = errors.New("dump: output abandoned")
+
+func (g *gateWriter) Write(p []byte) (int, error) {
+	// The encoder flushes from its own goroutines, so the flag is guarded.
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closed {
+		return 0, errShut
+	}
+	return g.w.Write(p)
+}
+
+func (g *gateWriter) shut() {
+	g.mu.Lock()
+	g.closed = true
+	g.mu.Unlock()
+}
