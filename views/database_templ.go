@@ -619,14 +619,14 @@ func OverviewPage(p Page, v Overview) templ.Component {
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
-				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 31, "</code><p class=\"mt-4 text-xs font-medium uppercase tracking-wide text-zinc-500\">On the server</p><pre class=\"mt-1 overflow-x-auto rounded-md bg-zinc-900 px-3 py-2 font-mono text-[13px] text-zinc-100\"><code>sqlite3 ")
+				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 31, "</code><p class=\"mt-4 text-xs font-medium uppercase tracking-wide text-zinc-500\">On the server</p><pre class=\"mt-1 whitespace-pre-wrap break-all rounded-md bg-zinc-900 px-3 py-2 font-mono text-[13px] text-zinc-100\"><code>sqlite3 ")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
 				var templ_7745c5c3_Var32 string
 				templ_7745c5c3_Var32, templ_7745c5c3_Err = templ.JoinStringErrs(v.Connect)
 				if templ_7745c5c3_Err != nil {
-					return templ.Error{Err: templ_7745c5c3_Err, FileName: `database.templ`, Line: 129, Col: 133}
+					return templ.Error{Err: templ_7745c5c3_Err, FileName: `database.templ`, Line: 129, Col: 147}
 				}
 				_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var32))
 				if templ_7745c5c3_Err != nil {

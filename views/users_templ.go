@@ -341,7 +341,7 @@ func UsersPage(p Page, v Users) templ.Component {
 					}
 					return nil
 				})
-				templ_7745c5c3_Err = ui.Field(ui.FieldProps{ID: "user-password", Label: "Password", Hint: "At least 12 characters; share it with them safely."}).Render(templ.WithChildren(ctx, templ_7745c5c3_Var15), templ_7745c5c3_Buffer)
+				templ_7745c5c3_Err = ui.Field(ui.FieldProps{ID: "user-password", Label: "Password", Hint: "Share it with them over a safe channel."}).Render(templ.WithChildren(ctx, templ_7745c5c3_Var15), templ_7745c5c3_Buffer)
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
@@ -468,14 +468,14 @@ func userRow(p Page, u snapdeck.User) templ.Component {
 					return templ_7745c5c3_Err
 				}
 				if isSelf(p, u) {
-					templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 15, "<span class=\"ml-1 text-xs text-zinc-400\">(you)</span>")
+					templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 15, "<span class=\"ml-1 whitespace-nowrap text-xs text-zinc-400\">(you)</span>")
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}
 				}
 				return nil
 			})
-			templ_7745c5c3_Err = ui.Td(ui.CellProps{Class: "text-zinc-900"}).Render(templ.WithChildren(ctx, templ_7745c5c3_Var20), templ_7745c5c3_Buffer)
+			templ_7745c5c3_Err = ui.Td(ui.CellProps{Class: "whitespace-nowrap text-zinc-900"}).Render(templ.WithChildren(ctx, templ_7745c5c3_Var20), templ_7745c5c3_Buffer)
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
@@ -571,7 +571,7 @@ func userRow(p Page, u snapdeck.User) templ.Component {
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}
-					templ_7745c5c3_Err = ui.Select(ui.SelectProps{ID: "role-" + strconv.FormatInt(u.ID, 10), Name: "role", Options: []ui.Option{{Value: "viewer", Label: "viewer"}, {Value: "member", Label: "member"}, {Value: "admin", Label: "admin"}}, Selected: string(u.Role), Class: "w-28 py-1"}).Render(ctx, templ_7745c5c3_Buffer)
+					templ_7745c5c3_Err = ui.Select(ui.SelectProps{ID: "role-" + strconv.FormatInt(u.ID, 10), Name: "role", Options: []ui.Option{{Value: "viewer", Label: "viewer"}, {Value: "member", Label: "member"}, {Value: "admin", Label: "admin"}}, Selected: string(u.Role), Class: "w-36 py-1"}).Render(ctx, templ_7745c5c3_Buffer)
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}
@@ -848,7 +848,7 @@ func userRow(p Page, u snapdeck.User) templ.Component {
 							}
 							return nil
 						})
-						templ_7745c5c3_Err = ui.Button(ui.ButtonProps{Variant: ui.Ghost, Size: ui.Small, Class: "text-red-700 hover:bg-red-50 hover:text-red-800"}).Render(templ.WithChildren(ctx, templ_7745c5c3_Var40), templ_7745c5c3_Buffer)
+						templ_7745c5c3_Err = ui.Button(ui.ButtonProps{Variant: ui.Secondary, Size: ui.Small}).Render(templ.WithChildren(ctx, templ_7745c5c3_Var40), templ_7745c5c3_Buffer)
 						if templ_7745c5c3_Err != nil {
 							return templ_7745c5c3_Err
 						}
