@@ -1,0 +1,43 @@
+// Package snapstore is snapdeck's content-addressed, deduplicated snapshot
+// store. Pieces (database pages and the tree nodes that list them) are
+// addressed by their SHA-256, written once, packed into pack blobs of a few
+// MiB so that durability costs one fsync per pack rather than one per page,
+// and reclaimed by mark-and-sweep from the roots the caller still holds.
+// docs/snapshot-store.md describes the on-disk layout.
+package snapstore
+
+import "context"
+
+// Blobs is where the snapshot store keeps its blobs: local disk now,
+// S3-compatible object storage later. Keys are short relative paths of
+// lowercase letters, digits, '-', '.' and '/'. Implementations are safe for
+// concurrent use.
+type Blobs interface {
+	// Put stores data under key, replacing any blob of that key. When Put
+	// returns nil the blob is durable: it survives a crash or power loss,
+	// whole. A crash during Put leaves either no blob or the whole blob,
+	// never a prefix of it.
+	Put(ctx context.Context, key string, data []byte) error
+	// Get returns the whole blob stored under key. A missing key is a
+	// *snapdeck.Error with code NotFound.
+	Get(ctx context.Context, key string) ([]byte, error)
+	// Delete removes the blob under key; deleting a missing key is not an
+	// error. A delete need not be durable: after a crash a deleted blob may
+	// reappear, and the next Sweep deletes it again.
+	Delete(ctx context.Context, key string) error
+	// List calls fn with every stored key, in no particular order, and stops
+	// at fn's first error, which it returns. Blobs whose Put has not returned
+	// may or may not be listed; they are never listed half-written.
+	List(ctx context.Context, fn func(key string) error) error
+}
+
+// RangeGetter is implemented by Blobs that can read part of a blob, as local
+// files and S3 (a Range request) can. The store reads single pages out of
+// multi-MiB packs, so without it every read would fetch a whole pack.
+type RangeGetter interface {
+	// GetRange returns n bytes of the blob under key starting at off; a
+	// negative off counts from the end of the blob (off -24, n 24: its last
+	// 24 bytes). A missing key is a *snapdeck.Error with code NotFound; a
+	// range beyond the blob's end is an error.
+	GetRange(ctx context.Context, key string, off int64, n int) ([]byte, error)
+}

@@ -1,0 +1,213 @@
+package snapstore
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/snapdeck/snapdeck/internal/snapdeck"
+)
+
+// Local is a Blobs on the local filesystem: one file per blob under a
+// directory, written to a temporary name, fsynced, renamed into place and
+// the directory fsynced, so a blob is durable and whole once Put returns.
+type Local struct {
+	dir string
+}
+
+// tmpSuffix marks files being written by Put; NewLocal removes leftovers of
+// a crash, and List never shows them.
+const tmpSuffix = ".tmp"
+
+// NewLocal returns a Local keeping its blobs under dir, creating dir if
+// needed and removing temporary files a crash left behind.
+func NewLocal(dir string) (*Local, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("create snapshot store directory: %w", err)
+	}
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if !d.IsDir() && strings.HasSuffix(path, tmpSuffix) {
+			return os.Remove(path)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("clean snapshot store directory: %w", err)
+	}
+	return &Local{dir: dir}, nil
+}
+
+func (l *Local) path(key string) (string, error) {
+	if !validKey(key) {
+		return "", snapdeck.Errorf(snapdeck.Invalid, "invalid blob key %q", key)
+	}
+	return filepath.Join(l.dir, filepath.FromSlash(key)), nil
+}
+
+func validKey(key string) bool {
+	if key == "" || strings.HasPrefix(key, "/") || strings.HasSuffix(key, "/") || strings.HasSuffix(key, tmpSuffix) {
+		return false
+	}
+	for _, part := range strings.Split(key, "/") {
+		if part == "" || part == "." || part == ".." {
+			return false
+		}
+	}
+	for _, r := range key {
+		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == '.' || r == '/') {
+			return false
+		}
+	}
+	return true
+}
+
+// Put writes data under key durably: temporary file, fsync, rename, fsync
+// of the directory (a rename is not durable until its directory entry is).
+func (l *Local) Put(ctx context.Context, key string, data []byte) error {
+	path, err := l.path(key)
+	if err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("put blob %s: %w", key, err)
+	}
+	var rnd [6]byte
+	_, _ = rand.Read(rnd[:])
+	tmp := path + "." + hex.EncodeToString(rnd[:]) + tmpSuffix
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return fmt.Errorf("put blob %s: %w", key, err)
+	}
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err == nil {
+		err = syncDir(dir)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("put blob %s: %w", key, err)
+	}
+	return nil
+}
+
+// Get reads the whole blob under key.
+func (l *Local) Get(ctx context.Context, key string) ([]byte, error) {
+	path, err := l.path(key)
+	if err != nil {
+		return nil, err
+	}
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, &snapdeck.Error{Code: snapdeck.NotFound, Message: "blob " + key + " not found", Err: err}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get blob %s: %w", key, err)
+	}
+	return data, nil
+}
+
+// GetRange reads n bytes at off of the blob under key (off < 0: from the end).
+func (l *Local) GetRange(ctx context.Context, key string, off int64, n int) ([]byte, error) {
+	path, err := l.path(key)
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, &snapdeck.Error{Code: snapdeck.NotFound, Message: "blob " + key + " not found", Err: err}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get blob %s: %w", key, err)
+	}
+	defer f.Close()
+	if off < 0 {
+		fi, err := f.Stat()
+		if err != nil {
+			return nil, fmt.Errorf("get blob %s: %w", key, err)
+		}
+		off += fi.Size()
+		if off < 0 {
+			return nil, fmt.Errorf("get blob %s: range %d bytes from the end of a %d-byte blob", key, n, fi.Size())
+		}
+	}
+	buf := make([]byte, n)
+	if _, err := f.ReadAt(buf, off); err != nil {
+		if errors.Is(err, io.EOF) {
+			err = io.ErrUnexpectedEOF
+		}
+		return nil, fmt.Errorf("get blob %s [%d, +%d): %w", key, off, n, err)
+	}
+	return buf, nil
+}
+
+// Delete removes the blob under key.
+func (l *Local) Delete(ctx context.Context, key string) error {
+	path, err := l.path(key)
+	if err != nil {
+		return err
+	}
+	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("delete blob %s: %w", key, err)
+	}
+	return nil
+}
+
+// List calls fn with every blob's key.
+func (l *Local) List(ctx context.Context, fn func(key string) error) error {
+	return filepath.WalkDir(l.dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if d.IsDir() || strings.HasSuffix(path, tmpSuffix) {
+			return nil
+		}
+		rel, err := filepath.Rel(l.dir, path)
+		if err != nil {
+			return err
+		}
+		key := filepath.ToSlash(rel)
+		if !validKey(key) {
+			return nil // not ours: leave foreign files alone
+		}
+		return fn(key)
+	})
+}
+
+// syncDir fsyncs a directory so that entries created, renamed or removed in
+// it survive a crash.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}

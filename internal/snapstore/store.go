@@ -1,0 +1,343 @@
+package snapstore
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/snapdeck/snapdeck/internal/snapdeck"
+)
+
+// FaultHook, when set, is called at named points of writing and sweeping
+// (see the calls to fault). Crash tests set it in a child process to kill
+// it at exactly that point; it is nil in production.
+var FaultHook func(point string)
+
+func fault(point string) {
+	if FaultHook != nil {
+		FaultHook(point)
+	}
+}
+
+// DefaultGrace is how long Sweep leaves a new pack alone. A capture's root
+// is durable before the caller records it as live; during this window the
+// roots in young packs count as live, so a sweep that runs between the
+// capture returning and the caller saving the root keeps all of its data.
+const DefaultGrace = time.Hour
+
+// Store is a deduplicated store of snapshot images on top of Blobs. It keeps
+// an in-memory index from piece hash to its place in a pack (about 60 bytes
+// per distinct piece: 15 MiB for a 1 GiB database of 4 KiB pages), loaded
+// from the packs' own indexes at Open. It is safe for concurrent use.
+type Store struct {
+	blobs  Blobs
+	logger *slog.Logger
+	now    func() time.Time
+	grace  time.Duration
+
+	// gc orders writers against Sweep: captures hold it shared from their
+	// first dedup decision until their root is durable, so Sweep never
+	// deletes a piece a capture has decided to reuse; reads hold it shared
+	// per batch, so a pack is never deleted under a reader.
+	gc sync.RWMutex
+
+	mu       sync.RWMutex // guards the fields below
+	loaded   bool
+	closed   bool
+	index    map[[32]byte]loc
+	packs    map[uint32]*pack
+	nextPack uint32
+}
+
+// loc is where a piece lives.
+type loc struct {
+	pack uint32
+	off  uint32
+	n    uint32
+	kind Kind
+}
+
+type pack struct {
+	key     string
+	created time.Time
+	size    int64 // bytes of the whole blob
+	pieces  int64 // bytes of the pieces in it, live or not
+}
+
+// Open opens the snapshot store kept on the local filesystem under dir,
+// creating it if needed, and loads its index.
+func Open(ctx context.Context, dir string, logger *slog.Logger) (*Store, error) {
+	local, err := NewLocal(dir)
+	if err != nil {
+		return nil, err
+	}
+	s := New(local, logger)
+	if err := s.load(ctx); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// New returns a Store on blobs. Its index is loaded on first use; call Open
+// for the local store to have loading errors at once.
+func New(blobs Blobs, logger *slog.Logger) *Store {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &Store{
+		blobs:  blobs,
+		logger: logger,
+		now:    time.Now,
+		grace:  DefaultGrace,
+		index:  make(map[[32]byte]loc),
+		packs:  make(map[uint32]*pack),
+	}
+}
+
+// SetGrace changes how long Sweep leaves new packs and their roots alone
+// (DefaultGrace unless set). Tests and tools that know no capture is
+// unrecorded may set it to zero.
+func (s *Store) SetGrace(d time.Duration) {
+	s.mu.Lock()
+	s.grace = d
+	s.mu.Unlock()
+}
+
+// Close waits for captures and sweeps in progress and then refuses further
+// use. The blobs themselves need no closing.
+func (s *Store) Close(ctx context.Context) error {
+	s.gc.Lock()
+	defer s.gc.Unlock()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed = true
+	s.index = nil
+	s.packs = nil
+	return nil
+}
+
+var errClosed = snapdeck.Errorf(snapdeck.Internal, "the snapshot store is closed")
+
+// load reads every pack's index. A pack whose index cannot be read is
+// logged loudly and left alone: its pieces count as missing, so roots that
+// need them fail verification instead of being silently rebuilt wrong.
+func (s *Store) load(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return errClosed
+	}
+	if s.loaded {
+		return nil
+	}
+	var keys []string
+	err := s.blobs.List(ctx, func(key string) error {
+		if strings.HasPrefix(key, packKeyPrefix) {
+			keys = append(keys, key)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("list snapshot store: %w", err)
+	}
+	slices.Sort(keys) // oldest first, so a duplicate piece resolves to its first copy
+	for _, key := range keys {
+		entries, size, err := s.readPackIndex(ctx, key)
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			s.logger.Error("snapshot store: unreadable pack left alone", "pack", key, "err", err)
+			continue
+		}
+		s.registerLocked(key, size, entries)
+	}
+	s.loaded = true
+	s.logger.Debug("snapshot store loaded", "packs", len(s.packs), "pieces", len(s.index))
+	return nil
+}
+
+func (s *Store) ensureLoaded(ctx context.Context) error {
+	s.mu.RLock()
+	loaded, closed := s.loaded, s.closed
+	s.mu.RUnlock()
+	if closed {
+		return errClosed
+	}
+	if loaded {
+		return nil
+	}
+	return s.load(ctx)
+}
+
+func (s *Store) readPackIndex(ctx context.Context, key string) ([]entry, int64, error) {
+	foot, err := s.getRange(ctx, key, -footerSize, footerSize)
+	if err != nil {
+		return nil, 0, err
+	}
+	indexOff, count, crc, err := parseFooter(foot)
+	if err != nil {
+		return nil, 0, err
+	}
+	raw, err := s.getRange(ctx, key, indexOff, count*entrySize)
+	if err != nil {
+		return nil, 0, err
+	}
+	entries, err := parseIndex(raw, count, crc)
+	if err != nil {
+		return nil, 0, err
+	}
+	return entries, indexOff + int64(count*entrySize) + footerSize, nil
+}
+
+// registerLocked adds a durable pack to the index; s.mu is held.
+func (s *Store) registerLocked(key string, size int64, entries []entry) {
+	created, _ := packTime(key)
+	id := s.nextPack
+	s.nextPack++
+	p := &pack{key: key, created: created, size: size}
+	s.packs[id] = p
+	for _, e := range entries {
+		p.pieces += int64(e.n)
+		if _, ok := s.index[e.hash]; !ok {
+			s.index[e.hash] = loc{pack: id, off: e.off, n: e.n, kind: e.kind}
+		}
+	}
+}
+
+func (s *Store) register(key string, size int64, entries []entry) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.closed {
+		s.registerLocked(key, size, entries)
+	}
+}
+
+func (s *Store) getRange(ctx context.Context, key string, off int64, n int) ([]byte, error) {
+	if rg, ok := s.blobs.(RangeGetter); ok {
+		return rg.GetRange(ctx, key, off, n)
+	}
+	data, err := s.blobs.Get(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	if off < 0 {
+		off += int64(len(data))
+	}
+	if off < 0 || off+int64(n) > int64(len(data)) {
+		return nil, fmt.Errorf("get blob %s: range [%d, +%d) beyond its %d bytes", key, off, n, len(data))
+	}
+	return data[off : off+int64(n)], nil
+}
+
+// has reports whether a durable piece with hash h is stored.
+func (s *Store) has(h [32]byte) bool {
+	s.mu.RLock()
+	_, ok := s.index[h]
+	s.mu.RUnlock()
+	return ok
+}
+
+// maxRange caps one range read, and maxGap is how far apart two wanted
+// pieces of one pack may be and still be read together: reading a few
+// unwanted KiB is cheaper than another round trip.
+const (
+	maxRange = 8 << 20
+	maxGap   = 64 << 10
+)
+
+// readPieces returns the pieces with the given hashes, in that order, each
+// checked against its hash. The caller holds s.gc shared.
+func (s *Store) readPieces(ctx context.Context, hashes [][32]byte) ([][]byte, error) {
+	type want struct {
+		i   int
+		loc loc
+	}
+	wants := make([]want, len(hashes))
+	s.mu.RLock()
+	if s.closed {
+		s.mu.RUnlock()
+		return nil, errClosed
+	}
+	for i, h := range hashes {
+		l, ok := s.index[h]
+		if !ok {
+			s.mu.RUnlock()
+			return nil, &snapdeck.Error{Code: snapdeck.NotFound, Message: fmt.Sprintf("snapshot data is missing: piece %x is not in the store", h[:8])}
+		}
+		wants[i] = want{i: i, loc: l}
+	}
+	keys := make(map[uint32]string)
+	for _, w := range wants {
+		keys[w.loc.pack] = s.packs[w.loc.pack].key
+	}
+	s.mu.RUnlock()
+
+	sorted := slices.Clone(wants)
+	slices.SortFunc(sorted, func(a, b want) int {
+		if a.loc.pack != b.loc.pack {
+			return int(a.loc.pack) - int(b.loc.pack)
+		}
+		return int(a.loc.off) - int(b.loc.off)
+	})
+	out := make([][]byte, len(hashes))
+	for start := 0; start < len(sorted); {
+		first := sorted[start].loc
+		lo, hi := int64(first.off), int64(first.off)+int64(first.n)
+		end := start + 1
+		for end < len(sorted) {
+			l := sorted[end].loc
+			if l.pack != first.pack || int64(l.off) > hi+maxGap || int64(l.off)+int64(l.n)-lo > maxRange {
+				break
+			}
+			hi = max(hi, int64(l.off)+int64(l.n))
+			end++
+		}
+		buf, err := s.getRange(ctx, keys[first.pack], lo, int(hi-lo))
+		if err != nil {
+			return nil, fmt.Errorf("read snapshot data: %w", err)
+		}
+		for _, w := range sorted[start:end] {
+			piece := buf[int64(w.loc.off)-lo : int64(w.loc.off)-lo+int64(w.loc.n)]
+			if sha256.Sum256(piece) != hashes[w.i] {
+				return nil, &snapdeck.Error{Code: snapdeck.Internal,
+					Message: fmt.Sprintf("snapshot data is corrupt: piece %x in %s does not match its hash", hashes[w.i][:8], keys[first.pack])}
+			}
+			out[w.i] = piece
+		}
+		start = end
+	}
+	return out, nil
+}
+
+// Stats returns how many blobs the store holds and their total size in
+// bytes.
+func (s *Store) Stats(ctx context.Context) (blobs int64, bytes int64, err error) {
+	if err := s.ensureLoaded(ctx); err != nil {
+		return 0, 0, err
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	for _, p := range s.packs {
+		blobs++
+		bytes += p.size
+	}
+	return blobs, bytes, nil
+}
+
+// ParseRoot parses a root reference as Capture returns it.
+func ParseRoot(root string) ([32]byte, error) {
+	var h [32]byte
+	b, err := hex.DecodeString(root)
+	if err != nil || len(b) != 32 {
+		return h, &snapdeck.Error{Code: snapdeck.Invalid, Message: fmt.Sprintf("%q is not a snapshot root", root)}
+	}
+	copy(h[:], b)
+	return h, nil
+}
