@@ -1,0 +1,232 @@
+// Package snapshot takes consistent images of live WAL-mode SQLite
+// databases into the snapshot store, and turns them back into database
+// files: materialised for restore or create-from-snapshot, streamed for
+// export, verified, and installed over a database atomically.
+package snapshot
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
+	"sync"
+
+	"github.com/snapdeck/snapdeck/internal/snapdeck"
+	"github.com/snapdeck/snapdeck/internal/snapstore"
+
+	_ "modernc.org/sqlite" // the "sqlite" driver, built with sqlite_dbpage
+)
+
+// faultHook, when set, is called at named points of materialise and
+// install; crash tests set it in a child process to die there.
+var faultHook func(point string)
+
+func fault(point string) {
+	if faultHook != nil {
+		faultHook(point)
+	}
+}
+
+// Image describes a snapshot image in the store. Root alone is enough to
+// rebuild it; the other fields are a copy of what the root records, kept
+// by callers so that lists need not read the store.
+type Image struct {
+	Root     string
+	Size     int64
+	SHA256   string // hex of the whole database image
+	PageSize int
+	Pages    int64
+	NewBytes int64 // bytes this capture added to the store
+}
+
+// Progress reports work done and the total, in bytes of the image. It may
+// be nil.
+type Progress func(done, total int64)
+
+// chunkBytes is how much the reader hands to the hashers at once: big
+// enough to amortise channel hand-offs, small enough that the pipeline's
+// buffers stay a few MiB.
+const chunkBytes = 1 << 20
+
+type chunk struct {
+	data  []byte // whole pages
+	first int64  // page number of the first page
+}
+
+// Capture takes a consistent point-in-time image of the live WAL-mode
+// database at path without blocking its writers, stores it deduplicated in
+// st, and returns only once all of it is durable.
+//
+// It opens its own connection and reads every page through sqlite_dbpage
+// inside one read transaction: in WAL mode that transaction sees the
+// database as of its start, WAL frames included, while writers go on
+// appending to the WAL. Reading runs in its own goroutine while pages are
+// hashed and packs are written and fsynced, so the capture costs about the
+// slowest of the three rather than their sum.
+func Capture(ctx context.Context, path string, st *snapstore.Store, progress Progress) (Image, error) {
+	if _, err := os.Stat(path); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return Image{}, &snapdeck.Error{Code: snapdeck.NotFound, Message: "the database file does not exist", Err: err}
+		}
+		return Image{}, fmt.Errorf("capture: %w", err)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	db, err := sql.Open("sqlite", "file:"+(&url.URL{Path: path}).EscapedPath()+"?_pragma=busy_timeout(10000)&_pragma=query_only(1)")
+	if err != nil {
+		return Image{}, fmt.Errorf("capture: open %s: %w", path, err)
+	}
+	defer db.Close()
+	db.SetMaxOpenConns(1)
+	tx, err := db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return Image{}, fmt.Errorf("capture: begin read: %w", err)
+	}
+	defer tx.Rollback()
+	// This first read fixes the transaction's view of the database; the
+	// page scan below sees exactly these pages.
+	var pageSize int
+	var pages int64
+	if err := tx.QueryRowContext(ctx, "SELECT page_count FROM pragma_page_count()").Scan(&pages); err != nil {
+		return Image{}, fmt.Errorf("capture: page count: %w", err)
+	}
+	if err := tx.QueryRowContext(ctx, "SELECT page_size FROM pragma_page_size()").Scan(&pageSize); err != nil {
+		return Image{}, fmt.Errorf("capture: page size: %w", err)
+	}
+	total := pages * int64(pageSize)
+
+	w, err := st.NewWriter(ctx)
+	if err != nil {
+		return Image{}, fmt.Errorf("capture: %w", err)
+	}
+	defer w.Abort()
+
+	perChunk := max(1, chunkBytes/pageSize)
+	free := make(chan []byte, 4)
+	for range cap(free) {
+		free <- make([]byte, 0, perChunk*pageSize)
+	}
+	chunks := make(chan chunk, cap(free)-1)
+	var readErr error
+	var readWG sync.WaitGroup
+	readWG.Add(1)
+	go func() {
+		defer readWG.Done()
+		defer close(chunks)
+		readErr = readPages(ctx, tx, pageSize, pages, perChunk, free, chunks)
+	}()
+
+	// The image hash runs beside the page hashes, each on its own core.
+	image := sha256.New()
+	imageIn := make(chan []byte)
+	imageDone := make(chan struct{})
+	go func() {
+		for b := range imageIn {
+			image.Write(b)
+			imageDone <- struct{}{}
+		}
+	}()
+
+	var done int64
+	var addErr error
+	for c := range chunks {
+		if addErr == nil {
+			imageIn <- c.data
+			for off := 0; off < len(c.data); off += pageSize {
+				page := c.data[off : off+pageSize]
+				if addErr = w.AddPage(sha256.Sum256(page), page); addErr != nil {
+					break
+				}
+			}
+			<-imageDone
+			done += int64(len(c.data))
+			if progress != nil {
+				progress(done, total)
+			}
+		}
+		if addErr != nil {
+			cancel() // stop the reader; keep draining so it can exit
+		}
+		free <- c.data[:0]
+	}
+	close(imageIn)
+	readWG.Wait()
+	if addErr != nil {
+		return Image{}, fmt.Errorf("capture: %w", addErr)
+	}
+	if readErr != nil {
+		return Image{}, fmt.Errorf("capture: %w", readErr)
+	}
+	// The read transaction can end now: everything is in memory or packs.
+	tx.Rollback()
+	fault("capture:read-done")
+
+	var sum [32]byte
+	image.Sum(sum[:0])
+	m := snapstore.Manifest{PageSize: pageSize, Pages: pages, Size: total, SHA256: sum}
+	root, added, err := w.Finish(m)
+	if err != nil {
+		return Image{}, fmt.Errorf("capture: %w", err)
+	}
+	return Image{Root: root, Size: total, SHA256: hex.EncodeToString(sum[:]), PageSize: pageSize, Pages: pages, NewBytes: added}, nil
+}
+
+// readPages scans sqlite_dbpage in the open read transaction and sends
+// whole pages, perChunk at a time, in page order.
+func readPages(ctx context.Context, tx *sql.Tx, pageSize int, pages int64, perChunk int, free chan []byte, out chan<- chunk) error {
+	rows, err := tx.QueryContext(ctx, "SELECT pgno, data FROM sqlite_dbpage")
+	if err != nil {
+		return fmt.Errorf("read pages: %w", err)
+	}
+	defer rows.Close()
+	var want int64 = 1
+	var buf []byte
+	first := want
+	for rows.Next() {
+		var pgno int64
+		var data sql.RawBytes
+		if err := rows.Scan(&pgno, &data); err != nil {
+			return fmt.Errorf("read page %d: %w", want, err)
+		}
+		if pgno != want || len(data) != pageSize {
+			return fmt.Errorf("read pages: got page %d of %d bytes, want page %d of %d", pgno, len(data), want, pageSize)
+		}
+		if pgno == 1 {
+			// The header's page count, when valid, must agree with the
+			// transaction's view, or the scan did not see one snapshot.
+			if hdr := int64(binary.BigEndian.Uint32(data[28:])); binary.BigEndian.Uint32(data[24:]) == binary.BigEndian.Uint32(data[92:]) && hdr != pages {
+				return fmt.Errorf("read pages: header says %d pages, transaction %d", hdr, pages)
+			}
+		}
+		if buf == nil {
+			select {
+			case buf = <-free:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+			first = pgno
+		}
+		buf = append(buf, data...)
+		want++
+		if len(buf) == perChunk*pageSize {
+			out <- chunk{data: buf, first: first}
+			buf = nil
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read pages: %w", err)
+	}
+	if buf != nil {
+		out <- chunk{data: buf, first: first}
+	}
+	if want-1 != pages {
+		return fmt.Errorf("read pages: got %d pages, want %d", want-1, pages)
+	}
+	return nil
+}

@@ -1,0 +1,213 @@
+package snapshot
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"github.com/snapdeck/snapdeck/internal/snapdeck"
+)
+
+func TestCaptureAndMaterializeIncludeTheWAL(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "a.sqlite")
+	db := openDB(t, path)
+	insertOrders(t, db, 20000, 1)
+	// Keep the last rows in the WAL only: the capture must still see them.
+	if fi, err := os.Stat(path + "-wal"); err != nil || fi.Size() == 0 {
+		t.Fatalf("want a non-empty WAL before capture, got %v, %v", fi, err)
+	}
+	want := contentDigest(t, path)
+	st := openStore(t, "")
+	var lastDone, lastTotal int64
+	img, err := Capture(ctx, path, st, func(done, total int64) { lastDone, lastTotal = done, total })
+	if err != nil {
+		t.Fatalf("Capture: %v", err)
+	}
+	if img.Size != img.Pages*int64(img.PageSize) || lastDone != img.Size || lastTotal != img.Size {
+		t.Errorf("image %+v, progress %d/%d: want size = pages × page size and progress at size", img, lastDone, lastTotal)
+	}
+	if img.NewBytes < img.Size {
+		t.Errorf("first capture added %d bytes, want at least the image's %d", img.NewBytes, img.Size)
+	}
+	out := filepath.Join(dir, "restored.sqlite")
+	if err := Materialize(ctx, st, img, out, nil); err != nil {
+		t.Fatalf("Materialize: %v", err)
+	}
+	if err := IntegrityCheck(ctx, out); err != nil {
+		t.Errorf("materialised file: %v", err)
+	}
+	if got := contentDigest(t, out); got != want {
+		t.Errorf("materialised content digest %s, want %s", got, want)
+	}
+	if err := Verify(ctx, st, img, t.TempDir()); err != nil {
+		t.Errorf("Verify: %v", err)
+	}
+	r, err := OpenImage(ctx, st, img)
+	if err != nil {
+		t.Fatalf("OpenImage: %v", err)
+	}
+	h := sha256.New()
+	n, err := io.Copy(h, r)
+	r.Close()
+	if err != nil || n != img.Size || hex.EncodeToString(h.Sum(nil)) != img.SHA256 {
+		t.Errorf("OpenImage streamed %d bytes, %v, sha %x; want %d bytes with sha %s", n, err, h.Sum(nil), img.Size, img.SHA256)
+	}
+}
+
+func TestSecondCaptureStoresTheChange(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "a.sqlite")
+	db := openDB(t, path)
+	insertOrders(t, db, 50000, 1)
+	st := openStore(t, "")
+	first, err := Capture(ctx, path, st, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Change 1% of the rows in runs of 50, which rewrites about 1% of
+	// the pages (a page holds about 25 rows).
+	if _, err := db.Exec(`UPDATE orders SET status = 'disputed' WHERE id % 5000 < 50`); err != nil {
+		t.Fatal(err)
+	}
+	second, err := Capture(ctx, path, st, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if second.Root == first.Root || second.SHA256 == first.SHA256 {
+		t.Fatalf("second capture has the same root or hash as the first")
+	}
+	if limit := second.Size * 3 / 100; second.NewBytes > limit {
+		t.Errorf("capture after a 1%% row change added %d bytes of a %d-byte image, want at most %d", second.NewBytes, second.Size, limit)
+	}
+	third, err := Capture(ctx, path, st, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if third.Root != second.Root || third.NewBytes != 0 {
+		t.Errorf("capture of an unchanged database: got root %s adding %d bytes, want %s adding 0", third.Root, third.NewBytes, second.Root)
+	}
+}
+
+func TestCaptureIsConsistentUnderWriters(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "a.sqlite")
+	db := openDB(t, path)
+	insertOrders(t, db, 20000, 1)
+	st := openStore(t, "")
+
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	var commits int
+	go func() {
+		defer wg.Done()
+		writer := openDB(t, path)
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			insertOrders(t, writer, 50, uint64(i+2))
+			commits++
+		}
+	}()
+	var imgs []Image
+	for range 3 {
+		img, err := Capture(ctx, path, st, nil)
+		if err != nil {
+			close(stop)
+			wg.Wait()
+			t.Fatalf("Capture under writes: %v", err)
+		}
+		imgs = append(imgs, img)
+	}
+	close(stop)
+	wg.Wait()
+	for i, img := range imgs {
+		out := filepath.Join(dir, "restored-"+string(rune('a'+i))+".sqlite")
+		if err := Materialize(ctx, st, img, out, nil); err != nil {
+			t.Fatal(err)
+		}
+		if err := IntegrityCheck(ctx, out); err != nil {
+			t.Errorf("capture %d under writes: %v", i, err)
+		}
+		rows, counter := rowsAndCounter(t, out)
+		if rows != counter || rows%50 != 0 {
+			t.Errorf("capture %d: got %d rows and counter %d, want equal multiples of 50 (one committed state)", i, rows, counter)
+		}
+	}
+	t.Logf("%d writer commits during 3 captures", commits)
+}
+
+func TestInstall(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "a.sqlite")
+	db := openDB(t, path)
+	insertOrders(t, db, 2000, 1)
+	st := openStore(t, "")
+	img, err := Capture(ctx, path, st, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := contentDigest(t, path)
+	insertOrders(t, db, 2000, 2)
+	tmp := filepath.Join(dir, "a.sqlite.restore")
+	if err := Materialize(ctx, st, img, tmp, nil); err != nil {
+		t.Fatal(err)
+	}
+	// With the writer still open the WAL is not empty: installing now
+	// would let SQLite replay the old WAL onto the new file.
+	if err := Install(tmp, path); snapdeck.ErrorCode(err) != snapdeck.Conflict {
+		t.Fatalf("Install over a live WAL: got %v, want a Conflict error", err)
+	}
+	db.Close()
+	if err := Install(tmp, path); err != nil {
+		t.Fatalf("Install: %v", err)
+	}
+	if err := IntegrityCheck(ctx, path); err != nil {
+		t.Errorf("installed database: %v", err)
+	}
+	if got := contentDigest(t, path); got != want {
+		t.Errorf("installed content digest %s, want %s", got, want)
+	}
+	if _, err := os.Stat(tmp); !os.IsNotExist(err) {
+		t.Errorf("temporary file still there after Install: %v", err)
+	}
+}
+
+func TestMaterializeRefusesAnExistingFileAndAMismatchedImage(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "a.sqlite")
+	insertOrders(t, openDB(t, path), 100, 1)
+	st := openStore(t, "")
+	img, err := Capture(ctx, path, st, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := Materialize(ctx, st, img, path, nil); err == nil {
+		t.Errorf("Materialize over an existing file: got nil, want an error")
+	}
+	bad := img
+	bad.SHA256 = "00" + img.SHA256[2:]
+	out := filepath.Join(dir, "out.sqlite")
+	if err := Materialize(ctx, st, bad, out, nil); err == nil {
+		t.Errorf("Materialize with a wrong SHA-256: got nil, want an error")
+	}
+	if _, err := os.Stat(out); !os.IsNotExist(err) {
+		t.Errorf("failed Materialize left %s behind", out)
+	}
+	if _, err := Capture(ctx, filepath.Join(dir, "missing.sqlite"), st, nil); snapdeck.ErrorCode(err) != snapdeck.NotFound {
+		t.Errorf("Capture of a missing file: got %v, want NotFound", err)
+	}
+}
