@@ -118,7 +118,7 @@ func (m *Manager) Delete(ctx context.Context, id, typedName string) error {
 		return snapdeck.FieldError("confirm_name", "Type the database name, %s, exactly to delete it.", d.Name)
 	}
 	if _, err := m.db.TransitionDatabase(ctx, id,
-		[]snapdeck.Status{snapdeck.StatusRunning, snapdeck.StatusFailed}, snapdeck.StatusDeleting); err != nil {
+		[]snapdeck.Status{snapdeck.StatusRunning, snapdeck.StatusFailed, snapdeck.StatusPaused}, snapdeck.StatusDeleting); err != nil {
 		return err
 	}
 	if err := m.host.Delete(ctx, id); err != nil {

@@ -38,6 +38,10 @@ const (
 	StatusLoading   Status = "loading"
 	StatusDeleting  Status = "deleting"
 	StatusFailed    Status = "failed"
+	// StatusPaused is a database paused through the API: it keeps its data
+	// and snapshots but serves no queries until it is resumed. Not busy: it
+	// can be resumed or deleted at once.
+	StatusPaused Status = "paused"
 )
 
 // IsBusy reports whether the database is in the middle of an operation that

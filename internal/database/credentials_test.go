@@ -1,0 +1,81 @@
+package database_test
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+
+	"github.com/snapdeck/snapdeck/internal/database"
+	"github.com/snapdeck/snapdeck/internal/snapdeck"
+	"github.com/snapdeck/snapdeck/store"
+)
+
+func mustManager(t *testing.T) *database.Manager {
+	t.Helper()
+	ctx := context.Background()
+	db, err := store.Open(ctx, filepath.Join(t.TempDir(), "console.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close(ctx) })
+	return database.NewManager(db, mustHost(t), nil)
+}
+
+func TestCredentialsIssueCheckReset(t *testing.T) {
+	ctx := context.Background()
+	m := mustManager(t)
+	d, err := m.Create(ctx, "orders", snapdeck.PlanFree)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := m.CheckCredentials(ctx, d.ID, "", ""); ok || err != nil {
+		t.Fatalf("before issue: got %v %v, want false", ok, err)
+	}
+	first, err := m.IssueCredentials(ctx, d.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := m.CheckCredentials(ctx, d.ID, first.Username, first.Password); !ok {
+		t.Fatal("issued credentials refused")
+	}
+	second, err := m.IssueCredentials(ctx, d.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := m.CheckCredentials(ctx, d.ID, first.Username, first.Password); ok {
+		t.Fatal("the old password still works after a reset")
+	}
+	if ok, _ := m.CheckCredentials(ctx, d.ID, second.Username, second.Password); !ok || second.Username != first.Username {
+		t.Fatalf("after reset: ok %v, username %q; want true, %q", ok, second.Username, first.Username)
+	}
+}
+
+func TestPauseRefusesQueriesUntilResume(t *testing.T) {
+	ctx := context.Background()
+	m := mustManager(t)
+	d, err := m.Create(ctx, "orders", snapdeck.PlanFree)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Pause(ctx, d.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Query(ctx, d.ID, "SELECT 1", true); snapdeck.ErrorCode(err) != snapdeck.Busy {
+		t.Fatalf("query on paused: got %v, want Busy", err)
+	}
+	if _, err := m.Pause(ctx, d.ID); snapdeck.ErrorCode(err) != snapdeck.Busy {
+		t.Fatalf("pause twice: got %v, want Busy", err)
+	}
+	if _, err := m.Resume(ctx, d.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Query(ctx, d.ID, "SELECT 1", true); err != nil {
+		t.Fatalf("query after resume: %v", err)
+	}
+	if _, err := m.Pause(ctx, d.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Delete(ctx, d.ID, d.Name); err != nil {
+		t.Fatalf("delete paused: %v", err)
+	}
+}
