@@ -40,7 +40,7 @@ const (
 	// packTarget is the size at which a capture seals a pack: large enough
 	// that one fsync covers thousands of pages, small enough that a few
 	// packs in flight stay far below the memory budget.
-	packTarget = 16 << 20
+	packTarget = 8 << 20
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)

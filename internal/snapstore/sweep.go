@@ -10,7 +10,7 @@ import (
 
 // compactBelow is the live fraction under which Sweep rewrites a pack's
 // live pieces into a new pack and deletes the old one. Packs are deleted
-// whole, so without compaction one live page would pin 16 MiB.
+// whole, so without compaction one live page would pin 8 MiB.
 const compactBelow = 0.5
 
 // Sweep deletes every blob not reachable from the live roots and returns the

@@ -1,0 +1,321 @@
+package snapshot
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/snapdeck/snapdeck/internal/snapstore"
+)
+
+// TestBenchmarkSnapshotEngine measures the snapshot engine against cp+sync
+// of the same file in the same run (the disk here varies 2-3x between
+// runs, so only ratios are comparable), 3 runs each, medians. It runs only
+// with SNAPDECK_BENCH=1; SNAPDECK_BENCH_SIZE sets the database size
+// (default 64MiB, docs/benchmarks.md uses 1GiB) and SNAPDECK_BENCH_DIR keeps
+// the generated database between invocations.
+//
+//	SNAPDECK_BENCH=1 SNAPDECK_BENCH_SIZE=1GiB go test -run TestBenchmarkSnapshotEngine -v -timeout 60m ./internal/snapshot/
+func TestBenchmarkSnapshotEngine(t *testing.T) {
+	if os.Getenv("SNAPDECK_BENCH") == "" {
+		t.Skip("set SNAPDECK_BENCH=1 to run the snapshot engine benchmark")
+	}
+	ctx := context.Background()
+	size := parseSize(t, os.Getenv("SNAPDECK_BENCH_SIZE"), 64<<20)
+	dir := os.Getenv("SNAPDECK_BENCH_DIR")
+	if dir == "" {
+		dir = t.TempDir()
+	}
+	path := filepath.Join(dir, fmt.Sprintf("bench-%d.sqlite", size))
+	buildBenchDB(t, path, size)
+	fi, _ := os.Stat(path)
+	t.Logf("database %s: %d bytes", path, fi.Size())
+
+	var cpSync, first, second, restore, secondPct []float64
+	for run := range 3 {
+		os.RemoveAll(filepath.Join(dir, "work"))
+		work := filepath.Join(dir, "work")
+		os.MkdirAll(work, 0o755)
+		db := path + ".run"
+		copyFile(t, path, db) // each run changes its own copy
+
+		start := time.Now()
+		if out, err := exec.Command("sh", "-c", `cp "$1" "$2" && sync "$2"`, "sh", db, filepath.Join(work, "copy")).CombinedOutput(); err != nil {
+			t.Fatalf("cp+sync: %v %s", err, out)
+		}
+		base := time.Since(start).Seconds()
+		os.Remove(filepath.Join(work, "copy"))
+
+		st, err := snapstore.Open(ctx, filepath.Join(work, "snapshots"), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		start = time.Now()
+		img1, err := Capture(ctx, db, st, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c1 := time.Since(start).Seconds()
+
+		changePages(t, db, img1.Pages/100, uint64(run))
+		start = time.Now()
+		img2, err := Capture(ctx, db, st, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c2 := time.Since(start).Seconds()
+
+		target := filepath.Join(work, "target.sqlite")
+		copyFile(t, path, target)
+		start = time.Now()
+		if err := Materialize(ctx, st, img2, target+".restore", nil); err != nil {
+			t.Fatal(err)
+		}
+		if err := Install(target+".restore", target); err != nil {
+			t.Fatal(err)
+		}
+		r := time.Since(start).Seconds()
+		st.Close(ctx)
+
+		t.Logf("run %d: cp+sync %.2fs, first capture %.2fs (%.2fx), after 1%% change %.2fs (%.2fx, stored %d bytes = %.2f%%), restore %.2fs (%.2fx)",
+			run+1, base, c1, c1/base, c2, c2/base, img2.NewBytes, 100*float64(img2.NewBytes)/float64(img2.Size), r, r/base)
+		cpSync = append(cpSync, base)
+		first = append(first, c1/base)
+		second = append(second, c2/base)
+		secondPct = append(secondPct, 100*float64(img2.NewBytes)/float64(img2.Size))
+		restore = append(restore, r/base)
+		os.Remove(db)
+		removeDatabaseFiles(db)
+	}
+	t.Logf("MEDIANS cp+sync %.2fs; first capture %.2fx; capture after 1%% change %.2fx storing %.2f%% of the database; restore %.2fx",
+		median(cpSync), median(first), median(second), median(secondPct), median(restore))
+
+	benchWriterLatency(t, path)
+	benchPeakMemory(t, path)
+}
+
+// benchWriterLatency measures a writer's commit latency (autocommit,
+// synchronous=NORMAL, one row per commit) while a capture runs, against
+// the same writer for as long again without one.
+func benchWriterLatency(t *testing.T, path string) {
+	ctx := context.Background()
+	db := path + ".latency"
+	copyFile(t, path, db)
+	defer removeDatabaseFiles(db)
+	st, err := snapstore.Open(ctx, filepath.Join(t.TempDir(), "snapshots"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close(ctx)
+	w := openDB(t, db)
+	if _, err := w.Exec(`PRAGMA wal_autocheckpoint(1000)`); err != nil {
+		t.Fatal(err)
+	}
+	write := func(until func() bool) []time.Duration {
+		var lat []time.Duration
+		for i := 0; !until(); i++ {
+			start := time.Now()
+			if _, err := w.Exec(`INSERT INTO orders(customer, email, amount, status, created_at, note) VALUES (?, 'x@example.com', 1.5, 'paid', '2026-01-01T00:00:00Z', 'latency probe')`, fmt.Sprint(i)); err != nil {
+				t.Fatal(err)
+			}
+			lat = append(lat, time.Since(start))
+		}
+		return lat
+	}
+	for run := range 3 {
+		capDone := make(chan time.Duration)
+		var capErr error
+		go func() {
+			start := time.Now()
+			_, capErr = Capture(ctx, db, st, nil)
+			capDone <- time.Since(start)
+		}()
+		var took time.Duration
+		during := write(func() bool {
+			select {
+			case took = <-capDone:
+				return true
+			default:
+				return false
+			}
+		})
+		if capErr != nil {
+			t.Fatal(capErr)
+		}
+		deadline := time.Now().Add(took)
+		without := write(func() bool { return time.Now().After(deadline) })
+		pd, wd := percentile(during, 99), percentile(without, 99)
+		t.Logf("LATENCY run %d: capture %.2fs; writer p99 %.2fms (max %.2fms, %d commits) during capture, p99 %.2fms (max %.2fms, %d commits) without: %.2fx",
+			run+1, took.Seconds(), ms(pd), ms(slices.Max(during)), len(during), ms(wd), ms(slices.Max(without)), len(without), float64(pd)/float64(wd))
+	}
+}
+
+// benchPeakMemory runs a capture and a restore each in a child process and
+// reads the child's peak resident set (VmHWM).
+func benchPeakMemory(t *testing.T, path string) {
+	work := t.TempDir()
+	db := filepath.Join(work, "db.sqlite")
+	copyFile(t, path, db)
+	for _, op := range []string{"capture", "restore"} {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestBenchmarkMemoryChild$", "-test.count=1", "-test.v")
+		cmd.Env = append(os.Environ(), "SNAPDECK_BENCH_MEM="+op, "SNAPDECK_BENCH_MEM_DIR="+work)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("memory child %s: %v\n%s", op, err, out)
+		}
+		for _, line := range strings.Split(string(out), "\n") {
+			if i := strings.Index(line, "PEAK"); i >= 0 {
+				t.Logf("MEMORY %s", line[i:])
+			}
+		}
+	}
+}
+
+// TestBenchmarkMemoryChild is the child of benchPeakMemory.
+func TestBenchmarkMemoryChild(t *testing.T) {
+	op, work := os.Getenv("SNAPDECK_BENCH_MEM"), os.Getenv("SNAPDECK_BENCH_MEM_DIR")
+	if op == "" {
+		t.Skip("run by TestBenchmarkSnapshotEngine")
+	}
+	ctx := context.Background()
+	st, err := snapstore.Open(ctx, filepath.Join(work, "snapshots"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := filepath.Join(work, "db.sqlite")
+	switch op {
+	case "capture":
+		img, err := Capture(ctx, db, st, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(work, "root"), []byte(img.Root), 0o644)
+	case "restore":
+		root, err := os.ReadFile(filepath.Join(work, "root"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := Materialize(ctx, st, Image{Root: string(root)}, db+".restore", nil); err != nil {
+			t.Fatal(err)
+		}
+		if err := Install(db+".restore", db); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Logf("PEAK %s VmHWM %d KiB", op, vmHWM(t))
+}
+
+func vmHWM(t *testing.T) int64 {
+	f, err := os.Open("/proc/self/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
+			n, _ := strconv.ParseInt(strings.Fields(v)[0], 10, 64)
+			return n
+		}
+	}
+	return -1
+}
+
+// buildBenchDB creates a database of realistic order rows of about size
+// bytes, unless it exists, fully checkpointed.
+func buildBenchDB(t *testing.T, path string, size int64) {
+	t.Helper()
+	if _, err := os.Stat(path); err == nil {
+		return
+	}
+	tmp := path + ".building"
+	removeDatabaseFiles(tmp)
+	db := openDB(t, tmp)
+	for seed := uint64(1); ; seed++ {
+		insertOrders(t, db, 100000, seed)
+		if _, err := db.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
+			t.Fatal(err)
+		}
+		if fi, err := os.Stat(tmp); err == nil && fi.Size() >= size {
+			break
+		}
+	}
+	db.Close()
+	if err := os.Rename(tmp, path); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// changePages updates one random row in each of about n pages, in one
+// transaction, so that about n pages (and the B-tree pages above them)
+// change.
+func changePages(t *testing.T, path string, n int64, seed uint64) {
+	t.Helper()
+	db := openDB(t, path)
+	defer db.Close()
+	var maxID int64
+	if err := db.QueryRow(`SELECT max(id) FROM orders`).Scan(&maxID); err != nil {
+		t.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(seed, 7))
+	tx, err := db.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range n {
+		if _, err := tx.Exec(`UPDATE orders SET status = 'disputed' WHERE id = ?`, 1+r.Int64N(maxID)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func copyFile(t *testing.T, src, dst string) {
+	t.Helper()
+	removeDatabaseFiles(dst)
+	if out, err := exec.Command("cp", src, dst).CombinedOutput(); err != nil {
+		t.Fatalf("cp: %v %s", err, out)
+	}
+}
+
+func parseSize(t *testing.T, s string, def int64) int64 {
+	if s == "" {
+		return def
+	}
+	mult := int64(1)
+	for suffix, m := range map[string]int64{"KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30} {
+		if v, ok := strings.CutSuffix(s, suffix); ok {
+			s, mult = v, m
+		}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		t.Fatalf("SNAPDECK_BENCH_SIZE=%q: want a size like 64MiB or 1GiB", s)
+	}
+	return n * mult
+}
+
+func median(xs []float64) float64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+func percentile(ds []time.Duration, p int) time.Duration {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return s[(len(s)-1)*p/100]
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
