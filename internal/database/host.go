@@ -27,6 +27,9 @@ type Host struct {
 
 	mu    sync.Mutex
 	pools map[string]*pool
+	// suspended databases refuse new connections while their file is
+	// being replaced.
+	suspended map[string]bool
 	// QueryTimeout interrupts a statement that runs longer.
 	QueryTimeout time.Duration
 	// MaxRows is how many rows a query shows.
@@ -45,7 +48,7 @@ func NewHost(dir string, logger *slog.Logger) (*Host, error) {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("create databases directory: %w", err)
 	}
-	return &Host{dir: dir, logger: logger, pools: map[string]*pool{}, QueryTimeout: 30 * time.Second, MaxRows: 1000}, nil
+	return &Host{dir: dir, logger: logger, pools: map[string]*pool{}, suspended: map[string]bool{}, QueryTimeout: 30 * time.Second, MaxRows: 1000}, nil
 }
 
 // Path returns the file of a hosted database.
@@ -106,6 +109,10 @@ func (h *Host) open(id string) (*pool, error) {
 	if p, ok := h.pools[id]; ok {
 		return p, nil
 	}
+	if h.suspended[id] {
+		return nil, &snapdeck.Error{Code: snapdeck.Busy, Reason: "ongoing-database-operation",
+			Message: "The database is being replaced (restore or load); try again in a moment."}
+	}
 	path := h.Path(id)
 	if _, err := os.Stat(path); err != nil {
 		return nil, &snapdeck.Error{Code: snapdeck.NotFound, Reason: "db-not-found", Message: fmt.Sprintf("The file of database %s is missing.", id), Err: err}
@@ -148,6 +155,32 @@ func (h *Host) CloseDatabase(ctx context.Context, id string) error {
 		return nil
 	}
 	return errors.Join(p.ro.Close(), p.rw.Close())
+}
+
+// Replace swaps a database's file for tmpPath, a complete, fsynced file in
+// the same directory. New connections are refused meanwhile, every pool is
+// closed (the last connection checkpoints the WAL away), and install does
+// the atomic rename; a crash at any point leaves the old or the new file.
+func (h *Host) Replace(ctx context.Context, id, tmpPath string, install func(tmpPath, dbPath string) error) error {
+	h.mu.Lock()
+	h.suspended[id] = true
+	p := h.pools[id]
+	delete(h.pools, id)
+	h.mu.Unlock()
+	defer func() {
+		h.mu.Lock()
+		delete(h.suspended, id)
+		h.mu.Unlock()
+	}()
+	if p != nil {
+		if err := errors.Join(p.ro.Close(), p.rw.Close()); err != nil {
+			return fmt.Errorf("close database %s before replacing it: %w", id, err)
+		}
+	}
+	if err := install(tmpPath, h.Path(id)); err != nil {
+		return fmt.Errorf("replace database %s: %w", id, err)
+	}
+	return nil
 }
 
 // Delete closes a database and removes its files.
@@ -359,13 +392,18 @@ func render(v any) string {
 // sqlMessage turns a driver error into the sentence a user reads.
 func sqlMessage(err error, readOnly bool) string {
 	msg := err.Error()
-	// modernc prefixes messages with the result code, e.g.
-	// "SQL logic error: no such table: t (1)"; keep SQLite's own words.
-	if i := strings.Index(msg, ": "); i >= 0 && strings.Contains(msg[:i], "error") {
-		msg = msg[i+2:]
-	}
+	// modernc formats errors as "<context>: <result code text>: <SQLite's
+	// message> (<code>)", sometimes without the context; keep SQLite's own
+	// words, which come last.
 	if j := strings.LastIndex(msg, " ("); j > 0 && strings.HasSuffix(msg, ")") {
 		msg = msg[:j]
+	}
+	for _, code := range []string{"SQL logic error: ", "constraint failed: ", "database is locked: ",
+		"attempt to write a readonly database: ", "interrupted: ", "database or disk is full: ", "authorization denied: "} {
+		if i := strings.LastIndex(msg, code); i >= 0 && len(msg) > i+len(code) {
+			msg = msg[i+len(code):]
+			break
+		}
 	}
 	if strings.Contains(msg, "not authorized") {
 		return "That statement is not allowed here: a hosted database cannot attach files, load extensions or change how the console keeps it."

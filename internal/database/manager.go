@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/snapdeck/snapdeck/internal/snapdeck"
@@ -20,6 +22,7 @@ type Manager struct {
 	// OnCreate, when set, runs after a database is created and running;
 	// the scheduler hangs its "Database created" snapshot here.
 	OnCreate func(ctx context.Context, d snapdeck.Database)
+	snaps    *snapshotState
 }
 
 // NewManager returns a Manager over the store and the host.
@@ -144,14 +147,36 @@ func (m *Manager) Query(ctx context.Context, id, sqlText string, readOnly bool) 
 	return m.host.Query(ctx, id, sqlText, readOnly)
 }
 
-// Recover marks databases left mid-operation by a crash: a database still
-// "creating" failed; one "deleting" finishes deleting.
+// Recover cleans up after a crash, before anything serves: snapshots and
+// jobs that never finished are marked failed, leftover temporary files are
+// removed, a database still "creating" failed, one "deleting" finishes
+// deleting, and one caught "restoring" or "loading" serves again: its file
+// is whole, old or new, because the swap is one atomic rename.
 func (m *Manager) Recover(ctx context.Context) error {
+	var errs []error
+	if m.snaps != nil {
+		n, err := m.db.FailInterruptedSnapshots(ctx)
+		errs = append(errs, err)
+		if n > 0 {
+			m.logger.Warn("snapshots interrupted by a stop were marked failed", "count", n)
+		}
+		jobs, err := m.db.FailInterruptedJobs(ctx)
+		errs = append(errs, err)
+		for _, j := range jobs {
+			m.logger.Warn("job interrupted by a stop was marked failed", "job_id", j.ID, "kind", j.Kind, "database_id", j.DatabaseID)
+		}
+	}
+	if entries, err := os.ReadDir(m.host.Dir()); err == nil {
+		for _, e := range entries {
+			if strings.Contains(e.Name(), ".sqlite.restore-") || strings.Contains(e.Name(), ".sqlite.create-") || strings.Contains(e.Name(), ".sqlite.load-") {
+				errs = append(errs, os.Remove(filepath.Join(m.host.Dir(), e.Name())))
+			}
+		}
+	}
 	dbs, err := m.db.FindDatabases(ctx)
 	if err != nil {
 		return err
 	}
-	var errs []error
 	for _, d := range dbs {
 		switch d.Status {
 		case snapdeck.StatusCreating:
@@ -161,6 +186,11 @@ func (m *Manager) Recover(ctx context.Context) error {
 			m.logger.Warn("database creation was interrupted; marked failed", "database_id", d.ID)
 		case snapdeck.StatusDeleting:
 			errs = append(errs, m.host.Delete(ctx, d.ID), m.db.DeleteDatabase(ctx, d.ID))
+		case snapdeck.StatusRestoring, snapdeck.StatusLoading:
+			running := snapdeck.StatusRunning
+			_, err := m.db.UpdateDatabase(ctx, d.ID, store.DatabaseUpdate{Status: &running})
+			errs = append(errs, err)
+			m.logger.Warn("restore or load was interrupted; the database serves its old or its new content, whichever the atomic swap left", "database_id", d.ID)
 		}
 	}
 	return errors.Join(errs...)

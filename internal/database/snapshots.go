@@ -1,0 +1,547 @@
+package database
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/snapdeck/snapdeck/internal/dump"
+	"github.com/snapdeck/snapdeck/internal/job"
+	"github.com/snapdeck/snapdeck/internal/snapdeck"
+	"github.com/snapdeck/snapdeck/internal/snapshot"
+	"github.com/snapdeck/snapdeck/internal/snapstore"
+	"github.com/snapdeck/snapdeck/store"
+)
+
+// Snapshots configures snapshot work for a Manager.
+type Snapshots struct {
+	Store    *snapstore.Store
+	Jobs     *job.Runner
+	Policies map[snapdeck.Plan]snapdeck.PlanPolicy
+	// TmpDir holds verification scratch files; ExportDir the prepared
+	// .dump files served for download.
+	TmpDir, ExportDir string
+	// ExportTTL is how long a prepared export is kept.
+	ExportTTL time.Duration
+	// Engine and SQLiteVersion go into every .dump manifest.
+	Engine, SQLiteVersion string
+	Now                   func() time.Time
+}
+
+// snapshotState is the Manager's snapshot machinery.
+type snapshotState struct {
+	cfg Snapshots
+	// locks hold per database: captures share it, replacing the file
+	// takes it alone, so a file is never swapped under a capture.
+	locks sync.Map // database id -> *sync.RWMutex
+	// exports serialises the preparation of one snapshot's .dump.
+	exports sync.Map // snapshot id -> *sync.Mutex
+	// verifying bounds background verification to one at a time: it
+	// rebuilds whole images and should not starve captures.
+	verifying chan struct{}
+}
+
+// EnableSnapshots gives the Manager its snapshot store and job runner.
+func (m *Manager) EnableSnapshots(cfg Snapshots) error {
+	if cfg.Policies == nil {
+		cfg.Policies = snapdeck.DefaultPolicies()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.ExportTTL == 0 {
+		cfg.ExportTTL = 24 * time.Hour
+	}
+	for _, d := range []string{cfg.TmpDir, cfg.ExportDir} {
+		if err := os.MkdirAll(d, 0o750); err != nil {
+			return err
+		}
+	}
+	m.snaps = &snapshotState{cfg: cfg, verifying: make(chan struct{}, 1)}
+	return nil
+}
+
+// Policy returns a plan's cadence and retention.
+func (m *Manager) Policy(plan snapdeck.Plan) snapdeck.PlanPolicy {
+	return m.snaps.cfg.Policies[plan]
+}
+
+func (m *Manager) lock(id string) *sync.RWMutex {
+	l, _ := m.snaps.locks.LoadOrStore(id, &sync.RWMutex{})
+	return l.(*sync.RWMutex)
+}
+
+func (m *Manager) now() time.Time { return m.snaps.cfg.Now().UTC() }
+
+// image turns a stored snapshot into the engine's description of it.
+func image(s store.SnapshotRecord) snapshot.Image {
+	return snapshot.Image{Root: s.Root, Size: s.SizeBytes, SHA256: s.SHA256, PageSize: s.PageSize, Pages: s.Pages}
+}
+
+// newSnapshot records a pending snapshot of d.
+func (m *Manager) newSnapshot(ctx context.Context, d snapdeck.Database, typ snapdeck.SnapshotType, reason string) (store.SnapshotRecord, error) {
+	now := m.now()
+	rec := store.SnapshotRecord{Snapshot: snapdeck.Snapshot{
+		ID: uuid.NewString(), DatabaseID: d.ID, Type: typ, Reason: reason, Status: snapdeck.SnapshotPending,
+		CreatedAt: now, ExpiresAt: now.Add(m.Policy(d.Plan).Retention),
+	}}
+	return rec, m.db.CreateSnapshot(ctx, &rec)
+}
+
+// capture takes the snapshot rec of its database and records the outcome.
+// The snapshot is listed completed only after Capture returned, that is
+// once all of its data is durable.
+func (m *Manager) capture(ctx context.Context, rec *store.SnapshotRecord, progress snapshot.Progress) error {
+	l := m.lock(rec.DatabaseID)
+	l.RLock()
+	defer l.RUnlock()
+	rec.Status = snapdeck.SnapshotInProgress
+	if err := m.db.UpdateSnapshot(ctx, *rec); err != nil {
+		return err
+	}
+	start := time.Now()
+	img, err := snapshot.Capture(ctx, m.host.Path(rec.DatabaseID), m.snaps.cfg.Store, progress)
+	rec.CompletedAt = m.now()
+	if err != nil {
+		rec.Status = snapdeck.SnapshotFailed
+		rec.Error = snapdeck.ErrorMessage(err)
+		if uerr := m.db.UpdateSnapshot(context.Background(), *rec); uerr != nil {
+			m.logger.Error("record failed snapshot", "snapshot_id", rec.ID, "err", uerr)
+		}
+		m.logger.Error("snapshot failed", "database_id", rec.DatabaseID, "snapshot_id", rec.ID, "err", err)
+		return fmt.Errorf("snapshot of %s: %w", rec.DatabaseID, err)
+	}
+	rec.Status = snapdeck.SnapshotCompleted
+	rec.Root, rec.SizeBytes, rec.SHA256, rec.PageSize, rec.Pages = img.Root, img.Size, img.SHA256, img.PageSize, img.Pages
+	if err := m.db.UpdateSnapshot(context.Background(), *rec); err != nil {
+		return err
+	}
+	m.logger.Info("snapshot completed", "database_id", rec.DatabaseID, "snapshot_id", rec.ID, "type", rec.Type,
+		"bytes", img.Size, "new_bytes", img.NewBytes, "duration", time.Since(start))
+	m.verifyLater(*rec)
+	return nil
+}
+
+// verifyLater rebuilds the snapshot's image in the background and checks
+// its SHA-256 and integrity, recording the outcome on the snapshot.
+func (m *Manager) verifyLater(rec store.SnapshotRecord) {
+	_, err := m.snaps.cfg.Jobs.Start(context.Background(), snapdeck.Job{Kind: snapdeck.JobVerify, DatabaseID: rec.DatabaseID,
+		SnapshotID: rec.ID, Actor: "system"}, func(ctx context.Context, p *job.Progress) error {
+		select {
+		case m.snaps.verifying <- struct{}{}:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		defer func() { <-m.snaps.verifying }()
+		p.Stage("Verifying snapshot", rec.SizeBytes)
+		err := snapshot.Verify(ctx, m.snaps.cfg.Store, image(rec), m.snaps.cfg.TmpDir)
+		if errors.Is(err, context.Canceled) {
+			return err
+		}
+		cur, ferr := m.db.FindSnapshot(context.Background(), rec.ID)
+		if ferr != nil {
+			return ferr // deleted meanwhile: nothing to record
+		}
+		cur.Verified, cur.VerifiedAt = err == nil, m.now()
+		if err != nil {
+			cur.VerifyError = snapdeck.ErrorMessage(err)
+			m.logger.Error("SNAPSHOT FAILED VERIFICATION", "database_id", rec.DatabaseID, "snapshot_id", rec.ID, "err", err)
+		}
+		if uerr := m.db.UpdateSnapshot(context.Background(), cur); uerr != nil {
+			return uerr
+		}
+		return err
+	})
+	if err != nil {
+		m.logger.Warn("schedule verification", "snapshot_id", rec.ID, "err", err)
+	}
+}
+
+// TakeSnapshot starts a snapshot of a running database in the background
+// and returns its pending record and the job taking it.
+func (m *Manager) TakeSnapshot(ctx context.Context, id string, typ snapdeck.SnapshotType, reason, actor string) (snapdeck.Snapshot, snapdeck.Job, error) {
+	d, err := m.db.FindDatabase(ctx, id)
+	if err != nil {
+		return snapdeck.Snapshot{}, snapdeck.Job{}, err
+	}
+	if d.Status != snapdeck.StatusRunning {
+		return snapdeck.Snapshot{}, snapdeck.Job{}, &snapdeck.Error{Code: snapdeck.Busy, Reason: "ongoing-database-operation",
+			Message: fmt.Sprintf("The database is %s; take the snapshot once it is running again.", d.Status)}
+	}
+	rec, err := m.newSnapshot(ctx, d, typ, reason)
+	if err != nil {
+		return snapdeck.Snapshot{}, snapdeck.Job{}, err
+	}
+	start := time.Now()
+	j, err := m.snaps.cfg.Jobs.Start(ctx, snapdeck.Job{Kind: snapdeck.JobSnapshot, DatabaseID: id, SnapshotID: rec.ID, Actor: actor},
+		func(ctx context.Context, p *job.Progress) error {
+			p.Stage("Taking snapshot", m.host.Size(id))
+			err := m.capture(ctx, &rec, p.Bytes)
+			m.audit(actor, "snapshot.take", id, rec.ID, err, time.Since(start), reason)
+			return err
+		})
+	if err != nil {
+		rec.Status, rec.Error = snapdeck.SnapshotFailed, snapdeck.ErrorMessage(err)
+		m.db.UpdateSnapshot(context.Background(), rec)
+		return rec.Snapshot, j, err
+	}
+	return rec.Snapshot, j, nil
+}
+
+// Snapshot takes a snapshot now and returns when it is durable; the
+// scheduler and the safety snapshot before an overwrite use it.
+func (m *Manager) Snapshot(ctx context.Context, id string, typ snapdeck.SnapshotType, reason, actor string) (snapdeck.Snapshot, error) {
+	d, err := m.db.FindDatabase(ctx, id)
+	if err != nil {
+		return snapdeck.Snapshot{}, err
+	}
+	rec, err := m.newSnapshot(ctx, d, typ, reason)
+	if err != nil {
+		return snapdeck.Snapshot{}, err
+	}
+	start := time.Now()
+	err = m.capture(ctx, &rec, nil)
+	m.audit(actor, "snapshot.take", id, rec.ID, err, time.Since(start), reason)
+	return rec.Snapshot, err
+}
+
+// FindSnapshot returns a snapshot of the given database.
+func (m *Manager) FindSnapshot(ctx context.Context, dbID, sid string) (store.SnapshotRecord, error) {
+	s, err := m.db.FindSnapshot(ctx, sid)
+	if err != nil {
+		return s, err
+	}
+	if s.DatabaseID != dbID {
+		return s, &snapdeck.Error{Code: snapdeck.NotFound, Reason: "snapshot-not-found",
+			Message: fmt.Sprintf("Snapshot %s does not belong to database %s.", sid, dbID)}
+	}
+	return s, nil
+}
+
+// FindSnapshots lists a database's snapshots, newest first, with the total
+// matching the filter. A free database shows only its latest completed
+// snapshot, as its plan promises.
+func (m *Manager) FindSnapshots(ctx context.Context, f snapdeck.SnapshotFilter) ([]snapdeck.Snapshot, int, error) {
+	d, err := m.db.FindDatabase(ctx, f.DatabaseID)
+	if err != nil {
+		return nil, 0, err
+	}
+	if d.Plan == snapdeck.PlanFree {
+		latest, err := m.db.LatestCompletedSnapshot(ctx, d.ID)
+		if snapdeck.ErrorCode(err) == snapdeck.NotFound {
+			return nil, 0, nil
+		}
+		if err != nil {
+			return nil, 0, err
+		}
+		if (f.Type != "" && latest.Type != f.Type) || (!f.From.IsZero() && latest.CreatedAt.Before(f.From)) ||
+			(!f.To.IsZero() && !latest.CreatedAt.Before(f.To)) || f.Offset > 0 {
+			return nil, 0, nil
+		}
+		return []snapdeck.Snapshot{latest.Snapshot}, 1, nil
+	}
+	recs, err := m.db.FindSnapshots(ctx, f)
+	if err != nil {
+		return nil, 0, err
+	}
+	total, err := m.db.CountSnapshots(ctx, f)
+	if err != nil {
+		return nil, 0, err
+	}
+	out := make([]snapdeck.Snapshot, len(recs))
+	for i, r := range recs {
+		out[i] = r.Snapshot
+	}
+	return out, total, nil
+}
+
+// usable checks a snapshot can be restored, exported or copied.
+func usable(s store.SnapshotRecord) error {
+	if s.Status != snapdeck.SnapshotCompleted {
+		return &snapdeck.Error{Code: snapdeck.Conflict, Reason: "snapshot-not-exportable",
+			Message: fmt.Sprintf("Snapshot %s is %s; only completed snapshots can be restored, exported or copied.", s.ID, s.Status)}
+	}
+	if s.VerifyError != "" {
+		return &snapdeck.Error{Code: snapdeck.Conflict, Reason: "snapshot-not-exportable",
+			Message: fmt.Sprintf("Snapshot %s failed verification (%s); it cannot be trusted.", s.ID, s.VerifyError)}
+	}
+	return nil
+}
+
+// Restore overwrites a database with one of its snapshots, in the
+// background: a safety On-demand snapshot first, then the snapshot's image
+// materialised next to the file and swapped in atomically.
+func (m *Manager) Restore(ctx context.Context, dbID, sid, actor string) (snapdeck.Job, error) {
+	s, err := m.FindSnapshot(ctx, dbID, sid)
+	if err != nil {
+		return snapdeck.Job{}, err
+	}
+	return m.overwrite(ctx, dbID, s, snapdeck.StatusRestoring, snapdeck.JobRestore, actor)
+}
+
+// Overwrite replaces a database's data with a snapshot of any database.
+func (m *Manager) Overwrite(ctx context.Context, dbID, sid, actor string) (snapdeck.Job, error) {
+	s, err := m.db.FindSnapshot(ctx, sid)
+	if err != nil {
+		return snapdeck.Job{}, err
+	}
+	return m.overwrite(ctx, dbID, s, snapdeck.StatusRestoring, snapdeck.JobRestore, actor)
+}
+
+func (m *Manager) overwrite(ctx context.Context, dbID string, s store.SnapshotRecord, during snapdeck.Status, kind snapdeck.JobKind, actor string) (snapdeck.Job, error) {
+	if err := usable(s); err != nil {
+		return snapdeck.Job{}, err
+	}
+	d, err := m.db.TransitionDatabase(ctx, dbID, []snapdeck.Status{snapdeck.StatusRunning}, during)
+	if err != nil {
+		return snapdeck.Job{}, err
+	}
+	start := time.Now()
+	j, err := m.snaps.cfg.Jobs.Start(ctx, snapdeck.Job{Kind: kind, DatabaseID: dbID, SnapshotID: s.ID, Actor: actor},
+		func(ctx context.Context, p *job.Progress) error {
+			err := m.replaceWithSnapshot(ctx, d, s, actor, p)
+			detail := fmt.Sprintf("from snapshot of %s", s.CreatedAt.Format("2006-01-02 15:04:05 UTC"))
+			m.audit(actor, "restore", dbID, s.ID, err, time.Since(start), detail)
+			return err
+		})
+	if err != nil {
+		m.setStatus(dbID, snapdeck.StatusRunning)
+	}
+	return j, err
+}
+
+func (m *Manager) replaceWithSnapshot(ctx context.Context, d snapdeck.Database, s store.SnapshotRecord, actor string, p *job.Progress) error {
+	// Whatever happens, the database serves again afterwards: either its
+	// old content (any failure before the rename) or the snapshot's.
+	defer m.setStatus(d.ID, snapdeck.StatusRunning)
+	p.Stage("Taking a safety snapshot of the current data", m.host.Size(d.ID))
+	safety, err := m.newSnapshot(ctx, d, snapdeck.SnapshotOnDemand,
+		"Before restore of "+s.CreatedAt.Format("2006-01-02 15:04:05 UTC"))
+	if err != nil {
+		return err
+	}
+	if err := m.capture(ctx, &safety, p.Bytes); err != nil {
+		return fmt.Errorf("safety snapshot before restore: %w", err)
+	}
+	p.SetTarget(safety.ID)
+	p.Stage("Writing the snapshot's data", s.SizeBytes)
+	tmp := m.host.Path(d.ID) + ".restore-" + uuid.NewString()[:8]
+	defer os.Remove(tmp)
+	if err := snapshot.Materialize(ctx, m.snaps.cfg.Store, image(s), tmp, p.Bytes); err != nil {
+		return err
+	}
+	p.Stage("Swapping in the restored data", s.SizeBytes)
+	l := m.lock(d.ID)
+	l.Lock()
+	defer l.Unlock()
+	return m.host.Replace(ctx, d.ID, tmp, snapshot.Install)
+}
+
+// CreateFromSnapshot makes a new database holding a snapshot's data. The
+// new database then gets its own "Database created" snapshot, which shares
+// every page with the source in the snapshot store.
+func (m *Manager) CreateFromSnapshot(ctx context.Context, dbID, sid, name string, plan snapdeck.Plan, actor string) (snapdeck.Database, snapdeck.Job, error) {
+	s, err := m.db.FindSnapshot(ctx, sid)
+	if err != nil {
+		return snapdeck.Database{}, snapdeck.Job{}, err
+	}
+	if dbID != "" && s.DatabaseID != dbID {
+		return snapdeck.Database{}, snapdeck.Job{}, &snapdeck.Error{Code: snapdeck.NotFound, Reason: "snapshot-not-found",
+			Message: fmt.Sprintf("Snapshot %s does not belong to database %s.", sid, dbID)}
+	}
+	if err := usable(s); err != nil {
+		return snapdeck.Database{}, snapdeck.Job{}, err
+	}
+	if err := snapdeck.ValidateDatabaseName(name); err != nil {
+		return snapdeck.Database{}, snapdeck.Job{}, err
+	}
+	if !plan.Valid() {
+		return snapdeck.Database{}, snapdeck.Job{}, snapdeck.FieldError("plan", "Choose a plan: free, professional or enterprise.")
+	}
+	d := snapdeck.Database{ID: snapdeck.NewDatabaseID(), Name: name, Plan: plan, Status: snapdeck.StatusCreating}
+	if err := m.db.CreateDatabase(ctx, &d); err != nil {
+		return d, snapdeck.Job{}, err
+	}
+	start := time.Now()
+	j, err := m.snaps.cfg.Jobs.Start(ctx, snapdeck.Job{Kind: snapdeck.JobCreateFromSnapshot, DatabaseID: s.DatabaseID,
+		SnapshotID: s.ID, TargetID: d.ID, Actor: actor}, func(ctx context.Context, p *job.Progress) error {
+		err := m.materializeNew(ctx, d, s, p)
+		m.audit(actor, "database.create-from-snapshot", d.ID, s.ID, err, time.Since(start), "from database "+s.DatabaseID)
+		if err != nil {
+			m.setStatus(d.ID, snapdeck.StatusFailed)
+			return err
+		}
+		m.setStatus(d.ID, snapdeck.StatusRunning)
+		d.Status = snapdeck.StatusRunning
+		if m.OnCreate != nil {
+			m.OnCreate(ctx, d)
+		}
+		return nil
+	})
+	if err != nil {
+		m.setStatus(d.ID, snapdeck.StatusFailed)
+	}
+	return d, j, err
+}
+
+func (m *Manager) materializeNew(ctx context.Context, d snapdeck.Database, s store.SnapshotRecord, p *job.Progress) error {
+	p.Stage("Writing the snapshot's data into the new database", s.SizeBytes)
+	tmp := m.host.Path(d.ID) + ".create-" + uuid.NewString()[:8]
+	defer os.Remove(tmp)
+	if err := snapshot.Materialize(ctx, m.snaps.cfg.Store, image(s), tmp, p.Bytes); err != nil {
+		return err
+	}
+	return snapshot.Install(tmp, m.host.Path(d.ID))
+}
+
+// Export prepares the snapshot's .dump (once; later calls reuse it while it
+// is fresh) as a job with progress, waits for it, and returns the file and
+// the download name.
+func (m *Manager) Export(ctx context.Context, dbID, sid, actor string) (path, name string, err error) {
+	d, err := m.db.FindDatabase(ctx, dbID)
+	if err != nil {
+		return "", "", err
+	}
+	s, err := m.FindSnapshot(ctx, dbID, sid)
+	if err != nil {
+		return "", "", err
+	}
+	if err := usable(s); err != nil {
+		return "", "", err
+	}
+	name = fmt.Sprintf("%s-%s.dump", d.Name, s.CreatedAt.UTC().Format("20060102T150405Z"))
+	path = filepath.Join(m.snaps.cfg.ExportDir, s.ID+".dump")
+	mu, _ := m.snaps.exports.LoadOrStore(s.ID, &sync.Mutex{})
+	mu.(*sync.Mutex).Lock()
+	defer mu.(*sync.Mutex).Unlock()
+	if fi, err := os.Stat(path); err == nil && time.Since(fi.ModTime()) < m.snaps.cfg.ExportTTL {
+		m.audit(actor, "snapshot.export", dbID, sid, nil, 0, name)
+		return path, name, nil
+	}
+	start := time.Now()
+	_, err = m.snaps.cfg.Jobs.Run(ctx, snapdeck.Job{Kind: snapdeck.JobExport, DatabaseID: dbID, SnapshotID: sid, Actor: actor},
+		func(ctx context.Context, p *job.Progress) error {
+			p.Stage("Preparing export", s.SizeBytes)
+			return m.writeDump(ctx, d, s, path, p)
+		})
+	m.audit(actor, "snapshot.export", dbID, sid, err, time.Since(start), name)
+	if err != nil {
+		return "", "", err
+	}
+	return path, name, nil
+}
+
+func (m *Manager) writeDump(ctx context.Context, d snapdeck.Database, s store.SnapshotRecord, path string, p *job.Progress) error {
+	img, err := snapshot.OpenImage(ctx, m.snaps.cfg.Store, image(s))
+	if err != nil {
+		return err
+	}
+	defer img.Close()
+	tmp, err := os.CreateTemp(m.snaps.cfg.ExportDir, ".export-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	defer tmp.Close()
+	man := dump.Manifest{FormatVersion: dump.FormatVersion, DatabaseName: d.Name, DatabaseID: d.ID, SnapshotID: s.ID,
+		SnapshotType: string(s.Type), SnapshotTime: s.CreatedAt, Engine: m.snaps.cfg.Engine, SQLiteVersion: m.snaps.cfg.SQLiteVersion,
+		Size: s.SizeBytes, SHA256: s.SHA256, PageSize: s.PageSize}
+	counted := &countingReader{r: img, progress: p}
+	if err := dump.Write(ctx, tmp, man, counted); err != nil {
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
+
+// countingReader reports bytes read as job progress.
+type countingReader struct {
+	r        io.Reader
+	n        int64
+	progress *job.Progress
+}
+
+func (c *countingReader) Read(b []byte) (int, error) {
+	n, err := c.r.Read(b)
+	c.n += int64(n)
+	j := c.progress.Job()
+	c.progress.Bytes(c.n, j.TotalBytes)
+	return n, err
+}
+
+// DeleteSnapshot removes a snapshot's record; the storage it alone used is
+// reclaimed by the next Reclaim. The latest completed snapshot of a live
+// database is kept.
+func (m *Manager) DeleteSnapshot(ctx context.Context, sid string) error {
+	s, err := m.db.FindSnapshot(ctx, sid)
+	if err != nil {
+		return err
+	}
+	if s.Status == snapdeck.SnapshotCompleted {
+		latest, err := m.db.LatestCompletedSnapshot(ctx, s.DatabaseID)
+		if err == nil && latest.ID == s.ID {
+			if _, derr := m.db.FindDatabase(ctx, s.DatabaseID); derr == nil {
+				return snapdeck.Errorf(snapdeck.Conflict, "This is the latest snapshot of its database; it is kept.")
+			}
+		}
+	}
+	return m.db.DeleteSnapshot(ctx, sid)
+}
+
+// Reclaim deletes from the snapshot store everything no snapshot record
+// references, and prepared exports past their time.
+func (m *Manager) Reclaim(ctx context.Context) (int64, error) {
+	roots, err := m.db.SnapshotRoots(ctx)
+	if err != nil {
+		return 0, err
+	}
+	n, err := m.snaps.cfg.Store.Sweep(ctx, roots)
+	if err != nil {
+		return n, err
+	}
+	entries, _ := os.ReadDir(m.snaps.cfg.ExportDir)
+	for _, e := range entries {
+		if fi, err := e.Info(); err == nil && time.Since(fi.ModTime()) > m.snaps.cfg.ExportTTL {
+			os.Remove(filepath.Join(m.snaps.cfg.ExportDir, e.Name()))
+		}
+	}
+	return n, nil
+}
+
+func (m *Manager) setStatus(id string, s snapdeck.Status) {
+	if _, err := m.db.UpdateDatabase(context.Background(), id, store.DatabaseUpdate{Status: &s}); err != nil &&
+		snapdeck.ErrorCode(err) != snapdeck.NotFound {
+		m.logger.Error("set database status", "database_id", id, "status", s, "err", err)
+	}
+}
+
+// audit records an action's outcome in the activity log.
+func (m *Manager) audit(actor, action, dbID, sid string, err error, d time.Duration, detail string) {
+	e := snapdeck.Event{Actor: actor, Action: action, DatabaseID: dbID, SnapshotID: sid, Outcome: snapdeck.OutcomeOK,
+		Detail: detail, Duration: d}
+	if err != nil {
+		e.Outcome = snapdeck.OutcomeFailed
+		e.Detail = detail + ": " + snapdeck.ErrorMessage(err)
+	}
+	if rerr := m.db.RecordEvent(context.Background(), &e); rerr != nil {
+		m.logger.Error("record activity", "action", action, "err", rerr)
+	}
+}
+
+// Audit records an action that is not itself a Manager call (sign-ins,
+// refused restores) in the activity log.
+func (m *Manager) Audit(ctx context.Context, e snapdeck.Event) error {
+	return m.db.RecordEvent(ctx, &e)
+}

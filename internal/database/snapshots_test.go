@@ -1,0 +1,257 @@
+package database_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/snapdeck/snapdeck/internal/database"
+	"github.com/snapdeck/snapdeck/internal/job"
+	"github.com/snapdeck/snapdeck/internal/snapdeck"
+	"github.com/snapdeck/snapdeck/internal/snapstore"
+	"github.com/snapdeck/snapdeck/store"
+)
+
+// env is a manager with snapshots over real files in a temporary directory.
+type env struct {
+	dir  string
+	db   *store.DB
+	mgr  *database.Manager
+	jobs *job.Runner
+}
+
+func mustEnv(t *testing.T) *env {
+	t.Helper()
+	ctx := context.Background()
+	dir := t.TempDir()
+	db, err := store.Open(ctx, filepath.Join(dir, "console.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	host, err := database.NewHost(filepath.Join(dir, "databases"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := snapstore.Open(ctx, filepath.Join(dir, "snapshots"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	jobs := job.NewRunner(db, nil)
+	mgr := database.NewManager(db, host, nil)
+	if err := mgr.EnableSnapshots(database.Snapshots{Store: st, Jobs: jobs, TmpDir: filepath.Join(dir, "tmp"),
+		ExportDir: filepath.Join(dir, "tmp", "exports"), Engine: "snapdeck test", SQLiteVersion: "3"}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		jobs.Close(ctx)
+		host.Close(ctx)
+		st.Close(ctx)
+		db.Close(ctx)
+	})
+	return &env{dir: dir, db: db, mgr: mgr, jobs: jobs}
+}
+
+func (e *env) exec(t *testing.T, id, sql string) {
+	t.Helper()
+	if _, err := e.mgr.Query(context.Background(), id, sql, false); err != nil {
+		t.Fatalf("%s: %v", sql, err)
+	}
+}
+
+func (e *env) count(t *testing.T, id string) string {
+	t.Helper()
+	r, err := e.mgr.Query(context.Background(), id, "SELECT count(*) || ':' || coalesce(sum(n), 0) FROM t", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r.Rows[0][0]
+}
+
+// waitJob polls the store until the job ends; jobs run on their own
+// goroutine and record their end there.
+func (e *env) waitJob(t *testing.T, id string) snapdeck.Job {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		j, err := e.db.FindJob(context.Background(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if j.Status.IsDone() {
+			return j
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("job %s did not finish", id)
+	return snapdeck.Job{}
+}
+
+func TestTakeRestoreAndUndo(t *testing.T) {
+	ctx := context.Background()
+	e := mustEnv(t)
+	d, err := e.mgr.Create(ctx, "orders", snapdeck.PlanProfessional)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.exec(t, d.ID, "CREATE TABLE t (n INTEGER)")
+	e.exec(t, d.ID, "WITH RECURSIVE s(v) AS (SELECT 1 UNION ALL SELECT v+1 FROM s WHERE v < 1000) INSERT INTO t SELECT v FROM s")
+	snap, j, err := e.mgr.TakeSnapshot(ctx, d.ID, snapdeck.SnapshotOnDemand, "Taken by ann@example.com", "ann@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if j := e.waitJob(t, j.ID); j.Status != snapdeck.JobSucceeded {
+		t.Fatalf("snapshot job: got %s (%s), want succeeded", j.Status, j.Error)
+	}
+	got, err := e.mgr.FindSnapshot(ctx, d.ID, snap.ID)
+	if err != nil || got.Status != snapdeck.SnapshotCompleted || got.SizeBytes == 0 || len(got.SHA256) != 64 {
+		t.Fatalf("snapshot: got %+v, %v; want completed with size and sha256", got, err)
+	}
+	if want := got.CreatedAt.Add(7 * 24 * time.Hour); !got.ExpiresAt.Equal(want) {
+		t.Errorf("expires: got %s, want %s (professional keeps 7 days)", got.ExpiresAt, want)
+	}
+
+	e.exec(t, d.ID, "DELETE FROM t WHERE n > 10")
+	if got := e.count(t, d.ID); got != "10:55" {
+		t.Fatalf("after delete: got %s, want 10:55", got)
+	}
+	rj, err := e.mgr.Restore(ctx, d.ID, snap.ID, "ann@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A second overwrite while the first runs is refused.
+	if _, err := e.mgr.Restore(ctx, d.ID, snap.ID, "bob@example.com"); err != nil && snapdeck.ErrorCode(err) != snapdeck.Busy {
+		t.Errorf("second restore: got %v, want Busy or (if the first already finished) nil", err)
+	}
+	rj = e.waitJob(t, rj.ID)
+	if rj.Status != snapdeck.JobSucceeded {
+		t.Fatalf("restore: got %s (%s), want succeeded", rj.Status, rj.Error)
+	}
+	if got := e.count(t, d.ID); got != "1000:500500" {
+		t.Fatalf("after restore: got %s, want 1000:500500", got)
+	}
+	d2, _ := e.mgr.Find(ctx, d.ID)
+	if d2.Status != snapdeck.StatusRunning {
+		t.Errorf("status after restore: got %s, want running", d2.Status)
+	}
+
+	// The safety snapshot holds the data from just before the restore;
+	// restoring it undoes the restore.
+	safety, err := e.mgr.FindSnapshot(ctx, d.ID, rj.TargetID)
+	if err != nil || safety.Type != snapdeck.SnapshotOnDemand || safety.Reason[:len("Before restore of ")] != "Before restore of " {
+		t.Fatalf("safety snapshot: got %+v, %v", safety, err)
+	}
+	uj, err := e.mgr.Restore(ctx, d.ID, safety.ID, "ann@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.waitJob(t, uj.ID)
+	if got := e.count(t, d.ID); got != "10:55" {
+		t.Fatalf("after undo: got %s, want 10:55", got)
+	}
+	events, _ := e.db.FindEvents(ctx, snapdeck.EventFilter{DatabaseID: d.ID})
+	restores := 0
+	for _, ev := range events {
+		if ev.Action == "restore" && ev.Outcome == snapdeck.OutcomeOK {
+			restores++
+		}
+	}
+	if restores != 2 {
+		t.Errorf("activity log restores: got %d, want 2", restores)
+	}
+}
+
+func TestCreateFromSnapshotAndExport(t *testing.T) {
+	ctx := context.Background()
+	e := mustEnv(t)
+	d, err := e.mgr.Create(ctx, "source", snapdeck.PlanEnterprise)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.exec(t, d.ID, "CREATE TABLE t (n INTEGER)")
+	e.exec(t, d.ID, "WITH RECURSIVE s(v) AS (SELECT 1 UNION ALL SELECT v+1 FROM s WHERE v < 100) INSERT INTO t SELECT v FROM s")
+	snap, err := e.mgr.Snapshot(ctx, d.ID, snapdeck.SnapshotOnDemand, "test", "system")
+	if err != nil {
+		t.Fatal(err)
+	}
+	nd, j, err := e.mgr.CreateFromSnapshot(ctx, d.ID, snap.ID, "copy", snapdeck.PlanFree, "ann@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if j := e.waitJob(t, j.ID); j.Status != snapdeck.JobSucceeded {
+		t.Fatalf("create from snapshot: got %s (%s)", j.Status, j.Error)
+	}
+	if got := e.count(t, nd.ID); got != "100:5050" {
+		t.Fatalf("copy: got %s, want 100:5050", got)
+	}
+	e.exec(t, nd.ID, "DELETE FROM t")
+	if got := e.count(t, d.ID); got != "100:5050" {
+		t.Fatalf("source after changing the copy: got %s, want 100:5050", got)
+	}
+
+	path, name, err := e.mgr.Export(ctx, d.ID, snap.ID, "ann@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "source-" + snap.CreatedAt.UTC().Format("20060102T150405Z") + ".dump"; name != want {
+		t.Errorf("export name: got %s, want %s", name, want)
+	}
+	if fi, err := os.Stat(path); err != nil || fi.Size() == 0 {
+		t.Fatalf("export file: %v", err)
+	}
+}
+
+func TestFreeDatabasesListOnlyTheLatest(t *testing.T) {
+	ctx := context.Background()
+	e := mustEnv(t)
+	d, err := e.mgr.Create(ctx, "tiny", snapdeck.PlanFree)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var last snapdeck.Snapshot
+	for i := 0; i < 3; i++ {
+		if last, err = e.mgr.Snapshot(ctx, d.ID, snapdeck.SnapshotOnDemand, "test", "system"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	list, total, err := e.mgr.FindSnapshots(ctx, snapdeck.SnapshotFilter{DatabaseID: d.ID, Limit: 50})
+	if err != nil || total != 1 || len(list) != 1 || list[0].ID != last.ID {
+		t.Fatalf("free list: got %d of %d (%v); want only %s", len(list), total, err, last.ID)
+	}
+}
+
+func TestRecoverFailsInterruptedWork(t *testing.T) {
+	ctx := context.Background()
+	e := mustEnv(t)
+	d, err := e.mgr.Create(ctx, "crashy", snapdeck.PlanProfessional)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := store.SnapshotRecord{Snapshot: snapdeck.Snapshot{ID: "11111111-1111-1111-1111-111111111111", DatabaseID: d.ID,
+		Type: snapdeck.SnapshotOnDemand, Reason: "x", Status: snapdeck.SnapshotInProgress}}
+	if err := e.db.CreateSnapshot(ctx, &rec); err != nil {
+		t.Fatal(err)
+	}
+	restoring := snapdeck.StatusRestoring
+	if _, err := e.db.UpdateDatabase(ctx, d.ID, store.DatabaseUpdate{Status: &restoring}); err != nil {
+		t.Fatal(err)
+	}
+	leftover := filepath.Join(e.dir, "databases", d.ID+".sqlite.restore-abcd1234")
+	if err := os.WriteFile(leftover, []byte("partial"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.mgr.Recover(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := e.db.FindSnapshot(ctx, rec.ID)
+	if got.Status != snapdeck.SnapshotFailed {
+		t.Errorf("interrupted snapshot: got %s, want failed", got.Status)
+	}
+	if d2, _ := e.mgr.Find(ctx, d.ID); d2.Status != snapdeck.StatusRunning {
+		t.Errorf("interrupted restore: database got %s, want running", d2.Status)
+	}
+	if _, err := os.Stat(leftover); err == nil {
+		t.Errorf("leftover %s still there", leftover)
+	}
+}

@@ -1,0 +1,196 @@
+// Package job runs long work in the background with progress recorded in
+// the store: snapshots, restores, loads, exports. Work runs on a context the
+// runner owns, not the request's, so closing a browser tab does not cancel
+// a restore; Close cancels it at shutdown and waits.
+package job
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/snapdeck/snapdeck/internal/snapdeck"
+	"github.com/snapdeck/snapdeck/store"
+)
+
+// Func is the work of a job. It reports progress through p and returns
+// nil on success; an error's safe message becomes the job's Error.
+type Func func(ctx context.Context, p *Progress) error
+
+// Runner starts jobs and keeps their records current.
+type Runner struct {
+	db     *store.DB
+	logger *slog.Logger
+	now    func() time.Time
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// NewRunner returns a Runner recording jobs in db.
+func NewRunner(db *store.DB, logger *slog.Logger) *Runner {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Runner{db: db, logger: logger, now: time.Now, ctx: ctx, cancel: cancel}
+}
+
+// Close cancels running jobs and waits for them to stop.
+func (r *Runner) Close(ctx context.Context) error {
+	r.cancel()
+	done := make(chan struct{})
+	go func() { r.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Start records a job and runs fn in the background. The returned job is
+// as recorded at the start.
+func (r *Runner) Start(ctx context.Context, j snapdeck.Job, fn Func) (snapdeck.Job, error) {
+	if r.ctx.Err() != nil {
+		return j, snapdeck.Errorf(snapdeck.Busy, "The console is shutting down; try again when it is back.")
+	}
+	j.ID = uuid.NewString()
+	j.Status = snapdeck.JobRunning
+	j.StartedAt = r.now().UTC()
+	j.CreatedAt = j.StartedAt
+	if err := r.db.CreateJob(ctx, &j); err != nil {
+		return j, err
+	}
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		r.run(j, fn)
+	}()
+	return j, nil
+}
+
+// Run records a job and runs fn now, returning when it ends; for work the
+// caller waits for anyway (the scheduler's snapshots) but that should show
+// in the job list all the same.
+func (r *Runner) Run(ctx context.Context, j snapdeck.Job, fn Func) (snapdeck.Job, error) {
+	j.ID = uuid.NewString()
+	j.Status = snapdeck.JobRunning
+	j.StartedAt = r.now().UTC()
+	j.CreatedAt = j.StartedAt
+	if err := r.db.CreateJob(ctx, &j); err != nil {
+		return j, err
+	}
+	r.wg.Add(1)
+	defer r.wg.Done()
+	return r.finish(j, fn, ctx)
+}
+
+func (r *Runner) run(j snapdeck.Job, fn Func) {
+	if _, err := r.finish(j, fn, r.ctx); err != nil {
+		r.logger.Warn("job failed", "job_id", j.ID, "kind", j.Kind, "database_id", j.DatabaseID, "err", err)
+	}
+}
+
+func (r *Runner) finish(j snapdeck.Job, fn Func, ctx context.Context) (snapdeck.Job, error) {
+	p := &Progress{runner: r, job: j}
+	err := func() (err error) {
+		defer func() {
+			if v := recover(); v != nil {
+				err = fmt.Errorf("job panicked: %v", v)
+			}
+		}()
+		return fn(ctx, p)
+	}()
+	p.mu.Lock()
+	j = p.job
+	p.mu.Unlock()
+	j.FinishedAt = r.now().UTC()
+	if err != nil {
+		j.Status = snapdeck.JobFailed
+		j.Error = snapdeck.ErrorMessage(err)
+		if errors.Is(err, context.Canceled) {
+			j.Error = "Stopped: the console shut down before this finished."
+		}
+	} else {
+		j.Status = snapdeck.JobSucceeded
+		if j.TotalBytes > 0 {
+			j.DoneBytes = j.TotalBytes
+		}
+	}
+	// Record the end even if the job's context was cancelled.
+	if uerr := r.db.UpdateJob(context.Background(), j); uerr != nil {
+		r.logger.Error("record job end", "job_id", j.ID, "err", uerr)
+	}
+	return j, err
+}
+
+// Progress is how a job's work reports what it is doing.
+type Progress struct {
+	runner *Runner
+	mu     sync.Mutex
+	job    snapdeck.Job
+	saved  time.Time
+}
+
+// Job returns the job as it stands.
+func (p *Progress) Job() snapdeck.Job {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.job
+}
+
+// Stage starts a new stage of the work with a message and a byte total.
+func (p *Progress) Stage(message string, total int64) {
+	p.mu.Lock()
+	p.job.Message, p.job.TotalBytes, p.job.DoneBytes = message, total, 0
+	p.mu.Unlock()
+	p.save(true)
+}
+
+// Bytes reports progress within the stage; it writes to the store at most
+// a few times a second.
+func (p *Progress) Bytes(done, total int64) {
+	p.mu.Lock()
+	p.job.DoneBytes, p.job.TotalBytes = done, total
+	p.mu.Unlock()
+	p.save(false)
+}
+
+// SetSnapshot records the snapshot the job works on or produced.
+func (p *Progress) SetSnapshot(id string) {
+	p.mu.Lock()
+	p.job.SnapshotID = id
+	p.mu.Unlock()
+	p.save(true)
+}
+
+// SetTarget records the job's target: the database it creates, or the
+// safety snapshot it took.
+func (p *Progress) SetTarget(id string) {
+	p.mu.Lock()
+	p.job.TargetID = id
+	p.mu.Unlock()
+	p.save(true)
+}
+
+func (p *Progress) save(force bool) {
+	p.mu.Lock()
+	now := p.runner.now()
+	if !force && now.Sub(p.saved) < 250*time.Millisecond {
+		p.mu.Unlock()
+		return
+	}
+	p.saved = now
+	j := p.job
+	p.mu.Unlock()
+	if err := p.runner.db.UpdateJob(context.Background(), j); err != nil {
+		p.runner.logger.Warn("record job progress", "job_id", j.ID, "err", err)
+	}
+}
