@@ -41,6 +41,9 @@ func (s *Server) createDatabase(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := s.issueCredentials(c, d); err != nil {
+		return err
+	}
 	s.flash(c, "ok", fmt.Sprintf("Database %s created.", d.Name))
 	return c.Redirect(http.StatusSeeOther, "/databases/"+d.ID)
 }
@@ -58,6 +61,9 @@ func (s *Server) overview(c echo.Context) error {
 	d, err := s.database(c)
 	if err != nil {
 		return err
+	}
+	if cred, ok := s.takeCredentials(c, d.ID); ok {
+		return s.showCredentials(c, d, cred) // once, right after they were issued
 	}
 	v := views.Overview{DB: d, Connect: s.deps.Databases.Host().Path(d.ID)}
 	if d.Status == snapdeck.StatusRunning {

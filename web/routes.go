@@ -42,4 +42,27 @@ func (s *Server) routes() {
 	e.POST("/users/:uid/role", s.setRole, admin)
 	e.POST("/users/:uid/disable", s.disableUser, admin)
 	e.POST("/users/:uid/enable", s.enableUser, admin)
+
+	// API keys, per-database credentials, and the Aura-compatible API
+	// (SPEC §8): bearer tokens instead of cookies, JSON errors.
+	e.GET("/settings/api-keys", s.apiKeys, signedIn)
+	e.POST("/settings/api-keys", s.createAPIKey, writer)
+	e.POST("/settings/api-keys/:kid/revoke", s.revokeAPIKey, writer)
+	e.POST("/databases/:id/settings/credentials", s.resetCredentials, writer)
+	a := s.newAPI()
+	e.Pre(a.guard)
+	e.POST("/oauth/token", a.token)
+	// Per route, not on a group: a group's middleware would answer 404
+	// where Echo answers 405 for a known path with another method.
+	v1, bearer := e.Group("/v1"), a.bearer
+	v1.GET("/tenants", a.listTenants, bearer)
+	v1.GET("/tenants/:tid", a.getTenant, bearer)
+	v1.GET("/tenants/:tid/metrics-integration", a.metricsIntegration, bearer)
+	v1.GET("/instances", a.listInstances, bearer)
+	v1.POST("/instances", a.createInstance, bearer, apiWriter)
+	v1.GET("/instances/:id", a.getInstance, bearer)
+	v1.PATCH("/instances/:id", a.updateInstance, bearer, apiWriter)
+	v1.DELETE("/instances/:id", a.deleteInstance, bearer, apiWriter)
+	v1.POST("/instances/:id/pause", a.pauseInstance, bearer, apiWriter)
+	v1.POST("/instances/:id/resume", a.resumeInstance, bearer, apiWriter)
 }

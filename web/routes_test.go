@@ -60,6 +60,10 @@ func routeTable() []routeCase {
 		{"POST", "/users/{uid}/role", url.Values{"role": {"member"}}, access{303, 403, 403, 303}},
 		{"POST", "/users/{uid}/disable", nil, access{303, 403, 403, 303}},
 		{"POST", "/users/{uid}/enable", nil, access{303, 403, 403, 303}},
+		{"GET", "/settings/api-keys", nil, page},
+		{"POST", "/settings/api-keys", url.Values{"name": {"ci"}}, access{303, 403, 200, 200}},
+		{"POST", "/settings/api-keys/:kid/revoke", nil, access{303, 403, 404, 404}},
+		{"POST", "/databases/{id}/settings/credentials", nil, access{303, 403, 303, 303}},
 	}
 }
 

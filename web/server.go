@@ -12,6 +12,7 @@ import (
 	"github.com/a-h/templ"
 	"github.com/labstack/echo/v4"
 
+	"github.com/snapdeck/snapdeck/internal/apikey"
 	"github.com/snapdeck/snapdeck/internal/auth"
 	"github.com/snapdeck/snapdeck/internal/database"
 	"github.com/snapdeck/snapdeck/store"
@@ -34,6 +35,11 @@ type Deps struct {
 	Auth      *auth.Authenticator
 	Logger    *slog.Logger
 	Now       func() time.Time
+	// APIKeys issues and checks the API's keys and tokens; New makes one
+	// over Store when nil.
+	APIKeys *apikey.Manager
+	// APILimiter is the per-key rate limit; nil means Aura's 125 a minute.
+	APILimiter *apikey.Limiter
 }
 
 // Server is the console's HTTP handler.
@@ -63,6 +69,11 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 	ss, err := newSessionStore(ctx, deps.Store, cfg.SessionMaxAge)
 	if err != nil {
 		return nil, err
+	}
+	if deps.APIKeys == nil {
+		if deps.APIKeys, err = apikey.NewManager(ctx, deps.Store, deps.Logger, deps.Now); err != nil {
+			return nil, err
+		}
 	}
 	s := &Server{cfg: cfg, deps: deps, e: echo.New(), sessions: ss, logger: deps.Logger}
 	s.e.HideBanner = true

@@ -1,0 +1,375 @@
+package web
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+	"unicode"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/snapdeck/snapdeck/internal/snapdeck"
+)
+
+// defaultPlacement is what the instance object shows for values a client
+// did not send. Every database lives on this machine; "local" says so.
+var defaultPlacement = snapdeck.Placement{CloudProvider: "local", Region: "local", Memory: "1GB", Storage: "2GB"}
+
+// planType maps a plan to Aura's instance type.
+func planType(p snapdeck.Plan) string { return string(p) + "-db" }
+
+// typePlan maps Aura's instance type to a plan.
+func typePlan(t string) (snapdeck.Plan, bool) {
+	p := snapdeck.Plan(strings.TrimSuffix(t, "-db"))
+	return p, strings.HasSuffix(t, "-db") && p.Valid()
+}
+
+// apiStatus maps a database status to Aura's instance status.
+func apiStatus(s snapdeck.Status) string {
+	switch s {
+	case snapdeck.StatusDeleting:
+		return "destroying"
+	case snapdeck.StatusFailed:
+		// Aura has no plain "failed"; a database fails only while its data
+		// is being made, which Aura calls loading.
+		return "loading failed"
+	}
+	return string(s)
+}
+
+// apiInstance is Aura's instance object. Every field is always present and
+// never null; username and password appear only in the create reply.
+type apiInstance struct {
+	ID                    string `json:"id"`
+	Name                  string `json:"name"`
+	Status                string `json:"status"`
+	TenantID              string `json:"tenant_id"`
+	CloudProvider         string `json:"cloud_provider"`
+	Region                string `json:"region"`
+	Type                  string `json:"type"`
+	Memory                string `json:"memory"`
+	Storage               string `json:"storage"`
+	ConnectionURL         string `json:"connection_url"`
+	MetricsIntegrationURL string `json:"metrics_integration_url"`
+	CustomerManagedKeyID  string `json:"customer_managed_key_id"`
+	CreatedAt             string `json:"created_at"`
+	Username              string `json:"username,omitempty"`
+	Password              string `json:"password,omitempty"`
+}
+
+func orDefault(v, def string) string {
+	if v == "" {
+		return def
+	}
+	return v
+}
+
+// instance renders a database as Aura's instance object.
+func (a *api) instance(c echo.Context, d snapdeck.Database, p snapdeck.Placement) (apiInstance, error) {
+	tid, err := a.tenant(c)
+	if err != nil {
+		return apiInstance{}, err
+	}
+	base := consoleURL(c)
+	return apiInstance{
+		ID: d.ID, Name: d.Name, Status: apiStatus(d.Status), TenantID: tid,
+		CloudProvider: orDefault(p.CloudProvider, defaultPlacement.CloudProvider),
+		Region:        orDefault(p.Region, defaultPlacement.Region),
+		Type:          planType(d.Plan),
+		Memory:        orDefault(p.Memory, defaultPlacement.Memory),
+		Storage:       orDefault(p.Storage, defaultPlacement.Storage),
+		ConnectionURL: base + "/databases/" + d.ID, MetricsIntegrationURL: base + "/metrics",
+		CreatedAt: d.CreatedAt.UTC().Truncate(time.Second).Format(time.RFC3339),
+	}, nil
+}
+
+// findInstance returns the database named in the path, with its placement.
+func (a *api) findInstance(c echo.Context) (snapdeck.Database, snapdeck.Placement, error) {
+	id := c.Param("id")
+	if !snapdeck.ValidDatabaseID(id) {
+		return snapdeck.Database{}, snapdeck.Placement{}, &snapdeck.Error{Code: snapdeck.NotFound, Reason: "db-not-found",
+			Message: "DB not found: " + id}
+	}
+	ctx := c.Request().Context()
+	d, err := a.s.deps.Databases.Find(ctx, id)
+	if err != nil {
+		return d, snapdeck.Placement{}, err
+	}
+	p, err := a.s.deps.Store.FindPlacement(ctx, id)
+	return d, p, err
+}
+
+// reply answers with the instance object of d.
+func (a *api) reply(c echo.Context, status int, d snapdeck.Database, p snapdeck.Placement) error {
+	inst, err := a.instance(c, d, p)
+	if err != nil {
+		return err
+	}
+	return data(c, status, inst)
+}
+
+func (a *api) listInstances(c echo.Context) error {
+	if tid := c.QueryParam("tenantId"); tid != "" {
+		if _, err := a.findTenant(c, tid); err != nil {
+			return err
+		}
+	}
+	ctx := c.Request().Context()
+	dbs, err := a.s.deps.Databases.List(ctx)
+	if err != nil {
+		return err
+	}
+	placements, err := a.s.deps.Store.FindPlacements(ctx)
+	if err != nil {
+		return err
+	}
+	out := make([]apiInstance, 0, len(dbs))
+	for _, d := range dbs {
+		inst, err := a.instance(c, d, placements[d.ID])
+		if err != nil {
+			return err
+		}
+		out = append(out, inst)
+	}
+	return data(c, http.StatusOK, out)
+}
+
+func (a *api) getInstance(c echo.Context) error {
+	d, p, err := a.findInstance(c)
+	if err != nil {
+		return err
+	}
+	return a.reply(c, http.StatusOK, d, p)
+}
+
+// decodeJSON reads a JSON object body into v. Unknown fields are ignored:
+// Aura clients send options snapdeck has no use for. Every failure is a
+// 400 naming the field when there is one; never 415 or 422, which Aura
+// clients do not handle. An empty body decodes as {} when allowEmpty.
+func decodeJSON(c echo.Context, v any, allowEmpty bool) error {
+	body, err := io.ReadAll(c.Request().Body)
+	if isBodyTooLarge(err) {
+		return tooLarge()
+	}
+	if err != nil {
+		return &snapdeck.Error{Code: snapdeck.Invalid, Reason: "invalid-request", Message: "The request body could not be read.", Err: err}
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		if allowEmpty {
+			return nil
+		}
+		return &snapdeck.Error{Code: snapdeck.Invalid, Reason: "invalid-request", Message: "Send a JSON object as the request body."}
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) && te.Field != "" {
+			return &snapdeck.Error{Code: snapdeck.Invalid, Reason: "invalid-request", Field: te.Field,
+				Message: fmt.Sprintf("%s must be a %s.", te.Field, te.Type.Kind())}
+		}
+		return &snapdeck.Error{Code: snapdeck.Invalid, Reason: "invalid-request", Message: "The request body is not a valid JSON object."}
+	}
+	return nil
+}
+
+// checkValue bounds a free-text placement value, which is only stored and
+// echoed.
+func checkValue(field, v string) error {
+	if len(v) > 64 {
+		return snapdeck.FieldError(field, "%s is %d characters long; use at most 64.", field, len(v))
+	}
+	for _, r := range v {
+		if !unicode.IsPrint(r) {
+			return snapdeck.FieldError(field, "%s may hold only printable characters.", field)
+		}
+	}
+	return nil
+}
+
+// placementFields reads and checks the placement values of a request.
+func placementFields(p snapdeck.Placement) error {
+	for _, f := range []struct{ name, v string }{
+		{"cloud_provider", p.CloudProvider}, {"region", p.Region}, {"memory", p.Memory}, {"storage", p.Storage},
+	} {
+		if err := checkValue(f.name, f.v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// createRequest is the body of POST /v1/instances, as aura-cli and the
+// Terraform provider send it.
+type createRequest struct {
+	Name             string `json:"name"`
+	Type             string `json:"type"`
+	TenantID         string `json:"tenant_id"`
+	CloudProvider    string `json:"cloud_provider"`
+	Region           string `json:"region"`
+	Memory           string `json:"memory"`
+	Storage          string `json:"storage"`
+	Version          string `json:"version"`
+	SourceInstanceID string `json:"source_instance_id"`
+	SourceSnapshotID string `json:"source_snapshot_id"`
+}
+
+func (a *api) createInstance(c echo.Context) error {
+	var req createRequest
+	err := a.create(c, &req)
+	if err != nil {
+		a.audit(c, "database.create", "", "", err)
+	}
+	return err
+}
+
+func (a *api) create(c echo.Context, req *createRequest) error {
+	if err := decodeJSON(c, req, false); err != nil {
+		return err
+	}
+	if req.TenantID != "" {
+		if _, err := a.findTenant(c, req.TenantID); err != nil {
+			return err
+		}
+	}
+	plan, ok := typePlan(req.Type)
+	if !ok {
+		return snapdeck.FieldError("type", "type must be free-db, professional-db or enterprise-db.")
+	}
+	p := snapdeck.Placement{CloudProvider: req.CloudProvider, Region: req.Region, Memory: req.Memory, Storage: req.Storage}
+	if err := placementFields(p); err != nil {
+		return err
+	}
+	if req.SourceInstanceID != "" || req.SourceSnapshotID != "" {
+		// TODO: create from a snapshot once the snapshot engine offers it
+		// to the API; refusing beats silently creating an empty database.
+		return snapdeck.FieldError("source_snapshot_id", "Creating a database from a snapshot through the API is not available yet.")
+	}
+	ctx := c.Request().Context()
+	d, err := a.s.deps.Databases.Create(ctx, req.Name, plan)
+	if err != nil {
+		return err
+	}
+	cred, err := a.s.deps.Databases.IssueCredentials(ctx, d.ID)
+	if err != nil {
+		return err
+	}
+	if err := a.s.deps.Store.SetPlacement(ctx, d.ID, p); err != nil {
+		return err
+	}
+	a.audit(c, "database.create", d.ID, fmt.Sprintf("Created %s (%s)", d.Name, planType(d.Plan)), nil)
+	inst, err := a.instance(c, d, p)
+	if err != nil {
+		return err
+	}
+	inst.Username, inst.Password = cred.Username, cred.Password
+	return data(c, http.StatusAccepted, inst)
+}
+
+// updateRequest is the body of PATCH /v1/instances/{id}; absent fields stay.
+type updateRequest struct {
+	Name    *string `json:"name"`
+	Memory  *string `json:"memory"`
+	Storage *string `json:"storage"`
+}
+
+func (a *api) updateInstance(c echo.Context) error {
+	return a.change(c, "database.update", func(d snapdeck.Database, p snapdeck.Placement) (snapdeck.Database, snapdeck.Placement, string, error) {
+		var req updateRequest
+		if err := decodeJSON(c, &req, true); err != nil {
+			return d, p, "", err
+		}
+		np := p
+		if req.Memory != nil {
+			np.Memory = *req.Memory
+		}
+		if req.Storage != nil {
+			np.Storage = *req.Storage
+		}
+		if err := placementFields(np); err != nil {
+			return d, p, "", err
+		}
+		if req.Name != nil {
+			if err := snapdeck.ValidateDatabaseName(strings.TrimSpace(*req.Name)); err != nil {
+				return d, p, "", err
+			}
+		}
+		if d.Status.IsBusy() {
+			return d, p, "", busy(d)
+		}
+		ctx := c.Request().Context()
+		var changed []string
+		if req.Name != nil && *req.Name != d.Name {
+			nd, err := a.s.deps.Databases.Rename(ctx, d.ID, *req.Name)
+			if err != nil {
+				return d, p, "", err
+			}
+			changed = append(changed, fmt.Sprintf("renamed %s to %s", d.Name, nd.Name))
+			d.Name = nd.Name
+		}
+		if np != p {
+			if err := a.s.deps.Store.SetPlacement(ctx, d.ID, np); err != nil {
+				return d, p, "", err
+			}
+			changed = append(changed, "memory/storage recorded")
+		}
+		return d, np, strings.Join(changed, "; "), nil
+	})
+}
+
+// busy is the 409 Aura answers for a database in the middle of an operation.
+func busy(d snapdeck.Database) error {
+	return &snapdeck.Error{Code: snapdeck.Busy, Reason: "ongoing-database-operation",
+		Message: "The database is currently undergoing an operation: " + apiStatus(d.Status)}
+}
+
+func (a *api) deleteInstance(c echo.Context) error {
+	return a.change(c, "database.delete", func(d snapdeck.Database, p snapdeck.Placement) (snapdeck.Database, snapdeck.Placement, string, error) {
+		if err := a.s.deps.Databases.Delete(c.Request().Context(), d.ID, d.Name); err != nil {
+			return d, p, "", err
+		}
+		// Deletion finishes before the reply; the object shows Aura's
+		// in-between status, and the next GET answers 404.
+		d.Status = snapdeck.StatusDeleting
+		return d, p, fmt.Sprintf("Deleted %s", d.Name), nil
+	})
+}
+
+func (a *api) pauseInstance(c echo.Context) error {
+	return a.lifecycle(c, "database.pause", a.s.deps.Databases.Pause)
+}
+
+func (a *api) resumeInstance(c echo.Context) error {
+	return a.lifecycle(c, "database.resume", a.s.deps.Databases.Resume)
+}
+
+// lifecycle runs pause or resume. Their body, empty or {}, carries
+// nothing, so it is not read.
+func (a *api) lifecycle(c echo.Context, action string, op func(ctx context.Context, id string) (snapdeck.Database, error)) error {
+	return a.change(c, action, func(d snapdeck.Database, p snapdeck.Placement) (snapdeck.Database, snapdeck.Placement, string, error) {
+		nd, err := op(c.Request().Context(), d.ID)
+		return nd, p, "", err
+	})
+}
+
+// change runs a state-changing call on the database in the path, records
+// it in the activity log, and answers 202 with the instance object.
+func (a *api) change(c echo.Context, action string,
+	fn func(d snapdeck.Database, p snapdeck.Placement) (snapdeck.Database, snapdeck.Placement, string, error)) error {
+	d, p, err := a.findInstance(c)
+	if err == nil {
+		var detail string
+		d, p, detail, err = fn(d, p)
+		a.audit(c, action, d.ID, detail, err)
+	} else {
+		a.audit(c, action, c.Param("id"), "", err)
+	}
+	if err != nil {
+		return err
+	}
+	return a.reply(c, http.StatusAccepted, d, p)
+}
