@@ -105,14 +105,6 @@ func (s *Server) query(c echo.Context) error {
 	return render(c, status, views.QueryPage(s.page(c, d.Name+" · Query", "databases"), v))
 }
 
-func (s *Server) snapshots(c echo.Context) error {
-	d, err := s.database(c)
-	if err != nil {
-		return err
-	}
-	return render(c, http.StatusOK, views.SnapshotsEmptyPage(s.page(c, d.Name+" · Snapshots", "databases"), d))
-}
-
 func (s *Server) importTab(c echo.Context) error {
 	d, err := s.database(c)
 	if err != nil {

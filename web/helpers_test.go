@@ -14,7 +14,9 @@ import (
 
 	"github.com/snapdeck/snapdeck/internal/auth"
 	"github.com/snapdeck/snapdeck/internal/database"
+	"github.com/snapdeck/snapdeck/internal/job"
 	"github.com/snapdeck/snapdeck/internal/snapdeck"
+	"github.com/snapdeck/snapdeck/internal/snapstore"
 	"github.com/snapdeck/snapdeck/store"
 	"github.com/snapdeck/snapdeck/web"
 )
@@ -49,6 +51,16 @@ func mustConsole(t *testing.T) *console {
 	}
 	t.Cleanup(func() { host.Close(ctx) })
 	mgr := database.NewManager(db, host, nil)
+	snaps, err := snapstore.Open(ctx, filepath.Join(dir, "snapshots"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	jobs := job.NewRunner(db, nil)
+	t.Cleanup(func() { jobs.Close(ctx); snaps.Close(ctx) })
+	if err := mgr.EnableSnapshots(database.Snapshots{Store: snaps, Jobs: jobs, TmpDir: filepath.Join(dir, "tmp"),
+		ExportDir: filepath.Join(dir, "tmp", "exports"), Engine: "snapdeck test", SQLiteVersion: "3"}); err != nil {
+		t.Fatal(err)
+	}
 	a := auth.NewAuthenticator(db, nil, nil)
 	for _, role := range []snapdeck.Role{snapdeck.RoleAdmin, snapdeck.RoleMember, snapdeck.RoleViewer} {
 		if _, err := a.AddUser(ctx, string(role)+"@x", testPassword, role); err != nil {

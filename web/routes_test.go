@@ -49,6 +49,14 @@ func routeTable() []routeCase {
 		{"GET", "/databases/{id}/query", nil, page},
 		{"POST", "/databases/{id}/query", url.Values{"sql": {"SELECT 1"}}, page},
 		{"GET", "/databases/{id}/snapshots", nil, page},
+		{"POST", "/databases/{id}/snapshots", nil, access{303, 403, 303, 303}},
+		{"GET", "/databases/{id}/snapshots/{sid}/export", nil, access{303, 403, 200, 200}},
+		{"GET", "/databases/{id}/snapshots/{sid}/restore", nil, access{303, 403, 200, 200}},
+		{"POST", "/databases/{id}/snapshots/{sid}/restore", url.Values{"confirm": {"RESTORE"}}, access{303, 403, 303, 303}},
+		{"GET", "/databases/{id}/snapshots/{sid}/create-database", nil, access{303, 403, 200, 200}},
+		{"POST", "/databases/{id}/snapshots/{sid}/create-database", url.Values{"name": {"copy"}, "plan": {"free"}}, access{303, 403, 303, 303}},
+		{"GET", "/jobs/{jid}", nil, page},
+		{"GET", "/activity", nil, page},
 		{"GET", "/databases/{id}/import", nil, page},
 		{"GET", "/databases/{id}/settings", nil, page},
 		{"POST", "/databases/{id}/settings/rename", url.Values{"name": {"renamed"}}, access{303, 403, 303, 303}},
@@ -75,7 +83,7 @@ func TestEveryRouteIsInTheTable(t *testing.T) {
 	}
 	for _, r := range c.server.Echo().Routes() {
 		path := r.Path
-		for _, p := range []string{":id", ":sid", ":uid"} {
+		for _, p := range []string{":id", ":sid", ":uid", ":jid"} {
 			path = strings.ReplaceAll(path, p, "{"+p[1:]+"}")
 		}
 		if strings.HasPrefix(path, "/v1") || strings.HasPrefix(path, "/oauth") {
@@ -115,7 +123,20 @@ func TestRoutesByRoleAndCSRF(t *testing.T) {
 					email = role + "@x"
 				}
 				cl := c.newClient(email)
-				path := strings.NewReplacer("{id}", d.ID, "{uid}", itoa(target.ID), "*", "app.css").Replace(rc.path)
+				sid, jid := "", ""
+				if strings.Contains(rc.path, "{sid}") || strings.Contains(rc.path, "{jid}") {
+					snap, err := c.databases.Snapshot(ctx, d.ID, snapdeck.SnapshotOnDemand, "route walk", "system")
+					if err != nil {
+						t.Fatal(err)
+					}
+					sid = snap.ID
+					j := snapdeck.Job{ID: "job-" + snap.ID, Kind: snapdeck.JobSnapshot, DatabaseID: d.ID, Status: snapdeck.JobSucceeded}
+					if err := c.store.CreateJob(ctx, &j); err != nil {
+						t.Fatal(err)
+					}
+					jid = j.ID
+				}
+				path := strings.NewReplacer("{id}", d.ID, "{uid}", itoa(target.ID), "{sid}", sid, "{jid}", jid, "*", "app.css").Replace(rc.path)
 				before := snapshotState(t, c)
 				var res *http.Response
 				if rc.method == "GET" {
@@ -147,7 +168,8 @@ func TestRoutesByRoleAndCSRF(t *testing.T) {
 	}
 }
 
-// snapshotState summarises what a POST could change: databases and users.
+// snapshotState summarises what a POST could change: databases, users
+// and snapshots.
 func snapshotState(t *testing.T, c *console) string {
 	t.Helper()
 	ctx := context.Background()
@@ -160,6 +182,11 @@ func snapshotState(t *testing.T, c *console) string {
 		t.Fatal(err)
 	}
 	var b strings.Builder
+	snaps, err := c.store.CountSnapshots(ctx, snapdeck.SnapshotFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.WriteString("snapshots:" + itoa(int64(snaps)) + ";")
 	for _, d := range dbs {
 		b.WriteString(d.ID + ":" + d.Name + ":" + string(d.Plan) + ";")
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/snapdeck/snapdeck/internal/apikey"
 	"github.com/snapdeck/snapdeck/internal/auth"
 	"github.com/snapdeck/snapdeck/internal/database"
+	"github.com/snapdeck/snapdeck/internal/snapdeck"
 	"github.com/snapdeck/snapdeck/store"
 )
 
@@ -35,6 +36,9 @@ type Deps struct {
 	Auth      *auth.Authenticator
 	Logger    *slog.Logger
 	Now       func() time.Time
+	// NextSnapshot tells when a database's next Scheduled snapshot is
+	// due; nil when no scheduler runs.
+	NextSnapshot func(d snapdeck.Database) time.Time
 	// APIKeys issues and checks the API's keys and tokens; New makes one
 	// over Store when nil.
 	APIKeys *apikey.Manager

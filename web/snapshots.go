@@ -1,0 +1,231 @@
+package web
+
+import (
+	"fmt"
+	"net/http"
+	"os"
+	"strconv"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/snapdeck/snapdeck/internal/snapdeck"
+	"github.com/snapdeck/snapdeck/store"
+	"github.com/snapdeck/snapdeck/views"
+)
+
+// snapshotsPerPage keeps the tab fast with thousands of snapshots.
+const snapshotsPerPage = 50
+
+func (s *Server) snapshotsView(c echo.Context, d snapdeck.Database) (views.Snapshots, error) {
+	ctx := c.Request().Context()
+	v := views.Snapshots{DB: d, Type: snapdeck.SnapshotType(c.QueryParam("type")), Now: s.deps.Now().UTC(),
+		OnlyLatest: d.Plan == snapdeck.PlanFree, Retention: s.deps.Databases.Policy(d.Plan).Retention}
+	if !v.Type.Valid() {
+		v.Type = ""
+	}
+	v.Page, _ = strconv.Atoi(c.QueryParam("page"))
+	v.Page = max(v.Page, 1)
+	list, total, err := s.deps.Databases.FindSnapshots(ctx, snapdeck.SnapshotFilter{DatabaseID: d.ID, Type: v.Type,
+		Limit: snapshotsPerPage, Offset: (v.Page - 1) * snapshotsPerPage})
+	if err != nil {
+		return v, err
+	}
+	v.Snapshots, v.Total = list, total
+	v.Pages = max(1, (total+snapshotsPerPage-1)/snapshotsPerPage)
+	jobs, err := s.deps.Store.FindOpenJobs(ctx, d.ID)
+	if err != nil {
+		return v, err
+	}
+	for _, j := range jobs {
+		if j.Kind != snapdeck.JobVerify {
+			v.Jobs = append(v.Jobs, j)
+		}
+	}
+	if s.deps.NextSnapshot != nil {
+		v.NextScheduled = s.deps.NextSnapshot(d)
+	}
+	return v, nil
+}
+
+func (s *Server) snapshots(c echo.Context) error {
+	d, err := s.database(c)
+	if err != nil {
+		return err
+	}
+	v, err := s.snapshotsView(c, d)
+	if err != nil {
+		return err
+	}
+	p := s.page(c, d.Name+" · Snapshots", "databases")
+	if isPartial(c) {
+		return render(c, http.StatusOK, views.SnapshotList(p, v))
+	}
+	return render(c, http.StatusOK, views.SnapshotsPage(p, v))
+}
+
+func (s *Server) takeSnapshot(c echo.Context) error {
+	d, err := s.database(c)
+	if err != nil {
+		return err
+	}
+	u := currentUser(c)
+	_, _, err = s.deps.Databases.TakeSnapshot(c.Request().Context(), d.ID, snapdeck.SnapshotOnDemand, "Taken by "+u.Email, u.Email)
+	if err != nil {
+		return err
+	}
+	if isPartial(c) {
+		v, err := s.snapshotsView(c, d)
+		if err != nil {
+			return err
+		}
+		return render(c, http.StatusOK, views.SnapshotList(s.page(c, d.Name, "databases"), v))
+	}
+	s.flash(c, "ok", "Snapshot started; it appears in the list as it completes.")
+	return c.Redirect(http.StatusSeeOther, "/databases/"+d.ID+"/snapshots")
+}
+
+// snapshot finds the database and the snapshot named in the path.
+func (s *Server) snapshot(c echo.Context) (snapdeck.Database, store.SnapshotRecord, error) {
+	d, err := s.database(c)
+	if err != nil {
+		return d, store.SnapshotRecord{}, err
+	}
+	snap, err := s.deps.Databases.FindSnapshot(c.Request().Context(), d.ID, c.Param("sid"))
+	return d, snap, err
+}
+
+func (s *Server) exportSnapshot(c echo.Context) error {
+	d, snap, err := s.snapshot(c)
+	if err != nil {
+		return err
+	}
+	path, name, err := s.deps.Databases.Export(c.Request().Context(), d.ID, snap.ID, currentUser(c).Email)
+	if err != nil {
+		return err
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("open prepared export: %w", err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	h := c.Response().Header()
+	h.Set(echo.HeaderContentDisposition, fmt.Sprintf("attachment; filename=%q", name))
+	h.Set(echo.HeaderContentType, "application/zstd")
+	// ServeContent answers Range requests, so a broken download resumes.
+	http.ServeContent(c.Response(), c.Request(), name, fi.ModTime(), f)
+	return nil
+}
+
+func (s *Server) restoreForm(c echo.Context) error {
+	d, snap, err := s.snapshot(c)
+	if err != nil {
+		return err
+	}
+	return render(c, http.StatusOK, views.RestorePage(s.page(c, "Restore "+d.Name, "databases"), views.Restore{DB: d, Snapshot: snap.Snapshot}))
+}
+
+// restore proceeds only on the exact text RESTORE, checked here whatever
+// the browser did; anything else re-shows the form and changes nothing.
+func (s *Server) restore(c echo.Context) error {
+	d, snap, err := s.snapshot(c)
+	if err != nil {
+		return err
+	}
+	u := currentUser(c)
+	if typed := c.FormValue("confirm"); typed != "RESTORE" {
+		s.deps.Databases.Audit(c.Request().Context(), snapdeck.Event{Actor: u.Email, Action: "restore", DatabaseID: d.ID,
+			SnapshotID: snap.ID, Outcome: snapdeck.OutcomeRefused, Detail: "confirmation text did not match RESTORE"})
+		return render(c, http.StatusBadRequest, views.RestorePage(s.page(c, "Restore "+d.Name, "databases"), views.Restore{
+			DB: d, Snapshot: snap.Snapshot, Confirm: typed,
+			Error: "Type RESTORE in capital letters, exactly, to continue. Nothing was changed."}))
+	}
+	j, err := s.deps.Databases.Restore(c.Request().Context(), d.ID, snap.ID, u.Email)
+	if err != nil {
+		return err
+	}
+	return c.Redirect(http.StatusSeeOther, "/jobs/"+j.ID)
+}
+
+func (s *Server) createFromSnapshotForm(c echo.Context) error {
+	d, snap, err := s.snapshot(c)
+	if err != nil {
+		return err
+	}
+	v := views.CreateFromSnapshot{DB: d, Snapshot: snap.Snapshot, Plan: d.Plan,
+		Name: fmt.Sprintf("%s-%s", d.Name, snap.CreatedAt.UTC().Format("20060102-1504"))}
+	if len([]rune(v.Name)) > 64 {
+		v.Name = string([]rune(v.Name)[:64])
+	}
+	return render(c, http.StatusOK, views.CreateFromSnapshotPage(s.page(c, "Create database from snapshot", "databases"), v))
+}
+
+func (s *Server) createFromSnapshot(c echo.Context) error {
+	d, snap, err := s.snapshot(c)
+	if err != nil {
+		return err
+	}
+	name, plan := c.FormValue("name"), snapdeck.Plan(c.FormValue("plan"))
+	_, j, err := s.deps.Databases.CreateFromSnapshot(c.Request().Context(), d.ID, snap.ID, name, plan, currentUser(c).Email)
+	if snapdeck.ErrorCode(err) == snapdeck.Invalid {
+		return render(c, http.StatusBadRequest, views.CreateFromSnapshotPage(s.page(c, "Create database from snapshot", "databases"),
+			views.CreateFromSnapshot{DB: d, Snapshot: snap.Snapshot, Name: name, Plan: plan, Error: snapdeck.ErrorMessage(err)}))
+	}
+	if err != nil {
+		return err
+	}
+	return c.Redirect(http.StatusSeeOther, "/jobs/"+j.ID)
+}
+
+func (s *Server) jobPage(c echo.Context) error {
+	ctx := c.Request().Context()
+	j, err := s.deps.Store.FindJob(ctx, c.Param("jid"))
+	if err != nil {
+		return err
+	}
+	v := views.JobView{Job: j}
+	if d, err := s.deps.Databases.Find(ctx, j.DatabaseID); err == nil {
+		v.DB = d
+	}
+	if j.Status == snapdeck.JobSucceeded {
+		switch j.Kind {
+		case snapdeck.JobCreateFromSnapshot:
+			v.Next, v.NextText = "/databases/"+j.TargetID, "Open the new database"
+		default:
+			v.Next, v.NextText = "/databases/"+j.DatabaseID+"/snapshots", "Back to snapshots"
+		}
+	}
+	if isPartial(c) {
+		return render(c, http.StatusOK, views.JobProgress(v))
+	}
+	return render(c, http.StatusOK, views.JobPage(s.page(c, "Job", "databases"), v))
+}
+
+const eventsPerPage = 100
+
+func (s *Server) activity(c echo.Context) error {
+	ctx := c.Request().Context()
+	v := views.Activity{DatabaseID: c.QueryParam("database")}
+	v.Page, _ = strconv.Atoi(c.QueryParam("page"))
+	v.Page = max(v.Page, 1)
+	// One more than a page tells whether another page exists without a
+	// count over the whole log.
+	events, err := s.deps.Store.FindEvents(ctx, snapdeck.EventFilter{DatabaseID: v.DatabaseID, Limit: eventsPerPage + 1,
+		Offset: (v.Page - 1) * eventsPerPage})
+	if err != nil {
+		return err
+	}
+	v.Pages = v.Page
+	if len(events) > eventsPerPage {
+		events, v.Pages = events[:eventsPerPage], v.Page+1
+	}
+	v.Events = events
+	if v.Databases, err = s.deps.Databases.List(ctx); err != nil {
+		return err
+	}
+	return render(c, http.StatusOK, views.ActivityPage(s.page(c, "Activity", "activity"), v))
+}
+
