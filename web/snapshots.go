@@ -228,4 +228,3 @@ func (s *Server) activity(c echo.Context) error {
 	}
 	return render(c, http.StatusOK, views.ActivityPage(s.page(c, "Activity", "activity"), v))
 }
-
