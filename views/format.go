@@ -88,11 +88,13 @@ func csrfHeaders(token string) string {
 }
 
 // htmxConfig makes htmx swap 400 answers, which re-show a form with its error,
-// instead of dropping them as failures. The rest are htmx 2's defaults.
+// and 409 answers, which say the database is busy, instead of dropping them
+// as failures. The rest are htmx 2's defaults.
 const htmxConfig = `{"responseHandling":[` +
 	`{"code":"204","swap":false},` +
 	`{"code":"[23]..","swap":true},` +
 	`{"code":"400","swap":true,"error":false},` +
+	`{"code":"409","swap":true,"error":false},` +
 	`{"code":"[45]..","swap":false,"error":true},` +
 	`{"code":"...","swap":false}]}`
 
