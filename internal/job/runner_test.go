@@ -1,0 +1,107 @@
+package job_test
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/snapdeck/snapdeck/internal/job"
+	"github.com/snapdeck/snapdeck/internal/snapdeck"
+	"github.com/snapdeck/snapdeck/store"
+)
+
+func mustRunner(t *testing.T) (*store.DB, *job.Runner) {
+	t.Helper()
+	ctx := context.Background()
+	db, err := store.Open(ctx, filepath.Join(t.TempDir(), "console.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := job.NewRunner(db, nil)
+	t.Cleanup(func() { r.Close(ctx); db.Close(ctx) })
+	return db, r
+}
+
+func TestRunRecordsProgressAndOutcome(t *testing.T) {
+	ctx := context.Background()
+	db, r := mustRunner(t)
+	j, err := r.Run(ctx, snapdeck.Job{Kind: snapdeck.JobExport, DatabaseID: "a1b2c3d4", Actor: "ann"}, func(ctx context.Context, p *job.Progress) error {
+		p.Stage("Preparing export", 1000)
+		p.Bytes(400, 1000)
+		got, err := db.FindJob(ctx, p.Job().ID)
+		if err != nil {
+			return err
+		}
+		if got.Message != "Preparing export" || got.Status != snapdeck.JobRunning {
+			t.Errorf("while running: got %q %s, want the stage message and running", got.Message, got.Status)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := db.FindJob(ctx, j.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Status != snapdeck.JobSucceeded || got.Percent() != 100 || got.DoneBytes != 1000 || got.FinishedAt.IsZero() {
+		t.Fatalf("after success: got %+v, want succeeded at 100%%", got)
+	}
+}
+
+func TestFailuresShowTheSafeMessageAndPanicsAreCaught(t *testing.T) {
+	ctx := context.Background()
+	db, r := mustRunner(t)
+	cases := []struct {
+		name string
+		fn   job.Func
+		want string
+	}{
+		{"typed error", func(context.Context, *job.Progress) error {
+			return &snapdeck.Error{Code: snapdeck.Invalid, Message: "the file ends early", Err: errors.New("unexpected EOF at 1234")}
+		}, "the file ends early"},
+		{"untyped error", func(context.Context, *job.Progress) error { return errors.New("disk on fire") },
+			snapdeck.ErrorMessage(errors.New("x"))},
+		{"panic", func(context.Context, *job.Progress) error { panic("boom") }, snapdeck.ErrorMessage(errors.New("x"))},
+	}
+	for _, tc := range cases {
+		j, err := r.Run(ctx, snapdeck.Job{Kind: snapdeck.JobLoad}, tc.fn)
+		if err == nil {
+			t.Errorf("%s: got nil error, want one", tc.name)
+			continue
+		}
+		got, _ := db.FindJob(ctx, j.ID)
+		if got.Status != snapdeck.JobFailed || got.Error != tc.want {
+			t.Errorf("%s: got %s %q, want failed %q", tc.name, got.Status, got.Error, tc.want)
+		}
+	}
+}
+
+func TestCloseStopsBackgroundJobs(t *testing.T) {
+	ctx := context.Background()
+	db, r := mustRunner(t)
+	started := make(chan struct{})
+	j, err := r.Start(ctx, snapdeck.Job{Kind: snapdeck.JobRestore}, func(ctx context.Context, p *job.Progress) error {
+		close(started)
+		<-ctx.Done()
+		return ctx.Err()
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-started
+	closeCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := r.Close(closeCtx); err != nil {
+		t.Fatalf("close: %v", err)
+	}
+	got, _ := db.FindJob(ctx, j.ID)
+	if got.Status != snapdeck.JobFailed || got.Error == "" {
+		t.Fatalf("job after close: got %s %q, want failed with a reason", got.Status, got.Error)
+	}
+	if _, err := r.Start(ctx, snapdeck.Job{Kind: snapdeck.JobRestore}, func(context.Context, *job.Progress) error { return nil }); snapdeck.ErrorCode(err) != snapdeck.Busy {
+		t.Fatalf("start after close: got %v, want Busy", err)
+	}
+}
