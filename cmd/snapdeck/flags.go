@@ -1,0 +1,81 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/snapdeck/snapdeck/internal/bytesize"
+)
+
+// envFlags defines flags whose defaults come from SNAPDECK_* variables, so
+// every flag is defined once and readable both ways; the command line wins.
+type envFlags struct {
+	fs     *flag.FlagSet
+	getenv func(string) string
+	errs   []error
+}
+
+// envName is the variable that sets a flag: SNAPDECK_ + upper case name with
+// dashes as underscores.
+func envName(flagName string) string {
+	return "SNAPDECK_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+func (f *envFlags) fromEnv(name string) (string, bool) {
+	v := f.getenv(envName(name))
+	return v, v != ""
+}
+
+func (f *envFlags) String(p *string, name, def, usage string) {
+	if v, ok := f.fromEnv(name); ok {
+		def = v
+	}
+	f.fs.StringVar(p, name, def, usage+" ("+envName(name)+")")
+}
+
+func (f *envFlags) Duration(p *time.Duration, name string, def time.Duration, usage string) {
+	if v, ok := f.fromEnv(name); ok {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			f.errs = append(f.errs, fmt.Errorf("%s=%q: %v", envName(name), v, err))
+		} else {
+			def = d
+		}
+	}
+	f.fs.DurationVar(p, name, def, usage+" ("+envName(name)+")")
+}
+
+func (f *envFlags) Int(p *int, name string, def int, usage string) {
+	if v, ok := f.fromEnv(name); ok {
+		var n int
+		if _, err := fmt.Sscan(v, &n); err != nil {
+			f.errs = append(f.errs, fmt.Errorf("%s=%q: not a number", envName(name), v))
+		} else {
+			def = n
+		}
+	}
+	f.fs.IntVar(p, name, def, usage+" ("+envName(name)+")")
+}
+
+// Size defines a byte-size flag such as 4GiB.
+func (f *envFlags) Size(p *int64, name string, def int64, usage string) {
+	if v, ok := f.fromEnv(name); ok {
+		n, err := bytesize.Parse(v)
+		if err != nil {
+			f.errs = append(f.errs, fmt.Errorf("%s=%q: %v", envName(name), v, err))
+		} else {
+			def = n
+		}
+	}
+	*p = def
+	f.fs.Func(name, usage+" (default "+bytesize.Format(def)+"; "+envName(name)+")", func(s string) error {
+		n, err := bytesize.Parse(s)
+		if err != nil {
+			return err
+		}
+		*p = n
+		return nil
+	})
+}

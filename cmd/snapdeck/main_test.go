@@ -1,0 +1,184 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"net/http"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// startConsole runs the whole program on a free port with the given
+// environment and returns its URL and a function that stops it.
+func startConsole(t *testing.T, env map[string]string, args ...string) (url string, stop func() error) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	getenv := func(k string) string { return env[k] }
+	go func() {
+		err := run(ctx, append([]string{"serve", "--addr", "127.0.0.1:0"}, args...), getenv, pw, io.Discard)
+		pw.CloseWithError(io.EOF)
+		done <- err
+	}()
+	sc := bufio.NewScanner(pr)
+	var lines []string
+	serving := regexp.MustCompile(`serving on (http://\S+)`)
+	for sc.Scan() {
+		lines = append(lines, sc.Text())
+		if m := serving.FindStringSubmatch(sc.Text()); m != nil {
+			url = m[1]
+			break
+		}
+	}
+	if url == "" {
+		cancel()
+		t.Fatalf("console did not print its URL; printed %q, run: %v", lines, <-done)
+	}
+	// Keep reading: the program blocks on a pipe nobody drains.
+	go io.Copy(io.Discard, pr)
+	waitHealthy(t, url)
+	stopped := false
+	stop = func() error {
+		if stopped {
+			return nil
+		}
+		stopped = true
+		cancel()
+		return <-done
+	}
+	t.Cleanup(func() { stop() })
+	return url, stop
+}
+
+func waitHealthy(t *testing.T, url string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		res, err := http.Get(url + "/healthz")
+		if err == nil {
+			b, _ := io.ReadAll(res.Body)
+			res.Body.Close()
+			if res.StatusCode == 200 && string(b) == "ok" {
+				return
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("%s/healthz never answered 200 ok", url)
+}
+
+func TestServeStartsAndShutsDownCleanly(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	env := map[string]string{"SNAPDECK_DATA": data, "SNAPDECK_ADMIN_EMAIL": "ann@example.com", "SNAPDECK_ADMIN_PASSWORD": "a-long-password"}
+	url, stop := startConsole(t, env)
+	res, err := http.Get(url + "/databases")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if got := res.Request.URL.Path; got != "/login" {
+		t.Errorf("anonymous /databases ended at %s, want /login", got)
+	}
+	if err := stop(); err != nil {
+		t.Fatalf("shutdown: got %v, want nil", err)
+	}
+	for _, p := range []string{"console.db", "databases", "snapshots", "tmp"} {
+		if !exists(filepath.Join(data, p)) {
+			t.Errorf("data directory lacks %s", p)
+		}
+	}
+}
+
+func TestFirstStartPrintsGeneratedAdminPassword(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	ctx, cancel := context.WithCancel(context.Background())
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"--addr", "127.0.0.1:0", "--data", data}, func(string) string { return "" }, pw, io.Discard)
+		pw.Close()
+	}()
+	sc := bufio.NewScanner(pr)
+	var admin string
+	for sc.Scan() {
+		if strings.Contains(sc.Text(), "admin@localhost") {
+			admin = sc.Text()
+			break
+		}
+	}
+	cancel()
+	go io.Copy(io.Discard, pr)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if !regexp.MustCompile(`admin@localhost with password \S{12,}`).MatchString(admin) {
+		t.Fatalf("first start printed %q, want admin@localhost with a generated password", admin)
+	}
+}
+
+func TestServeFlagsAndEnvironment(t *testing.T) {
+	cases := []struct {
+		name    string
+		args    []string
+		env     map[string]string
+		wantErr string
+		check   func(*serveCommand) string
+	}{
+		{name: "defaults", check: func(c *serveCommand) string {
+			return c.addr + " " + c.dataDir + " " + c.cadence["enterprise"].String() + " " + c.retention["enterprise"].String()
+		}},
+		{name: "env", env: map[string]string{"SNAPDECK_ADDR": "0.0.0.0:9", "SNAPDECK_CADENCE_FREE": "4s", "SNAPDECK_MAX_IMPORT_SIZE": "1GiB"},
+			check: func(c *serveCommand) string {
+				return c.addr + " " + c.cadence["free"].String() + " " + itoa(c.maxImportSize)
+			}},
+		{name: "flag beats env", args: []string{"--addr", "127.0.0.1:1", "--retention-professional", "15s"},
+			env: map[string]string{"SNAPDECK_ADDR": "0.0.0.0:9"},
+			check: func(c *serveCommand) string {
+				return c.addr + " " + c.retention["professional"].String()
+			}},
+		{name: "bad duration in env", env: map[string]string{"SNAPDECK_RETENTION_FREE": "a week"}, wantErr: "SNAPDECK_RETENTION_FREE"},
+		{name: "bad flag", args: []string{"--cadence-free", "0s"}, wantErr: "--cadence-free must be positive"},
+		{name: "stray argument", args: []string{"extra"}, wantErr: "no arguments"},
+	}
+	want := map[string]string{
+		"defaults":       "127.0.0.1:8080 ./data 1h0m0s 2160h0m0s",
+		"env":            "0.0.0.0:9 4s 1073741824",
+		"flag beats env": "127.0.0.1:1 15s",
+	}
+	for _, tc := range cases {
+		c := &serveCommand{getenv: func(k string) string { return tc.env[k] }, stdout: io.Discard, stderr: io.Discard}
+		err := c.parse(tc.args)
+		if tc.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Errorf("%s: got error %v, want one containing %q", tc.name, err, tc.wantErr)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%s: got error %v", tc.name, err)
+			continue
+		}
+		if got := tc.check(c); got != want[tc.name] {
+			t.Errorf("%s: got %q, want %q", tc.name, got, want[tc.name])
+		}
+	}
+}
+
+func TestVersionAndUnknownCommand(t *testing.T) {
+	var out strings.Builder
+	if err := run(context.Background(), []string{"version"}, func(string) string { return "" }, &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "snapdeck "+version) || !strings.Contains(out.String(), "SQLite 3.") {
+		t.Errorf("version printed %q, want the console and SQLite versions", out.String())
+	}
+	err := run(context.Background(), []string{"frobnicate"}, func(string) string { return "" }, io.Discard, io.Discard)
+	if err == nil || exitCode(err) != 2 {
+		t.Errorf("unknown command: got %v (exit %d), want a usage error (exit 2)", err, exitCode(err))
+	}
+}
