@@ -48,6 +48,7 @@ func TestBenchmarkSnapshotEngine(t *testing.T) {
 		db := path + ".run"
 		copyFile(t, path, db) // each run changes its own copy
 
+		settle(t)
 		start := time.Now()
 		if out, err := exec.Command("sh", "-c", `cp "$1" "$2" && sync "$2"`, "sh", db, filepath.Join(work, "copy")).CombinedOutput(); err != nil {
 			t.Fatalf("cp+sync: %v %s", err, out)
@@ -59,6 +60,7 @@ func TestBenchmarkSnapshotEngine(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		settle(t)
 		start = time.Now()
 		img1, err := Capture(ctx, db, st, nil)
 		if err != nil {
@@ -67,6 +69,7 @@ func TestBenchmarkSnapshotEngine(t *testing.T) {
 		c1 := time.Since(start).Seconds()
 
 		changePages(t, db, img1.Pages/100, uint64(run))
+		settle(t)
 		start = time.Now()
 		img2, err := Capture(ctx, db, st, nil)
 		if err != nil {
@@ -76,6 +79,7 @@ func TestBenchmarkSnapshotEngine(t *testing.T) {
 
 		target := filepath.Join(work, "target.sqlite")
 		copyFile(t, path, target)
+		settle(t)
 		start = time.Now()
 		if err := Materialize(ctx, st, img2, target+".restore", nil); err != nil {
 			t.Fatal(err)
@@ -278,6 +282,15 @@ func changePages(t *testing.T, path string, n int64, seed uint64) {
 	}
 	if err := tx.Commit(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// settle flushes every dirty page before a timed phase, so that no phase
+// pays for writing back what the previous one (or a setup copy) left.
+func settle(t *testing.T) {
+	t.Helper()
+	if out, err := exec.Command("sync").CombinedOutput(); err != nil {
+		t.Fatalf("sync: %v %s", err, out)
 	}
 }
 
