@@ -377,7 +377,7 @@ func ActivityPage(p Page, v Activity) templ.Component {
 						}
 						ctx = templ.InitializeContext(ctx)
 						for _, e := range v.Events {
-							templ_7745c5c3_Err = eventRow(v, e, time.Now()).Render(ctx, templ_7745c5c3_Buffer)
+							templ_7745c5c3_Err = eventRow(v, e, nowOr(v.Now)).Render(ctx, templ_7745c5c3_Buffer)
 							if templ_7745c5c3_Err != nil {
 								return templ_7745c5c3_Err
 							}

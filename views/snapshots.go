@@ -59,4 +59,5 @@ type Activity struct {
 	DatabaseID  string // the filter; empty shows every database
 	Databases   []snapdeck.Database
 	Page, Pages int
+	Now         time.Time // relative times are computed against it
 }

@@ -208,7 +208,7 @@ const eventsPerPage = 100
 
 func (s *Server) activity(c echo.Context) error {
 	ctx := c.Request().Context()
-	v := views.Activity{DatabaseID: c.QueryParam("database")}
+	v := views.Activity{DatabaseID: c.QueryParam("database"), Now: s.deps.Now().UTC()}
 	v.Page, _ = strconv.Atoi(c.QueryParam("page"))
 	v.Page = max(v.Page, 1)
 	// One more than a page tells whether another page exists without a
