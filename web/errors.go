@@ -82,7 +82,7 @@ func (s *Server) handleError(err error, c echo.Context) {
 		return
 	}
 	if isPartial(c) {
-		render(c, status, views.ErrorView(s.page(c, "Error", ""), views.ErrorPage{Status: status, Message: msg}))
+		render(c, status, views.ErrorAlert(views.ErrorPage{Status: status, Message: msg}))
 		return
 	}
 	render(c, status, views.ErrorView(s.page(c, http.StatusText(status), ""), views.ErrorPage{Status: status, Message: msg}))
