@@ -95,7 +95,7 @@ func NewDatabasePage(p Page, f NewDatabase) templ.Component {
 						var templ_7745c5c3_Var5 string
 						templ_7745c5c3_Var5, templ_7745c5c3_Err = templ.JoinStringErrs(f.Error)
 						if templ_7745c5c3_Err != nil {
-							return templ.Error{Err: templ_7745c5c3_Err, FileName: `new_database.templ`, Line: 30, Col: 16}
+							return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/new_database.templ`, Line: 30, Col: 16}
 						}
 						_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var5))
 						if templ_7745c5c3_Err != nil {
