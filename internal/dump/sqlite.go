@@ -71,42 +71,9 @@ func checkImageHeader(first []byte, size int64, m Manifest) error {
 }
 
 // checkIntegrity runs PRAGMA integrity_check on the database at path.
-//
-// The file is opened read-only and immutable: nothing can be written next to
-// it (no -wal, -shm or -journal), and an image whose header says WAL mode is
-// read as the complete database it is. The pragmas follow SQLite's advice for
-// untrusted files: no schema-defined functions, cell sizes checked, no mmap.
 func checkIntegrity(ctx context.Context, path string) error {
-	abs, err := filepath.Abs(path)
+	problems, err := IntegrityCheck(ctx, path)
 	if err != nil {
-		return err
-	}
-	u := url.URL{Scheme: "file", Path: abs}
-	dsn := u.String() + "?mode=ro&immutable=1" +
-		"&_pragma=trusted_schema(0)&_pragma=cell_size_check(1)&_pragma=mmap_size(0)"
-	db, err := sql.Open("sqlite", dsn)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	db.SetMaxOpenConns(1)
-
-	rows, err := db.QueryContext(ctx, "PRAGMA integrity_check")
-	if err != nil {
-		return integrityError(ctx, err)
-	}
-	defer rows.Close()
-	var problems []string
-	for rows.Next() {
-		var line string
-		if err := rows.Scan(&line); err != nil {
-			return integrityError(ctx, err)
-		}
-		if line != "ok" {
-			problems = append(problems, line)
-		}
-	}
-	if err := rows.Err(); err != nil {
 		return integrityError(ctx, err)
 	}
 	if len(problems) > 0 {
@@ -119,6 +86,48 @@ func checkIntegrity(ctx context.Context, path string) error {
 		return invalid(nil, "database.sqlite fails PRAGMA integrity_check: %s%s", truncate(problems[0], 200), more)
 	}
 	return nil
+}
+
+// IntegrityCheck runs PRAGMA integrity_check on an untrusted database file
+// at path and returns the problems it reports, none when the database is
+// intact. An error means SQLite could not read the file at all.
+//
+// The file is opened read-only and immutable: nothing can be written next to
+// it (no -wal, -shm or -journal), and an image whose header says WAL mode is
+// read as the complete database it is. The pragmas follow SQLite's advice for
+// untrusted files: no schema-defined functions, cell sizes checked, no mmap.
+// The import of plain SQLite files shares it.
+func IntegrityCheck(ctx context.Context, path string) ([]string, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, err
+	}
+	u := url.URL{Scheme: "file", Path: abs}
+	dsn := u.String() + "?mode=ro&immutable=1" +
+		"&_pragma=trusted_schema(0)&_pragma=cell_size_check(1)&_pragma=mmap_size(0)"
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, err
+	}
+	defer db.Close()
+	db.SetMaxOpenConns(1)
+
+	rows, err := db.QueryContext(ctx, "PRAGMA integrity_check")
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var problems []string
+	for rows.Next() {
+		var line string
+		if err := rows.Scan(&line); err != nil {
+			return nil, err
+		}
+		if line != "ok" {
+			problems = append(problems, line)
+		}
+	}
+	return problems, rows.Err()
 }
 
 // integrityError turns a failure to read the database during the integrity

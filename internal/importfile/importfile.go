@@ -1,0 +1,157 @@
+// Package importfile turns an uploaded file into a complete, checked SQLite
+// database image, ready to replace a hosted database: a snapdeck .dump, a
+// plain SQLite database file, or SQL text as `sqlite3 DB .dump` writes it.
+//
+// The format is told by content, never by file name (Detect). Everything is
+// checked before Prepare reports success (SPEC §7): a .dump by every check of
+// dump.Extract; a SQLite file by its header, its size and PRAGMA
+// integrity_check; SQL text by running it into a fresh database under an
+// SQLite authorizer that refuses every statement reaching another file, with
+// a time and a size limit. Every refusal is a *snapdeck.Error whose message
+// says, in the user's terms, what was wrong and what is accepted.
+package importfile
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/snapdeck/snapdeck/internal/bytesize"
+	"github.com/snapdeck/snapdeck/internal/dump"
+	"github.com/snapdeck/snapdeck/internal/snapdeck"
+)
+
+// Accepted says what an import takes; every refusal ends with it.
+const Accepted = "upload a snapdeck .dump, a SQLite database file, or SQL text (the output of sqlite3 DB .dump)"
+
+// DefaultMaxSize is the size limit used when Limits.MaxSize is zero: serve's
+// --max-import-size default.
+const DefaultMaxSize = dump.DefaultMaxImageSize
+
+// DefaultSQLTimeout bounds running SQL text when Limits.SQLTimeout is zero.
+const DefaultSQLTimeout = 10 * time.Minute
+
+// Limits bounds what Prepare accepts.
+type Limits struct {
+	// MaxSize is the largest database image accepted, in bytes: the
+	// decompressed image of a .dump, a SQLite file, or the database SQL
+	// text builds. Zero means DefaultMaxSize.
+	MaxSize int64
+	// SQLTimeout is how long SQL text may run; zero means
+	// DefaultSQLTimeout.
+	SQLTimeout time.Duration
+}
+
+func (l Limits) maxSize() int64 {
+	if l.MaxSize <= 0 {
+		return DefaultMaxSize
+	}
+	return l.MaxSize
+}
+
+func (l Limits) sqlTimeout() time.Duration {
+	if l.SQLTimeout <= 0 {
+		return DefaultSQLTimeout
+	}
+	return l.SQLTimeout
+}
+
+// Progress reports how many bytes of the uploaded file were processed.
+type Progress func(done, total int64)
+
+// Result describes a prepared database image.
+type Result struct {
+	// Format is what the upload was.
+	Format Format
+	// Size is the byte size of the prepared database image.
+	Size int64
+}
+
+// Prepare reads the uploaded file at srcPath, checks it completely and
+// writes the database it holds to dstPath, a new file, fsynced. On any
+// failure dstPath does not exist afterwards. srcPath is left for the
+// caller, except that a SQLite file may be renamed to dstPath rather than
+// copied when both are on one file system.
+func Prepare(ctx context.Context, srcPath, dstPath string, lim Limits, progress Progress) (Result, error) {
+	if progress == nil {
+		progress = func(int64, int64) {}
+	}
+	f, err := os.Open(srcPath)
+	if err != nil {
+		return Result{}, fmt.Errorf("import: %w", err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return Result{}, fmt.Errorf("import: %w", err)
+	}
+	prefix := make([]byte, detectSize)
+	n, err := io.ReadFull(f, prefix)
+	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
+		return Result{}, fmt.Errorf("import: %w", err)
+	}
+	format, err := Detect(prefix[:n])
+	if err != nil {
+		return Result{}, err
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return Result{}, fmt.Errorf("import: %w", err)
+	}
+	res := Result{Format: format}
+	defer func() {
+		if err != nil {
+			removeDatabaseFiles(dstPath)
+		}
+	}()
+	switch format {
+	case FormatDump:
+		var m dump.Manifest
+		m, err = dump.Extract(ctx, &countingReader{r: f, total: fi.Size(), progress: progress}, dstPath, dump.Limits{MaxImageSize: lim.maxSize()})
+		res.Size = m.Size
+	case FormatSQLite:
+		f.Close()
+		res.Size, err = prepareSQLite(ctx, srcPath, dstPath, lim, progress)
+	case FormatSQL:
+		res.Size, err = runSQL(ctx, f, fi.Size(), dstPath, lim, progress)
+	}
+	if err != nil {
+		return Result{}, err
+	}
+	return res, nil
+}
+
+// countingReader reports the bytes read through it as progress.
+type countingReader struct {
+	r        io.Reader
+	n, total int64
+	progress Progress
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	c.progress(c.n, c.total)
+	return n, err
+}
+
+// removeDatabaseFiles removes a database file and whatever SQLite keeps
+// beside it.
+func removeDatabaseFiles(path string) {
+	for _, suffix := range []string{"", "-journal", "-wal", "-shm"} {
+		os.Remove(path + suffix)
+	}
+}
+
+// invalid returns the Invalid error every refused upload gets.
+func invalid(cause error, format string, args ...any) *snapdeck.Error {
+	return &snapdeck.Error{Code: snapdeck.Invalid, Message: fmt.Sprintf(format, args...), Err: cause}
+}
+
+// tooLarge returns the TooLarge error of an upload over the limit.
+func tooLarge(what string, size, limit int64) *snapdeck.Error {
+	return &snapdeck.Error{Code: snapdeck.TooLarge,
+		Message: fmt.Sprintf("%s is %s, over this console's import limit of %s", what, bytesize.Format(size), bytesize.Format(limit))}
+}

