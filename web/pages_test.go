@@ -126,3 +126,20 @@ func TestDeleteNeedsTheExactName(t *testing.T) {
 		t.Fatalf("database after refused delete: %v", err)
 	}
 }
+
+func TestChangingThePasswordEndsEverySession(t *testing.T) {
+	c := mustConsole(t)
+	laptop, phone := c.newClient("member@x"), c.newClient("member@x")
+	res, _ := laptop.post("/account/password", url.Values{"current_password": {testPassword}, "new_password": {"a-brand-new-password"}}, true)
+	if res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("change password: got %d, want 303", res.StatusCode)
+	}
+	for name, cl := range map[string]*client{"laptop": laptop, "phone": phone} {
+		if res, _ := cl.get("/databases"); res.StatusCode != http.StatusSeeOther {
+			t.Errorf("%s after the change: got %d, want 303 to sign-in", name, res.StatusCode)
+		}
+	}
+	if _, err := c.auth.SignIn(context.Background(), "member@x", "a-brand-new-password"); err != nil {
+		t.Errorf("sign in with the new password: %v", err)
+	}
+}

@@ -20,6 +20,8 @@ func (s *Server) routes() {
 	e.GET("/login", s.loginForm)
 	e.POST("/login", s.login)
 	e.POST("/logout", s.logout, signedIn)
+	e.GET("/account/password", s.passwordForm, signedIn)
+	e.POST("/account/password", s.changePassword, signedIn)
 
 	e.GET("/", s.home, signedIn)
 	e.GET("/databases", s.listDatabases, signedIn)
@@ -73,4 +75,11 @@ func (s *Server) routes() {
 	v1.DELETE("/instances/:id", a.deleteInstance, bearer, apiWriter)
 	v1.POST("/instances/:id/pause", a.pauseInstance, bearer, apiWriter)
 	v1.POST("/instances/:id/resume", a.resumeInstance, bearer, apiWriter)
+	v1.POST("/instances/:id/overwrite", a.overwriteInstance, bearer, apiWriter)
+	v1.GET("/instances/:id/snapshots", a.listSnapshots, bearer)
+	v1.POST("/instances/:id/snapshots", a.takeSnapshot, bearer, apiWriter)
+	v1.GET("/instances/:id/snapshots/:sid", a.getSnapshot, bearer)
+	v1.POST("/instances/:id/snapshots/:sid/restore", a.restoreSnapshot, bearer, apiWriter)
+	// snapdeck's extension: Aura has no export endpoint.
+	v1.GET("/instances/:id/snapshots/:sid/export", a.exportSnapshot, bearer, apiWriter)
 }

@@ -41,6 +41,8 @@ func routeTable() []routeCase {
 		{"GET", "/login", nil, access{200, 303, 303, 303}},
 		{"POST", "/login", url.Values{"email": {"nobody@x"}, "password": {"wrong-password"}}, access{401, 401, 401, 401}},
 		{"POST", "/logout", nil, access{303, 303, 303, 303}},
+		{"GET", "/account/password", nil, page},
+		{"POST", "/account/password", url.Values{"current_password": {"wrong-password"}, "new_password": {"another-long-one"}}, access{303, 400, 400, 400}},
 		{"GET", "/", nil, access{303, 303, 303, 303}},
 		{"GET", "/databases", nil, page},
 		{"GET", "/databases/new", nil, access{303, 403, 200, 200}},

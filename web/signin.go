@@ -66,3 +66,22 @@ func safeNext(next string) string {
 	}
 	return next
 }
+
+func (s *Server) passwordForm(c echo.Context) error {
+	return render(c, http.StatusOK, views.PasswordPage(s.page(c, "Change password", ""), views.Password{}))
+}
+
+// changePassword ends every session of the user, this one too, so the next
+// page is the sign-in form.
+func (s *Server) changePassword(c echo.Context) error {
+	u := currentUser(c)
+	err := s.deps.Auth.ChangePassword(c.Request().Context(), u.ID, c.FormValue("current_password"), c.FormValue("new_password"))
+	if e, ok := snapdeck.AsError(err); ok && e.Code == snapdeck.Invalid {
+		return render(c, http.StatusBadRequest, views.PasswordPage(s.page(c, "Change password", ""), views.Password{Error: e.Message, Field: e.Field}))
+	}
+	if err != nil {
+		return err
+	}
+	s.logger.Info("password changed", "user", u.Email)
+	return c.Redirect(http.StatusSeeOther, "/login")
+}

@@ -105,6 +105,26 @@ func (a *Authenticator) AddUser(ctx context.Context, email, password string, rol
 	return u, nil
 }
 
+// ChangePassword sets a new password after checking the current one, and
+// ends every session of the user.
+func (a *Authenticator) ChangePassword(ctx context.Context, userID int64, current, next string) error {
+	u, err := a.db.FindUser(ctx, userID)
+	if err != nil {
+		return err
+	}
+	if !CheckPassword(u.PasswordHash, current) {
+		return snapdeck.FieldError("current_password", "The current password is wrong.")
+	}
+	if len(next) < MinPasswordLength {
+		return snapdeck.FieldError("new_password", "Use a password of at least %d characters.", MinPasswordLength)
+	}
+	hash, err := HashPassword(next)
+	if err != nil {
+		return err
+	}
+	return a.db.SetUserPassword(ctx, userID, hash)
+}
+
 // EnsureAdmin creates the first admin when no user exists: from email and
 // password when given, else admin@localhost with a random password. It
 // returns the password it generated ("" when it created nobody or the
