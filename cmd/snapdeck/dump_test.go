@@ -1,7 +1,12 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"errors"
 	"io"
 	"net/http"
 	"net/url"
@@ -10,6 +15,10 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/snapdeck/snapdeck/internal/dump"
+	"github.com/snapdeck/snapdeck/internal/snapdeck"
 )
 
 // TestDumpCommandsOnAConsoleExport exports a snapshot from a running
@@ -146,5 +155,155 @@ func (cl *webClient) download(t *testing.T, u, dst string) {
 	defer f.Close()
 	if _, err := io.Copy(f, res.Body); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// mustDumpFile writes a .dump of a small real database into dir and returns
+// its path and the database's bytes.
+func mustDumpFile(t *testing.T, dir string) (string, []byte) {
+	t.Helper()
+	src := filepath.Join(t.TempDir(), "src.sqlite")
+	db, err := sql.Open("sqlite", src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{
+		"CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)",
+		"INSERT INTO notes (body) VALUES ('first'), ('second'), ('third')",
+	} {
+		if _, err := db.Exec(s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	img, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(img)
+	m := dump.Manifest{
+		DatabaseName: "notes", DatabaseID: "a1b2c3d4", SnapshotID: "0b6a1a4e-9c1e-4c35-9a51-2f1f8f1c2d3e",
+		SnapshotType: "Scheduled", SnapshotTime: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC),
+		Engine: "snapdeck test", Size: int64(len(img)), SHA256: hex.EncodeToString(sum[:]),
+	}
+	var out bytes.Buffer
+	if err := dump.Write(context.Background(), &out, m, bytes.NewReader(img)); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "notes.dump")
+	if err := os.WriteFile(path, out.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path, img
+}
+
+// runDump runs `snapdeck dump args...` and returns its output.
+func runDump(args ...string) (stdout string, err error) {
+	var out, errOut bytes.Buffer
+	err = (&dumpCommand{stdout: &out, stderr: &errOut}).Run(context.Background(), args)
+	return out.String(), err
+}
+
+func TestDumpInspectAndVerify(t *testing.T) {
+	path, img := mustDumpFile(t, t.TempDir())
+	sum := sha256.Sum256(img)
+	tests := []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"inspect", path}, []string{"database    notes (a1b2c3d4)", "Scheduled, taken 2026-01-02T03:04:05Z", hex.EncodeToString(sum[:]), "Only the manifest was read"}},
+		{[]string{"verify", path}, []string{"ok: " + path + " is a valid .dump", "format      1"}},
+		{[]string{"verify", path, "--max-size", "1MiB"}, []string{"ok: "}},
+		{[]string{"verify", "--max-size=1MiB", path}, []string{"ok: "}},
+	}
+	for _, tt := range tests {
+		got, err := runDump(tt.args...)
+		if err != nil {
+			t.Errorf("dump %v: got error %v, want none", tt.args, err)
+			continue
+		}
+		for _, w := range tt.want {
+			if !strings.Contains(got, w) {
+				t.Errorf("dump %v: got output\n%s\nwant it to contain %q", tt.args, got, w)
+			}
+		}
+	}
+}
+
+func TestDumpExtract(t *testing.T) {
+	dir := t.TempDir()
+	path, img := mustDumpFile(t, dir)
+	out := filepath.Join(dir, "restored.sqlite")
+	if _, err := runDump("extract", path, "--out", out); err != nil {
+		t.Fatalf("dump extract: got error %v, want none", err)
+	}
+	got, err := os.ReadFile(out)
+	if err != nil || !bytes.Equal(got, img) {
+		t.Fatalf("extracted database: got %d bytes (%v), want the %d bytes dumped", len(got), err, len(img))
+	}
+	// A second extract to the same place must not overwrite it.
+	if _, err := runDump("extract", "--out", out, path); err == nil || !strings.Contains(err.Error(), "already exists") {
+		t.Errorf("dump extract onto an existing file: got %v, want an 'already exists' error", err)
+	}
+}
+
+func TestDumpExtractDefaultsToWorkingDirectory(t *testing.T) {
+	dir := t.TempDir()
+	path, _ := mustDumpFile(t, dir)
+	t.Chdir(dir)
+	if _, err := runDump("extract", path); err != nil {
+		t.Fatalf("dump extract: got error %v, want none", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "database.sqlite")); err != nil {
+		t.Errorf("default output: got %v, want ./database.sqlite", err)
+	}
+}
+
+func TestDumpRefusals(t *testing.T) {
+	dir := t.TempDir()
+	path, _ := mustDumpFile(t, dir)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	truncated := filepath.Join(dir, "truncated.dump")
+	if err := os.WriteFile(truncated, data[:len(data)/2], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name  string
+		args  []string
+		usage bool
+		want  string
+	}{
+		{"no sub-command", nil, true, "missing sub-command"},
+		{"unknown sub-command", []string{"unpack", path}, true, `unknown sub-command "unpack"`},
+		{"no file", []string{"verify"}, true, "want one FILE, got 0"},
+		{"two files", []string{"verify", path, path}, true, "want one FILE, got 2"},
+		{"bad size", []string{"verify", "--max-size", "lots", path}, false, `invalid size "lots"`},
+		{"missing file", []string{"inspect", filepath.Join(dir, "nope.dump")}, false, "no such file"},
+		{"truncated", []string{"verify", truncated}, false, truncated + ": the file ends early: it looks truncated"},
+		{"over the limit", []string{"verify", "--max-size", "1KiB", path}, false, "over the limit of 1KiB"},
+		{"extract truncated", []string{"extract", "--out", filepath.Join(dir, "x.sqlite"), truncated}, false, "the file ends early"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := runDump(tt.args...)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("got error %v, want one containing %q", err, tt.want)
+			}
+			var ue usageError
+			if isUsage := errors.As(err, &ue); isUsage != tt.usage {
+				t.Errorf("usage error: got %v, want %v", isUsage, tt.usage)
+			}
+		})
+	}
+	if _, err := os.Stat(filepath.Join(dir, "x.sqlite")); !os.IsNotExist(err) {
+		t.Errorf("output of a refused extract: got %v, want no file", err)
+	}
+	if _, err := runDump("verify", truncated); snapdeck.ErrorCode(err) != snapdeck.Invalid {
+		t.Errorf("code of a refused dump: got %q, want %q", snapdeck.ErrorCode(err), snapdeck.Invalid)
 	}
 }
