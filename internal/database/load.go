@@ -1,0 +1,175 @@
+package database
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/snapdeck/snapdeck/internal/importfile"
+	"github.com/snapdeck/snapdeck/internal/job"
+	"github.com/snapdeck/snapdeck/internal/snapdeck"
+	"github.com/snapdeck/snapdeck/internal/snapshot"
+)
+
+// LoadSource is an uploaded file to load into a database.
+type LoadSource struct {
+	// Path is the uploaded file, on the data directory's file system. Load
+	// takes it over and removes it, whatever the outcome.
+	Path string
+	// Name is the file's name as the user gave it, for the Load
+	// snapshot's reason "Loaded <Name>" and the activity log.
+	Name string
+	// Reason, when set, is the Load snapshot's reason instead, e.g.
+	// "push-to-cloud".
+	Reason string
+	// Overwrite loads even into a database that holds tables; without it
+	// such a database is refused with reason "database-not-empty".
+	Overwrite bool
+	// Limits bound the upload: --max-import-size and the SQL time limit.
+	Limits importfile.Limits
+}
+
+// reason is the Load snapshot's reason.
+func (s LoadSource) reason() string {
+	if s.Reason != "" {
+		return s.Reason
+	}
+	return "Loaded " + s.Name
+}
+
+// HoldsData reports whether a database has any table, view, index or
+// trigger: loading over it throws data away, which push-to-cloud does only
+// when told to.
+func (m *Manager) HoldsData(ctx context.Context, id string) (bool, error) {
+	db, err := m.host.DB(id)
+	if err != nil {
+		return false, err
+	}
+	var n int
+	if err := db.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_schema WHERE name NOT LIKE 'sqlite_%'").Scan(&n); err != nil {
+		return false, fmt.Errorf("look into database %s: %w", id, err)
+	}
+	return n > 0, nil
+}
+
+// Load replaces a database's data with an uploaded file: a .dump, a SQLite
+// database or SQL text, told apart by content.
+//
+// The file is checked completely first, in the caller's time, next to the
+// database file (importfile.Prepare): a refused file returns its
+// *snapdeck.Error (Invalid, or TooLarge) before anything changed, and the
+// refusal is in the activity log. Once it passed, the database is marked
+// loading and a background job takes a safety On-demand snapshot, swaps
+// the new file in atomically as a restore does, and takes the Load
+// snapshot; whatever happens the database serves again afterwards, with
+// its old content if the swap did not happen.
+func (m *Manager) Load(ctx context.Context, dbID string, src LoadSource, actor string) (snapdeck.Job, error) {
+	defer os.Remove(src.Path)
+	start := time.Now()
+	detail := "from " + src.Name
+	if src.Reason != "" {
+		detail = src.Reason + " of " + src.Name
+	}
+	refuse := func(err error) (snapdeck.Job, error) {
+		m.audit(actor, "load", dbID, "", err, time.Since(start), detail)
+		return snapdeck.Job{}, err
+	}
+	d, err := m.db.FindDatabase(ctx, dbID)
+	if err != nil {
+		return snapdeck.Job{}, err
+	}
+	if d.Status != snapdeck.StatusRunning {
+		return refuse(&snapdeck.Error{Code: snapdeck.Busy, Reason: "ongoing-database-operation",
+			Message: fmt.Sprintf("The database is %s; load the file once it is running again.", d.Status)})
+	}
+	if !src.Overwrite {
+		full, err := m.HoldsData(ctx, dbID)
+		if err != nil {
+			return snapdeck.Job{}, err
+		}
+		if full {
+			return refuse(&snapdeck.Error{Code: snapdeck.Conflict, Reason: "database-not-empty",
+				Message: fmt.Sprintf("Database %s already holds data; loading would overwrite it. Nothing was changed: push again with --overwrite to replace it.", d.Name)})
+		}
+	}
+	// Next to the database file, so the swap is a rename; a crash leaves
+	// a .load- file that Recover removes.
+	tmp := m.host.Path(dbID) + ".load-" + uuid.NewString()[:8]
+	res, err := importfile.Prepare(ctx, src.Path, tmp, src.Limits, nil)
+	if err != nil {
+		m.logger.Info("upload refused", "database_id", dbID, "user", actor, "err", err)
+		return refuse(err)
+	}
+	if d, err = m.db.TransitionDatabase(ctx, dbID, []snapdeck.Status{snapdeck.StatusRunning}, snapdeck.StatusLoading); err != nil {
+		removeDatabaseFiles(tmp)
+		return refuse(err)
+	}
+	detail += " (" + res.Format.Label() + ")"
+	j, err := m.snaps.cfg.Jobs.Start(ctx, snapdeck.Job{Kind: snapdeck.JobLoad, DatabaseID: dbID, Actor: actor},
+		func(ctx context.Context, p *job.Progress) error {
+			defer removeDatabaseFiles(tmp)
+			err := m.loadImage(ctx, d, tmp, res.Size, src, actor, p)
+			m.audit(actor, "load", dbID, p.Job().SnapshotID, err, time.Since(start), detail)
+			return err
+		})
+	if err != nil {
+		removeDatabaseFiles(tmp)
+		m.setStatus(dbID, snapdeck.StatusRunning)
+		return refuse(err)
+	}
+	return j, nil
+}
+
+// loadImage swaps the prepared file at tmp in for d's data, between a
+// safety snapshot and the Load snapshot.
+func (m *Manager) loadImage(ctx context.Context, d snapdeck.Database, tmp string, size int64, src LoadSource, actor string, p *job.Progress) error {
+	// Whatever happens, the database serves again afterwards: either its
+	// old content (any failure before the rename) or the loaded one.
+	defer m.setStatus(d.ID, snapdeck.StatusRunning)
+	p.Stage("Taking a safety snapshot of the current data", m.host.Size(d.ID))
+	safety, err := m.newSnapshot(ctx, d, snapdeck.SnapshotOnDemand, "Before load of "+src.Name)
+	if err != nil {
+		return err
+	}
+	if err := m.capture(ctx, &safety, p.Bytes); err != nil {
+		return fmt.Errorf("safety snapshot before load: %w", err)
+	}
+	p.SetTarget(safety.ID)
+	p.Stage("Swapping in the loaded data", size)
+	if err := m.swapIn(ctx, d.ID, tmp); err != nil {
+		return err
+	}
+	m.logger.Info("database loaded", "database_id", d.ID, "user", actor, "bytes", size)
+	// Still marked loading, so no one writes before the Load snapshot
+	// holds exactly what was loaded.
+	p.Stage("Taking the Load snapshot", m.host.Size(d.ID))
+	rec, err := m.newSnapshot(ctx, d, snapdeck.SnapshotLoad, src.reason())
+	if err != nil {
+		return err
+	}
+	p.SetSnapshot(rec.ID)
+	if err := m.capture(ctx, &rec, p.Bytes); err != nil {
+		return fmt.Errorf("the data was loaded, but its Load snapshot failed: %w", err)
+	}
+	return nil
+}
+
+// swapIn replaces the database file with tmp under the database's lock, so
+// no capture reads a file being swapped.
+func (m *Manager) swapIn(ctx context.Context, id, tmp string) error {
+	l := m.lock(id)
+	l.Lock()
+	defer l.Unlock()
+	return m.host.Replace(ctx, id, tmp, snapshot.Install)
+}
+
+// removeDatabaseFiles removes a database file that was never installed and
+// whatever SQLite kept beside it.
+func removeDatabaseFiles(path string) {
+	for _, suffix := range []string{"", "-journal", "-wal", "-shm"} {
+		os.Remove(path + suffix)
+	}
+}
