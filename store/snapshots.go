@@ -119,6 +119,11 @@ func (db *DB) FindSnapshots(ctx context.Context, f snapdeck.SnapshotFilter) ([]S
 	if err != nil {
 		return nil, fmt.Errorf("list snapshots: %w", err)
 	}
+	return scanSnapshots(rows)
+}
+
+// scanSnapshots reads every row of a query of snapshotColumns and closes it.
+func scanSnapshots(rows *sql.Rows) ([]SnapshotRecord, error) {
 	defer rows.Close()
 	var out []SnapshotRecord
 	for rows.Next() {
