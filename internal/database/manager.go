@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/snapdeck/snapdeck/internal/snapdeck"
 	"github.com/snapdeck/snapdeck/store"
@@ -22,7 +23,13 @@ type Manager struct {
 	// OnCreate, when set, runs after a database is created and running;
 	// the scheduler hangs its "Database created" snapshot here.
 	OnCreate func(ctx context.Context, d snapdeck.Database)
-	snaps    *snapshotState
+	// OnSnapshot, when set, is told of every snapshot that ended, completed
+	// or failed, and how long it took: metrics and the webhook listen here.
+	OnSnapshot func(s snapdeck.Snapshot, took time.Duration)
+	// OnEvent, when set, is told of every action recorded in the activity
+	// log, after it is recorded; the webhook hears of restores here.
+	OnEvent func(e snapdeck.Event)
+	snaps   *snapshotState
 }
 
 // NewManager returns a Manager over the store and the host.

@@ -116,6 +116,7 @@ func (m *Manager) capture(ctx context.Context, rec *store.SnapshotRecord, progre
 			m.logger.Error("record failed snapshot", "snapshot_id", rec.ID, "err", uerr)
 		}
 		m.logger.Error("snapshot failed", "database_id", rec.DatabaseID, "snapshot_id", rec.ID, "err", err)
+		m.snapshotEnded(rec.Snapshot, start)
 		return fmt.Errorf("snapshot of %s: %w", rec.DatabaseID, err)
 	}
 	rec.Status = snapdeck.SnapshotCompleted
@@ -125,6 +126,7 @@ func (m *Manager) capture(ctx context.Context, rec *store.SnapshotRecord, progre
 	}
 	m.logger.Info("snapshot completed", "database_id", rec.DatabaseID, "snapshot_id", rec.ID, "type", rec.Type,
 		"bytes", img.Size, "new_bytes", img.NewBytes, "duration", time.Since(start))
+	m.snapshotEnded(rec.Snapshot, start)
 	m.verifyLater(*rec)
 	return nil
 }
@@ -537,6 +539,15 @@ func (m *Manager) audit(actor, action, dbID, sid string, err error, d time.Durat
 	}
 	if rerr := m.db.RecordEvent(context.Background(), &e); rerr != nil {
 		m.logger.Error("record activity", "action", action, "err", rerr)
+	}
+	if m.OnEvent != nil {
+		m.OnEvent(e)
+	}
+}
+
+func (m *Manager) snapshotEnded(s snapdeck.Snapshot, start time.Time) {
+	if m.OnSnapshot != nil {
+		m.OnSnapshot(s, time.Since(start))
 	}
 }
 
