@@ -1,0 +1,194 @@
+package schedule
+
+import (
+	"context"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jonboulle/clockwork"
+
+	"github.com/snapdeck/snapdeck/internal/database"
+	"github.com/snapdeck/snapdeck/internal/job"
+	"github.com/snapdeck/snapdeck/internal/snapdeck"
+	"github.com/snapdeck/snapdeck/internal/snapstore"
+	"github.com/snapdeck/snapdeck/store"
+)
+
+// t0 is where every fake clock starts: a Monday, 00:00 UTC.
+var t0 = time.Date(2026, 1, 5, 0, 0, 0, 0, time.UTC)
+
+// env is a console's snapshot machinery over real SQLite files and a real
+// snapshot store in a temporary directory, on a fake clock.
+type env struct {
+	t     *testing.T
+	clock *clockwork.FakeClock
+	db    *store.DB
+	mgr   *database.Manager
+}
+
+func mustEnv(t *testing.T, policies map[snapdeck.Plan]snapdeck.PlanPolicy) *env {
+	t.Helper()
+	clock := clockwork.NewFakeClockAt(t0)
+	db, mgr := openManager(t, policies, clock.Now)
+	return &env{t: t, clock: clock, db: db, mgr: mgr}
+}
+
+// openManager opens a store, database files, a snapshot store and a
+// Manager over them in a temporary directory; now gives the records their
+// times (nil: the real clock).
+func openManager(t *testing.T, policies map[snapdeck.Plan]snapdeck.PlanPolicy, now func() time.Time) (*store.DB, *database.Manager) {
+	t.Helper()
+	ctx := context.Background()
+	dir := t.TempDir()
+	db, err := store.Open(ctx, filepath.Join(dir, "console.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if now != nil {
+		db.SetNow(now)
+	}
+	host, err := database.NewHost(filepath.Join(dir, "databases"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := snapstore.Open(ctx, filepath.Join(dir, "snapshots"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	jobs := job.NewRunner(db, nil)
+	mgr := database.NewManager(db, host, nil)
+	if err := mgr.EnableSnapshots(database.Snapshots{Store: st, Jobs: jobs, Policies: policies, TmpDir: filepath.Join(dir, "tmp"),
+		ExportDir: filepath.Join(dir, "tmp", "exports"), Engine: "snapdeck test", SQLiteVersion: "3", Now: now}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		jobs.Close(ctx)
+		host.Close(ctx)
+		st.Close(ctx)
+		db.Close(ctx)
+	})
+	return db, mgr
+}
+
+// hourly is every plan on an hourly cadence with a day's retention.
+func hourly() map[snapdeck.Plan]snapdeck.PlanPolicy {
+	p := snapdeck.PlanPolicy{Cadence: time.Hour, Retention: 24 * time.Hour}
+	return map[snapdeck.Plan]snapdeck.PlanPolicy{snapdeck.PlanFree: p, snapdeck.PlanProfessional: p, snapdeck.PlanEnterprise: p}
+}
+
+// run is one ended run of the scheduler, as observe heard it.
+type run struct {
+	id      string
+	why     trigger
+	outcome string
+	at      time.Time
+}
+
+// scheduler starts a Scheduler on the env whose runs can be awaited.
+type testScheduler struct {
+	*Scheduler
+	e    *env
+	runs chan run
+}
+
+func (e *env) scheduler(cfg Config) *testScheduler {
+	e.t.Helper()
+	cfg.Store, cfg.Databases, cfg.Clock = e.db, e.mgr, e.clock
+	if cfg.SweepEvery == 0 {
+		cfg.SweepEvery = 24 * time.Hour // out of the way unless a test wants it
+	}
+	ts := &testScheduler{Scheduler: New(cfg), e: e, runs: make(chan run, 1000)}
+	ts.observe = func(id string, why trigger, outcome string) {
+		ts.runs <- run{id: id, why: why, outcome: outcome, at: e.clock.Now()}
+	}
+	e.t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := ts.Close(ctx); err != nil {
+			e.t.Errorf("close scheduler: %v", err)
+		}
+	})
+	return ts
+}
+
+func (ts *testScheduler) start() {
+	ts.e.t.Helper()
+	if err := ts.Start(context.Background()); err != nil {
+		ts.e.t.Fatal(err)
+	}
+}
+
+// next waits for the next run to end. The timeout only turns a hang into
+// a failure; nothing waits on it when the scheduler works.
+func (ts *testScheduler) next() run {
+	ts.e.t.Helper()
+	select {
+	case r := <-ts.runs:
+		return r
+	case <-time.After(10 * time.Second):
+		ts.e.t.Fatal("no run ended within 10s")
+		return run{}
+	}
+}
+
+// waitWaiters waits until n timers are set on the fake clock: every job
+// re-armed after the last Advance.
+func (ts *testScheduler) waitWaiters(n int) {
+	ts.e.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := ts.e.clock.BlockUntilContext(ctx, n); err != nil {
+		ts.e.t.Fatalf("waiting for %d timers: %v", n, err)
+	}
+}
+
+// advanceTo moves the fake clock to at.
+func (e *env) advanceTo(at time.Time) { e.clock.Advance(at.Sub(e.clock.Now())) }
+
+// create makes a running database directly, without hooks.
+func (e *env) create(name string, plan snapdeck.Plan) snapdeck.Database {
+	e.t.Helper()
+	d, err := e.mgr.Create(context.Background(), name, plan)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return d
+}
+
+// snapshot takes a Scheduled snapshot now, outside the scheduler.
+func (e *env) snapshot(id, reason string) snapdeck.Snapshot {
+	e.t.Helper()
+	s, err := e.mgr.Snapshot(context.Background(), id, snapdeck.SnapshotScheduled, reason, "test")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return s
+}
+
+// snapshots lists a database's snapshot records, newest first.
+func (e *env) snapshots(id string) []store.SnapshotRecord {
+	e.t.Helper()
+	recs, err := e.db.FindSnapshots(context.Background(), snapdeck.SnapshotFilter{DatabaseID: id})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return recs
+}
+
+// counter counts calls, safe across goroutines.
+type counter struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+func (c *counter) add(k string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.n == nil {
+		c.n = map[string]int{}
+	}
+	c.n[k]++
+	return c.n[k]
+}
