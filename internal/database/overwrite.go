@@ -1,0 +1,121 @@
+package database
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/snapdeck/snapdeck/internal/job"
+	"github.com/snapdeck/snapdeck/internal/snapdeck"
+	"github.com/snapdeck/snapdeck/store"
+)
+
+// JobOverwrite is the job of an overwrite asked for through the API. It
+// does what a restore does; its own kind lets the API show Aura's
+// "overwriting" status instead of "restoring" while it runs, so a client
+// awaiting the overwrite waits for the right thing.
+const JobOverwrite snapdeck.JobKind = "overwrite"
+
+// OverwriteFromSnapshot replaces a running database's data with a
+// completed snapshot of any database, in the background, with a safety
+// snapshot first, as Restore does.
+func (m *Manager) OverwriteFromSnapshot(ctx context.Context, dbID, sid, actor string) (snapdeck.Job, error) {
+	s, err := m.db.FindSnapshot(ctx, sid)
+	if err != nil {
+		return snapdeck.Job{}, err
+	}
+	if err := usable(s); err != nil {
+		return snapdeck.Job{}, err
+	}
+	detail := fmt.Sprintf("from snapshot of %s taken %s", s.DatabaseID, s.CreatedAt.Format("2006-01-02 15:04:05 UTC"))
+	return m.startOverwrite(ctx, dbID, s.ID, actor, detail, func(context.Context, *job.Progress) (store.SnapshotRecord, error) {
+		return s, nil
+	})
+}
+
+// OverwriteFromDatabase replaces a running database's data with another
+// database's current data: a fresh On-demand snapshot of the source, then
+// an overwrite from it, both in one background job. The target is marked
+// busy before the reply, so a client polling it never sees it running
+// until the whole overwrite is over. The source may be the target itself.
+func (m *Manager) OverwriteFromDatabase(ctx context.Context, dbID, srcID, actor string) (snapdeck.Snapshot, snapdeck.Job, error) {
+	src, err := m.db.FindDatabase(ctx, srcID)
+	if err != nil {
+		return snapdeck.Snapshot{}, snapdeck.Job{}, err
+	}
+	if src.ID != dbID && src.Status != snapdeck.StatusRunning {
+		return snapdeck.Snapshot{}, snapdeck.Job{}, &snapdeck.Error{Code: snapdeck.Busy, Reason: "ongoing-database-operation",
+			Message: fmt.Sprintf("The source database %s is %s; overwrite from it once it is running.", src.ID, src.Status)}
+	}
+	// The target must be free before the source's snapshot is recorded: a
+	// refused overwrite leaves no stray pending snapshot behind.
+	if err := m.checkRunning(ctx, dbID); err != nil {
+		return snapdeck.Snapshot{}, snapdeck.Job{}, err
+	}
+	rec, err := m.newSnapshot(ctx, src, snapdeck.SnapshotOnDemand, "For overwrite of database "+dbID)
+	if err != nil {
+		return snapdeck.Snapshot{}, snapdeck.Job{}, err
+	}
+	j, err := m.startOverwrite(ctx, dbID, rec.ID, actor, "from the current data of database "+src.ID,
+		func(ctx context.Context, p *job.Progress) (store.SnapshotRecord, error) {
+			// A copy: the caller still reads rec while the job runs.
+			taken := rec
+			p.Stage("Taking a snapshot of the source database", m.host.Size(src.ID))
+			start := time.Now()
+			err := m.capture(ctx, &taken, p.Bytes)
+			m.audit(actor, "snapshot.take", src.ID, taken.ID, err, time.Since(start), taken.Reason)
+			return taken, err
+		})
+	if err != nil {
+		// An error means the job never ran: the snapshot will never be taken.
+		rec.Status, rec.Error = snapdeck.SnapshotFailed, snapdeck.ErrorMessage(err)
+		if uerr := m.db.UpdateSnapshot(context.Background(), rec); uerr != nil {
+			m.logger.Error("record failed snapshot", "snapshot_id", rec.ID, "err", uerr)
+		}
+	}
+	return rec.Snapshot, j, err
+}
+
+// checkRunning refuses a database that is not running, as the overwrite's
+// transition would, without changing it.
+func (m *Manager) checkRunning(ctx context.Context, id string) error {
+	d, err := m.db.FindDatabase(ctx, id)
+	if err != nil {
+		return err
+	}
+	if d.Status != snapdeck.StatusRunning {
+		return &snapdeck.Error{Code: snapdeck.Busy, Reason: "ongoing-database-operation",
+			Message: fmt.Sprintf("The database is currently undergoing an operation: %s", d.Status)}
+	}
+	return nil
+}
+
+// startOverwrite marks the database restoring and starts the overwrite job:
+// source yields the completed snapshot to write, then the database's data
+// is replaced with it. Whatever fails, the database serves again after.
+func (m *Manager) startOverwrite(ctx context.Context, dbID, sid, actor, detail string,
+	source func(context.Context, *job.Progress) (store.SnapshotRecord, error)) (snapdeck.Job, error) {
+	d, err := m.db.TransitionDatabase(ctx, dbID, []snapdeck.Status{snapdeck.StatusRunning}, snapdeck.StatusRestoring)
+	if err != nil {
+		return snapdeck.Job{}, err
+	}
+	start := time.Now()
+	j, err := m.snaps.cfg.Jobs.Start(ctx, snapdeck.Job{Kind: JobOverwrite, DatabaseID: dbID, SnapshotID: sid, Actor: actor},
+		func(ctx context.Context, p *job.Progress) error {
+			s, err := source(ctx, p)
+			if err == nil {
+				err = usable(s)
+			}
+			if err == nil {
+				err = m.replaceWithSnapshot(ctx, d, s, actor, p) // sets running itself
+			} else {
+				m.setStatus(dbID, snapdeck.StatusRunning)
+			}
+			m.audit(actor, "overwrite", dbID, sid, err, time.Since(start), detail)
+			return err
+		})
+	if err != nil {
+		m.setStatus(dbID, snapdeck.StatusRunning)
+	}
+	return j, err
+}
