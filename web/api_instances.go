@@ -76,9 +76,15 @@ func (a *api) instance(c echo.Context, d snapdeck.Database, p snapdeck.Placement
 	if err != nil {
 		return apiInstance{}, err
 	}
+	status := apiStatus(d.Status)
+	if over, err := a.isOverwriting(c, d); err != nil {
+		return apiInstance{}, err
+	} else if over {
+		status = statusOverwriting
+	}
 	base := consoleURL(c)
 	return apiInstance{
-		ID: d.ID, Name: d.Name, Status: apiStatus(d.Status), TenantID: tid,
+		ID: d.ID, Name: d.Name, Status: status, TenantID: tid,
 		CloudProvider: orDefault(p.CloudProvider, defaultPlacement.CloudProvider),
 		Region:        orDefault(p.Region, defaultPlacement.Region),
 		Type:          planType(d.Plan),
@@ -244,13 +250,16 @@ func (a *api) create(c echo.Context, req *createRequest) error {
 	if err := placementFields(p); err != nil {
 		return err
 	}
-	if req.SourceInstanceID != "" || req.SourceSnapshotID != "" {
-		// TODO: create from a snapshot once the snapshot engine offers it
-		// to the API; refusing beats silently creating an empty database.
-		return snapdeck.FieldError("source_snapshot_id", "Creating a database from a snapshot through the API is not available yet.")
-	}
 	ctx := c.Request().Context()
-	d, err := a.s.deps.Databases.Create(ctx, req.Name, plan)
+	var d snapdeck.Database
+	var err error
+	if req.SourceInstanceID != "" || req.SourceSnapshotID != "" {
+		// "creating" until the snapshot's data is in; the job records the
+		// outcome in the activity log.
+		d, err = a.createFromSnapshot(c, req, plan)
+	} else {
+		d, err = a.s.deps.Databases.Create(ctx, req.Name, plan)
+	}
 	if err != nil {
 		return err
 	}
@@ -261,7 +270,11 @@ func (a *api) create(c echo.Context, req *createRequest) error {
 	if err := a.s.deps.Store.SetPlacement(ctx, d.ID, p); err != nil {
 		return err
 	}
-	a.audit(c, "database.create", d.ID, fmt.Sprintf("Created %s (%s)", d.Name, planType(d.Plan)), nil)
+	detail := fmt.Sprintf("Created %s (%s)", d.Name, planType(d.Plan))
+	if req.SourceSnapshotID != "" {
+		detail += " from snapshot " + req.SourceSnapshotID
+	}
+	a.audit(c, "database.create", d.ID, detail, nil)
 	inst, err := a.instance(c, d, p)
 	if err != nil {
 		return err

@@ -178,7 +178,7 @@ func TestAPIInstanceErrors(t *testing.T) {
 		{"POST", "/v1/instances", `{"name":5,"type":"free-db"}`, 400, "invalid-request", "name"},
 		{"POST", "/v1/instances", `{"name":"x","type":"free-db","memory":"` + strings.Repeat("9", 65) + `"}`, 400, "invalid-request", "memory"},
 		{"POST", "/v1/instances", `{"name":"x","type":"free-db","tenant_id":"t-1"}`, 404, "tenant-not-found", ""},
-		{"POST", "/v1/instances", `{"name":"x","type":"free-db","source_instance_id":"` + busy.ID + `","source_snapshot_id":"s"}`, 400, "invalid-request", "source_snapshot_id"},
+		{"POST", "/v1/instances", `{"name":"x","type":"free-db","source_instance_id":"` + busy.ID + `","source_snapshot_id":"s"}`, 404, "snapshot-not-found", ""},
 		{"PATCH", "/v1/instances/" + busy.ID, `{"name":""}`, 400, "invalid-request", "name"},
 		{"PUT", "/v1/instances/" + busy.ID, `{}`, 405, "method-not-allowed", ""},
 		{"DELETE", "/v1/instances", "", 405, "method-not-allowed", ""},

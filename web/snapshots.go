@@ -103,6 +103,12 @@ func (s *Server) exportSnapshot(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	return serveDump(c, path, name)
+}
+
+// serveDump answers with a prepared export as a .dump download; the
+// console and the API's export extension share it.
+func serveDump(c echo.Context, path, name string) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return fmt.Errorf("open prepared export: %w", err)

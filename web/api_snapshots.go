@@ -1,0 +1,315 @@
+package web
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/snapdeck/snapdeck/internal/apikey"
+	"github.com/snapdeck/snapdeck/internal/database"
+	"github.com/snapdeck/snapdeck/internal/snapdeck"
+	"github.com/snapdeck/snapdeck/store"
+)
+
+// apiSnapshot is Aura's snapshot object.
+type apiSnapshot struct {
+	SnapshotID string `json:"snapshot_id"`
+	InstanceID string `json:"instance_id"`
+	Profile    string `json:"profile"`
+	Status     string `json:"status"`
+	Timestamp  string `json:"timestamp"`
+	Exportable bool   `json:"exportable"`
+}
+
+// snapshotProfile maps a snapshot type to Aura's profile. Aura has no
+// profile for loads; "Load" is snapdeck's own.
+func snapshotProfile(t snapdeck.SnapshotType) string {
+	if t == snapdeck.SnapshotOnDemand {
+		return "AdHoc"
+	}
+	return string(t)
+}
+
+// snapshotStatus maps a snapshot status to Aura's PascalCase one.
+func snapshotStatus(s snapdeck.SnapshotStatus) string {
+	switch s {
+	case snapdeck.SnapshotPending:
+		return "Pending"
+	case snapdeck.SnapshotInProgress:
+		return "InProgress"
+	case snapdeck.SnapshotCompleted:
+		return "Completed"
+	}
+	return "Failed"
+}
+
+func toAPISnapshot(s snapdeck.Snapshot) apiSnapshot {
+	return apiSnapshot{SnapshotID: s.ID, InstanceID: s.DatabaseID, Profile: snapshotProfile(s.Type),
+		Status: snapshotStatus(s.Status), Timestamp: s.CreatedAt.UTC().Truncate(time.Second).Format(time.RFC3339),
+		Exportable: s.Status == snapdeck.SnapshotCompleted}
+}
+
+// exportable refuses a snapshot that is not completed: Aura uses only
+// exportable snapshots to restore, overwrite, copy or export. It is a 400,
+// as Aura's "Source snapshot <id> is not exportable" is assumed to be.
+func exportable(s store.SnapshotRecord, field string) error {
+	if s.Status == snapdeck.SnapshotCompleted {
+		return nil
+	}
+	what := "Snapshot"
+	if field != "" {
+		what = "Source snapshot"
+	}
+	return &snapdeck.Error{Code: snapdeck.Invalid, Reason: "snapshot-not-exportable", Field: field,
+		Message: fmt.Sprintf("%s %s is not exportable: it is %s, not completed.", what, s.ID, s.Status)}
+}
+
+// apiActor is who the activity log says acted: the key, by name.
+func apiActor(c echo.Context) string { return apikey.Actor(callerKey(c)) }
+
+// auditSnapshot records a call about a snapshot that was refused or
+// failed. Calls that start a job are recorded by the job when it ends,
+// under the same actor, so they are not recorded twice.
+func (a *api) auditSnapshot(c echo.Context, action, databaseID, sid string, err error) {
+	if err == nil {
+		return
+	}
+	outcome := snapdeck.OutcomeFailed
+	if _, ok := snapdeck.AsError(err); ok && snapdeck.ErrorCode(err) != snapdeck.Internal {
+		outcome = snapdeck.OutcomeRefused
+	}
+	e := &snapdeck.Event{Actor: apiActor(c), Action: action, DatabaseID: databaseID, SnapshotID: sid,
+		Outcome: outcome, Detail: snapdeck.ErrorMessage(err)}
+	if rerr := a.s.deps.Store.RecordEvent(c.Request().Context(), e); rerr != nil {
+		a.s.logger.Error("record api call", "database_id", databaseID, "snapshot_id", sid, "err", rerr)
+	}
+}
+
+// findSnapshot returns the database and the snapshot of it named in the
+// path; an unknown database is db-not-found before anything else.
+func (a *api) findSnapshot(c echo.Context) (snapdeck.Database, snapdeck.Placement, store.SnapshotRecord, error) {
+	d, p, err := a.findInstance(c)
+	if err != nil {
+		return d, p, store.SnapshotRecord{}, err
+	}
+	s, err := a.s.deps.Databases.FindSnapshot(c.Request().Context(), d.ID, c.Param("sid"))
+	return d, p, s, err
+}
+
+// listSnapshots is GET /v1/instances/{id}/snapshots: one UTC day, today
+// unless date says which.
+func (a *api) listSnapshots(c echo.Context) error {
+	now := a.s.deps.Now().UTC()
+	day := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.UTC)
+	if q := c.QueryParam("date"); q != "" {
+		t, err := time.Parse(time.DateOnly, q)
+		if err != nil {
+			return snapdeck.FieldError("date", "date must be a day as YYYY-MM-DD, such as 2026-01-02; got %q.", q)
+		}
+		day = t
+	}
+	d, _, err := a.findInstance(c)
+	if err != nil {
+		return err
+	}
+	list, _, err := a.s.deps.Databases.FindSnapshots(c.Request().Context(),
+		snapdeck.SnapshotFilter{DatabaseID: d.ID, From: day, To: day.Add(24 * time.Hour)})
+	if err != nil {
+		return err
+	}
+	out := make([]apiSnapshot, 0, len(list))
+	for _, s := range list {
+		out = append(out, toAPISnapshot(s))
+	}
+	return data(c, http.StatusOK, out)
+}
+
+func (a *api) getSnapshot(c echo.Context) error {
+	_, _, s, err := a.findSnapshot(c)
+	if err != nil {
+		return err
+	}
+	return data(c, http.StatusOK, toAPISnapshot(s.Snapshot))
+}
+
+// takeSnapshot is POST /v1/instances/{id}/snapshots. aura-cli sends no
+// body and Terraform {}; neither carries anything, so it is not read.
+func (a *api) takeSnapshot(c echo.Context) error {
+	d, _, err := a.findInstance(c)
+	if err == nil {
+		var s snapdeck.Snapshot
+		actor := apiActor(c)
+		s, _, err = a.s.deps.Databases.TakeSnapshot(c.Request().Context(), d.ID, snapdeck.SnapshotOnDemand, "Taken by "+actor, actor)
+		if err == nil {
+			return data(c, http.StatusAccepted, map[string]string{"snapshot_id": s.ID})
+		}
+	}
+	a.auditSnapshot(c, "snapshot.take", c.Param("id"), "", err)
+	return err
+}
+
+// restoreSnapshot is POST /v1/instances/{id}/snapshots/{sid}/restore: the
+// instance answers "restoring" and serves the snapshot's data once it is
+// "running" again.
+func (a *api) restoreSnapshot(c echo.Context) error {
+	d, p, s, err := a.findSnapshot(c)
+	if err == nil {
+		err = exportable(s, "")
+	}
+	if err == nil {
+		_, err = a.s.deps.Databases.Restore(c.Request().Context(), d.ID, s.ID, apiActor(c))
+	}
+	if err != nil {
+		a.auditSnapshot(c, "restore", c.Param("id"), c.Param("sid"), err)
+		return err
+	}
+	// The job may already be over; the reply shows the operation it began.
+	d.Status = snapdeck.StatusRestoring
+	return a.reply(c, http.StatusAccepted, d, p)
+}
+
+// exportSnapshot is snapdeck's GET /v1/instances/{id}/snapshots/{sid}/export:
+// the snapshot as a .dump file, with Range support so a broken download
+// resumes.
+func (a *api) exportSnapshot(c echo.Context) error {
+	d, _, s, err := a.findSnapshot(c)
+	if err == nil {
+		err = exportable(s, "")
+	}
+	if err != nil {
+		a.auditSnapshot(c, "snapshot.export", c.Param("id"), c.Param("sid"), err)
+		return err
+	}
+	// Export records its own outcome in the activity log.
+	path, name, err := a.s.deps.Databases.Export(c.Request().Context(), d.ID, s.ID, apiActor(c))
+	if err != nil {
+		return err
+	}
+	return serveDump(c, path, name)
+}
+
+// overwriteRequest is the body of POST /v1/instances/{id}/overwrite.
+type overwriteRequest struct {
+	SourceInstanceID string `json:"source_instance_id"`
+	SourceSnapshotID string `json:"source_snapshot_id"`
+}
+
+// overwriteInstance is POST /v1/instances/{id}/overwrite: from a snapshot
+// of any database, or from another database's current data. The instance
+// answers "overwriting" until it is "running" again.
+func (a *api) overwriteInstance(c echo.Context) error {
+	d, p, sid, err := a.overwrite(c)
+	if err != nil {
+		a.auditSnapshot(c, "overwrite", c.Param("id"), sid, err)
+		return err
+	}
+	inst, err := a.instance(c, d, p)
+	if err != nil {
+		return err
+	}
+	// The job may already be over; the reply shows the operation it began.
+	inst.Status = statusOverwriting
+	return data(c, http.StatusAccepted, inst)
+}
+
+func (a *api) overwrite(c echo.Context) (snapdeck.Database, snapdeck.Placement, string, error) {
+	d, p, err := a.findInstance(c)
+	if err != nil {
+		return d, p, "", err
+	}
+	var req overwriteRequest
+	if err := decodeJSON(c, &req, false); err != nil {
+		return d, p, "", err
+	}
+	ctx, actor := c.Request().Context(), apiActor(c)
+	if req.SourceSnapshotID == "" {
+		if req.SourceInstanceID == "" {
+			return d, p, "", snapdeck.FieldError("source_instance_id",
+				"Send source_instance_id, source_snapshot_id, or both, to say where the data comes from.")
+		}
+		if _, err := a.sourceInstance(c, req.SourceInstanceID); err != nil {
+			return d, p, "", err
+		}
+		_, _, err := a.s.deps.Databases.OverwriteFromDatabase(ctx, d.ID, req.SourceInstanceID, actor)
+		return d, p, "", err
+	}
+	s, err := a.s.deps.Store.FindSnapshot(ctx, req.SourceSnapshotID)
+	if err != nil {
+		return d, p, req.SourceSnapshotID, err
+	}
+	// aura-cli names the target itself as the source when only a snapshot
+	// is given, whichever database that snapshot is of.
+	if req.SourceInstanceID != "" && req.SourceInstanceID != d.ID {
+		if _, err := a.sourceInstance(c, req.SourceInstanceID); err != nil {
+			return d, p, s.ID, err
+		}
+		if s.DatabaseID != req.SourceInstanceID {
+			return d, p, s.ID, &snapdeck.Error{Code: snapdeck.NotFound, Reason: "snapshot-not-found", Field: "source_snapshot_id",
+				Message: fmt.Sprintf("Snapshot %s is not a snapshot of instance %s.", s.ID, req.SourceInstanceID)}
+		}
+	}
+	if err := exportable(s, "source_snapshot_id"); err != nil {
+		return d, p, s.ID, err
+	}
+	_, err = a.s.deps.Databases.OverwriteFromSnapshot(ctx, d.ID, s.ID, actor)
+	return d, p, s.ID, err
+}
+
+// sourceInstance finds a database named in a request body as a source.
+func (a *api) sourceInstance(c echo.Context, id string) (snapdeck.Database, error) {
+	if !snapdeck.ValidDatabaseID(id) {
+		return snapdeck.Database{}, &snapdeck.Error{Code: snapdeck.NotFound, Reason: "db-not-found", Field: "source_instance_id",
+			Message: "DB not found: " + id}
+	}
+	return a.s.deps.Databases.Find(c.Request().Context(), id)
+}
+
+// statusOverwriting is Aura's instance status while an overwrite runs.
+const statusOverwriting = "overwriting"
+
+// isOverwriting reports whether a restoring database is being overwritten
+// through the API rather than restored: Aura tells the two apart, and
+// aura-cli's --await waits for "overwriting" to end.
+func (a *api) isOverwriting(c echo.Context, d snapdeck.Database) (bool, error) {
+	if d.Status != snapdeck.StatusRestoring {
+		return false, nil
+	}
+	jobs, err := a.s.deps.Store.FindOpenJobs(c.Request().Context(), d.ID)
+	if err != nil {
+		return false, err
+	}
+	for _, j := range jobs {
+		if j.Kind == database.JobOverwrite && j.DatabaseID == d.ID {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// createFromSnapshot makes the database of a POST /v1/instances that names
+// a source snapshot; it is "creating" until the copy is done.
+func (a *api) createFromSnapshot(c echo.Context, req *createRequest, plan snapdeck.Plan) (snapdeck.Database, error) {
+	switch {
+	case req.SourceInstanceID == "":
+		return snapdeck.Database{}, snapdeck.FieldError("source_instance_id", "Send source_instance_id with source_snapshot_id: the instance the snapshot is of.")
+	case req.SourceSnapshotID == "":
+		return snapdeck.Database{}, snapdeck.FieldError("source_snapshot_id", "Send source_snapshot_id with source_instance_id: the snapshot to create the instance from.")
+	}
+	src, err := a.sourceInstance(c, req.SourceInstanceID)
+	if err != nil {
+		return snapdeck.Database{}, err
+	}
+	ctx := c.Request().Context()
+	s, err := a.s.deps.Databases.FindSnapshot(ctx, src.ID, req.SourceSnapshotID)
+	if err != nil {
+		return snapdeck.Database{}, err
+	}
+	if err := exportable(s, "source_snapshot_id"); err != nil {
+		return snapdeck.Database{}, err
+	}
+	d, _, err := a.s.deps.Databases.CreateFromSnapshot(ctx, src.ID, s.ID, strings.TrimSpace(req.Name), plan, apiActor(c))
+	return d, err
+}
