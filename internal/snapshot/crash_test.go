@@ -31,9 +31,13 @@ func TestCrashSafety(t *testing.T) {
 		t.Skip("crash tests re-execute the test binary")
 	}
 	points := []string{
-		"capture:pack-written#1",   // first capture, some packs durable, no root
+		"capture:pack-written#1",   // first capture, a pack written, not durable
+		"capture:before-commit#1",  // every pack written, none durable
+		"batch:synced#1",           // a pack fsynced, not renamed into place
+		"batch:renamed#1",          // a pack renamed, directory not fsynced
+		"batch:renamed#2",          // second capture's packs, reusing the first's pages
 		"capture:read-done#1",      // pages read, packs in flight
-		"capture:before-root#1",    // every pack durable, root not yet
+		"capture:before-root#1",    // every pack durable and indexed, root not yet
 		"capture:root-written#1",   // root durable, caller has not recorded it
 		"capture:before-root#2",    // second capture, reusing the first's pages
 		"materialize:half-written", // restore file half written

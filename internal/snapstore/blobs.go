@@ -1,8 +1,9 @@
 // Package snapstore is snapdeck's content-addressed, deduplicated snapshot
 // store. Pieces (database pages and the tree nodes that list them) are
 // addressed by their SHA-256, written once, packed into pack blobs of a few
-// MiB so that durability costs one fsync per pack rather than one per page,
-// and reclaimed by mark-and-sweep from the roots the caller still holds.
+// MiB that a capture makes durable together at its end (one fsync per pack,
+// no waiting on each), and reclaimed by mark-and-sweep from the roots the
+// caller still holds.
 // docs/snapshot-store.md describes the on-disk layout.
 package snapstore
 
@@ -40,4 +41,29 @@ type RangeGetter interface {
 	// 24 bytes). A missing key is a *snapdeck.Error with code NotFound; a
 	// range beyond the blob's end is an error.
 	GetRange(ctx context.Context, key string, off int64, n int) ([]byte, error)
+}
+
+// Batcher is implemented by Blobs that can make many blobs durable at once.
+// A capture writes its packs through a Batch: each pack is written while
+// pages are still being read, and the whole set costs one durability step
+// at the end instead of one fsync (and directory fsync) per pack.
+type Batcher interface {
+	// NewBatch starts a batch of blobs.
+	NewBatch() Batch
+}
+
+// Batch is a set of blobs that become durable and visible together. Blobs
+// put in a batch are invisible to Get and List until Commit returns, and a
+// crash before then leaves none of them behind (or only ones the next open
+// removes). A Batch is safe for concurrent Put; Commit and Discard are
+// called once, after every Put has returned.
+type Batch interface {
+	// Put writes data under key without making it durable or visible.
+	Put(ctx context.Context, key string, data []byte) error
+	// Commit makes every blob put so far durable and then visible under
+	// its key. After a crash during Commit each blob is either absent or
+	// whole and durable; never a prefix of it.
+	Commit(ctx context.Context) error
+	// Discard removes the blobs put and not committed.
+	Discard()
 }

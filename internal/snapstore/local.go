@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"github.com/snapdeck/snapdeck/internal/snapdeck"
 )
@@ -81,35 +82,134 @@ func (l *Local) Put(ctx context.Context, key string, data []byte) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("put blob %s: %w", key, err)
-	}
-	var rnd [6]byte
-	_, _ = rand.Read(rnd[:])
-	tmp := path + "." + hex.EncodeToString(rnd[:]) + tmpSuffix
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
-	if err != nil {
-		return fmt.Errorf("put blob %s: %w", key, err)
-	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
+	tmp, err := writeTemp(path, data, (*os.File).Sync)
 	if err == nil {
 		err = os.Rename(tmp, path)
 	}
 	if err == nil {
-		err = syncDir(dir)
+		err = syncDir(filepath.Dir(path))
 	}
 	if err != nil {
 		os.Remove(tmp)
 		return fmt.Errorf("put blob %s: %w", key, err)
 	}
 	return nil
+}
+
+// writeTemp writes data to a new temporary file next to path, calls
+// finish on it before closing it, and returns its name. On error the file
+// is removed.
+func writeTemp(path string, data []byte, finish func(*os.File) error) (string, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return "", err
+	}
+	var rnd [6]byte
+	_, _ = rand.Read(rnd[:])
+	tmp := path + "." + hex.EncodeToString(rnd[:]) + tmpSuffix
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return "", err
+	}
+	_, err = f.Write(data)
+	if err == nil {
+		err = finish(f)
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return "", err
+	}
+	return tmp, nil
+}
+
+// NewBatch starts a batch of blobs written to temporary files (which List
+// never shows and NewLocal removes after a crash) and renamed into place by
+// Commit.
+func (l *Local) NewBatch() Batch { return &localBatch{l: l} }
+
+// localBatch is Local's Batch. Put writes each blob to a temporary file and
+// waits for its data to reach the disk without an fsync; Commit fsyncs them
+// all (each fsync then has only metadata left, and the first one commits
+// the journal for the others), renames them into place and fsyncs their
+// directories once.
+type localBatch struct {
+	l     *Local
+	mu    sync.Mutex
+	files []stagedFile
+}
+
+type stagedFile struct{ tmp, path string }
+
+// Put writes data to a temporary file for key.
+func (b *localBatch) Put(ctx context.Context, key string, data []byte) error {
+	path, err := b.l.path(key)
+	if err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	tmp, err := writeTemp(path, data, writeOut)
+	if err != nil {
+		return fmt.Errorf("put blob %s: %w", key, err)
+	}
+	b.mu.Lock()
+	b.files = append(b.files, stagedFile{tmp: tmp, path: path})
+	b.mu.Unlock()
+	return nil
+}
+
+// Commit fsyncs every file, then renames them into place, then fsyncs
+// their directories. A file is renamed only once its data is durable, so a
+// crash at any point leaves each blob absent (a temporary file NewLocal
+// removes) or whole under its key.
+func (b *localBatch) Commit(ctx context.Context) error {
+	b.mu.Lock()
+	files := b.files
+	b.files = nil
+	b.mu.Unlock()
+	fail := func(err error) error {
+		for _, f := range files {
+			os.Remove(f.tmp)
+		}
+		return fmt.Errorf("commit blobs: %w", err)
+	}
+	for _, f := range files {
+		if err := ctx.Err(); err != nil {
+			return fail(err)
+		}
+		if err := syncFile(f.tmp); err != nil {
+			return fail(err)
+		}
+		fault("batch:synced")
+	}
+	dirs := make(map[string]bool)
+	for i, f := range files {
+		if err := os.Rename(f.tmp, f.path); err != nil {
+			return fail(err)
+		}
+		files[i].tmp = "" // renamed: no longer ours to remove on failure
+		dirs[filepath.Dir(f.path)] = true
+		fault("batch:renamed")
+	}
+	for dir := range dirs {
+		if err := syncDir(dir); err != nil {
+			return fmt.Errorf("commit blobs: %w", err)
+		}
+	}
+	return nil
+}
+
+// Discard removes the temporary files of blobs not committed.
+func (b *localBatch) Discard() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, f := range b.files {
+		os.Remove(f.tmp)
+	}
+	b.files = nil
 }
 
 // Get reads the whole blob under key.
@@ -200,8 +300,11 @@ func (l *Local) List(ctx context.Context, fn func(key string) error) error {
 
 // syncDir fsyncs a directory so that entries created, renamed or removed in
 // it survive a crash.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
+func syncDir(dir string) error { return syncFile(dir) }
+
+// syncFile fsyncs the file or directory at path.
+func syncFile(path string) error {
+	d, err := os.Open(path)
 	if err != nil {
 		return err
 	}

@@ -264,3 +264,49 @@ func TestLocalBlobs(t *testing.T) {
 		t.Errorf("List stops at fn's error: got %v, want %v", err, stop)
 	}
 }
+
+func TestLocalBatch(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	l, err := NewLocal(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	list := func() []string {
+		var keys []string
+		l.List(ctx, func(k string) error { keys = append(keys, k); return nil })
+		return keys
+	}
+	b := l.NewBatch()
+	for _, k := range []string{"packs/a", "packs/b"} {
+		if err := b.Put(ctx, k, []byte(k)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := list(); len(got) != 0 {
+		t.Errorf("List before Commit: got %v, want nothing", got)
+	}
+	if err := b.Commit(ctx); err != nil {
+		t.Fatalf("Commit: %v", err)
+	}
+	if got, err := l.Get(ctx, "packs/b"); err != nil || string(got) != "packs/b" {
+		t.Errorf("Get after Commit: got %q, %v, want packs/b", got, err)
+	}
+	if got := list(); len(got) != 2 {
+		t.Errorf("List after Commit: got %v, want packs/a and packs/b", got)
+	}
+
+	// A discarded batch and a crashed one (reopened) leave nothing behind.
+	b = l.NewBatch()
+	b.Put(ctx, "packs/c", []byte("c"))
+	b.Discard()
+	b = l.NewBatch()
+	b.Put(ctx, "packs/d", []byte("d"))
+	if _, err := NewLocal(dir); err != nil {
+		t.Fatal(err)
+	}
+	tmps, _ := filepath.Glob(filepath.Join(dir, "packs", "*"+tmpSuffix))
+	if got := list(); len(got) != 2 || len(tmps) != 0 {
+		t.Errorf("after Discard and reopen: got keys %v and temporary files %v, want packs/a, packs/b only", got, tmps)
+	}
+}

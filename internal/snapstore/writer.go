@@ -7,16 +7,21 @@ import (
 	"sync"
 )
 
-// flushers is how many packs a capture writes and fsyncs at once while it
-// keeps reading: two keep the disk busy through each other's fsync.
+// flushers is how many packs a capture writes at once while it keeps
+// reading: two keep the disk busy while each waits for its pack to reach
+// the disk.
 const flushers = 2
 
 // Writer adds one image to the store: pages in order, then Finish writes
 // the tree and the root. Pages already stored are only referenced. New
-// pieces go into packs written in the background; Finish returns once every
-// pack is durable, and the root is written last, in a pack of its own
-// written after all others, so a crash never leaves a root pointing at
+// pieces go into packs written in the background; Finish makes every pack
+// durable, and the root is written last, in a pack of its own written after
+// all others are durable, so a crash never leaves a root pointing at
 // missing data. A Writer is used by one goroutine.
+//
+// When the backend is a Batcher the packs are written through one Batch
+// and made durable together in Finish; their pieces become visible to
+// other writers only then, since until then they may not survive a crash.
 type Writer struct {
 	s        *Store
 	ctx      context.Context
@@ -30,6 +35,17 @@ type Writer struct {
 	pages    int64
 	tree     treeBuilder
 	done     bool
+
+	batch    Batch        // nil: each pack is Put durably on its own
+	stagedMu sync.Mutex   // guards staged
+	staged   []stagedPack // packs in batch, indexed once it is committed
+}
+
+// stagedPack is a pack written in a batch and not yet committed.
+type stagedPack struct {
+	key     string
+	size    int64
+	entries []entry
 }
 
 // NewWriter starts adding an image. The caller must call Finish or Abort.
@@ -49,6 +65,9 @@ func (s *Store) NewWriter(ctx context.Context) (*Writer, error) {
 		h := sha256.Sum256(data)
 		return h, w.add(h, KindNode, data)
 	}
+	if b, ok := s.blobs.(Batcher); ok {
+		w.batch = b.NewBatch()
+	}
 	for range flushers {
 		w.wg.Add(1)
 		go w.flusher()
@@ -62,7 +81,7 @@ func (w *Writer) flusher() {
 		if w.failed() != nil {
 			continue // drain: a capture that failed writes nothing more
 		}
-		if err := w.s.putPack(w.ctx, p); err != nil {
+		if err := w.putPack(p); err != nil {
 			w.setErr(err)
 			continue
 		}
@@ -82,6 +101,24 @@ func (w *Writer) failed() error {
 	w.errMu.Lock()
 	defer w.errMu.Unlock()
 	return w.err
+}
+
+// putPack writes a pack: into the batch, to be indexed when Finish has
+// committed it, or durably on its own and indexed at once.
+func (w *Writer) putPack(p packBuf) error {
+	if w.batch == nil {
+		return w.s.putPack(w.ctx, p)
+	}
+	entries := p.entries
+	data := p.seal()
+	key := newPackKey(w.s.now())
+	if err := w.batch.Put(w.ctx, key, data); err != nil {
+		return fmt.Errorf("write snapshot pack: %w", err)
+	}
+	w.stagedMu.Lock()
+	w.staged = append(w.staged, stagedPack{key: key, size: int64(len(data)), entries: entries})
+	w.stagedMu.Unlock()
+	return nil
 }
 
 // putPack writes a pack durably and only then makes its pieces visible to
@@ -165,6 +202,16 @@ func (w *Writer) Finish(m Manifest) (root string, newBytes int64, err error) {
 	if err := w.ctx.Err(); err != nil {
 		return "", 0, err
 	}
+	if w.batch != nil {
+		fault("capture:before-commit")
+		if err := w.batch.Commit(w.ctx); err != nil {
+			return "", 0, fmt.Errorf("write snapshot packs: %w", err)
+		}
+		for _, p := range w.staged {
+			w.s.register(p.key, p.size, p.entries)
+		}
+		w.staged = nil
+	}
 	fault("capture:before-root")
 	if !w.s.has(rootHash) {
 		var p packBuf
@@ -189,6 +236,9 @@ func (w *Writer) Abort() {
 		close(w.queue)
 		w.wg.Wait()
 		w.done = true
+	}
+	if w.batch != nil {
+		w.batch.Discard() // after a Commit, nothing is left to discard
 	}
 	w.s.gc.RUnlock()
 	w.s = nil
