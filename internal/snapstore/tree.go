@@ -7,6 +7,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"runtime"
+	"sync"
 
 	"github.com/snapdeck/snapdeck/internal/snapdeck"
 )
@@ -188,8 +190,9 @@ func (s *Store) readRoot(ctx context.Context, root string) (Manifest, int, [][32
 	return m, depth, top, nil
 }
 
-// readBatch is how many pages ReadImage hands over at once: 1 MiB of 4 KiB
-// pages, since restore writes of 1 MiB run about twice as fast as 4 KiB ones.
+// readBatchBytes is how many bytes of pages ReadImage hands over at once:
+// 1 MiB, since restore writes of 1 MiB run about twice as fast as 4 KiB
+// ones.
 const readBatchBytes = 1 << 20
 
 // ReadImage reads the image under root in page order and calls fn with
@@ -197,6 +200,10 @@ const readBatchBytes = 1 << 20
 // it is given. Every page is checked against its hash and the whole image
 // against the manifest's SHA-256: a mismatch is reported as an error, after
 // fn has seen the data, so callers must discard what they wrote on error.
+//
+// Checking page hashes costs as much CPU as hashing the image, so batches
+// are read and checked by one worker per core, a few batches ahead, while
+// this goroutine hashes the image and calls fn in order.
 func (s *Store) ReadImage(ctx context.Context, root string, fn func(data []byte) error) error {
 	m, depth, top, err := s.readRoot(ctx, root)
 	if err != nil {
@@ -208,35 +215,106 @@ func (s *Store) ReadImage(ctx context.Context, root string, fn func(data []byte)
 		}
 		return fmt.Errorf("snapshot root %s: page size %d", root, m.PageSize)
 	}
-	perBatch := max(1, readBatchBytes/m.PageSize)
-	image := sha256.New()
-	var pages int64
-	var pending [][32]byte
-	sendPages := func(final bool) error {
-		for len(pending) >= perBatch || (final && len(pending) > 0) {
-			n := min(perBatch, len(pending))
-			s.gc.RLock()
-			pieces, err := s.readPieces(ctx, pending[:n])
-			s.gc.RUnlock()
-			if err != nil {
-				return err
-			}
-			buf := make([]byte, 0, n*m.PageSize)
-			for _, p := range pieces {
-				if len(p) != m.PageSize {
-					return fmt.Errorf("snapshot %s: page of %d bytes, want %d", root, len(p), m.PageSize)
-				}
-				buf = append(buf, p...)
-			}
-			image.Write(buf)
-			pages += int64(n)
-			if err := fn(buf); err != nil {
-				return err
-			}
-			pending = pending[n:]
-		}
-		return nil
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type result struct {
+		data []byte
+		err  error
 	}
+	type job struct {
+		hashes [][32]byte
+		out    chan result
+	}
+	workers := max(2, runtime.GOMAXPROCS(0))
+	jobs := make(chan job)
+	order := make(chan chan result, 2*workers) // results in page order
+	var wg sync.WaitGroup
+	defer wg.Wait() // no worker outlives the call
+	defer cancel()  // runs first: unblocks the walk and the workers
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range jobs {
+				data, err := s.readPages(ctx, j.hashes, m.PageSize)
+				j.out <- result{data, err}
+			}
+		}()
+	}
+	var walkErr error
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer close(order)
+		defer close(jobs)
+		walkErr = s.walkPages(ctx, depth, top, max(1, readBatchBytes/m.PageSize), func(hashes [][32]byte) error {
+			j := job{hashes: hashes, out: make(chan result, 1)}
+			select {
+			case order <- j.out:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+			select {
+			case jobs <- j:
+				return nil
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		})
+	}()
+
+	image := sha256.New()
+	var size int64
+	for out := range order {
+		r := <-out
+		if r.err != nil {
+			return fmt.Errorf("snapshot %s: %w", root, r.err)
+		}
+		image.Write(r.data)
+		size += int64(len(r.data))
+		if err := fn(r.data); err != nil {
+			return err
+		}
+	}
+	// order is closed: the walk has ended and walkErr is set.
+	if walkErr != nil {
+		return fmt.Errorf("snapshot %s: %w", root, walkErr)
+	}
+	if pages := size / int64(m.PageSize); pages != m.Pages {
+		return fmt.Errorf("snapshot %s lists %d pages, want %d", root, pages, m.Pages)
+	}
+	var sum [32]byte
+	image.Sum(sum[:0])
+	if sum != m.SHA256 {
+		return &snapdeck.Error{Code: snapdeck.Internal, Message: fmt.Sprintf("snapshot %s is corrupt: image SHA-256 %x, want %x", root, sum, m.SHA256)}
+	}
+	return nil
+}
+
+// readPages returns the pages with the given hashes back to back, each
+// checked against its hash and its size.
+func (s *Store) readPages(ctx context.Context, hashes [][32]byte, pageSize int) ([]byte, error) {
+	s.gc.RLock()
+	pieces, err := s.readPieces(ctx, hashes)
+	s.gc.RUnlock()
+	if err != nil {
+		return nil, err
+	}
+	buf := make([]byte, 0, len(hashes)*pageSize)
+	for _, p := range pieces {
+		if len(p) != pageSize {
+			return nil, fmt.Errorf("page of %d bytes, want %d", len(p), pageSize)
+		}
+		buf = append(buf, p...)
+	}
+	return buf, nil
+}
+
+// walkPages walks the tree below the root's top nodes and calls fn with
+// the page hashes in page order, perBatch at a time (the last batch may be
+// shorter). fn owns the slice it is given.
+func (s *Store) walkPages(ctx context.Context, depth int, top [][32]byte, perBatch int, fn func(hashes [][32]byte) error) error {
+	var pending [][32]byte
 	var walk func(level int, nodes [][32]byte) error
 	walk = func(level int, nodes [][32]byte) error {
 		if err := ctx.Err(); err != nil {
@@ -251,17 +329,20 @@ func (s *Store) ReadImage(ctx context.Context, root string, fn func(data []byte)
 		for _, p := range pieces {
 			children, err := decodeNode(p, level)
 			if err != nil {
-				return fmt.Errorf("snapshot %s: %w", root, err)
+				return err
 			}
-			if level == 1 {
-				pending = append(pending, children...)
-				if err := sendPages(false); err != nil {
+			if level > 1 {
+				if err := walk(level-1, children); err != nil {
 					return err
 				}
 				continue
 			}
-			if err := walk(level-1, children); err != nil {
-				return err
+			pending = append(pending, children...)
+			for len(pending) >= perBatch {
+				if err := fn(pending[:perBatch:perBatch]); err != nil {
+					return err
+				}
+				pending = pending[perBatch:]
 			}
 		}
 		return nil
@@ -271,16 +352,8 @@ func (s *Store) ReadImage(ctx context.Context, root string, fn func(data []byte)
 			return err
 		}
 	}
-	if err := sendPages(true); err != nil {
-		return err
-	}
-	if pages != m.Pages {
-		return fmt.Errorf("snapshot %s lists %d pages, want %d", root, pages, m.Pages)
-	}
-	var sum [32]byte
-	image.Sum(sum[:0])
-	if sum != m.SHA256 {
-		return &snapdeck.Error{Code: snapdeck.Internal, Message: fmt.Sprintf("snapshot %s is corrupt: image SHA-256 %x, want %x", root, sum, m.SHA256)}
+	if len(pending) > 0 {
+		return fn(pending)
 	}
 	return nil
 }
