@@ -210,6 +210,9 @@ func Install(tmpPath, dbPath string) error {
 	if filepath.Dir(tmpPath) != filepath.Dir(dbPath) {
 		return fmt.Errorf("install: %s must be in the directory of %s for an atomic rename", tmpPath, dbPath)
 	}
+	// Every connection to the old file is closed: so may Capture's
+	// descriptor of it be, without dropping anyone's locks.
+	forgetDBFile(dbPath)
 	fault("install:before-rename")
 	if err := os.Rename(tmpPath, dbPath); err != nil {
 		return fmt.Errorf("install: %w", err)

@@ -96,6 +96,25 @@ func TestSecondCaptureStoresTheChange(t *testing.T) {
 }
 
 func TestCaptureIsConsistentUnderWriters(t *testing.T) {
+	// Captures read pages the WAL may hold through SQLite and the others
+	// from the file; checkpoints running meanwhile must not mix states.
+	defer func(share float64) { maxWALShare = share }(maxWALShare)
+	maxWALShare = 1 // read from the file even when the WAL holds most pages
+	for _, tc := range []struct {
+		name       string
+		checkpoint bool
+	}{
+		{"WAL grows", false},
+		{"passive checkpoints after each commit", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) { captureUnderWriters(t, tc.checkpoint) })
+	}
+}
+
+// captureUnderWriters captures three times while a writer commits, each
+// commit followed by a passive checkpoint if checkpoint is set, and checks
+// each image is one committed state.
+func captureUnderWriters(t *testing.T, checkpoint bool) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "a.sqlite")
@@ -118,6 +137,12 @@ func TestCaptureIsConsistentUnderWriters(t *testing.T) {
 			}
 			insertOrders(t, writer, 50, uint64(i+2))
 			commits++
+			if checkpoint {
+				if _, err := writer.Exec(`PRAGMA wal_checkpoint(PASSIVE)`); err != nil {
+					t.Error(err)
+					return
+				}
+			}
 		}
 	}()
 	var imgs []Image
