@@ -197,6 +197,11 @@ func jobTitle(j snapdeck.Job, db snapdeck.Database) string {
 			return "Restoring " + db.Name
 		}
 		return "Restoring"
+	case snapdeck.JobOverwrite:
+		if db.Name != "" {
+			return "Overwriting " + db.Name
+		}
+		return "Overwriting"
 	case snapdeck.JobSnapshot:
 		return "Taking snapshot"
 	case snapdeck.JobExport:

@@ -9,7 +9,6 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/snapdeck/snapdeck/internal/apikey"
-	"github.com/snapdeck/snapdeck/internal/database"
 	"github.com/snapdeck/snapdeck/internal/snapdeck"
 	"github.com/snapdeck/snapdeck/store"
 )
@@ -282,7 +281,7 @@ func (a *api) isOverwriting(c echo.Context, d snapdeck.Database) (bool, error) {
 		return false, err
 	}
 	for _, j := range jobs {
-		if j.Kind == database.JobOverwrite && j.DatabaseID == d.ID {
+		if j.Kind == snapdeck.JobOverwrite && j.DatabaseID == d.ID {
 			return true, nil
 		}
 	}

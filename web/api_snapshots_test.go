@@ -11,7 +11,6 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/snapdeck/snapdeck/internal/database"
 	"github.com/snapdeck/snapdeck/internal/snapdeck"
 	"github.com/snapdeck/snapdeck/store"
 )
@@ -317,7 +316,7 @@ func TestAPIOverwritingStatus(t *testing.T) {
 	c := mustConsole(t)
 	ctx := context.Background()
 	a := c.mustAPI("member@x")
-	for kind, want := range map[snapdeck.JobKind]string{database.JobOverwrite: "overwriting", snapdeck.JobRestore: "restoring"} {
+	for kind, want := range map[snapdeck.JobKind]string{snapdeck.JobOverwrite: "overwriting", snapdeck.JobRestore: "restoring"} {
 		d := c.mustDatabase(string(kind), snapdeck.PlanProfessional)
 		restoring := snapdeck.StatusRestoring
 		if _, err := c.store.UpdateDatabase(ctx, d.ID, store.DatabaseUpdate{Status: &restoring}); err != nil {

@@ -10,11 +10,6 @@ import (
 	"github.com/snapdeck/snapdeck/store"
 )
 
-// JobOverwrite is the job of an overwrite asked for through the API. It
-// does what a restore does; its own kind lets the API show Aura's
-// "overwriting" status instead of "restoring" while it runs, so a client
-// awaiting the overwrite waits for the right thing.
-const JobOverwrite snapdeck.JobKind = "overwrite"
 
 // OverwriteFromSnapshot replaces a running database's data with a
 // completed snapshot of any database, in the background, with a safety
@@ -100,7 +95,7 @@ func (m *Manager) startOverwrite(ctx context.Context, dbID, sid, actor, detail s
 		return snapdeck.Job{}, err
 	}
 	start := time.Now()
-	j, err := m.snaps.cfg.Jobs.Start(ctx, snapdeck.Job{Kind: JobOverwrite, DatabaseID: dbID, SnapshotID: sid, Actor: actor},
+	j, err := m.snaps.cfg.Jobs.Start(ctx, snapdeck.Job{Kind: snapdeck.JobOverwrite, DatabaseID: dbID, SnapshotID: sid, Actor: actor},
 		func(ctx context.Context, p *job.Progress) error {
 			s, err := source(ctx, p)
 			if err == nil {

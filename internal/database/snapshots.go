@@ -181,6 +181,9 @@ func (m *Manager) TakeSnapshot(ctx context.Context, id string, typ snapdeck.Snap
 	if err != nil {
 		return snapdeck.Snapshot{}, snapdeck.Job{}, err
 	}
+	// The job changes rec as it runs; the caller gets the record as it was
+	// when the job started.
+	pending := rec.Snapshot
 	start := time.Now()
 	j, err := m.snaps.cfg.Jobs.Start(ctx, snapdeck.Job{Kind: snapdeck.JobSnapshot, DatabaseID: id, SnapshotID: rec.ID, Actor: actor},
 		func(ctx context.Context, p *job.Progress) error {
@@ -194,7 +197,7 @@ func (m *Manager) TakeSnapshot(ctx context.Context, id string, typ snapdeck.Snap
 		m.db.UpdateSnapshot(context.Background(), rec)
 		return rec.Snapshot, j, err
 	}
-	return rec.Snapshot, j, nil
+	return pending, j, nil
 }
 
 // Snapshot takes a snapshot now and returns when it is durable; the

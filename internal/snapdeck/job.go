@@ -7,8 +7,12 @@ type JobKind string
 
 // The kinds of background work.
 const (
-	JobSnapshot           JobKind = "snapshot"
-	JobRestore            JobKind = "restore"
+	JobSnapshot JobKind = "snapshot"
+	JobRestore  JobKind = "restore"
+	// JobOverwrite replaces a database's data with another database's
+	// data or snapshot (the API's overwrite); the API shows the database
+	// as "overwriting" while it runs.
+	JobOverwrite          JobKind = "overwrite"
 	JobLoad               JobKind = "load"
 	JobExport             JobKind = "export"
 	JobCreateFromSnapshot JobKind = "create-from-snapshot"
