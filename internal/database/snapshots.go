@@ -345,8 +345,14 @@ func (m *Manager) replaceWithSnapshot(ctx context.Context, d snapdeck.Database, 
 	p.Stage("Swapping in the restored data", s.SizeBytes)
 	l := m.lock(d.ID)
 	l.Lock()
-	defer l.Unlock()
-	return m.host.Replace(ctx, d.ID, tmp, snapshot.Install)
+	err = m.host.Replace(ctx, d.ID, tmp, snapshot.Install)
+	l.Unlock()
+	if err != nil {
+		return err
+	}
+	p.Stage(fmt.Sprintf("Restored %s to the snapshot of %s. To undo, restore the safety snapshot %q taken at %s.",
+		d.Name, s.CreatedAt.Format("2006-01-02 15:04:05 UTC"), safety.Reason, safety.CreatedAt.Format("2006-01-02 15:04:05 UTC")), s.SizeBytes)
+	return nil
 }
 
 // CreateFromSnapshot makes a new database holding a snapshot's data. The

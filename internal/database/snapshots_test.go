@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -130,6 +131,9 @@ func TestTakeRestoreAndUndo(t *testing.T) {
 	}
 	if got := e.count(t, d.ID); got != "1000:500500" {
 		t.Fatalf("after restore: got %s, want 1000:500500", got)
+	}
+	if !strings.Contains(rj.Message, "To undo, restore the safety snapshot") {
+		t.Errorf("restore job message: got %q, want how to undo it", rj.Message)
 	}
 	d2, _ := e.mgr.Find(ctx, d.ID)
 	if d2.Status != snapdeck.StatusRunning {
