@@ -32,6 +32,8 @@ func (p Page) IsAdmin() bool { return p.User != nil && p.User.Role.IsAdmin() }
 type DatabaseRow struct {
 	DB             snapdeck.Database
 	LatestSnapshot *snapdeck.Snapshot // nil when none
+	// Failing flags a database whose last Scheduled snapshots all failed.
+	Failing bool
 }
 
 // Overview is the database page's Overview tab.
@@ -57,6 +59,8 @@ type Settings struct {
 	DB    snapdeck.Database
 	Error string
 	Field string // the form field at fault
+	// Schedule fills the snapshot schedule card.
+	Schedule ScheduleInfo
 }
 
 // NewDatabase is the create-database form.

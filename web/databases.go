@@ -15,9 +15,9 @@ func (s *Server) listDatabases(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	rows := make([]views.DatabaseRow, len(dbs))
-	for i, d := range dbs {
-		rows[i] = views.DatabaseRow{DB: d}
+	rows, err := s.databaseRows(c.Request().Context(), dbs)
+	if err != nil {
+		return err
 	}
 	p := s.page(c, "Databases", "databases")
 	if isPartial(c) {
@@ -105,20 +105,12 @@ func (s *Server) query(c echo.Context) error {
 	return render(c, status, views.QueryPage(s.page(c, d.Name+" · Query", "databases"), v))
 }
 
-func (s *Server) importTab(c echo.Context) error {
-	d, err := s.database(c)
-	if err != nil {
-		return err
-	}
-	return render(c, http.StatusOK, views.ImportEmptyPage(s.page(c, d.Name+" · Import", "databases"), d))
-}
-
 func (s *Server) settings(c echo.Context) error {
 	d, err := s.database(c)
 	if err != nil {
 		return err
 	}
-	return render(c, http.StatusOK, views.SettingsPage(s.page(c, d.Name+" · Settings", "databases"), views.Settings{DB: d}))
+	return s.settingsPage(c, http.StatusOK, s.settingsView(c, d, "", ""))
 }
 
 // settingsChange runs one Settings form and re-shows the tab with the error
@@ -130,8 +122,7 @@ func (s *Server) settingsChange(c echo.Context, change func(d snapdeck.Database)
 	}
 	msg, err := change(d)
 	if e, ok := snapdeck.AsError(err); ok && e.Code == snapdeck.Invalid {
-		return render(c, http.StatusBadRequest, views.SettingsPage(s.page(c, d.Name+" · Settings", "databases"),
-			views.Settings{DB: d, Error: e.Message, Field: e.Field}))
+		return s.settingsPage(c, http.StatusBadRequest, s.settingsView(c, d, e.Message, e.Field))
 	}
 	if err != nil {
 		return err
@@ -161,8 +152,7 @@ func (s *Server) deleteDatabase(c echo.Context) error {
 	}
 	err = s.deps.Databases.Delete(c.Request().Context(), d.ID, c.FormValue("confirm_name"))
 	if e, ok := snapdeck.AsError(err); ok && e.Code == snapdeck.Invalid {
-		return render(c, http.StatusBadRequest, views.SettingsPage(s.page(c, d.Name+" · Settings", "databases"),
-			views.Settings{DB: d, Error: e.Message, Field: e.Field}))
+		return s.settingsPage(c, http.StatusBadRequest, s.settingsView(c, d, e.Message, e.Field))
 	}
 	if err != nil {
 		return err

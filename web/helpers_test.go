@@ -35,8 +35,9 @@ type console struct {
 const testPassword = "correct-horse-battery"
 
 // mustConsole starts a console in a temporary data directory with one user
-// of each role: admin@x, member@x, viewer@x.
-func mustConsole(t *testing.T) *console {
+// of each role: admin@x, member@x, viewer@x. configure adjusts the web
+// layer's Config.
+func mustConsole(t *testing.T, configure ...func(*web.Config)) *console {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -67,7 +68,11 @@ func mustConsole(t *testing.T) *console {
 			t.Fatal(err)
 		}
 	}
-	s, err := web.New(ctx, web.Config{Version: "test"}, web.Deps{Store: db, Databases: mgr, Auth: a})
+	cfg := web.Config{Version: "test"}
+	for _, f := range configure {
+		f(&cfg)
+	}
+	s, err := web.New(ctx, cfg, web.Deps{Store: db, Databases: mgr, Auth: a})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -80,7 +80,11 @@ func (s *Server) csrf(next echo.HandlerFunc) echo.HandlerFunc {
 			return next(c)
 		}
 		sent := r.Header.Get(csrfHeader)
-		if sent == "" {
+		if sent == "" && isMultipart(r) {
+			// Reading a form field of a multipart body would read the whole
+			// upload first: an upload form carries the token in its URL.
+			sent = r.URL.Query().Get(csrfField)
+		} else if sent == "" {
 			sent = c.FormValue(csrfField)
 		}
 		if sent == "" || subtle.ConstantTimeCompare([]byte(sent), []byte(token)) != 1 {

@@ -12,10 +12,12 @@ func (s *Server) routes() {
 	e := s.e
 	e.Pre(middleware.RemoveTrailingSlash())
 	e.Use(middleware.RequestID(), s.requestLogger(), middleware.Recover(), securityHeaders, noStore,
-		middleware.BodyLimit(humanLimit(s.cfg.MaxFormSize)), s.csrf, s.loadUser)
+		middleware.BodyLimitWithConfig(middleware.BodyLimitConfig{Limit: humanLimit(s.cfg.MaxFormSize),
+			Skipper: func(c echo.Context) bool { return isUpload(c.Request()) }}), s.csrf, s.loadUser)
 
 	e.GET("/static/*", echo.WrapHandler(static.Handler()))
 	e.GET("/healthz", s.healthz)
+	e.GET("/metrics", s.metricsHandler())
 
 	e.GET("/login", s.loginForm)
 	e.POST("/login", s.login)
@@ -40,9 +42,11 @@ func (s *Server) routes() {
 	e.GET("/jobs/:jid", s.jobPage, signedIn)
 	e.GET("/activity", s.activity, signedIn)
 	e.GET("/databases/:id/import", s.importTab, signedIn)
+	e.POST("/databases/:id/import", s.importUpload, writer) // multipart field dump, streamed
 	e.GET("/databases/:id/settings", s.settings, signedIn)
 	e.POST("/databases/:id/settings/rename", s.rename, writer)
 	e.POST("/databases/:id/settings/plan", s.setPlan, writer)
+	e.POST("/databases/:id/settings/schedule", s.setSchedule, writer)
 	e.POST("/databases/:id/delete", s.deleteDatabase, writer)
 
 	e.GET("/import", s.importHelp, signedIn)
@@ -82,4 +86,10 @@ func (s *Server) routes() {
 	v1.POST("/instances/:id/snapshots/:sid/restore", a.restoreSnapshot, bearer, apiWriter)
 	// snapdeck's extension: Aura has no export endpoint.
 	v1.GET("/instances/:id/snapshots/:sid/export", a.exportSnapshot, bearer, apiWriter)
+	// The import extension used by push-to-cloud: announce, then resumable
+	// chunks (docs/api.md).
+	im := a.newImportAPI()
+	v1.POST("/instances/:id/import", im.start, bearer, apiWriter)
+	v1.GET("/instances/:id/import/:uid", im.status, bearer, apiWriter)
+	v1.PUT("/instances/:id/import/:uid", im.put, bearer, apiWriter)
 }

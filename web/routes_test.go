@@ -37,6 +37,7 @@ type routeCase struct {
 func routeTable() []routeCase {
 	return []routeCase{
 		{"GET", "/healthz", nil, public},
+		{"GET", "/metrics", nil, public},
 		{"GET", "/static/*", nil, access{404, 404, 404, 404}},
 		{"GET", "/login", nil, access{200, 303, 303, 303}},
 		{"POST", "/login", url.Values{"email": {"nobody@x"}, "password": {"wrong-password"}}, access{401, 401, 401, 401}},
@@ -60,9 +61,11 @@ func routeTable() []routeCase {
 		{"GET", "/jobs/{jid}", nil, page},
 		{"GET", "/activity", nil, page},
 		{"GET", "/databases/{id}/import", nil, page},
+		{"POST", "/databases/{id}/import", nil, access{303, 403, 400, 400}}, // no file: the tab again, with the message
 		{"GET", "/databases/{id}/settings", nil, page},
 		{"POST", "/databases/{id}/settings/rename", url.Values{"name": {"renamed"}}, access{303, 403, 303, 303}},
 		{"POST", "/databases/{id}/settings/plan", url.Values{"plan": {"enterprise"}}, access{303, 403, 303, 303}},
+		{"POST", "/databases/{id}/settings/schedule", url.Values{"schedule": {"30m"}}, access{303, 403, 303, 303}},
 		{"POST", "/databases/{id}/delete", url.Values{"confirm_name": {"{name}"}}, access{303, 403, 303, 303}},
 		{"GET", "/import", nil, page},
 		{"GET", "/users", nil, adminPage},

@@ -15,6 +15,8 @@ import (
 	"github.com/snapdeck/snapdeck/internal/apikey"
 	"github.com/snapdeck/snapdeck/internal/auth"
 	"github.com/snapdeck/snapdeck/internal/database"
+	"github.com/snapdeck/snapdeck/internal/metrics"
+	"github.com/snapdeck/snapdeck/internal/schedule"
 	"github.com/snapdeck/snapdeck/internal/snapdeck"
 	"github.com/snapdeck/snapdeck/store"
 )
@@ -27,6 +29,12 @@ type Config struct {
 	SessionMaxAge time.Duration
 	// MaxFormSize bounds request bodies other than uploads.
 	MaxFormSize int64
+	// MaxImportSize bounds uploads to the IMPORT DATABASE tab and the
+	// API's import (--max-import-size); zero means 4 GiB.
+	MaxImportSize int64
+	// ImportSQLTimeout bounds running uploaded SQL text; zero means
+	// importfile's default.
+	ImportSQLTimeout time.Duration
 }
 
 // Deps are the domain services the handlers call.
@@ -39,6 +47,12 @@ type Deps struct {
 	// NextSnapshot tells when a database's next Scheduled snapshot is
 	// due; nil when no scheduler runs.
 	NextSnapshot func(d snapdeck.Database) time.Time
+	// Scheduler changes schedule overrides and flags databases whose
+	// Scheduled snapshots keep failing; New makes one that is not started
+	// (overrides are stored, nothing runs) when nil.
+	Scheduler *schedule.Scheduler
+	// Metrics is what /metrics serves; nil serves an empty registry.
+	Metrics *metrics.Metrics
 	// APIKeys issues and checks the API's keys and tokens; New makes one
 	// over Store when nil.
 	APIKeys *apikey.Manager
@@ -78,6 +92,9 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 		if deps.APIKeys, err = apikey.NewManager(ctx, deps.Store, deps.Logger, deps.Now); err != nil {
 			return nil, err
 		}
+	}
+	if deps.Scheduler == nil {
+		deps.Scheduler = schedule.New(schedule.Config{Store: deps.Store, Databases: deps.Databases, Logger: deps.Logger})
 	}
 	s := &Server{cfg: cfg, deps: deps, e: echo.New(), sessions: ss, logger: deps.Logger}
 	s.e.HideBanner = true

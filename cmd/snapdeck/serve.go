@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"time"
@@ -16,6 +17,8 @@ import (
 	"github.com/snapdeck/snapdeck/internal/auth"
 	"github.com/snapdeck/snapdeck/internal/database"
 	"github.com/snapdeck/snapdeck/internal/job"
+	"github.com/snapdeck/snapdeck/internal/metrics"
+	"github.com/snapdeck/snapdeck/internal/schedule"
 	"github.com/snapdeck/snapdeck/internal/snapdeck"
 	"github.com/snapdeck/snapdeck/internal/snapstore"
 	"github.com/snapdeck/snapdeck/store"
@@ -36,6 +39,10 @@ type serveCommand struct {
 	retention     map[string]*time.Duration
 	adminEmail    string
 	adminPassword string
+	// snapshotWorkers bounds the scheduler's snapshots at once; notifyURL,
+	// when set, receives a JSON POST when a snapshot fails or a restore ends.
+	snapshotWorkers int
+	notifyURL       string
 }
 
 // Plan defaults of SPEC §1.
@@ -59,6 +66,8 @@ func (c *serveCommand) parse(args []string) error {
 		f.Duration(c.cadence[plan], "cadence-"+plan, defaultCadence[plan], "scheduled snapshot interval of the "+plan+" plan")
 		f.Duration(c.retention[plan], "retention-"+plan, defaultRetention[plan], "how long "+plan+" snapshots are kept")
 	}
+	f.Int(&c.snapshotWorkers, "snapshot-workers", 2, "scheduled snapshots taken at once")
+	f.String(&c.notifyURL, "notify-url", "", "webhook that receives a JSON POST when a snapshot fails or a restore ends")
 	c.adminEmail, c.adminPassword = c.getenv("SNAPDECK_ADMIN_EMAIL"), c.getenv("SNAPDECK_ADMIN_PASSWORD")
 	if err := errors.Join(f.errs...); err != nil {
 		return usageError{err.Error()}
@@ -71,6 +80,12 @@ func (c *serveCommand) parse(args []string) error {
 	}
 	if fs.NArg() > 0 {
 		return usageError{fmt.Sprintf("serve takes no arguments, got %q", fs.Args())}
+	}
+	if c.snapshotWorkers < 1 {
+		return usageError{"--snapshot-workers must be at least 1"}
+	}
+	if u, err := url.Parse(c.notifyURL); c.notifyURL != "" && (err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "") {
+		return usageError{fmt.Sprintf("--notify-url %q: want an http:// or https:// URL", c.notifyURL)}
 	}
 	for plan, d := range c.cadence {
 		if *d <= 0 {
@@ -135,14 +150,39 @@ func (c *serveCommand) Run(ctx context.Context) error {
 		TmpDir: tmp, ExportDir: filepath.Join(tmp, "exports"), Engine: "snapdeck " + version, SQLiteVersion: sqliteVersion()}); err != nil {
 		return err
 	}
-	// Every database gets a Scheduled snapshot as soon as it exists.
-	databases.OnCreate = func(ctx context.Context, d snapdeck.Database) {
-		if _, _, err := databases.TakeSnapshot(context.WithoutCancel(ctx), d.ID, snapdeck.SnapshotScheduled, "Database created", "system"); err != nil {
-			logger.Error("snapshot of new database", "database_id", d.ID, "err", err)
-		}
+	mx := metrics.New(metrics.Sources{SnapshotStore: snaps.Stats, LastSuccess: db.LatestSnapshotTimes, Logger: logger,
+		OpenJobs: func(ctx context.Context) ([]snapdeck.Job, error) { return db.FindOpenJobs(ctx, "") },
+		ConsoleStoreBytes: func() int64 {
+			return fileSize(filepath.Join(c.dataDir, "console.db")) + fileSize(filepath.Join(c.dataDir, "console.db-wal"))
+		}})
+	databases.OnSnapshot = mx.Snapshot
+	if c.notifyURL != "" {
+		notifier := schedule.NewNotifier(schedule.NotifierConfig{URL: c.notifyURL, Logger: logger, Metrics: mx})
+		defer notifier.Close(context.Background())
+		databases.OnSnapshot = func(s snapdeck.Snapshot, took time.Duration) { mx.Snapshot(s, took); notifier.Snapshot(s, took) }
+		databases.OnEvent = notifier.Event
 	}
+	sched := schedule.New(schedule.Config{Store: db, Databases: databases, Logger: logger, Metrics: mx, Workers: c.snapshotWorkers,
+		Version: version, SQLiteVersion: sqliteVersion()})
+	// Closed before the job runner and the store: snapshots under way are
+	// cancelled first.
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		sched.Close(ctx)
+	}()
+	// Every database gets a Scheduled snapshot as soon as it exists.
+	databases.OnCreate = sched.Created
 	if err := databases.Recover(ctx); err != nil {
 		return fmt.Errorf("recover interrupted work: %w", err)
+	}
+	// Before listening: after a system change no database serves a query
+	// or an API call before its "System upgrade" snapshot.
+	if _, err := sched.SystemChange(ctx); err != nil {
+		return fmt.Errorf("system change snapshots: %w", err)
+	}
+	if err := sched.Start(ctx); err != nil {
+		return err
 	}
 	authn := auth.NewAuthenticator(db, logger, nil)
 	created, generated, err := authn.EnsureAdmin(ctx, c.adminEmail, c.adminPassword)
@@ -150,7 +190,8 @@ func (c *serveCommand) Run(ctx context.Context) error {
 		return err
 	}
 
-	srv, err := web.New(ctx, web.Config{Version: version}, web.Deps{Store: db, Databases: databases, Auth: authn, Logger: logger})
+	srv, err := web.New(ctx, web.Config{Version: version}, web.Deps{Store: db, Databases: databases, Auth: authn, Logger: logger,
+		NextSnapshot: sched.NextSnapshot, Scheduler: sched, Metrics: mx})
 	if err != nil {
 		return err
 	}
@@ -188,4 +229,13 @@ func (c *serveCommand) Run(ctx context.Context) error {
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	return nil
+}
+
+// fileSize is a file's size, or 0 when it is missing.
+func fileSize(path string) int64 {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return 0
+	}
+	return fi.Size()
 }

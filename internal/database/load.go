@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/google/uuid"
@@ -38,6 +39,15 @@ func (s LoadSource) reason() string {
 		return s.Reason
 	}
 	return "Loaded " + s.Name
+}
+
+// UploadDir returns the directory uploads are streamed to before Load
+// takes them: tmp/uploads, on the data directory's file system so that a
+// checked SQLite file moves next to the database by a rename, and emptied
+// with the rest of tmp/ at every start.
+func (m *Manager) UploadDir() (string, error) {
+	dir := filepath.Join(m.snaps.cfg.TmpDir, "uploads")
+	return dir, os.MkdirAll(dir, 0o750)
 }
 
 // HoldsData reports whether a database has any table, view, index or

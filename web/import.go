@@ -1,0 +1,205 @@
+package web
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"unicode"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/snapdeck/snapdeck/internal/bytesize"
+	"github.com/snapdeck/snapdeck/internal/database"
+	"github.com/snapdeck/snapdeck/internal/importfile"
+	"github.com/snapdeck/snapdeck/internal/snapdeck"
+	"github.com/snapdeck/snapdeck/views"
+)
+
+// uploadPaths are the requests whose bodies are files: the console's
+// import form and the API's upload chunks. They are exempt from the
+// console-wide body limit and bounded by --max-import-size instead.
+var uploadPaths = regexp.MustCompile(`^/databases/[^/]+/import$|^/v1(beta5)?/instances/[^/]+/import/[^/]+$`)
+
+// isUpload reports whether a request carries an upload as its body.
+func isUpload(r *http.Request) bool {
+	return (r.Method == http.MethodPost || r.Method == http.MethodPut) && uploadPaths.MatchString(r.URL.Path)
+}
+
+// isMultipart reports whether a request body is multipart/form-data, which
+// is read only by the handler that streams it.
+func isMultipart(r *http.Request) bool {
+	mt, _, _ := mime.ParseMediaType(r.Header.Get(echo.HeaderContentType))
+	return mt == echo.MIMEMultipartForm
+}
+
+// maxImportSize is the largest upload accepted.
+func (s *Server) maxImportSize() int64 {
+	if s.cfg.MaxImportSize > 0 {
+		return s.cfg.MaxImportSize
+	}
+	return importfile.DefaultMaxSize
+}
+
+// importLimits are the limits handed to every load.
+func (s *Server) importLimits() importfile.Limits {
+	return importfile.Limits{MaxSize: s.maxImportSize(), SQLTimeout: s.cfg.ImportSQLTimeout}
+}
+
+// importTab is GET /databases/{id}/import.
+func (s *Server) importTab(c echo.Context) error {
+	d, err := s.database(c)
+	if err != nil {
+		return err
+	}
+	return s.renderImport(c, http.StatusOK, views.ImportTab{DB: d, MaxSize: s.maxImportSize()})
+}
+
+func (s *Server) renderImport(c echo.Context, status int, v views.ImportTab) error {
+	p := s.page(c, v.DB.Name+" · Import", "databases")
+	if isPartial(c) {
+		return render(c, status, views.ImportForm(p, v))
+	}
+	return render(c, status, views.ImportTabPage(p, v))
+}
+
+// importUpload is POST /databases/{id}/import: the multipart field "dump"
+// is streamed to tmp/uploads (never held in memory), checked completely,
+// and loaded by a job whose page the browser is sent to. A refused file
+// re-shows the tab with the message, as 400 (or 413 when too large).
+func (s *Server) importUpload(c echo.Context) error {
+	d, err := s.database(c)
+	if err != nil {
+		return err
+	}
+	u := currentUser(c)
+	dir, err := s.deps.Databases.UploadDir()
+	if err != nil {
+		return err
+	}
+	path, name, err := receiveUpload(c.Request(), dir, s.maxImportSize())
+	if err == nil {
+		var j snapdeck.Job
+		j, err = s.deps.Databases.Load(c.Request().Context(), d.ID, database.LoadSource{Path: path, Name: name, Overwrite: true,
+			Limits: s.importLimits()}, u.Email)
+		if err == nil {
+			if isPartial(c) {
+				c.Response().Header().Set("HX-Redirect", "/jobs/"+j.ID)
+				return c.NoContent(http.StatusNoContent)
+			}
+			return c.Redirect(http.StatusSeeOther, "/jobs/"+j.ID)
+		}
+	} else if snapdeck.ErrorCode(err) != snapdeck.Internal {
+		// Load records its own refusals; one refused while streaming is
+		// recorded here.
+		s.deps.Databases.Audit(c.Request().Context(), snapdeck.Event{Actor: u.Email, Action: "load", DatabaseID: d.ID,
+			Outcome: snapdeck.OutcomeFailed, Detail: "from " + name + ": " + snapdeck.ErrorMessage(err)})
+	}
+	switch code := snapdeck.ErrorCode(err); code {
+	case snapdeck.Invalid, snapdeck.TooLarge, snapdeck.Busy, snapdeck.Conflict:
+		if fresh, ferr := s.database(c); ferr == nil {
+			d = fresh
+		}
+		return s.renderImport(c, statusOf(code), views.ImportTab{DB: d, MaxSize: s.maxImportSize(),
+			Error: sentence(snapdeck.ErrorMessage(err)), FileName: name})
+	}
+	return err
+}
+
+// receiveUpload streams the file field "dump" of a multipart request into
+// a new file in dir and returns its path and the name the browser gave.
+// More than max bytes is refused with TooLarge as soon as it is seen.
+func receiveUpload(r *http.Request, dir string, max int64) (path, name string, err error) {
+	if !isMultipart(r) {
+		return "", "", snapdeck.FieldError("dump", "Choose a file to load: the form sends it as multipart/form-data.")
+	}
+	mr, err := r.MultipartReader()
+	if err != nil {
+		return "", "", snapdeck.FieldError("dump", "The upload could not be read: %v.", err)
+	}
+	for {
+		part, err := mr.NextPart()
+		if errors.Is(err, io.EOF) {
+			return "", "", snapdeck.FieldError("dump", "Choose a file to load.")
+		}
+		if err != nil {
+			return "", "", uploadReadError(err)
+		}
+		if part.FormName() != "dump" {
+			// Small fields (_csrf) are read and dropped; the token was
+			// checked from the query string or header already.
+			io.Copy(io.Discard, io.LimitReader(part, 64<<10))
+			part.Close()
+			continue
+		}
+		name = cleanFileName(part.FileName())
+		f, err := os.CreateTemp(dir, "upload-*")
+		if err != nil {
+			return "", name, err
+		}
+		n, err := io.Copy(f, io.LimitReader(part, max+1))
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		switch {
+		case err != nil:
+			os.Remove(f.Name())
+			return "", name, uploadReadError(err)
+		case n > max:
+			os.Remove(f.Name())
+			return "", name, &snapdeck.Error{Code: snapdeck.TooLarge, Field: "dump",
+				Message: fmt.Sprintf("the file is larger than this console's import limit of %s (--max-import-size)", bytesize.Format(max))}
+		case n == 0 && name == "":
+			os.Remove(f.Name())
+			return "", name, snapdeck.FieldError("dump", "Choose a file to load.")
+		}
+		return f.Name(), name, nil
+	}
+}
+
+// uploadReadError explains an upload that stopped arriving.
+func uploadReadError(err error) error {
+	return &snapdeck.Error{Code: snapdeck.Invalid, Field: "dump", Err: err,
+		Message: "the upload was interrupted before the whole file arrived; try again"}
+}
+
+// cleanFileName keeps the base name a browser sent, printable and short,
+// for messages and the Load snapshot's reason.
+func cleanFileName(name string) string {
+	name = filepath.Base(strings.ReplaceAll(name, `\`, "/"))
+	name = strings.Map(func(r rune) rune {
+		if !unicode.IsPrint(r) {
+			return -1
+		}
+		return r
+	}, name)
+	if name == "." || name == "/" {
+		name = ""
+	}
+	if r := []rune(name); len(r) > 100 {
+		name = string(r[:100])
+	}
+	if name == "" {
+		return "upload"
+	}
+	return name
+}
+
+// sentence starts a message with a capital letter and ends it with a full
+// stop: the domain's messages are clauses, shown here on their own.
+func sentence(s string) string {
+	if s == "" {
+		return s
+	}
+	r := []rune(s)
+	r[0] = unicode.ToUpper(r[0])
+	if !strings.HasSuffix(s, ".") {
+		r = append(r, '.')
+	}
+	return string(r)
+}

@@ -1,0 +1,61 @@
+package web
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/snapdeck/snapdeck/internal/snapdeck"
+	"github.com/snapdeck/snapdeck/views"
+)
+
+// setSchedule sets or clears the database's schedule override; a text that
+// is neither an interval nor a cron expression re-shows the form with 400.
+func (s *Server) setSchedule(c echo.Context) error {
+	return s.settingsChange(c, func(d snapdeck.Database) (string, error) {
+		nd, err := s.deps.Scheduler.SetOverride(c.Request().Context(), d.ID, c.FormValue("schedule"), currentUser(c).Email)
+		if nd.Schedule == "" {
+			return fmt.Sprintf("%s follows its plan's schedule again.", nd.Name), err
+		}
+		return fmt.Sprintf("%s is now snapshotted on its own schedule: %s.", nd.Name, nd.Schedule), err
+	})
+}
+
+// settingsView is the Settings tab of d, with an error on a field if any.
+// A refused schedule keeps what the user typed in its field.
+func (s *Server) settingsView(c echo.Context, d snapdeck.Database, msg, field string) views.Settings {
+	v := views.Settings{DB: d, Error: msg, Field: field, Schedule: views.ScheduleInfo{Text: d.Schedule, Now: s.deps.Now()}}
+	if field == "schedule" {
+		v.Schedule.Text = c.FormValue("schedule")
+	}
+	v.Schedule.PlanDefault = s.deps.Scheduler.PlanDefault(d.Plan)
+	if s.deps.NextSnapshot != nil {
+		v.Schedule.Next = s.deps.NextSnapshot(d)
+	}
+	return v
+}
+
+// databaseRows adds to each database its latest completed snapshot and
+// whether its Scheduled snapshots keep failing.
+func (s *Server) databaseRows(ctx context.Context, dbs []snapdeck.Database) ([]views.DatabaseRow, error) {
+	rows := make([]views.DatabaseRow, len(dbs))
+	for i, d := range dbs {
+		rows[i] = views.DatabaseRow{DB: d}
+		latest, err := s.deps.Store.LatestCompletedSnapshot(ctx, d.ID)
+		if err == nil {
+			rows[i].LatestSnapshot = &latest.Snapshot
+		} else if snapdeck.ErrorCode(err) != snapdeck.NotFound {
+			return nil, err
+		}
+		if rows[i].Failing, err = s.deps.Scheduler.Failing(ctx, d.ID); err != nil {
+			return nil, err
+		}
+	}
+	return rows, nil
+}
+
+// settingsPage renders the Settings tab with status.
+func (s *Server) settingsPage(c echo.Context, status int, v views.Settings) error {
+	return render(c, status, views.SettingsPage(s.page(c, v.DB.Name+" · Settings", "databases"), v))
+}
