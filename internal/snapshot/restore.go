@@ -32,8 +32,14 @@ func checkImage(ctx context.Context, st *snapstore.Store, img Image) (snapstore.
 }
 
 // writebackBytes is how much Materialize writes before it asks the kernel
-// to start writing it out.
-const writebackBytes = 8 << 20
+// to start writing it out, and writeBytes the size of its writes: measured
+// on the benchmark machine, restoring 1 GiB with 128 KiB writes took about
+// half as long as with 1 MiB writes (dd shows the same: 512 KiB and larger
+// writes cost 2-3 times the kernel time of 256 KiB and smaller ones).
+const (
+	writebackBytes = 8 << 20
+	writeBytes     = 128 << 10
+)
 
 // Materialize writes the image to dstPath, a new file, for restore or
 // create-from-snapshot. Every page is checked against its hash and the
@@ -41,10 +47,9 @@ const writebackBytes = 8 << 20
 // fsynced before it returns. On error dstPath is removed.
 //
 // Reading from the store and writing the file run in two goroutines with
-// 1 MiB writes between them (1 MiB writes run about twice as fast as
-// page-sized ones), and writeback to disk is started every 8 MiB rather
-// than left to the final fsync, so that the disk works while pages are
-// still being read and checked.
+// 1 MiB batches between them, written in 128 KiB writes, and writeback to
+// disk is started every 8 MiB rather than left to the final fsync, so that
+// the disk works while pages are still being read and checked.
 func Materialize(ctx context.Context, st *snapstore.Store, img Image, dstPath string, progress Progress) (err error) {
 	m, err := checkImage(ctx, st, img)
 	if err != nil {
@@ -81,7 +86,7 @@ func Materialize(ctx context.Context, st *snapstore.Store, img Image, dstPath st
 		if writeErr != nil {
 			continue
 		}
-		if _, writeErr = f.Write(b); writeErr != nil {
+		if writeErr = writeIn(f, b, writeBytes); writeErr != nil {
 			cancel()
 			continue
 		}
@@ -236,6 +241,18 @@ func Install(tmpPath, dbPath string) error {
 	fault("install:before-dir-sync")
 	if err := syncDir(filepath.Dir(dbPath)); err != nil {
 		return fmt.Errorf("install: sync directory: %w", err)
+	}
+	return nil
+}
+
+// writeIn writes b to f in writes of at most n bytes.
+func writeIn(f *os.File, b []byte, n int) error {
+	for len(b) > 0 {
+		k := min(n, len(b))
+		if _, err := f.Write(b[:k]); err != nil {
+			return err
+		}
+		b = b[k:]
 	}
 	return nil
 }
