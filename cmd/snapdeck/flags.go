@@ -3,6 +3,7 @@ package main
 import (
 	"flag"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -57,6 +58,19 @@ func (f *envFlags) Int(p *int, name string, def int, usage string) {
 		}
 	}
 	f.fs.IntVar(p, name, def, usage+" ("+envName(name)+")")
+}
+
+// Bool defines a boolean flag; the variable is true for 1, true, yes.
+func (f *envFlags) Bool(p *bool, name string, def bool, usage string) {
+	if v, ok := f.fromEnv(name); ok {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			f.errs = append(f.errs, fmt.Errorf("%s=%q: not true or false", envName(name), v))
+		} else {
+			def = b
+		}
+	}
+	f.fs.BoolVar(p, name, def, usage+" ("+envName(name)+")")
 }
 
 // Size defines a byte-size flag such as 4GiB.

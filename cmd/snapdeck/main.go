@@ -28,8 +28,13 @@ func main() {
 	}
 }
 
-// exitCode is 2 for usage errors and 1 for everything else.
+// exitCode is 2 for usage errors, a sub-command's own code when it set one
+// (push-to-cloud's are in its usage), and 1 for everything else.
 func exitCode(err error) int {
+	var ee exitError
+	if errors.As(err, &ee) {
+		return ee.code
+	}
 	var ue usageError
 	if errors.As(err, &ue) || errors.Is(err, flag.ErrHelp) {
 		return 2
@@ -60,6 +65,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case "version":
 		fmt.Fprintf(stdout, "snapdeck %s (SQLite %s)\n", version, sqliteVersion())
 		return nil
+	case "push-to-cloud":
+		cmd := &pushCommand{getenv: getenv, stdout: stdout, stderr: stderr}
+		if err := cmd.parse(args); err != nil {
+			return err
+		}
+		return cmd.Run(ctx)
 	case "dump":
 		return (&dumpCommand{stdout: stdout, stderr: stderr}).Run(ctx, args)
 	case "help", "-h", "--help":
@@ -72,6 +83,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 const usage = `Usage:
   snapdeck [serve] [--addr 127.0.0.1:8080] [--data ./data] [--max-import-size 4GiB]
+  snapdeck push-to-cloud --url URL --database ID [--overwrite] FILE
   snapdeck dump inspect|verify|extract FILE
   snapdeck version
 

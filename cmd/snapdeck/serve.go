@@ -190,7 +190,7 @@ func (c *serveCommand) Run(ctx context.Context) error {
 		return err
 	}
 
-	srv, err := web.New(ctx, web.Config{Version: version}, web.Deps{Store: db, Databases: databases, Auth: authn, Logger: logger,
+	srv, err := web.New(ctx, web.Config{Version: version, MaxImportSize: c.maxImportSize}, web.Deps{Store: db, Databases: databases, Auth: authn, Logger: logger,
 		NextSnapshot: sched.NextSnapshot, Scheduler: sched, Metrics: mx})
 	if err != nil {
 		return err
