@@ -61,8 +61,10 @@ type importAPI struct {
 
 // upload is one resumable upload.
 type upload struct {
-	// mu is held by the request writing a chunk or checking the file.
+	// mu is held by the request writing a chunk or checking the file;
+	// state guards the fields a status request reads meanwhile.
 	mu         sync.Mutex
+	state      sync.Mutex
 	id, dbID   string
 	name       string
 	size       int64
@@ -98,10 +100,12 @@ type uploadReply struct {
 
 // reply writes the upload's state, refreshing it from its load job.
 func (im *importAPI) reply(c echo.Context, status int, u *upload) error {
+	u.state.Lock()
 	r := uploadReply{UploadID: u.id, InstanceID: u.dbID, Filename: u.name, Size: u.size, Received: u.received,
 		SHA256: u.sha256, Status: u.status, JobID: u.jobID, Error: u.message}
-	if u.jobID != "" {
-		j, err := im.a.s.deps.Store.FindJob(c.Request().Context(), u.jobID)
+	u.state.Unlock()
+	if r.JobID != "" {
+		j, err := im.a.s.deps.Store.FindJob(c.Request().Context(), r.JobID)
 		if err != nil {
 			return err
 		}
@@ -116,7 +120,7 @@ func (im *importAPI) reply(c echo.Context, status int, u *upload) error {
 			r.SnapshotID = "" // the Load snapshot exists only once it completed
 		}
 	}
-	c.Response().Header().Set(headerReceived, strconv.FormatInt(u.received, 10))
+	c.Response().Header().Set(headerReceived, strconv.FormatInt(r.Received, 10))
 	return data(c, status, r)
 }
 
@@ -215,11 +219,8 @@ func (im *importAPI) status(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	// A chunk being written holds the lock; answer with the bytes so far
-	// rather than wait for it.
-	if u.mu.TryLock() {
-		defer u.mu.Unlock()
-	}
+	// Not u.mu: a chunk being written or a file being checked holds it,
+	// and the answer is the bytes and the state so far.
 	return im.reply(c, http.StatusOK, u)
 }
 
@@ -258,6 +259,13 @@ func (im *importAPI) put(c echo.Context) error {
 	return im.finish(c, u)
 }
 
+// set changes the fields a status request reads.
+func (u *upload) set(change func()) {
+	u.state.Lock()
+	defer u.state.Unlock()
+	change()
+}
+
 // append writes body at the end of the upload's file, hashing what was
 // written; what arrived before an interruption is kept, to resume from.
 func (u *upload) append(body io.Reader) error {
@@ -280,7 +288,7 @@ func (u *upload) append(body io.Reader) error {
 				return err
 			}
 			u.sum.Write(buf[:n])
-			u.received += int64(n)
+			u.set(func() { u.received += int64(n) })
 		}
 		if errors.Is(rerr, io.EOF) {
 			return nil
@@ -297,27 +305,27 @@ func (im *importAPI) finish(c echo.Context, u *upload) error {
 	got := hex.EncodeToString(u.sum.Sum(nil))
 	if got != u.sha256 {
 		os.Remove(u.path)
-		u.status = uploadFailed
-		u.message = "checksum mismatch: the file was changed or damaged on the way (its SHA-256 differs from " + headerSHA256 + "); nothing was changed"
-		err := &snapdeck.Error{Code: snapdeck.Invalid, Reason: "checksum-mismatch", Message: sentence(u.message)}
+		msg := "checksum mismatch: the file was changed or damaged on the way (its SHA-256 differs from " + headerSHA256 + "); nothing was changed"
+		u.set(func() { u.status, u.message = uploadFailed, msg })
+		err := &snapdeck.Error{Code: snapdeck.Invalid, Reason: "checksum-mismatch", Message: sentence(msg)}
 		im.a.audit(c, "load", u.dbID, "", err)
 		return err
 	}
-	u.status = uploadChecking
+	u.set(func() { u.status = uploadChecking })
 	// The check of a large file takes a while: it goes on if the client
 	// gives up waiting, and the client learns the outcome from GET.
 	ctx := context.WithoutCancel(c.Request().Context())
 	j, err := im.a.s.deps.Databases.Load(ctx, u.dbID, database.LoadSource{Path: u.path, Name: u.name, Reason: "push-to-cloud",
 		Overwrite: u.overwrite, Limits: im.a.s.importLimits()}, u.actor)
 	if err != nil {
-		u.status, u.message = uploadFailed, snapdeck.ErrorMessage(err)
+		u.set(func() { u.status, u.message = uploadFailed, snapdeck.ErrorMessage(err) })
 		if e, ok := snapdeck.AsError(err); ok && e.Reason == "" && (e.Code == snapdeck.Invalid || e.Code == snapdeck.TooLarge) {
 			// Aura clients know no 413: a file over the limit is a 400 too.
 			return &snapdeck.Error{Code: snapdeck.Invalid, Reason: "import-rejected", Message: sentence(e.Message), Err: e.Err}
 		}
 		return err
 	}
-	u.status, u.jobID = uploadLoading, j.ID
+	u.set(func() { u.status, u.jobID = uploadLoading, j.ID })
 	return im.reply(c, http.StatusAccepted, u)
 }
 
