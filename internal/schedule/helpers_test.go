@@ -22,13 +22,13 @@ var t0 = time.Date(2026, 1, 5, 0, 0, 0, 0, time.UTC)
 // env is a console's snapshot machinery over real SQLite files and a real
 // snapshot store in a temporary directory, on a fake clock.
 type env struct {
-	t     *testing.T
+	t     testing.TB
 	clock *clockwork.FakeClock
 	db    *store.DB
 	mgr   *database.Manager
 }
 
-func mustEnv(t *testing.T, policies map[snapdeck.Plan]snapdeck.PlanPolicy) *env {
+func mustEnv(t testing.TB, policies map[snapdeck.Plan]snapdeck.PlanPolicy) *env {
 	t.Helper()
 	clock := clockwork.NewFakeClockAt(t0)
 	db, mgr := openManager(t, policies, clock.Now)
@@ -38,7 +38,7 @@ func mustEnv(t *testing.T, policies map[snapdeck.Plan]snapdeck.PlanPolicy) *env 
 // openManager opens a store, database files, a snapshot store and a
 // Manager over them in a temporary directory; now gives the records their
 // times (nil: the real clock).
-func openManager(t *testing.T, policies map[snapdeck.Plan]snapdeck.PlanPolicy, now func() time.Time) (*store.DB, *database.Manager) {
+func openManager(t testing.TB, policies map[snapdeck.Plan]snapdeck.PlanPolicy, now func() time.Time) (*store.DB, *database.Manager) {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()

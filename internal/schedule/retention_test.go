@@ -115,9 +115,9 @@ func TestSweeperRunsOnItsOwnAndReschedulesPlanChanges(t *testing.T) {
 	if _, err := e.db.UpdateDatabase(ctx, d.ID, store.DatabaseUpdate{Plan: &plan}); err != nil {
 		t.Fatal(err)
 	}
-	// Each minute the sweeper runs: after +4m the first snapshot expired
-	// and is gone, and the plan change has moved the schedule to hourly.
-	for range 4 {
+	// Each minute the sweeper runs: after +5m the first snapshot expired
+	// and is gone, and the reconcile has moved the schedule to hourly.
+	for range 5 {
 		e.clock.Advance(time.Minute)
 		s.waitWaiters(2)
 	}
@@ -129,6 +129,6 @@ func TestSweeperRunsOnItsOwnAndReschedulesPlanChanges(t *testing.T) {
 			return
 		}
 	}
-	t.Errorf("after 4 sweeps: snapshots %d (want 1, the newer), next snapshot in %v (want within the hour)",
+	t.Errorf("after 5 sweeps: snapshots %d (want 1, the newer), next snapshot in %v (want within the hour)",
 		len(e.snapshots(d.ID)), s.NextSnapshot(d).Sub(e.clock.Now()))
 }

@@ -81,6 +81,8 @@ type Scheduler struct {
 	last     map[string]time.Time // newest Scheduled snapshot per database
 	inFlight map[string]bool
 	reclaim  time.Time // last Reclaim of the snapshot store
+	// reconciled is when the jobs were last compared with the databases.
+	reconciled time.Time
 
 	// observe, when set, hears how every run ended ("taken", "busy",
 	// "recent", "in-flight", "failed", "gone", "stopped"): tests wait on it
@@ -173,6 +175,9 @@ func (s *Scheduler) Start(ctx context.Context) error {
 	s.mu.Unlock()
 
 	now := s.clock.Now()
+	s.mu.Lock()
+	s.reconciled = now // the loop below is a reconcile
+	s.mu.Unlock()
 	var overdue []snapdeck.Database
 	window := s.cfg.CatchUpWindow
 	for _, d := range dbs {
@@ -464,10 +469,33 @@ func (s *Scheduler) takeBounded(ctx context.Context, d snapdeck.Database, reason
 	return s.take(ctx, d, reason)
 }
 
+// reconcileEvery is how often the jobs are compared with the databases:
+// listing 10,000 databases costs about 20 ms, too much for every sweep, and
+// creations and overrides reschedule at once anyway; a plan change takes
+// effect within this.
+const reconcileEvery = 5 * time.Minute
+
 // maintain is the periodic housekeeping job: reconcile the schedule with
-// the databases (new ones, deleted ones, plan changes), then retention.
+// the databases when due, then retention.
 func (s *Scheduler) maintain() {
-	ctx := s.ctx
+	now := s.clock.Now()
+	s.mu.Lock()
+	due := s.reconciled.IsZero() || now.Sub(s.reconciled) >= reconcileEvery
+	if due {
+		s.reconciled = now
+	}
+	s.mu.Unlock()
+	if due {
+		s.reconcile(s.ctx)
+	}
+	if _, _, err := s.Sweep(s.ctx); err != nil && s.ctx.Err() == nil {
+		s.logger.Error("retention sweep", "err", err)
+	}
+}
+
+// reconcile gives new databases their job, replaces the jobs of databases
+// whose plan or override changed, and drops those of deleted databases.
+func (s *Scheduler) reconcile(ctx context.Context) {
 	dbs, err := s.cfg.Store.FindDatabases(ctx)
 	if err != nil {
 		s.logger.Error("reconcile schedules", "err", err)
@@ -493,9 +521,6 @@ func (s *Scheduler) maintain() {
 		for _, id := range gone {
 			s.forget(id)
 		}
-	}
-	if _, _, err := s.Sweep(ctx); err != nil && ctx.Err() == nil {
-		s.logger.Error("retention sweep", "err", err)
 	}
 }
 
