@@ -44,6 +44,7 @@ func (s *Server) createDatabase(c echo.Context) error {
 	if err := s.issueCredentials(c, d); err != nil {
 		return err
 	}
+	s.audit(c, "database.create", d.ID, fmt.Sprintf("%s on the %s plan", d.Name, d.Plan), nil)
 	s.flash(c, "ok", fmt.Sprintf("Database %s created.", d.Name))
 	return c.Redirect(http.StatusSeeOther, "/databases/"+d.ID)
 }
@@ -121,6 +122,7 @@ func (s *Server) settingsChange(c echo.Context, change func(d snapdeck.Database)
 		return err
 	}
 	msg, err := change(d)
+	s.audit(c, "database.settings", d.ID, msg, err)
 	if e, ok := snapdeck.AsError(err); ok && e.Code == snapdeck.Invalid {
 		return s.settingsPage(c, http.StatusBadRequest, s.settingsView(c, d, e.Message, e.Field))
 	}
@@ -151,6 +153,7 @@ func (s *Server) deleteDatabase(c echo.Context) error {
 		return err
 	}
 	err = s.deps.Databases.Delete(c.Request().Context(), d.ID, c.FormValue("confirm_name"))
+	s.audit(c, "database.delete", d.ID, d.Name, err)
 	if e, ok := snapdeck.AsError(err); ok && e.Code == snapdeck.Invalid {
 		return s.settingsPage(c, http.StatusBadRequest, s.settingsView(c, d, e.Message, e.Field))
 	}
@@ -159,4 +162,20 @@ func (s *Server) deleteDatabase(c echo.Context) error {
 	}
 	s.flash(c, "ok", fmt.Sprintf("Database %s (%s) deleted.", d.Name, d.ID))
 	return c.Redirect(http.StatusSeeOther, "/databases")
+}
+
+// audit records a console change in the activity log; a refused change
+// (wrong input) is logged as refused, a failure as failed.
+func (s *Server) audit(c echo.Context, action, dbID, detail string, err error) {
+	e := snapdeck.Event{Actor: currentUser(c).Email, Action: action, DatabaseID: dbID, Outcome: snapdeck.OutcomeOK, Detail: detail}
+	switch {
+	case err == nil:
+	case snapdeck.ErrorCode(err) == snapdeck.Invalid:
+		e.Outcome, e.Detail = snapdeck.OutcomeRefused, snapdeck.ErrorMessage(err)
+	default:
+		e.Outcome, e.Detail = snapdeck.OutcomeFailed, snapdeck.ErrorMessage(err)
+	}
+	if aerr := s.deps.Databases.Audit(c.Request().Context(), e); aerr != nil {
+		s.logger.Error("record activity", "action", action, "database_id", dbID, "err", aerr)
+	}
 }

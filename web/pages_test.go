@@ -143,3 +143,29 @@ func TestChangingThePasswordEndsEverySession(t *testing.T) {
 		t.Errorf("sign in with the new password: %v", err)
 	}
 }
+
+func TestConsoleChangesAreInTheActivityLog(t *testing.T) {
+	c := mustConsole(t)
+	cl := c.newClient("member@x")
+	res, _ := cl.post("/databases", url.Values{"name": {"books"}, "plan": {"free"}}, true)
+	id := strings.TrimPrefix(res.Header.Get("Location"), "/databases/")
+	cl.post("/databases/"+id+"/settings/rename", url.Values{"name": {"novels"}}, true)
+	cl.post("/databases/"+id+"/delete", url.Values{"confirm_name": {"wrong"}}, true)
+	cl.post("/databases/"+id+"/delete", url.Values{"confirm_name": {"novels"}}, true)
+	events, err := c.store.FindEvents(context.Background(), snapdeck.EventFilter{DatabaseID: id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for i := len(events) - 1; i >= 0; i-- {
+		got = append(got, events[i].Action+":"+string(events[i].Outcome)+":"+events[i].Actor)
+	}
+	want := "database.create:ok:member@x database.settings:ok:member@x database.delete:refused:member@x database.delete:ok:member@x"
+	if strings.Join(got, " ") != want {
+		t.Fatalf("activity: got %v, want %s", got, want)
+	}
+	_, body := c.newClient("viewer@x").get("/activity?database=" + id)
+	if !strings.Contains(body, "database.delete") {
+		t.Errorf("the activity page does not show the delete")
+	}
+}
