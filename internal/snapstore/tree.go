@@ -300,14 +300,36 @@ func (s *Store) readPages(ctx context.Context, hashes [][32]byte, pageSize int) 
 	if err != nil {
 		return nil, err
 	}
-	buf := make([]byte, 0, len(hashes)*pageSize)
 	for _, p := range pieces {
 		if len(p) != pageSize {
 			return nil, fmt.Errorf("page of %d bytes, want %d", len(p), pageSize)
 		}
+	}
+	if buf, ok := adjacent(pieces, pageSize); ok {
+		return buf, nil // the common case: one range read holds the run
+	}
+	buf := make([]byte, 0, len(hashes)*pageSize)
+	for _, p := range pieces {
 		buf = append(buf, p...)
 	}
 	return buf, nil
+}
+
+// adjacent returns the pages as one slice when they already lie back to
+// back in one buffer, as pages written in order by one capture do, which
+// saves copying every page of a restore once more.
+func adjacent(pieces [][]byte, pageSize int) ([]byte, bool) {
+	if len(pieces) == 0 || cap(pieces[0]) < len(pieces)*pageSize {
+		return nil, false
+	}
+	n := len(pieces) * pageSize
+	whole := pieces[0][:n:n]
+	for i, p := range pieces {
+		if &whole[i*pageSize] != &p[0] {
+			return nil, false
+		}
+	}
+	return whole, true
 }
 
 // walkPages walks the tree below the root's top nodes and calls fn with
