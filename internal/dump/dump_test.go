@@ -78,60 +78,6 @@ func TestStandardTools(t *testing.T) {
 	}
 }
 
-// TestManyFrames writes a dump as several zstd frames, as Write does for
-// any database over frameSize, and reads it back with Extract and with
-// tar --zstd; a failed Write's frames must not extract with tar either.
-func TestManyFrames(t *testing.T) {
-	src := mustCreateDB(t, t.TempDir(), 2000, true)
-	img, err := os.ReadFile(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	const perFrame = 16 << 10
-	var out bytes.Buffer
-	if err := write(context.Background(), &out, manifestFor(t, src), bytes.NewReader(img), perFrame); err != nil {
-		t.Fatal(err)
-	}
-	// Every frame starts with the magic number; compressed data may hold it
-	// too, so this counts at least the frames.
-	if got, want := bytes.Count(out.Bytes(), zstdMagic), len(img)/perFrame; got < want {
-		t.Errorf("zstd frames: got %d, want at least %d", got, want)
-	}
-	dst := filepath.Join(t.TempDir(), ImageName)
-	if _, err := Extract(context.Background(), bytes.NewReader(out.Bytes()), dst, Limits{}); err != nil {
-		t.Fatalf("Extract: got error %v, want none", err)
-	}
-	if got, err := os.ReadFile(dst); err != nil || !bytes.Equal(got, img) {
-		t.Fatalf("extracted image: got %d bytes (%v), want the source's %d", len(got), err, len(img))
-	}
-
-	tarBin, _ := lookTools(t, "tar", "zstd")
-	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "x.dump"), out.Bytes(), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	run(t, dir, tarBin, "--zstd", "-xf", "x.dump")
-	if got, err := os.ReadFile(filepath.Join(dir, ImageName)); err != nil || !bytes.Equal(got, img) {
-		t.Errorf("image extracted by tar: got %d bytes (%v), want the source's %d", len(got), err, len(img))
-	}
-
-	bad := manifestFor(t, src)
-	bad.SHA256 = sha256Hex(nil)
-	out.Reset()
-	if err := write(context.Background(), &out, bad, bytes.NewReader(img), perFrame); err == nil {
-		t.Fatal("Write with a wrong checksum: got no error, want one")
-	}
-	dir = t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "x.dump"), out.Bytes(), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(tarBin, "--zstd", "-xf", "x.dump")
-	cmd.Dir = dir
-	if b, err := cmd.CombinedOutput(); err == nil {
-		t.Errorf("tar on a failed Write's output: got success (%s), want an error", b)
-	}
-}
-
 // TestReadsToolMadeDump reads a dump made by hand with GNU tar and the zstd
 // command, as docs/dump-format.md describes.
 func TestReadsToolMadeDump(t *testing.T) {
@@ -227,18 +173,14 @@ func TestWriteRefusesMismatchedImage(t *testing.T) {
 			if tt.m != nil {
 				m = tt.m(m)
 			}
-			// Small frames: most of the archive is written before the
-			// image's end shows the mismatch.
-			for _, perFrame := range []int{frameSize, 16 << 10} {
-				var out bytes.Buffer
-				err := write(context.Background(), &out, m, bytes.NewReader(tt.image), perFrame)
-				if err == nil || !strings.Contains(err.Error(), tt.want) {
-					t.Fatalf("Write with %d-byte frames: got error %v, want one containing %q", perFrame, err, tt.want)
-				}
-				// Whatever was written must not pass for a dump.
-				if _, err := Verify(context.Background(), &out, t.TempDir(), Limits{}); err == nil {
-					t.Errorf("Verify of a failed Write's output (%d-byte frames): got no error, want one", perFrame)
-				}
+			var out bytes.Buffer
+			err := Write(context.Background(), &out, m, bytes.NewReader(tt.image))
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("Write: got error %v, want one containing %q", err, tt.want)
+			}
+			// Whatever was written must not pass for a dump.
+			if _, err := Verify(context.Background(), &out, t.TempDir(), Limits{}); err == nil {
+				t.Errorf("Verify of a failed Write's output: got no error, want one")
 			}
 		})
 	}
