@@ -13,6 +13,8 @@ import (
 	"testing"
 	"testing/iotest"
 
+	"github.com/klauspost/compress/zstd"
+
 	"github.com/snapdeck/snapdeck/internal/snapdeck"
 )
 
@@ -75,6 +77,41 @@ func TestStandardTools(t *testing.T) {
 	}
 	if err := json.Unmarshal(b, &m); err != nil || m.SHA256 != manifestFor(t, src).SHA256 {
 		t.Errorf("manifest.json extracted by tar: got %+v (%v), want the source's checksum", m, err)
+	}
+}
+
+// TestReadsManyFrames reads a dump whose zstd stream is many frames, as
+// pzstd writes them: RFC 8878 makes concatenated frames one stream.
+func TestReadsManyFrames(t *testing.T) {
+	src := mustCreateDB(t, t.TempDir(), 2000, false)
+	dec, err := zstd.NewReader(bytes.NewReader(mustWriteDump(t, src)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	archive, err := io.ReadAll(dec)
+	dec.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc, err := zstd.NewWriter(nil, encoderOptions...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const perFrame = 16 << 10
+	var multi []byte
+	for rest := archive; len(rest) > 0; rest = rest[min(perFrame, len(rest)):] {
+		multi = enc.EncodeAll(rest[:min(perFrame, len(rest))], multi)
+	}
+	dst := filepath.Join(t.TempDir(), ImageName)
+	if _, err := Extract(context.Background(), bytes.NewReader(multi), dst, Limits{}); err != nil {
+		t.Fatalf("Extract of %d frames: got error %v, want none", (len(archive)+perFrame-1)/perFrame, err)
+	}
+	want, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := os.ReadFile(dst); err != nil || !bytes.Equal(got, want) {
+		t.Errorf("extracted image: got %d bytes (%v), want the source's %d", len(got), err, len(want))
 	}
 }
 
