@@ -10,7 +10,6 @@ import (
 	"github.com/snapdeck/snapdeck/store"
 )
 
-
 // OverwriteFromSnapshot replaces a running database's data with a
 // completed snapshot of any database, in the background, with a safety
 // snapshot first, as Restore does.
