@@ -74,13 +74,17 @@ type Scheduler struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	mu       sync.Mutex
-	cron     gocron.Scheduler // nil until Start
-	jobs     map[string]entry
-	catchUp  map[string]time.Time
-	last     map[string]time.Time // newest Scheduled snapshot per database
-	inFlight map[string]bool
-	reclaim  time.Time // last Reclaim of the snapshot store
+	mu      sync.Mutex
+	cron    gocron.Scheduler // nil until Start
+	jobs    map[string]entry
+	catchUp map[string]time.Time
+	last    map[string]time.Time // newest Scheduled snapshot per database
+	// offCadence is when this process last took a database's "Database
+	// created", catch-up or system upgrade snapshot: the next cadence
+	// tick skips if it comes less than half a period after.
+	offCadence map[string]time.Time
+	inFlight   map[string]bool
+	reclaim    time.Time // last Reclaim of the snapshot store
 	// reconciled is when the jobs were last compared with the databases.
 	reconciled time.Time
 
@@ -121,7 +125,8 @@ func New(cfg Config) *Scheduler {
 	cfg.CatchUpWindow = cmp.Or(cfg.CatchUpWindow, 2*time.Minute)
 	cfg.FailingAfter = cmp.Or(cfg.FailingAfter, 3)
 	s := &Scheduler{cfg: cfg, clock: cfg.Clock, logger: cfg.Logger, take: cfg.Take, workers: make(chan struct{}, cfg.Workers),
-		jobs: map[string]entry{}, catchUp: map[string]time.Time{}, last: map[string]time.Time{}, inFlight: map[string]bool{}}
+		jobs: map[string]entry{}, catchUp: map[string]time.Time{}, last: map[string]time.Time{}, offCadence: map[string]time.Time{},
+		inFlight: map[string]bool{}}
 	if s.take == nil {
 		s.take = func(ctx context.Context, d snapdeck.Database, reason string) error {
 			_, err := cfg.Databases.Snapshot(ctx, d.ID, snapdeck.SnapshotScheduled, reason, "system")
@@ -169,6 +174,11 @@ func (s *Scheduler) Start(ctx context.Context) error {
 	for id, t := range last {
 		if t.After(s.last[id]) {
 			s.last[id] = t
+		}
+		// Taken by another process, maybe off its cadence: a tick of ours
+		// coming soon after skips, as for our own off-cadence snapshots.
+		if t.After(s.offCadence[id]) {
+			s.offCadence[id] = t
 		}
 	}
 	last = maps(s.last)
@@ -316,6 +326,7 @@ func (s *Scheduler) forget(id string) {
 	}
 	delete(s.jobs, id)
 	delete(s.last, id)
+	delete(s.offCadence, id)
 	delete(s.catchUp, id)
 }
 
@@ -353,23 +364,34 @@ func (s *Scheduler) unclaim(id string) {
 	s.mu.Unlock()
 }
 
-func (s *Scheduler) lastOf(id string) time.Time {
+// lastOf is when the database's last Scheduled snapshot was taken: any,
+// or with onlyOffCadence those not taken by its cadence.
+func (s *Scheduler) lastOf(id string, onlyOffCadence bool) time.Time {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if onlyOffCadence {
+		return s.offCadence[id]
+	}
 	return s.last[id]
 }
 
-func (s *Scheduler) setLast(id string, t time.Time) {
+func (s *Scheduler) setLast(id string, t time.Time, why trigger) {
 	s.mu.Lock()
 	if t.After(s.last[id]) {
 		s.last[id] = t
+	}
+	if why != onCadence {
+		s.offCadence[id] = t
 	}
 	s.mu.Unlock()
 }
 
 // run takes one Scheduled snapshot of a database, retrying failures with
 // backoff. Cadence and catch-up runs skip a database that is not running
-// (the next tick catches up) or was snapshotted less than half a period ago.
+// (the next tick catches up). A catch-up also skips when any Scheduled
+// snapshot is less than half a period old, and a tick when an off-cadence
+// one is (a "Database created" just before the tick): a tick never skips
+// because the previous tick ran late.
 func (s *Scheduler) run(ctx context.Context, id string, why trigger, reason string) (err error) {
 	outcome := "stopped"
 	if s.observe != nil {
@@ -404,7 +426,7 @@ func (s *Scheduler) run(ctx context.Context, id string, why trigger, reason stri
 				return nil
 			}
 			spec := s.specFor(d)
-			if spec.Recent(s.lastOf(id), now) {
+			if spec.Recent(s.lastOf(id, why == onCadence), now) {
 				s.cfg.Metrics.Skipped("recent")
 				outcome = "recent"
 				return nil
@@ -426,7 +448,7 @@ func (s *Scheduler) run(ctx context.Context, id string, why trigger, reason stri
 		}
 		err = s.takeBounded(ctx, d, reason)
 		if err == nil {
-			s.setLast(id, now)
+			s.setLast(id, now, why)
 			outcome = "taken"
 			return nil
 		}

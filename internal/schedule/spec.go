@@ -106,8 +106,7 @@ func (s Spec) Due(last, now time.Time) bool {
 }
 
 // Recent reports whether a snapshot taken at last makes a run at now
-// superfluous: less than half a period ago, as after a "Database created"
-// or a catch-up snapshot just before the spread tick.
+// superfluous: less than half a period ago.
 func (s Spec) Recent(last, now time.Time) bool {
 	return !last.IsZero() && now.Sub(last) < s.Period(now)/2
 }
