@@ -14,7 +14,7 @@ import (
 // is neither an interval nor a cron expression re-shows the form with 400.
 func (s *Server) setSchedule(c echo.Context) error {
 	return s.settingsChange(c, func(d snapdeck.Database) (string, error) {
-		nd, err := s.deps.Scheduler.SetOverride(c.Request().Context(), d.ID, c.FormValue("schedule"), currentUser(c).Email)
+		nd, err := s.deps.Scheduler.SetOverride(c.Request().Context(), d.ID, c.FormValue("schedule"))
 		if nd.Schedule == "" {
 			return fmt.Sprintf("%s follows its plan's schedule again.", nd.Name), err
 		}

@@ -574,8 +574,9 @@ func (s *Scheduler) PlanDefault(plan snapdeck.Plan) string {
 
 // SetOverride sets or, with an empty text, removes a database's own
 // schedule, and reschedules it at once. A text that is neither a duration
-// nor a cron expression is an Invalid error on the field "schedule".
-func (s *Scheduler) SetOverride(ctx context.Context, id, text, actor string) (snapdeck.Database, error) {
+// nor a cron expression is an Invalid error on the field "schedule". The
+// console's settings handler records the change in the activity log.
+func (s *Scheduler) SetOverride(ctx context.Context, id, text string) (snapdeck.Database, error) {
 	text = strings.TrimSpace(text)
 	if text != "" {
 		if _, err := ParseSpec(text); err != nil {
@@ -586,18 +587,7 @@ func (s *Scheduler) SetOverride(ctx context.Context, id, text, actor string) (sn
 	if err != nil {
 		return d, err
 	}
-	if err := s.ensure(d); err != nil {
-		return d, err
-	}
-	detail := "schedule reset to the plan's default"
-	if text != "" {
-		detail = "schedule set to " + text
-	}
-	if err := s.cfg.Databases.Audit(ctx, snapdeck.Event{Actor: actor, Action: "database.schedule", DatabaseID: id,
-		Outcome: snapdeck.OutcomeOK, Detail: detail}); err != nil {
-		s.logger.Warn("record schedule change", "database_id", id, "err", err)
-	}
-	return d, nil
+	return d, s.ensure(d)
 }
 
 // Failing reports whether the database's last FailingAfter Scheduled

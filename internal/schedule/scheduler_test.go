@@ -274,7 +274,7 @@ func TestOverrideReschedulesAtOnce(t *testing.T) {
 	if got, want := s.NextSnapshot(d), (Spec{Every: time.Hour}).First(d.ID, now); !got.Equal(want) {
 		t.Errorf("plan cadence: next %v, want %v", got, want)
 	}
-	if _, err := s.SetOverride(ctx, d.ID, "every day", "ann@example.com"); snapdeck.ErrorCode(err) != snapdeck.Invalid {
+	if _, err := s.SetOverride(ctx, d.ID, "every day"); snapdeck.ErrorCode(err) != snapdeck.Invalid {
 		t.Fatalf("override %q: got %v, want an Invalid error", "every day", err)
 	} else if e, _ := snapdeck.AsError(err); e.Field != "schedule" {
 		t.Errorf("error on field %q, want schedule", e.Field)
@@ -285,7 +285,7 @@ func TestOverrideReschedulesAtOnce(t *testing.T) {
 		{"", (Spec{Every: time.Hour}).First(d.ID, now).Format(time.RFC3339Nano)},
 	}
 	for _, tc := range cases {
-		nd, err := s.SetOverride(ctx, d.ID, tc.text, "ann@example.com")
+		nd, err := s.SetOverride(ctx, d.ID, tc.text)
 		if err != nil {
 			t.Fatalf("override %q: %v", tc.text, err)
 		}
