@@ -34,6 +34,7 @@ type serveCommand struct {
 	dataDir       string
 	maxImportSize int64
 	queryTimeout  time.Duration
+	exportTTL     time.Duration
 	logLevel      string
 	cadence       map[string]*time.Duration
 	retention     map[string]*time.Duration
@@ -67,6 +68,7 @@ func (c *serveCommand) parse(args []string) error {
 		f.Duration(c.retention[plan], "retention-"+plan, defaultRetention[plan], "how long "+plan+" snapshots are kept")
 	}
 	f.Int(&c.snapshotWorkers, "snapshot-workers", 2, "scheduled snapshots taken at once")
+	f.Duration(&c.exportTTL, "export-ttl", 24*time.Hour, "how long a prepared .dump export is kept for download")
 	f.String(&c.notifyURL, "notify-url", "", "webhook that receives a JSON POST when a snapshot fails or a restore ends")
 	c.adminEmail, c.adminPassword = c.getenv("SNAPDECK_ADMIN_EMAIL"), c.getenv("SNAPDECK_ADMIN_PASSWORD")
 	if err := errors.Join(f.errs...); err != nil {
@@ -147,7 +149,7 @@ func (c *serveCommand) Run(ctx context.Context) error {
 		policies[plan] = snapdeck.PlanPolicy{Cadence: *c.cadence[string(plan)], Retention: *c.retention[string(plan)]}
 	}
 	if err := databases.EnableSnapshots(database.Snapshots{Store: snaps, Jobs: jobs, Policies: policies,
-		TmpDir: tmp, ExportDir: filepath.Join(tmp, "exports"), Engine: "snapdeck " + version, SQLiteVersion: sqliteVersion()}); err != nil {
+		TmpDir: tmp, ExportDir: filepath.Join(tmp, "exports"), ExportTTL: c.exportTTL, Engine: "snapdeck " + version, SQLiteVersion: sqliteVersion()}); err != nil {
 		return err
 	}
 	mx := metrics.New(metrics.Sources{SnapshotStore: snaps.Stats, LastSuccess: db.LatestSnapshotTimes, Logger: logger,
