@@ -54,8 +54,8 @@ func TestPreview(t *testing.T) {
 		"settings":  SettingsPage(q, Settings{DB: db, Field: "confirm_name", Error: "The name you typed does not match orders."}),
 		"users":     UsersPage(q, Users{Users: []snapdeck.User{*p.User, {ID: 2, Email: "bob@example.com", Role: snapdeck.RoleViewer, CreatedAt: created}, {ID: 3, Email: "cy@example.com", Role: snapdeck.RoleMember, Disabled: true, CreatedAt: created}}}),
 		"import":    ImportHelpPage(q, "http://127.0.0.1:8080"),
-		"snapshots": SnapshotsEmptyPage(q, db),
-		"importtab": ImportEmptyPage(q, db),
+		"snapshots": SnapshotsPage(q, Snapshots{DB: db}),
+		"importtab": ImportTabPage(q, ImportTab{DB: db, MaxSize: 4 << 30}),
 		"login":     LoginPage(Page{Title: "Sign in"}, Login{Error: "Wrong email or password."}),
 		"error":     ErrorView(q, ErrorPage{Status: 404, Message: "There is no database with id ffffffff."}),
 	}

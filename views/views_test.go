@@ -92,8 +92,8 @@ func TestPagesCarryCSRFAndLayout(t *testing.T) {
 		"new database":    NewDatabasePage(p, NewDatabase{}),
 		"overview":        OverviewPage(p, Overview{DB: db}),
 		"query":           QueryPage(p, Query{DB: db}),
-		"snapshots":       SnapshotsEmptyPage(p, db),
-		"import tab":      ImportEmptyPage(p, db),
+		"snapshots":       SnapshotsPage(p, Snapshots{DB: db}),
+		"import tab":      ImportTabPage(p, ImportTab{DB: db, MaxSize: 4 << 30}),
 		"settings":        SettingsPage(p, Settings{DB: db}),
 		"users":           UsersPage(p, Users{Users: []snapdeck.User{*p.User, {ID: 2, Email: "bob@example.com", Role: snapdeck.RoleViewer}}}),
 		"import help":     ImportHelpPage(p, "http://127.0.0.1:8080"),
@@ -368,8 +368,8 @@ func TestDatabaseTabs(t *testing.T) {
 	p := page(snapdeck.RoleMember)
 	for name, c := range map[string]templ.Component{
 		"overview":  OverviewPage(p, Overview{DB: db, Tables: []database.Table{{Name: "orders", Rows: 12345}}, Connect: "/srv/data/databases/a1b2c3d4.sqlite"}),
-		"snapshots": SnapshotsEmptyPage(p, db),
-		"import":    ImportEmptyPage(p, db),
+		"snapshots": SnapshotsPage(p, Snapshots{DB: db}),
+		"import":    ImportTabPage(p, ImportTab{DB: db, MaxSize: 4 << 30}),
 	} {
 		doc := render(t, c)
 		text := doc.Text()
