@@ -1,5 +1,6 @@
 // Package snapstore is snapdeck's content-addressed, deduplicated snapshot
-// store. Pieces (database pages and the tree nodes that list them) are
+// store. Pieces (database pages, some stored as deltas against the page
+// the previous snapshot held, and the tree nodes that list them) are
 // addressed by their SHA-256, written once, packed into pack blobs of a few
 // MiB that a capture makes durable together at its end (one fsync per pack,
 // no waiting on each), and reclaimed by mark-and-sweep from the roots the

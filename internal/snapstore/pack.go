@@ -18,23 +18,29 @@ type Kind uint8
 
 // The kinds of pieces.
 const (
-	KindPage Kind = iota // a database page
-	KindNode             // a node of a snapshot's page tree
-	KindRoot             // a snapshot's root: its manifest and top nodes
+	KindPage  Kind = iota // a database page
+	KindNode              // a node of a snapshot's page tree
+	KindRoot              // a snapshot's root: its manifest and top nodes
+	KindDelta             // a database page stored as a delta against another page
 )
 
 // A pack blob holds pieces back to back, then an index of them, then a
 // fixed footer:
 //
 //	piece bytes ...
-//	index: count × (sha256 [32] | kind u8 | offset u32 | length u32)
-//	footer: index offset u64 | count u32 | crc32c(index) u32 | "SDPACK1\n"
+//	index: count × (sha256 [32] | kind u8 | offset u32 | length u32 [| base sha256 [32] if kind is delta])
+//	footer: index offset u64 | count u32 | crc32c(index) u32 | index length u32 | "SDPACK2\n"
 //
 // Pieces are found through the index, so a pack is read with two small
 // range reads at Open and one range read per run of wanted pieces after.
+// A delta's base is in the index so that Open learns every delta's base
+// without reading the deltas, and Sweep can keep bases from memory.
+// Version 1 packs (no deltas, no index length, "SDPACK1\n") are still read.
 const (
-	packMagic     = "SDPACK1\n"
-	footerSize    = 8 + 4 + 4 + 8
+	packMagic     = "SDPACK2\n"
+	packMagicV1   = "SDPACK1\n"
+	footerSize    = 8 + 4 + 4 + 4 + 8
+	footerSizeV1  = 8 + 4 + 4 + 8
 	entrySize     = 32 + 1 + 4 + 4
 	packKeyPrefix = "packs/"
 	// packTarget is the size at which a capture seals a pack: large enough
@@ -50,6 +56,7 @@ type entry struct {
 	kind Kind
 	off  uint32
 	n    uint32
+	base [32]byte // the page a delta applies to; zero for other kinds
 }
 
 // packBuf is a pack being filled.
@@ -59,7 +66,14 @@ type packBuf struct {
 }
 
 func (p *packBuf) add(h [32]byte, kind Kind, data []byte) {
-	p.entries = append(p.entries, entry{hash: h, kind: kind, off: uint32(len(p.data)), n: uint32(len(data))})
+	p.addEntry(entry{hash: h, kind: kind}, data)
+}
+
+// addEntry appends a piece described by e; its offset and length are set
+// here.
+func (p *packBuf) addEntry(e entry, data []byte) {
+	e.off, e.n = uint32(len(p.data)), uint32(len(data))
+	p.entries = append(p.entries, e)
 	p.data = append(p.data, data...)
 }
 
@@ -71,37 +85,70 @@ func (p *packBuf) seal() []byte {
 		p.data = append(p.data, byte(e.kind))
 		p.data = binary.BigEndian.AppendUint32(p.data, e.off)
 		p.data = binary.BigEndian.AppendUint32(p.data, e.n)
+		if e.kind == KindDelta {
+			p.data = append(p.data, e.base[:]...)
+		}
 	}
 	crc := crc32.Checksum(p.data[indexOff:], castagnoli)
+	indexLen := len(p.data) - indexOff
 	p.data = binary.BigEndian.AppendUint64(p.data, uint64(indexOff))
 	p.data = binary.BigEndian.AppendUint32(p.data, uint32(len(p.entries)))
 	p.data = binary.BigEndian.AppendUint32(p.data, crc)
+	p.data = binary.BigEndian.AppendUint32(p.data, uint32(indexLen))
 	p.data = append(p.data, packMagic...)
 	return p.data
 }
 
-// parseFooter returns the index offset and entry count of a pack.
-func parseFooter(f []byte) (indexOff int64, count int, crc uint32, err error) {
-	if len(f) != footerSize || string(f[16:]) != packMagic {
-		return 0, 0, 0, errors.New("not a pack: bad footer")
+// parseFooter returns the index offset, entry count, index checksum and
+// index length of a pack from its last footerSize bytes, of either version.
+func parseFooter(f []byte) (indexOff int64, count int, crc uint32, indexLen int, err error) {
+	if len(f) != footerSize {
+		return 0, 0, 0, 0, errors.New("not a pack: bad footer")
 	}
-	return int64(binary.BigEndian.Uint64(f)), int(binary.BigEndian.Uint32(f[8:])), binary.BigEndian.Uint32(f[12:]), nil
+	switch string(f[footerSize-8:]) {
+	case packMagic:
+		count = int(binary.BigEndian.Uint32(f[8:]))
+		return int64(binary.BigEndian.Uint64(f)), count, binary.BigEndian.Uint32(f[12:]), int(binary.BigEndian.Uint32(f[16:])), nil
+	case packMagicV1:
+		f = f[footerSize-footerSizeV1:]
+		count = int(binary.BigEndian.Uint32(f[8:]))
+		return int64(binary.BigEndian.Uint64(f)), count, binary.BigEndian.Uint32(f[12:]), count * entrySize, nil
+	}
+	return 0, 0, 0, 0, errors.New("not a pack: bad footer")
+}
+
+// footerLen returns the size of the footer whose last bytes are f.
+func footerLen(f []byte) int64 {
+	if string(f[len(f)-8:]) == packMagicV1 {
+		return footerSizeV1
+	}
+	return footerSize
 }
 
 func parseIndex(b []byte, count int, crc uint32) ([]entry, error) {
-	if len(b) != count*entrySize {
-		return nil, fmt.Errorf("pack index is %d bytes, want %d", len(b), count*entrySize)
-	}
 	if got := crc32.Checksum(b, castagnoli); got != crc {
 		return nil, fmt.Errorf("pack index checksum %08x, want %08x", got, crc)
 	}
 	entries := make([]entry, count)
 	for i := range entries {
-		e := b[i*entrySize:]
-		copy(entries[i].hash[:], e[:32])
-		entries[i].kind = Kind(e[32])
-		entries[i].off = binary.BigEndian.Uint32(e[33:])
-		entries[i].n = binary.BigEndian.Uint32(e[37:])
+		if len(b) < entrySize {
+			return nil, errors.New("pack index is shorter than its entries")
+		}
+		copy(entries[i].hash[:], b[:32])
+		entries[i].kind = Kind(b[32])
+		entries[i].off = binary.BigEndian.Uint32(b[33:])
+		entries[i].n = binary.BigEndian.Uint32(b[37:])
+		b = b[entrySize:]
+		if entries[i].kind == KindDelta {
+			if len(b) < 32 {
+				return nil, errors.New("pack index is shorter than its entries")
+			}
+			copy(entries[i].base[:], b[:32])
+			b = b[32:]
+		}
+	}
+	if len(b) != 0 {
+		return nil, fmt.Errorf("pack index has %d bytes past its entries", len(b))
 	}
 	return entries, nil
 }

@@ -51,6 +51,7 @@ type Store struct {
 	loaded   bool
 	closed   bool
 	index    map[[32]byte]loc
+	bases    map[[32]byte][32]byte // of every indexed delta: the page it applies to
 	packs    map[uint32]*pack
 	nextPack uint32
 }
@@ -96,6 +97,7 @@ func New(blobs Blobs, logger *slog.Logger) *Store {
 		now:    time.Now,
 		grace:  DefaultGrace,
 		index:  make(map[[32]byte]loc),
+		bases:  make(map[[32]byte][32]byte),
 		packs:  make(map[uint32]*pack),
 	}
 }
@@ -118,6 +120,7 @@ func (s *Store) Close(ctx context.Context) error {
 	defer s.mu.Unlock()
 	s.closed = true
 	s.index = nil
+	s.bases = nil
 	s.packs = nil
 	return nil
 }
@@ -181,11 +184,11 @@ func (s *Store) readPackIndex(ctx context.Context, key string) ([]entry, int64, 
 	if err != nil {
 		return nil, 0, err
 	}
-	indexOff, count, crc, err := parseFooter(foot)
+	indexOff, count, crc, indexLen, err := parseFooter(foot)
 	if err != nil {
 		return nil, 0, err
 	}
-	raw, err := s.getRange(ctx, key, indexOff, count*entrySize)
+	raw, err := s.getRange(ctx, key, indexOff, indexLen)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -193,7 +196,7 @@ func (s *Store) readPackIndex(ctx context.Context, key string) ([]entry, int64, 
 	if err != nil {
 		return nil, 0, err
 	}
-	return entries, indexOff + int64(count*entrySize) + footerSize, nil
+	return entries, indexOff + int64(indexLen) + footerLen(foot), nil
 }
 
 // registerLocked adds a durable pack to the index; s.mu is held.
@@ -207,6 +210,9 @@ func (s *Store) registerLocked(key string, size int64, entries []entry) {
 		p.pieces += int64(e.n)
 		if _, ok := s.index[e.hash]; !ok {
 			s.index[e.hash] = loc{pack: id, off: e.off, n: e.n, kind: e.kind}
+			if e.kind == KindDelta {
+				s.bases[e.hash] = e.base
+			}
 		}
 	}
 }
@@ -253,8 +259,23 @@ const (
 )
 
 // readPieces returns the pieces with the given hashes, in that order, each
-// checked against its hash. The caller holds s.gc shared.
+// checked against its hash; pages stored as deltas are rebuilt from their
+// bases first. The caller holds s.gc shared.
 func (s *Store) readPieces(ctx context.Context, hashes [][32]byte) ([][]byte, error) {
+	pieces, kinds, err := s.readRaw(ctx, hashes)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.resolveDeltas(ctx, hashes, pieces, kinds, maxDeltaDepth); err != nil {
+		return nil, err
+	}
+	return pieces, nil
+}
+
+// readRaw returns the pieces with the given hashes as stored, and their
+// kinds. Every piece but a delta is checked against its hash; a delta can
+// only be checked once it is applied (resolveDeltas).
+func (s *Store) readRaw(ctx context.Context, hashes [][32]byte) ([][]byte, []Kind, error) {
 	type want struct {
 		i   int
 		loc loc
@@ -263,13 +284,13 @@ func (s *Store) readPieces(ctx context.Context, hashes [][32]byte) ([][]byte, er
 	s.mu.RLock()
 	if s.closed {
 		s.mu.RUnlock()
-		return nil, errClosed
+		return nil, nil, errClosed
 	}
 	for i, h := range hashes {
 		l, ok := s.index[h]
 		if !ok {
 			s.mu.RUnlock()
-			return nil, &snapdeck.Error{Code: snapdeck.NotFound, Message: fmt.Sprintf("snapshot data is missing: piece %x is not in the store", h[:8])}
+			return nil, nil, &snapdeck.Error{Code: snapdeck.NotFound, Message: fmt.Sprintf("snapshot data is missing: piece %x is not in the store", h[:8])}
 		}
 		wants[i] = want{i: i, loc: l}
 	}
@@ -287,6 +308,7 @@ func (s *Store) readPieces(ctx context.Context, hashes [][32]byte) ([][]byte, er
 		return int(a.loc.off) - int(b.loc.off)
 	})
 	out := make([][]byte, len(hashes))
+	kinds := make([]Kind, len(hashes))
 	for start := 0; start < len(sorted); {
 		first := sorted[start].loc
 		lo, hi := int64(first.off), int64(first.off)+int64(first.n)
@@ -301,19 +323,20 @@ func (s *Store) readPieces(ctx context.Context, hashes [][32]byte) ([][]byte, er
 		}
 		buf, err := s.getRange(ctx, keys[first.pack], lo, int(hi-lo))
 		if err != nil {
-			return nil, fmt.Errorf("read snapshot data: %w", err)
+			return nil, nil, fmt.Errorf("read snapshot data: %w", err)
 		}
 		for _, w := range sorted[start:end] {
 			piece := buf[int64(w.loc.off)-lo : int64(w.loc.off)-lo+int64(w.loc.n)]
-			if sha256.Sum256(piece) != hashes[w.i] {
-				return nil, &snapdeck.Error{Code: snapdeck.Internal,
+			kinds[w.i] = w.loc.kind
+			if w.loc.kind != KindDelta && sha256.Sum256(piece) != hashes[w.i] {
+				return nil, nil, &snapdeck.Error{Code: snapdeck.Internal,
 					Message: fmt.Sprintf("snapshot data is corrupt: piece %x in %s does not match its hash", hashes[w.i][:8], keys[first.pack])}
 			}
 			out[w.i] = piece
 		}
 		start = end
 	}
-	return out, nil
+	return out, kinds, nil
 }
 
 // Stats returns how many blobs the store holds and their total size in

@@ -45,11 +45,21 @@ func makeImage(n int, seed uint64) []byte {
 // mustPut stores img and returns its root and the bytes it added.
 func mustPut(t *testing.T, s *Store, img []byte) (string, int64) {
 	t.Helper()
+	return mustPutBase(t, s, img, "")
+}
+
+// mustPutBase stores img with the image under base (if not empty) as its
+// base for deltas, and returns its root and the bytes it added.
+func mustPutBase(t *testing.T, s *Store, img []byte, base string) (string, int64) {
+	t.Helper()
 	w, err := s.NewWriter(context.Background())
 	if err != nil {
 		t.Fatalf("NewWriter: %v", err)
 	}
 	defer w.Abort()
+	if base != "" {
+		w.UseBase(base)
+	}
 	for off := 0; off < len(img); off += testPageSize {
 		page := img[off : off+testPageSize]
 		if err := w.AddPage(sha256.Sum256(page), page); err != nil {

@@ -57,26 +57,34 @@ func (s *Store) Sweep(ctx context.Context, liveRoots []string) (reclaimed int64,
 	// Decide per pack from the live bytes indexed in it; a duplicate copy
 	// of a piece indexed elsewhere counts as dead.
 	s.mu.RLock()
-	liveBytes := make(map[uint32]int64)
 	var moving [][32]byte
 	var movingKinds []Kind
-	for h, l := range s.index {
-		if _, ok := live[h]; ok {
-			liveBytes[l.pack] += int64(l.n)
-		}
-	}
 	var drop []uint32
-	compact := make(map[uint32]bool)
-	for id, p := range s.packs {
-		if young[id] {
-			continue
+	var compact map[uint32]bool
+	for {
+		drop, compact = s.decideLocked(live, young)
+		// A delta that stays in the store, live or not, keeps its base:
+		// it stays indexed (and is indexed again at the next Open), so a
+		// later capture may reuse it, and its page must still rebuild.
+		dropped := make(map[uint32]bool, len(drop))
+		for _, id := range drop {
+			dropped[id] = true
 		}
-		switch lb := liveBytes[id]; {
-		case lb == 0:
-			drop = append(drop, id)
-		case float64(lb) < compactBelow*float64(p.pieces):
-			compact[id] = true
-			drop = append(drop, id)
+		grew := false
+		for h, b := range s.bases {
+			l := s.index[h]
+			_, isLive := live[h]
+			if (dropped[l.pack] && !(compact[l.pack] && isLive)) || hasKey(live, b) {
+				continue
+			}
+			if err := s.markBasesLocked(b, live); err != nil {
+				s.mu.RUnlock()
+				return 0, fmt.Errorf("sweep: %w", err)
+			}
+			grew = true
+		}
+		if !grew {
+			break
 		}
 	}
 	if len(compact) > 0 {
@@ -108,6 +116,7 @@ func (s *Store) Sweep(ctx context.Context, liveRoots []string) (reclaimed int64,
 	for h, l := range s.index {
 		if dropping[l.pack] {
 			delete(s.index, h)
+			delete(s.bases, h)
 		}
 	}
 	for _, id := range drop {
@@ -124,6 +133,54 @@ func (s *Store) Sweep(ctx context.Context, liveRoots []string) (reclaimed int64,
 	s.logger.Info("snapshot store swept", "live_roots", len(liveRoots), "deleted_packs", len(keys),
 		"compacted_pieces", len(moving), "reclaimed_bytes", reclaimed)
 	return reclaimed, nil
+}
+
+// decideLocked returns the packs to drop, and which of those to compact
+// first, given the live pieces; s.mu is held.
+func (s *Store) decideLocked(live map[[32]byte]struct{}, young map[uint32]bool) (drop []uint32, compact map[uint32]bool) {
+	liveBytes := make(map[uint32]int64)
+	for h, l := range s.index {
+		if _, ok := live[h]; ok {
+			liveBytes[l.pack] += int64(l.n)
+		}
+	}
+	compact = make(map[uint32]bool)
+	for id, p := range s.packs {
+		if young[id] {
+			continue
+		}
+		switch lb := liveBytes[id]; {
+		case lb == 0:
+			drop = append(drop, id)
+		case float64(lb) < compactBelow*float64(p.pieces):
+			compact[id] = true
+			drop = append(drop, id)
+		}
+	}
+	return drop, compact
+}
+
+// markBasesLocked marks h live and, if it is a delta, its chain of bases;
+// s.mu is held (shared is enough). A base missing from the index is an
+// error, as a missing page is.
+func (s *Store) markBasesLocked(h [32]byte, live map[[32]byte]struct{}) error {
+	for range maxDeltaDepth + 2 {
+		if _, ok := s.index[h]; !ok {
+			return &snapdeck.Error{Code: snapdeck.NotFound, Message: fmt.Sprintf("snapshot data is missing: delta base %x", h[:8])}
+		}
+		live[h] = struct{}{}
+		b, ok := s.bases[h]
+		if !ok || hasKey(live, b) {
+			return nil
+		}
+		h = b
+	}
+	return &snapdeck.Error{Code: snapdeck.Internal, Message: fmt.Sprintf("snapshot data is corrupt: piece %x", h[:8]), Err: errDeltaChain}
+}
+
+func hasKey(m map[[32]byte]struct{}, h [32]byte) bool {
+	_, ok := m[h]
+	return ok
 }
 
 // mark adds every piece reachable from root to live. A node already marked
@@ -171,12 +228,18 @@ func (s *Store) mark(ctx context.Context, root string, live map[[32]byte]struct{
 					next = append(next, children...)
 					continue
 				}
+				s.mu.RLock()
 				for _, c := range children {
-					if !s.has(c) {
-						return &snapdeck.Error{Code: snapdeck.NotFound, Message: fmt.Sprintf("snapshot data is missing: page %x", c[:8])}
+					if hasKey(live, c) {
+						continue
 					}
-					live[c] = struct{}{}
+					// A live delta makes its base live.
+					if err := s.markBasesLocked(c, live); err != nil {
+						s.mu.RUnlock()
+						return err
+					}
 				}
+				s.mu.RUnlock()
 			}
 		}
 		if err := ctx.Err(); err != nil {
@@ -222,13 +285,25 @@ func (s *Store) copyPieces(ctx context.Context, hashes [][32]byte, kinds []Kind)
 	const batch = 256
 	for start := 0; start < len(hashes); start += batch {
 		end := min(start+batch, len(hashes))
-		pieces, err := s.readPieces(ctx, hashes[start:end])
+		// Copy deltas as they are stored, after checking that each still
+		// rebuilds its page.
+		pieces, _, err := s.readRaw(ctx, hashes[start:end])
 		if err != nil {
 			return written, err
 		}
-		for i, p := range pieces {
-			cur.add(hashes[start+i], kinds[start+i], p)
+		check := slices.Clone(pieces)
+		if err := s.resolveDeltas(ctx, hashes[start:end], check, kinds[start:end], maxDeltaDepth); err != nil {
+			return written, err
 		}
+		s.mu.RLock()
+		for i, p := range pieces {
+			e := entry{hash: hashes[start+i], kind: kinds[start+i]}
+			if e.kind == KindDelta {
+				e.base = s.bases[e.hash]
+			}
+			cur.addEntry(e, p)
+		}
+		s.mu.RUnlock()
 		if len(cur.data) >= packTarget {
 			if err := flush(); err != nil {
 				return written, err

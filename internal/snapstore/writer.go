@@ -35,11 +35,31 @@ type Writer struct {
 	pages    int64
 	tree     treeBuilder
 	done     bool
+	// The base image: its leaves, and the page hashes of the one leaf
+	// last needed (a capture asks in page order).
+	baseLeaves [][32]byte
+	leafAt     int // index of the leaf in basePages; -1 for none
+	basePages  [][32]byte
+	deferred   []deferredPage
+	defBytes   int
+	defArena   []byte // the deferred pages' data
+	deltaBuf   []byte // for makeDelta, reused
 
 	batch    Batch        // nil: each pack is Put durably on its own
 	stagedMu sync.Mutex   // guards staged
 	staged   []stagedPack // packs in batch, indexed once it is committed
 }
+
+// deferredPage is a new page waiting for its base to be read, in a batch
+// with others, so that bases lying near each other cost one read.
+type deferredPage struct {
+	hash [32]byte
+	base [32]byte
+	data []byte // a copy: the caller reuses its buffer
+}
+
+// deferBytes is how many bytes of pages wait for their bases at most.
+const deferBytes = 1 << 20
 
 // stagedPack is a pack written in a batch and not yet committed.
 type stagedPack struct {
@@ -134,16 +154,50 @@ func (s *Store) putPack(ctx context.Context, p packBuf) error {
 	return nil
 }
 
+// UseBase makes root the base image of this one: a new page that differs
+// from the base's page at the same number is stored as a delta against it
+// (see makeDelta). Call it before the first page. Deltas only save space,
+// so a base that cannot be read is logged and the image is stored without
+// one.
+//
+// Only pieces already durable in the store serve as bases, and this
+// writer holds off Sweep until its root is durable, after which the root
+// reaches the bases through its deltas: a crash or a sweep never leaves a
+// delta without its base.
+//
+// Only the leaves of the base image that list changed pages are read, when
+// the first new page of each is added: after a small change a capture
+// reads a few leaves, not the base's whole page list.
+func (w *Writer) UseBase(root string) {
+	leaves, err := w.s.leafHashes(w.ctx, root)
+	if err != nil {
+		w.s.logger.Warn("snapshot store: base image unreadable, storing whole pages", "root", root, "err", err)
+		return
+	}
+	w.baseLeaves, w.leafAt = leaves, -1
+}
+
+// isStored reports whether piece h is stored or about to be.
+func (w *Writer) isStored(h [32]byte) bool {
+	_, ok := w.pending[h]
+	return ok || w.s.has(h)
+}
+
 // add stores a piece unless it is stored already.
 func (w *Writer) add(h [32]byte, kind Kind, data []byte) error {
-	if _, ok := w.pending[h]; ok || w.s.has(h) {
+	if w.isStored(h) {
 		return nil
 	}
+	return w.addNew(entry{hash: h, kind: kind}, data)
+}
+
+// addNew stores a piece the store does not hold.
+func (w *Writer) addNew(e entry, data []byte) error {
 	if w.cur.data == nil {
 		w.cur.data = make([]byte, 0, packTarget+packTarget/32)
 	}
-	w.pending[h] = struct{}{}
-	w.cur.add(h, kind, data)
+	w.pending[e.hash] = struct{}{}
+	w.cur.addEntry(e, data)
 	w.newBytes += int64(len(data))
 	if len(w.cur.data) >= packTarget {
 		return w.seal()
@@ -167,11 +221,98 @@ func (w *Writer) seal() error {
 // AddPage appends the next page of the image; h must be its SHA-256.
 // data is copied if it is new, so the caller may reuse it.
 func (w *Writer) AddPage(h [32]byte, data []byte) error {
-	if err := w.add(h, KindPage, data); err != nil {
-		return err
+	if !w.isStored(h) {
+		if base, ok := w.deltaBase(w.pages, h); ok {
+			w.pending[h] = struct{}{}
+			// One buffer holds the copies of a batch; should it grow, the
+			// earlier copies stay valid in the old one.
+			if w.defArena == nil {
+				w.defArena = make([]byte, 0, deferBytes+64<<10)
+			}
+			w.defArena = append(w.defArena, data...)
+			copied := w.defArena[len(w.defArena)-len(data):]
+			w.deferred = append(w.deferred, deferredPage{hash: h, base: base, data: copied})
+			w.defBytes += len(data)
+			if w.defBytes >= deferBytes {
+				if err := w.flushDeltas(); err != nil {
+					return err
+				}
+			}
+		} else if err := w.addNew(entry{hash: h, kind: KindPage}, data); err != nil {
+			return err
+		}
 	}
 	w.pages++
 	return w.tree.add(0, h)
+}
+
+// deltaBase returns the base image's page at index i, when the new page h
+// there may be stored as a delta against it.
+func (w *Writer) deltaBase(i int64, h [32]byte) (base [32]byte, ok bool) {
+	leaf := int(i / leafFanout)
+	if leaf >= len(w.baseLeaves) {
+		return base, false
+	}
+	if leaf != w.leafAt {
+		pieces, err := w.s.readPieces(w.ctx, w.baseLeaves[leaf:leaf+1])
+		var pages [][32]byte
+		if err == nil {
+			pages, err = decodeNode(pieces[0], 1)
+		}
+		if err != nil {
+			// The pages are stored whole; a corrupt base is for Verify to
+			// report.
+			w.s.logger.Warn("snapshot store: base image unreadable, storing pages whole", "err", err)
+			pages = nil
+		}
+		w.leafAt, w.basePages = leaf, pages
+	}
+	k := int(i % leafFanout)
+	if k >= len(w.basePages) || w.basePages[k] == h {
+		return base, false
+	}
+	base = w.basePages[k]
+	// A base must be durable (indexed), not a piece of this capture that a
+	// crash could lose, and its chain short enough to read quickly.
+	if !w.s.has(base) || w.s.depthOf(base) >= maxDeltaDepth {
+		return base, false
+	}
+	return base, true
+}
+
+// flushDeltas reads the bases of the deferred pages and stores each page
+// as a delta against its base, or whole when the delta is not worth it.
+func (w *Writer) flushDeltas() error {
+	if len(w.deferred) == 0 {
+		return nil
+	}
+	bases := make([][32]byte, len(w.deferred))
+	for i, p := range w.deferred {
+		bases[i] = p.base
+	}
+	basePages, err := w.s.readPieces(w.ctx, bases)
+	if err != nil {
+		// The pages are stored whole; a corrupt base is for Verify to
+		// report.
+		w.s.logger.Warn("snapshot store: delta bases unreadable, storing pages whole", "err", err)
+	}
+	for i, p := range w.deferred {
+		e := entry{hash: p.hash, kind: KindPage}
+		data := p.data
+		if err == nil && len(basePages[i]) == len(p.data) {
+			// addNew copies the delta into the pack, so the buffer is
+			// reused for the next one.
+			w.deltaBuf = makeDelta(w.deltaBuf[:0], p.data, basePages[i])
+			if d := w.deltaBuf; float64(len(d)) <= maxDeltaShare*float64(len(p.data)) {
+				e.kind, e.base, data = KindDelta, p.base, d
+			}
+		}
+		if err := w.addNew(e, data); err != nil {
+			return err
+		}
+	}
+	w.deferred, w.defBytes, w.defArena = w.deferred[:0], 0, w.defArena[:0]
+	return nil
 }
 
 // Finish writes the tree and the root for manifest m, waits until all of
@@ -180,6 +321,9 @@ func (w *Writer) Finish(m Manifest) (root string, newBytes int64, err error) {
 	defer w.Abort()
 	if m.Pages != w.pages {
 		return "", 0, fmt.Errorf("snapshot manifest says %d pages, %d were added", m.Pages, w.pages)
+	}
+	if err := w.flushDeltas(); err != nil {
+		return "", 0, err
 	}
 	depth, top, err := w.tree.finish()
 	if err != nil {
