@@ -107,7 +107,15 @@ func (m *Manager) capture(ctx context.Context, rec *store.SnapshotRecord, progre
 		return err
 	}
 	start := time.Now()
-	img, err := snapshot.Capture(ctx, m.host.Path(rec.DatabaseID), m.snaps.cfg.Store, progress)
+	// The latest completed snapshot is the base for deltas of the pages
+	// changed since; without one, pages are stored whole.
+	var baseRoot string
+	if prev, err := m.db.LatestCompletedSnapshot(ctx, rec.DatabaseID); err == nil {
+		baseRoot = prev.Root
+	} else if snapdeck.ErrorCode(err) != snapdeck.NotFound {
+		m.logger.Warn("find the base of a snapshot", "database_id", rec.DatabaseID, "snapshot_id", rec.ID, "err", err)
+	}
+	img, err := snapshot.CaptureWithBase(ctx, m.host.Path(rec.DatabaseID), m.snaps.cfg.Store, baseRoot, progress)
 	rec.CompletedAt = m.now()
 	if err != nil {
 		rec.Status = snapdeck.SnapshotFailed

@@ -22,25 +22,24 @@ import (
 // runs, so only ratios are comparable), 3 runs each, medians. It runs only
 // with SNAPDECK_BENCH=1; SNAPDECK_BENCH_SIZE sets the database size
 // (default 64MiB, docs/benchmarks.md uses 1GiB) and SNAPDECK_BENCH_DIR keeps
-// the generated database between invocations.
+// the generated database between invocations. SNAPDECK_BENCH_NOBASE=1
+// takes every capture without a base, as before deltas, for comparison.
 //
 //	SNAPDECK_BENCH=1 SNAPDECK_BENCH_SIZE=1GiB go test -run TestBenchmarkSnapshotEngine -v -timeout 60m ./internal/snapshot/
 func TestBenchmarkSnapshotEngine(t *testing.T) {
-	if os.Getenv("SNAPDECK_BENCH") == "" {
-		t.Skip("set SNAPDECK_BENCH=1 to run the snapshot engine benchmark")
-	}
 	ctx := context.Background()
-	size := parseSize(t, os.Getenv("SNAPDECK_BENCH_SIZE"), 64<<20)
-	dir := os.Getenv("SNAPDECK_BENCH_DIR")
-	if dir == "" {
-		dir = t.TempDir()
-	}
-	path := filepath.Join(dir, fmt.Sprintf("bench-%d.sqlite", size))
-	buildBenchDB(t, path, size)
+	dir, path := benchDB(t)
 	fi, _ := os.Stat(path)
 	t.Logf("database %s: %d bytes", path, fi.Size())
 
-	var cpSync, first, second, restore, secondPct []float64
+	noBase := os.Getenv("SNAPDECK_BENCH_NOBASE") != ""
+	capture := func(db string, st *snapstore.Store, base Image) (Image, error) {
+		if noBase {
+			base.Root = ""
+		}
+		return CaptureWithBase(ctx, db, st, base.Root, nil)
+	}
+	var cpSync, first, second, restore, secondPct, rows, rowsPct, restoreSecs []float64
 	for run := range 3 {
 		os.RemoveAll(filepath.Join(dir, "work"))
 		work := filepath.Join(dir, "work")
@@ -71,17 +70,29 @@ func TestBenchmarkSnapshotEngine(t *testing.T) {
 		changePages(t, db, img1.Pages/100, uint64(run))
 		settle(t)
 		start = time.Now()
-		img2, err := Capture(ctx, db, st, nil)
+		img2, err := capture(db, st, img1)
 		if err != nil {
 			t.Fatal(err)
 		}
 		c2 := time.Since(start).Seconds()
 
+		// 1% of the rows, scattered: every 100th row, about a quarter of
+		// the pages.
+		updateEvery100thRow(t, db, run)
+		settle(t)
+		start = time.Now()
+		img3, err := capture(db, st, img2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c3 := time.Since(start).Seconds()
+
 		target := filepath.Join(work, "target.sqlite")
 		copyFile(t, path, target)
 		settle(t)
 		start = time.Now()
-		if err := Materialize(ctx, st, img2, target+".restore", nil); err != nil {
+		// The last image: with deltas it has the longest chains.
+		if err := Materialize(ctx, st, img3, target+".restore", nil); err != nil {
 			t.Fatal(err)
 		}
 		if err := Install(target+".restore", target); err != nil {
@@ -90,21 +101,121 @@ func TestBenchmarkSnapshotEngine(t *testing.T) {
 		r := time.Since(start).Seconds()
 		st.Close(ctx)
 
-		t.Logf("run %d: cp+sync %.2fs, first capture %.2fs (%.2fx), after 1%% change %.2fs (%.2fx, stored %d bytes = %.2f%%), restore %.2fs (%.2fx)",
-			run+1, base, c1, c1/base, c2, c2/base, img2.NewBytes, 100*float64(img2.NewBytes)/float64(img2.Size), r, r/base)
+		t.Logf("run %d: cp+sync %.2fs, first capture %.2fs (%.2fx), after 1%% change %.2fs (%.2fx, stored %d bytes = %.2f%%), "+
+			"after every 100th row %.2fs (%.2fx, stored %d bytes = %.2f%%), restore %.2fs (%.2fx)",
+			run+1, base, c1, c1/base, c2, c2/base, img2.NewBytes, 100*float64(img2.NewBytes)/float64(img2.Size),
+			c3, c3/base, img3.NewBytes, 100*float64(img3.NewBytes)/float64(img3.Size), r, r/base)
 		cpSync = append(cpSync, base)
 		first = append(first, c1/base)
 		second = append(second, c2/base)
 		secondPct = append(secondPct, 100*float64(img2.NewBytes)/float64(img2.Size))
 		restore = append(restore, r/base)
+		restoreSecs = append(restoreSecs, r)
+		rows = append(rows, c3/base)
+		rowsPct = append(rowsPct, 100*float64(img3.NewBytes)/float64(img3.Size))
 		os.Remove(db)
 		removeDatabaseFiles(db)
 	}
-	t.Logf("MEDIANS cp+sync %.2fs; first capture %.2fx; capture after 1%% change %.2fx storing %.2f%% of the database; restore %.2fx",
-		median(cpSync), median(first), median(second), median(secondPct), median(restore))
+	t.Logf("MEDIANS cp+sync %.2fs; first capture %.2fx; capture after 1%% change %.2fx storing %.2f%% of the database; "+
+		"after every 100th row %.2fx storing %.2f%%; restore %.2fx (%.2fs)",
+		median(cpSync), median(first), median(second), median(secondPct), median(rows), median(rowsPct), median(restore), median(restoreSecs))
+	if os.Getenv("SNAPDECK_BENCH_SKIP_WRITER") != "" {
+		return
+	}
 
 	benchWriterLatency(t, path)
 	benchPeakMemory(t, path)
+}
+
+// TestBenchmarkDeltas compares, on one database, the second capture with
+// the first as its base (deltas) and without (whole pages, as before
+// deltas): the bytes it stores, its time, and the time to materialise it.
+// Both captures go into stores that hold the same first image, and their
+// order alternates between rounds, so both see the same disk and load. It
+// runs only with SNAPDECK_BENCH=1, on the database of
+// TestBenchmarkSnapshotEngine (SNAPDECK_BENCH_SIZE, SNAPDECK_BENCH_DIR).
+//
+//	SNAPDECK_BENCH=1 SNAPDECK_BENCH_SIZE=256MiB go test -run TestBenchmarkDeltas -v -timeout 60m ./internal/snapshot/
+func TestBenchmarkDeltas(t *testing.T) {
+	ctx := context.Background()
+	dir, path := benchDB(t)
+	work := filepath.Join(dir, "deltas")
+	defer os.RemoveAll(work)
+	for _, sc := range []struct {
+		name   string
+		change func(db string, first Image, round int)
+	}{
+		{"every 100th row updated", func(db string, _ Image, round int) { updateEvery100thRow(t, db, round) }},
+		{"1% of pages changed", func(db string, first Image, round int) { changePages(t, db, first.Pages/100, uint64(round)) }},
+	} {
+		// whole and delta: capture seconds, stored bytes, restore seconds.
+		var whole, delta [3][]float64
+		for round := range 5 {
+			os.RemoveAll(work)
+			os.MkdirAll(work, 0o755)
+			db := filepath.Join(work, "db.sqlite")
+			copyFile(t, path, db)
+			stores := make([]*snapstore.Store, 2) // [0] whole pages, [1] deltas
+			var first Image
+			for i := range stores {
+				st, err := snapstore.Open(ctx, filepath.Join(work, fmt.Sprintf("snapshots-%d", i)), nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				stores[i] = st
+				if first, err = Capture(ctx, db, st, nil); err != nil {
+					t.Fatal(err)
+				}
+			}
+			sc.change(db, first, round)
+			imgs := make([]Image, 2)
+			secs := make([]float64, 2)
+			disk := make([]int64, 2) // bytes the store grew by, pack indexes included
+			restores := make([]float64, 2)
+			order := []int{0, 1}
+			if round%2 == 1 {
+				order = []int{1, 0}
+			}
+			for _, i := range order {
+				base := ""
+				if i == 1 {
+					base = first.Root
+				}
+				_, before, _ := stores[i].Stats(ctx)
+				settle(t)
+				start := time.Now()
+				img, err := CaptureWithBase(ctx, db, stores[i], base, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				secs[i], imgs[i] = time.Since(start).Seconds(), img
+				_, after, _ := stores[i].Stats(ctx)
+				disk[i] = after - before
+			}
+			for _, i := range order {
+				target := filepath.Join(work, "restored.sqlite")
+				settle(t)
+				start := time.Now()
+				if err := Materialize(ctx, stores[i], imgs[i], target, nil); err != nil {
+					t.Fatal(err)
+				}
+				restores[i] = time.Since(start).Seconds()
+				os.Remove(target)
+			}
+			for _, st := range stores {
+				st.Close(ctx)
+			}
+			t.Logf("%s, round %d: whole pages %.3fs storing %d bytes (%d on disk), restore %.3fs; deltas %.3fs storing %d bytes (%d on disk), restore %.3fs",
+				sc.name, round+1, secs[0], imgs[0].NewBytes, disk[0], restores[0], secs[1], imgs[1].NewBytes, disk[1], restores[1])
+			for i, fig := range []*[3][]float64{&whole, &delta} {
+				fig[0] = append(fig[0], secs[i])
+				fig[1] = append(fig[1], 100*float64(imgs[i].NewBytes)/float64(imgs[i].Size))
+				fig[2] = append(fig[2], restores[i])
+			}
+		}
+		t.Logf("MEDIANS %s: whole pages: capture %.3fs, stores %.2f%%, restore %.3fs; deltas: capture %.3fs, stores %.2f%%, restore %.3fs",
+			sc.name, median(whole[0]), median(whole[1]), median(whole[2]), median(delta[0]), median(delta[1]), median(delta[2]))
+	}
 }
 
 // benchWriterLatency measures a writer's commit latency (autocommit,
@@ -236,6 +347,24 @@ func vmHWM(t *testing.T) int64 {
 
 // buildBenchDB creates a database of realistic order rows of about size
 // bytes, unless it exists, fully checkpointed.
+// benchDB skips the test unless SNAPDECK_BENCH is set, and returns the
+// benchmark directory and the database of SNAPDECK_BENCH_SIZE in it,
+// generated on first use.
+func benchDB(t *testing.T) (dir, path string) {
+	t.Helper()
+	if os.Getenv("SNAPDECK_BENCH") == "" {
+		t.Skip("set SNAPDECK_BENCH=1 to run the snapshot engine benchmarks")
+	}
+	size := parseSize(t, os.Getenv("SNAPDECK_BENCH_SIZE"), 64<<20)
+	dir = os.Getenv("SNAPDECK_BENCH_DIR")
+	if dir == "" {
+		dir = t.TempDir()
+	}
+	path = filepath.Join(dir, fmt.Sprintf("bench-%d.sqlite", size))
+	buildBenchDB(t, path, size)
+	return dir, path
+}
+
 func buildBenchDB(t *testing.T, path string, size int64) {
 	t.Helper()
 	if _, err := os.Stat(path); err == nil {
@@ -281,6 +410,17 @@ func changePages(t *testing.T, path string, n int64, seed uint64) {
 		}
 	}
 	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// updateEvery100thRow changes 1% of the rows, spread over about a quarter
+// of the pages (a page holds about 27 rows).
+func updateEvery100thRow(t *testing.T, path string, run int) {
+	t.Helper()
+	db := openDB(t, path)
+	defer db.Close()
+	if _, err := db.Exec(`UPDATE orders SET amount = amount + 1 WHERE id % 100 = ?`, run); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -79,6 +79,16 @@ type chunk struct {
 // busy handler only ever waits for itself (to start the read), never makes
 // a writer wait.
 func Capture(ctx context.Context, path string, st *snapstore.Store, progress Progress) (Image, error) {
+	return CaptureWithBase(ctx, path, st, "", progress)
+}
+
+// CaptureWithBase is Capture with the root of the previous snapshot of the
+// same database as its base: a page new to the store that differs from the
+// base's page at the same number is stored as a small delta against it, so
+// a capture after a few rows changed stores about those rows rather than
+// their whole pages. An empty baseRoot, or one that cannot be read, stores
+// whole pages.
+func CaptureWithBase(ctx context.Context, path string, st *snapstore.Store, baseRoot string, progress Progress) (Image, error) {
 	if _, err := os.Stat(path); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return Image{}, &snapdeck.Error{Code: snapdeck.NotFound, Message: "the database file does not exist", Err: err}
@@ -101,6 +111,11 @@ func Capture(ctx context.Context, path string, st *snapstore.Store, progress Pro
 		return Image{}, fmt.Errorf("capture: %w", err)
 	}
 	defer w.Abort()
+	if baseRoot != "" {
+		// Before the read transaction, which this walk of the base's
+		// tree need not hold open.
+		w.UseBase(baseRoot)
+	}
 	tx, err := db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return Image{}, fmt.Errorf("capture: begin read: %w", err)

@@ -3,6 +3,7 @@ package snapshot
 import (
 	"context"
 	"crypto/sha256"
+	"database/sql"
 	"encoding/hex"
 	"io"
 	"os"
@@ -11,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/snapdeck/snapdeck/internal/snapdeck"
+	"github.com/snapdeck/snapdeck/internal/snapstore"
 )
 
 func TestCaptureAndMaterializeIncludeTheWAL(t *testing.T) {
@@ -61,16 +63,24 @@ func TestCaptureAndMaterializeIncludeTheWAL(t *testing.T) {
 	}
 }
 
-func TestSecondCaptureStoresTheChange(t *testing.T) {
-	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "a.sqlite")
-	db := openDB(t, path)
+// capturedOrders creates a database of 50,000 orders and captures it into
+// a new store.
+func capturedOrders(t *testing.T) (path string, db *sql.DB, st *snapstore.Store, first Image) {
+	t.Helper()
+	path = filepath.Join(t.TempDir(), "a.sqlite")
+	db = openDB(t, path)
 	insertOrders(t, db, 50000, 1)
-	st := openStore(t, "")
-	first, err := Capture(ctx, path, st, nil)
+	st = openStore(t, "")
+	first, err := Capture(context.Background(), path, st, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return path, db, st, first
+}
+
+func TestSecondCaptureStoresTheChange(t *testing.T) {
+	ctx := context.Background()
+	path, db, st, first := capturedOrders(t)
 	// Change 1% of the rows in runs of 50, which rewrites about 1% of
 	// the pages (a page holds about 25 rows).
 	if _, err := db.Exec(`UPDATE orders SET status = 'disputed' WHERE id % 5000 < 50`); err != nil {
@@ -92,6 +102,34 @@ func TestSecondCaptureStoresTheChange(t *testing.T) {
 	}
 	if third.Root != second.Root || third.NewBytes != 0 {
 		t.Errorf("capture of an unchanged database: got root %s adding %d bytes, want %s adding 0", third.Root, third.NewBytes, second.Root)
+	}
+}
+
+func TestScatteredRowUpdateStoresAboutTheRows(t *testing.T) {
+	ctx := context.Background()
+	path, db, st, first := capturedOrders(t)
+	// Every 100th row: 1% of the rows, but about a quarter of the pages.
+	if _, err := db.Exec(`UPDATE orders SET amount = amount + 1 WHERE id % 100 = 0`); err != nil {
+		t.Fatal(err)
+	}
+	want := contentDigest(t, path)
+	second, err := CaptureWithBase(ctx, path, st, first.Root, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("second capture added %d bytes of %d (%.2f%%)", second.NewBytes, second.Size, 100*float64(second.NewBytes)/float64(second.Size))
+	if limit := second.Size * 5 / 100; second.NewBytes > limit {
+		t.Errorf("capture after updating every 100th row added %d bytes of a %d-byte image, want at most %d", second.NewBytes, second.Size, limit)
+	}
+	restored := filepath.Join(t.TempDir(), "restored.sqlite")
+	if err := Materialize(ctx, st, second, restored, nil); err != nil {
+		t.Fatalf("Materialize: %v", err)
+	}
+	if err := IntegrityCheck(ctx, restored); err != nil {
+		t.Fatal(err)
+	}
+	if got := contentDigest(t, restored); got != want {
+		t.Errorf("restored content digest %s, want %s", got, want)
 	}
 }
 
