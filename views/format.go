@@ -111,24 +111,30 @@ func planLabel(p snapdeck.Plan) string {
 	return string(p)
 }
 
-// planSummary says what a plan gives, following SPEC §1's defaults.
-func planSummary(p snapdeck.Plan) string {
-	switch p {
-	case snapdeck.PlanFree:
-		return "Daily snapshots, kept 7 days; only the latest is available."
-	case snapdeck.PlanProfessional:
-		return "Daily snapshots, all available for 7 days."
-	case snapdeck.PlanEnterprise:
-		return "Hourly snapshots, all available for 90 days."
+// planSummary says what a plan gives as this console runs it: the cadence
+// and retention come from the policies, not from SPEC's defaults, so an
+// operator's --cadence-*/--retention-* flags show in every plan select.
+func planSummary(plan snapdeck.Plan, pol snapdeck.PlanPolicy) string {
+	var every string
+	switch pol.Cadence {
+	case 24 * time.Hour:
+		every = "Daily snapshots"
+	case time.Hour:
+		every = "Hourly snapshots"
+	default:
+		every = "Snapshots every " + days(pol.Cadence)
 	}
-	return ""
+	if plan == snapdeck.PlanFree {
+		return every + ", kept " + days(pol.Retention) + "; only the latest is available."
+	}
+	return every + ", all available for " + days(pol.Retention) + "."
 }
 
 // planOptions are the choices of every plan select.
-func planOptions() []ui.Option {
+func planOptions(p Page) []ui.Option {
 	opts := make([]ui.Option, 0, len(snapdeck.Plans))
-	for _, p := range snapdeck.Plans {
-		opts = append(opts, ui.Option{Value: string(p), Label: planLabel(p) + " — " + planSummary(p)})
+	for _, plan := range snapdeck.Plans {
+		opts = append(opts, ui.Option{Value: string(plan), Label: planLabel(plan) + " — " + planSummary(plan, p.policy(plan))})
 	}
 	return opts
 }

@@ -38,7 +38,7 @@ func unit(n int64, one string) string {
 }
 
 // days renders a retention or cadence in days and hours: "7 days",
-// "1 day 12 hours", "6 hours", "30 minutes".
+// "1 day 12 hours", "6 hours", "30 minutes", "15 seconds".
 func days(d time.Duration) string {
 	const day = 24 * time.Hour
 	switch {
@@ -50,8 +50,10 @@ func days(d time.Duration) string {
 		return s
 	case d >= time.Hour:
 		return unit(int64(d/time.Hour), "hour")
+	case d >= time.Minute:
+		return unit(int64(d/time.Minute), "minute")
 	default:
-		return unit(max(int64(d/time.Minute), 0), "minute")
+		return unit(max(int64(d/time.Second), 0), "second")
 	}
 }
 

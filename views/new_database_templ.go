@@ -142,7 +142,7 @@ func NewDatabasePage(p Page, f NewDatabase) templ.Component {
 						}()
 					}
 					ctx = templ.InitializeContext(ctx)
-					templ_7745c5c3_Err = ui.Select(ui.SelectProps{ID: "db-plan", Name: "plan", Options: planOptions(), Selected: selectedPlan(f.Plan), Described: true}).Render(ctx, templ_7745c5c3_Buffer)
+					templ_7745c5c3_Err = ui.Select(ui.SelectProps{ID: "db-plan", Name: "plan", Options: planOptions(p), Selected: selectedPlan(f.Plan), Described: true}).Render(ctx, templ_7745c5c3_Buffer)
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}

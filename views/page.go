@@ -20,6 +20,17 @@ type Page struct {
 	// Nav is the active top-navigation entry: "databases", "import",
 	// "activity", "api-keys", "users".
 	Nav string
+	// Policies are the plans' cadence and retention as this console runs
+	// them (flags may override SPEC's defaults); nil means the defaults.
+	Policies map[snapdeck.Plan]snapdeck.PlanPolicy
+}
+
+// policy returns a plan's cadence and retention as this console runs them.
+func (p Page) policy(plan snapdeck.Plan) snapdeck.PlanPolicy {
+	if pol, ok := p.Policies[plan]; ok {
+		return pol
+	}
+	return snapdeck.DefaultPolicies()[plan]
 }
 
 // CanWrite reports whether the signed-in user may change things.

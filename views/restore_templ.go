@@ -745,7 +745,7 @@ func CreateFromSnapshotPage(p Page, v CreateFromSnapshot) templ.Component {
 						}()
 					}
 					ctx = templ.InitializeContext(ctx)
-					templ_7745c5c3_Err = ui.Select(ui.SelectProps{ID: "create-plan", Name: "plan", Options: planOptions(), Selected: selectedPlan(v.Plan), Described: true}).Render(ctx, templ_7745c5c3_Buffer)
+					templ_7745c5c3_Err = ui.Select(ui.SelectProps{ID: "create-plan", Name: "plan", Options: planOptions(p), Selected: selectedPlan(v.Plan), Described: true}).Render(ctx, templ_7745c5c3_Buffer)
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}

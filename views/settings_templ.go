@@ -241,7 +241,7 @@ func SettingsPage(p Page, v Settings) templ.Component {
 						}()
 					}
 					ctx = templ.InitializeContext(ctx)
-					templ_7745c5c3_Err = ui.Select(ui.SelectProps{ID: "settings-plan", Name: "plan", Options: planOptions(), Selected: selectedPlan(v.DB.Plan), Invalid: v.Field == "plan", Described: v.Field == "plan", Attributes: disabledUnless(p.CanWrite(), nil)}).Render(ctx, templ_7745c5c3_Buffer)
+					templ_7745c5c3_Err = ui.Select(ui.SelectProps{ID: "settings-plan", Name: "plan", Options: planOptions(p), Selected: selectedPlan(v.DB.Plan), Invalid: v.Field == "plan", Described: v.Field == "plan", Attributes: disabledUnless(p.CanWrite(), nil)}).Render(ctx, templ_7745c5c3_Buffer)
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}

@@ -70,7 +70,16 @@ func (m *Manager) EnableSnapshots(cfg Snapshots) error {
 
 // Policy returns a plan's cadence and retention.
 func (m *Manager) Policy(plan snapdeck.Plan) snapdeck.PlanPolicy {
-	return m.snaps.cfg.Policies[plan]
+	return m.Policies()[plan]
+}
+
+// Policies returns every plan's cadence and retention as this console runs
+// them: SPEC's defaults until snapshots are enabled with their own.
+func (m *Manager) Policies() map[snapdeck.Plan]snapdeck.PlanPolicy {
+	if m.snaps == nil {
+		return snapdeck.DefaultPolicies()
+	}
+	return m.snaps.cfg.Policies
 }
 
 func (m *Manager) lock(id string) *sync.RWMutex {
