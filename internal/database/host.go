@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/snapdeck/snapdeck/internal/durable"
 	"github.com/snapdeck/snapdeck/internal/snapdeck"
 	"modernc.org/sqlite"
 )
@@ -99,7 +100,7 @@ func (h *Host) Create(ctx context.Context, id string) error {
 	if _, err := db.ExecContext(ctx, "PRAGMA user_version = 0; CREATE TABLE IF NOT EXISTS _snapdeck_probe(x); DROP TABLE _snapdeck_probe"); err != nil {
 		return fmt.Errorf("initialise database %s: %w", id, err)
 	}
-	return syncDir(h.dir)
+	return durable.SyncDir(h.dir)
 }
 
 // open returns the pools of a database, opening them on first use.
@@ -198,7 +199,7 @@ func (h *Host) Delete(ctx context.Context, id string) error {
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("remove database %s: %w", id, err)
 	}
-	return syncDir(h.dir)
+	return durable.SyncDir(h.dir)
 }
 
 // Close closes every pool.
@@ -412,15 +413,4 @@ func sqlMessage(err error, readOnly bool) string {
 		return "This database is read-only for viewers: " + msg
 	}
 	return "SQLite says: " + msg
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	// fsync the directory as well: a new or removed entry is not durable
-	// until the directory is.
-	return d.Sync()
 }

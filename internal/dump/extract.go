@@ -17,6 +17,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 
 	"github.com/snapdeck/snapdeck/internal/bytesize"
+	"github.com/snapdeck/snapdeck/internal/durable"
 	"github.com/snapdeck/snapdeck/internal/snapdeck"
 )
 
@@ -66,7 +67,7 @@ func Extract(ctx context.Context, r io.Reader, dstPath string, lim Limits) (Mani
 		return Manifest{}, fmt.Errorf("dump: %w", err)
 	}
 	// fsync the directory as well: a rename is not durable until its entry is.
-	if err := syncDir(dir); err != nil {
+	if err := durable.SyncDir(dir); err != nil {
 		os.Remove(dstPath)
 		return Manifest{}, fmt.Errorf("dump: %w", err)
 	}
@@ -454,17 +455,4 @@ func (d *decodedReader) Read(p []byte) (int, error) {
 		d.err = err
 	}
 	return n, err
-}
-
-// syncDir fsyncs a directory, making renames in it durable.
-func syncDir(dir string) error {
-	if dir == "" {
-		dir = "."
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }

@@ -13,6 +13,7 @@ import (
 	"modernc.org/sqlite"
 
 	"github.com/snapdeck/snapdeck/internal/dump"
+	"github.com/snapdeck/snapdeck/internal/durable"
 )
 
 // headerSize is the size of the database header at the start of page 1
@@ -148,13 +149,7 @@ func place(ctx context.Context, src *os.File, srcPath, dstPath string, size int6
 // syncFile fsyncs a file and its directory.
 func syncFile(path string) error {
 	for _, p := range []string{path, filepath.Dir(path)} {
-		f, err := os.Open(p)
-		if err != nil {
-			return fmt.Errorf("import: %w", err)
-		}
-		err = f.Sync()
-		f.Close()
-		if err != nil {
+		if err := durable.Sync(p); err != nil {
 			return fmt.Errorf("import: sync %s: %w", p, err)
 		}
 	}

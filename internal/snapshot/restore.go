@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/snapdeck/snapdeck/internal/durable"
 	"github.com/snapdeck/snapdeck/internal/snapdeck"
 	"github.com/snapdeck/snapdeck/internal/snapstore"
 )
@@ -118,7 +119,7 @@ func Materialize(ctx context.Context, st *snapstore.Store, img Image, dstPath st
 	if err := f.Close(); err != nil {
 		return fmt.Errorf("materialize: close %s: %w", dstPath, err)
 	}
-	if err := syncDir(filepath.Dir(dstPath)); err != nil {
+	if err := durable.SyncDir(filepath.Dir(dstPath)); err != nil {
 		return fmt.Errorf("materialize: sync directory: %w", err)
 	}
 	return nil
@@ -239,7 +240,7 @@ func Install(tmpPath, dbPath string) error {
 		}
 	}
 	fault("install:before-dir-sync")
-	if err := syncDir(filepath.Dir(dbPath)); err != nil {
+	if err := durable.SyncDir(filepath.Dir(dbPath)); err != nil {
 		return fmt.Errorf("install: sync directory: %w", err)
 	}
 	return nil
@@ -255,18 +256,4 @@ func writeIn(f *os.File, b []byte, n int) error {
 		b = b[k:]
 	}
 	return nil
-}
-
-// syncDir fsyncs a directory: a file created or renamed in it is not
-// durable until its directory entry is.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/snapdeck/snapdeck/internal/durable"
 	"github.com/snapdeck/snapdeck/internal/snapdeck"
 )
 
@@ -87,7 +88,7 @@ func (l *Local) Put(ctx context.Context, key string, data []byte) error {
 		err = os.Rename(tmp, path)
 	}
 	if err == nil {
-		err = syncDir(filepath.Dir(path))
+		err = durable.SyncDir(filepath.Dir(path))
 	}
 	if err != nil {
 		os.Remove(tmp)
@@ -180,7 +181,7 @@ func (b *localBatch) Commit(ctx context.Context) error {
 		if err := ctx.Err(); err != nil {
 			return fail(err)
 		}
-		if err := syncFile(f.tmp); err != nil {
+		if err := durable.Sync(f.tmp); err != nil {
 			return fail(err)
 		}
 		fault("batch:synced")
@@ -195,7 +196,7 @@ func (b *localBatch) Commit(ctx context.Context) error {
 		fault("batch:renamed")
 	}
 	for dir := range dirs {
-		if err := syncDir(dir); err != nil {
+		if err := durable.SyncDir(dir); err != nil {
 			return fmt.Errorf("commit blobs: %w", err)
 		}
 	}
@@ -296,21 +297,4 @@ func (l *Local) List(ctx context.Context, fn func(key string) error) error {
 		}
 		return fn(key)
 	})
-}
-
-// syncDir fsyncs a directory so that entries created, renamed or removed in
-// it survive a crash.
-func syncDir(dir string) error { return syncFile(dir) }
-
-// syncFile fsyncs the file or directory at path.
-func syncFile(path string) error {
-	d, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }
