@@ -46,12 +46,6 @@ type serveCommand struct {
 	notifyURL       string
 }
 
-// Plan defaults of SPEC §1.
-var (
-	defaultCadence   = map[string]time.Duration{"free": 24 * time.Hour, "professional": 24 * time.Hour, "enterprise": time.Hour}
-	defaultRetention = map[string]time.Duration{"free": 7 * 24 * time.Hour, "professional": 7 * 24 * time.Hour, "enterprise": 90 * 24 * time.Hour}
-)
-
 func (c *serveCommand) parse(args []string) error {
 	fs := flag.NewFlagSet("snapdeck serve", flag.ContinueOnError)
 	fs.SetOutput(c.stderr)
@@ -62,10 +56,11 @@ func (c *serveCommand) parse(args []string) error {
 	f.Duration(&c.queryTimeout, "query-timeout", 30*time.Second, "interrupt a Query tab statement running longer")
 	f.String(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	c.cadence, c.retention = map[string]*time.Duration{}, map[string]*time.Duration{}
-	for _, plan := range []string{"free", "professional", "enterprise"} {
+	for p, def := range snapdeck.DefaultPolicies() {
+		plan := string(p)
 		c.cadence[plan], c.retention[plan] = new(time.Duration), new(time.Duration)
-		f.Duration(c.cadence[plan], "cadence-"+plan, defaultCadence[plan], "scheduled snapshot interval of the "+plan+" plan")
-		f.Duration(c.retention[plan], "retention-"+plan, defaultRetention[plan], "how long "+plan+" snapshots are kept")
+		f.Duration(c.cadence[plan], "cadence-"+plan, def.Cadence, "scheduled snapshot interval of the "+plan+" plan")
+		f.Duration(c.retention[plan], "retention-"+plan, def.Retention, "how long "+plan+" snapshots are kept")
 	}
 	f.Int(&c.snapshotWorkers, "snapshot-workers", 2, "scheduled snapshots taken at once")
 	f.Duration(&c.exportTTL, "export-ttl", 24*time.Hour, "how long a prepared .dump export is kept for download")
@@ -134,6 +129,8 @@ func (c *serveCommand) Run(ctx context.Context) error {
 	}
 	host.QueryTimeout = c.queryTimeout
 	defer host.Close(context.Background())
+	// Asked once: the dump manifests and the system-change check both record it.
+	sqliteV := sqliteVersion()
 	snaps, err := snapstore.Open(ctx, filepath.Join(c.dataDir, "snapshots"), logger)
 	if err != nil {
 		return err
@@ -149,7 +146,7 @@ func (c *serveCommand) Run(ctx context.Context) error {
 		policies[plan] = snapdeck.PlanPolicy{Cadence: *c.cadence[string(plan)], Retention: *c.retention[string(plan)]}
 	}
 	if err := databases.EnableSnapshots(database.Snapshots{Store: snaps, Jobs: jobs, Policies: policies,
-		TmpDir: tmp, ExportDir: filepath.Join(tmp, "exports"), ExportTTL: c.exportTTL, Engine: "snapdeck " + version, SQLiteVersion: sqliteVersion()}); err != nil {
+		TmpDir: tmp, ExportDir: filepath.Join(tmp, "exports"), ExportTTL: c.exportTTL, Engine: "snapdeck " + version, SQLiteVersion: sqliteV}); err != nil {
 		return err
 	}
 	mx := metrics.New(metrics.Sources{SnapshotStore: snaps.Stats, LastSuccess: db.LatestSnapshotTimes, Logger: logger,
@@ -165,7 +162,7 @@ func (c *serveCommand) Run(ctx context.Context) error {
 		databases.OnEvent = notifier.Event
 	}
 	sched := schedule.New(schedule.Config{Store: db, Databases: databases, Logger: logger, Metrics: mx, Workers: c.snapshotWorkers,
-		Version: version, SQLiteVersion: sqliteVersion()})
+		Version: version, SQLiteVersion: sqliteV})
 	// Closed before the job runner and the store: snapshots under way are
 	// cancelled first.
 	defer func() {

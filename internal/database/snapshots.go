@@ -305,28 +305,19 @@ func (m *Manager) Restore(ctx context.Context, dbID, sid, actor string) (snapdec
 	if err != nil {
 		return snapdeck.Job{}, err
 	}
-	return m.overwrite(ctx, dbID, s, snapdeck.StatusRestoring, snapdeck.JobRestore, actor)
+	return m.restore(ctx, dbID, s, actor)
 }
 
-// Overwrite replaces a database's data with a snapshot of any database.
-func (m *Manager) Overwrite(ctx context.Context, dbID, sid, actor string) (snapdeck.Job, error) {
-	s, err := m.db.FindSnapshot(ctx, sid)
-	if err != nil {
-		return snapdeck.Job{}, err
-	}
-	return m.overwrite(ctx, dbID, s, snapdeck.StatusRestoring, snapdeck.JobRestore, actor)
-}
-
-func (m *Manager) overwrite(ctx context.Context, dbID string, s store.SnapshotRecord, during snapdeck.Status, kind snapdeck.JobKind, actor string) (snapdeck.Job, error) {
+func (m *Manager) restore(ctx context.Context, dbID string, s store.SnapshotRecord, actor string) (snapdeck.Job, error) {
 	if err := usable(s); err != nil {
 		return snapdeck.Job{}, err
 	}
-	d, err := m.db.TransitionDatabase(ctx, dbID, []snapdeck.Status{snapdeck.StatusRunning}, during)
+	d, err := m.db.TransitionDatabase(ctx, dbID, []snapdeck.Status{snapdeck.StatusRunning}, snapdeck.StatusRestoring)
 	if err != nil {
 		return snapdeck.Job{}, err
 	}
 	start := time.Now()
-	j, err := m.snaps.cfg.Jobs.Start(ctx, snapdeck.Job{Kind: kind, DatabaseID: dbID, SnapshotID: s.ID, Actor: actor},
+	j, err := m.snaps.cfg.Jobs.Start(ctx, snapdeck.Job{Kind: snapdeck.JobRestore, DatabaseID: dbID, SnapshotID: s.ID, Actor: actor},
 		func(ctx context.Context, p *job.Progress) error {
 			err := m.replaceWithSnapshot(ctx, d, s, actor, p)
 			detail := fmt.Sprintf("from snapshot of %s", s.CreatedAt.Format("2006-01-02 15:04:05 UTC"))
