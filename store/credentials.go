@@ -9,10 +9,6 @@ import (
 	"github.com/snapdeck/snapdeck/internal/snapdeck"
 )
 
-func dbNotFound(id string) error {
-	return &snapdeck.Error{Code: snapdeck.NotFound, Reason: "db-not-found", Message: fmt.Sprintf("Database not found: %s", id)}
-}
-
 // SetDatabaseCredentials replaces a database's username and password hash.
 func (db *DB) SetDatabaseCredentials(ctx context.Context, id, username, passwordHash string) error {
 	res, err := db.w.ExecContext(ctx, `UPDATE databases SET username = ?, password_hash = ? WHERE id = ?`, username, passwordHash, id)
@@ -20,7 +16,7 @@ func (db *DB) SetDatabaseCredentials(ctx context.Context, id, username, password
 		return fmt.Errorf("set credentials of database %s: %w", id, err)
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
-		return dbNotFound(id)
+		return snapdeck.DatabaseNotFound(id)
 	}
 	return nil
 }
@@ -30,7 +26,7 @@ func (db *DB) SetDatabaseCredentials(ctx context.Context, id, username, password
 func (db *DB) FindDatabaseCredentials(ctx context.Context, id string) (username, passwordHash string, err error) {
 	err = db.r.QueryRowContext(ctx, `SELECT username, password_hash FROM databases WHERE id = ?`, id).Scan(&username, &passwordHash)
 	if errors.Is(err, sql.ErrNoRows) {
-		return "", "", dbNotFound(id)
+		return "", "", snapdeck.DatabaseNotFound(id)
 	}
 	if err != nil {
 		return "", "", fmt.Errorf("find credentials of database %s: %w", id, err)
@@ -46,7 +42,7 @@ func (db *DB) SetPlacement(ctx context.Context, id string, p snapdeck.Placement)
 		return fmt.Errorf("set placement of database %s: %w", id, err)
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
-		return dbNotFound(id)
+		return snapdeck.DatabaseNotFound(id)
 	}
 	return nil
 }
@@ -78,7 +74,7 @@ func (db *DB) FindPlacement(ctx context.Context, id string) (snapdeck.Placement,
 	err := db.r.QueryRowContext(ctx, `SELECT cloud_provider, region, memory, storage FROM databases WHERE id = ?`, id).
 		Scan(&p.CloudProvider, &p.Region, &p.Memory, &p.Storage)
 	if errors.Is(err, sql.ErrNoRows) {
-		return p, dbNotFound(id)
+		return p, snapdeck.DatabaseNotFound(id)
 	}
 	if err != nil {
 		return p, fmt.Errorf("find placement of database %s: %w", id, err)

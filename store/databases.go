@@ -40,7 +40,7 @@ func (db *DB) CreateDatabase(ctx context.Context, d *snapdeck.Database) error {
 func (db *DB) FindDatabase(ctx context.Context, id string) (snapdeck.Database, error) {
 	d, err := scanDatabase(db.r.QueryRowContext(ctx, `SELECT `+databaseColumns+` FROM databases WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
-		return d, &snapdeck.Error{Code: snapdeck.NotFound, Reason: "db-not-found", Message: fmt.Sprintf("Database not found: %s", id)}
+		return d, snapdeck.DatabaseNotFound(id)
 	}
 	if err != nil {
 		return d, fmt.Errorf("find database %s: %w", id, err)
@@ -84,7 +84,7 @@ func (db *DB) UpdateDatabase(ctx context.Context, id string, u DatabaseUpdate) (
 	defer tx.Rollback()
 	d, err := scanDatabase(tx.QueryRowContext(ctx, `SELECT `+databaseColumns+` FROM databases WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
-		return d, &snapdeck.Error{Code: snapdeck.NotFound, Reason: "db-not-found", Message: fmt.Sprintf("Database not found: %s", id)}
+		return d, snapdeck.DatabaseNotFound(id)
 	}
 	if err != nil {
 		return d, err
@@ -123,7 +123,7 @@ func (db *DB) TransitionDatabase(ctx context.Context, id string, from []snapdeck
 	defer tx.Rollback()
 	d, err := scanDatabase(tx.QueryRowContext(ctx, `SELECT `+databaseColumns+` FROM databases WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
-		return d, &snapdeck.Error{Code: snapdeck.NotFound, Reason: "db-not-found", Message: fmt.Sprintf("Database not found: %s", id)}
+		return d, snapdeck.DatabaseNotFound(id)
 	}
 	if err != nil {
 		return d, err
@@ -150,7 +150,7 @@ func (db *DB) DeleteDatabase(ctx context.Context, id string) error {
 		return fmt.Errorf("delete database %s: %w", id, err)
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
-		return &snapdeck.Error{Code: snapdeck.NotFound, Reason: "db-not-found", Message: fmt.Sprintf("Database not found: %s", id)}
+		return snapdeck.DatabaseNotFound(id)
 	}
 	return nil
 }

@@ -53,7 +53,7 @@ func (s *Server) createDatabase(c echo.Context) error {
 func (s *Server) database(c echo.Context) (snapdeck.Database, error) {
 	id := c.Param("id")
 	if !snapdeck.ValidDatabaseID(id) {
-		return snapdeck.Database{}, &snapdeck.Error{Code: snapdeck.NotFound, Reason: "db-not-found", Message: fmt.Sprintf("Database not found: %s", id)}
+		return snapdeck.Database{}, snapdeck.DatabaseNotFound(id)
 	}
 	return s.deps.Databases.Find(c.Request().Context(), id)
 }

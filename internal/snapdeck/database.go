@@ -77,6 +77,12 @@ func NewDatabaseID() string {
 // ValidDatabaseID reports whether id has the shape of a database id.
 func ValidDatabaseID(id string) bool { return idPattern.MatchString(id) }
 
+// DatabaseNotFound is the error for a database id that names nothing,
+// with the reason Aura clients expect.
+func DatabaseNotFound(id string) *Error {
+	return &Error{Code: NotFound, Reason: "db-not-found", Message: "Database not found: " + id}
+}
+
 // ValidateDatabaseName checks a database name: 1-64 printable characters.
 func ValidateDatabaseName(name string) error {
 	if strings.TrimSpace(name) == "" {
