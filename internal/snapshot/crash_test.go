@@ -200,7 +200,7 @@ func checkAfterCrash(t *testing.T, dir string) {
 	}
 
 	path := filepath.Join(dir, "db.sqlite")
-	if err := IntegrityCheck(ctx, path); err != nil {
+	if err := integrityCheck(ctx, path); err != nil {
 		t.Errorf("database after crash: %v", err)
 	}
 	if got := contentDigest(t, path); !states[got] {

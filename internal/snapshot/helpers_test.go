@@ -9,9 +9,11 @@ import (
 	"math/rand/v2"
 	"net/url"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/snapdeck/snapdeck/internal/snapdeck"
 	"github.com/snapdeck/snapdeck/internal/snapstore"
 )
 
@@ -130,4 +132,37 @@ func openStore(t testing.TB, dir string) *snapstore.Store {
 	}
 	t.Cleanup(func() { st.Close(context.Background()) })
 	return st
+}
+
+// integrityCheck runs PRAGMA integrity_check on the database at path, in
+// place, so a live WAL database is checked with its WAL; it returns an
+// error naming the first problems it reports.
+func integrityCheck(ctx context.Context, path string) error {
+	db, err := sql.Open("sqlite", "file:"+(&url.URL{Path: path}).EscapedPath()+"?_pragma=busy_timeout(10000)")
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	rows, err := db.QueryContext(ctx, "PRAGMA integrity_check(20)")
+	if err != nil {
+		return fmt.Errorf("integrity check: %w", err)
+	}
+	defer rows.Close()
+	var problems []string
+	for rows.Next() {
+		var line string
+		if err := rows.Scan(&line); err != nil {
+			return fmt.Errorf("integrity check: %w", err)
+		}
+		if line != "ok" {
+			problems = append(problems, line)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("integrity check: %w", err)
+	}
+	if len(problems) > 0 {
+		return &snapdeck.Error{Code: snapdeck.Internal, Message: "the database fails its integrity check: " + strings.Join(problems, "; ")}
+	}
+	return nil
 }

@@ -3,17 +3,16 @@ package snapshot
 import (
 	"context"
 	"crypto/rand"
-	"database/sql"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 
+	"github.com/snapdeck/snapdeck/internal/dump"
 	"github.com/snapdeck/snapdeck/internal/durable"
 	"github.com/snapdeck/snapdeck/internal/snapdeck"
 	"github.com/snapdeck/snapdeck/internal/snapstore"
@@ -165,37 +164,11 @@ func Verify(ctx context.Context, st *snapstore.Store, img Image, tmpDir string) 
 	if err := Materialize(ctx, st, img, path, nil); err != nil {
 		return fmt.Errorf("verify: %w", err)
 	}
-	if err := IntegrityCheck(ctx, path); err != nil {
+	// Read-only and immutable, as imports are checked: the rebuilt image
+	// may say WAL mode, and nothing must be written beside it.
+	problems, err := dump.IntegrityCheck(ctx, path)
+	if err != nil {
 		return fmt.Errorf("verify snapshot %s: %w", img.Root, err)
-	}
-	return nil
-}
-
-// IntegrityCheck runs PRAGMA integrity_check on the database at path and
-// returns an error naming the first problems it reports.
-func IntegrityCheck(ctx context.Context, path string) error {
-	db, err := sql.Open("sqlite", "file:"+(&url.URL{Path: path}).EscapedPath()+"?_pragma=busy_timeout(10000)")
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	rows, err := db.QueryContext(ctx, "PRAGMA integrity_check(20)")
-	if err != nil {
-		return fmt.Errorf("integrity check: %w", err)
-	}
-	defer rows.Close()
-	var problems []string
-	for rows.Next() {
-		var line string
-		if err := rows.Scan(&line); err != nil {
-			return fmt.Errorf("integrity check: %w", err)
-		}
-		if line != "ok" {
-			problems = append(problems, line)
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("integrity check: %w", err)
 	}
 	if len(problems) > 0 {
 		return &snapdeck.Error{Code: snapdeck.Internal, Message: "the database fails its integrity check: " + strings.Join(problems, "; ")}

@@ -42,7 +42,7 @@ func TestCaptureAndMaterializeIncludeTheWAL(t *testing.T) {
 	if err := Materialize(ctx, st, img, out, nil); err != nil {
 		t.Fatalf("Materialize: %v", err)
 	}
-	if err := IntegrityCheck(ctx, out); err != nil {
+	if err := integrityCheck(ctx, out); err != nil {
 		t.Errorf("materialised file: %v", err)
 	}
 	if got := contentDigest(t, out); got != want {
@@ -125,7 +125,7 @@ func TestScatteredRowUpdateStoresAboutTheRows(t *testing.T) {
 	if err := Materialize(ctx, st, second, restored, nil); err != nil {
 		t.Fatalf("Materialize: %v", err)
 	}
-	if err := IntegrityCheck(ctx, restored); err != nil {
+	if err := integrityCheck(ctx, restored); err != nil {
 		t.Fatal(err)
 	}
 	if got := contentDigest(t, restored); got != want {
@@ -200,7 +200,7 @@ func captureUnderWriters(t *testing.T, checkpoint bool) {
 		if err := Materialize(ctx, st, img, out, nil); err != nil {
 			t.Fatal(err)
 		}
-		if err := IntegrityCheck(ctx, out); err != nil {
+		if err := integrityCheck(ctx, out); err != nil {
 			t.Errorf("capture %d under writes: %v", i, err)
 		}
 		rows, counter := rowsAndCounter(t, out)
@@ -237,7 +237,7 @@ func TestInstall(t *testing.T) {
 	if err := Install(tmp, path); err != nil {
 		t.Fatalf("Install: %v", err)
 	}
-	if err := IntegrityCheck(ctx, path); err != nil {
+	if err := integrityCheck(ctx, path); err != nil {
 		t.Errorf("installed database: %v", err)
 	}
 	if got := contentDigest(t, path); got != want {
