@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/snapdeck/snapdeck/internal/bytesize"
 	"github.com/snapdeck/snapdeck/internal/snapstore"
 )
 
@@ -446,17 +447,11 @@ func parseSize(t *testing.T, s string, def int64) int64 {
 	if s == "" {
 		return def
 	}
-	mult := int64(1)
-	for suffix, m := range map[string]int64{"KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30} {
-		if v, ok := strings.CutSuffix(s, suffix); ok {
-			s, mult = v, m
-		}
-	}
-	n, err := strconv.ParseInt(s, 10, 64)
+	n, err := bytesize.Parse(s)
 	if err != nil {
 		t.Fatalf("SNAPDECK_BENCH_SIZE=%q: want a size like 64MiB or 1GiB", s)
 	}
-	return n * mult
+	return n
 }
 
 func median(xs []float64) float64 {

@@ -58,7 +58,9 @@ func TestMakeAndApplyDelta(t *testing.T) {
 		for i := range garbage {
 			garbage[i] = byte(r.IntN(256))
 		}
-		applyDelta(base, garbage)
+		if got, err := applyDelta(base, garbage); err == nil && len(got) != len(base) {
+			t.Fatalf("garbage delta %x: got a %d-byte page, want %d bytes or an error", garbage, len(got), len(base))
+		}
 	}
 }
 
