@@ -45,15 +45,24 @@ func openDB(t testing.TB, path string) *sql.DB {
 // single point in time shows up as a mismatch.
 func insertOrders(t testing.TB, db *sql.DB, n int, seed uint64) {
 	t.Helper()
+	if err := addOrders(db, n, seed); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// addOrders is insertOrders for goroutines other than the test's, which
+// must not call t.Fatal: it returns the error instead.
+func addOrders(db *sql.DB, n int, seed uint64) error {
 	r := rand.New(rand.NewPCG(seed, 42))
 	for done := 0; done < n; {
 		tx, err := db.Begin()
 		if err != nil {
-			t.Fatal(err)
+			return err
 		}
 		st, err := tx.Prepare(`INSERT INTO orders(customer, email, amount, status, created_at, note) VALUES (?, ?, ?, ?, ?, ?)`)
 		if err != nil {
-			t.Fatal(err)
+			tx.Rollback()
+			return err
 		}
 		batch := min(10000, n-done)
 		for i := 0; i < batch; i++ {
@@ -61,17 +70,20 @@ func insertOrders(t testing.TB, db *sql.DB, n int, seed uint64) {
 				float64(r.IntN(100000))/100, []string{"paid", "shipped", "refunded"}[r.IntN(3)],
 				time.Unix(1.7e9+int64(r.IntN(1e8)), 0).UTC().Format(time.RFC3339),
 				fmt.Sprintf("gift wrap %x, leave at door %x", r.Uint64(), r.Uint32())); err != nil {
-				t.Fatal(err)
+				tx.Rollback()
+				return err
 			}
 		}
 		if _, err := tx.Exec(`UPDATE counter SET n = n + ? WHERE id = 1`, batch); err != nil {
-			t.Fatal(err)
+			tx.Rollback()
+			return err
 		}
 		if err := tx.Commit(); err != nil {
-			t.Fatal(err)
+			return err
 		}
 		done += batch
 	}
+	return nil
 }
 
 // contentDigest hashes every row in id order: two databases with the same

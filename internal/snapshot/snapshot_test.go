@@ -164,16 +164,20 @@ func captureUnderWriters(t *testing.T, checkpoint bool) {
 	var wg sync.WaitGroup
 	wg.Add(1)
 	var commits int
+	// Opened here: the writer goroutine must not call t.Fatal.
+	writer := openDB(t, path)
 	go func() {
 		defer wg.Done()
-		writer := openDB(t, path)
 		for i := 0; ; i++ {
 			select {
 			case <-stop:
 				return
 			default:
 			}
-			insertOrders(t, writer, 50, uint64(i+2))
+			if err := addOrders(writer, 50, uint64(i+2)); err != nil {
+				t.Error(err)
+				return
+			}
 			commits++
 			if checkpoint {
 				if _, err := writer.Exec(`PRAGMA wal_checkpoint(PASSIVE)`); err != nil {
