@@ -10,6 +10,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -181,7 +182,7 @@ func (s *Scheduler) Start(ctx context.Context) error {
 			s.offCadence[id] = t
 		}
 	}
-	last = maps(s.last)
+	last = maps.Clone(s.last)
 	s.mu.Unlock()
 
 	now := s.clock.Now()
@@ -220,14 +221,6 @@ func (s *Scheduler) Start(ctx context.Context) error {
 	c.Start()
 	s.logger.Info("scheduler started", "databases", len(dbs), "workers", s.cfg.Workers, "sweep_every", s.sweepEvery())
 	return nil
-}
-
-func maps(m map[string]time.Time) map[string]time.Time {
-	out := make(map[string]time.Time, len(m))
-	for k, v := range m {
-		out[k] = v
-	}
-	return out
 }
 
 func (s *Scheduler) scheduleCatchUp(id string, at time.Time, now bool) error {
