@@ -58,14 +58,7 @@ func (r *Runner) Close(ctx context.Context) error {
 // Start records a job and runs fn in the background. The returned job is
 // as recorded at the start.
 func (r *Runner) Start(ctx context.Context, j snapdeck.Job, fn Func) (snapdeck.Job, error) {
-	if r.ctx.Err() != nil {
-		return j, snapdeck.Errorf(snapdeck.Busy, "The console is shutting down; try again when it is back.")
-	}
-	j.ID = uuid.NewString()
-	j.Status = snapdeck.JobRunning
-	j.StartedAt = r.now().UTC()
-	j.CreatedAt = j.StartedAt
-	if err := r.db.CreateJob(ctx, &j); err != nil {
+	if err := r.record(ctx, &j); err != nil {
 		return j, err
 	}
 	r.wg.Add(1)
@@ -80,16 +73,25 @@ func (r *Runner) Start(ctx context.Context, j snapdeck.Job, fn Func) (snapdeck.J
 // caller waits for anyway (the scheduler's snapshots) but that should show
 // in the job list all the same.
 func (r *Runner) Run(ctx context.Context, j snapdeck.Job, fn Func) (snapdeck.Job, error) {
-	j.ID = uuid.NewString()
-	j.Status = snapdeck.JobRunning
-	j.StartedAt = r.now().UTC()
-	j.CreatedAt = j.StartedAt
-	if err := r.db.CreateJob(ctx, &j); err != nil {
+	if err := r.record(ctx, &j); err != nil {
 		return j, err
 	}
 	r.wg.Add(1)
 	defer r.wg.Done()
 	return r.finish(j, fn, ctx)
+}
+
+// record stores a new running job, unless the runner is shutting down:
+// Close waits for the jobs it knows, so none may start after it.
+func (r *Runner) record(ctx context.Context, j *snapdeck.Job) error {
+	if r.ctx.Err() != nil {
+		return snapdeck.Errorf(snapdeck.Busy, "The console is shutting down; try again when it is back.")
+	}
+	j.ID = uuid.NewString()
+	j.Status = snapdeck.JobRunning
+	j.StartedAt = r.now().UTC()
+	j.CreatedAt = j.StartedAt
+	return r.db.CreateJob(ctx, j)
 }
 
 func (r *Runner) run(j snapdeck.Job, fn Func) {
