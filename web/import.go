@@ -24,7 +24,8 @@ import (
 // uploadPaths are the requests whose bodies are files: the console's
 // import form and the API's upload chunks. They are exempt from the
 // console-wide body limit and bounded by --max-import-size instead.
-var uploadPaths = regexp.MustCompile(`^/databases/[^/]+/import$|^/v1(beta5)?/instances/[^/]+/import/[^/]+$`)
+// (/v1beta5 paths are rewritten to /v1 before this is asked.)
+var uploadPaths = regexp.MustCompile(`^/databases/[^/]+/import$|^/v1/instances/[^/]+/import/[^/]+$`)
 
 // isUpload reports whether a request carries an upload as its body.
 func isUpload(r *http.Request) bool {
