@@ -347,7 +347,7 @@ func (m *Manager) replaceWithSnapshot(ctx context.Context, d snapdeck.Database, 
 	p.Stage("Writing the snapshot's data", s.SizeBytes)
 	tmp := m.host.Path(d.ID) + ".restore-" + uuid.NewString()[:8]
 	defer os.Remove(tmp)
-	if err := snapshot.Materialize(ctx, m.snaps.cfg.Store, image(s), tmp, p.Bytes); err != nil {
+	if err := snapshot.Materialize(ctx, m.snaps.cfg.Store, image(s), tmp, snapshot.ForRestore, p.Bytes); err != nil {
 		return err
 	}
 	p.Stage("Swapping in the restored data", s.SizeBytes)
@@ -414,7 +414,7 @@ func (m *Manager) materializeNew(ctx context.Context, d snapdeck.Database, s sto
 	p.Stage("Writing the snapshot's data into the new database", s.SizeBytes)
 	tmp := m.host.Path(d.ID) + ".create-" + uuid.NewString()[:8]
 	defer os.Remove(tmp)
-	if err := snapshot.Materialize(ctx, m.snaps.cfg.Store, image(s), tmp, p.Bytes); err != nil {
+	if err := snapshot.Materialize(ctx, m.snaps.cfg.Store, image(s), tmp, snapshot.ForNewDatabase, p.Bytes); err != nil {
 		return err
 	}
 	return snapshot.Install(tmp, m.host.Path(d.ID))

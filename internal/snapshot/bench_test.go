@@ -93,7 +93,7 @@ func TestBenchmarkSnapshotEngine(t *testing.T) {
 		settle(t)
 		start = time.Now()
 		// The last image: with deltas it has the longest chains.
-		if err := Materialize(ctx, st, img3, target+".restore", nil); err != nil {
+		if err := Materialize(ctx, st, img3, target+".restore", ForRestore, nil); err != nil {
 			t.Fatal(err)
 		}
 		if err := Install(target+".restore", target); err != nil {
@@ -197,7 +197,7 @@ func TestBenchmarkDeltas(t *testing.T) {
 				target := filepath.Join(work, "restored.sqlite")
 				settle(t)
 				start := time.Now()
-				if err := Materialize(ctx, stores[i], imgs[i], target, nil); err != nil {
+				if err := Materialize(ctx, stores[i], imgs[i], target, ForRestore, nil); err != nil {
 					t.Fatal(err)
 				}
 				restores[i] = time.Since(start).Seconds()
@@ -320,7 +320,7 @@ func TestBenchmarkMemoryChild(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := Materialize(ctx, st, Image{Root: string(root)}, db+".restore", nil); err != nil {
+		if err := Materialize(ctx, st, Image{Root: string(root)}, db+".restore", ForRestore, nil); err != nil {
 			t.Fatal(err)
 		}
 		if err := Install(db+".restore", db); err != nil {

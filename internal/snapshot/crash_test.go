@@ -136,7 +136,7 @@ func crashScenario(t *testing.T, dir string) {
 	// install.
 	db.Close()
 	tmp := path + ".restore"
-	if err := Materialize(ctx, st, img1, tmp, nil); err != nil {
+	if err := Materialize(ctx, st, img1, tmp, ForRestore, nil); err != nil {
 		t.Fatal(err)
 	}
 	if err := Install(tmp, path); err != nil {

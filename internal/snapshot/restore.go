@@ -31,92 +31,83 @@ func checkImage(ctx context.Context, st *snapstore.Store, img Image) (snapstore.
 	return m, nil
 }
 
-// writebackBytes is how much Materialize writes before it asks the kernel
-// to start writing it out, and writeBytes the size of its writes: measured
-// on the benchmark machine, restoring 1 GiB with 128 KiB writes took about
-// half as long as with 1 MiB writes (dd shows the same: 512 KiB and larger
-// writes cost 2-3 times the kernel time of 256 KiB and smaller ones).
+// Target says what a materialised file is for, which decides how it is
+// written.
+type Target int
+
 const (
-	writebackBytes = 8 << 20
-	writeBytes     = 128 << 10
+	// ForRestore is a database restored over, which its users then read
+	// a page at a time: it is written around the page cache (see
+	// imageWriter), which is cheaper and leaves the cache to the data
+	// in use.
+	ForRestore Target = iota
+	// ForNewDatabase is a new database, read whole at once by its first
+	// snapshot, or a file checked at once: it is written through the page
+	// cache, where that reader finds it.
+	ForNewDatabase
 )
 
 // Materialize writes the image to dstPath, a new file, for restore or
-// create-from-snapshot. Every page is checked against its hash and the
-// whole image against its SHA-256; the file and its directory entry are
-// fsynced before it returns. On error dstPath is removed.
+// create-from-snapshot. Every page is checked against its hash, and through
+// the tree of page lists against the snapshot's root (snapstore.CheckPages:
+// the whole image's SHA-256 is checked by Verify, once, after capture);
+// the file and its directory entry are fsynced before it returns. On error
+// dstPath is removed.
 //
-// Reading from the store and writing the file run in two goroutines with
-// 1 MiB batches between them, written in 128 KiB writes, and writeback to
-// disk is started every 8 MiB rather than left to the final fsync, so that
-// the disk works while pages are still being read and checked.
-func Materialize(ctx context.Context, st *snapstore.Store, img Image, dstPath string, progress Progress) (err error) {
+// The file's size is reserved first, so that a disk without room fails
+// before anything is written; the pages are written in 1 MiB batches as
+// imageWriter describes, while the store reads and checks the next batches
+// on other goroutines.
+func Materialize(ctx context.Context, st *snapstore.Store, img Image, dstPath string, target Target, progress Progress) error {
+	return materialize(ctx, st, img, dstPath, snapstore.CheckPages, target, progress)
+}
+
+func materialize(ctx context.Context, st *snapstore.Store, img Image, dstPath string, check snapstore.Check, target Target, progress Progress) (err error) {
 	m, err := checkImage(ctx, st, img)
 	if err != nil {
 		return fmt.Errorf("materialize: %w", err)
 	}
-	f, err := os.OpenFile(dstPath, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	w, err := createImageFile(dstPath, m.Size, target == ForRestore)
 	if err != nil {
 		return fmt.Errorf("materialize: %w", err)
 	}
+	finished := false
 	defer func() {
 		if err != nil {
-			f.Close()
+			if !finished {
+				w.close()
+			}
 			os.Remove(dstPath)
 		}
 	}()
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	batches := make(chan []byte, 4)
-	readErr := make(chan error, 1)
-	go func() {
-		defer close(batches)
-		readErr <- st.ReadImage(ctx, img.Root, func(b []byte) error {
-			select {
-			case batches <- b:
-				return nil
-			case <-ctx.Done():
-				return ctx.Err()
-			}
-		})
-	}()
-	var done, kicked int64
+	// ReadImage reads and checks the next batches on other goroutines
+	// while this one writes.
 	var writeErr error
-	for b := range batches {
-		if writeErr != nil {
-			continue
-		}
-		if writeErr = writeIn(f, b, writeBytes); writeErr != nil {
-			cancel()
-			continue
-		}
-		done += int64(len(b))
-		if done-kicked >= writebackBytes {
-			startWriteback(f, kicked, done-kicked)
-			kicked = done
+	readErr := st.ReadImage(ctx, img.Root, check, func(b []byte) error {
+		if writeErr = w.write(b); writeErr != nil {
+			return writeErr
 		}
 		if progress != nil {
-			progress(done, m.Size)
+			progress(w.done, m.Size)
 		}
-		if done >= m.Size/2 {
+		if w.done >= m.Size/2 {
 			fault("materialize:half-written")
 		}
-	}
-	if err := <-readErr; err != nil {
-		return fmt.Errorf("materialize: %w", err)
-	}
+		return nil
+	})
 	if writeErr != nil {
 		return fmt.Errorf("materialize: write %s: %w", dstPath, writeErr)
 	}
-	if done != m.Size {
-		return fmt.Errorf("materialize: wrote %d bytes, want %d", done, m.Size)
+	if readErr != nil {
+		return fmt.Errorf("materialize: %w", readErr)
+	}
+	if w.done != m.Size {
+		return fmt.Errorf("materialize: wrote %d bytes, want %d", w.done, m.Size)
 	}
 	fault("materialize:before-sync")
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("materialize: sync %s: %w", dstPath, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("materialize: close %s: %w", dstPath, err)
+	finished = true
+	if err := w.finish(); err != nil {
+		return fmt.Errorf("materialize: write %s: %w", dstPath, err)
 	}
 	if err := durable.SyncDir(filepath.Dir(dstPath)); err != nil {
 		return fmt.Errorf("materialize: sync directory: %w", err)
@@ -135,7 +126,7 @@ func OpenImage(ctx context.Context, st *snapstore.Store, img Image) (io.ReadClos
 	ctx, cancel := context.WithCancel(ctx)
 	pr, pw := io.Pipe()
 	go func() {
-		err := st.ReadImage(ctx, img.Root, func(b []byte) error {
+		err := st.ReadImage(ctx, img.Root, snapstore.CheckPagesAndSum, func(b []byte) error {
 			_, err := pw.Write(b)
 			return err
 		})
@@ -161,7 +152,7 @@ func Verify(ctx context.Context, st *snapstore.Store, img Image, tmpDir string) 
 	_, _ = rand.Read(rnd[:])
 	path := filepath.Join(tmpDir, "verify-"+hex.EncodeToString(rnd[:])+".sqlite")
 	defer removeDatabaseFiles(path)
-	if err := Materialize(ctx, st, img, path, nil); err != nil {
+	if err := materialize(ctx, st, img, path, snapstore.CheckPagesAndSum, ForNewDatabase, nil); err != nil {
 		return fmt.Errorf("verify: %w", err)
 	}
 	// Read-only and immutable, as imports are checked: the rebuilt image
@@ -215,18 +206,6 @@ func Install(tmpPath, dbPath string) error {
 	fault("install:before-dir-sync")
 	if err := durable.SyncDir(filepath.Dir(dbPath)); err != nil {
 		return fmt.Errorf("install: sync directory: %w", err)
-	}
-	return nil
-}
-
-// writeIn writes b to f in writes of at most n bytes.
-func writeIn(f *os.File, b []byte, n int) error {
-	for len(b) > 0 {
-		k := min(n, len(b))
-		if _, err := f.Write(b[:k]); err != nil {
-			return err
-		}
-		b = b[k:]
 	}
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"database/sql"
 	"encoding/hex"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -38,15 +39,17 @@ func TestCaptureAndMaterializeIncludeTheWAL(t *testing.T) {
 	if img.NewBytes < img.Size {
 		t.Errorf("first capture added %d bytes, want at least the image's %d", img.NewBytes, img.Size)
 	}
-	out := filepath.Join(dir, "restored.sqlite")
-	if err := Materialize(ctx, st, img, out, nil); err != nil {
-		t.Fatalf("Materialize: %v", err)
-	}
-	if err := integrityCheck(ctx, out); err != nil {
-		t.Errorf("materialised file: %v", err)
-	}
-	if got := contentDigest(t, out); got != want {
-		t.Errorf("materialised content digest %s, want %s", got, want)
+	for _, target := range []Target{ForRestore, ForNewDatabase} {
+		out := filepath.Join(dir, fmt.Sprintf("restored-%d.sqlite", target))
+		if err := Materialize(ctx, st, img, out, target, nil); err != nil {
+			t.Fatalf("Materialize for %d: %v", target, err)
+		}
+		if err := integrityCheck(ctx, out); err != nil {
+			t.Errorf("materialised file for %d: %v", target, err)
+		}
+		if got := contentDigest(t, out); got != want {
+			t.Errorf("materialised for %d: content digest %s, want %s", target, got, want)
+		}
 	}
 	if err := Verify(ctx, st, img, t.TempDir()); err != nil {
 		t.Errorf("Verify: %v", err)
@@ -122,7 +125,7 @@ func TestScatteredRowUpdateStoresAboutTheRows(t *testing.T) {
 		t.Errorf("capture after updating every 100th row added %d bytes of a %d-byte image, want at most %d", second.NewBytes, second.Size, limit)
 	}
 	restored := filepath.Join(t.TempDir(), "restored.sqlite")
-	if err := Materialize(ctx, st, second, restored, nil); err != nil {
+	if err := Materialize(ctx, st, second, restored, ForRestore, nil); err != nil {
 		t.Fatalf("Materialize: %v", err)
 	}
 	if err := integrityCheck(ctx, restored); err != nil {
@@ -201,7 +204,7 @@ func captureUnderWriters(t *testing.T, checkpoint bool) {
 	wg.Wait()
 	for i, img := range imgs {
 		out := filepath.Join(dir, "restored-"+string(rune('a'+i))+".sqlite")
-		if err := Materialize(ctx, st, img, out, nil); err != nil {
+		if err := Materialize(ctx, st, img, out, ForRestore, nil); err != nil {
 			t.Fatal(err)
 		}
 		if err := integrityCheck(ctx, out); err != nil {
@@ -229,7 +232,7 @@ func TestInstall(t *testing.T) {
 	want := contentDigest(t, path)
 	insertOrders(t, db, 2000, 2)
 	tmp := filepath.Join(dir, "a.sqlite.restore")
-	if err := Materialize(ctx, st, img, tmp, nil); err != nil {
+	if err := Materialize(ctx, st, img, tmp, ForRestore, nil); err != nil {
 		t.Fatal(err)
 	}
 	// With the writer still open the WAL is not empty: installing now
@@ -262,13 +265,13 @@ func TestMaterializeRefusesAnExistingFileAndAMismatchedImage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := Materialize(ctx, st, img, path, nil); err == nil {
+	if err := Materialize(ctx, st, img, path, ForRestore, nil); err == nil {
 		t.Errorf("Materialize over an existing file: got nil, want an error")
 	}
 	bad := img
 	bad.SHA256 = "00" + img.SHA256[2:]
 	out := filepath.Join(dir, "out.sqlite")
-	if err := Materialize(ctx, st, bad, out, nil); err == nil {
+	if err := Materialize(ctx, st, bad, out, ForRestore, nil); err == nil {
 		t.Errorf("Materialize with a wrong SHA-256: got nil, want an error")
 	}
 	if _, err := os.Stat(out); !os.IsNotExist(err) {
@@ -276,5 +279,61 @@ func TestMaterializeRefusesAnExistingFileAndAMismatchedImage(t *testing.T) {
 	}
 	if _, err := Capture(ctx, filepath.Join(dir, "missing.sqlite"), st, nil); snapdeck.ErrorCode(err) != snapdeck.NotFound {
 		t.Errorf("Capture of a missing file: got %v, want NotFound", err)
+	}
+}
+
+// TestMaterializeWritesAnUnalignedTail restores an image whose size is not
+// a multiple of the 4 KiB that writes around the page cache need (512-byte
+// pages, an odd number of them): the writer must switch to the page cache
+// for the tail and still produce the image byte for byte.
+func TestMaterializeWritesAnUnalignedTail(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "small-pages.sqlite")
+	db, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	db.SetMaxOpenConns(1)
+	if _, err := db.Exec(`PRAGMA page_size = 512; PRAGMA journal_mode = wal;
+		CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT);
+		WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000)
+		INSERT INTO t(v) SELECT printf('%.300c', 'x') FROM n`); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		var pages int64
+		if err := db.QueryRow(`PRAGMA page_count`).Scan(&pages); err != nil {
+			t.Fatal(err)
+		}
+		if pages%8 != 0 {
+			break
+		}
+		if _, err := db.Exec(`INSERT INTO t(v) VALUES (printf('%.300c', 'y'))`); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st := openStore(t, "")
+	img, err := Capture(ctx, path, st, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if img.PageSize != 512 || img.Size%4096 == 0 || img.Size < readBatch {
+		t.Fatalf("image %+v: want 512-byte pages, over 1 MiB, not a multiple of 4 KiB", img)
+	}
+	out := filepath.Join(dir, "restored.sqlite")
+	if err := Materialize(ctx, st, img, out, ForRestore, nil); err != nil {
+		t.Fatalf("Materialize: %v", err)
+	}
+	data, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum := sha256.Sum256(data); int64(len(data)) != img.Size || hex.EncodeToString(sum[:]) != img.SHA256 {
+		t.Errorf("restored %d bytes with SHA-256 %x, want %d bytes with %s", len(data), sum, img.Size, img.SHA256)
+	}
+	if err := integrityCheck(ctx, out); err != nil {
+		t.Error(err)
 	}
 }

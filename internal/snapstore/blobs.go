@@ -37,11 +37,13 @@ type Blobs interface {
 // files and S3 (a Range request) can. The store reads single pages out of
 // multi-MiB packs, so without it every read would fetch a whole pack.
 type RangeGetter interface {
-	// GetRange returns n bytes of the blob under key starting at off; a
-	// negative off counts from the end of the blob (off -24, n 24: its last
-	// 24 bytes). A missing key is a *snapdeck.Error with code NotFound; a
-	// range beyond the blob's end is an error.
-	GetRange(ctx context.Context, key string, off int64, n int) ([]byte, error)
+	// GetRange fills buf with the bytes of the blob under key starting at
+	// off; a negative off counts from the end of the blob (off -24 with a
+	// 24-byte buf: its last 24 bytes). The caller owns buf, so a restore
+	// reads into the same few buffers throughout. A missing key is a
+	// *snapdeck.Error with code NotFound; a range beyond the blob's end is
+	// an error.
+	GetRange(ctx context.Context, key string, off int64, buf []byte) error
 }
 
 // Batcher is implemented by Blobs that can make many blobs durable at once.

@@ -170,15 +170,20 @@ func TestDeltaCorruptionIsDetected(t *testing.T) {
 				at = 300
 			}
 			flipPiece(t, s, dir, target, at)
-			var got bytes.Buffer
-			err := s.ReadImage(context.Background(), rootB, func(p []byte) error { got.Write(p); return nil })
-			switch {
-			case err != nil && strings.Contains(err.Error(), "corrupt"):
-				detected++
-			case err != nil:
-				t.Errorf("%s corrupted at %d: got %v, want a corruption error", c.name, at, err)
-			case !bytes.Equal(got.Bytes(), b):
-				t.Errorf("%s corrupted at %d: read a wrong image without an error", c.name, at)
+			// Restore reads without the whole image's SHA-256 (and a
+			// delta's base unchecked): the page checks alone must
+			// catch the damage.
+			for _, check := range []Check{CheckPages, CheckPagesAndSum} {
+				var got bytes.Buffer
+				err := s.ReadImage(context.Background(), rootB, check, func(p []byte) error { got.Write(p); return nil })
+				switch {
+				case err != nil && strings.Contains(err.Error(), "corrupt"):
+					detected++
+				case err != nil:
+					t.Errorf("%s corrupted at %d, check %d: got %v, want a corruption error", c.name, at, check, err)
+				case !bytes.Equal(got.Bytes(), b):
+					t.Errorf("%s corrupted at %d, check %d: read a wrong image without an error", c.name, at, check)
+				}
 			}
 			flipPiece(t, s, dir, target, at)
 		}

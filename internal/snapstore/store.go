@@ -180,7 +180,7 @@ func (s *Store) ensureLoaded(ctx context.Context) error {
 }
 
 func (s *Store) readPackIndex(ctx context.Context, key string) ([]entry, int64, error) {
-	foot, err := s.getRange(ctx, key, -footerSize, footerSize)
+	foot, err := s.getRange(ctx, key, -footerSize, footerSize, nil)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -188,7 +188,7 @@ func (s *Store) readPackIndex(ctx context.Context, key string) ([]entry, int64, 
 	if err != nil {
 		return nil, 0, err
 	}
-	raw, err := s.getRange(ctx, key, indexOff, indexLen)
+	raw, err := s.getRange(ctx, key, indexOff, indexLen, nil)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -225,9 +225,15 @@ func (s *Store) register(key string, size int64, entries []entry) {
 	}
 }
 
-func (s *Store) getRange(ctx context.Context, key string, off int64, n int) ([]byte, error) {
+// getRange reads n bytes of the blob under key at off (off < 0: from its
+// end), into a buffer from sc if sc is not nil.
+func (s *Store) getRange(ctx context.Context, key string, off int64, n int, sc *scratch) ([]byte, error) {
 	if rg, ok := s.blobs.(RangeGetter); ok {
-		return rg.GetRange(ctx, key, off, n)
+		buf := sc.get(n)
+		if err := rg.GetRange(ctx, key, off, buf); err != nil {
+			return nil, err
+		}
+		return buf, nil
 	}
 	data, err := s.blobs.Get(ctx, key)
 	if err != nil {
@@ -260,22 +266,25 @@ const (
 
 // readPieces returns the pieces with the given hashes, in that order, each
 // checked against its hash; pages stored as deltas are rebuilt from their
-// bases first. The caller holds s.gc shared.
-func (s *Store) readPieces(ctx context.Context, hashes [][32]byte) ([][]byte, error) {
-	pieces, kinds, err := s.readRaw(ctx, hashes)
+// bases first. The pieces may lie in buffers from sc (which may be nil).
+// The caller holds s.gc shared.
+func (s *Store) readPieces(ctx context.Context, hashes [][32]byte, sc *scratch) ([][]byte, error) {
+	pieces, kinds, err := s.readRaw(ctx, hashes, true, sc)
 	if err != nil {
 		return nil, err
 	}
-	if err := s.resolveDeltas(ctx, hashes, pieces, kinds, maxDeltaDepth); err != nil {
+	if err := s.resolveDeltas(ctx, hashes, pieces, kinds, maxDeltaDepth, true, sc); err != nil {
 		return nil, err
 	}
 	return pieces, nil
 }
 
 // readRaw returns the pieces with the given hashes as stored, and their
-// kinds. Every piece but a delta is checked against its hash; a delta can
-// only be checked once it is applied (resolveDeltas).
-func (s *Store) readRaw(ctx context.Context, hashes [][32]byte) ([][]byte, []Kind, error) {
+// kinds. With check, every piece but a delta is checked against its hash; a
+// delta can only be checked once it is applied (resolveDeltas). Without,
+// nothing is: for the bases of deltas, whose errors the check of the page
+// they rebuild catches. The pieces may lie in buffers from sc.
+func (s *Store) readRaw(ctx context.Context, hashes [][32]byte, check bool, sc *scratch) ([][]byte, []Kind, error) {
 	type want struct {
 		i   int
 		loc loc
@@ -321,14 +330,14 @@ func (s *Store) readRaw(ctx context.Context, hashes [][32]byte) ([][]byte, []Kin
 			hi = max(hi, int64(l.off)+int64(l.n))
 			end++
 		}
-		buf, err := s.getRange(ctx, keys[first.pack], lo, int(hi-lo))
+		buf, err := s.getRange(ctx, keys[first.pack], lo, int(hi-lo), sc)
 		if err != nil {
 			return nil, nil, fmt.Errorf("read snapshot data: %w", err)
 		}
 		for _, w := range sorted[start:end] {
 			piece := buf[int64(w.loc.off)-lo : int64(w.loc.off)-lo+int64(w.loc.n)]
 			kinds[w.i] = w.loc.kind
-			if w.loc.kind != KindDelta && sha256.Sum256(piece) != hashes[w.i] {
+			if check && w.loc.kind != KindDelta && sha256.Sum256(piece) != hashes[w.i] {
 				return nil, nil, &snapdeck.Error{Code: snapdeck.Internal,
 					Message: fmt.Sprintf("snapshot data is corrupt: piece %x in %s does not match its hash", hashes[w.i][:8], keys[first.pack])}
 			}

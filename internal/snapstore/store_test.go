@@ -76,7 +76,7 @@ func mustPutBase(t *testing.T, s *Store, img []byte, base string) (string, int64
 func mustRead(t *testing.T, s *Store, root string) []byte {
 	t.Helper()
 	var got bytes.Buffer
-	if err := s.ReadImage(context.Background(), root, func(b []byte) error { got.Write(b); return nil }); err != nil {
+	if err := s.ReadImage(context.Background(), root, CheckPagesAndSum, func(b []byte) error { got.Write(b); return nil }); err != nil {
 		t.Fatalf("ReadImage(%s): %v", root, err)
 	}
 	return got.Bytes()
@@ -150,9 +150,11 @@ func TestCorruptionIsDetected(t *testing.T) {
 			os.WriteFile(p, data, 0o644)
 		}
 	}
-	err := s.ReadImage(context.Background(), root, func([]byte) error { return nil })
-	if err == nil || !strings.Contains(err.Error(), "corrupt") {
-		t.Errorf("reading a corrupted pack: got %v, want a corruption error", err)
+	for _, check := range []Check{CheckPages, CheckPagesAndSum} {
+		err := s.ReadImage(context.Background(), root, check, func([]byte) error { return nil })
+		if err == nil || !strings.Contains(err.Error(), "corrupt") {
+			t.Errorf("reading a corrupted pack with check %d: got %v, want a corruption error", check, err)
+		}
 	}
 }
 
@@ -254,8 +256,8 @@ func TestLocalBlobs(t *testing.T) {
 	if err := l.Put(ctx, "packs/a", []byte("hello")); err != nil {
 		t.Fatal(err)
 	}
-	if got, err := l.GetRange(ctx, "packs/a", -3, 3); err != nil || string(got) != "llo" {
-		t.Errorf("GetRange(-3, 3): got %q, %v, want llo", got, err)
+	if got := make([]byte, 3); l.GetRange(ctx, "packs/a", -3, got) != nil || string(got) != "llo" {
+		t.Errorf("GetRange(-3, 3 bytes): got %q, want llo", got)
 	}
 	var keys []string
 	l.List(ctx, func(k string) error { keys = append(keys, k); return nil })

@@ -194,7 +194,7 @@ func (s *Store) mark(ctx context.Context, root string, live map[[32]byte]struct{
 	if _, ok := live[h]; ok {
 		return nil
 	}
-	pieces, err := s.readPieces(ctx, [][32]byte{h})
+	pieces, err := s.readPieces(ctx, [][32]byte{h}, nil)
 	if err != nil {
 		return err
 	}
@@ -214,7 +214,7 @@ func (s *Store) mark(ctx context.Context, root string, live map[[32]byte]struct{
 		var next [][32]byte
 		for start := 0; start < len(unseen); start += 1024 {
 			chunk := unseen[start:min(start+1024, len(unseen))]
-			pieces, err := s.readPieces(ctx, chunk)
+			pieces, err := s.readPieces(ctx, chunk, nil)
 			if err != nil {
 				return err
 			}
@@ -287,12 +287,12 @@ func (s *Store) copyPieces(ctx context.Context, hashes [][32]byte, kinds []Kind)
 		end := min(start+batch, len(hashes))
 		// Copy deltas as they are stored, after checking that each still
 		// rebuilds its page.
-		pieces, _, err := s.readRaw(ctx, hashes[start:end])
+		pieces, _, err := s.readRaw(ctx, hashes[start:end], true, nil)
 		if err != nil {
 			return written, err
 		}
 		check := slices.Clone(pieces)
-		if err := s.resolveDeltas(ctx, hashes[start:end], check, kinds[start:end], maxDeltaDepth); err != nil {
+		if err := s.resolveDeltas(ctx, hashes[start:end], check, kinds[start:end], maxDeltaDepth, true, nil); err != nil {
 			return written, err
 		}
 		s.mu.RLock()

@@ -175,7 +175,7 @@ func (s *Store) readRoot(ctx context.Context, root string) (Manifest, int, [][32
 		return Manifest{}, 0, nil, err
 	}
 	s.gc.RLock()
-	pieces, err := s.readPieces(ctx, [][32]byte{h})
+	pieces, err := s.readPieces(ctx, [][32]byte{h}, nil)
 	s.gc.RUnlock()
 	if err != nil {
 		if snapdeck.ErrorCode(err) == snapdeck.NotFound {
@@ -195,16 +195,32 @@ func (s *Store) readRoot(ctx context.Context, root string) (Manifest, int, [][32
 // ones.
 const readBatchBytes = 1 << 20
 
+// Check says what ReadImage checks besides every page's hash.
+type Check int
+
+const (
+	// CheckPages checks every page against its hash, and through the
+	// tree of page lists, each itself checked against its hash, against
+	// the root: a page that differs in any bit, or stands at the wrong
+	// place, is an error. Restore reads this way.
+	CheckPages Check = iota
+	// CheckPagesAndSum also hashes the whole image and compares it with
+	// the SHA-256 that the capture recorded from the database's own pages,
+	// which checks the capture itself, not only the store: verification
+	// and export read this way. It costs a second SHA-256 pass.
+	CheckPagesAndSum
+)
+
 // ReadImage reads the image under root in page order and calls fn with
-// consecutive runs of whole pages, about 1 MiB at a time; fn owns the slice
-// it is given. Every page is checked against its hash and the whole image
-// against the manifest's SHA-256: a mismatch is reported as an error, after
-// fn has seen the data, so callers must discard what they wrote on error.
+// consecutive runs of whole pages, about 1 MiB at a time; the slice is
+// reused once fn returns, so fn must not keep it. What is checked is set by check; a mismatch is reported as
+// an error, after fn has seen the data, so callers must discard what they
+// wrote on error.
 //
 // Checking page hashes costs as much CPU as hashing the image, so batches
 // are read and checked by one worker per core, a few batches ahead, while
-// this goroutine hashes the image and calls fn in order.
-func (s *Store) ReadImage(ctx context.Context, root string, fn func(data []byte) error) error {
+// this goroutine (hashes the image and) calls fn in order.
+func (s *Store) ReadImage(ctx context.Context, root string, check Check, fn func(data []byte) error) error {
 	m, depth, top, err := s.readRoot(ctx, root)
 	if err != nil {
 		return err
@@ -219,6 +235,7 @@ func (s *Store) ReadImage(ctx context.Context, root string, fn func(data []byte)
 	defer cancel()
 	type result struct {
 		data []byte
+		sc   *scratch // data's buffers, released once fn has used them
 		err  error
 	}
 	type job struct {
@@ -236,8 +253,9 @@ func (s *Store) ReadImage(ctx context.Context, root string, fn func(data []byte)
 		go func() {
 			defer wg.Done()
 			for j := range jobs {
-				data, err := s.readPages(ctx, j.hashes, m.PageSize)
-				j.out <- result{data, err}
+				sc := new(scratch)
+				data, err := s.readPages(ctx, j.hashes, m.PageSize, sc)
+				j.out <- result{data, sc, err}
 			}
 		}()
 	}
@@ -270,9 +288,13 @@ func (s *Store) ReadImage(ctx context.Context, root string, fn func(data []byte)
 		if r.err != nil {
 			return fmt.Errorf("snapshot %s: %w", root, r.err)
 		}
-		image.Write(r.data)
+		if check == CheckPagesAndSum {
+			image.Write(r.data)
+		}
 		size += int64(len(r.data))
-		if err := fn(r.data); err != nil {
+		err := fn(r.data)
+		r.sc.release()
+		if err != nil {
 			return err
 		}
 	}
@@ -283,6 +305,9 @@ func (s *Store) ReadImage(ctx context.Context, root string, fn func(data []byte)
 	if pages := size / int64(m.PageSize); pages != m.Pages {
 		return fmt.Errorf("snapshot %s lists %d pages, want %d", root, pages, m.Pages)
 	}
+	if check != CheckPagesAndSum {
+		return nil
+	}
 	var sum [32]byte
 	image.Sum(sum[:0])
 	if sum != m.SHA256 {
@@ -292,10 +317,10 @@ func (s *Store) ReadImage(ctx context.Context, root string, fn func(data []byte)
 }
 
 // readPages returns the pages with the given hashes back to back, each
-// checked against its hash and its size.
-func (s *Store) readPages(ctx context.Context, hashes [][32]byte, pageSize int) ([]byte, error) {
+// checked against its hash and its size, in buffers from sc.
+func (s *Store) readPages(ctx context.Context, hashes [][32]byte, pageSize int, sc *scratch) ([]byte, error) {
 	s.gc.RLock()
-	pieces, err := s.readPieces(ctx, hashes)
+	pieces, err := s.readPieces(ctx, hashes, sc)
 	s.gc.RUnlock()
 	if err != nil {
 		return nil, err
@@ -308,7 +333,7 @@ func (s *Store) readPages(ctx context.Context, hashes [][32]byte, pageSize int) 
 	if buf, ok := adjacent(pieces, pageSize); ok {
 		return buf, nil // the common case: one range read holds the run
 	}
-	buf := make([]byte, 0, len(hashes)*pageSize)
+	buf := sc.get(len(hashes) * pageSize)[:0]
 	for _, p := range pieces {
 		buf = append(buf, p...)
 	}
@@ -343,7 +368,7 @@ func (s *Store) walkPages(ctx context.Context, depth int, top [][32]byte, perBat
 			return err
 		}
 		s.gc.RLock()
-		pieces, err := s.readPieces(ctx, nodes)
+		pieces, err := s.readPieces(ctx, nodes, nil)
 		s.gc.RUnlock()
 		if err != nil {
 			return err

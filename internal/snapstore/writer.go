@@ -254,7 +254,7 @@ func (w *Writer) deltaBase(i int64, h [32]byte) (base [32]byte, ok bool) {
 		return base, false
 	}
 	if leaf != w.leafAt {
-		pieces, err := w.s.readPieces(w.ctx, w.baseLeaves[leaf:leaf+1])
+		pieces, err := w.s.readPieces(w.ctx, w.baseLeaves[leaf:leaf+1], nil)
 		var pages [][32]byte
 		if err == nil {
 			pages, err = decodeNode(pieces[0], 1)
@@ -290,7 +290,7 @@ func (w *Writer) flushDeltas() error {
 	for i, p := range w.deferred {
 		bases[i] = p.base
 	}
-	basePages, err := w.s.readPieces(w.ctx, bases)
+	basePages, err := w.s.readPieces(w.ctx, bases, nil)
 	if err != nil {
 		// The pages are stored whole; a corrupt base is for Verify to
 		// report.

@@ -1,0 +1,26 @@
+package directio
+
+import (
+	"errors"
+	"os"
+
+	"golang.org/x/sys/unix"
+)
+
+func create(path string) (*os.File, bool, error) {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL|unix.O_DIRECT, 0o644)
+	if err == nil {
+		return f, true, nil
+	}
+	if !errors.Is(err, unix.EINVAL) {
+		return nil, false, err
+	}
+	// The file system refuses O_DIRECT. Some kernels refuse it only once
+	// the file exists; with O_EXCL, a file there now is the one this call
+	// created.
+	os.Remove(path)
+	f, err = os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	return f, false, err
+}
+
+func refused(err error) bool { return errors.Is(err, unix.EINVAL) }
