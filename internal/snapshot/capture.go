@@ -56,6 +56,10 @@ type Progress func(done, total int64)
 // buffers stay a few MiB.
 const chunkBytes = 1 << 20
 
+// chunkBuffers is how many chunks are read ahead of the hashers or wait for
+// the image hash.
+const chunkBuffers = 6
+
 type chunk struct {
 	data []byte // whole pages, in page order
 }
@@ -134,7 +138,7 @@ func CaptureWithBase(ctx context.Context, path string, st *snapstore.Store, base
 	total := pages * int64(pageSize)
 
 	perChunk := max(1, chunkBytes/pageSize)
-	free := make(chan []byte, 4)
+	free := make(chan []byte, chunkBuffers)
 	for range cap(free) {
 		free <- make([]byte, 0, perChunk*pageSize)
 	}
@@ -148,14 +152,16 @@ func CaptureWithBase(ctx context.Context, path string, st *snapstore.Store, base
 		readErr = readImage(ctx, tx, path, pageSize, pages, perChunk, free, chunks)
 	}()
 
-	// The image hash runs beside the page hashes, each on its own core.
+	// The image hash runs a chunk behind the page hashes, each on its own
+	// core, and gives the buffers back to the reader.
 	image := sha256.New()
-	imageIn := make(chan []byte)
+	imageIn := make(chan []byte, cap(free))
 	imageDone := make(chan struct{})
 	go func() {
+		defer close(imageDone)
 		for b := range imageIn {
 			image.Write(b)
-			imageDone <- struct{}{}
+			free <- b[:0]
 		}
 	}()
 
@@ -163,14 +169,12 @@ func CaptureWithBase(ctx context.Context, path string, st *snapstore.Store, base
 	var addErr error
 	for c := range chunks {
 		if addErr == nil {
-			imageIn <- c.data
 			for off := 0; off < len(c.data); off += pageSize {
 				page := c.data[off : off+pageSize]
 				if addErr = w.AddPage(sha256.Sum256(page), page); addErr != nil {
 					break
 				}
 			}
-			<-imageDone
 			runtime.Gosched() // as in readPages: let other goroutines in
 			done += int64(len(c.data))
 			if progress != nil {
@@ -180,9 +184,10 @@ func CaptureWithBase(ctx context.Context, path string, st *snapstore.Store, base
 		if addErr != nil {
 			cancel() // stop the reader; keep draining so it can exit
 		}
-		free <- c.data[:0]
+		imageIn <- c.data
 	}
 	close(imageIn)
+	<-imageDone
 	readWG.Wait()
 	if addErr != nil {
 		return Image{}, fmt.Errorf("capture: %w", addErr)

@@ -95,13 +95,36 @@ func (s *Store) NewWriter(ctx context.Context) (*Writer, error) {
 	return w, nil
 }
 
+// packBuffers holds the buffers of written packs for the next ones: a
+// capture of a GiB fills 128 of them, and a new one costs 8 MiB of zeroing.
+var packBuffers sync.Pool
+
+// getPackBuffer returns an empty pack buffer with room for a pack and its
+// index.
+func getPackBuffer() []byte {
+	if b, ok := packBuffers.Get().(*[]byte); ok {
+		return (*b)[:0]
+	}
+	return make([]byte, 0, packTarget+packTarget/32)
+}
+
+// putPackBuffer gives back a buffer from getPackBuffer once its pack is
+// written; one that grew elsewhere is left to the garbage collector.
+func putPackBuffer(b []byte) {
+	if cap(b) == packTarget+packTarget/32 {
+		packBuffers.Put(&b)
+	}
+}
+
 func (w *Writer) flusher() {
 	defer w.wg.Done()
 	for p := range w.queue {
 		if w.failed() != nil {
 			continue // drain: a capture that failed writes nothing more
 		}
-		if err := w.putPack(p); err != nil {
+		err := w.putPack(p)
+		putPackBuffer(p.data)
+		if err != nil {
 			w.setErr(err)
 			continue
 		}
@@ -194,7 +217,7 @@ func (w *Writer) add(h [32]byte, kind Kind, data []byte) error {
 // addNew stores a piece the store does not hold.
 func (w *Writer) addNew(e entry, data []byte) error {
 	if w.cur.data == nil {
-		w.cur.data = make([]byte, 0, packTarget+packTarget/32)
+		w.cur.data = getPackBuffer()
 	}
 	w.pending[e.hash] = struct{}{}
 	w.cur.addEntry(e, data)
