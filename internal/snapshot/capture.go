@@ -197,6 +197,7 @@ func CaptureWithBase(ctx context.Context, path string, st *snapstore.Store, base
 	}
 	// The read transaction can end now: everything is in memory or packs.
 	tx.Rollback()
+	catchUpCheckpoint(ctx, db)
 	fault("capture:read-done")
 
 	var sum [32]byte
@@ -337,4 +338,18 @@ func readPages(ctx context.Context, tx *sql.Tx, pageSize int, pages int64, perCh
 		return fmt.Errorf("read pages: got %d pages, want %d", want-1, pages)
 	}
 	return nil
+}
+
+// catchUpCheckpoint copies into the database file the WAL frames that
+// writers committed while the capture's read transaction kept them from
+// being checkpointed. Left to them, the writer whose commit next crosses
+// the autocheckpoint threshold copies the whole backlog inside its commit:
+// on the benchmark machine that commit took 60-170 ms after a capture of
+// 1 GiB under a busy writer, against under 20 ms for any other. A passive
+// checkpoint takes no lock that writers wait for; if a writer's own
+// checkpoint got there first this one returns at once, and a failure only
+// leaves the work to them, so it is not an error.
+func catchUpCheckpoint(ctx context.Context, db *sql.DB) {
+	var busy, frames, copied int
+	_ = db.QueryRowContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &frames, &copied)
 }
