@@ -18,16 +18,20 @@ import (
 	"github.com/snapdeck/snapdeck/internal/snapstore"
 )
 
-// TestBenchmarkSnapshotEngine measures the snapshot engine against cp+sync
-// of the same file in the same run (the disk here varies 2-3x between
-// runs, so only ratios are comparable), 3 runs each, medians. It runs only
-// with SNAPDECK_BENCH=1; SNAPDECK_BENCH_SIZE sets the database size
-// (default 64MiB, docs/benchmarks.md uses 1GiB) and SNAPDECK_BENCH_DIR keeps
-// the generated database between invocations. SNAPDECK_BENCH_NOBASE=1
-// takes every capture without a base, as before deltas, for comparison.
+// BenchmarkSnapshotEngine measures the snapshot engine against cp+sync of
+// the same file in the same run (the disk here varies 2-3x between runs,
+// so only ratios are comparable), 3 runs each, medians, which it reports
+// as metrics (ratios to cp+sync, percentages of the database). It runs its
+// three runs once, whatever -benchtime says. SNAPDECK_BENCH_SIZE sets the
+// database size (default 64MiB; docs/benchmarks.md uses 1GiB) and
+// SNAPDECK_BENCH_DIR keeps the generated database between invocations.
+// SNAPDECK_BENCH_NOBASE=1 takes every capture without a base, as before
+// deltas, for comparison; SNAPDECK_BENCH_SKIP_WRITER=1 leaves out the
+// writer-latency and memory parts.
 //
-//	SNAPDECK_BENCH=1 SNAPDECK_BENCH_SIZE=1GiB go test -run TestBenchmarkSnapshotEngine -v -timeout 60m ./internal/snapshot/
-func TestBenchmarkSnapshotEngine(t *testing.T) {
+//	SNAPDECK_BENCH_SIZE=1GiB SNAPDECK_BENCH_DIR=/tmp/sdbench go test -run '^$' -bench SnapshotEngine -benchtime 1x -timeout 60m ./internal/snapshot/
+func BenchmarkSnapshotEngine(b *testing.B) {
+	t := b
 	ctx := context.Background()
 	dir, path := benchDB(t)
 	fi, _ := os.Stat(path)
@@ -120,6 +124,13 @@ func TestBenchmarkSnapshotEngine(t *testing.T) {
 	t.Logf("MEDIANS cp+sync %.2fs; first capture %.2fx; capture after 1%% change %.2fx storing %.2f%% of the database; "+
 		"after every 100th row %.2fx storing %.2f%%; restore %.2fx (%.2fs)",
 		median(cpSync), median(first), median(second), median(secondPct), median(rows), median(rowsPct), median(restore), median(restoreSecs))
+	b.ReportMetric(median(cpSync), "cp+sync-s")
+	b.ReportMetric(median(first), "first-capture/cp")
+	b.ReportMetric(median(second), "capture-1%-pages/cp")
+	b.ReportMetric(median(secondPct), "stored-1%-pages-%")
+	b.ReportMetric(median(rows), "capture-1%-rows/cp")
+	b.ReportMetric(median(rowsPct), "stored-1%-rows-%")
+	b.ReportMetric(median(restore), "restore/cp")
 	if os.Getenv("SNAPDECK_BENCH_SKIP_WRITER") != "" {
 		return
 	}
@@ -128,16 +139,17 @@ func TestBenchmarkSnapshotEngine(t *testing.T) {
 	benchPeakMemory(t, path)
 }
 
-// TestBenchmarkDeltas compares, on one database, the second capture with
+// BenchmarkDeltas compares, on one database, the second capture with
 // the first as its base (deltas) and without (whole pages, as before
 // deltas): the bytes it stores, its time, and the time to materialise it.
 // Both captures go into stores that hold the same first image, and their
 // order alternates between rounds, so both see the same disk and load. It
-// runs only with SNAPDECK_BENCH=1, on the database of
-// TestBenchmarkSnapshotEngine (SNAPDECK_BENCH_SIZE, SNAPDECK_BENCH_DIR).
+// uses the database of BenchmarkSnapshotEngine (SNAPDECK_BENCH_SIZE,
+// SNAPDECK_BENCH_DIR).
 //
-//	SNAPDECK_BENCH=1 SNAPDECK_BENCH_SIZE=256MiB go test -run TestBenchmarkDeltas -v -timeout 60m ./internal/snapshot/
-func TestBenchmarkDeltas(t *testing.T) {
+//	SNAPDECK_BENCH_SIZE=256MiB go test -run '^$' -bench Deltas -benchtime 1x -timeout 60m ./internal/snapshot/
+func BenchmarkDeltas(b *testing.B) {
+	t := b
 	ctx := context.Background()
 	dir, path := benchDB(t)
 	work := filepath.Join(dir, "deltas")
@@ -222,7 +234,7 @@ func TestBenchmarkDeltas(t *testing.T) {
 // benchWriterLatency measures a writer's commit latency (autocommit,
 // synchronous=NORMAL, one row per commit) while a capture runs, against
 // the same writer for as long again without one.
-func benchWriterLatency(t *testing.T, path string) {
+func benchWriterLatency(t testing.TB, path string) {
 	ctx := context.Background()
 	db := path + ".latency"
 	copyFile(t, path, db)
@@ -277,7 +289,7 @@ func benchWriterLatency(t *testing.T, path string) {
 
 // benchPeakMemory runs a capture and a restore each in a child process and
 // reads the child's peak resident set (VmHWM).
-func benchPeakMemory(t *testing.T, path string) {
+func benchPeakMemory(t testing.TB, path string) {
 	work := t.TempDir()
 	db := filepath.Join(work, "db.sqlite")
 	copyFile(t, path, db)
@@ -300,7 +312,7 @@ func benchPeakMemory(t *testing.T, path string) {
 func TestBenchmarkMemoryChild(t *testing.T) {
 	op, work := os.Getenv("SNAPDECK_BENCH_MEM"), os.Getenv("SNAPDECK_BENCH_MEM_DIR")
 	if op == "" {
-		t.Skip("run by TestBenchmarkSnapshotEngine")
+		t.Skip("run by BenchmarkSnapshotEngine")
 	}
 	ctx := context.Background()
 	st, err := snapstore.Open(ctx, filepath.Join(work, "snapshots"), nil)
@@ -330,7 +342,7 @@ func TestBenchmarkMemoryChild(t *testing.T) {
 	t.Logf("PEAK %s VmHWM %d KiB", op, vmHWM(t))
 }
 
-func vmHWM(t *testing.T) int64 {
+func vmHWM(t testing.TB) int64 {
 	f, err := os.Open("/proc/self/status")
 	if err != nil {
 		t.Fatal(err)
@@ -351,11 +363,8 @@ func vmHWM(t *testing.T) int64 {
 // benchDB skips the test unless SNAPDECK_BENCH is set, and returns the
 // benchmark directory and the database of SNAPDECK_BENCH_SIZE in it,
 // generated on first use.
-func benchDB(t *testing.T) (dir, path string) {
+func benchDB(t testing.TB) (dir, path string) {
 	t.Helper()
-	if os.Getenv("SNAPDECK_BENCH") == "" {
-		t.Skip("set SNAPDECK_BENCH=1 to run the snapshot engine benchmarks")
-	}
 	size := parseSize(t, os.Getenv("SNAPDECK_BENCH_SIZE"), 64<<20)
 	dir = os.Getenv("SNAPDECK_BENCH_DIR")
 	if dir == "" {
@@ -366,7 +375,7 @@ func benchDB(t *testing.T) (dir, path string) {
 	return dir, path
 }
 
-func buildBenchDB(t *testing.T, path string, size int64) {
+func buildBenchDB(t testing.TB, path string, size int64) {
 	t.Helper()
 	if _, err := os.Stat(path); err == nil {
 		return
@@ -392,7 +401,7 @@ func buildBenchDB(t *testing.T, path string, size int64) {
 // changePages updates one random row in each of about n pages, in one
 // transaction, so that about n pages (and the B-tree pages above them)
 // change.
-func changePages(t *testing.T, path string, n int64, seed uint64) {
+func changePages(t testing.TB, path string, n int64, seed uint64) {
 	t.Helper()
 	db := openDB(t, path)
 	defer db.Close()
@@ -417,7 +426,7 @@ func changePages(t *testing.T, path string, n int64, seed uint64) {
 
 // updateEvery100thRow changes 1% of the rows, spread over about a quarter
 // of the pages (a page holds about 27 rows).
-func updateEvery100thRow(t *testing.T, path string, run int) {
+func updateEvery100thRow(t testing.TB, path string, run int) {
 	t.Helper()
 	db := openDB(t, path)
 	defer db.Close()
@@ -428,14 +437,14 @@ func updateEvery100thRow(t *testing.T, path string, run int) {
 
 // settle flushes every dirty page before a timed phase, so that no phase
 // pays for writing back what the previous one (or a setup copy) left.
-func settle(t *testing.T) {
+func settle(t testing.TB) {
 	t.Helper()
 	if out, err := exec.Command("sync").CombinedOutput(); err != nil {
 		t.Fatalf("sync: %v %s", err, out)
 	}
 }
 
-func copyFile(t *testing.T, src, dst string) {
+func copyFile(t testing.TB, src, dst string) {
 	t.Helper()
 	removeDatabaseFiles(dst)
 	if out, err := exec.Command("cp", src, dst).CombinedOutput(); err != nil {
@@ -443,7 +452,7 @@ func copyFile(t *testing.T, src, dst string) {
 	}
 }
 
-func parseSize(t *testing.T, s string, def int64) int64 {
+func parseSize(t testing.TB, s string, def int64) int64 {
 	if s == "" {
 		return def
 	}
