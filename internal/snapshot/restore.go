@@ -116,9 +116,11 @@ func materialize(ctx context.Context, st *snapstore.Store, img Image, dstPath st
 }
 
 // OpenImage streams the image, for export. Every page is checked against
-// its hash as it is read, and the stream ends in an error instead of EOF
-// if the whole image does not match its SHA-256. Closing the reader early
-// stops the work behind it.
+// its hash and its place in the tree as it is read, and the stream ends in
+// an error instead of EOF at the first mismatch. The whole image's SHA-256
+// is left to the reader, which hashes the stream anyway: dump.Write checks
+// it against the snapshot record, so export hashes the image once, not
+// twice. Closing the reader early stops the work behind it.
 func OpenImage(ctx context.Context, st *snapstore.Store, img Image) (io.ReadCloser, error) {
 	if _, err := checkImage(ctx, st, img); err != nil {
 		return nil, fmt.Errorf("open image: %w", err)
@@ -126,7 +128,7 @@ func OpenImage(ctx context.Context, st *snapstore.Store, img Image) (io.ReadClos
 	ctx, cancel := context.WithCancel(ctx)
 	pr, pw := io.Pipe()
 	go func() {
-		err := st.ReadImage(ctx, img.Root, snapstore.CheckPagesAndSum, func(b []byte) error {
+		err := st.ReadImage(ctx, img.Root, snapstore.CheckPages, func(b []byte) error {
 			_, err := pw.Write(b)
 			return err
 		})

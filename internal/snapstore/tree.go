@@ -202,12 +202,13 @@ const (
 	// CheckPages checks every page against its hash, and through the
 	// tree of page lists, each itself checked against its hash, against
 	// the root: a page that differs in any bit, or stands at the wrong
-	// place, is an error. Restore reads this way.
+	// place, is an error. Restore reads this way, and export, whose
+	// writer hashes the whole image itself.
 	CheckPages Check = iota
 	// CheckPagesAndSum also hashes the whole image and compares it with
 	// the SHA-256 that the capture recorded from the database's own pages,
 	// which checks the capture itself, not only the store: verification
-	// and export read this way. It costs a second SHA-256 pass.
+	// reads this way. It costs a second SHA-256 pass.
 	CheckPagesAndSum
 )
 
