@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -67,16 +68,26 @@ func TestMakeAndApplyDelta(t *testing.T) {
 func TestDeltaRoundTrip(t *testing.T) {
 	dir := t.TempDir()
 	s := mustOpen(t, dir)
-	a := makeImage(2000, 1)
-	rootA, _ := mustPut(t, s, a)
-	b := changeRows(a, 20, 0x5a) // 100 pages
-	rootB, added := mustPutBase(t, s, b, rootA)
-	if got := deltaCount(s); got != 100 {
-		t.Errorf("deltas stored: got %d, want 100", got)
+	// 5,000 pages of random bytes, so that a delta against any page but
+	// the right base is too large to keep: the base's leaves are read in
+	// three windows, and each must give the right page.
+	a := make([]byte, 5000*testPageSize)
+	rnd := rand.New(rand.NewPCG(1, 2))
+	for i := 0; i < len(a); i += 8 {
+		binary.LittleEndian.PutUint64(a[i:], rnd.Uint64())
 	}
-	// 100 small deltas, at most 100 leaves and some inner nodes and a root.
-	if limit := int64(100*100 + 100*(2+32*leafFanout) + 2*(2+32*innerFanout) + 4096); added > limit {
-		t.Errorf("100 changed pages added %d bytes, want at most %d", added, limit)
+	rootA, _ := mustPut(t, s, a)
+	if pages := 5000; pages <= 2*leavesPerRead*leafFanout {
+		t.Fatalf("%d pages fit in two windows of leaves", pages)
+	}
+	b := changeRows(a, 20, 0x5a) // 250 pages, in every window
+	rootB, added := mustPutBase(t, s, b, rootA)
+	if got := deltaCount(s); got != 250 {
+		t.Errorf("deltas stored: got %d, want 250", got)
+	}
+	// 250 small deltas, at most 250 leaves and some inner nodes and a root.
+	if limit := int64(250*100 + 250*(2+32*leafFanout) + 3*(2+32*innerFanout) + 4096); added > limit {
+		t.Errorf("250 changed pages added %d bytes, want at most %d", added, limit)
 	}
 	if got := mustRead(t, s, rootB); !bytes.Equal(got, b) {
 		t.Errorf("image stored as deltas reads back differently")
@@ -86,8 +97,8 @@ func TestDeltaRoundTrip(t *testing.T) {
 	}
 	s.Close(context.Background())
 	s2 := mustOpen(t, dir)
-	if got := deltaCount(s2); got != 100 {
-		t.Errorf("deltas after reopen: got %d, want 100", got)
+	if got := deltaCount(s2); got != 250 {
+		t.Errorf("deltas after reopen: got %d, want 250", got)
 	}
 	if got := mustRead(t, s2, rootB); !bytes.Equal(got, b) {
 		t.Errorf("image stored as deltas reads back differently after reopen")

@@ -35,11 +35,11 @@ type Writer struct {
 	pages    int64
 	tree     treeBuilder
 	done     bool
-	// The base image: its leaves, and the page hashes of the one leaf
-	// last needed (a capture asks in page order).
+	// The base image: its leaves, and the page lists of a window of
+	// leaves read together (a capture asks in page order).
 	baseLeaves [][32]byte
-	leafAt     int // index of the leaf in basePages; -1 for none
-	basePages  [][32]byte
+	leafAt     int          // index of the window's first leaf; -1 for none
+	leafWindow [][][32]byte // page hashes of each leaf in the window
 	deferred   []deferredPage
 	defBytes   int
 	defArena   []byte // the deferred pages' data
@@ -188,9 +188,11 @@ func (s *Store) putPack(ctx context.Context, p packBuf) error {
 // reaches the bases through its deltas: a crash or a sweep never leaves a
 // delta without its base.
 //
-// Only the leaves of the base image that list changed pages are read, when
-// the first new page of each is added: after a small change a capture
-// reads a few leaves, not the base's whole page list.
+// Only the leaves of the base image near changed pages are read, in
+// windows of leavesPerRead leaves from the first new page of each window on:
+// after a small change a capture reads a few windows, not the base's whole
+// page list, and after a change spread over every leaf it reads them in
+// a few hundred reads rather than one read per leaf.
 func (w *Writer) UseBase(root string) {
 	leaves, err := w.s.leafHashes(w.ctx, root)
 	if err != nil {
@@ -276,31 +278,48 @@ func (w *Writer) deltaBase(i int64, h [32]byte) (base [32]byte, ok bool) {
 	if leaf >= len(w.baseLeaves) {
 		return base, false
 	}
-	if leaf != w.leafAt {
-		pieces, err := w.s.readPieces(w.ctx, w.baseLeaves[leaf:leaf+1], nil)
-		var pages [][32]byte
-		if err == nil {
-			pages, err = decodeNode(pieces[0], 1)
-		}
-		if err != nil {
-			// The pages are stored whole; a corrupt base is for Verify to
-			// report.
-			w.s.logger.Warn("snapshot store: base image unreadable, storing pages whole", "err", err)
-			pages = nil
-		}
-		w.leafAt, w.basePages = leaf, pages
+	if w.leafAt < 0 || leaf < w.leafAt || leaf >= w.leafAt+len(w.leafWindow) {
+		w.readLeafWindow(leaf)
 	}
+	pages := w.leafWindow[leaf-w.leafAt]
 	k := int(i % leafFanout)
-	if k >= len(w.basePages) || w.basePages[k] == h {
+	if k >= len(pages) || pages[k] == h {
 		return base, false
 	}
-	base = w.basePages[k]
+	base = pages[k]
 	// A base must be durable (indexed), not a piece of this capture that a
 	// crash could lose, and its chain short enough to read quickly.
 	if !w.s.has(base) || w.s.depthOf(base) >= maxDeltaDepth {
 		return base, false
 	}
 	return base, true
+}
+
+// leavesPerRead is how many leaves of the base image deltaBase reads at
+// once: 64 KiB of leaves, usually one range read, listing 2,048 pages.
+const leavesPerRead = 64
+
+// readLeafWindow reads the base image's leaves from first on into the
+// window. A leaf that cannot be read lists no pages: its pages are stored
+// whole, and a corrupt base is for Verify to report.
+func (w *Writer) readLeafWindow(first int) {
+	end := min(first+leavesPerRead, len(w.baseLeaves))
+	w.leafAt = first
+	w.leafWindow = w.leafWindow[:0]
+	pieces, err := w.s.readPieces(w.ctx, w.baseLeaves[first:end], nil)
+	if err != nil {
+		w.s.logger.Warn("snapshot store: base image unreadable, storing pages whole", "err", err)
+	}
+	for i := first; i < end; i++ {
+		var pages [][32]byte
+		if err == nil {
+			var derr error
+			if pages, derr = decodeNode(pieces[i-first], 1); derr != nil {
+				w.s.logger.Warn("snapshot store: base image unreadable, storing pages whole", "err", derr)
+			}
+		}
+		w.leafWindow = append(w.leafWindow, pages)
+	}
 }
 
 // flushDeltas reads the bases of the deferred pages and stores each page
