@@ -70,16 +70,15 @@ func orDefault(v, def string) string {
 	return v
 }
 
-// instance renders a database as Aura's instance object.
-func (a *api) instance(c echo.Context, d snapdeck.Database, p snapdeck.Placement) (apiInstance, error) {
+// instance renders a database as Aura's instance object; overwriting
+// shows Aura's "overwriting" in place of the status (see overwritten).
+func (a *api) instance(c echo.Context, d snapdeck.Database, p snapdeck.Placement, overwriting bool) (apiInstance, error) {
 	tid, err := a.tenant(c)
 	if err != nil {
 		return apiInstance{}, err
 	}
 	status := apiStatus(d.Status)
-	if over, err := a.isOverwriting(c, d); err != nil {
-		return apiInstance{}, err
-	} else if over {
+	if overwriting {
 		status = statusOverwriting
 	}
 	base := consoleURL(c)
@@ -113,7 +112,11 @@ func (a *api) findInstance(c echo.Context) (snapdeck.Database, snapdeck.Placemen
 
 // reply answers with the instance object of d.
 func (a *api) reply(c echo.Context, status int, d snapdeck.Database, p snapdeck.Placement) error {
-	inst, err := a.instance(c, d, p)
+	over, err := a.overwritten(c.Request().Context(), d)
+	if err != nil {
+		return err
+	}
+	inst, err := a.instance(c, d, p, over[d.ID])
 	if err != nil {
 		return err
 	}
@@ -135,9 +138,13 @@ func (a *api) listInstances(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	over, err := a.overwritten(ctx, dbs...)
+	if err != nil {
+		return err
+	}
 	out := make([]apiInstance, 0, len(dbs))
 	for _, d := range dbs {
-		inst, err := a.instance(c, d, placements[d.ID])
+		inst, err := a.instance(c, d, placements[d.ID], over[d.ID])
 		if err != nil {
 			return err
 		}
@@ -275,7 +282,8 @@ func (a *api) create(c echo.Context, req *createRequest) error {
 		detail += " from snapshot " + req.SourceSnapshotID
 	}
 	a.audit(c, "database.create", d.ID, detail, nil)
-	inst, err := a.instance(c, d, p)
+	// A database just made is creating or running, never overwritten.
+	inst, err := a.instance(c, d, p, false)
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"strings"
@@ -205,12 +206,11 @@ func (a *api) overwriteInstance(c echo.Context) error {
 		a.auditSnapshot(c, "overwrite", c.Param("id"), sid, err)
 		return err
 	}
-	inst, err := a.instance(c, d, p)
+	// The job may already be over; the reply shows the operation it began.
+	inst, err := a.instance(c, d, p, true)
 	if err != nil {
 		return err
 	}
-	// The job may already be over; the reply shows the operation it began.
-	inst.Status = statusOverwriting
 	return data(c, http.StatusAccepted, inst)
 }
 
@@ -269,23 +269,32 @@ func (a *api) sourceInstance(c echo.Context, id string) (snapdeck.Database, erro
 // statusOverwriting is Aura's instance status while an overwrite runs.
 const statusOverwriting = "overwriting"
 
-// isOverwriting reports whether a restoring database is being overwritten
-// through the API rather than restored: Aura tells the two apart, and
-// aura-cli's --await waits for "overwriting" to end.
-func (a *api) isOverwriting(c echo.Context, d snapdeck.Database) (bool, error) {
-	if d.Status != snapdeck.StatusRestoring {
-		return false, nil
-	}
-	jobs, err := a.s.deps.Store.FindOpenJobs(c.Request().Context(), d.ID)
-	if err != nil {
-		return false, err
-	}
-	for _, j := range jobs {
-		if j.Kind == snapdeck.JobOverwrite && j.DatabaseID == d.ID {
-			return true, nil
+// overwritten returns which of dbs are restoring because they are being
+// overwritten through the API rather than restored: Aura tells the two
+// apart, and aura-cli's --await waits for "overwriting" to end. It costs
+// one query however many databases there are, and none when no database is
+// restoring.
+func (a *api) overwritten(ctx context.Context, dbs ...snapdeck.Database) (map[string]bool, error) {
+	restoring := map[string]bool{}
+	for _, d := range dbs {
+		if d.Status == snapdeck.StatusRestoring {
+			restoring[d.ID] = true
 		}
 	}
-	return false, nil
+	if len(restoring) == 0 {
+		return nil, nil
+	}
+	jobs, err := a.s.deps.Store.FindOpenJobs(ctx, "")
+	if err != nil {
+		return nil, err
+	}
+	over := map[string]bool{}
+	for _, j := range jobs {
+		if j.Kind == snapdeck.JobOverwrite && restoring[j.DatabaseID] {
+			over[j.DatabaseID] = true
+		}
+	}
+	return over, nil
 }
 
 // createFromSnapshot makes the database of a POST /v1/instances that names

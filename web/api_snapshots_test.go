@@ -336,6 +336,63 @@ func TestAPIOverwritingStatus(t *testing.T) {
 	}
 }
 
+// TestAPIListShowsOverwriting checks GET /v1/instances tells overwriting
+// from restoring for every database at once, as GET of each one does: only
+// an open overwrite job of the database itself makes it "overwriting".
+func TestAPIListShowsOverwriting(t *testing.T) {
+	c := mustConsole(t)
+	ctx := context.Background()
+	a := c.mustAPI("member@x")
+	restoring := snapdeck.StatusRestoring
+	open := func(kind snapdeck.JobKind, dbID, targetID string) {
+		j := snapdeck.Job{ID: uuid.NewString(), Kind: kind, DatabaseID: dbID, TargetID: targetID, Status: snapdeck.JobRunning, CreatedAt: time.Now()}
+		if err := c.store.CreateJob(ctx, &j); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := map[string]string{}
+	for _, tc := range []struct {
+		name string
+		kind snapdeck.JobKind // of the open job on the database, "" for none
+		want string
+	}{
+		{"overwritten", snapdeck.JobOverwrite, "overwriting"},
+		{"restored", snapdeck.JobRestore, "restoring"},
+		{"target", "", "restoring"},
+		{"idle", "", "running"},
+	} {
+		d := c.mustDatabase(tc.name, snapdeck.PlanProfessional)
+		if tc.want != "running" {
+			if _, err := c.store.UpdateDatabase(ctx, d.ID, store.DatabaseUpdate{Status: &restoring}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if tc.kind != "" {
+			open(tc.kind, d.ID, "")
+		}
+		if tc.name == "target" {
+			// Named as another job's target, not as the database it overwrites.
+			open(snapdeck.JobOverwrite, snapdeck.NewDatabaseID(), d.ID)
+		}
+		want[d.ID] = tc.want
+	}
+	r := a.do("GET", "/v1/instances", "")
+	list, _ := r.body["data"].([]any)
+	if r.status != http.StatusOK || len(list) != len(want) {
+		t.Fatalf("list: got %d %s, want %d instances", r.status, r.raw, len(want))
+	}
+	for _, v := range list {
+		inst, _ := v.(map[string]any)
+		id, _ := inst["id"].(string)
+		if inst["status"] != want[id] {
+			t.Errorf("list: %s is %v, want %s", inst["name"], inst["status"], want[id])
+		}
+		if got := a.do("GET", "/v1/instances/"+id, "").data()["status"]; got != want[id] {
+			t.Errorf("get: %s is %v, want %s", inst["name"], got, want[id])
+		}
+	}
+}
+
 // TestAPISnapshotEndToEnd drives the API only, as a client that knows just
 // the Aura API v1 documentation does: create, snapshot, list, restore,
 // overwrite from a snapshot and from another instance, create from a
