@@ -54,10 +54,12 @@ func BenchmarkSnapshotEngine(b *testing.B) {
 
 		settle(t)
 		start := time.Now()
-		if out, err := exec.Command("sh", "-c", `cp "$1" "$2" && sync "$2"`, "sh", db, filepath.Join(work, "copy")).CombinedOutput(); err != nil {
+		cp := exec.Command("sh", "-c", `cp "$1" "$2" && sync "$2"`, "sh", db, filepath.Join(work, "copy"))
+		if out, err := cp.CombinedOutput(); err != nil {
 			t.Fatalf("cp+sync: %v %s", err, out)
 		}
 		base := time.Since(start).Seconds()
+		cpSys := childSysTime(cp)
 		os.Remove(filepath.Join(work, "copy"))
 
 		st, err := snapstore.Open(ctx, filepath.Join(work, "snapshots"), nil)
@@ -65,12 +67,13 @@ func BenchmarkSnapshotEngine(b *testing.B) {
 			t.Fatal(err)
 		}
 		settle(t)
-		start = time.Now()
+		start, sys0 := time.Now(), sysTime()
 		img1, err := Capture(ctx, db, st, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
 		c1 := time.Since(start).Seconds()
+		c1Sys := sysTime() - sys0
 
 		changePages(t, db, img1.Pages/100, uint64(run))
 		settle(t)
@@ -95,7 +98,7 @@ func BenchmarkSnapshotEngine(b *testing.B) {
 		target := filepath.Join(work, "target.sqlite")
 		copyFile(t, path, target)
 		settle(t)
-		start = time.Now()
+		start, sys0 = time.Now(), sysTime()
 		// The last image: with deltas it has the longest chains.
 		if err := Materialize(ctx, st, img3, target+".restore", ForRestore, nil); err != nil {
 			t.Fatal(err)
@@ -104,12 +107,13 @@ func BenchmarkSnapshotEngine(b *testing.B) {
 			t.Fatal(err)
 		}
 		r := time.Since(start).Seconds()
+		rSys := sysTime() - sys0
 		st.Close(ctx)
 
-		t.Logf("run %d: cp+sync %.2fs, first capture %.2fs (%.2fx), after 1%% change %.2fs (%.2fx, stored %d bytes = %.2f%%), "+
-			"after every 100th row %.2fs (%.2fx, stored %d bytes = %.2f%%), restore %.2fs (%.2fx)",
-			run+1, base, c1, c1/base, c2, c2/base, img2.NewBytes, 100*float64(img2.NewBytes)/float64(img2.Size),
-			c3, c3/base, img3.NewBytes, 100*float64(img3.NewBytes)/float64(img3.Size), r, r/base)
+		t.Logf("run %d: cp+sync %.2fs (system CPU %.2fs), first capture %.2fs (%.2fx, system CPU %.2fs), after 1%% change %.2fs (%.2fx, stored %d bytes = %.2f%%), "+
+			"after every 100th row %.2fs (%.2fx, stored %d bytes = %.2f%%), restore %.2fs (%.2fx, system CPU %.2fs)",
+			run+1, base, cpSys.Seconds(), c1, c1/base, c1Sys.Seconds(), c2, c2/base, img2.NewBytes, 100*float64(img2.NewBytes)/float64(img2.Size),
+			c3, c3/base, img3.NewBytes, 100*float64(img3.NewBytes)/float64(img3.Size), r, r/base, rSys.Seconds())
 		cpSync = append(cpSync, base)
 		first = append(first, c1/base)
 		second = append(second, c2/base)
