@@ -136,7 +136,7 @@ func (im *importAPI) start(c echo.Context) error {
 	h := c.Request().Header
 	name := cleanFileName(h.Get(headerFilename))
 	refuse := func(err error) error {
-		im.a.audit(c, "load", d.ID, "", err)
+		im.a.audit(c, snapdeck.Event{Action: "load", DatabaseID: d.ID}, err)
 		return err
 	}
 	size, err := strconv.ParseInt(h.Get(headerSize), 10, 64)
@@ -308,7 +308,7 @@ func (im *importAPI) finish(c echo.Context, u *upload) error {
 		msg := "checksum mismatch: the file was changed or damaged on the way (its SHA-256 differs from " + headerSHA256 + "); nothing was changed"
 		u.set(func() { u.status, u.message = uploadFailed, msg })
 		err := &snapdeck.Error{Code: snapdeck.Invalid, Reason: "checksum-mismatch", Message: sentence(msg)}
-		im.a.audit(c, "load", u.dbID, "", err)
+		im.a.audit(c, snapdeck.Event{Action: "load", DatabaseID: u.dbID}, err)
 		return err
 	}
 	u.set(func() { u.status = uploadChecking })

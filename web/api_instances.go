@@ -235,7 +235,7 @@ func (a *api) createInstance(c echo.Context) error {
 	var req createRequest
 	err := a.create(c, &req)
 	if err != nil {
-		a.audit(c, "database.create", "", "", err)
+		a.audit(c, snapdeck.Event{Action: "database.create"}, err)
 	}
 	return err
 }
@@ -281,7 +281,7 @@ func (a *api) create(c echo.Context, req *createRequest) error {
 	if req.SourceSnapshotID != "" {
 		detail += " from snapshot " + req.SourceSnapshotID
 	}
-	a.audit(c, "database.create", d.ID, detail, nil)
+	a.audit(c, snapdeck.Event{Action: "database.create", DatabaseID: d.ID, Detail: detail}, nil)
 	// A database just made is creating or running, never overwritten.
 	inst, err := a.instance(c, d, p, false)
 	if err != nil {
@@ -385,9 +385,9 @@ func (a *api) change(c echo.Context, action string,
 	if err == nil {
 		var detail string
 		d, p, detail, err = fn(d, p)
-		a.audit(c, action, d.ID, detail, err)
+		a.audit(c, snapdeck.Event{Action: action, DatabaseID: d.ID, Detail: detail}, err)
 	} else {
-		a.audit(c, action, c.Param("id"), "", err)
+		a.audit(c, snapdeck.Event{Action: action, DatabaseID: c.Param("id")}, err)
 	}
 	if err != nil {
 		return err

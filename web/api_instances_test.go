@@ -3,6 +3,7 @@ package web_test
 import (
 	"context"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -141,6 +142,51 @@ func TestAPIInstances(t *testing.T) {
 	for _, act := range []string{"database.create", "database.update", "database.pause", "database.resume", "database.delete"} {
 		if !actions[act] {
 			t.Errorf("no %s event in the activity log (have %v)", act, actions)
+		}
+	}
+}
+
+// TestAPIActivityLogLines checks the whole line each kind of API call
+// leaves in the activity log: the key's name, when, the database, the
+// snapshot, the outcome and what happened or why it was refused.
+func TestAPIActivityLogLines(t *testing.T) {
+	c := mustConsole(t)
+	ctx := context.Background()
+	a := c.mustAPI("member@x")
+	id := checkInstance(t, "create", a.do("POST", "/v1/instances", `{"name":"orders","type":"professional-db"}`), http.StatusAccepted)["id"].(string)
+	message := func(r apiReply) string { m, _ := r.firstError()["message"].(string); return m }
+	badType := message(a.do("POST", "/v1/instances", `{"name":"x","type":"huge-db"}`))
+	checkInstance(t, "pause", a.do("POST", "/v1/instances/"+id+"/pause", ""), http.StatusAccepted)
+	pausedAgain := message(a.do("POST", "/v1/instances/"+id+"/pause", ""))
+	missing := "00000000-0000-0000-0000-000000000000"
+	noSnapshot := message(a.do("POST", "/v1/instances/"+id+"/snapshots/"+missing+"/restore", ""))
+	want := []snapdeck.Event{
+		{Action: "database.create", DatabaseID: id, Outcome: snapdeck.OutcomeOK, Detail: "Created orders (professional-db)"},
+		{Action: "database.create", Outcome: snapdeck.OutcomeRefused, Detail: badType},
+		{Action: "database.pause", DatabaseID: id, Outcome: snapdeck.OutcomeOK},
+		{Action: "database.pause", DatabaseID: id, Outcome: snapdeck.OutcomeRefused, Detail: pausedAgain},
+		{Action: "restore", DatabaseID: id, SnapshotID: missing, Outcome: snapdeck.OutcomeRefused, Detail: noSnapshot},
+	}
+	events, err := c.store.FindEvents(ctx, snapdeck.EventFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []snapdeck.Event
+	for _, e := range slices.Backward(events) {
+		if e.Actor != "api key test key" {
+			continue
+		}
+		if e.At.IsZero() {
+			t.Errorf("event %s has no time", e.Action)
+		}
+		got = append(got, snapdeck.Event{Action: e.Action, DatabaseID: e.DatabaseID, SnapshotID: e.SnapshotID, Outcome: e.Outcome, Detail: e.Detail})
+	}
+	if len(got) != len(want) {
+		t.Fatalf("events by the key: got %d %+v, want %d", len(got), got, len(want))
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("event %d: got %+v, want %+v", i, got[i], want[i])
 		}
 	}
 }

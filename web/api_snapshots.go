@@ -70,24 +70,6 @@ func exportable(s store.SnapshotRecord, field string) error {
 // apiActor is who the activity log says acted: the key, by name.
 func apiActor(c echo.Context) string { return apikey.Actor(callerKey(c)) }
 
-// auditSnapshot records a call about a snapshot that was refused or
-// failed. Calls that start a job are recorded by the job when it ends,
-// under the same actor, so they are not recorded twice.
-func (a *api) auditSnapshot(c echo.Context, action, databaseID, sid string, err error) {
-	if err == nil {
-		return
-	}
-	outcome := snapdeck.OutcomeFailed
-	if _, ok := snapdeck.AsError(err); ok && snapdeck.ErrorCode(err) != snapdeck.Internal {
-		outcome = snapdeck.OutcomeRefused
-	}
-	e := &snapdeck.Event{Actor: apiActor(c), Action: action, DatabaseID: databaseID, SnapshotID: sid,
-		Outcome: outcome, Detail: snapdeck.ErrorMessage(err)}
-	if rerr := a.s.deps.Store.RecordEvent(c.Request().Context(), e); rerr != nil {
-		a.s.logger.Error("record api call", "database_id", databaseID, "snapshot_id", sid, "err", rerr)
-	}
-}
-
 // findSnapshot returns the database and the snapshot of it named in the
 // path; an unknown database is db-not-found before anything else.
 func (a *api) findSnapshot(c echo.Context) (snapdeck.Database, snapdeck.Placement, store.SnapshotRecord, error) {
@@ -147,7 +129,7 @@ func (a *api) takeSnapshot(c echo.Context) error {
 			return data(c, http.StatusAccepted, map[string]string{"snapshot_id": s.ID})
 		}
 	}
-	a.auditSnapshot(c, "snapshot.take", c.Param("id"), "", err)
+	a.audit(c, snapdeck.Event{Action: "snapshot.take", DatabaseID: c.Param("id")}, err)
 	return err
 }
 
@@ -163,7 +145,7 @@ func (a *api) restoreSnapshot(c echo.Context) error {
 		_, err = a.s.deps.Databases.Restore(c.Request().Context(), d.ID, s.ID, apiActor(c))
 	}
 	if err != nil {
-		a.auditSnapshot(c, "restore", c.Param("id"), c.Param("sid"), err)
+		a.audit(c, snapdeck.Event{Action: "restore", DatabaseID: c.Param("id"), SnapshotID: c.Param("sid")}, err)
 		return err
 	}
 	// The job may already be over; the reply shows the operation it began.
@@ -180,7 +162,7 @@ func (a *api) exportSnapshot(c echo.Context) error {
 		err = exportable(s, "")
 	}
 	if err != nil {
-		a.auditSnapshot(c, "snapshot.export", c.Param("id"), c.Param("sid"), err)
+		a.audit(c, snapdeck.Event{Action: "snapshot.export", DatabaseID: c.Param("id"), SnapshotID: c.Param("sid")}, err)
 		return err
 	}
 	// Export records its own outcome in the activity log.
@@ -203,7 +185,7 @@ type overwriteRequest struct {
 func (a *api) overwriteInstance(c echo.Context) error {
 	d, p, sid, err := a.overwrite(c)
 	if err != nil {
-		a.auditSnapshot(c, "overwrite", c.Param("id"), sid, err)
+		a.audit(c, snapdeck.Event{Action: "overwrite", DatabaseID: c.Param("id"), SnapshotID: sid}, err)
 		return err
 	}
 	// The job may already be over; the reply shows the operation it began.
