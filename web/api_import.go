@@ -153,20 +153,16 @@ func (im *importAPI) start(c echo.Context) error {
 		return refuse(&snapdeck.Error{Code: snapdeck.Invalid, Reason: "import-too-large", Field: headerSize,
 			Message: fmt.Sprintf("The file is %s, over this console's import limit of %s (--max-import-size).", bytesize.Format(size), bytesize.Format(limit))})
 	}
-	if d.Status != snapdeck.StatusRunning {
-		return refuse(&snapdeck.Error{Code: snapdeck.Busy, Reason: "ongoing-database-operation",
-			Message: fmt.Sprintf("The database is %s; push again once it is running.", d.Status)})
-	}
 	overwrite := strings.EqualFold(h.Get(headerOverwrite), "true")
-	if !overwrite {
-		full, err := im.a.s.deps.Databases.HoldsData(c.Request().Context(), d.ID)
-		if err != nil {
-			return err
+	if err := im.a.s.deps.Databases.CheckLoad(c.Request().Context(), d, overwrite); err != nil {
+		if e, ok := snapdeck.AsError(err); ok && e.Code == snapdeck.Busy {
+			// Nothing was sent yet: the client pushes again, rather than
+			// loading a file it already sent.
+			pushed := *e
+			pushed.Message = fmt.Sprintf("The database is %s; push again once it is running.", d.Status)
+			err = &pushed
 		}
-		if full {
-			return refuse(&snapdeck.Error{Code: snapdeck.Conflict, Reason: "database-not-empty",
-				Message: fmt.Sprintf("Database %s already holds data; loading would overwrite it. Nothing was changed: push again with --overwrite to replace it.", d.Name)})
-		}
+		return refuse(err)
 	}
 	dir, err := im.a.s.deps.Databases.UploadDir()
 	if err != nil {

@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -108,6 +109,14 @@ func TestAPIImportRefusesEarly(t *testing.T) {
 	big := make([]byte, 2<<20)
 	if r := a.announce(d.ID, big, true); r.status != http.StatusBadRequest || r.firstError()["reason"] != "import-too-large" {
 		t.Errorf("over the limit: got %d %s, want 400 import-too-large", r.status, r.raw)
+	}
+	paused := c.mustDatabase("paused", snapdeck.PlanFree)
+	if _, err := c.databases.Pause(context.Background(), paused.ID); err != nil {
+		t.Fatal(err)
+	}
+	if r := a.announce(paused.ID, file, true); r.status != http.StatusConflict || r.firstError()["reason"] != "ongoing-database-operation" ||
+		r.firstError()["message"] != "The database is paused; push again once it is running." {
+		t.Errorf("into a paused database: got %d %s, want 409 ongoing-database-operation, push again", r.status, r.raw)
 	}
 	if r := a.importCall(http.MethodPost, "/v1/instances/"+d.ID+"/import", nil, nil); r.status != http.StatusBadRequest || r.firstError()["field"] != "X-Snapdeck-Size" {
 		t.Errorf("no size: got %d %s", r.status, r.raw)

@@ -65,6 +65,30 @@ func (m *Manager) HoldsData(ctx context.Context, id string) (bool, error) {
 	return n > 0, nil
 }
 
+// CheckLoad refuses a load into d whatever the file holds: d is not
+// running (Busy, reason "ongoing-database-operation"), or it holds data and
+// overwrite is not set (Conflict, reason "database-not-empty"). The API
+// runs it when an upload is announced, before any byte is sent; Load runs
+// it again once the file is in, as the database may have changed meanwhile.
+func (m *Manager) CheckLoad(ctx context.Context, d snapdeck.Database, overwrite bool) error {
+	if d.Status != snapdeck.StatusRunning {
+		return &snapdeck.Error{Code: snapdeck.Busy, Reason: "ongoing-database-operation",
+			Message: fmt.Sprintf("The database is %s; load the file once it is running again.", d.Status)}
+	}
+	if overwrite {
+		return nil
+	}
+	full, err := m.HoldsData(ctx, d.ID)
+	if err != nil {
+		return err
+	}
+	if full {
+		return &snapdeck.Error{Code: snapdeck.Conflict, Reason: "database-not-empty",
+			Message: fmt.Sprintf("Database %s already holds data; loading would overwrite it. Nothing was changed: push again with --overwrite to replace it.", d.Name)}
+	}
+	return nil
+}
+
 // Load replaces a database's data with an uploaded file: a .dump, a SQLite
 // database or SQL text, told apart by content.
 //
@@ -91,19 +115,8 @@ func (m *Manager) Load(ctx context.Context, dbID string, src LoadSource, actor s
 	if err != nil {
 		return snapdeck.Job{}, err
 	}
-	if d.Status != snapdeck.StatusRunning {
-		return refuse(&snapdeck.Error{Code: snapdeck.Busy, Reason: "ongoing-database-operation",
-			Message: fmt.Sprintf("The database is %s; load the file once it is running again.", d.Status)})
-	}
-	if !src.Overwrite {
-		full, err := m.HoldsData(ctx, dbID)
-		if err != nil {
-			return snapdeck.Job{}, err
-		}
-		if full {
-			return refuse(&snapdeck.Error{Code: snapdeck.Conflict, Reason: "database-not-empty",
-				Message: fmt.Sprintf("Database %s already holds data; loading would overwrite it. Nothing was changed: push again with --overwrite to replace it.", d.Name)})
-		}
+	if err := m.CheckLoad(ctx, d, src.Overwrite); err != nil {
+		return refuse(err)
 	}
 	// Next to the database file, so the swap is a rename; a crash leaves
 	// a .load- file that Recover removes.

@@ -213,14 +213,28 @@ func TestLoadRefusesHostileFiles(t *testing.T) {
 	}
 }
 
+// mustEmptyAndFull creates the databases "empty" and "full", the second
+// holding a table, as a load without overwrite tells them apart.
+func (e *env) mustEmptyAndFull(t *testing.T) (empty, full snapdeck.Database) {
+	t.Helper()
+	ctx := context.Background()
+	empty, err := e.mgr.Create(ctx, "empty", snapdeck.PlanFree)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if full, err = e.mgr.Create(ctx, "full", snapdeck.PlanFree); err != nil {
+		t.Fatal(err)
+	}
+	e.exec(t, full.ID, "CREATE TABLE t (n INTEGER)")
+	return empty, full
+}
+
 // TestLoadRefusesADatabaseWithDataUnlessOverwrite is what push-to-cloud
 // relies on for its --overwrite flag.
 func TestLoadRefusesADatabaseWithDataUnlessOverwrite(t *testing.T) {
 	ctx := context.Background()
 	e := mustEnv(t)
-	empty, _ := e.mgr.Create(ctx, "empty", snapdeck.PlanFree)
-	full, _ := e.mgr.Create(ctx, "full", snapdeck.PlanFree)
-	e.exec(t, full.ID, "CREATE TABLE t (n INTEGER)")
+	empty, full := e.mustEmptyAndFull(t)
 	src := e.upload(t, filepath.Join("..", "importfile", "testdata", "good.sql"))
 	src.Overwrite = false
 	_, err := e.mgr.Load(ctx, full.ID, src, "api key k")
@@ -241,5 +255,37 @@ func TestLoadRefusesADatabaseWithDataUnlessOverwrite(t *testing.T) {
 	}
 	if loads := e.snapshotsOf(t, empty.ID, snapdeck.SnapshotLoad); len(loads) != 1 || loads[0].Reason != "push-to-cloud" {
 		t.Errorf("Load snapshot: got %+v, want one with reason push-to-cloud", loads)
+	}
+}
+
+// TestCheckLoad checks the refusals that do not depend on the file, which
+// the API runs when an upload is announced and Load runs again.
+func TestCheckLoad(t *testing.T) {
+	ctx := context.Background()
+	e := mustEnv(t)
+	empty, full := e.mustEmptyAndFull(t)
+	restoring := empty
+	restoring.Status = snapdeck.StatusRestoring
+	for _, tc := range []struct {
+		name      string
+		d         snapdeck.Database
+		overwrite bool
+		reason    string // "" for no refusal
+		message   string
+	}{
+		{"empty", empty, false, "", ""},
+		{"full, overwrite", full, true, "", ""},
+		{"full", full, false, "database-not-empty",
+			"Database full already holds data; loading would overwrite it. Nothing was changed: push again with --overwrite to replace it."},
+		{"restoring", restoring, true, "ongoing-database-operation", "The database is restoring; load the file once it is running again."},
+	} {
+		err := e.mgr.CheckLoad(ctx, tc.d, tc.overwrite)
+		se, _ := snapdeck.AsError(err)
+		switch {
+		case tc.reason == "" && err != nil:
+			t.Errorf("%s: got %v, want no refusal", tc.name, err)
+		case tc.reason != "" && (se == nil || se.Reason != tc.reason || se.Message != tc.message):
+			t.Errorf("%s: got %v, want %s: %q", tc.name, err, tc.reason, tc.message)
+		}
 	}
 }
