@@ -112,8 +112,7 @@ func Prepare(ctx context.Context, srcPath, dstPath string, lim Limits, progress 
 		m, err = dump.Extract(ctx, &countingReader{r: f, total: fi.Size(), progress: progress}, dstPath, dump.Limits{MaxImageSize: lim.maxSize()})
 		res.Size = m.Size
 	case FormatSQLite:
-		f.Close()
-		res.Size, err = prepareSQLite(ctx, srcPath, dstPath, lim, progress)
+		res.Size, err = prepareSQLite(ctx, f, srcPath, dstPath, fi.Size(), prefix[:n], lim, progress)
 	case FormatSQL:
 		res.Size, err = runSQL(ctx, f, fi.Size(), dstPath, lim, progress)
 	}

@@ -68,6 +68,8 @@ var hostileUploads = []hostileUpload{
 		snapdeck.Invalid, "this text is UTF-16: save it as UTF-8, or " + Accepted, false},
 	{"sqlite-truncated.sqlite", func(t *testing.T) []byte { return goodSQLite(t)[:4096*2] },
 		snapdeck.Invalid, "the file ends early: it looks truncated (its header says 8 pages, the file holds 2)", false},
+	{"sqlite-header-only.sqlite", func(t *testing.T) []byte { return goodSQLite(t)[:64] },
+		snapdeck.Invalid, "the file ends early: it looks truncated (a SQLite database is at least one page)", false},
 	{"sqlite-partial-page.sqlite", func(t *testing.T) []byte { b := goodSQLite(t); return b[:len(b)-100] },
 		snapdeck.Invalid, "the file is 32668 bytes, not a whole number of 4096-byte pages: it looks cut short or padded", false},
 	{"sqlite-bad-page-size.sqlite", func(t *testing.T) []byte {

@@ -70,6 +70,9 @@ func checkHeader(b []byte, size, limit int64) error {
 }
 
 // prepareSQLite checks an uploaded SQLite database and puts it at dstPath.
+// src is the upload, open at srcPath, of size bytes; head is its first
+// bytes as Detect read them, which hold the database header unless the
+// file is shorter.
 //
 // An upload is one file: nothing next to it is read. A database in WAL
 // mode is taken as its main file stands (SQLite opens it read-only and
@@ -77,28 +80,17 @@ func checkHeader(b []byte, size, limit int64) error {
 // the uploader's machine are not part of the upload, which the IMPORT
 // DATABASE tab says. A file caught in the middle of a write, whose rollback
 // journal would have repaired it, fails the header or integrity checks.
-func prepareSQLite(ctx context.Context, srcPath, dstPath string, lim Limits, progress Progress) (int64, error) {
-	src, err := os.Open(srcPath)
-	if err != nil {
-		return 0, fmt.Errorf("import: %w", err)
-	}
-	defer src.Close()
-	fi, err := src.Stat()
-	if err != nil {
-		return 0, fmt.Errorf("import: %w", err)
-	}
-	hdr := make([]byte, headerSize)
-	n, _ := io.ReadFull(src, hdr)
-	if err := checkHeader(hdr[:n], fi.Size(), lim.maxSize()); err != nil {
+func prepareSQLite(ctx context.Context, src *os.File, srcPath, dstPath string, size int64, head []byte, lim Limits, progress Progress) (int64, error) {
+	if err := checkHeader(head, size, lim.maxSize()); err != nil {
 		return 0, err
 	}
-	if err := place(ctx, src, srcPath, dstPath, fi.Size(), progress); err != nil {
+	if err := place(ctx, src, srcPath, dstPath, size, progress); err != nil {
 		return 0, err
 	}
 	if err := checkIntegrity(ctx, dstPath); err != nil {
 		return 0, err
 	}
-	return fi.Size(), nil
+	return size, nil
 }
 
 // place moves srcPath to dstPath: a rename when both are on one file
