@@ -88,12 +88,14 @@ func csrfHeaders(token string) string {
 }
 
 // htmxConfig makes htmx swap 400 answers, which re-show a form with its error,
-// and 409 answers, which say the database is busy, instead of dropping them
-// as failures. The rest are htmx 2's defaults.
+// 409 answers, which say the database is busy, and 413 answers, which re-show
+// the import form with the size limit, instead of dropping them as failures.
+// The rest are htmx 2's defaults.
 const htmxConfig = `{"responseHandling":[` +
 	`{"code":"204","swap":false},` +
 	`{"code":"[23]..","swap":true},` +
 	`{"code":"400","swap":true,"error":false},` +
+	`{"code":"413","swap":true,"error":false},` +
 	`{"code":"409","swap":true,"error":false},` +
 	`{"code":"[45]..","swap":false,"error":true},` +
 	`{"code":"...","swap":false}]}`

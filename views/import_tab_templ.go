@@ -30,16 +30,6 @@ func importAction(p Page, db snapdeck.Database) string {
 	return dbURL(db, "import") + "?_csrf=" + p.CSRF
 }
 
-// uploadProgressJS shows the upload's progress in the form's <progress>
-// while htmx sends it; without JavaScript the browser's own indicator does.
-const uploadProgressJS = `var bar=this.querySelector('[data-upload-progress]'),say=this.querySelector('[data-upload-status]');` +
-	`bar.hidden=false;if(event.detail.lengthComputable){var pc=Math.floor(event.detail.loaded*100/event.detail.total);bar.value=pc;` +
-	`say.textContent=pc<100?'Uploading: '+pc+'%':'Uploaded. Checking the file; this can take a while for a large one.'}`
-
-// uploadSwapJS lets a 413 answer (the file is over the limit) replace the
-// form with its message, as 400 answers do.
-const uploadSwapJS = `if(event.detail.xhr.status===413){event.detail.shouldSwap=true;event.detail.isError=false}`
-
 // ImportTabPage is the IMPORT DATABASE tab: upload a .dump, a SQLite file or
 // SQL text to replace the database's data.
 func ImportTabPage(p Page, v ImportTab) templ.Component {
@@ -75,6 +65,10 @@ func ImportTabPage(p Page, v ImportTab) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 1, "<script>\n\t\t\t// The upload's progress, in the form's <progress>, while htmx sends\n\t\t\t// it; without JavaScript the browser's own indicator shows it. The\n\t\t\t// listener is on the document, so a form swapped in with a refusal\n\t\t\t// keeps it.\n\t\t\tdocument.addEventListener(\"htmx:xhr:progress\", function (e) {\n\t\t\t\tvar form = e.target.closest && e.target.closest(\"[data-form=import]\");\n\t\t\t\tif (!form || !e.detail.lengthComputable) return;\n\t\t\t\tvar bar = form.querySelector(\"[data-upload-progress]\");\n\t\t\t\tvar say = form.querySelector(\"[data-upload-status]\");\n\t\t\t\tvar pc = Math.floor(e.detail.loaded * 100 / e.detail.total);\n\t\t\t\tbar.hidden = false;\n\t\t\t\tbar.value = pc;\n\t\t\t\tsay.textContent = pc < 100 ? \"Uploading: \" + pc + \"%\" : \"Uploaded. Checking the file; this can take a while for a large one.\";\n\t\t\t});\n\t\t</script>")
+			if templ_7745c5c3_Err != nil {
+				return templ_7745c5c3_Err
+			}
 			return nil
 		})
 		templ_7745c5c3_Err = databasePage(p, v.DB, "import").Render(templ.WithChildren(ctx, templ_7745c5c3_Var2), templ_7745c5c3_Buffer)
@@ -104,7 +98,7 @@ func ImportForm(p Page, v ImportTab) templ.Component {
 		}
 		ctx = templ.InitializeContext(ctx)
 		ctx = templ.ClearChildren(ctx)
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 1, "<div id=\"import-form\" class=\"max-w-3xl space-y-6\" data-import>")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 2, "<div id=\"import-form\" class=\"max-w-3xl space-y-6\" data-import>")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
@@ -120,33 +114,33 @@ func ImportForm(p Page, v ImportTab) templ.Component {
 				}()
 			}
 			ctx = templ.InitializeContext(ctx)
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 2, "<p>The file you load replaces <strong>ALL</strong> data in database <strong>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 3, "<p>The file you load replaces <strong>ALL</strong> data in database <strong>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
 			var templ_7745c5c3_Var5 string
 			templ_7745c5c3_Var5, templ_7745c5c3_Err = templ.JoinStringErrs(v.DB.Name)
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/import_tab.templ`, Line: 49, Col: 23}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/import_tab.templ`, Line: 55, Col: 23}
 			}
 			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var5))
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 3, "</strong> (<span class=\"font-mono text-[13px]\">")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 4, "</strong> (<span class=\"font-mono text-[13px]\">")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
 			var templ_7745c5c3_Var6 string
 			templ_7745c5c3_Var6, templ_7745c5c3_Err = templ.JoinStringErrs(v.DB.ID)
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/import_tab.templ`, Line: 49, Col: 81}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/import_tab.templ`, Line: 55, Col: 81}
 			}
 			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var6))
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 4, "</span>). A safety snapshot of the current data is taken first, so the load can be undone from the SNAPSHOTS tab; the load ends with a Load snapshot of the new data.</p>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 5, "</span>). A safety snapshot of the current data is taken first, so the load can be undone from the SNAPSHOTS tab; the load ends with a Load snapshot of the new data.</p>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
@@ -169,20 +163,20 @@ func ImportForm(p Page, v ImportTab) templ.Component {
 					}()
 				}
 				ctx = templ.InitializeContext(ctx)
-				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 5, "<p data-error>")
+				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 6, "<p data-error>")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
 				var templ_7745c5c3_Var8 string
 				templ_7745c5c3_Var8, templ_7745c5c3_Err = templ.JoinStringErrs(v.Error)
 				if templ_7745c5c3_Err != nil {
-					return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/import_tab.templ`, Line: 56, Col: 27}
+					return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/import_tab.templ`, Line: 62, Col: 27}
 				}
 				_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var8))
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
-				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 6, "</p><p class=\"mt-1\">Nothing was changed.</p>")
+				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 7, "</p><p class=\"mt-1\">Nothing was changed.</p>")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
@@ -206,59 +200,33 @@ func ImportForm(p Page, v ImportTab) templ.Component {
 					}()
 				}
 				ctx = templ.InitializeContext(ctx)
-				{
-					templ_7745c5c3_ElementWriter := templ_7745c5c3_Buffer
-					templ_7745c5c3_Buffer := templ.GetBuffer()
-					var templ_7745c5c3_ElementScripts []templ.ComponentScript
-					templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 7, "<form method=\"post\" action=\"")
-					if templ_7745c5c3_Err != nil {
-						return templ_7745c5c3_Err
-					}
-					var templ_7745c5c3_Var10 string
-					templ_7745c5c3_Var10, templ_7745c5c3_Err = templruntime.NewAttributeExpression(templ.SafeURL(importAction(p, v.DB))).ResolveURL(ctx)
-					if templ_7745c5c3_Err != nil {
-						return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/import_tab.templ`, Line: 64, Col: 50}
-					}
-					_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ_7745c5c3_Var10)
-					if templ_7745c5c3_Err != nil {
-						return templ_7745c5c3_Err
-					}
-					templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 8, "\" enctype=\"multipart/form-data\" hx-post=\"")
-					if templ_7745c5c3_Err != nil {
-						return templ_7745c5c3_Err
-					}
-					var templ_7745c5c3_Var11 string
-					templ_7745c5c3_Var11, templ_7745c5c3_Err = templruntime.NewAttributeExpression(importAction(p, v.DB)).Resolve(ctx)
-					if templ_7745c5c3_Err != nil {
-						return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/import_tab.templ`, Line: 66, Col: 36}
-					}
-					_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ_7745c5c3_Var11)
-					if templ_7745c5c3_Err != nil {
-						return templ_7745c5c3_Err
-					}
-					templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 9, "\" hx-encoding=\"multipart/form-data\" hx-target=\"#import-form\" hx-swap=\"outerHTML\" hx-disabled-elt=\"find button\"")
-					if templ_7745c5c3_Err != nil {
-						return templ_7745c5c3_Err
-					}
-					templ_7745c5c3_Err = templruntime.RenderAttributes(ctx, templ_7745c5c3_Buffer, templ_7745c5c3_ElementWriter, "form", templ.Attributes{"hx-on::xhr:progress": uploadProgressJS, "hx-on::before-swap": uploadSwapJS})
-					if templ_7745c5c3_Err != nil {
-						return templ_7745c5c3_Err
-					}
-					templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 10, " class=\"space-y-4\" data-form=\"import\"")
-					if templ_7745c5c3_Err != nil {
-						return templ_7745c5c3_Err
-					}
-					templ_7745c5c3_Err = templ.RenderScriptItems(ctx, templ_7745c5c3_ElementWriter, templ_7745c5c3_ElementScripts...)
-					if templ_7745c5c3_Err != nil {
-						return templ_7745c5c3_Err
-					}
-					_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteTo(templ_7745c5c3_ElementWriter)
-					if templ_7745c5c3_Err != nil {
-						return templ_7745c5c3_Err
-					}
-					templ.ReleaseBuffer(templ_7745c5c3_Buffer)
+				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 8, "<form method=\"post\" action=\"")
+				if templ_7745c5c3_Err != nil {
+					return templ_7745c5c3_Err
 				}
-				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 11, ">")
+				var templ_7745c5c3_Var10 string
+				templ_7745c5c3_Var10, templ_7745c5c3_Err = templruntime.NewAttributeExpression(templ.SafeURL(importAction(p, v.DB))).ResolveURL(ctx)
+				if templ_7745c5c3_Err != nil {
+					return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/import_tab.templ`, Line: 70, Col: 50}
+				}
+				_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ_7745c5c3_Var10)
+				if templ_7745c5c3_Err != nil {
+					return templ_7745c5c3_Err
+				}
+				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 9, "\" enctype=\"multipart/form-data\" hx-post=\"")
+				if templ_7745c5c3_Err != nil {
+					return templ_7745c5c3_Err
+				}
+				var templ_7745c5c3_Var11 string
+				templ_7745c5c3_Var11, templ_7745c5c3_Err = templruntime.NewAttributeExpression(importAction(p, v.DB)).Resolve(ctx)
+				if templ_7745c5c3_Err != nil {
+					return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/import_tab.templ`, Line: 72, Col: 36}
+				}
+				_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ_7745c5c3_Var11)
+				if templ_7745c5c3_Err != nil {
+					return templ_7745c5c3_Err
+				}
+				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 10, "\" hx-encoding=\"multipart/form-data\" hx-target=\"#import-form\" hx-swap=\"outerHTML\" hx-disabled-elt=\"find button\" class=\"space-y-4\" data-form=\"import\">")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
@@ -278,7 +246,7 @@ func ImportForm(p Page, v ImportTab) templ.Component {
 						}()
 					}
 					ctx = templ.InitializeContext(ctx)
-					templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 12, "<input id=\"import-file\" type=\"file\" name=\"dump\" required aria-describedby=\"import-file-hint\" class=\"block w-full text-sm text-zinc-700 file:mr-3 file:rounded-md file:border-0 file:bg-zinc-100 file:px-3 file:py-2 file:text-sm file:font-medium file:text-zinc-800 hover:file:bg-zinc-200\" data-field=\"dump\">")
+					templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 11, "<input id=\"import-file\" type=\"file\" name=\"dump\" required aria-describedby=\"import-file-hint\" class=\"block w-full text-sm text-zinc-700 file:mr-3 file:rounded-md file:border-0 file:bg-zinc-100 file:px-3 file:py-2 file:text-sm file:font-medium file:text-zinc-800 hover:file:bg-zinc-200\" data-field=\"dump\">")
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}
@@ -288,7 +256,7 @@ func ImportForm(p Page, v ImportTab) templ.Component {
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
-				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 13, "<div class=\"space-y-1\"><progress value=\"0\" max=\"100\" hidden class=\"h-2 w-full\" data-upload-progress></progress><p class=\"text-sm text-zinc-600\" aria-live=\"polite\" data-upload-status></p></div><div class=\"flex items-center justify-end gap-2\">")
+				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 12, "<div class=\"space-y-1\"><progress value=\"0\" max=\"100\" hidden class=\"h-2 w-full\" data-upload-progress></progress><p class=\"text-sm text-zinc-600\" aria-live=\"polite\" data-upload-status></p></div><div class=\"flex items-center justify-end gap-2\">")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
@@ -304,14 +272,14 @@ func ImportForm(p Page, v ImportTab) templ.Component {
 						}()
 					}
 					ctx = templ.InitializeContext(ctx)
-					templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 14, "Load file and overwrite ")
+					templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 13, "Load file and overwrite ")
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}
 					var templ_7745c5c3_Var14 string
 					templ_7745c5c3_Var14, templ_7745c5c3_Err = templ.JoinStringErrs(v.DB.Name)
 					if templ_7745c5c3_Err != nil {
-						return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/import_tab.templ`, Line: 93, Col: 42}
+						return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/import_tab.templ`, Line: 98, Col: 42}
 					}
 					_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var14))
 					if templ_7745c5c3_Err != nil {
@@ -323,7 +291,7 @@ func ImportForm(p Page, v ImportTab) templ.Component {
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
-				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 15, "</div></form>")
+				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 14, "</div></form>")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
@@ -346,7 +314,7 @@ func ImportForm(p Page, v ImportTab) templ.Component {
 					}()
 				}
 				ctx = templ.InitializeContext(ctx)
-				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 16, "Your role is viewer: you cannot load files into databases.")
+				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 15, "Your role is viewer: you cannot load files into databases.")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
@@ -357,7 +325,7 @@ func ImportForm(p Page, v ImportTab) templ.Component {
 				return templ_7745c5c3_Err
 			}
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 17, "<div class=\"text-sm text-zinc-600\"><h2 class=\"mb-2 text-sm font-semibold text-zinc-900\">What is accepted</h2><ul class=\"list-disc space-y-1 pl-5\"><li>A <strong>.dump</strong> exported from a snapdeck SNAPSHOTS tab, checked entry by entry and against its SHA-256.</li><li>A <strong>SQLite database file</strong>. It must pass SQLite's integrity check. A database in WAL mode is loaded as its main file stands: changes still in its <span class=\"font-mono text-[13px]\">-wal</span> file are not part of the upload, so checkpoint it first, or push it with <a href=\"/import\" class=\"font-medium text-accent-700 underline hover:text-accent-800\">snapdeck push-to-cloud</a>, which takes a consistent copy.</li><li><strong>SQL text</strong> as <span class=\"font-mono text-[13px]\">sqlite3 DB .dump</span> writes it. It runs into a fresh database; statements that reach other files (ATTACH, VACUUM INTO, load_extension) are refused.</li></ul><p class=\"mt-2\">The format is told by the file's content, not its name.</p></div></div>")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 16, "<div class=\"text-sm text-zinc-600\"><h2 class=\"mb-2 text-sm font-semibold text-zinc-900\">What is accepted</h2><ul class=\"list-disc space-y-1 pl-5\"><li>A <strong>.dump</strong> exported from a snapdeck SNAPSHOTS tab, checked entry by entry and against its SHA-256.</li><li>A <strong>SQLite database file</strong>. It must pass SQLite's integrity check. A database in WAL mode is loaded as its main file stands: changes still in its <span class=\"font-mono text-[13px]\">-wal</span> file are not part of the upload, so checkpoint it first, or push it with <a href=\"/import\" class=\"font-medium text-accent-700 underline hover:text-accent-800\">snapdeck push-to-cloud</a>, which takes a consistent copy.</li><li><strong>SQL text</strong> as <span class=\"font-mono text-[13px]\">sqlite3 DB .dump</span> writes it. It runs into a fresh database; statements that reach other files (ATTACH, VACUUM INTO, load_extension) are refused.</li></ul><p class=\"mt-2\">The format is told by the file's content, not its name.</p></div></div>")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}

@@ -1,6 +1,7 @@
 package web_test
 
 import (
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -64,5 +65,59 @@ func TestBrowserImportEachFormat(t *testing.T) {
 	}
 	if c.fileHash(t, d.ID) != before || len(c.loadSnapshots(t, d.ID)) != 3 {
 		t.Errorf("the refused upload changed the database or its snapshots")
+	}
+}
+
+// TestBrowserImportShowsProgressAndTheSizeLimit checks the tab's script and
+// htmx settings in a browser: the upload's progress appears in the form
+// while htmx sends it, and a file over --max-import-size comes back as the
+// form with the limit (a 413 answer htmx must swap in, not drop).
+func TestBrowserImportShowsProgressAndTheSizeLimit(t *testing.T) {
+	c := mustConsole(t, importLimits)
+	ctx := mustBrowser(t)
+	d := c.mustDatabase("uploads", snapdeck.PlanProfessional)
+	signInBrowser(t, ctx, c, "member@x")
+	tab := c.srv.URL + "/databases/" + d.ID + "/import"
+
+	// The status line is replaced by the job page once the load starts, so
+	// what it said is kept in sessionStorage, which survives the navigation.
+	const watch = `new MutationObserver(function () {
+		var s = document.querySelector("[data-upload-status]");
+		var bar = document.querySelector("[data-upload-progress]");
+		if (s && s.textContent) sessionStorage.setItem("upload-status", s.textContent + (bar.hidden ? "" : " (bar shown)"));
+	}).observe(document.body, {subtree: true, childList: true, characterData: true, attributes: true})`
+	abs, _ := filepath.Abs(goodSQLite)
+	if err := chromedp.Do(ctx,
+		chromedp.Navigate(tab),
+		chromedp.WaitVisible(css(`[data-import-warning]`)),
+		chromedp.Evaluate[chromedp.Void](`sessionStorage.removeItem("upload-status")`),
+		chromedp.Evaluate[chromedp.Void](watch),
+		chromedp.SetUploadFiles(css(`input[name="dump"]`), []string{abs}),
+		chromedp.Click(css(`button[data-action="import"]`)),
+		chromedp.WaitVisible(css(`[data-job-kind="load"][data-job-status="succeeded"]`)),
+	); err != nil {
+		t.Fatalf("upload: %v", err)
+	}
+	status, err := chromedp.Run(ctx, chromedp.Evaluate[string](`sessionStorage.getItem("upload-status") || ""`))
+	if err != nil || !strings.Contains(status, "Upload") || !strings.Contains(status, "(bar shown)") {
+		t.Errorf("upload status seen in the form: %q, %v; want the progress shown", status, err)
+	}
+
+	big := filepath.Join(t.TempDir(), "big.sqlite")
+	if err := os.WriteFile(big, make([]byte, 2<<20), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := chromedp.Do(ctx,
+		chromedp.Navigate(tab),
+		chromedp.WaitVisible(css(`[data-import-warning]`)),
+		chromedp.SetUploadFiles(css(`input[name="dump"]`), []string{big}),
+		chromedp.Click(css(`button[data-action="import"]`)),
+		chromedp.WaitVisible(css(`[data-import-error]`)),
+	); err != nil {
+		t.Fatalf("upload over the limit: %v", err)
+	}
+	msg, err := chromedp.Run(ctx, chromedp.Text(css(`[data-import-error]`)))
+	if err != nil || !strings.Contains(msg, "import limit of 1MiB") || !strings.Contains(msg, "Nothing was changed") {
+		t.Errorf("refusal of a file over the limit: got %q, %v", msg, err)
 	}
 }
