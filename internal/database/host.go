@@ -9,9 +9,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -385,9 +387,32 @@ func render(v any) string {
 		return fmt.Sprintf("x'%x'", v)
 	case time.Time:
 		return v.UTC().Format(time.RFC3339Nano)
+	case float64:
+		return formatReal(v)
 	default:
 		return fmt.Sprint(v)
 	}
+}
+
+// formatReal shows a REAL as the sqlite3 shell does (printf's "%!.15g"):
+// 15 significant digits, plain notation below 1e15, and always a decimal
+// point, so 1026888896.26 does not read as 1.02688889626e+09 and 2.0 does
+// not read as the integer 2.
+func formatReal(v float64) string {
+	switch {
+	case math.IsInf(v, 1):
+		return "Inf"
+	case math.IsInf(v, -1):
+		return "-Inf"
+	}
+	s := strconv.FormatFloat(v, 'g', 15, 64)
+	if strings.Contains(s, ".") {
+		return s
+	}
+	if i := strings.IndexByte(s, 'e'); i >= 0 {
+		return s[:i] + ".0" + s[i:]
+	}
+	return s + ".0"
 }
 
 // sqlMessage turns a driver error into the sentence a user reads.

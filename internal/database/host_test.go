@@ -143,3 +143,24 @@ func TestLongStatementIsInterrupted(t *testing.T) {
 		t.Fatalf("endless query: got %q, want an interruption message", got)
 	}
 }
+
+// TestRealsReadAsInTheSQLiteShell checks how query results show REAL
+// values: as the sqlite3 shell does, never in Go's exponent form for an
+// ordinary amount, and with a decimal point so a REAL does not read as an
+// INTEGER.
+func TestRealsReadAsInTheSQLiteShell(t *testing.T) {
+	ctx := context.Background()
+	h := mustHost(t)
+	id := snapdeck.NewDatabaseID()
+	if err := h.Create(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	res, err := h.Query(ctx, id, `SELECT 1026888896.26, 2.0, 0.1, -3.5, 1e20, 1.5e-7, 9e999, 7`, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"1026888896.26", "2.0", "0.1", "-3.5", "1.0e+20", "1.5e-07", "Inf", "7"}
+	if got := res.Rows[0]; strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("got %q, want %q", got, want)
+	}
+}
