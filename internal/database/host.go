@@ -83,7 +83,7 @@ func (h *Host) Create(ctx context.Context, id string) error {
 		return snapdeck.Errorf(snapdeck.Invalid, "%q is not a database id.", id)
 	}
 	path := h.Path(id)
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o640)
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, snapdeck.FileMode)
 	if err != nil {
 		return fmt.Errorf("create database file %s: %w", id, err)
 	}

@@ -136,6 +136,9 @@ func TestLoadEachFormat(t *testing.T) {
 		if got, _ := e.mgr.Find(ctx, d.ID); got.Status != snapdeck.StatusRunning {
 			t.Errorf("%s: status got %s, want running", tc.fixture, got.Status)
 		}
+		if got, want := e.mode(t, d.ID), os.FileMode(snapdeck.FileMode)&^umask(); got != want {
+			t.Errorf("%s: file mode got %v, want %v, as created", tc.fixture, got, want)
+		}
 	}
 	// The first safety snapshot undoes the first load.
 	first := e.snapshotsOf(t, d.ID, snapdeck.SnapshotOnDemand)

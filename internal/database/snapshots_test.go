@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -52,6 +53,17 @@ func mustEnv(t *testing.T) *env {
 		db.Close(ctx)
 	})
 	return &env{dir: dir, db: db, mgr: mgr, jobs: jobs}
+}
+
+// mode returns the permission of database id's file, which must be
+// snapdeck.FileMode (less the umask) however the file was made.
+func (e *env) mode(t *testing.T, id string) os.FileMode {
+	t.Helper()
+	fi, err := os.Stat(filepath.Join(e.dir, "databases", id+".sqlite"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fi.Mode().Perm()
 }
 
 func (e *env) exec(t *testing.T, id, sql string) {
@@ -127,6 +139,9 @@ func TestTakeRestoreAndUndo(t *testing.T) {
 	}
 	if got := e.count(t, d.ID); got != "1000:500500" {
 		t.Fatalf("after restore: got %s, want 1000:500500", got)
+	}
+	if got, want := e.mode(t, d.ID), os.FileMode(snapdeck.FileMode)&^umask(); got != want {
+		t.Errorf("file mode after restore: got %v, want %v, as created", got, want)
 	}
 	if !strings.Contains(rj.Message, "To undo, restore the safety snapshot") {
 		t.Errorf("restore job message: got %q, want how to undo it", rj.Message)
@@ -219,6 +234,9 @@ func TestCreateFromSnapshotAndExport(t *testing.T) {
 	if got := e.count(t, nd.ID); got != "100:5050" {
 		t.Fatalf("copy: got %s, want 100:5050", got)
 	}
+	if got, want := e.mode(t, nd.ID), os.FileMode(snapdeck.FileMode)&^umask(); got != want {
+		t.Errorf("file mode of the copy: got %v, want %v, as created", got, want)
+	}
 	e.exec(t, nd.ID, "DELETE FROM t")
 	if got := e.count(t, d.ID); got != "100:5050" {
 		t.Fatalf("source after changing the copy: got %s, want 100:5050", got)
@@ -288,4 +306,11 @@ func TestRecoverFailsInterruptedWork(t *testing.T) {
 	if _, err := os.Stat(leftover); err == nil {
 		t.Errorf("leftover %s still there", leftover)
 	}
+}
+
+// umask returns the process's umask, which new files' modes lose.
+func umask() os.FileMode {
+	m := syscall.Umask(0)
+	syscall.Umask(m)
+	return os.FileMode(m)
 }

@@ -24,10 +24,10 @@ import (
 // disk's logical block size.
 const Align = 4096
 
-// Create creates path, which must not exist, for writing, directly where
-// the file system allows it (not tmpfs, for one); direct reports which.
-func Create(path string) (f *os.File, direct bool, err error) {
-	return create(path)
+// Create creates path, which must not exist, with permission perm, for
+// writing, directly where the file system allows it; direct reports which.
+func Create(path string, perm os.FileMode) (f *os.File, direct bool, err error) {
+	return create(path, perm)
 }
 
 // Refused reports whether err is a direct write's refusal (of its

@@ -7,8 +7,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-func create(path string) (*os.File, bool, error) {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL|unix.O_DIRECT, 0o644)
+func create(path string, perm os.FileMode) (*os.File, bool, error) {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL|unix.O_DIRECT, perm)
 	if err == nil {
 		return f, true, nil
 	}
@@ -19,7 +19,7 @@ func create(path string) (*os.File, bool, error) {
 	// the file exists; with O_EXCL, a file there now is the one this call
 	// created.
 	os.Remove(path)
-	f, err = os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	f, err = os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
 	return f, false, err
 }
 

@@ -4,8 +4,8 @@ package directio
 
 import "os"
 
-func create(path string) (*os.File, bool, error) {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+func create(path string, perm os.FileMode) (*os.File, bool, error) {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
 	return f, false, err
 }
 

@@ -18,7 +18,7 @@ func TestBufferIsAlignedAndWritesDirectly(t *testing.T) {
 		}
 	}
 	path := filepath.Join(t.TempDir(), "f")
-	f, direct, err := Create(path)
+	f, direct, err := Create(path, 0o640)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -35,7 +35,7 @@ func TestBufferIsAlignedAndWritesDirectly(t *testing.T) {
 	if got, _ := os.ReadFile(path); !bytes.Equal(got, b) {
 		t.Errorf("read back %d bytes, not what was written", len(got))
 	}
-	if _, _, err := Create(path); err == nil {
+	if _, _, err := Create(path, 0o640); err == nil {
 		t.Errorf("Create over an existing file: got nil, want an error")
 	}
 }

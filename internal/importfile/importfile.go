@@ -110,6 +110,11 @@ func Prepare(ctx context.Context, srcPath, dstPath string, lim Limits, progress 
 	case FormatDump:
 		var m dump.Manifest
 		m, err = dump.Extract(ctx, &countingReader{r: f, total: fi.Size(), progress: progress}, dstPath, dump.Limits{MaxImageSize: lim.maxSize()})
+		if err == nil {
+			// Extract keeps what it writes private; a hosted database
+			// has the mode of every other.
+			err = os.Chmod(dstPath, snapdeck.FileMode)
+		}
 		res.Size = m.Size
 	case FormatSQLite:
 		res.Size, err = prepareSQLite(ctx, f, srcPath, dstPath, fi.Size(), prefix[:n], lim, progress)

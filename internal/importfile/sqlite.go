@@ -14,6 +14,7 @@ import (
 
 	"github.com/snapdeck/snapdeck/internal/dump"
 	"github.com/snapdeck/snapdeck/internal/durable"
+	"github.com/snapdeck/snapdeck/internal/snapdeck"
 )
 
 // headerSize is the size of the database header at the start of page 1
@@ -94,19 +95,24 @@ func prepareSQLite(ctx context.Context, src *os.File, srcPath, dstPath string, s
 }
 
 // place moves srcPath to dstPath: a rename when both are on one file
-// system, else a copy; either way the new file is fsynced.
+// system, else a copy; either way the new file has the mode of a hosted
+// database and is fsynced.
 func place(ctx context.Context, src *os.File, srcPath, dstPath string, size int64, progress Progress) error {
 	if _, err := os.Lstat(dstPath); err == nil {
 		return fmt.Errorf("import: %s exists", dstPath)
 	}
 	if err := os.Rename(srcPath, dstPath); err == nil {
 		progress(size, size)
+		// The upload was private to the console until now.
+		if err := os.Chmod(dstPath, snapdeck.FileMode); err != nil {
+			return fmt.Errorf("import: %w", err)
+		}
 		return syncFile(dstPath)
 	}
 	if _, err := src.Seek(0, io.SeekStart); err != nil {
 		return fmt.Errorf("import: %w", err)
 	}
-	dst, err := os.OpenFile(dstPath, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o640)
+	dst, err := os.OpenFile(dstPath, os.O_WRONLY|os.O_CREATE|os.O_EXCL, snapdeck.FileMode)
 	if err != nil {
 		return fmt.Errorf("import: %w", err)
 	}

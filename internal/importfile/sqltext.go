@@ -93,7 +93,7 @@ func (g *guard) authorize(action sqlite.AuthorizerActionCode, arg1, arg2, dbName
 func runSQL(ctx context.Context, r io.Reader, total int64, dstPath string, lim Limits, progress Progress) (int64, error) {
 	ctx, cancel := context.WithTimeout(ctx, lim.sqlTimeout())
 	defer cancel()
-	f, err := os.OpenFile(dstPath, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o640)
+	f, err := os.OpenFile(dstPath, os.O_WRONLY|os.O_CREATE|os.O_EXCL, snapdeck.FileMode)
 	if err != nil {
 		return 0, fmt.Errorf("import: %w", err)
 	}

@@ -9,6 +9,12 @@ import (
 	"unicode"
 )
 
+// FileMode is the permission of every hosted database file, however it was
+// made (created, imported, restored, created from a snapshot): readable
+// and writable by the console, readable by its group (a backup agent),
+// nobody else. SQLite gives the -wal and -shm files the same.
+const FileMode = 0o640
+
 // Plan decides a database's snapshot cadence and retention.
 type Plan string
 

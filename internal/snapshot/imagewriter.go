@@ -5,6 +5,7 @@ import (
 	"os"
 
 	"github.com/snapdeck/snapdeck/internal/directio"
+	"github.com/snapdeck/snapdeck/internal/snapdeck"
 )
 
 // readBatch is the size of the batches snapstore.ReadImage hands over, and
@@ -54,9 +55,9 @@ func createImageFile(path string, size int64, around bool) (*imageWriter, error)
 	var direct bool
 	var err error
 	if around {
-		f, direct, err = directio.Create(path)
+		f, direct, err = directio.Create(path, snapdeck.FileMode)
 	} else {
-		f, err = os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+		f, err = os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, snapdeck.FileMode)
 	}
 	if err != nil {
 		return nil, err
