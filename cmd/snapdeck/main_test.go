@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -16,12 +17,19 @@ import (
 // environment and returns its URL and a function that stops it.
 func startConsole(t *testing.T, env map[string]string, args ...string) (url string, stop func() error) {
 	t.Helper()
+	return startConsoleLogging(t, env, io.Discard, args...)
+}
+
+// startConsoleLogging is startConsole with the program's log written to
+// log.
+func startConsoleLogging(t *testing.T, env map[string]string, log io.Writer, args ...string) (url string, stop func() error) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)
 	getenv := func(k string) string { return env[k] }
 	go func() {
-		err := run(ctx, append([]string{"serve", "--addr", "127.0.0.1:0"}, args...), getenv, pw, io.Discard)
+		err := run(ctx, append([]string{"serve", "--addr", "127.0.0.1:0"}, args...), getenv, pw, log)
 		pw.CloseWithError(io.EOF)
 		done <- err
 	}()
@@ -75,7 +83,8 @@ func waitHealthy(t *testing.T, url string) {
 func TestServeStartsAndShutsDownCleanly(t *testing.T) {
 	data := filepath.Join(t.TempDir(), "data")
 	env := map[string]string{"SNAPDECK_DATA": data, "SNAPDECK_ADMIN_EMAIL": "ann@example.com", "SNAPDECK_ADMIN_PASSWORD": "a-long-password"}
-	url, stop := startConsole(t, env)
+	var log syncBuffer
+	url, stop := startConsoleLogging(t, env, &log)
 	res, err := http.Get(url + "/databases")
 	if err != nil {
 		t.Fatal(err)
@@ -86,6 +95,11 @@ func TestServeStartsAndShutsDownCleanly(t *testing.T) {
 	}
 	if err := stop(); err != nil {
 		t.Fatalf("shutdown: got %v, want nil", err)
+	}
+	// The last line of the log says everything is closed.
+	lines := strings.Split(strings.TrimSpace(log.String()), "\n")
+	if last := lines[len(lines)-1]; !strings.Contains(last, "msg=stopped") {
+		t.Errorf("last log line: got %q, want msg=stopped", last)
 	}
 	for _, p := range []string{"console.db", "databases", "snapshots", "tmp"} {
 		if !exists(filepath.Join(data, p)) {
@@ -181,4 +195,22 @@ func TestVersionAndUnknownCommand(t *testing.T) {
 	if err == nil || exitCode(err) != 2 {
 		t.Errorf("unknown command: got %v (exit %d), want a usage error (exit 2)", err, exitCode(err))
 	}
+}
+
+// syncBuffer is a strings.Builder safe for the program's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
 }

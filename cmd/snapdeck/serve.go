@@ -122,7 +122,12 @@ func (c *serveCommand) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	defer db.Close(context.Background())
+	defer func() {
+		db.Close(context.Background())
+		// The last thing serve does: jobs, the scheduler and every
+		// database are closed, so stopping the process loses nothing.
+		logger.Info("stopped")
+	}()
 	host, err := database.NewHost(filepath.Join(c.dataDir, "databases"), logger)
 	if err != nil {
 		return err
@@ -221,7 +226,7 @@ func (c *serveCommand) Run(ctx context.Context) error {
 		return err
 	case <-ctx.Done():
 	}
-	logger.Info("shutting down")
+	logger.Info("shutting down: finishing requests, cancelling snapshots under way, closing databases")
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := hs.Shutdown(shutdownCtx); err != nil {
