@@ -83,8 +83,8 @@ func materialize(ctx context.Context, st *snapstore.Store, img Image, dstPath st
 	// ReadImage reads and checks the next batches on other goroutines
 	// while this one writes.
 	var writeErr error
-	readErr := st.ReadImage(ctx, img.Root, check, func(b []byte) error {
-		if writeErr = w.write(b); writeErr != nil {
+	readErr := st.ReadImagePages(ctx, img.Root, check, func(p snapstore.Pages) error {
+		if writeErr = w.write(p); writeErr != nil {
 			return writeErr
 		}
 		if progress != nil {

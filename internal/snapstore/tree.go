@@ -214,14 +214,36 @@ const (
 
 // ReadImage reads the image under root in page order and calls fn with
 // consecutive runs of whole pages, about 1 MiB at a time; the slice is
-// reused once fn returns, so fn must not keep it. What is checked is set by check; a mismatch is reported as
-// an error, after fn has seen the data, so callers must discard what they
-// wrote on error.
+// reused once fn returns, so fn must not keep it. What is checked is set
+// by check; a mismatch is reported as an error, after fn has seen the data,
+// so callers must discard what they wrote on error.
+func (s *Store) ReadImage(ctx context.Context, root string, check Check, fn func(data []byte) error) error {
+	return s.ReadImagePages(ctx, root, check, func(p Pages) error {
+		defer p.Release()
+		return fn(p.Data)
+	})
+}
+
+// Pages is a run of whole pages that ReadImagePages hands over. Data stays
+// valid until Release, which the receiver calls exactly once, when it is
+// done with it: possibly after its callback has returned, and from any
+// goroutine. A restore hands runs to writes still in flight this way,
+// without copying them.
+type Pages struct {
+	Data []byte
+	sc   *scratch
+}
+
+// Release gives the run's buffers back for the next runs.
+func (p Pages) Release() { p.sc.release() }
+
+// ReadImagePages is ReadImage with runs of pages the callback may keep
+// until it releases them.
 //
 // Checking page hashes costs as much CPU as hashing the image, so batches
 // are read and checked by one worker per core, a few batches ahead, while
 // this goroutine (hashes the image and) calls fn in order.
-func (s *Store) ReadImage(ctx context.Context, root string, check Check, fn func(data []byte) error) error {
+func (s *Store) ReadImagePages(ctx context.Context, root string, check Check, fn func(p Pages) error) error {
 	m, depth, top, err := s.readRoot(ctx, root)
 	if err != nil {
 		return err
@@ -236,7 +258,7 @@ func (s *Store) ReadImage(ctx context.Context, root string, check Check, fn func
 	defer cancel()
 	type result struct {
 		data []byte
-		sc   *scratch // data's buffers, released once fn has used them
+		sc   *scratch // data's buffers, released by fn's receiver
 		err  error
 	}
 	type job struct {
@@ -293,9 +315,7 @@ func (s *Store) ReadImage(ctx context.Context, root string, check Check, fn func
 			image.Write(r.data)
 		}
 		size += int64(len(r.data))
-		err := fn(r.data)
-		r.sc.release()
-		if err != nil {
+		if err := fn(Pages{Data: r.data, sc: r.sc}); err != nil {
 			return err
 		}
 	}
