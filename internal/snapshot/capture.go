@@ -64,6 +64,12 @@ type chunk struct {
 	data []byte // whole pages, in page order
 }
 
+// hashedChunk is a chunk with the SHA-256 of each of its pages.
+type hashedChunk struct {
+	data   []byte
+	hashes [][32]byte
+}
+
 // Capture takes a consistent point-in-time image of the live WAL-mode
 // database at path without blocking its writers, stores it deduplicated in
 // st, and returns only once all of it is durable.
@@ -152,8 +158,21 @@ func CaptureWithBase(ctx context.Context, path string, st *snapstore.Store, base
 		readErr = readImage(ctx, tx, path, pageSize, pages, perChunk, free, chunks)
 	}()
 
-	// The image hash runs a chunk behind the page hashes, each on its own
-	// core, and gives the buffers back to the reader.
+	// Three stages after the reader, over the machine's cores: page
+	// hashes a chunk ahead of adding the pages to the store, the image
+	// hash a chunk behind, which gives the buffers back to the reader.
+	// None waits for another at every chunk.
+	hashed := make(chan hashedChunk, cap(free)-1)
+	go func() {
+		defer close(hashed)
+		for c := range chunks {
+			hs := make([][32]byte, len(c.data)/pageSize)
+			for i := range hs {
+				hs[i] = sha256.Sum256(c.data[i*pageSize : (i+1)*pageSize])
+			}
+			hashed <- hashedChunk{data: c.data, hashes: hs}
+		}
+	}()
 	image := sha256.New()
 	imageIn := make(chan []byte, cap(free))
 	imageDone := make(chan struct{})
@@ -167,11 +186,10 @@ func CaptureWithBase(ctx context.Context, path string, st *snapstore.Store, base
 
 	var done int64
 	var addErr error
-	for c := range chunks {
+	for c := range hashed {
 		if addErr == nil {
-			for off := 0; off < len(c.data); off += pageSize {
-				page := c.data[off : off+pageSize]
-				if addErr = w.AddPage(sha256.Sum256(page), page); addErr != nil {
+			for i, h := range c.hashes {
+				if addErr = w.AddPage(h, c.data[i*pageSize:(i+1)*pageSize]); addErr != nil {
 					break
 				}
 			}
