@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/snapdeck/snapdeck/internal/snapdeck"
+	"github.com/snapdeck/snapdeck/internal/snapshot"
 	"github.com/snapdeck/snapdeck/store"
 )
 
@@ -175,7 +176,8 @@ func (m *Manager) Recover(ctx context.Context) error {
 	}
 	if entries, err := os.ReadDir(m.host.Dir()); err == nil {
 		for _, e := range entries {
-			if strings.Contains(e.Name(), ".sqlite.restore-") || strings.Contains(e.Name(), ".sqlite.create-") || strings.Contains(e.Name(), ".sqlite.load-") {
+			if strings.Contains(e.Name(), ".sqlite.restore-") || strings.Contains(e.Name(), ".sqlite.create-") || strings.Contains(e.Name(), ".sqlite.load-") ||
+				strings.Contains(e.Name(), ".sqlite"+snapshot.ReplacedMarker) {
 				errs = append(errs, os.Remove(filepath.Join(m.host.Dir(), e.Name())))
 			}
 		}

@@ -12,6 +12,7 @@ import (
 	"github.com/snapdeck/snapdeck/internal/database"
 	"github.com/snapdeck/snapdeck/internal/job"
 	"github.com/snapdeck/snapdeck/internal/snapdeck"
+	"github.com/snapdeck/snapdeck/internal/snapshot"
 	"github.com/snapdeck/snapdeck/internal/snapstore"
 	"github.com/snapdeck/snapdeck/store"
 )
@@ -293,6 +294,11 @@ func TestRecoverFailsInterruptedWork(t *testing.T) {
 	if err := os.WriteFile(leftover, []byte("partial"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	// The second name Install gives a replaced file, left by a crash.
+	replaced := filepath.Join(e.dir, "databases", d.ID+".sqlite"+snapshot.ReplacedMarker+"0123456789ab")
+	if err := os.WriteFile(replaced, []byte("old content"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	if err := e.mgr.Recover(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -303,8 +309,10 @@ func TestRecoverFailsInterruptedWork(t *testing.T) {
 	if d2, _ := e.mgr.Find(ctx, d.ID); d2.Status != snapdeck.StatusRunning {
 		t.Errorf("interrupted restore: database got %s, want running", d2.Status)
 	}
-	if _, err := os.Stat(leftover); err == nil {
-		t.Errorf("leftover %s still there", leftover)
+	for _, p := range []string{leftover, replaced} {
+		if _, err := os.Stat(p); err == nil {
+			t.Errorf("leftover %s still there", p)
+		}
 	}
 }
 

@@ -175,6 +175,11 @@ func removeDatabaseFiles(path string) {
 	}
 }
 
+// ReplacedMarker is in the name that Install gives the file it replaces,
+// until that file is removed; a crash may leave one behind, for the
+// caller's recovery to remove.
+const ReplacedMarker = ".replaced-"
+
 // Install renames a materialised file over dbPath atomically; the caller
 // has closed every connection to dbPath first. It refuses when dbPath still
 // has a non-empty -wal (SQLite would replay the old WAL onto the new
@@ -182,6 +187,12 @@ func removeDatabaseFiles(path string) {
 // fsyncs the directory, so that a crash at any point leaves either the old
 // or the new content intact: before the rename the old file and its empty
 // WAL are untouched; after it, SQLite rebuilds a stale -shm on first open.
+//
+// The old file gets a second name (dbPath + ReplacedMarker + a random
+// suffix) before the rename, so that the rename does not free its blocks
+// while the database is offline: dropping a GiB file from the page cache
+// and the file system took a third of a second on the benchmark machine.
+// That name is removed in the background once the new file is in place.
 func Install(tmpPath, dbPath string) error {
 	if fi, err := os.Stat(dbPath + "-wal"); err == nil && fi.Size() > 0 {
 		return &snapdeck.Error{Code: snapdeck.Conflict,
@@ -195,8 +206,17 @@ func Install(tmpPath, dbPath string) error {
 	// Every connection to the old file is closed: so may Capture's
 	// descriptor of it be, without dropping anyone's locks.
 	forgetDBFile(dbPath)
+	var rnd [6]byte
+	_, _ = rand.Read(rnd[:])
+	old := dbPath + ReplacedMarker + hex.EncodeToString(rnd[:])
+	if err := os.Link(dbPath, old); err != nil {
+		old = "" // no second name (no old file, or no hard links): the rename frees it
+	}
 	fault("install:before-rename")
 	if err := os.Rename(tmpPath, dbPath); err != nil {
+		if old != "" {
+			os.Remove(old)
+		}
 		return fmt.Errorf("install: %w", err)
 	}
 	fault("install:renamed")
@@ -208,6 +228,9 @@ func Install(tmpPath, dbPath string) error {
 	fault("install:before-dir-sync")
 	if err := durable.SyncDir(filepath.Dir(dbPath)); err != nil {
 		return fmt.Errorf("install: sync directory: %w", err)
+	}
+	if old != "" {
+		go os.Remove(old)
 	}
 	return nil
 }

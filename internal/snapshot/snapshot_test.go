@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/snapdeck/snapdeck/internal/snapdeck"
 	"github.com/snapdeck/snapdeck/internal/snapstore"
@@ -252,6 +253,18 @@ func TestInstall(t *testing.T) {
 	}
 	if _, err := os.Stat(tmp); !os.IsNotExist(err) {
 		t.Errorf("temporary file still there after Install: %v", err)
+	}
+	// The replaced file's second name goes away in the background.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		left, _ := filepath.Glob(path + ReplacedMarker + "*")
+		if len(left) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("replaced file still there: %v", left)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 
