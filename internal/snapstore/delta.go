@@ -141,7 +141,7 @@ func (s *Store) resolveDeltas(ctx context.Context, hashes [][32]byte, pieces [][
 	var bases [][32]byte
 	s.mu.RLock()
 	for i, k := range kinds {
-		if k != KindDelta {
+		if !isDelta(k) {
 			continue
 		}
 		b, ok := s.bases[hashes[i]]
@@ -167,7 +167,11 @@ func (s *Store) resolveDeltas(ctx context.Context, hashes [][32]byte, pieces [][
 		return err
 	}
 	for j, i := range at {
-		page, err := applyDelta(basePieces[j], pieces[i])
+		apply := applyDelta
+		if kinds[i] == KindCopyDelta {
+			apply = applyCopyDelta
+		}
+		page, err := apply(basePieces[j], pieces[i])
 		if err != nil || check && sha256.Sum256(page) != hashes[i] {
 			return &snapdeck.Error{Code: snapdeck.Internal,
 				Message: fmt.Sprintf("snapshot data is corrupt: piece %x does not match its hash once its delta is applied", hashes[i][:8]), Err: err}

@@ -260,7 +260,7 @@ func TestReadsVersion1Packs(t *testing.T) {
 	img := makeImage(3000, 5)
 	root, _ := mustPut(t, s, img)
 	s.Close(context.Background())
-	// Without deltas a version 2 pack differs from a version 1 pack only
+	// Without deltas a version 3 pack differs from a version 1 pack only
 	// in its footer: drop the index length and change the magic.
 	packs, _ := filepath.Glob(filepath.Join(dir, "packs", "*"))
 	for _, p := range packs {
@@ -284,5 +284,38 @@ func TestReadsVersion1Packs(t *testing.T) {
 	root2, _ := mustPutBase(t, s2, changed, root)
 	if got := mustRead(t, s2, root2); !bytes.Equal(got, changed) {
 		t.Errorf("image with deltas over version 1 packs reads back differently")
+	}
+}
+
+// TestReadsVersion2Packs reads packs written before copy deltas: the same
+// layout with the version 2 magic.
+func TestReadsVersion2Packs(t *testing.T) {
+	dir := t.TempDir()
+	s := mustOpen(t, dir)
+	a := makeImage(1000, 9)
+	rootA, _ := mustPut(t, s, a)
+	b := changeRows(a, 10, 0x21)
+	rootB, _ := mustPutBase(t, s, b, rootA)
+	s.Close(context.Background())
+	packs, _ := filepath.Glob(filepath.Join(dir, "packs", "*"))
+	for _, p := range packs {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(data[len(data)-8:]) != packMagic {
+			t.Fatalf("%s: a new pack ends in %q", p, data[len(data)-8:])
+		}
+		copy(data[len(data)-8:], packMagicV2)
+		if err := os.WriteFile(p, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s2 := mustOpen(t, dir)
+	if got := mustRead(t, s2, rootB); !bytes.Equal(got, b) {
+		t.Errorf("image with deltas in version 2 packs reads back differently")
+	}
+	if got := deltaCount(s2); got != 100 {
+		t.Errorf("deltas in version 2 packs: got %d, want 100", got)
 	}
 }

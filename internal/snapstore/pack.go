@@ -21,23 +21,31 @@ const (
 	KindPage  Kind = iota // a database page
 	KindNode              // a node of a snapshot's page tree
 	KindRoot              // a snapshot's root: its manifest and top nodes
-	KindDelta             // a database page stored as a delta against another page
+	KindDelta             // a database page stored as runs of changes to another page
+	KindCopyDelta         // a database page stored as copies from another page (copydelta.go)
 )
+
+// isDelta reports whether pieces of kind k are stored against a base.
+func isDelta(k Kind) bool { return k == KindDelta || k == KindCopyDelta }
 
 // A pack blob holds pieces back to back, then an index of them, then a
 // fixed footer:
 //
 //	piece bytes ...
-//	index: count × (sha256 [32] | kind u8 | offset u32 | length u32 [| base sha256 [32] if kind is delta])
-//	footer: index offset u64 | count u32 | crc32c(index) u32 | index length u32 | "SDPACK2\n"
+//	index: count × (sha256 [32] | kind u8 | offset u32 | length u32 [| base sha256 [32] if a delta])
+//	footer: index offset u64 | count u32 | crc32c(index) u32 | index length u32 | "SDPACK3\n"
 //
 // Pieces are found through the index, so a pack is read with two small
 // range reads at Open and one range read per run of wanted pieces after.
 // A delta's base is in the index so that Open learns every delta's base
 // without reading the deltas, and Sweep can keep bases from memory.
-// Version 1 packs (no deltas, no index length, "SDPACK1\n") are still read.
+// Version 3 added copy deltas; version 2 packs ("SDPACK2\n", runs deltas
+// only, the same layout) and version 1 packs (no deltas, no index length,
+// "SDPACK1\n") are still read. A build before version 3 refuses version 3
+// packs as unreadable rather than misreading their copy deltas.
 const (
-	packMagic     = "SDPACK2\n"
+	packMagic     = "SDPACK3\n"
+	packMagicV2   = "SDPACK2\n"
 	packMagicV1   = "SDPACK1\n"
 	footerSize    = 8 + 4 + 4 + 4 + 8
 	footerSizeV1  = 8 + 4 + 4 + 8
@@ -85,7 +93,7 @@ func (p *packBuf) seal() []byte {
 		p.data = append(p.data, byte(e.kind))
 		p.data = binary.BigEndian.AppendUint32(p.data, e.off)
 		p.data = binary.BigEndian.AppendUint32(p.data, e.n)
-		if e.kind == KindDelta {
+		if isDelta(e.kind) {
 			p.data = append(p.data, e.base[:]...)
 		}
 	}
@@ -106,7 +114,7 @@ func parseFooter(f []byte) (indexOff int64, count int, crc uint32, indexLen int,
 		return 0, 0, 0, 0, errors.New("not a pack: bad footer")
 	}
 	switch string(f[footerSize-8:]) {
-	case packMagic:
+	case packMagic, packMagicV2:
 		count = int(binary.BigEndian.Uint32(f[8:]))
 		return int64(binary.BigEndian.Uint64(f)), count, binary.BigEndian.Uint32(f[12:]), int(binary.BigEndian.Uint32(f[16:])), nil
 	case packMagicV1:
@@ -139,7 +147,7 @@ func parseIndex(b []byte, count int, crc uint32) ([]entry, error) {
 		entries[i].off = binary.BigEndian.Uint32(b[33:])
 		entries[i].n = binary.BigEndian.Uint32(b[37:])
 		b = b[entrySize:]
-		if entries[i].kind == KindDelta {
+		if isDelta(entries[i].kind) {
 			if len(b) < 32 {
 				return nil, errors.New("pack index is shorter than its entries")
 			}

@@ -210,7 +210,7 @@ func (s *Store) registerLocked(key string, size int64, entries []entry) {
 		p.pieces += int64(e.n)
 		if _, ok := s.index[e.hash]; !ok {
 			s.index[e.hash] = loc{pack: id, off: e.off, n: e.n, kind: e.kind}
-			if e.kind == KindDelta {
+			if isDelta(e.kind) {
 				s.bases[e.hash] = e.base
 			}
 		}
@@ -337,7 +337,7 @@ func (s *Store) readRaw(ctx context.Context, hashes [][32]byte, check bool, sc *
 		for _, w := range sorted[start:end] {
 			piece := buf[int64(w.loc.off)-lo : int64(w.loc.off)-lo+int64(w.loc.n)]
 			kinds[w.i] = w.loc.kind
-			if check && w.loc.kind != KindDelta && sha256.Sum256(piece) != hashes[w.i] {
+			if check && !isDelta(w.loc.kind) && sha256.Sum256(piece) != hashes[w.i] {
 				return nil, nil, &snapdeck.Error{Code: snapdeck.Internal,
 					Message: fmt.Sprintf("snapshot data is corrupt: piece %x in %s does not match its hash", hashes[w.i][:8], keys[first.pack])}
 			}

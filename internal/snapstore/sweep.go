@@ -298,7 +298,7 @@ func (s *Store) copyPieces(ctx context.Context, hashes [][32]byte, kinds []Kind)
 		s.mu.RLock()
 		for i, p := range pieces {
 			e := entry{hash: hashes[start+i], kind: kinds[start+i]}
-			if e.kind == KindDelta {
+			if isDelta(e.kind) {
 				e.base = s.bases[e.hash]
 			}
 			cur.addEntry(e, p)

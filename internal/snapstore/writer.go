@@ -344,9 +344,10 @@ func (w *Writer) flushDeltas() error {
 		if err == nil && len(basePages[i]) == len(p.data) {
 			// addNew copies the delta into the pack, so the buffer is
 			// reused for the next one.
-			w.deltaBuf = makeDelta(w.deltaBuf[:0], p.data, basePages[i])
+			var kind Kind
+			w.deltaBuf, kind = smallerDelta(w.deltaBuf, p.data, basePages[i])
 			if d := w.deltaBuf; float64(len(d)) <= maxDeltaShare*float64(len(p.data)) {
-				e.kind, e.base, data = KindDelta, p.base, d
+				e.kind, e.base, data = kind, p.base, d
 			}
 		}
 		if err := w.addNew(e, data); err != nil {
