@@ -262,19 +262,11 @@ func TestReadsVersion1Packs(t *testing.T) {
 	s.Close(context.Background())
 	// Without deltas a version 3 pack differs from a version 1 pack only
 	// in its footer: drop the index length and change the magic.
-	packs, _ := filepath.Glob(filepath.Join(dir, "packs", "*"))
-	for _, p := range packs {
-		data, err := os.ReadFile(p)
-		if err != nil {
-			t.Fatal(err)
-		}
+	rewritePacks(t, dir, func(data []byte) []byte {
 		foot := data[len(data)-footerSize:]
 		v1 := append(bytes.Clone(data[:len(data)-footerSize]), foot[:16]...)
-		v1 = append(v1, packMagicV1...)
-		if err := os.WriteFile(p, v1, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+		return append(v1, packMagicV1...)
+	})
 	s2 := mustOpen(t, dir)
 	if got := mustRead(t, s2, root); !bytes.Equal(got, img) {
 		t.Errorf("image in version 1 packs reads back differently")
@@ -297,25 +289,37 @@ func TestReadsVersion2Packs(t *testing.T) {
 	b := changeRows(a, 10, 0x21)
 	rootB, _ := mustPutBase(t, s, b, rootA)
 	s.Close(context.Background())
-	packs, _ := filepath.Glob(filepath.Join(dir, "packs", "*"))
-	for _, p := range packs {
-		data, err := os.ReadFile(p)
-		if err != nil {
-			t.Fatal(err)
-		}
+	rewritePacks(t, dir, func(data []byte) []byte {
 		if string(data[len(data)-8:]) != packMagic {
-			t.Fatalf("%s: a new pack ends in %q", p, data[len(data)-8:])
+			t.Fatalf("a new pack ends in %q", data[len(data)-8:])
 		}
 		copy(data[len(data)-8:], packMagicV2)
-		if err := os.WriteFile(p, data, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+		return data
+	})
 	s2 := mustOpen(t, dir)
 	if got := mustRead(t, s2, rootB); !bytes.Equal(got, b) {
 		t.Errorf("image with deltas in version 2 packs reads back differently")
 	}
 	if got := deltaCount(s2); got != 100 {
 		t.Errorf("deltas in version 2 packs: got %d, want 100", got)
+	}
+}
+
+// rewritePacks replaces every pack in the store under dir by what rewrite
+// makes of it.
+func rewritePacks(t *testing.T, dir string, rewrite func(data []byte) []byte) {
+	t.Helper()
+	packs, _ := filepath.Glob(filepath.Join(dir, "packs", "*"))
+	if len(packs) == 0 {
+		t.Fatal("no packs to rewrite")
+	}
+	for _, p := range packs {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, rewrite(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 }

@@ -18,11 +18,11 @@ type Kind uint8
 
 // The kinds of pieces.
 const (
-	KindPage  Kind = iota // a database page
-	KindNode              // a node of a snapshot's page tree
-	KindRoot              // a snapshot's root: its manifest and top nodes
-	KindDelta             // a database page stored as runs of changes to another page
-	KindCopyDelta         // a database page stored as copies from another page (copydelta.go)
+	KindPage      Kind = iota // a database page
+	KindNode                  // a node of a snapshot's page tree
+	KindRoot                  // a snapshot's root: its manifest and top nodes
+	KindDelta                 // a database page stored as runs of changes to another page
+	KindCopyDelta             // a database page stored as copies from another page (copydelta.go)
 )
 
 // isDelta reports whether pieces of kind k are stored against a base.
