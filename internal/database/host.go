@@ -18,6 +18,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/snapdeck/snapdeck/internal/checkpoint"
 	"github.com/snapdeck/snapdeck/internal/durable"
 	"github.com/snapdeck/snapdeck/internal/snapdeck"
 	"modernc.org/sqlite"
@@ -41,6 +42,14 @@ type Host struct {
 
 type pool struct {
 	rw, ro *sql.DB
+	ckpt   *checkpoint.Checkpointer
+}
+
+// close stops the checkpointer and closes both pools, waiting for their
+// connections; the last one to close checkpoints the WAL away.
+func (p *pool) close() error {
+	p.ckpt.Close()
+	return errors.Join(p.ro.Close(), p.rw.Close())
 }
 
 // NewHost returns a Host for the files in dir, creating dir if needed.
@@ -71,6 +80,9 @@ func dsn(path string, readOnly bool) string {
 	} else {
 		q.Add("_pragma", "journal_mode(WAL)")
 		q.Add("_pragma", "synchronous(NORMAL)")
+		// Commits never checkpoint: the pool's checkpointer does
+		// (package checkpoint).
+		q.Add("_pragma", "wal_autocheckpoint(0)")
 		q.Add("_pragma", "foreign_keys(1)")
 	}
 	return "file:" + path + "?" + q.Encode()
@@ -131,7 +143,7 @@ func (h *Host) open(id string) (*pool, error) {
 		return nil, err
 	}
 	ro.SetMaxOpenConns(4)
-	p := &pool{rw: rw, ro: ro}
+	p := &pool{rw: rw, ro: ro, ckpt: checkpoint.New(rw, h.logger)}
 	h.pools[id] = p
 	return p, nil
 }
@@ -157,7 +169,7 @@ func (h *Host) CloseDatabase(ctx context.Context, id string) error {
 	if !ok {
 		return nil
 	}
-	return errors.Join(p.ro.Close(), p.rw.Close())
+	return p.close()
 }
 
 // Replace swaps a database's file for tmpPath, a complete, fsynced file in
@@ -176,7 +188,7 @@ func (h *Host) Replace(ctx context.Context, id, tmpPath string, install func(tmp
 		h.mu.Unlock()
 	}()
 	if p != nil {
-		if err := errors.Join(p.ro.Close(), p.rw.Close()); err != nil {
+		if err := p.close(); err != nil {
 			return fmt.Errorf("close database %s before replacing it: %w", id, err)
 		}
 	}
@@ -306,6 +318,9 @@ func (h *Host) Query(ctx context.Context, id, sqlText string, readOnly bool) (*R
 		return nil, &snapdeck.Error{Code: snapdeck.Invalid, Field: "sql", Message: sqlMessage(err, readOnly), Err: err}
 	}
 	res.Duration = time.Since(start)
+	if !readOnly {
+		p.ckpt.Nudge()
+	}
 	return res, nil
 }
 

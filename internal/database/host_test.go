@@ -164,3 +164,41 @@ func TestRealsReadAsInTheSQLiteShell(t *testing.T) {
 		t.Errorf("got %q, want %q", got, want)
 	}
 }
+
+// TestCommitsLeaveCheckpointsToTheCheckpointer checks that what users
+// commit reaches the database file while the database stays open, although
+// the console's write connections never checkpoint inside a commit.
+func TestCommitsLeaveCheckpointsToTheCheckpointer(t *testing.T) {
+	ctx := context.Background()
+	h := mustHost(t)
+	id := snapdeck.NewDatabaseID()
+	if err := h.Create(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.Query(ctx, id, "CREATE TABLE t (v TEXT)", false); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := os.Stat(h.Path(id))
+	// About 2 MB of rows, in commits of their own.
+	for range 20 {
+		if _, err := h.Query(ctx, id, "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM n WHERE i < 100) INSERT INTO t SELECT randomblob(1000) FROM n", false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var res *database.Result
+	var err error
+	if res, err = h.Query(ctx, id, "PRAGMA wal_autocheckpoint", false); err != nil || len(res.Rows) != 1 || res.Rows[0][0] != "0" {
+		t.Fatalf("wal_autocheckpoint of a console connection: got %+v, %v; want 0", res, err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		fi, err := os.Stat(h.Path(id))
+		if err == nil && fi.Size() >= before.Size()+1<<20 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("database file %d bytes after 2 MB of commits (was %d): nothing was checkpointed", fi.Size(), before.Size())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
