@@ -10,10 +10,6 @@ import (
 	"github.com/snapdeck/snapdeck/internal/snapstore"
 )
 
-// readBatch is the size of the runs of pages snapstore.ReadImage hands
-// over.
-const readBatch = 1 << 20
-
 // writebackBytes is how much imageWriter writes through the page cache
 // before it asks the kernel to start writing it out, and writeBytes the
 // size of those writes: measured on the benchmark machine, restoring 1 GiB
