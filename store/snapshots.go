@@ -206,6 +206,18 @@ func (db *DB) SnapshotRoots(ctx context.Context) ([]string, error) {
 	return out, rows.Err()
 }
 
+// FindUnverifiedSnapshots returns the completed snapshots whose background
+// verification never finished (a stop cancelled it, or it never started),
+// oldest first.
+func (db *DB) FindUnverifiedSnapshots(ctx context.Context) ([]SnapshotRecord, error) {
+	rows, err := db.r.QueryContext(ctx, `SELECT `+snapshotColumns+` FROM snapshots
+		WHERE status = 'completed' AND verified_at = 0 ORDER BY created_at, id`)
+	if err != nil {
+		return nil, fmt.Errorf("list unverified snapshots: %w", err)
+	}
+	return scanSnapshots(rows)
+}
+
 // FailInterruptedSnapshots marks every snapshot left pending or in progress
 // by a crash as failed; they never completed, so nothing may list them so.
 func (db *DB) FailInterruptedSnapshots(ctx context.Context) (int64, error) {

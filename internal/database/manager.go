@@ -159,7 +159,9 @@ func (m *Manager) Query(ctx context.Context, id, sqlText string, readOnly bool) 
 // jobs that never finished are marked failed, leftover temporary files are
 // removed, a database still "creating" failed, one "deleting" finishes
 // deleting, and one caught "restoring" or "loading" serves again: its file
-// is whole, old or new, because the swap is one atomic rename.
+// is whole, old or new, because the swap is one atomic rename. Completed
+// snapshots whose verification a stop cancelled are verified again, in the
+// background.
 func (m *Manager) Recover(ctx context.Context) error {
 	var errs []error
 	if m.snaps != nil {
@@ -200,6 +202,17 @@ func (m *Manager) Recover(ctx context.Context) error {
 			_, err := m.db.UpdateDatabase(ctx, d.ID, store.DatabaseUpdate{Status: &running})
 			errs = append(errs, err)
 			m.logger.Warn("restore or load was interrupted; the database serves its old or its new content, whichever the atomic swap left", "database_id", d.ID)
+		}
+	}
+	if m.snaps != nil {
+		// A stop cancels verifications under way; they run again.
+		unverified, err := m.db.FindUnverifiedSnapshots(ctx)
+		errs = append(errs, err)
+		for _, rec := range unverified {
+			m.verifyLater(rec)
+		}
+		if len(unverified) > 0 {
+			m.logger.Info("verifying snapshots whose verification never finished", "count", len(unverified))
 		}
 	}
 	return errors.Join(errs...)

@@ -322,3 +322,50 @@ func umask() os.FileMode {
 	syscall.Umask(m)
 	return os.FileMode(m)
 }
+
+// TestRecoverVerifiesSnapshotsAStopLeftUnverified checks that a completed
+// snapshot whose background verification a stop cancelled is verified at
+// the next start.
+func TestRecoverVerifiesSnapshotsAStopLeftUnverified(t *testing.T) {
+	ctx := context.Background()
+	e := mustEnv(t)
+	d, err := e.mgr.Create(ctx, "orders", snapdeck.PlanProfessional)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.exec(t, d.ID, "CREATE TABLE t (n INTEGER)")
+	e.exec(t, d.ID, "INSERT INTO t VALUES (1), (2), (3)")
+	snap, j, err := e.mgr.TakeSnapshot(ctx, d.ID, snapdeck.SnapshotOnDemand, "before the stop", "ann@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if j := e.waitJob(t, j.ID); j.Status != snapdeck.JobSucceeded {
+		t.Fatalf("snapshot job: %s (%s)", j.Status, j.Error)
+	}
+	verified := func() store.SnapshotRecord {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			rec, err := e.db.FindSnapshot(ctx, snap.ID)
+			if err == nil && !rec.VerifiedAt.IsZero() {
+				return rec
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("snapshot %s not verified: %+v, %v", snap.ID, rec, err)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	rec := verified()
+	// As a stop during its verification leaves it.
+	rec.Verified, rec.VerifiedAt = false, time.Time{}
+	if err := e.db.UpdateSnapshot(ctx, rec); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.mgr.Recover(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if rec := verified(); !rec.Verified || rec.VerifyError != "" {
+		t.Errorf("after Recover: verified %v, error %q; want verified", rec.Verified, rec.VerifyError)
+	}
+}

@@ -95,7 +95,12 @@ func (r *Runner) record(ctx context.Context, j *snapdeck.Job) error {
 }
 
 func (r *Runner) run(j snapdeck.Job, fn Func) {
-	if _, err := r.finish(j, fn, r.ctx); err != nil {
+	_, err := r.finish(j, fn, r.ctx)
+	switch {
+	case err == nil:
+	case errors.Is(err, context.Canceled) && r.ctx.Err() != nil:
+		r.logger.Info("job stopped by the shutdown", "job_id", j.ID, "kind", j.Kind, "database_id", j.DatabaseID)
+	default:
 		r.logger.Warn("job failed", "job_id", j.ID, "kind", j.Kind, "database_id", j.DatabaseID, "err", err)
 	}
 }
