@@ -189,11 +189,7 @@ func (s *Store) leafHashes(ctx context.Context, root string) ([][32]byte, error)
 	if err != nil {
 		return nil, err
 	}
-	pieces, err := s.readPieces(ctx, [][32]byte{h}, nil)
-	if err != nil {
-		return nil, err
-	}
-	_, depth, nodes, err := decodeRoot(pieces[0])
+	_, depth, nodes, err := s.rootOf(ctx, h)
 	if err != nil {
 		return nil, err
 	}

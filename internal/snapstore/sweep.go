@@ -194,11 +194,7 @@ func (s *Store) mark(ctx context.Context, root string, live map[[32]byte]struct{
 	if _, ok := live[h]; ok {
 		return nil
 	}
-	pieces, err := s.readPieces(ctx, [][32]byte{h}, nil)
-	if err != nil {
-		return err
-	}
-	_, depth, top, err := decodeRoot(pieces[0])
+	_, depth, top, err := s.rootOf(ctx, h)
 	if err != nil {
 		return err
 	}

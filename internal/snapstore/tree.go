@@ -175,17 +175,25 @@ func (s *Store) readRoot(ctx context.Context, root string) (Manifest, int, [][32
 		return Manifest{}, 0, nil, err
 	}
 	s.gc.RLock()
-	pieces, err := s.readPieces(ctx, [][32]byte{h}, nil)
+	m, depth, top, err := s.rootOf(ctx, h)
 	s.gc.RUnlock()
+	if snapdeck.ErrorCode(err) == snapdeck.NotFound {
+		return Manifest{}, 0, nil, &snapdeck.Error{Code: snapdeck.NotFound, Message: "snapshot " + root + " is not in the snapshot store", Err: err}
+	}
+	return m, depth, top, err
+}
+
+// rootOf reads and decodes the root piece h: the manifest, the depth of
+// the tree and its top nodes. The caller holds s.gc (a capture or a read
+// shared, Sweep exclusively).
+func (s *Store) rootOf(ctx context.Context, h [32]byte) (Manifest, int, [][32]byte, error) {
+	pieces, err := s.readPieces(ctx, [][32]byte{h}, nil)
 	if err != nil {
-		if snapdeck.ErrorCode(err) == snapdeck.NotFound {
-			return Manifest{}, 0, nil, &snapdeck.Error{Code: snapdeck.NotFound, Message: "snapshot " + root + " is not in the snapshot store", Err: err}
-		}
 		return Manifest{}, 0, nil, err
 	}
 	m, depth, top, err := decodeRoot(pieces[0])
 	if err != nil {
-		return Manifest{}, 0, nil, fmt.Errorf("read snapshot root %s: %w", root, err)
+		return Manifest{}, 0, nil, fmt.Errorf("read snapshot root %x: %w", h, err)
 	}
 	return m, depth, top, nil
 }
