@@ -60,11 +60,8 @@ const chunkBytes = 1 << 20
 // the image hash.
 const chunkBuffers = 6
 
-type chunk struct {
-	data []byte // whole pages, in page order
-}
-
-// hashedChunk is a chunk with the SHA-256 of each of its pages.
+// hashedChunk is a chunk of whole pages, in page order, with the SHA-256
+// of each page.
 type hashedChunk struct {
 	data   []byte
 	hashes [][32]byte
@@ -148,7 +145,7 @@ func CaptureWithBase(ctx context.Context, path string, st *snapstore.Store, base
 	for range cap(free) {
 		free <- make([]byte, 0, perChunk*pageSize)
 	}
-	chunks := make(chan chunk, cap(free)-1)
+	chunks := make(chan []byte, cap(free)-1)
 	var readErr error
 	var readWG sync.WaitGroup
 	readWG.Add(1)
@@ -166,11 +163,11 @@ func CaptureWithBase(ctx context.Context, path string, st *snapstore.Store, base
 	go func() {
 		defer close(hashed)
 		for c := range chunks {
-			hs := make([][32]byte, len(c.data)/pageSize)
+			hs := make([][32]byte, len(c)/pageSize)
 			for i := range hs {
-				hs[i] = sha256.Sum256(c.data[i*pageSize : (i+1)*pageSize])
+				hs[i] = sha256.Sum256(c[i*pageSize : (i+1)*pageSize])
 			}
-			hashed <- hashedChunk{data: c.data, hashes: hs}
+			hashed <- hashedChunk{data: c, hashes: hs}
 		}
 	}()
 	image := sha256.New()
@@ -237,7 +234,7 @@ var maxWALShare = 0.25
 // readImage sends the pages of the transaction's view, perChunk at a time,
 // in page order: from the database file where that is the same page, else
 // through SQLite.
-func readImage(ctx context.Context, tx *sql.Tx, path string, pageSize int, pages int64, perChunk int, free chan []byte, out chan<- chunk) error {
+func readImage(ctx context.Context, tx *sql.Tx, path string, pageSize int, pages int64, perChunk int, free chan []byte, out chan<- []byte) error {
 	inWAL, n, ok, err := walPages(path, pageSize, pages)
 	if err != nil {
 		return fmt.Errorf("read WAL: %w", err)
@@ -287,7 +284,7 @@ func readImage(ctx context.Context, tx *sql.Tx, path string, pageSize int, pages
 				return err
 			}
 		}
-		out <- chunk{data: buf}
+		out <- buf
 		runtime.Gosched() // as in readPages
 	}
 	return nil
@@ -305,7 +302,7 @@ func checkHeader(page1 []byte, pages int64) error {
 
 // readPages scans sqlite_dbpage in the open read transaction and sends
 // whole pages, perChunk at a time, in page order.
-func readPages(ctx context.Context, tx *sql.Tx, pageSize int, pages int64, perChunk int, free chan []byte, out chan<- chunk) error {
+func readPages(ctx context.Context, tx *sql.Tx, pageSize int, pages int64, perChunk int, free chan []byte, out chan<- []byte) error {
 	rows, err := tx.QueryContext(ctx, "SELECT pgno, data FROM sqlite_dbpage")
 	if err != nil {
 		return fmt.Errorf("read pages: %w", err)
@@ -337,7 +334,7 @@ func readPages(ctx context.Context, tx *sql.Tx, pageSize int, pages int64, perCh
 		buf = append(buf, data...)
 		want++
 		if len(buf) == perChunk*pageSize {
-			out <- chunk{data: buf}
+			out <- buf
 			buf = nil
 			// Capture keeps both cores of a small machine busy; yield
 			// each chunk so that the console's own goroutines (a
@@ -350,7 +347,7 @@ func readPages(ctx context.Context, tx *sql.Tx, pageSize int, pages int64, perCh
 		return fmt.Errorf("read pages: %w", err)
 	}
 	if buf != nil {
-		out <- chunk{data: buf}
+		out <- buf
 	}
 	if want-1 != pages {
 		return fmt.Errorf("read pages: got %d pages, want %d", want-1, pages)
