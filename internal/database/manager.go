@@ -135,6 +135,7 @@ func (m *Manager) Delete(ctx context.Context, id, typedName string) error {
 	if err := m.host.Delete(ctx, id); err != nil {
 		return fmt.Errorf("delete database %s: %w", id, err)
 	}
+	snapshot.ForgetFile(m.host.Path(id))
 	if err := m.db.DeleteDatabase(ctx, id); err != nil {
 		return err
 	}
@@ -197,6 +198,7 @@ func (m *Manager) Recover(ctx context.Context) error {
 			m.logger.Warn("database creation was interrupted; marked failed", "database_id", d.ID)
 		case snapdeck.StatusDeleting:
 			errs = append(errs, m.host.Delete(ctx, d.ID), m.db.DeleteDatabase(ctx, d.ID))
+			snapshot.ForgetFile(m.host.Path(d.ID))
 		case snapdeck.StatusRestoring, snapdeck.StatusLoading:
 			running := snapdeck.StatusRunning
 			_, err := m.db.UpdateDatabase(ctx, d.ID, store.DatabaseUpdate{Status: &running})

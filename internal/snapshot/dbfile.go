@@ -10,28 +10,25 @@ import (
 // of a file drops every POSIX lock this process holds on it, including the
 // locks of the console's own SQLite connections to that database
 // (https://www.sqlite.org/howtocorrupt.html#_posix_advisory_locks_canceled_by_a_separate_thread_doing_close_).
-// A descriptor is closed only once its path names another file or none,
-// which happens after the database was restored over or deleted, when no
-// connection to the old file is left.
+// A descriptor is closed once every connection to its file is: Install
+// closes it before the rename, the database's deletion calls ForgetFile,
+// and one whose path names another file by the next capture is replaced.
 var dbFiles struct {
 	mu sync.Mutex
 	m  map[string]*os.File // by path
 }
 
 // dbFile returns a descriptor of the database file at path, for reading
-// only; the caller must not close it. It also closes the descriptors of
-// files that are no longer where they were opened.
+// only; the caller must not close it.
 func dbFile(path string) (*os.File, error) {
 	dbFiles.mu.Lock()
 	defer dbFiles.mu.Unlock()
-	for p, f := range dbFiles.m {
-		if !stillAt(f, p) {
-			f.Close()
-			delete(dbFiles.m, p)
-		}
-	}
 	if f, ok := dbFiles.m[path]; ok {
-		return f, nil
+		if stillAt(f, path) {
+			return f, nil
+		}
+		f.Close()
+		delete(dbFiles.m, path)
 	}
 	f, err := os.Open(path)
 	if err != nil {
@@ -44,9 +41,10 @@ func dbFile(path string) (*os.File, error) {
 	return f, nil
 }
 
-// forgetDBFile closes the descriptor kept for path, if any. Install calls
-// it when every connection to the old file is closed.
-func forgetDBFile(path string) {
+// ForgetFile closes the descriptor Capture keeps for the database file at
+// path, if any; the caller has closed every connection to that file, as
+// when the database was deleted, whose space is then freed at once.
+func ForgetFile(path string) {
 	dbFiles.mu.Lock()
 	defer dbFiles.mu.Unlock()
 	if f, ok := dbFiles.m[path]; ok {

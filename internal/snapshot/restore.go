@@ -205,7 +205,7 @@ func Install(tmpPath, dbPath string) error {
 	}
 	// Every connection to the old file is closed: so may Capture's
 	// descriptor of it be, without dropping anyone's locks.
-	forgetDBFile(dbPath)
+	ForgetFile(dbPath)
 	var rnd [6]byte
 	_, _ = rand.Read(rnd[:])
 	old := dbPath + ReplacedMarker + hex.EncodeToString(rnd[:])
