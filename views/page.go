@@ -3,6 +3,8 @@
 package views
 
 import (
+	"time"
+
 	"github.com/snapdeck/snapdeck/internal/database"
 	"github.com/snapdeck/snapdeck/internal/snapdeck"
 )
@@ -41,8 +43,10 @@ func (p Page) IsAdmin() bool { return p.User != nil && p.User.Role.IsAdmin() }
 
 // DatabaseRow is one line of the database list.
 type DatabaseRow struct {
-	DB             snapdeck.Database
-	LatestSnapshot *snapdeck.Snapshot // nil when none
+	DB snapdeck.Database
+	// LatestSnapshotAt is when its latest completed snapshot was taken;
+	// zero when it has none.
+	LatestSnapshotAt time.Time
 	// Failing flags a database whose last Scheduled snapshots all failed.
 	Failing bool
 }

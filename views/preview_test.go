@@ -31,11 +31,11 @@ func TestPreview(t *testing.T) {
 	p := page(snapdeck.RoleAdmin)
 	p.Flash = "Database orders created."
 	p.FlashKind = "ok"
-	snap := &snapdeck.Snapshot{CreatedAt: time.Now().Add(-time.Hour)}
+	snap := time.Now().Add(-time.Hour)
 	rows := []DatabaseRow{
-		{DB: sampleDB(), LatestSnapshot: snap},
+		{DB: sampleDB(), LatestSnapshotAt: snap},
 		{DB: snapdeck.Database{ID: "0000beef", Name: "staging-app", Plan: snapdeck.PlanFree, Status: snapdeck.StatusRestoring, CreatedAt: created, SizeBytes: 81234}},
-		{DB: snapdeck.Database{ID: "9f8e7d6c", Name: "analytics", Plan: snapdeck.PlanEnterprise, Status: snapdeck.StatusFailed, CreatedAt: created, SizeBytes: 3 << 30}, LatestSnapshot: snap},
+		{DB: snapdeck.Database{ID: "9f8e7d6c", Name: "analytics", Plan: snapdeck.PlanEnterprise, Status: snapdeck.StatusFailed, CreatedAt: created, SizeBytes: 3 << 30}, LatestSnapshotAt: snap},
 	}
 	db := sampleDB()
 	res := &database.Result{IsQuery: true, Columns: []string{"id", "customer", "total", "note"}, Duration: 1200 * time.Microsecond}

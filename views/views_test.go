@@ -167,9 +167,9 @@ func TestNavigation(t *testing.T) {
 }
 
 func TestDatabaseList(t *testing.T) {
-	snap := &snapdeck.Snapshot{CreatedAt: created.Add(time.Hour)}
+	snap := created.Add(time.Hour)
 	rows := []DatabaseRow{
-		{DB: sampleDB(), LatestSnapshot: snap},
+		{DB: sampleDB(), LatestSnapshotAt: snap},
 		{DB: snapdeck.Database{ID: "0000beef", Name: "staging", Plan: snapdeck.PlanFree, Status: snapdeck.StatusRestoring, CreatedAt: created}},
 	}
 	doc := render(t, DatabasesPage(page(snapdeck.RoleMember), rows))

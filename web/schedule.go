@@ -36,18 +36,17 @@ func (s *Server) settingsView(c echo.Context, d snapdeck.Database, msg, field st
 	return v
 }
 
-// databaseRows adds to each database its latest completed snapshot and
-// whether its Scheduled snapshots keep failing.
+// databaseRows adds to each database when its latest completed snapshot
+// was taken (one query for all) and whether its Scheduled snapshots keep
+// failing.
 func (s *Server) databaseRows(ctx context.Context, dbs []snapdeck.Database) ([]views.DatabaseRow, error) {
+	latest, err := s.deps.Store.LatestSnapshotTimes(ctx)
+	if err != nil {
+		return nil, err
+	}
 	rows := make([]views.DatabaseRow, len(dbs))
 	for i, d := range dbs {
-		rows[i] = views.DatabaseRow{DB: d}
-		latest, err := s.deps.Store.LatestCompletedSnapshot(ctx, d.ID)
-		if err == nil {
-			rows[i].LatestSnapshot = &latest.Snapshot
-		} else if snapdeck.ErrorCode(err) != snapdeck.NotFound {
-			return nil, err
-		}
+		rows[i] = views.DatabaseRow{DB: d, LatestSnapshotAt: latest[d.ID]}
 		if rows[i].Failing, err = s.deps.Scheduler.Failing(ctx, d.ID); err != nil {
 			return nil, err
 		}
