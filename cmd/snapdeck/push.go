@@ -110,18 +110,12 @@ func (c *pushCommand) parse(args []string) error {
 		return usageError{err.Error()}
 	}
 	// Flags may follow FILE, as in the usage line's order or any other.
-	var rest []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return err
-			}
-			return usageError{err.Error()}
+	rest, err := parseInterspersed(fs, args)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
 		}
-		if fs.NArg() == 0 {
-			break
-		}
-		rest, args = append(rest, fs.Arg(0)), fs.Args()[1:]
+		return usageError{err.Error()}
 	}
 	switch {
 	case len(rest) != 1:
