@@ -10,10 +10,21 @@ import (
 // Scheduled snapshot was taken: what the scheduler's catch-up compares
 // with each cadence at start.
 func (db *DB) LatestScheduledTimes(ctx context.Context) (map[string]time.Time, error) {
-	rows, err := db.r.QueryContext(ctx, `SELECT database_id, max(created_at) FROM snapshots
-		WHERE status = 'completed' AND type = 'Scheduled' GROUP BY database_id`)
+	out, err := db.latestTimes(ctx, `AND type = 'Scheduled'`)
 	if err != nil {
 		return nil, fmt.Errorf("latest scheduled snapshots: %w", err)
+	}
+	return out, nil
+}
+
+// latestTimes returns, per database, when its newest completed snapshot
+// that also meets cond (an SQL condition starting with AND, or "") was
+// taken.
+func (db *DB) latestTimes(ctx context.Context, cond string) (map[string]time.Time, error) {
+	rows, err := db.r.QueryContext(ctx, `SELECT database_id, max(created_at) FROM snapshots
+		WHERE status = 'completed' `+cond+` GROUP BY database_id`)
+	if err != nil {
+		return nil, err
 	}
 	defer rows.Close()
 	out := map[string]time.Time{}

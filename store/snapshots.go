@@ -157,21 +157,7 @@ func (db *DB) LatestCompletedSnapshot(ctx context.Context, databaseID string) (S
 // LatestSnapshotTimes returns, per database, when its newest completed
 // snapshot was taken.
 func (db *DB) LatestSnapshotTimes(ctx context.Context) (map[string]time.Time, error) {
-	rows, err := db.r.QueryContext(ctx, `SELECT database_id, max(created_at) FROM snapshots WHERE status = 'completed' GROUP BY database_id`)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := map[string]time.Time{}
-	for rows.Next() {
-		var id string
-		var at int64
-		if err := rows.Scan(&id, &at); err != nil {
-			return nil, err
-		}
-		out[id] = fromMS(at)
-	}
-	return out, rows.Err()
+	return db.latestTimes(ctx, "")
 }
 
 // DeleteSnapshot removes a snapshot's record; its storage is reclaimed by
