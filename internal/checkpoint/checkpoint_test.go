@@ -12,7 +12,7 @@ import (
 
 // TestNudgedCheckpointsReachTheFile commits on a connection that never
 // checkpoints and checks that the nudged checkpointer copies the commits
-// into the database file, and that Close stops it.
+// into the database file, and that Close returns once it has stopped.
 func TestNudgedCheckpointsReachTheFile(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "db.sqlite")
 	open := func() *sql.DB {
@@ -46,5 +46,12 @@ func TestNudgedCheckpointsReachTheFile(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	c.Close()
+	closed := make(chan struct{})
+	go func() { c.Close(); close(closed) }()
+	select {
+	case <-closed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close did not return")
+	}
+	c.Nudge() // after Close: must neither block nor panic
 }

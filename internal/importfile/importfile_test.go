@@ -11,6 +11,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -300,21 +301,9 @@ func TestSplitterMatchesSQLite(t *testing.T) {
 	if strings.Join(got, "|") != strings.Join(want, "|") {
 		t.Fatalf("statements:\n got %q\nwant %q", got, want)
 	}
-	if wantLines := []int{2, 2, 3, 4, 5}; !equalInts(lines, wantLines) {
+	if wantLines := []int{2, 2, 3, 4, 5}; !slices.Equal(lines, wantLines) {
 		t.Errorf("lines: got %v, want %v", lines, wantLines)
 	}
-}
-
-func equalInts(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // copyToTemp copies a corpus file to a temporary directory: Prepare may
