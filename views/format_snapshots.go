@@ -29,31 +29,23 @@ func utcDate(t time.Time) string {
 	return t.UTC().Format("2006-01-02")
 }
 
-// unit returns "1 day" or "3 days".
-func unit(n int64, one string) string {
-	if n == 1 {
-		return "1 " + one
-	}
-	return strconv.FormatInt(n, 10) + " " + one + "s"
-}
-
 // days renders a retention or cadence in days and hours: "7 days",
 // "1 day 12 hours", "6 hours", "30 minutes", "15 seconds".
 func days(d time.Duration) string {
 	const day = 24 * time.Hour
 	switch {
 	case d >= day:
-		s := unit(int64(d/day), "day")
+		s := plural(int64(d/day), "day", "days")
 		if h := int64(d % day / time.Hour); h > 0 {
-			s += " " + unit(h, "hour")
+			s += " " + plural(h, "hour", "hours")
 		}
 		return s
 	case d >= time.Hour:
-		return unit(int64(d/time.Hour), "hour")
+		return plural(int64(d/time.Hour), "hour", "hours")
 	case d >= time.Minute:
-		return unit(int64(d/time.Minute), "minute")
+		return plural(int64(d/time.Minute), "minute", "minutes")
 	default:
-		return unit(max(int64(d/time.Second), 0), "second")
+		return plural(max(int64(d/time.Second), 0), "second", "seconds")
 	}
 }
 
@@ -73,11 +65,11 @@ func relative(t, now time.Time) string {
 	case d < 45*time.Second:
 		return "just now"
 	case d < 59*time.Minute+30*time.Second:
-		s = unit(max(int64((d+30*time.Second)/time.Minute), 1), "minute")
+		s = plural(max(int64((d+30*time.Second)/time.Minute), 1), "minute", "minutes")
 	case d < 22*time.Hour:
-		s = unit(int64((d+30*time.Minute)/time.Hour), "hour")
+		s = plural(int64((d+30*time.Minute)/time.Hour), "hour", "hours")
 	default:
-		s = unit(int64((d+12*time.Hour)/(24*time.Hour)), "day")
+		s = plural(int64((d+12*time.Hour)/(24*time.Hour)), "day", "days")
 	}
 	if future {
 		return "in " + s

@@ -16,6 +16,7 @@ import (
 
 	"github.com/snapdeck/snapdeck/internal/auth"
 	"github.com/snapdeck/snapdeck/internal/database"
+	"github.com/snapdeck/snapdeck/internal/importfile"
 	"github.com/snapdeck/snapdeck/internal/job"
 	"github.com/snapdeck/snapdeck/internal/metrics"
 	"github.com/snapdeck/snapdeck/internal/schedule"
@@ -52,7 +53,7 @@ func (c *serveCommand) parse(args []string) error {
 	f := &envFlags{fs: fs, getenv: c.getenv}
 	f.String(&c.addr, "addr", "127.0.0.1:8080", "address to listen on")
 	f.String(&c.dataDir, "data", "./data", "data directory")
-	f.Size(&c.maxImportSize, "max-import-size", 4<<30, "largest upload accepted for import")
+	f.Size(&c.maxImportSize, "max-import-size", importfile.DefaultMaxSize, "largest upload accepted for import")
 	f.Duration(&c.queryTimeout, "query-timeout", 30*time.Second, "interrupt a Query tab statement running longer")
 	f.String(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	c.cadence, c.retention = map[string]*time.Duration{}, map[string]*time.Duration{}
