@@ -127,19 +127,19 @@ func (m *Manager) Load(ctx context.Context, dbID string, src LoadSource, actor s
 		return refuse(err)
 	}
 	if d, err = m.db.TransitionDatabase(ctx, dbID, []snapdeck.Status{snapdeck.StatusRunning}, snapdeck.StatusLoading); err != nil {
-		removeDatabaseFiles(tmp)
+		snapdeck.RemoveDatabaseFiles(tmp)
 		return refuse(err)
 	}
 	detail += " (" + res.Format.Label() + ")"
 	j, err := m.snaps.cfg.Jobs.Start(ctx, snapdeck.Job{Kind: snapdeck.JobLoad, DatabaseID: dbID, Actor: actor},
 		func(ctx context.Context, p *job.Progress) error {
-			defer removeDatabaseFiles(tmp)
+			defer snapdeck.RemoveDatabaseFiles(tmp)
 			err := m.loadImage(ctx, d, tmp, res.Size, src, actor, p)
 			m.audit(actor, "load", dbID, p.Job().SnapshotID, err, time.Since(start), detail)
 			return err
 		})
 	if err != nil {
-		removeDatabaseFiles(tmp)
+		snapdeck.RemoveDatabaseFiles(tmp)
 		m.setStatus(dbID, snapdeck.StatusRunning)
 		return refuse(err)
 	}
@@ -187,12 +187,4 @@ func (m *Manager) swapIn(ctx context.Context, id, tmp string) error {
 	l.Lock()
 	defer l.Unlock()
 	return m.host.Replace(ctx, id, tmp, snapshot.Install)
-}
-
-// removeDatabaseFiles removes a database file that was never installed and
-// whatever SQLite kept beside it.
-func removeDatabaseFiles(path string) {
-	for _, suffix := range []string{"", "-journal", "-wal", "-shm"} {
-		os.Remove(path + suffix)
-	}
 }

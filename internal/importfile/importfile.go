@@ -103,7 +103,7 @@ func Prepare(ctx context.Context, srcPath, dstPath string, lim Limits, progress 
 	res := Result{Format: format}
 	defer func() {
 		if err != nil {
-			removeDatabaseFiles(dstPath)
+			snapdeck.RemoveDatabaseFiles(dstPath)
 		}
 	}()
 	switch format {
@@ -139,14 +139,6 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	c.n += int64(n)
 	c.progress(c.n, c.total)
 	return n, err
-}
-
-// removeDatabaseFiles removes a database file and whatever SQLite keeps
-// beside it.
-func removeDatabaseFiles(path string) {
-	for _, suffix := range []string{"", "-journal", "-wal", "-shm"} {
-		os.Remove(path + suffix)
-	}
 }
 
 // invalid returns the Invalid error every refused upload gets.

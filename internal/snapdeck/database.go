@@ -3,6 +3,7 @@ package snapdeck
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"os"
 	"regexp"
 	"strings"
 	"time"
@@ -14,6 +15,14 @@ import (
 // and writable by the console, readable by its group (a backup agent),
 // nobody else. SQLite gives the -wal and -shm files the same.
 const FileMode = 0o640
+
+// RemoveDatabaseFiles removes the database file at path and the -wal, -shm
+// and -journal files SQLite keeps beside it; missing ones are no error.
+func RemoveDatabaseFiles(path string) {
+	for _, suffix := range []string{"", "-wal", "-shm", "-journal"} {
+		os.Remove(path + suffix)
+	}
+}
 
 // Plan decides a database's snapshot cadence and retention.
 type Plan string

@@ -16,6 +16,7 @@ import (
 
 	"github.com/snapdeck/snapdeck/internal/bytesize"
 	"github.com/snapdeck/snapdeck/internal/checkpoint"
+	"github.com/snapdeck/snapdeck/internal/snapdeck"
 	"github.com/snapdeck/snapdeck/internal/snapstore"
 )
 
@@ -124,7 +125,7 @@ func BenchmarkSnapshotEngine(b *testing.B) {
 		rows = append(rows, c3/base)
 		rowsPct = append(rowsPct, 100*float64(img3.NewBytes)/float64(img3.Size))
 		os.Remove(db)
-		removeDatabaseFiles(db)
+		snapdeck.RemoveDatabaseFiles(db)
 	}
 	t.Logf("MEDIANS cp+sync %.2fs; first capture %.2fx; capture after 1%% change %.2fx storing %.2f%% of the database; "+
 		"after every 100th row %.2fx storing %.2f%%; restore %.2fx (%.2fs)",
@@ -243,7 +244,7 @@ func benchWriterLatency(t testing.TB, path string) {
 	ctx := context.Background()
 	db := path + ".latency"
 	copyFile(t, path, db)
-	defer removeDatabaseFiles(db)
+	defer snapdeck.RemoveDatabaseFiles(db)
 	// As before every other phase: the copy's writeback must not be what
 	// the writer waits for.
 	settle(t)
@@ -410,7 +411,7 @@ func buildBenchDB(t testing.TB, path string, size int64) {
 		return
 	}
 	tmp := path + ".building"
-	removeDatabaseFiles(tmp)
+	snapdeck.RemoveDatabaseFiles(tmp)
 	db := openDB(t, tmp)
 	for seed := uint64(1); ; seed++ {
 		insertOrders(t, db, 100000, seed)
@@ -475,7 +476,7 @@ func settle(t testing.TB) {
 
 func copyFile(t testing.TB, src, dst string) {
 	t.Helper()
-	removeDatabaseFiles(dst)
+	snapdeck.RemoveDatabaseFiles(dst)
 	if out, err := exec.Command("cp", src, dst).CombinedOutput(); err != nil {
 		t.Fatalf("cp: %v %s", err, out)
 	}

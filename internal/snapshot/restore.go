@@ -153,7 +153,7 @@ func Verify(ctx context.Context, st *snapstore.Store, img Image, tmpDir string) 
 	var rnd [8]byte
 	_, _ = rand.Read(rnd[:])
 	path := filepath.Join(tmpDir, "verify-"+hex.EncodeToString(rnd[:])+".sqlite")
-	defer removeDatabaseFiles(path)
+	defer snapdeck.RemoveDatabaseFiles(path)
 	if err := materialize(ctx, st, img, path, snapstore.CheckPagesAndSum, ForNewDatabase, nil); err != nil {
 		return fmt.Errorf("verify: %w", err)
 	}
@@ -167,12 +167,6 @@ func Verify(ctx context.Context, st *snapstore.Store, img Image, tmpDir string) 
 		return &snapdeck.Error{Code: snapdeck.Internal, Message: "the database fails its integrity check: " + strings.Join(problems, "; ")}
 	}
 	return nil
-}
-
-func removeDatabaseFiles(path string) {
-	for _, suffix := range []string{"", "-wal", "-shm", "-journal"} {
-		os.Remove(path + suffix)
-	}
 }
 
 // ReplacedMarker is in the name that Install gives the file it replaces,
