@@ -5,6 +5,8 @@ package checkpoint
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
+	"fmt"
 	"log/slog"
 	"time"
 )
@@ -74,6 +76,9 @@ func (c *Checkpointer) loop(ctx context.Context) {
 			// checkpoints whatever is left.
 			c.logger.Warn("checkpoint failed", "err", err)
 		}
+		if err == nil && busy == 0 && copied == frames && frames > truncateFrames {
+			c.truncate(ctx)
+		}
 		select {
 		case <-ctx.Done():
 			return
@@ -81,6 +86,43 @@ func (c *Checkpointer) loop(ctx context.Context) {
 		}
 	}
 }
+
+// truncateFrames is the WAL length, in frames, past which a checkpoint that
+// copied every frame also truncates the WAL file. SQLite reuses a WAL from
+// its start once it is copied, but never shrinks it: after a load or a big
+// batch of inserts the file stayed at 1.08 GB, all of it already in the
+// database file, for as long as the database was open. 16,384 frames is
+// 64 MiB at the default 4 KiB page: the console's usual commits never reach
+// it, so a truncated WAL is not regrown at once.
+var truncateFrames = 16384
+
+// truncate empties the WAL file if no reader is using it. A TRUNCATE
+// checkpoint takes the write lock and then waits for readers; with the busy
+// timeout at 0 it waits for nobody, so a writer is held up only for the
+// truncation itself and a capture's long read transaction simply makes it
+// give up until the next time.
+func (c *Checkpointer) truncate(ctx context.Context) {
+	conn, err := c.db.Conn(ctx)
+	if err != nil {
+		return
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, "PRAGMA busy_timeout = 0"); err != nil {
+		return
+	}
+	var busy, frames, copied int
+	if err := conn.QueryRowContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)").Scan(&busy, &frames, &copied); err != nil && ctx.Err() == nil {
+		c.logger.Debug("truncating checkpoint skipped", "err", err)
+	}
+	if _, err := conn.ExecContext(context.WithoutCancel(ctx), fmt.Sprintf("PRAGMA busy_timeout = %d", BusyTimeout.Milliseconds())); err != nil {
+		// A pooled connection must not keep the zero timeout: drop it.
+		_ = conn.Raw(func(any) error { return driver.ErrBadConn })
+	}
+}
+
+// BusyTimeout is the busy timeout of the console's connections to a hosted
+// database (see the database package's DSN), restored after truncate.
+const BusyTimeout = 10 * time.Second
 
 // Close stops the goroutine; the pool's last connection to close
 // checkpoints what is left.

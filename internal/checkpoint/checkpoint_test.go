@@ -55,3 +55,54 @@ func TestNudgedCheckpointsReachTheFile(t *testing.T) {
 	}
 	c.Nudge() // after Close: must neither block nor panic
 }
+
+// TestCopiedWALIsTruncated checks that once a checkpoint has copied a long
+// WAL, the file is truncated rather than kept at its largest size.
+func TestCopiedWALIsTruncated(t *testing.T) {
+	defer func(n int) { truncateFrames = n }(truncateFrames)
+	truncateFrames = 100
+	path := filepath.Join(t.TempDir(), "db.sqlite")
+	open := func() *sql.DB {
+		db, err := sql.Open("sqlite", "file:"+path+"?_pragma=journal_mode(wal)&_pragma=wal_autocheckpoint(0)&_pragma=busy_timeout(5000)")
+		if err != nil {
+			t.Fatal(err)
+		}
+		db.SetMaxOpenConns(1)
+		t.Cleanup(func() { db.Close() })
+		return db
+	}
+	w, ckDB := open(), open()
+	if _, err := w.Exec(`CREATE TABLE t (v BLOB)`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Exec(`WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM n WHERE i < 1000) INSERT INTO t SELECT randomblob(1000) FROM n`); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(path + "-wal"); err != nil || fi.Size() < 1_000_000 {
+		t.Fatalf("WAL before the checkpoint: %v, %v; want over 1 MB", fi, err)
+	}
+	c := New(ckDB, nil)
+	defer c.Close()
+	c.Nudge()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		fi, err := os.Stat(path + "-wal")
+		if err == nil && fi.Size() == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("WAL still %d bytes 5 s after a checkpoint that copied it all", fi.Size())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// The writer goes on, and its data is there.
+	var n int
+	if err := w.QueryRow(`SELECT count(*) FROM t`).Scan(&n); err != nil || n != 1000 {
+		t.Errorf("after truncation: %d rows, %v; want 1000", n, err)
+	}
+	// The pooled connection got its busy timeout back.
+	var ms int
+	if err := ckDB.QueryRow(`PRAGMA busy_timeout`).Scan(&ms); err != nil || ms != int(BusyTimeout.Milliseconds()) {
+		t.Errorf("checkpointer's connection busy_timeout %d, %v; want %d", ms, err, BusyTimeout.Milliseconds())
+	}
+}

@@ -235,7 +235,10 @@ var maxWALShare = 0.25
 // in page order: from the database file where that is the same page, else
 // through SQLite.
 func readImage(ctx context.Context, tx *sql.Tx, path string, pageSize int, pages int64, perChunk int, free chan []byte, out chan<- []byte) error {
-	inWAL, n, ok, err := walPages(path, pageSize, pages)
+	inWAL, n, ok, err := walIndexPages(path, pageSize, pages)
+	if err == nil && !ok {
+		inWAL, n, ok, err = walPages(path, pageSize, pages)
+	}
 	if err != nil {
 		return fmt.Errorf("read WAL: %w", err)
 	}
