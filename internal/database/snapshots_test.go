@@ -27,8 +27,13 @@ type env struct {
 
 func mustEnv(t *testing.T) *env {
 	t.Helper()
+	return envAt(t, t.TempDir())
+}
+
+// envAt is mustEnv over the data in dir, which may hold a previous run's.
+func envAt(t *testing.T, dir string) *env {
+	t.Helper()
 	ctx := context.Background()
-	dir := t.TempDir()
 	db, err := store.Open(ctx, filepath.Join(dir, "console.db"), nil)
 	if err != nil {
 		t.Fatal(err)

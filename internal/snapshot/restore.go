@@ -188,43 +188,78 @@ const ReplacedMarker = ".replaced-"
 // and the file system took a third of a second on the benchmark machine.
 // That name is removed in the background once the new file is in place.
 func Install(tmpPath, dbPath string) error {
+	var rnd [6]byte
+	_, _ = rand.Read(rnd[:])
+	old := dbPath + ReplacedMarker + hex.EncodeToString(rnd[:])
+	kept, err := install(tmpPath, dbPath, old, false)
+	if kept {
+		go os.Remove(old)
+	}
+	return err
+}
+
+// UndoMarker is in the name of the replaced file InstallKeeping keeps.
+const UndoMarker = ".undo-"
+
+// UndoPath is where InstallKeeping keeps the file it replaced at dbPath,
+// for the operation called id (a restore names it after its safety
+// snapshot).
+func UndoPath(dbPath, id string) string { return dbPath + UndoMarker + id }
+
+// InstallKeeping is Install that keeps the replaced file, durably, at
+// keepPath: its second name is fsynced before the rename, so after a crash
+// at any point either dbPath still holds the old content or keepPath does.
+// A restore captures its safety snapshot from keepPath after the swap,
+// with the database already serving the new content, and then removes it
+// (with RemoveDatabaseFiles, which takes the -wal and -shm SQLite makes
+// when it opens the file). There is nothing to keep when dbPath does not
+// exist; kept then says so.
+func InstallKeeping(tmpPath, dbPath, keepPath string) (kept bool, err error) {
+	return install(tmpPath, dbPath, keepPath, true)
+}
+
+func install(tmpPath, dbPath, old string, keepDurably bool) (kept bool, err error) {
 	if fi, err := os.Stat(dbPath + "-wal"); err == nil && fi.Size() > 0 {
-		return &snapdeck.Error{Code: snapdeck.Conflict,
+		return false, &snapdeck.Error{Code: snapdeck.Conflict,
 			Message: "the database still has a write-ahead log; close every connection (or checkpoint it) before installing a restored file"}
 	} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("install: %w", err)
+		return false, fmt.Errorf("install: %w", err)
 	}
 	if filepath.Dir(tmpPath) != filepath.Dir(dbPath) {
-		return fmt.Errorf("install: %s must be in the directory of %s for an atomic rename", tmpPath, dbPath)
+		return false, fmt.Errorf("install: %s must be in the directory of %s for an atomic rename", tmpPath, dbPath)
 	}
 	// Every connection to the old file is closed: so may Capture's
 	// descriptor of it be, without dropping anyone's locks.
 	ForgetFile(dbPath)
-	var rnd [6]byte
-	_, _ = rand.Read(rnd[:])
-	old := dbPath + ReplacedMarker + hex.EncodeToString(rnd[:])
-	if err := os.Link(dbPath, old); err != nil {
-		old = "" // no second name (no old file, or no hard links): the rename frees it
+	kept = os.Link(dbPath, old) == nil // else no old file, or no hard links: the rename frees it
+	if keepDurably && !kept {
+		if _, err := os.Stat(dbPath); err == nil {
+			return false, fmt.Errorf("install: cannot keep the replaced file as %s (hard links are needed), so the swap would have no undo", old)
+		}
+	}
+	if keepDurably && kept {
+		fault("install:kept")
+		if err := durable.SyncDir(filepath.Dir(dbPath)); err != nil {
+			os.Remove(old)
+			return false, fmt.Errorf("install: sync directory: %w", err)
+		}
 	}
 	fault("install:before-rename")
 	if err := os.Rename(tmpPath, dbPath); err != nil {
-		if old != "" {
+		if kept {
 			os.Remove(old)
 		}
-		return fmt.Errorf("install: %w", err)
+		return false, fmt.Errorf("install: %w", err)
 	}
 	fault("install:renamed")
 	for _, suffix := range []string{"-wal", "-shm"} {
 		if err := os.Remove(dbPath + suffix); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("install: %w", err)
+			return kept, fmt.Errorf("install: %w", err)
 		}
 	}
 	fault("install:before-dir-sync")
 	if err := durable.SyncDir(filepath.Dir(dbPath)); err != nil {
-		return fmt.Errorf("install: sync directory: %w", err)
+		return kept, fmt.Errorf("install: sync directory: %w", err)
 	}
-	if old != "" {
-		go os.Remove(old)
-	}
-	return nil
+	return kept, nil
 }

@@ -1,0 +1,141 @@
+package database_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/snapdeck/snapdeck/internal/database"
+	"github.com/snapdeck/snapdeck/internal/snapdeck"
+)
+
+// The restore crash tests run restoreCrashScenario in a child process (this
+// test binary, re-executed) that kills itself with SIGKILL at one named
+// point of a restore, then check from the parent what the next start finds.
+const (
+	crashDirEnv   = "SNAPDECK_DB_CRASH_DIR"
+	crashPointEnv = "SNAPDECK_DB_CRASH_POINT"
+)
+
+// TestRestoreCrashKeepsAWayBack checks that a restore stopped at any point
+// leaves the database with its old content, or with the new content and a
+// completed safety snapshot that gives the old one back: never with the new
+// content and no way back. The safety snapshot is captured after the swap,
+// from the replaced file the restore keeps for it.
+func TestRestoreCrashKeepsAWayBack(t *testing.T) {
+	if testing.Short() {
+		t.Skip("crash tests re-execute the test binary")
+	}
+	for _, tc := range []struct {
+		point    string
+		restored bool // the swap happened before the stop
+	}{
+		{"restore:materialized", false},
+		{"restore:swapped", true},
+		{"restore:safety-captured", true},
+	} {
+		t.Run(strings.ReplaceAll(tc.point, ":", "_"), func(t *testing.T) {
+			ctx := context.Background()
+			dir := t.TempDir()
+			cmd := exec.Command(os.Args[0], "-test.run=^TestRestoreCrashChild$", "-test.count=1")
+			cmd.Env = append(os.Environ(), crashDirEnv+"="+dir, crashPointEnv+"="+tc.point)
+			out, err := cmd.CombinedOutput()
+			var exit *exec.ExitError
+			if !errors.As(err, &exit) || exit.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
+				t.Fatalf("child: got %v, want killed at %s; output:\n%s", err, tc.point, out)
+			}
+
+			e := envAt(t, dir)
+			if err := e.mgr.Recover(ctx); err != nil {
+				t.Fatalf("Recover: %v", err)
+			}
+			dbs, err := e.mgr.List(ctx)
+			if err != nil || len(dbs) != 1 {
+				t.Fatalf("databases after the crash: %v, %v; want one", dbs, err)
+			}
+			d := dbs[0]
+			if d.Status != snapdeck.StatusRunning {
+				t.Errorf("database status %s after Recover, want running", d.Status)
+			}
+			want := "200:20100"
+			if tc.restored {
+				want = "100:5050"
+			}
+			if got := e.count(t, d.ID); got != want {
+				t.Fatalf("content after a stop at %s: %s, want %s", tc.point, got, want)
+			}
+			if left, _ := filepath.Glob(filepath.Join(dir, "databases", "*.undo-*")); len(left) != 0 {
+				t.Errorf("kept files left after Recover: %v", left)
+			}
+			var safety []snapdeck.Snapshot
+			for _, s := range e.snapshotsOf(t, d.ID, snapdeck.SnapshotOnDemand) {
+				if strings.HasPrefix(s.Reason, "Before restore") {
+					safety = append(safety, s)
+				}
+			}
+			if !tc.restored {
+				// Nothing was replaced; an interrupted safety snapshot is
+				// listed as failed, never as a completed one.
+				for _, s := range safety {
+					if s.Status == snapdeck.SnapshotCompleted {
+						t.Errorf("a restore stopped before its swap left a completed safety snapshot %+v", s)
+					}
+				}
+				return
+			}
+			if len(safety) != 1 || safety[0].Status != snapdeck.SnapshotCompleted {
+				t.Fatalf("safety snapshots after a stop at %s: %+v; want one, completed", tc.point, safety)
+			}
+			j, err := e.mgr.Restore(ctx, d.ID, safety[0].ID, "ann@example.com")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if j := e.waitJob(t, j.ID); j.Status != snapdeck.JobSucceeded {
+				t.Fatalf("undo: job %s (%s)", j.Status, j.Error)
+			}
+			if got := e.count(t, d.ID); got != "200:20100" {
+				t.Errorf("after restoring the safety snapshot: %s, want the content before the restore, 200:20100", got)
+			}
+		})
+	}
+}
+
+// TestRestoreCrashChild is the child side of TestRestoreCrashKeepsAWayBack;
+// it does nothing in a normal test run.
+func TestRestoreCrashChild(t *testing.T) {
+	dir, point := os.Getenv(crashDirEnv), os.Getenv(crashPointEnv)
+	if dir == "" {
+		t.Skip("run by TestRestoreCrashKeepsAWayBack")
+	}
+	ctx := context.Background()
+	e := envAt(t, dir)
+	d, err := e.mgr.Create(ctx, "crashy", snapdeck.PlanProfessional)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.exec(t, d.ID, "CREATE TABLE t (n INTEGER)")
+	e.exec(t, d.ID, "WITH RECURSIVE s(v) AS (SELECT 1 UNION ALL SELECT v+1 FROM s WHERE v < 100) INSERT INTO t SELECT v FROM s")
+	snap, err := e.mgr.Snapshot(ctx, d.ID, snapdeck.SnapshotOnDemand, "Taken by ann@example.com", "ann@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.exec(t, d.ID, "WITH RECURSIVE s(v) AS (SELECT 101 UNION ALL SELECT v+1 FROM s WHERE v < 200) INSERT INTO t SELECT v FROM s")
+	database.SetFaultHook(func(p string) {
+		if p == point {
+			syscall.Kill(os.Getpid(), syscall.SIGKILL)
+		}
+	})
+	j, err := e.mgr.Restore(ctx, d.ID, snap.ID, "ann@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.waitJob(t, j.ID)
+	time.Sleep(time.Second) // the hook kills before this ends; reaching it is the failure below
+	t.Fatalf("the restore finished without reaching %s", point)
+}
