@@ -181,7 +181,7 @@ func RestorePage(p Page, v Restore) templ.Component {
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}
-					templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 10, ").</p><p class=\"mt-2\">A safety snapshot of the current data is taken first, so the restore can be undone by restoring that snapshot.</p>")
+					templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 10, ").</p><p class=\"mt-2\">A safety snapshot of the current data is kept (it is captured from the replaced file right after the swap), so the restore can be undone by restoring that snapshot.</p>")
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}
