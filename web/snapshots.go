@@ -121,10 +121,47 @@ func serveDump(c echo.Context, path, name string) error {
 	h := c.Response().Header()
 	h.Set(echo.HeaderContentDisposition, fmt.Sprintf("attachment; filename=%q", name))
 	h.Set(echo.HeaderContentType, "application/zstd")
+	// Downloads are never cached (Cache-Control: no-store), so a 304 is of
+	// no use to anyone, and on the API it is outside SPEC §8's statuses.
+	r := c.Request()
+	r.Header.Del("If-None-Match")
+	r.Header.Del("If-Modified-Since")
 	// ServeContent answers Range requests, so a broken download resumes.
-	http.ServeContent(c.Response(), c.Request(), name, fi.ModTime(), f)
+	// What it refuses (a Range past the end, a failed If-Match) it would
+	// answer itself in text/plain; held back, it goes to errors.go.
+	w := &heldRefusal{ResponseWriter: c.Response()}
+	http.ServeContent(w, r, name, fi.ModTime(), f)
+	if w.status != 0 {
+		return &echo.HTTPError{Code: w.status}
+	}
 	return nil
 }
+
+// heldRefusal passes an answer through unless it is an error, whose status
+// it keeps and whose body it drops, so the handler can return it as an
+// error instead.
+type heldRefusal struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *heldRefusal) WriteHeader(code int) {
+	if code >= http.StatusBadRequest {
+		w.status = code
+		return
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *heldRefusal) Write(b []byte) (int, error) {
+	if w.status != 0 {
+		return len(b), nil
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the connection.
+func (w *heldRefusal) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 func (s *Server) restoreForm(c echo.Context) error {
 	d, snap, err := s.snapshot(c)
