@@ -3,11 +3,11 @@ package web
 import (
 	"fmt"
 	"net/http"
-	"os"
 	"strconv"
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/snapdeck/snapdeck/internal/database"
 	"github.com/snapdeck/snapdeck/internal/snapdeck"
 	"github.com/snapdeck/snapdeck/store"
 	"github.com/snapdeck/snapdeck/views"
@@ -99,27 +99,20 @@ func (s *Server) exportSnapshot(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	path, name, err := s.deps.Databases.Export(c.Request().Context(), d.ID, snap.ID, currentUser(c).Email)
+	exp, err := s.deps.Databases.Export(c.Request().Context(), d.ID, snap.ID, currentUser(c).Email)
 	if err != nil {
 		return err
 	}
-	return serveDump(c, path, name)
+	return serveDump(c, exp)
 }
 
-// serveDump answers with a prepared export as a .dump download; the
-// console and the API's export extension share it.
-func serveDump(c echo.Context, path, name string) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return fmt.Errorf("open prepared export: %w", err)
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return err
-	}
+// serveDump answers with a prepared export as a .dump download, and
+// closes it when the download ends; the console and the API's export
+// extension share it.
+func serveDump(c echo.Context, exp *database.Export) error {
+	defer exp.Close()
 	h := c.Response().Header()
-	h.Set(echo.HeaderContentDisposition, fmt.Sprintf("attachment; filename=%q", name))
+	h.Set(echo.HeaderContentDisposition, fmt.Sprintf("attachment; filename=%q", exp.Name))
 	h.Set(echo.HeaderContentType, "application/zstd")
 	// Downloads are never cached (Cache-Control: no-store), so a 304 is of
 	// no use to anyone, and on the API it is outside SPEC §8's statuses.
@@ -130,7 +123,7 @@ func serveDump(c echo.Context, path, name string) error {
 	// What it refuses (a Range past the end, a failed If-Match) it would
 	// answer itself in text/plain; held back, it goes to errors.go.
 	w := &heldRefusal{ResponseWriter: c.Response()}
-	http.ServeContent(w, r, name, fi.ModTime(), f)
+	http.ServeContent(w, r, exp.Name, exp.ModTime, exp)
 	if w.status != 0 {
 		return &echo.HTTPError{Code: w.status}
 	}
