@@ -386,8 +386,25 @@ func TestDatabaseTabs(t *testing.T) {
 	if got := doc.Find(`[data-table-name=orders]`).Text(); !strings.Contains(got, "12,345") {
 		t.Errorf("overview: got table row %q, want the row count 12,345", got)
 	}
-	if !strings.Contains(doc.Find("pre").Text(), "sqlite3 /srv/x.sqlite") {
-		t.Error("overview: no sqlite3 command to connect")
+	// How to connect: the file is for looking at, read-only; the console's
+	// own ways in come first, and no network address is promised.
+	if got := doc.Find(`[data-connect-command]`).Text(); got != "sqlite3 -readonly /srv/x.sqlite" {
+		t.Errorf("overview: got command %q, want sqlite3 -readonly /srv/x.sqlite", got)
+	}
+	if href, _ := doc.Find(`[data-connect-query]`).Attr("href"); href != "/databases/"+db.ID+"/query" {
+		t.Errorf("overview: Query tab link %q, want /databases/%s/query", href, db.ID)
+	}
+	warning := doc.Find(`[data-connect-warning]`).Text()
+	for _, w := range []string{"read-only", "restore", "load", "replaces", "lost"} {
+		if !strings.Contains(warning, w) {
+			t.Errorf("overview: the warning about the file lacks %q: %q", w, warning)
+		}
+	}
+	if got := doc.Find(`[data-connect-network]`).Text(); !strings.Contains(got, "not available yet") {
+		t.Errorf("overview: network access %q, want it said to be not available yet", got)
+	}
+	if connect := doc.Find(`[data-how-to-connect]`); connect.Find(`a[href^="http"], a[href^="sqlite"]`).Length() != 0 {
+		t.Error("overview: How to connect offers a network address")
 	}
 	doc = render(t, OverviewPage(p, Overview{DB: db}))
 	if doc.Find(`[data-empty-state]`).Length() != 1 {

@@ -44,8 +44,8 @@ func (s *Server) newAPI() *api {
 // guard runs before routing for API paths: it maps aura-cli's beta prefix
 // /v1beta5 onto /v1, and bounds the body. It refuses an announced oversize
 // body itself, as 400: Aura clients panic on 413, which the console-wide
-// limit would answer. It runs before the request-id middleware, so it sets
-// the id on what it refuses.
+// limit would answer. It runs before the request-id middleware: errors.go
+// gives what it refuses an id.
 func (a *api) guard(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		r := c.Request()
@@ -55,11 +55,15 @@ func (a *api) guard(next echo.HandlerFunc) echo.HandlerFunc {
 		if !isAPI(r.URL.Path) {
 			return next(c)
 		}
+		if r.Method == http.MethodOptions {
+			// Echo would answer 204 itself, outside SPEC §8's statuses; the
+			// API serves no cross-origin callers.
+			return echo.ErrMethodNotAllowed
+		}
 		if isUpload(r) {
 			return next(c) // import chunks: bounded by their handler
 		}
 		if r.ContentLength > apiMaxBody {
-			c.Response().Header().Set(echo.HeaderXRequestID, uuid.NewString())
 			return tooLarge()
 		}
 		if r.Body != nil {

@@ -166,11 +166,11 @@ func (a *api) exportSnapshot(c echo.Context) error {
 		return err
 	}
 	// Export records its own outcome in the activity log.
-	path, name, err := a.s.deps.Databases.Export(c.Request().Context(), d.ID, s.ID, apiActor(c))
+	exp, err := a.s.deps.Databases.Export(c.Request().Context(), d.ID, s.ID, apiActor(c))
 	if err != nil {
 		return err
 	}
-	return serveDump(c, path, name)
+	return serveDump(c, exp)
 }
 
 // overwriteRequest is the body of POST /v1/instances/{id}/overwrite.

@@ -3,11 +3,11 @@ package web
 import (
 	"fmt"
 	"net/http"
-	"os"
 	"strconv"
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/snapdeck/snapdeck/internal/database"
 	"github.com/snapdeck/snapdeck/internal/snapdeck"
 	"github.com/snapdeck/snapdeck/store"
 	"github.com/snapdeck/snapdeck/views"
@@ -99,32 +99,62 @@ func (s *Server) exportSnapshot(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	path, name, err := s.deps.Databases.Export(c.Request().Context(), d.ID, snap.ID, currentUser(c).Email)
+	exp, err := s.deps.Databases.Export(c.Request().Context(), d.ID, snap.ID, currentUser(c).Email)
 	if err != nil {
 		return err
 	}
-	return serveDump(c, path, name)
+	return serveDump(c, exp)
 }
 
-// serveDump answers with a prepared export as a .dump download; the
-// console and the API's export extension share it.
-func serveDump(c echo.Context, path, name string) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return fmt.Errorf("open prepared export: %w", err)
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return err
-	}
+// serveDump answers with a prepared export as a .dump download, and
+// closes it when the download ends; the console and the API's export
+// extension share it.
+func serveDump(c echo.Context, exp *database.Export) error {
+	defer exp.Close()
 	h := c.Response().Header()
-	h.Set(echo.HeaderContentDisposition, fmt.Sprintf("attachment; filename=%q", name))
+	h.Set(echo.HeaderContentDisposition, fmt.Sprintf("attachment; filename=%q", exp.Name))
 	h.Set(echo.HeaderContentType, "application/zstd")
+	// Downloads are never cached (Cache-Control: no-store), so a 304 is of
+	// no use to anyone, and on the API it is outside SPEC §8's statuses.
+	r := c.Request()
+	r.Header.Del("If-None-Match")
+	r.Header.Del("If-Modified-Since")
 	// ServeContent answers Range requests, so a broken download resumes.
-	http.ServeContent(c.Response(), c.Request(), name, fi.ModTime(), f)
+	// What it refuses (a Range past the end, a failed If-Match) it would
+	// answer itself in text/plain; held back, it goes to errors.go.
+	w := &heldRefusal{ResponseWriter: c.Response()}
+	http.ServeContent(w, r, exp.Name, exp.ModTime, exp)
+	if w.status != 0 {
+		return &echo.HTTPError{Code: w.status}
+	}
 	return nil
 }
+
+// heldRefusal passes an answer through unless it is an error, whose status
+// it keeps and whose body it drops, so the handler can return it as an
+// error instead.
+type heldRefusal struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *heldRefusal) WriteHeader(code int) {
+	if code >= http.StatusBadRequest {
+		w.status = code
+		return
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *heldRefusal) Write(b []byte) (int, error) {
+	if w.status != 0 {
+		return len(b), nil
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the connection.
+func (w *heldRefusal) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 func (s *Server) restoreForm(c echo.Context) error {
 	d, snap, err := s.snapshot(c)

@@ -36,6 +36,7 @@ type serveCommand struct {
 	maxImportSize int64
 	queryTimeout  time.Duration
 	exportTTL     time.Duration
+	exportCache   int64
 	logLevel      string
 	cadence       map[string]*time.Duration
 	retention     map[string]*time.Duration
@@ -65,6 +66,7 @@ func (c *serveCommand) parse(args []string) error {
 	}
 	f.Int(&c.snapshotWorkers, "snapshot-workers", 2, "scheduled snapshots taken at once")
 	f.Duration(&c.exportTTL, "export-ttl", 24*time.Hour, "how long a prepared .dump export is kept for download")
+	f.Size(&c.exportCache, "export-cache-size", database.DefaultExportCacheSize, "disk the prepared .dump exports may take; the oldest go first")
 	f.String(&c.notifyURL, "notify-url", "", "webhook that receives a JSON POST when a snapshot fails or a restore ends")
 	c.adminEmail, c.adminPassword = c.getenv("SNAPDECK_ADMIN_EMAIL"), c.getenv("SNAPDECK_ADMIN_PASSWORD")
 	if err := errors.Join(f.errs...); err != nil {
@@ -78,6 +80,9 @@ func (c *serveCommand) parse(args []string) error {
 	}
 	if fs.NArg() > 0 {
 		return usageError{fmt.Sprintf("serve takes no arguments, got %q", fs.Args())}
+	}
+	if c.exportCache <= 0 {
+		return usageError{"--export-cache-size must be positive"}
 	}
 	if c.snapshotWorkers < 1 {
 		return usageError{"--snapshot-workers must be at least 1"}
@@ -152,7 +157,7 @@ func (c *serveCommand) Run(ctx context.Context) error {
 		policies[plan] = snapdeck.PlanPolicy{Cadence: *c.cadence[string(plan)], Retention: *c.retention[string(plan)]}
 	}
 	if err := databases.EnableSnapshots(database.Snapshots{Store: snaps, Jobs: jobs, Policies: policies,
-		TmpDir: tmp, ExportDir: filepath.Join(tmp, "exports"), ExportTTL: c.exportTTL, Engine: "snapdeck " + version, SQLiteVersion: sqliteV}); err != nil {
+		TmpDir: tmp, ExportDir: filepath.Join(tmp, "exports"), ExportTTL: c.exportTTL, ExportCacheSize: c.exportCache, Engine: "snapdeck " + version, SQLiteVersion: sqliteV}); err != nil {
 		return err
 	}
 	mx := metrics.New(metrics.Sources{SnapshotStore: snaps.Stats, LastSuccess: db.LatestSnapshotTimes, Logger: logger,

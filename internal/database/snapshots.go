@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"sync"
 	"time"
 
@@ -31,6 +30,10 @@ type Snapshots struct {
 	TmpDir, ExportDir string
 	// ExportTTL is how long a prepared export is kept.
 	ExportTTL time.Duration
+	// ExportCacheSize caps the bytes prepared exports take in ExportDir:
+	// the oldest go first, and none while it is being downloaded. Zero
+	// means DefaultExportCacheSize.
+	ExportCacheSize int64
 	// Engine and SQLiteVersion go into every .dump manifest.
 	Engine, SQLiteVersion string
 	Now                   func() time.Time
@@ -42,8 +45,10 @@ type snapshotState struct {
 	// locks hold per database: captures share it, replacing the file
 	// takes it alone, so a file is never swapped under a capture.
 	locks sync.Map // database id -> *sync.RWMutex
-	// exports serialises the preparation of one snapshot's .dump.
-	exports sync.Map // snapshot id -> *sync.Mutex
+	// preparing serialises the preparation of one snapshot's .dump.
+	preparing sync.Map // snapshot id -> *sync.Mutex
+	// exports holds the prepared .dump files.
+	exports *exportCache
 	// verifying bounds background verification to one at a time: it
 	// rebuilds whole images and should not starve captures.
 	verifying chan struct{}
@@ -60,12 +65,16 @@ func (m *Manager) EnableSnapshots(cfg Snapshots) error {
 	if cfg.ExportTTL == 0 {
 		cfg.ExportTTL = 24 * time.Hour
 	}
+	if cfg.ExportCacheSize == 0 {
+		cfg.ExportCacheSize = DefaultExportCacheSize
+	}
 	for _, d := range []string{cfg.TmpDir, cfg.ExportDir} {
 		if err := os.MkdirAll(d, 0o750); err != nil {
 			return err
 		}
 	}
-	m.snaps = &snapshotState{cfg: cfg, verifying: make(chan struct{}, 1)}
+	m.snaps = &snapshotState{cfg: cfg, verifying: make(chan struct{}, 1), exports: &exportCache{dir: cfg.ExportDir,
+		limit: cfg.ExportCacheSize, ttl: cfg.ExportTTL, now: cfg.Now, logger: m.logger, leases: map[string]int{}}}
 	return nil
 }
 
@@ -484,51 +493,62 @@ func (m *Manager) materializeNew(ctx context.Context, d snapdeck.Database, s sto
 }
 
 // Export prepares the snapshot's .dump (once; later calls reuse it while it
-// is fresh) as a job with progress, waits for it, and returns the file and
-// the download name.
-func (m *Manager) Export(ctx context.Context, dbID, sid, actor string) (path, name string, err error) {
+// is fresh) as a job with progress, waits for it, and returns the file
+// opened for one download. The caller closes it when the download ends:
+// until then the file is kept, whatever the export cache's size.
+func (m *Manager) Export(ctx context.Context, dbID, sid, actor string) (*Export, error) {
 	d, err := m.db.FindDatabase(ctx, dbID)
 	if err != nil {
-		return "", "", err
+		return nil, err
 	}
 	s, err := m.FindSnapshot(ctx, dbID, sid)
 	if err != nil {
-		return "", "", err
+		return nil, err
 	}
 	if err := usable(s); err != nil {
-		return "", "", err
+		return nil, err
 	}
-	name = fmt.Sprintf("%s-%s.dump", d.Name, s.CreatedAt.UTC().Format("20060102T150405Z"))
-	path = filepath.Join(m.snaps.cfg.ExportDir, s.ID+".dump")
-	mu, _ := m.snaps.exports.LoadOrStore(s.ID, &sync.Mutex{})
+	name := fmt.Sprintf("%s-%s.dump", d.Name, s.CreatedAt.UTC().Format("20060102T150405Z"))
+	file := s.ID + dumpExt
+	mu, _ := m.snaps.preparing.LoadOrStore(s.ID, &sync.Mutex{})
 	mu.(*sync.Mutex).Lock()
 	defer mu.(*sync.Mutex).Unlock()
-	if fi, err := os.Stat(path); err == nil && time.Since(fi.ModTime()) < m.snaps.cfg.ExportTTL {
+	if e, ok := m.snaps.exports.open(file, name); ok {
 		m.audit(actor, "snapshot.export", dbID, sid, nil, 0, name)
-		return path, name, nil
+		return e, nil
 	}
+	// The image's size bounds the .dump's: it is the image compressed
+	// with zstd. Room is made before the work, so the disk does not hold
+	// both the old exports and the new one.
+	m.snaps.exports.makeRoom(s.SizeBytes)
 	start := time.Now()
+	var e *Export
 	_, err = m.snaps.cfg.Jobs.Run(ctx, snapdeck.Job{Kind: snapdeck.JobExport, DatabaseID: dbID, SnapshotID: sid, Actor: actor},
 		func(ctx context.Context, p *job.Progress) error {
 			p.Stage("Preparing export", s.SizeBytes)
-			return m.writeDump(ctx, d, s, path, p)
+			var err error
+			e, err = m.writeDump(ctx, d, s, file, name, p)
+			return err
 		})
 	m.audit(actor, "snapshot.export", dbID, sid, err, time.Since(start), name)
 	if err != nil {
-		return "", "", err
+		if e != nil {
+			e.Close()
+		}
+		return nil, err
 	}
-	return path, name, nil
+	return e, nil
 }
 
-func (m *Manager) writeDump(ctx context.Context, d snapdeck.Database, s store.SnapshotRecord, path string, p *job.Progress) error {
+func (m *Manager) writeDump(ctx context.Context, d snapdeck.Database, s store.SnapshotRecord, file, name string, p *job.Progress) (*Export, error) {
 	img, err := snapshot.OpenImage(ctx, m.snaps.cfg.Store, image(s))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer img.Close()
 	tmp, err := os.CreateTemp(m.snaps.cfg.ExportDir, ".export-*")
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer os.Remove(tmp.Name())
 	defer tmp.Close()
@@ -537,15 +557,15 @@ func (m *Manager) writeDump(ctx context.Context, d snapdeck.Database, s store.Sn
 		Size: s.SizeBytes, SHA256: s.SHA256, PageSize: s.PageSize}
 	counted := &countingReader{r: img, progress: p}
 	if err := dump.Write(ctx, tmp, man, counted); err != nil {
-		return err
+		return nil, err
 	}
 	if err := tmp.Sync(); err != nil {
-		return err
+		return nil, err
 	}
 	if err := tmp.Close(); err != nil {
-		return err
+		return nil, err
 	}
-	return os.Rename(tmp.Name(), path)
+	return m.snaps.exports.install(tmp.Name(), file, name)
 }
 
 // countingReader reports bytes read as job progress.
@@ -583,7 +603,9 @@ func (m *Manager) DeleteSnapshot(ctx context.Context, sid string) error {
 }
 
 // Reclaim deletes from the snapshot store everything no snapshot record
-// references, and prepared exports past their time.
+// references, prepared exports past their time (none being downloaded),
+// and sign-in sessions past their expiry. The scheduler's housekeeping
+// calls it at least hourly.
 func (m *Manager) Reclaim(ctx context.Context) (int64, error) {
 	roots, err := m.db.SnapshotRoots(ctx)
 	if err != nil {
@@ -593,11 +615,9 @@ func (m *Manager) Reclaim(ctx context.Context) (int64, error) {
 	if err != nil {
 		return n, err
 	}
-	entries, _ := os.ReadDir(m.snaps.cfg.ExportDir)
-	for _, e := range entries {
-		if fi, err := e.Info(); err == nil && time.Since(fi.ModTime()) > m.snaps.cfg.ExportTTL {
-			os.Remove(filepath.Join(m.snaps.cfg.ExportDir, e.Name()))
-		}
+	m.snaps.exports.expire()
+	if err := m.db.DeleteExpiredSessions(ctx); err != nil {
+		return n, fmt.Errorf("delete expired sessions: %w", err)
 	}
 	return n, nil
 }

@@ -25,7 +25,8 @@ type env struct {
 	jobs *job.Runner
 }
 
-func mustEnv(t *testing.T) *env {
+// mustEnv returns an env; configure adjusts its snapshot configuration.
+func mustEnv(t *testing.T, configure ...func(*database.Snapshots)) *env {
 	t.Helper()
 	return envAt(t, t.TempDir())
 }
@@ -48,8 +49,12 @@ func envAt(t *testing.T, dir string) *env {
 	}
 	jobs := job.NewRunner(db, nil)
 	mgr := database.NewManager(db, host, nil)
-	if err := mgr.EnableSnapshots(database.Snapshots{Store: st, Jobs: jobs, TmpDir: filepath.Join(dir, "tmp"),
-		ExportDir: filepath.Join(dir, "tmp", "exports"), Engine: "snapdeck test", SQLiteVersion: "3"}); err != nil {
+	cfg := database.Snapshots{Store: st, Jobs: jobs, TmpDir: filepath.Join(dir, "tmp"),
+		ExportDir: filepath.Join(dir, "tmp", "exports"), Engine: "snapdeck test", SQLiteVersion: "3"}
+	for _, f := range configure {
+		f(&cfg)
+	}
+	if err := mgr.EnableSnapshots(cfg); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
@@ -248,14 +253,15 @@ func TestCreateFromSnapshotAndExport(t *testing.T) {
 		t.Fatalf("source after changing the copy: got %s, want 100:5050", got)
 	}
 
-	path, name, err := e.mgr.Export(ctx, d.ID, snap.ID, "ann@example.com")
+	exp, err := e.mgr.Export(ctx, d.ID, snap.ID, "ann@example.com")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := "source-" + snap.CreatedAt.UTC().Format("20060102T150405Z") + ".dump"; name != want {
-		t.Errorf("export name: got %s, want %s", name, want)
+	defer exp.Close()
+	if want := "source-" + snap.CreatedAt.UTC().Format("20060102T150405Z") + ".dump"; exp.Name != want {
+		t.Errorf("export name: got %s, want %s", exp.Name, want)
 	}
-	if fi, err := os.Stat(path); err != nil || fi.Size() == 0 {
+	if fi, err := exp.Stat(); err != nil || fi.Size() == 0 {
 		t.Fatalf("export file: %v", err)
 	}
 }

@@ -1,0 +1,152 @@
+package database_test
+
+import (
+	"context"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/snapdeck/snapdeck/internal/database"
+	"github.com/snapdeck/snapdeck/internal/snapdeck"
+	"github.com/snapdeck/snapdeck/store"
+)
+
+// exportCap is the export cache size of the test below: room for two
+// exports of its database (1 MB of random bytes, which zstd cannot
+// shrink) but not three.
+const exportCap = 2_500_000
+
+// TestExportCacheStaysUnderItsSize prepares exports of five snapshots
+// under a cap that holds two: the oldest go first, but never one that is
+// being downloaded, and what was kept past the cap for a download goes
+// when the download ends.
+func TestExportCacheStaysUnderItsSize(t *testing.T) {
+	ctx := context.Background()
+	e := mustEnv(t, func(s *database.Snapshots) { s.ExportCacheSize = exportCap })
+	d, err := e.mgr.Create(ctx, "blobs", snapdeck.PlanProfessional)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.exec(t, d.ID, "CREATE TABLE b (v BLOB)")
+	e.exec(t, d.ID, "WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n+1 FROM c WHERE n < 250) INSERT INTO b SELECT randomblob(4000) FROM c")
+	var snaps []string
+	for range 5 {
+		s, err := e.mgr.Snapshot(ctx, d.ID, snapdeck.SnapshotOnDemand, "test", "system")
+		if err != nil {
+			t.Fatal(err)
+		}
+		snaps = append(snaps, s.ID)
+	}
+	dir := filepath.Join(e.dir, "tmp", "exports")
+	export := func(i int) *database.Export {
+		t.Helper()
+		exp, err := e.mgr.Export(ctx, d.ID, snaps[i], "ann@example.com")
+		if err != nil {
+			t.Fatalf("export %d: %v", i, err)
+		}
+		return exp
+	}
+	// cached returns which snapshots have a prepared export, and the bytes
+	// the directory takes.
+	cached := func() ([]int, int64) {
+		t.Helper()
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var have []int
+		var used int64
+		for _, en := range entries {
+			fi, _ := en.Info()
+			used += fi.Size()
+			if i := slices.Index(snaps, en.Name()[:len(en.Name())-len(".dump")]); i >= 0 {
+				have = append(have, i)
+			}
+		}
+		slices.Sort(have)
+		return have, used
+	}
+	check := func(step string, want ...int) {
+		t.Helper()
+		have, used := cached()
+		if !slices.Equal(have, want) {
+			t.Errorf("%s: exports of snapshots %v are kept, want %v", step, have, want)
+		}
+		if used > exportCap {
+			t.Errorf("%s: exports take %d bytes, over the cap of %d", step, used, exportCap)
+		}
+	}
+
+	first := export(0)
+	size, _ := first.Seek(0, io.SeekEnd)
+	first.Close()
+	t.Logf("one export is %d bytes; the cap is %d", size, exportCap)
+	export(1).Close()
+	check("two exports", 0, 1)
+	export(2).Close()
+	check("a third export", 1, 2)
+
+	// A download of 1 holds its file: 2 goes for 3 although 1 is older.
+	reading := export(1)
+	export(3).Close()
+	check("an export while 1 is downloaded", 1, 3)
+	if _, err := reading.Seek(0, io.SeekStart); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := io.Copy(io.Discard, reading); err != nil || n != size {
+		t.Errorf("the download of 1 read %d bytes (%v), want %d", n, err, size)
+	}
+
+	// With 1 and 3 both downloaded, 4 passes the cap; once the downloads
+	// end, the cache is trimmed back under it.
+	other := export(3)
+	latest := export(4)
+	if have, used := cached(); !slices.Equal(have, []int{1, 3, 4}) || used <= exportCap {
+		t.Errorf("three downloads at once: exports %v (%d bytes) kept, want 1, 3 and 4, over the cap", have, used)
+	}
+	reading.Close()
+	other.Close()
+	check("after the downloads end", 3, 4)
+	latest.Close()
+	check("after the last download ends", 3, 4)
+
+	// A reused export is the prepared file itself, not a new preparation.
+	again := export(4)
+	defer again.Close()
+	if fi, err := again.Stat(); err != nil || !fi.ModTime().Equal(latest.ModTime) {
+		t.Errorf("export of 4 again: modified %v (%v), want the prepared file of %v", fi.ModTime(), err, latest.ModTime)
+	}
+}
+
+// TestReclaimDeletesExpiredSessions checks that the housekeeping the
+// scheduler runs removes sign-in sessions past their expiry, and only
+// those.
+func TestReclaimDeletesExpiredSessions(t *testing.T) {
+	ctx := context.Background()
+	e := mustEnv(t)
+	now := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+	e.db.SetNow(func() time.Time { return now })
+	for _, s := range []store.Session{
+		{ID: "expired", UserID: 0, Data: "x", ExpiresAt: now.Add(-time.Minute)},
+		{ID: "live", UserID: 0, Data: "x", ExpiresAt: now.Add(time.Hour)},
+	} {
+		if err := e.db.SaveSession(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := e.mgr.Reclaim(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// Seen from before its expiry, a session row that is still there would
+	// be found.
+	e.db.SetNow(func() time.Time { return now.Add(-2 * time.Hour) })
+	if _, err := e.db.FindSession(ctx, "expired"); snapdeck.ErrorCode(err) != snapdeck.NotFound {
+		t.Errorf("expired session after Reclaim: got %v, want it deleted", err)
+	}
+	if _, err := e.db.FindSession(ctx, "live"); err != nil {
+		t.Errorf("live session after Reclaim: %v, want it kept", err)
+	}
+}
