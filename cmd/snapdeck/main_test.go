@@ -15,14 +15,14 @@ import (
 
 // startConsole runs the whole program on a free port with the given
 // environment and returns its URL and a function that stops it.
-func startConsole(t *testing.T, env map[string]string, args ...string) (url string, stop func() error) {
+func startConsole(t testing.TB, env map[string]string, args ...string) (url string, stop func() error) {
 	t.Helper()
 	return startConsoleLogging(t, env, io.Discard, args...)
 }
 
 // startConsoleLogging is startConsole with the program's log written to
 // log.
-func startConsoleLogging(t *testing.T, env map[string]string, log io.Writer, args ...string) (url string, stop func() error) {
+func startConsoleLogging(t testing.TB, env map[string]string, log io.Writer, args ...string) (url string, stop func() error) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
@@ -63,7 +63,7 @@ func startConsoleLogging(t *testing.T, env map[string]string, log io.Writer, arg
 	return url, stop
 }
 
-func waitHealthy(t *testing.T, url string) {
+func waitHealthy(t testing.TB, url string) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {

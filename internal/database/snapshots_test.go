@@ -28,11 +28,11 @@ type env struct {
 // mustEnv returns an env; configure adjusts its snapshot configuration.
 func mustEnv(t *testing.T, configure ...func(*database.Snapshots)) *env {
 	t.Helper()
-	return envAt(t, t.TempDir())
+	return envAt(t, t.TempDir(), configure...)
 }
 
 // envAt is mustEnv over the data in dir, which may hold a previous run's.
-func envAt(t *testing.T, dir string) *env {
+func envAt(t *testing.T, dir string, configure ...func(*database.Snapshots)) *env {
 	t.Helper()
 	ctx := context.Background()
 	db, err := store.Open(ctx, filepath.Join(dir, "console.db"), nil)
