@@ -72,7 +72,7 @@ func (s *Server) csrf(next echo.HandlerFunc) echo.HandlerFunc {
 		} else {
 			token = auth.RandomSecret(32)
 			c.SetCookie(&http.Cookie{Name: csrfCookie, Value: token, Path: "/", HttpOnly: true,
-				SameSite: http.SameSiteLaxMode, Secure: r.TLS != nil})
+				SameSite: http.SameSiteLaxMode, Secure: s.secureCookies || r.TLS != nil})
 		}
 		c.Set(csrfKey, token)
 		switch r.Method {
