@@ -2,10 +2,12 @@ package web
 
 import (
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/snapdeck/snapdeck/internal/auth"
 	"github.com/snapdeck/snapdeck/internal/snapdeck"
 	"github.com/snapdeck/snapdeck/views"
 )
@@ -19,11 +21,14 @@ func (s *Server) loginForm(c echo.Context) error {
 
 func (s *Server) login(c echo.Context) error {
 	email, next := c.FormValue("email"), c.FormValue("next")
-	u, err := s.deps.Auth.SignIn(c.Request().Context(), email, c.FormValue("password"))
+	u, err := s.deps.Auth.SignIn(c.Request().Context(), email, c.FormValue("password"), c.RealIP())
 	if err != nil {
 		code := snapdeck.ErrorCode(err)
 		if code != snapdeck.Unauthorized && code != snapdeck.TooMany {
 			return err
+		}
+		if wait, ok := auth.RetryAfter(err); ok {
+			c.Response().Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())))
 		}
 		return render(c, statusOf(code), views.LoginPage(s.page(c, "Sign in", ""),
 			views.Login{Email: email, Next: next, Error: snapdeck.ErrorMessage(err)}))

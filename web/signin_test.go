@@ -1,0 +1,83 @@
+package web_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/snapdeck/snapdeck/internal/auth"
+	"github.com/snapdeck/snapdeck/internal/snapdeck"
+	"github.com/snapdeck/snapdeck/web"
+)
+
+// Wrong passwords from one address lock that address out of the account
+// with 429 and Retry-After, the user signs in from another address, and it
+// is all in the activity log. X-Forwarded-For is believed only behind a
+// proxy (a public URL set), and only from a proxy on a private address.
+func TestLoginThrottleByAddress(t *testing.T) {
+	c := mustConsole(t, func(cfg *web.Config) { cfg.PublicURL = "https://console.example.com" })
+	from := func(addr string, password string) *http.Response {
+		cl := c.newClient("")
+		form := url.Values{"email": {"admin@x"}, "password": {password}, "_csrf": {cl.csrf}}
+		req, _ := http.NewRequest(http.MethodPost, c.srv.URL+"/login", strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("X-Forwarded-For", addr)
+		res, _ := cl.do(req)
+		return res
+	}
+	for i := range auth.MaxFailures {
+		if res := from("203.0.113.9", "wrong"); res.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("failure %d: got %d, want 401", i+1, res.StatusCode)
+		}
+	}
+	res := from("203.0.113.9", testPassword)
+	secs, _ := strconv.Atoi(res.Header.Get("Retry-After"))
+	if res.StatusCode != http.StatusTooManyRequests || secs < 14*60 || secs > 15*60 {
+		t.Fatalf("the stranger's address with the right password: got %d, Retry-After %q; want 429 with about 15 minutes",
+			res.StatusCode, res.Header.Get("Retry-After"))
+	}
+	if res := from("198.51.100.7", testPassword); res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("the admin from another address: got %d, want 303", res.StatusCode)
+	}
+	events, err := c.store.FindEvents(context.Background(), snapdeck.EventFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	count := map[string]int{}
+	for _, e := range events {
+		if e.Action == "sign-in" {
+			count[fmt.Sprintf("%s %s", e.Outcome, strings.SplitN(e.Detail, ":", 2)[0])]++
+		}
+	}
+	want := map[string]int{"refused from 203.0.113.9": auth.MaxFailures + 1, "ok from 198.51.100.7": 1}
+	if fmt.Sprint(count) != fmt.Sprint(want) {
+		t.Errorf("sign-in activity: got %v, want %v", count, want)
+	}
+}
+
+// Without a public URL, X-Forwarded-For is anyone's to send and is not
+// believed: rotating it does not get around the address limit.
+func TestLoginThrottleIgnoresForwardedForWithoutProxy(t *testing.T) {
+	c := mustConsole(t)
+	var last *http.Response
+	for i := range auth.MaxAddressFailures + 1 {
+		cl := c.newClient("")
+		email, password := fmt.Sprintf("random%d@example.com", i), "guess"
+		if i == auth.MaxAddressFailures {
+			email, password = "admin@x", testPassword
+		}
+		form := url.Values{"email": {email}, "password": {password}, "_csrf": {cl.csrf}}
+		req, _ := http.NewRequest(http.MethodPost, c.srv.URL+"/login", strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("X-Forwarded-For", fmt.Sprintf("192.0.2.%d", i+1))
+		last, _ = cl.do(req)
+	}
+	if last.StatusCode != http.StatusTooManyRequests || last.Header.Get("Retry-After") == "" {
+		t.Errorf("after %d failures from one address: got %d, Retry-After %q; want 429 with Retry-After",
+			auth.MaxAddressFailures, last.StatusCode, last.Header.Get("Retry-After"))
+	}
+}
