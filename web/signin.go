@@ -2,6 +2,7 @@ package web
 
 import (
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 
@@ -64,12 +65,30 @@ func (s *Server) logout(c echo.Context) error {
 	return c.Redirect(http.StatusSeeOther, "/login")
 }
 
-// safeNext keeps redirects after sign-in on this console.
+// safeNext keeps redirects after sign-in on this console: next is used
+// only when it is a local path, else the user lands on the databases list.
+// Browsers drop tabs and newlines from a Location and read a backslash as a
+// slash, so "/\t/evil.example" and "/\evil.example" lead to another host:
+// next must be printable ASCII without backslashes, parse with no scheme,
+// host or user, and its path, raw and decoded, must start with exactly one
+// slash ("/%2F/evil" decodes to "//evil").
 func safeNext(next string) string {
-	if next == "" || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") {
-		return "/databases"
+	const home = "/databases"
+	if next == "" || len(next) > 2048 || strings.ContainsFunc(next, notPathChar) {
+		return home
+	}
+	u, err := url.Parse(next)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || u.Opaque != "" ||
+		!strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") ||
+		!strings.HasPrefix(u.Path, "/") || strings.HasPrefix(u.Path, "//") || strings.ContainsFunc(u.Path, notPathChar) {
+		return home
 	}
 	return next
+}
+
+// notPathChar reports a character a local path after sign-in never has.
+func notPathChar(r rune) bool {
+	return r <= ' ' || r > '~' || r == '\\'
 }
 
 func (s *Server) passwordForm(c echo.Context) error {

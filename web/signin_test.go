@@ -81,3 +81,58 @@ func TestLoginThrottleIgnoresForwardedForWithoutProxy(t *testing.T) {
 			auth.MaxAddressFailures, last.StatusCode, last.Header.Get("Retry-After"))
 	}
 }
+
+// After a successful sign-in, next leads only to a path of this console:
+// everything a browser could read as another host lands on the databases
+// list. Each case goes through the real sign-in form, and the signed-in
+// redirect of GET /login as well.
+func TestLoginNextStaysOnConsole(t *testing.T) {
+	c := mustConsole(t)
+	signedIn := c.newClient("member@x")
+	cases := []struct{ next, want string }{
+		{"", "/databases"},
+		{"/databases/abc123/snapshots?tab=1#top", "/databases/abc123/snapshots?tab=1#top"},
+		{"/jobs/7", "/jobs/7"},
+		{"//evil.example", "/databases"},
+		{"///evil.example", "/databases"},
+		{"/\\evil.example", "/databases"},
+		{"\\/evil.example", "/databases"},
+		{"/%2F/evil.example", "/databases"},
+		{"/%2f/evil.example", "/databases"},
+		{"/%5Cevil.example", "/databases"},
+		{"/%09/evil.example", "/databases"},
+		{"/\t/evil.example", "/databases"},
+		{"/\n/evil.example", "/databases"},
+		{"/\r\n/evil.example", "/databases"},
+		{"/ /evil.example", "/databases"},
+		{"/\x00/evil.example", "/databases"},
+		{"/\u3000/evil.example", "/databases"},
+		{"\t//evil.example", "/databases"},
+		{" /databases", "/databases"},
+		{"https://evil.example", "/databases"},
+		{"https://evil.example/databases", "/databases"},
+		{"http:/evil.example", "/databases"},
+		{"//user@evil.example", "/databases"},
+		{"javascript:alert(1)", "/databases"},
+		{"JaVaScRiPt:alert(1)", "/databases"},
+		{"data:text/html,hi", "/databases"},
+		{"evil.example", "/databases"},
+		{"databases", "/databases"},
+	}
+	for _, tc := range cases {
+		cl := c.newClient("")
+		res, _ := cl.post("/login", url.Values{"email": {"member@x"}, "password": {testPassword}, "next": {tc.next}}, true)
+		if res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != tc.want {
+			t.Errorf("sign in with next %q: got %d to %q, want 303 to %q", tc.next, res.StatusCode, res.Header.Get("Location"), tc.want)
+		}
+		res, _ = signedIn.get("/login?next=" + url.QueryEscape(tc.next))
+		if res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != tc.want {
+			t.Errorf("signed in, GET /login?next=%q: got %d to %q, want 303 to %q", tc.next, res.StatusCode, res.Header.Get("Location"), tc.want)
+		}
+	}
+	// The request as the attack sent it, escapes and all.
+	res, _ := signedIn.get("/login?next=/%09/evil.example")
+	if loc := res.Header.Get("Location"); loc != "/databases" {
+		t.Errorf("GET /login?next=/%%09/evil.example: got Location %q, want /databases", loc)
+	}
+}
