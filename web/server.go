@@ -100,6 +100,8 @@ type Server struct {
 	e        *echo.Echo
 	sessions *sessionStore
 	logger   *slog.Logger
+	// csrfKey signs the CSRF tokens of signed-in users.
+	csrfKey []byte
 	// secureCookies marks cookies Secure on every request, not just TLS
 	// ones: the public URL is https.
 	secureCookies bool
@@ -132,6 +134,10 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	csrfKey, err := storedKey(ctx, deps.Store, "csrf_key")
+	if err != nil {
+		return nil, err
+	}
 	if deps.APIKeys == nil {
 		if deps.APIKeys, err = apikey.NewManager(ctx, deps.Store, deps.Logger, deps.Now); err != nil {
 			return nil, err
@@ -140,7 +146,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 	if deps.Scheduler == nil {
 		deps.Scheduler = schedule.New(schedule.Config{Store: deps.Store, Databases: deps.Databases, Logger: deps.Logger})
 	}
-	s := &Server{cfg: cfg, deps: deps, e: echo.New(), sessions: ss, logger: deps.Logger, secureCookies: secure}
+	s := &Server{cfg: cfg, deps: deps, e: echo.New(), sessions: ss, logger: deps.Logger, csrfKey: csrfKey, secureCookies: secure}
 	s.e.HideBanner = true
 	s.e.HidePort = true
 	// The client's address (sign-in throttling) is where the connection

@@ -136,3 +136,50 @@ func TestLoginNextStaysOnConsole(t *testing.T) {
 		t.Errorf("GET /login?next=/%%09/evil.example: got Location %q, want /databases", loc)
 	}
 }
+
+// A CSRF token is good for its own session only: a cookie and field pair
+// that is valid elsewhere, planted in a signed-in victim's browser, is
+// refused and changes nothing. Before sign-in, the sign-in form still
+// works with its double-submit cookie.
+func TestCSRFTokenBelongsToTheSession(t *testing.T) {
+	c := mustConsole(t)
+	srv, _ := url.Parse(c.srv.URL)
+	victim := c.newClient("admin@x")
+	strangerAnon := c.newClient("")
+	strangerSignedIn := c.newClient("member@x")
+	cookieOf := func(cl *client) string {
+		for _, ck := range cl.http.Jar.Cookies(srv) {
+			if ck.Name == "snapdeck_csrf" {
+				return ck.Value
+			}
+		}
+		t.Fatal("no snapdeck_csrf cookie")
+		return ""
+	}
+	for _, planted := range []struct {
+		what          string
+		cookie, field string
+	}{
+		{"an anonymous double-submit pair", cookieOf(strangerAnon), strangerAnon.csrf},
+		{"another signed-in session's pair", cookieOf(strangerSignedIn), strangerSignedIn.csrf},
+		{"the victim's own cookie with a field equal to it", cookieOf(victim), cookieOf(victim)},
+	} {
+		victim.http.Jar.SetCookies(srv, []*http.Cookie{{Name: "snapdeck_csrf", Value: planted.cookie, Path: "/"}})
+		form := url.Values{"name": {"planted"}, "plan": {"free"}, "_csrf": {planted.field}}
+		res, _ := victim.post("/databases", form, false)
+		if res.StatusCode != http.StatusForbidden {
+			t.Errorf("%s: got %d, want 403", planted.what, res.StatusCode)
+		}
+		dbs, err := c.store.FindDatabases(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(dbs) != 0 {
+			t.Fatalf("%s: a database was created: %+v", planted.what, dbs)
+		}
+	}
+	// The victim's own token still works, whatever the cookie says.
+	if res, _ := victim.post("/databases", url.Values{"name": {"mine"}, "plan": {"free"}}, true); res.StatusCode != http.StatusSeeOther {
+		t.Errorf("the session's own token: got %d, want 303", res.StatusCode)
+	}
+}
