@@ -23,7 +23,11 @@ func TestServePublicURL(t *testing.T) {
 	} {
 		data := filepath.Join(t.TempDir(), "data")
 		args := append([]string{"serve", "--addr", "127.0.0.1:0", "--data", data}, tc.args...)
-		err := run(context.Background(), args, func(k string) string { return tc.env[k] }, io.Discard, io.Discard)
+		// Cancelled: a console that took the value would stop at once
+		// instead of serving on.
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		err := run(ctx, args, func(k string) string { return tc.env[k] }, io.Discard, io.Discard)
 		if exitCode(err) != 2 || !strings.Contains(err.Error(), "--public-url") {
 			t.Errorf("%v %v: got %v (exit %d), want a usage error about --public-url", tc.args, tc.env, err, exitCode(err))
 		}
