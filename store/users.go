@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/snapdeck/snapdeck/internal/snapdeck"
 )
@@ -157,36 +156,4 @@ func lastAdminGuard(ctx context.Context, tx *sql.Tx, id int64) error {
 		return snapdeck.Errorf(snapdeck.Conflict, "This is the last active admin; make another user admin first.")
 	}
 	return nil
-}
-
-// RecordLoginFailure notes a failed sign-in for an email.
-func (db *DB) RecordLoginFailure(ctx context.Context, email string, at time.Time) error {
-	_, err := db.w.ExecContext(ctx, `INSERT INTO login_failures (email, at) VALUES (?, ?)`, email, ms(at))
-	return err
-}
-
-// LoginFailures returns the times of failed sign-ins for an email after a
-// moment, oldest first.
-func (db *DB) LoginFailures(ctx context.Context, email string, since time.Time) ([]time.Time, error) {
-	rows, err := db.r.QueryContext(ctx, `SELECT at FROM login_failures WHERE email = ? AND at > ? ORDER BY at`, email, ms(since))
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []time.Time
-	for rows.Next() {
-		var at int64
-		if err := rows.Scan(&at); err != nil {
-			return nil, err
-		}
-		out = append(out, fromMS(at))
-	}
-	return out, rows.Err()
-}
-
-// ClearLoginFailures forgets the failed sign-ins of an email (after a
-// successful one) and every failure older than a moment.
-func (db *DB) ClearLoginFailures(ctx context.Context, email string, before time.Time) error {
-	_, err := db.w.ExecContext(ctx, `DELETE FROM login_failures WHERE email = ? OR at < ?`, email, ms(before))
-	return err
 }

@@ -81,7 +81,7 @@ func (a *api) instance(c echo.Context, d snapdeck.Database, p snapdeck.Placement
 	if overwriting {
 		status = statusOverwriting
 	}
-	base := consoleURL(c)
+	base := a.s.publicURL(c)
 	return apiInstance{
 		ID: d.ID, Name: d.Name, Status: status, TenantID: tid,
 		CloudProvider: orDefault(p.CloudProvider, defaultPlacement.CloudProvider),

@@ -71,5 +71,5 @@ func (a *api) metricsIntegration(c echo.Context) error {
 	if _, err := a.findTenant(c, c.Param("tid")); err != nil {
 		return err
 	}
-	return data(c, http.StatusOK, map[string]string{"endpoint": consoleURL(c) + "/metrics"})
+	return data(c, http.StatusOK, map[string]string{"endpoint": a.s.publicURL(c) + "/metrics"})
 }

@@ -18,7 +18,7 @@ func (s *Server) apiKeysPage(c echo.Context, status int, v views.APIKeys) error 
 	if err != nil {
 		return err
 	}
-	v.Keys, v.ConsoleURL = keys, consoleURL(c)
+	v.Keys, v.ConsoleURL = keys, s.publicURL(c)
 	return render(c, status, views.APIKeysPage(s.page(c, "API keys", "api-keys"), v))
 }
 

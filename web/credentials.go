@@ -60,7 +60,7 @@ func (s *Server) issueCredentials(c echo.Context, d snapdeck.Database) error {
 // showCredentials renders a database's just-issued credentials in place of
 // its Overview tab, this once.
 func (s *Server) showCredentials(c echo.Context, d snapdeck.Database, cred database.Credentials) error {
-	v := views.Credentials{DB: d, Username: cred.Username, Password: cred.Password, ConsoleURL: consoleURL(c)}
+	v := views.Credentials{DB: d, Username: cred.Username, Password: cred.Password, ConsoleURL: s.publicURL(c)}
 	return render(c, http.StatusOK, views.CredentialsPage(s.page(c, d.Name+" · Credentials", "databases"), v))
 }
 

@@ -99,19 +99,27 @@ func (c *console) newClient(email string) *client {
 	cl := &client{t: c.t, c: c, http: &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error {
 		return http.ErrUseLastResponse
 	}}}
-	_, body := cl.get("/login")
-	m := csrfInput.FindStringSubmatch(body)
-	if m == nil {
-		c.t.Fatalf("sign-in page has no _csrf field")
-	}
-	cl.csrf = m[1]
+	cl.csrf = cl.pageToken("/login")
 	if email != "" {
 		res, _ := cl.post("/login", url.Values{"email": {email}, "password": {testPassword}}, true)
 		if res.StatusCode != http.StatusSeeOther {
 			c.t.Fatalf("sign in as %s: got %d, want 303", email, res.StatusCode)
 		}
+		// Signed in, the session has a token of its own.
+		cl.csrf = cl.pageToken("/account/password")
 	}
 	return cl
+}
+
+// pageToken loads a page and returns its _csrf field.
+func (cl *client) pageToken(path string) string {
+	cl.t.Helper()
+	_, body := cl.get(path)
+	m := csrfInput.FindStringSubmatch(body)
+	if m == nil {
+		cl.t.Fatalf("%s has no _csrf field", path)
+	}
+	return m[1]
 }
 
 func (cl *client) do(req *http.Request) (*http.Response, string) {

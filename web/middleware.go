@@ -1,7 +1,10 @@
 package web
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/base64"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -56,23 +59,35 @@ func (s *Server) requestLogger() echo.MiddlewareFunc {
 	})
 }
 
-// csrf guards every state-changing console request with a double-submit
-// token: a random value in an HttpOnly, SameSite=Lax cookie that each form
+// csrf guards every state-changing console request with a token each form
 // repeats in its hidden _csrf field (htmx sends it as a header). A request
-// without the matching value is refused with 403 before any handler runs.
+// without the right value is refused with 403 before any handler runs.
+//
+// For a signed-in session the token is an HMAC of the session id: only the
+// console can make it, and it is good for that session alone, so a token
+// planted as a cookie by another service on the same host (cookies are
+// shared across ports) is worth nothing. Before sign-in there is no session
+// to bind to, and the sign-in form uses a double-submit token: a random
+// value in an HttpOnly, SameSite=Lax cookie that the form repeats.
 func (s *Server) csrf(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		r := c.Request()
 		if isAPI(r.URL.Path) {
 			return next(c)
 		}
+		sess, err := s.sessions.Get(r, sessionCookie)
+		if err != nil {
+			return err
+		}
 		token := ""
-		if ck, err := r.Cookie(csrfCookie); err == nil && len(ck.Value) >= 32 {
+		if sess.ID != "" && sessionUserID(sess) != 0 {
+			token = s.sessionToken(sess.ID)
+		} else if ck, err := r.Cookie(csrfCookie); err == nil && len(ck.Value) >= 32 {
 			token = ck.Value
 		} else {
 			token = auth.RandomSecret(32)
 			c.SetCookie(&http.Cookie{Name: csrfCookie, Value: token, Path: "/", HttpOnly: true,
-				SameSite: http.SameSiteLaxMode, Secure: r.TLS != nil})
+				SameSite: http.SameSiteLaxMode, Secure: s.secureCookies || r.TLS != nil})
 		}
 		c.Set(csrfKey, token)
 		switch r.Method {
@@ -93,6 +108,14 @@ func (s *Server) csrf(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		return next(c)
 	}
+}
+
+// sessionToken is the CSRF token of a signed-in session: HMAC-SHA256 of
+// its id under the console's CSRF key.
+func (s *Server) sessionToken(sessionID string) string {
+	m := hmac.New(sha256.New, s.csrfKey)
+	m.Write([]byte("snapdeck csrf\x00" + sessionID))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
 }
 
 // loadUser finds the signed-in user, if any, from the session.

@@ -55,12 +55,7 @@ func (s *Server) healthz(c echo.Context) error {
 }
 
 func (s *Server) importHelp(c echo.Context) error {
-	return render(c, http.StatusOK, views.ImportHelpPage(s.page(c, "Import", "import"), consoleURL(c)))
-}
-
-// consoleURL is the address the browser used to reach the console.
-func consoleURL(c echo.Context) string {
-	return fmt.Sprintf("%s://%s", c.Scheme(), c.Request().Host)
+	return render(c, http.StatusOK, views.ImportHelpPage(s.page(c, "Import", "import"), s.publicURL(c)))
 }
 
 // humanLimit formats a byte count for Echo's BodyLimit.

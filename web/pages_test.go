@@ -139,7 +139,7 @@ func TestChangingThePasswordEndsEverySession(t *testing.T) {
 			t.Errorf("%s after the change: got %d, want 303 to sign-in", name, res.StatusCode)
 		}
 	}
-	if _, err := c.auth.SignIn(context.Background(), "member@x", "a-brand-new-password"); err != nil {
+	if _, err := c.auth.SignIn(context.Background(), "member@x", "a-brand-new-password", "127.0.0.1"); err != nil {
 		t.Errorf("sign in with the new password: %v", err)
 	}
 }

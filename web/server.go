@@ -5,8 +5,11 @@ package web
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
+	"strings"
 	"time"
 
 	"github.com/a-h/templ"
@@ -35,6 +38,36 @@ type Config struct {
 	// ImportSQLTimeout bounds running uploaded SQL text; zero means
 	// importfile's default.
 	ImportSQLTimeout time.Duration
+	// PublicURL is the console's address as its users reach it, such as
+	// https://console.example.com behind a TLS-terminating proxy, checked
+	// by ParsePublicURL. Absolute links use it, an https one marks the
+	// cookies Secure, and client addresses are then read from
+	// X-Forwarded-For as set by a proxy on a loopback or private address.
+	// Empty: links follow each request, as it reached the console.
+	PublicURL string
+}
+
+// ParsePublicURL checks a public URL: http or https, a host, no path
+// beyond "/", no query, fragment or user. It returns it without the
+// trailing slash, ready for paths to be appended.
+func ParsePublicURL(raw string) (string, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "", fmt.Errorf("%q is not a URL: %v", raw, err)
+	}
+	switch {
+	case u.Scheme != "http" && u.Scheme != "https":
+		return "", fmt.Errorf("%q: want an http:// or https:// URL", raw)
+	case u.Host == "" || u.Hostname() == "":
+		return "", fmt.Errorf("%q: the URL has no host", raw)
+	case u.User != nil:
+		return "", fmt.Errorf("%q: the URL must not carry a user or password", raw)
+	case u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || strings.Contains(raw, "#"):
+		return "", fmt.Errorf("%q: the URL must not have a query or fragment", raw)
+	case u.Path != "" && u.Path != "/":
+		return "", fmt.Errorf("%q: the console is served at the root of its host; drop the path %s", raw, u.Path)
+	}
+	return u.Scheme + "://" + u.Host, nil
 }
 
 // Deps are the domain services the handlers call.
@@ -67,6 +100,11 @@ type Server struct {
 	e        *echo.Echo
 	sessions *sessionStore
 	logger   *slog.Logger
+	// csrfKey signs the CSRF tokens of signed-in users.
+	csrfKey []byte
+	// secureCookies marks cookies Secure on every request, not just TLS
+	// ones: the public URL is https.
+	secureCookies bool
 }
 
 // New builds the server and its routes. The session keys live in the store
@@ -84,7 +122,19 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 	if deps.Logger == nil {
 		deps.Logger = slog.New(slog.DiscardHandler)
 	}
-	ss, err := newSessionStore(ctx, deps.Store, cfg.SessionMaxAge)
+	if cfg.PublicURL != "" {
+		u, err := ParsePublicURL(cfg.PublicURL)
+		if err != nil {
+			return nil, fmt.Errorf("public URL: %w", err)
+		}
+		cfg.PublicURL = u
+	}
+	secure := strings.HasPrefix(cfg.PublicURL, "https://")
+	ss, err := newSessionStore(ctx, deps.Store, cfg.SessionMaxAge, secure)
+	if err != nil {
+		return nil, err
+	}
+	csrfKey, err := storedKey(ctx, deps.Store, "csrf_key")
 	if err != nil {
 		return nil, err
 	}
@@ -96,12 +146,30 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 	if deps.Scheduler == nil {
 		deps.Scheduler = schedule.New(schedule.Config{Store: deps.Store, Databases: deps.Databases, Logger: deps.Logger})
 	}
-	s := &Server{cfg: cfg, deps: deps, e: echo.New(), sessions: ss, logger: deps.Logger}
+	s := &Server{cfg: cfg, deps: deps, e: echo.New(), sessions: ss, logger: deps.Logger, csrfKey: csrfKey, secureCookies: secure}
 	s.e.HideBanner = true
 	s.e.HidePort = true
+	// The client's address (sign-in throttling) is where the connection
+	// comes from: headers anyone can send are not believed. Behind a proxy,
+	// which the public URL tells, it is what a proxy on a loopback or
+	// private address put in X-Forwarded-For.
+	s.e.IPExtractor = echo.ExtractIPDirect()
+	if cfg.PublicURL != "" {
+		s.e.IPExtractor = echo.ExtractIPFromXFFHeader()
+	}
 	s.e.HTTPErrorHandler = s.handleError
 	s.routes()
 	return s, nil
+}
+
+// publicURL is the console's address as its users reach it, without a
+// trailing slash: the public URL when one is set, else what the request
+// shows (its scheme, as Echo reads it, and its Host header).
+func (s *Server) publicURL(c echo.Context) string {
+	if s.cfg.PublicURL != "" {
+		return s.cfg.PublicURL
+	}
+	return fmt.Sprintf("%s://%s", c.Scheme(), c.Request().Host)
 }
 
 // ServeHTTP serves a request.

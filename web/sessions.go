@@ -26,20 +26,33 @@ type sessionStore struct {
 	db     *store.DB
 	codecs []securecookie.Codec
 	maxAge time.Duration
+	// secure marks the cookie Secure on every request, not only on TLS
+	// ones: the console is reached over https through a proxy.
+	secure bool
 }
 
-func newSessionStore(ctx context.Context, db *store.DB, maxAge time.Duration) (*sessionStore, error) {
-	key, err := db.MetaOrInit(ctx, "session_hash_key", func() string { return auth.RandomSecret(32) })
+func newSessionStore(ctx context.Context, db *store.DB, maxAge time.Duration, secure bool) (*sessionStore, error) {
+	raw, err := storedKey(ctx, db, "session_hash_key")
+	if err != nil {
+		return nil, err
+	}
+	codec := securecookie.New(raw, nil)
+	codec.MaxAge(int(maxAge.Seconds()))
+	return &sessionStore{db: db, codecs: []securecookie.Codec{codec}, maxAge: maxAge, secure: secure}, nil
+}
+
+// storedKey returns a 32-byte secret kept in the store under name, made on
+// first use, so it survives restarts.
+func storedKey(ctx context.Context, db *store.DB, name string) ([]byte, error) {
+	key, err := db.MetaOrInit(ctx, name, func() string { return auth.RandomSecret(32) })
 	if err != nil {
 		return nil, err
 	}
 	raw, err := base64.RawURLEncoding.DecodeString(key)
 	if err != nil {
-		return nil, fmt.Errorf("session key in the store is damaged: %w", err)
+		return nil, fmt.Errorf("the key %s in the store is damaged: %w", name, err)
 	}
-	codec := securecookie.New(raw, nil)
-	codec.MaxAge(int(maxAge.Seconds()))
-	return &sessionStore{db: db, codecs: []securecookie.Codec{codec}, maxAge: maxAge}, nil
+	return raw, nil
 }
 
 // Get returns the request's session, cached for the request.
@@ -51,7 +64,7 @@ func (s *sessionStore) Get(r *http.Request, name string) (*sessions.Session, err
 func (s *sessionStore) New(r *http.Request, name string) (*sessions.Session, error) {
 	sess := sessions.NewSession(s, name)
 	sess.Options = &sessions.Options{Path: "/", MaxAge: int(s.maxAge.Seconds()), HttpOnly: true,
-		SameSite: http.SameSiteLaxMode, Secure: r.TLS != nil}
+		SameSite: http.SameSiteLaxMode, Secure: s.secure || r.TLS != nil}
 	sess.IsNew = true
 	c, err := r.Cookie(name)
 	if err != nil {

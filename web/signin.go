@@ -2,10 +2,13 @@ package web
 
 import (
 	"net/http"
+	"net/url"
+	"strconv"
 	"strings"
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/snapdeck/snapdeck/internal/auth"
 	"github.com/snapdeck/snapdeck/internal/snapdeck"
 	"github.com/snapdeck/snapdeck/views"
 )
@@ -19,11 +22,14 @@ func (s *Server) loginForm(c echo.Context) error {
 
 func (s *Server) login(c echo.Context) error {
 	email, next := c.FormValue("email"), c.FormValue("next")
-	u, err := s.deps.Auth.SignIn(c.Request().Context(), email, c.FormValue("password"))
+	u, err := s.deps.Auth.SignIn(c.Request().Context(), email, c.FormValue("password"), c.RealIP())
 	if err != nil {
 		code := snapdeck.ErrorCode(err)
 		if code != snapdeck.Unauthorized && code != snapdeck.TooMany {
 			return err
+		}
+		if wait, ok := auth.RetryAfter(err); ok {
+			c.Response().Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())))
 		}
 		return render(c, statusOf(code), views.LoginPage(s.page(c, "Sign in", ""),
 			views.Login{Email: email, Next: next, Error: snapdeck.ErrorMessage(err)}))
@@ -59,12 +65,30 @@ func (s *Server) logout(c echo.Context) error {
 	return c.Redirect(http.StatusSeeOther, "/login")
 }
 
-// safeNext keeps redirects after sign-in on this console.
+// safeNext keeps redirects after sign-in on this console: next is used
+// only when it is a local path, else the user lands on the databases list.
+// Browsers drop tabs and newlines from a Location and read a backslash as a
+// slash, so "/\t/evil.example" and "/\evil.example" lead to another host:
+// next must be printable ASCII without backslashes, parse with no scheme,
+// host or user, and its path, raw and decoded, must start with exactly one
+// slash ("/%2F/evil" decodes to "//evil").
 func safeNext(next string) string {
-	if next == "" || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") {
-		return "/databases"
+	const home = "/databases"
+	if next == "" || len(next) > 2048 || strings.ContainsFunc(next, notPathChar) {
+		return home
+	}
+	u, err := url.Parse(next)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || u.Opaque != "" ||
+		!strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") ||
+		!strings.HasPrefix(u.Path, "/") || strings.HasPrefix(u.Path, "//") || strings.ContainsFunc(u.Path, notPathChar) {
+		return home
 	}
 	return next
+}
+
+// notPathChar reports a character a local path after sign-in never has.
+func notPathChar(r rune) bool {
+	return r <= ' ' || r > '~' || r == '\\'
 }
 
 func (s *Server) passwordForm(c echo.Context) error {

@@ -90,6 +90,17 @@ func signIn(t *testing.T, base, email, password string) *webClient {
 	}
 	cl.csrf = string(m[1])
 	cl.post(t, base+"/login", url.Values{"email": {email}, "password": {password}})
+	// Signed in, the session has a CSRF token of its own.
+	res, err = cl.http.Get(base + "/account/password")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ = io.ReadAll(res.Body)
+	res.Body.Close()
+	if m = csrfField.FindSubmatch(body); m == nil {
+		t.Fatal("no _csrf once signed in")
+	}
+	cl.csrf = string(m[1])
 	return cl
 }
 

@@ -73,6 +73,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return cmd.Run(ctx)
 	case "dump":
 		return (&dumpCommand{stdout: stdout, stderr: stderr}).Run(ctx, args)
+	case "admin":
+		cmd := &adminCommand{getenv: getenv, stdout: stdout, stderr: stderr}
+		if err := cmd.parse(args); err != nil {
+			return err
+		}
+		return cmd.Run(ctx)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
@@ -85,6 +91,7 @@ const usage = `Usage:
   snapdeck [serve] [--addr 127.0.0.1:8080] [--data ./data] [--max-import-size 4GiB]
   snapdeck push-to-cloud --url URL --database ID [--overwrite] FILE
   snapdeck dump inspect|verify|extract FILE
+  snapdeck admin reset-password [--data ./data] EMAIL
   snapdeck version
 
 Every flag can also be set as SNAPDECK_<FLAG> (upper case, dashes as

@@ -46,6 +46,9 @@ type serveCommand struct {
 	// when set, receives a JSON POST when a snapshot fails or a restore ends.
 	snapshotWorkers int
 	notifyURL       string
+	// publicURL is the console's address as its users reach it (behind a
+	// TLS-terminating proxy), checked and without a trailing slash.
+	publicURL string
 }
 
 func (c *serveCommand) parse(args []string) error {
@@ -68,6 +71,7 @@ func (c *serveCommand) parse(args []string) error {
 	f.Duration(&c.exportTTL, "export-ttl", 24*time.Hour, "how long a prepared .dump export is kept for download")
 	f.Size(&c.exportCache, "export-cache-size", database.DefaultExportCacheSize, "disk the prepared .dump exports may take; the oldest go first")
 	f.String(&c.notifyURL, "notify-url", "", "webhook that receives a JSON POST when a snapshot fails or a restore ends")
+	f.String(&c.publicURL, "public-url", "", "the console's address as users reach it, e.g. https://console.example.com behind a TLS proxy")
 	c.adminEmail, c.adminPassword = c.getenv("SNAPDECK_ADMIN_EMAIL"), c.getenv("SNAPDECK_ADMIN_PASSWORD")
 	if err := errors.Join(f.errs...); err != nil {
 		return usageError{err.Error()}
@@ -89,6 +93,13 @@ func (c *serveCommand) parse(args []string) error {
 	}
 	if u, err := url.Parse(c.notifyURL); c.notifyURL != "" && (err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "") {
 		return usageError{fmt.Sprintf("--notify-url %q: want an http:// or https:// URL", c.notifyURL)}
+	}
+	if c.publicURL != "" {
+		u, err := web.ParsePublicURL(c.publicURL)
+		if err != nil {
+			return usageError{"--public-url " + err.Error()}
+		}
+		c.publicURL = u
 	}
 	for plan, d := range c.cadence {
 		if *d <= 0 {
@@ -200,7 +211,7 @@ func (c *serveCommand) Run(ctx context.Context) error {
 		return err
 	}
 
-	srv, err := web.New(ctx, web.Config{Version: version, MaxImportSize: c.maxImportSize}, web.Deps{Store: db, Databases: databases, Auth: authn, Logger: logger,
+	srv, err := web.New(ctx, web.Config{Version: version, MaxImportSize: c.maxImportSize, PublicURL: c.publicURL}, web.Deps{Store: db, Databases: databases, Auth: authn, Logger: logger,
 		NextSnapshot: sched.NextSnapshot, Scheduler: sched, Metrics: mx})
 	if err != nil {
 		return err

@@ -12,13 +12,6 @@ import (
 	"github.com/snapdeck/snapdeck/store"
 )
 
-// Throttle limits: after MaxFailures failed sign-ins for one account within
-// FailureWindow, further attempts are refused until the oldest ages out.
-const (
-	MaxFailures   = 5
-	FailureWindow = 15 * time.Minute
-)
-
 // MinPasswordLength is the shortest password the console accepts.
 const MinPasswordLength = 8
 
@@ -30,6 +23,10 @@ type Authenticator struct {
 	// dummy is checked for unknown emails so a wrong email costs as much
 	// time as a wrong password and does not reveal which accounts exist.
 	dummy string
+	// hashes bounds the argon2 work running at once; failures holds the
+	// recent failed sign-ins by address and by account at an address.
+	hashes   *hashGate
+	failures *throttle
 }
 
 // NewAuthenticator returns an Authenticator over the store.
@@ -37,49 +34,103 @@ func NewAuthenticator(db *store.DB, logger *slog.Logger, now func() time.Time) *
 	if now == nil {
 		now = time.Now
 	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
 	dummy, _ := HashPassword(RandomSecret(16))
-	return &Authenticator{db: db, logger: logger, now: now, dummy: dummy}
+	return &Authenticator{db: db, logger: logger, now: now, dummy: dummy,
+		hashes: newHashGate(MaxHashes, maxHashWaiters, hashWait), failures: newThrottle(maxThrottleEntries)}
 }
 
-// SignIn returns the user whose email and password match. Wrong credentials
-// and disabled users get Unauthorized; too many recent failures get TooMany
-// with how long to wait.
-func (a *Authenticator) SignIn(ctx context.Context, email, password string) (snapdeck.User, error) {
+// SignIn returns the user whose email and password match, for a client at
+// addr (its IP address). Wrong credentials and disabled users get
+// Unauthorized. Too many recent failures from addr, for the account or for
+// any, and too many sign-ins being checked at once get TooMany with how long
+// to wait (see RetryAfter). Each sign-in and refusal is recorded in the
+// activity log, a lockout once, a busy console not at all.
+func (a *Authenticator) SignIn(ctx context.Context, email, password, addr string) (snapdeck.User, error) {
 	email = strings.TrimSpace(email)
 	now := a.now()
-	failures, err := a.db.LoginFailures(ctx, email, now.Add(-FailureWindow))
-	if err != nil {
-		return snapdeck.User{}, fmt.Errorf("check sign-in attempts: %w", err)
-	}
-	if len(failures) >= MaxFailures {
-		wait := failures[len(failures)-MaxFailures].Add(FailureWindow).Sub(now)
+	addr = clientAddress(addr)
+	acct := accountKey(email, addr)
+	for _, k := range []struct {
+		key   string
+		limit int
+		what  string // for the person refused
+		scope string // for the activity log
+	}{{addr, MaxAddressFailures, "from your address", "from this address"},
+		{acct, MaxFailures, "for this account from your address", "for this account"}} {
+		wait, first := a.failures.refused(k.key, k.limit, now)
+		if wait <= 0 {
+			continue
+		}
+		if first {
+			a.record(ctx, email, snapdeck.OutcomeRefused, fmt.Sprintf("from %s: throttled, %d failed sign-ins %s in %d minutes",
+				addr, k.limit, k.scope, int(FailureWindow.Minutes())))
+		}
 		minutes := max(1, int(math.Ceil(wait.Minutes())))
-		return snapdeck.User{}, &snapdeck.Error{Code: snapdeck.TooMany,
-			Message: fmt.Sprintf("Too many failed sign-ins for this account. Try again in %d minute%s.", minutes, plural(minutes))}
+		return snapdeck.User{}, &snapdeck.Error{Code: snapdeck.TooMany, Err: retryAfter(wait),
+			Message: fmt.Sprintf("Too many failed sign-ins %s. Try again in %d minute%s.", k.what, minutes, plural(minutes))}
 	}
 	u, err := a.db.FindUserByEmail(ctx, email)
+	known := err == nil
+	if err != nil && snapdeck.ErrorCode(err) != snapdeck.NotFound {
+		return snapdeck.User{}, err
+	}
+	hash := a.dummy
+	if known {
+		hash = u.PasswordHash
+	}
+	// Counted as failures before the check, so concurrent attempts cannot
+	// all slip past the limit while their hashes run; taken back below when
+	// the attempt did not fail.
+	a.failures.fail(addr, MaxAddressFailures, now)
+	a.failures.fail(acct, MaxFailures, now)
 	ok := false
-	switch {
-	case err == nil:
-		ok = CheckPassword(u.PasswordHash, password)
-	case snapdeck.ErrorCode(err) == snapdeck.NotFound:
-		CheckPassword(a.dummy, password)
-	default:
+	if err := a.hashes.do(ctx, func() { ok = CheckPassword(hash, password) && known }); err != nil {
+		a.failures.forget(addr, now)
+		a.failures.forget(acct, now)
 		return snapdeck.User{}, err
 	}
 	if !ok {
-		if err := a.db.RecordLoginFailure(ctx, email, now); err != nil {
-			return snapdeck.User{}, err
-		}
+		a.record(ctx, email, snapdeck.OutcomeRefused, "from "+addr+": wrong email or password")
 		return snapdeck.User{}, &snapdeck.Error{Code: snapdeck.Unauthorized, Message: "The email or password is wrong."}
 	}
+	a.failures.forget(addr, now)
+	a.failures.clear(acct)
 	if u.Disabled {
+		a.record(ctx, email, snapdeck.OutcomeRefused, "from "+addr+": the account is disabled")
 		return snapdeck.User{}, &snapdeck.Error{Code: snapdeck.Unauthorized, Message: "This account is disabled. Ask an admin to enable it."}
 	}
-	if err := a.db.ClearLoginFailures(ctx, email, now.Add(-FailureWindow)); err != nil {
-		a.logger.Warn("clear sign-in failures", "user", email, "err", err)
-	}
+	a.record(ctx, email, snapdeck.OutcomeOK, "from "+addr)
 	return u, nil
+}
+
+// record writes a sign-in's outcome to the activity log, under the email
+// that was typed. It outlives the request: a client that leaves does not
+// erase its attempt.
+func (a *Authenticator) record(ctx context.Context, email string, outcome snapdeck.Outcome, detail string) {
+	actor := email
+	if len(actor) > 254 {
+		actor = strings.ToValidUTF8(actor[:254], "")
+	}
+	if actor == "" {
+		actor = "(no email)"
+	}
+	e := snapdeck.Event{Actor: actor, Action: "sign-in", Outcome: outcome, Detail: detail}
+	if err := a.db.RecordEvent(context.WithoutCancel(ctx), &e); err != nil {
+		a.logger.Error("record sign-in", "user", actor, "err", err)
+	}
+}
+
+// hash hashes password under the hash gate.
+func (a *Authenticator) hash(ctx context.Context, password string) (string, error) {
+	var hash string
+	var err error
+	if gerr := a.hashes.do(ctx, func() { hash, err = HashPassword(password) }); gerr != nil {
+		return "", gerr
+	}
+	return hash, err
 }
 
 // AddUser validates and creates a user with a hashed password.
@@ -94,7 +145,7 @@ func (a *Authenticator) AddUser(ctx context.Context, email, password string, rol
 	if !role.Valid() {
 		return snapdeck.User{}, snapdeck.FieldError("role", "Choose a role: admin, member or viewer.")
 	}
-	hash, err := HashPassword(password)
+	hash, err := a.hash(ctx, password)
 	if err != nil {
 		return snapdeck.User{}, err
 	}
@@ -112,17 +163,49 @@ func (a *Authenticator) ChangePassword(ctx context.Context, userID int64, curren
 	if err != nil {
 		return err
 	}
-	if !CheckPassword(u.PasswordHash, current) {
+	ok := false
+	if err := a.hashes.do(ctx, func() { ok = CheckPassword(u.PasswordHash, current) }); err != nil {
+		return err
+	}
+	if !ok {
 		return snapdeck.FieldError("current_password", "The current password is wrong.")
 	}
 	if len(next) < MinPasswordLength {
 		return snapdeck.FieldError("new_password", "Use a password of at least %d characters.", MinPasswordLength)
 	}
-	hash, err := HashPassword(next)
+	hash, err := a.hash(ctx, next)
 	if err != nil {
 		return err
 	}
 	return a.db.SetUserPassword(ctx, userID, hash)
+}
+
+// ResetPassword gives the user with email a new random password and ends
+// every session of the user; it returns the password and the user. It
+// changes nothing else: a disabled user stays disabled. The reset is
+// recorded in the activity log under actor.
+func (a *Authenticator) ResetPassword(ctx context.Context, email, actor string) (string, snapdeck.User, error) {
+	u, err := a.db.FindUserByEmail(ctx, strings.TrimSpace(email))
+	if snapdeck.ErrorCode(err) == snapdeck.NotFound {
+		return "", u, snapdeck.Errorf(snapdeck.NotFound, "There is no user with the email %s.", strings.TrimSpace(email))
+	}
+	if err != nil {
+		return "", u, err
+	}
+	password := RandomSecret(12)
+	hash, err := a.hash(ctx, password)
+	if err != nil {
+		return "", u, err
+	}
+	if err := a.db.SetUserPassword(ctx, u.ID, hash); err != nil {
+		return "", u, err
+	}
+	e := snapdeck.Event{Actor: actor, Action: "user.password-reset", Outcome: snapdeck.OutcomeOK,
+		Detail: "new password for " + u.Email + "; every session of the user ended"}
+	if err := a.db.RecordEvent(ctx, &e); err != nil {
+		a.logger.Error("record password reset", "user", u.Email, "err", err)
+	}
+	return password, u, nil
 }
 
 // EnsureAdmin creates the first admin when no user exists: from email and
