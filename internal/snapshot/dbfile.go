@@ -45,6 +45,7 @@ func dbFile(path string) (*os.File, error) {
 // path, if any; the caller has closed every connection to that file, as
 // when the database was deleted, whose space is then freed at once.
 func ForgetFile(path string) {
+	forgetCaptures(path)
 	dbFiles.mu.Lock()
 	defer dbFiles.mu.Unlock()
 	if f, ok := dbFiles.m[path]; ok {

@@ -176,3 +176,58 @@ func walIndexPages(dbPath string, pageSize int, pages int64) (set pageSet, count
 	}
 	return set, count, true, nil
 }
+
+// fileState tells whether a database's committed content can have changed
+// between two moments, without reading it. Every commit in WAL mode
+// appends frames and rewrites the wal-index header with the new frame
+// count; a WAL that starts over gets new salts. So while the wal-index
+// exists, the same file (device and inode) with the same salts and frame
+// count has had no commit in between; checkpoints, which only copy
+// committed pages into the file, change neither. When no connection has
+// the database open there is no wal-index, and the file's size and
+// modification time stand in for it. Any other change makes two states
+// differ, which only costs a full capture.
+type fileState struct {
+	file     os.FileInfo
+	shm      bool
+	salts    [8]byte
+	maxFrame uint32
+	size     int64
+	modTime  int64
+}
+
+// stateOf reads the state of the database at path; ok is false when it
+// cannot be told.
+func stateOf(path string) (s fileState, ok bool) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return s, false
+	}
+	s.file = fi
+	f, err := os.Open(path + "-shm")
+	if errors.Is(err, fs.ErrNotExist) {
+		if _, err := os.Stat(path + "-wal"); !errors.Is(err, fs.ErrNotExist) {
+			return s, false // a WAL without its index: left by a crash, replayed at the next open
+		}
+		s.size, s.modTime = fi.Size(), fi.ModTime().UnixNano()
+		return s, true
+	}
+	if err != nil {
+		return s, false
+	}
+	defer f.Close()
+	var hdr [96]byte
+	if _, err := f.ReadAt(hdr[:], 0); err != nil || string(hdr[:48]) != string(hdr[48:]) || hdr[12] != 1 {
+		return s, false
+	}
+	s.shm = true
+	copy(s.salts[:], hdr[32:40])
+	s.maxFrame = binary.NativeEndian.Uint32(hdr[16:])
+	return s, true
+}
+
+// same reports whether no commit can have happened between states a and b.
+func (a fileState) same(b fileState) bool {
+	return a.file != nil && b.file != nil && os.SameFile(a.file, b.file) && a.shm == b.shm &&
+		a.salts == b.salts && a.maxFrame == b.maxFrame && a.size == b.size && a.modTime == b.modTime
+}

@@ -84,3 +84,62 @@ func TestCaptureAfterCheckpointIsTheSameImage(t *testing.T) {
 			after.SHA256, after.Root, before.SHA256, before.Root)
 	}
 }
+
+// TestCaptureOfAnUnchangedDatabase checks that a capture with the previous
+// image as its base, with no commit since, gives that image without
+// reading the database again, even after a checkpoint; and that any commit
+// makes it read the database again.
+func TestCaptureOfAnUnchangedDatabase(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "a.sqlite")
+	db := openDB(t, path)
+	insertOrders(t, db, 20000, 1)
+	st := openStore(t, "")
+	calls := 0
+	count := func(done, total int64) { calls++ }
+	first, err := CaptureWithBase(ctx, path, st, "", count)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if calls < 2 {
+		t.Fatalf("a full capture of %d bytes reported progress %d times; the test needs more than one", first.Size, calls)
+	}
+	for _, step := range []struct {
+		name    string
+		sql     string
+		changed bool
+	}{
+		{"nothing done", "", false},
+		{"a checkpoint", "PRAGMA wal_checkpoint(PASSIVE)", false},
+		{"a commit", "UPDATE counter SET n = n + 1 WHERE id = 1", true},
+		{"a commit that the WAL starts over for", "PRAGMA wal_checkpoint(TRUNCATE); UPDATE counter SET n = n + 1 WHERE id = 1", true},
+		{"nothing done after commits", "", false},
+	} {
+		if step.sql != "" {
+			if _, err := db.ExecContext(ctx, step.sql); err != nil {
+				t.Fatal(err)
+			}
+		}
+		calls = 0
+		img, err := CaptureWithBase(ctx, path, st, first.Root, count)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if reread := calls > 1; reread != step.changed {
+			t.Errorf("after %s: read the database again %v (progress reported %d times), want %v", step.name, reread, calls, step.changed)
+		}
+		if (img.Root != first.Root) != step.changed {
+			t.Errorf("after %s: root %s, previous %s; want changed %v", step.name, img.Root, first.Root, step.changed)
+		}
+		if want := contentDigest(t, path); step.changed {
+			out := filepath.Join(t.TempDir(), "out.sqlite")
+			if err := Materialize(ctx, st, img, out, ForNewDatabase, nil); err != nil {
+				t.Fatal(err)
+			}
+			if got := contentDigest(t, out); got != want {
+				t.Errorf("after %s: image content %s, database %s", step.name, got, want)
+			}
+		}
+		first = img
+	}
+}
