@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -57,8 +55,7 @@ func consoleRun(b *testing.B, size int64) {
 	defer stop()
 
 	u := browserSignIn(b, base, "bench@example.com", "bench-password-1234")
-	api := u.apiClient(b)
-	id := api.createInstance(b, "bench", "")
+	id := u.createDatabase(b, "bench")
 
 	// Fill through the Query tab, as users do.
 	u.query(b, id, "CREATE TABLE t (id INTEGER PRIMARY KEY, b BLOB)")
@@ -93,45 +90,44 @@ func consoleRun(b *testing.B, size int64) {
 	b.Logf("references: cp+sync %s, zstd -1 -T2 %s", cpSync.Round(time.Millisecond), zstdT.Round(time.Millisecond))
 	report := func(name string, d time.Duration, ref time.Duration) {
 		ratio := d.Seconds() / ref.Seconds()
-		b.Logf("%-40s %8s  %.2f ×", name, d.Round(time.Millisecond), ratio)
+		b.Logf("%-28s %8s  %.2f ×", name, d.Round(time.Millisecond), ratio)
 		b.ReportMetric(d.Seconds(), name+"-s")
 		b.ReportMetric(ratio, name+"-x")
 	}
 
-	first, d := api.snapshot(b, id)
-	b.Logf("WAL before the first snapshot: %d bytes; after it: %d bytes", wal, fileSize(dbPath+"-wal"))
+	b.Logf("WAL before the first snapshot: %d bytes", fileSize(dbPath+"-wal"))
+	first, d := u.snapshot(b, id)
+	b.Logf("WAL after it: %d bytes", fileSize(dbPath+"-wal"))
 	report("capture-after-fill", d, cpSync)
-	_, d = api.snapshot(b, id)
+	_, d = u.snapshot(b, id)
 	report("capture-unchanged", d, cpSync)
 	u.query(b, id, "UPDATE t SET b = randomblob(4000) WHERE id % 100 = 0")
-	_, d = api.snapshot(b, id)
+	_, d = u.snapshot(b, id)
 	report("capture-1pct-changed", d, cpSync)
 
 	start = time.Now()
-	api.do(b, "POST", "/v1/instances/"+id+"/snapshots/"+first+"/restore", nil, http.StatusAccepted, nil)
-	api.waitStatus(b, id, "running")
-	restore := time.Since(start)
-	report("restore-to-running", restore, cpSync)
-	api.waitIdle(b, id)
+	job := u.post(b, "/databases/"+id+"/snapshots/"+first+"/restore", url.Values{"confirm": {"RESTORE"}}, "/databases/"+id+"/snapshots/"+first+"/restore")
+	jid := attr(job, "data-job-id")
+	u.waitRunning(b, id)
+	report("restore-to-running", time.Since(start), cpSync)
+	u.waitFor(b, "/jobs/"+jid, "data-job-status", "succeeded")
 	report("restore-with-safety", time.Since(start), cpSync)
-	if got := u.query(b, id, "SELECT count(*) FROM t WHERE id % 100 = 0"); !strings.Contains(got, fmt.Sprint(rowsWanted/100)) {
-		b.Logf("after restore: %q", got)
-	}
 
 	start = time.Now()
 	out := filepath.Join(dir, "export.dump")
-	api.download(b, "/v1/instances/"+id+"/snapshots/"+first+"/export", out)
+	u.download(b, "/databases/"+id+"/snapshots/"+first+"/export", out)
 	export := time.Since(start)
 	os.Remove(out)
+	b.ReportMetric(export.Seconds(), "export-s")
 	if zstdT > 0 {
-		b.Logf("%-40s %8s  %.0f%% of zstd -1 -T2's speed", "export", export.Round(time.Millisecond), 100*zstdT.Seconds()/export.Seconds())
+		b.Logf("%-28s %8s  %.0f%% of zstd -1 -T2's speed", "export", export.Round(time.Millisecond), 100*zstdT.Seconds()/export.Seconds())
 		b.ReportMetric(100*zstdT.Seconds()/export.Seconds(), "export-pct-of-zstd")
 	}
-	b.ReportMetric(export.Seconds(), "export-s")
 
 	start = time.Now()
-	nid := api.createInstance(b, "bench-copy", id+"/"+first)
-	api.waitStatus(b, nid, "running")
+	job = u.post(b, "/databases/"+id+"/snapshots/"+first+"/create-database", url.Values{"name": {"bench-copy"}, "plan": {"professional"}},
+		"/databases/"+id+"/snapshots/"+first+"/create-database")
+	u.waitFor(b, "/jobs/"+attr(job, "data-job-id"), "data-job-status", "succeeded")
 	report("create-from-snapshot", time.Since(start), cpSync)
 }
 
@@ -197,148 +193,106 @@ func (u *consoleUser) query(b *testing.B, id, sql string) string {
 	return page
 }
 
-var newKey = regexp.MustCompile(`data-client-id="([^"]+)"[^>]*data-client-secret="([^"]+)"`)
-
-// apiClient makes an API key on the console's form and signs in with it.
-func (u *consoleUser) apiClient(b *testing.B) *apiClient {
+// get fetches a console page.
+func (u *consoleUser) get(b *testing.B, path string) string {
 	b.Helper()
-	page := u.post(b, "/settings/api-keys", url.Values{"name": {"bench"}}, "/settings/api-keys")
-	m := newKey.FindStringSubmatch(page)
+	res, err := u.c.Get(u.base + path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer res.Body.Close()
+	page, _ := io.ReadAll(res.Body)
+	if res.StatusCode != http.StatusOK {
+		b.Fatalf("GET %s: %d\n%s", path, res.StatusCode, page)
+	}
+	return string(page)
+}
+
+// attr returns the value of the first attribute name on the page.
+func attr(page, name string) string {
+	m := regexp.MustCompile(name + `="([^"]*)"`).FindStringSubmatch(page)
 	if m == nil {
-		b.Fatal("no new API key on the page")
+		return ""
 	}
-	req, _ := http.NewRequest("POST", u.base+"/oauth/token", strings.NewReader("grant_type=client_credentials"))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.SetBasicAuth(m[1], m[2])
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer res.Body.Close()
-	var tok struct {
-		AccessToken string `json:"access_token"`
-	}
-	if err := json.NewDecoder(res.Body).Decode(&tok); err != nil || tok.AccessToken == "" {
-		b.Fatalf("token: %d, %v", res.StatusCode, err)
-	}
-	return &apiClient{base: u.base, token: tok.AccessToken}
+	return m[1]
 }
 
-// apiClient calls the Aura-compatible API with a bearer token.
-type apiClient struct {
-	base, token string
-}
-
-func (a *apiClient) do(b *testing.B, method, path string, body any, want int, out any) {
+// waitFor polls a page until its first attribute name has the value want.
+func (u *consoleUser) waitFor(b *testing.B, path, name, want string) {
 	b.Helper()
-	var r io.Reader
-	if body != nil {
-		j, _ := json.Marshal(body)
-		r = bytes.NewReader(j)
-	}
-	req, _ := http.NewRequest(method, a.base+path, r)
-	req.Header.Set("Authorization", "Bearer "+a.token)
-	req.Header.Set("Content-Type", "application/json")
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer res.Body.Close()
-	raw, _ := io.ReadAll(res.Body)
-	if res.StatusCode != want {
-		b.Fatalf("%s %s: %d, want %d\n%s", method, path, res.StatusCode, want, raw)
-	}
-	if out != nil {
-		if err := json.Unmarshal(raw, out); err != nil {
-			b.Fatalf("%s %s: %v\n%s", method, path, err, raw)
+	for deadline := time.Now().Add(30 * time.Minute); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		switch got := attr(u.get(b, path), name); got {
+		case want:
+			return
+		case "failed":
+			b.Fatalf("%s: %s is failed", path, name)
 		}
 	}
+	b.Fatalf("%s: %s never became %s", path, name, want)
 }
 
-// createInstance creates a professional database, from "instance/snapshot"
-// when from is set, and returns its id.
-func (a *apiClient) createInstance(b *testing.B, name, from string) string {
+// createDatabase creates a professional database on the form and returns
+// its id.
+func (u *consoleUser) createDatabase(b *testing.B, name string) string {
 	b.Helper()
-	body := map[string]string{"name": name, "type": "professional-db"}
-	if inst, snap, ok := strings.Cut(from, "/"); ok {
-		body["source_instance_id"], body["source_snapshot_id"] = inst, snap
+	page := u.post(b, "/databases", url.Values{"name": {name}, "plan": {"professional"}}, "/databases/new")
+	id := attr(page, "data-database-id")
+	if id == "" {
+		b.Fatal("no database on the page after creating one")
 	}
-	var out struct {
-		Data struct{ ID string } `json:"data"`
-	}
-	a.do(b, "POST", "/v1/instances", body, http.StatusAccepted, &out)
-	a.waitStatus(b, out.Data.ID, "running")
-	return out.Data.ID
+	return id
 }
 
-// snapshot takes an On-demand snapshot and returns its id and the time
-// from the call until it is completed.
-func (a *apiClient) snapshot(b *testing.B, id string) (string, time.Duration) {
+var databaseRow = regexp.MustCompile(`<tr[^>]*data-database-id="([^"]+)"[^>]*>`)
+
+// waitRunning polls the database list, which is cheaper than the database's
+// own page (that counts every table's rows), until id is running.
+func (u *consoleUser) waitRunning(b *testing.B, id string) {
 	b.Helper()
+	for deadline := time.Now().Add(30 * time.Minute); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		for _, m := range databaseRow.FindAllStringSubmatch(u.get(b, "/databases"), -1) {
+			if m[1] == id && attr(m[0], "data-database-status") == "running" {
+				return
+			}
+		}
+	}
+	b.Fatalf("database %s never became running", id)
+}
+
+var snapshotRow = regexp.MustCompile(`<tr[^>]*data-snapshot-id="([^"]+)"[^>]*>`)
+
+// snapshot clicks Take snapshot and returns the new snapshot's id and the
+// time from the click until the list shows it completed.
+func (u *consoleUser) snapshot(b *testing.B, id string) (string, time.Duration) {
+	b.Helper()
+	path := "/databases/" + id + "/snapshots"
+	seen := map[string]bool{}
+	for _, m := range snapshotRow.FindAllStringSubmatch(u.get(b, path), -1) {
+		seen[m[1]] = true
+	}
 	start := time.Now()
-	var out struct {
-		Data struct {
-			SnapshotID string `json:"snapshot_id"`
-		} `json:"data"`
-	}
-	a.do(b, "POST", "/v1/instances/"+id+"/snapshots", nil, http.StatusAccepted, &out)
+	page := u.post(b, path, url.Values{}, path)
 	for {
-		var s struct {
-			Data struct{ Status string } `json:"data"`
-		}
-		a.do(b, "GET", "/v1/instances/"+id+"/snapshots/"+out.Data.SnapshotID, nil, http.StatusOK, &s)
-		switch s.Data.Status {
-		case "Completed":
-			return out.Data.SnapshotID, time.Since(start)
-		case "Failed":
-			b.Fatalf("snapshot %s failed", out.Data.SnapshotID)
+		for _, m := range snapshotRow.FindAllStringSubmatch(page, -1) {
+			if seen[m[1]] {
+				continue
+			}
+			switch attr(m[0], "data-snapshot-status") {
+			case "completed":
+				return m[1], time.Since(start)
+			case "failed":
+				b.Fatalf("snapshot %s failed", m[1])
+			}
 		}
 		time.Sleep(5 * time.Millisecond)
+		page = u.get(b, path)
 	}
 }
 
-func (a *apiClient) waitStatus(b *testing.B, id, want string) {
+// download saves a file the console serves.
+func (u *consoleUser) download(b *testing.B, path, out string) {
 	b.Helper()
-	deadline := time.Now().Add(30 * time.Minute)
-	for time.Now().Before(deadline) {
-		var s struct {
-			Data struct{ Status string } `json:"data"`
-		}
-		a.do(b, "GET", "/v1/instances/"+id, nil, http.StatusOK, &s)
-		if s.Data.Status == want {
-			return
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	b.Fatalf("instance %s never became %s", id, want)
-}
-
-// waitIdle waits until no snapshot of the instance is pending or in
-// progress: a restore's safety snapshot ends after the swap.
-func (a *apiClient) waitIdle(b *testing.B, id string) {
-	b.Helper()
-	day := time.Now().UTC().Format("2006-01-02")
-	for {
-		var list struct {
-			Data []struct{ Status string } `json:"data"`
-		}
-		a.do(b, "GET", "/v1/instances/"+id+"/snapshots?date="+day, nil, http.StatusOK, &list)
-		busy := false
-		for _, s := range list.Data {
-			busy = busy || s.Status == "Pending" || s.Status == "InProgress"
-		}
-		if !busy {
-			return
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
-func (a *apiClient) download(b *testing.B, path, out string) {
-	b.Helper()
-	req, _ := http.NewRequest("GET", a.base+path, nil)
-	req.Header.Set("Authorization", "Bearer "+a.token)
-	res, err := http.DefaultClient.Do(req)
+	res, err := u.c.Get(u.base + path)
 	if err != nil {
 		b.Fatal(err)
 	}
