@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"strconv"
@@ -130,5 +131,58 @@ func TestAPIImportRefusesEarly(t *testing.T) {
 	}
 	if loads := c.loadSnapshots(t, d.ID); len(loads) != 0 {
 		t.Errorf("Load snapshots: got %d, want none", len(loads))
+	}
+}
+
+// TestAPIImportChunkStaysInsideAnnouncedSize sends chunks that do not fit
+// the announced upload: each is refused with 400 and nothing is kept.
+func TestAPIImportChunkStaysInsideAnnouncedSize(t *testing.T) {
+	c := mustConsole(t, importLimits)
+	a := c.mustAPI("member@x")
+	d := c.mustDatabase("bounded", snapdeck.PlanFree)
+	file := []byte("0123456789")
+	big := make([]byte, 20<<20)
+	cases := []struct {
+		name  string
+		rng   string
+		body  []byte
+		chunk bool // sent with chunked transfer encoding: no Content-Length
+	}{
+		{"ends past the announced size", "bytes 0-20971515/10", big[:20971516], false},
+		{"ends past it, one byte", "bytes 0-10/10", []byte("0123456789a"), false},
+		{"total differs from the announced size", "bytes 0-9/11", file, false},
+		{"body shorter than its range", "bytes 0-9/10", file[:5], false},
+		{"body longer than its range", "bytes 0-4/10", file, false},
+		{"chunked body shorter than its range", "bytes 0-9/10", file[:5], true},
+		{"chunked body longer than its range", "bytes 0-4/10", file, true},
+	}
+	for _, tc := range cases {
+		r := a.announce(d.ID, file, true)
+		uid, _ := r.data()["upload_id"].(string)
+		if uid == "" {
+			t.Fatalf("announce: got %d %s", r.status, r.raw)
+		}
+		req, _ := http.NewRequest(http.MethodPut, a.base+"/v1/instances/"+d.ID+"/import/"+uid, bytes.NewReader(tc.body))
+		if tc.chunk {
+			req.Body = io.NopCloser(bytes.NewReader(tc.body))
+			req.ContentLength = -1
+		}
+		req.Header.Set("Authorization", "Bearer "+a.token)
+		req.Header.Set("Content-Range", tc.rng)
+		r = callAPI(t, req)
+		if r.status != http.StatusBadRequest || r.firstError()["field"] != "Content-Range" {
+			t.Errorf("%s: got %d %s, want 400 on Content-Range", tc.name, r.status, r.raw)
+		}
+		r = a.importCall(http.MethodGet, "/v1/instances/"+d.ID+"/import/"+uid, nil, nil)
+		if r.data()["received"] != float64(0) || r.data()["status"] != "receiving" {
+			t.Errorf("%s: after the refusal got %s, want 0 bytes received, still receiving", tc.name, r.raw)
+		}
+		// The whole file then still goes through, from byte 0.
+		if r := a.chunk(d.ID, uid, file, 0, len(file)); r.status == http.StatusConflict {
+			t.Errorf("%s: resending from 0 got %d %s", tc.name, r.status, r.raw)
+		}
+	}
+	if loads := c.loadSnapshots(t, d.ID); len(loads) != 0 {
+		t.Errorf("Load snapshots: got %d, want none (the file is not a database)", len(loads))
 	}
 }
