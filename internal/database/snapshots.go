@@ -236,7 +236,7 @@ func (m *Manager) Snapshot(ctx context.Context, id string, typ snapdeck.Snapshot
 
 // FindSnapshot returns a snapshot of the given database.
 func (m *Manager) FindSnapshot(ctx context.Context, dbID, sid string) (store.SnapshotRecord, error) {
-	s, err := m.db.FindSnapshot(ctx, sid)
+	s, err := m.findLiveSnapshot(ctx, sid)
 	if err != nil {
 		return s, err
 	}
@@ -245,6 +245,22 @@ func (m *Manager) FindSnapshot(ctx context.Context, dbID, sid string) (store.Sna
 			Message: fmt.Sprintf("Snapshot %s does not belong to database %s.", sid, dbID)}
 	}
 	return s, nil
+}
+
+// findLiveSnapshot returns a snapshot of any database that exists. The
+// snapshots of a deleted database go with it; one still recorded (a
+// delete under way) is out of reach all the same, as NotFound.
+func (m *Manager) findLiveSnapshot(ctx context.Context, sid string) (store.SnapshotRecord, error) {
+	s, err := m.db.FindSnapshot(ctx, sid)
+	if err != nil {
+		return s, err
+	}
+	d, err := m.db.FindDatabase(ctx, s.DatabaseID)
+	if snapdeck.ErrorCode(err) == snapdeck.NotFound || err == nil && d.Status == snapdeck.StatusDeleting {
+		return store.SnapshotRecord{}, &snapdeck.Error{Code: snapdeck.NotFound, Reason: "snapshot-not-found",
+			Message: fmt.Sprintf("Snapshot %s is of a database that was deleted; its snapshots went with it.", sid)}
+	}
+	return s, err
 }
 
 // FindSnapshots lists a database's snapshots, newest first, with the total
@@ -367,7 +383,7 @@ func (m *Manager) replaceWithSnapshot(ctx context.Context, d snapdeck.Database, 
 // new database then gets its own "Database created" snapshot, which shares
 // every page with the source in the snapshot store.
 func (m *Manager) CreateFromSnapshot(ctx context.Context, dbID, sid, name string, plan snapdeck.Plan, actor string) (snapdeck.Database, snapdeck.Job, error) {
-	s, err := m.db.FindSnapshot(ctx, sid)
+	s, err := m.findLiveSnapshot(ctx, sid)
 	if err != nil {
 		return snapdeck.Database{}, snapdeck.Job{}, err
 	}
