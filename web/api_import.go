@@ -1,7 +1,6 @@
 package web
 
 import (
-	"context"
 	"crypto/sha256"
 	"encoding"
 	"encoding/hex"
@@ -353,13 +352,19 @@ func (im *importAPI) finish(c echo.Context, u *upload) error {
 		return err
 	}
 	u.set(func() { u.status = uploadChecking })
-	// The check of a large file takes a while: it goes on if the client
-	// gives up waiting, and the client learns the outcome from GET.
-	ctx := context.WithoutCancel(c.Request().Context())
+	// The check runs while the client waits for its answer: it stops when
+	// the client goes away (or the console shuts down), as a check of user
+	// SQL nobody waits for would only hold a core and a check slot.
+	ctx, cancel := im.a.s.checkContext(c)
+	defer cancel()
 	j, err := im.a.s.deps.Databases.Load(ctx, u.dbID, database.LoadSource{Path: u.path, Name: u.name, Reason: "push-to-cloud",
 		Overwrite: u.overwrite, Limits: im.a.s.importLimits()}, u.actor)
 	if err != nil {
-		u.set(func() { u.status, u.message = uploadFailed, snapdeck.ErrorMessage(err) })
+		msg := snapdeck.ErrorMessage(err)
+		if ctx.Err() != nil {
+			msg = "the check stopped before it ended: the client went away or the console shut down; nothing was changed, push again"
+		}
+		u.set(func() { u.status, u.message = uploadFailed, msg })
 		if e, ok := snapdeck.AsError(err); ok && e.Reason == "" && (e.Code == snapdeck.Invalid || e.Code == snapdeck.TooLarge) {
 			// Aura clients know no 413: a file over the limit is a 400 too.
 			return &snapdeck.Error{Code: snapdeck.Invalid, Reason: "import-rejected", Message: sentence(e.Message), Err: e.Err}

@@ -24,7 +24,7 @@ import (
 // importLimits are the limits the hostile corpora were made for.
 func importLimits(cfg *web.Config) {
 	cfg.MaxImportSize = 1 << 20
-	cfg.ImportSQLTimeout = 2 * time.Second
+	cfg.ImportCheckTimeout = 2 * time.Second
 }
 
 // Fixtures shared with internal/importfile and internal/dump.

@@ -17,7 +17,7 @@ import (
 )
 
 // loadLimits match the limits the hostile corpora were made for.
-var loadLimits = importfile.Limits{MaxSize: 1 << 20, SQLTimeout: 2 * time.Second}
+var loadLimits = importfile.Limits{MaxSize: 1 << 20, CheckTimeout: 2 * time.Second}
 
 // upload copies a fixture into the data directory's tmp/, as the web layer
 // streams an upload there, and returns a source for Load.

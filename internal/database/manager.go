@@ -31,6 +31,7 @@ type Manager struct {
 	// log, after it is recorded; the webhook hears of restores here.
 	OnEvent func(e snapdeck.Event)
 	snaps   *snapshotState
+	loads   loadState
 }
 
 // NewManager returns a Manager over the store and the host.

@@ -33,6 +33,9 @@ type Snapshots struct {
 	// Engine and SQLiteVersion go into every .dump manifest.
 	Engine, SQLiteVersion string
 	Now                   func() time.Time
+	// ImportChecks bounds how many uploads Load checks at once;
+	// zero means DefaultImportChecks.
+	ImportChecks int
 }
 
 // snapshotState is the Manager's snapshot machinery.
@@ -64,7 +67,11 @@ func (m *Manager) EnableSnapshots(cfg Snapshots) error {
 			return err
 		}
 	}
+	if cfg.ImportChecks <= 0 {
+		cfg.ImportChecks = DefaultImportChecks
+	}
 	m.snaps = &snapshotState{cfg: cfg, verifying: make(chan struct{}, 1)}
+	m.loads.checks = make(chan struct{}, cfg.ImportChecks)
 	return nil
 }
 

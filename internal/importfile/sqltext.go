@@ -177,8 +177,6 @@ func (g *guard) authorize(action sqlite.AuthorizerActionCode, arg1, arg2, dbName
 
 // runSQL runs SQL text from r into a new database at dstPath.
 func runSQL(ctx context.Context, r io.Reader, total int64, dstPath string, lim Limits, progress Progress) (int64, error) {
-	ctx, cancel := context.WithTimeout(ctx, lim.sqlTimeout())
-	defer cancel()
 	f, err := os.OpenFile(dstPath, os.O_WRONLY|os.O_CREATE|os.O_EXCL, snapdeck.FileMode)
 	if err != nil {
 		return 0, fmt.Errorf("import: %w", err)
@@ -245,7 +243,7 @@ func runSQL(ctx context.Context, r io.Reader, total int64, dstPath string, lim L
 			return 0, invalid(nil, "the SQL text is refused at line %d: %s; %s", line, why, refusedHint)
 		}
 		if _, err := conn.ExecContext(ctx, stmt); err != nil {
-			return 0, sqlFailure(ctx, g, line, limit, lim.sqlTimeout(), err)
+			return 0, sqlFailure(ctx, g, line, limit, lim.checkTimeout(), err)
 		}
 	}
 	if statements == 0 {
@@ -255,7 +253,7 @@ func runSQL(ctx context.Context, r io.Reader, total int64, dstPath string, lim L
 	// closing would silently roll back everything in it.
 	if _, err := conn.ExecContext(ctx, "BEGIN"); err != nil {
 		if ctx.Err() != nil {
-			return 0, sqlFailure(ctx, g, 0, limit, lim.sqlTimeout(), err)
+			return 0, sqlFailure(ctx, g, 0, limit, lim.checkTimeout(), err)
 		}
 		return 0, invalid(err, "the SQL text ends inside a transaction it never commits: it looks truncated (sqlite3's .dump ends with COMMIT;)")
 	}
