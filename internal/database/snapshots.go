@@ -241,13 +241,14 @@ func (m *Manager) Snapshot(ctx context.Context, id string, typ snapdeck.Snapshot
 	return rec.Snapshot, err
 }
 
-// FindSnapshot returns a snapshot of the given database.
+// FindSnapshot returns a snapshot of the given database, or of any
+// database that exists when dbID is "".
 func (m *Manager) FindSnapshot(ctx context.Context, dbID, sid string) (store.SnapshotRecord, error) {
 	s, err := m.findLiveSnapshot(ctx, sid)
 	if err != nil {
 		return s, err
 	}
-	if s.DatabaseID != dbID {
+	if dbID != "" && s.DatabaseID != dbID {
 		return s, &snapdeck.Error{Code: snapdeck.NotFound, Reason: "snapshot-not-found",
 			Message: fmt.Sprintf("Snapshot %s does not belong to database %s.", sid, dbID)}
 	}
