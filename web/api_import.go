@@ -332,12 +332,12 @@ func (u *upload) append(body io.Reader, length int64) error {
 // errChunkLength refuses a chunk whose body is not as long as its
 // Content-Range says; got is negative when the body was longer.
 func errChunkLength(got, want int64) error {
-	size := fmt.Sprintf("%d bytes", got)
+	size := fmt.Sprintf("%d bytes, not", got)
 	if got < 0 {
-		size = "longer"
+		size = "longer than"
 	}
 	return &snapdeck.Error{Code: snapdeck.Invalid, Reason: "invalid-request", Field: "Content-Range",
-		Message: fmt.Sprintf("The chunk's body is %s, but its Content-Range announces %d bytes; nothing was written.", size, want)}
+		Message: fmt.Sprintf("The chunk's body is %s the %d bytes its Content-Range announces; nothing was written.", size, want)}
 }
 
 // finish checks the complete file's SHA-256 and hands it to the load.
@@ -360,11 +360,7 @@ func (im *importAPI) finish(c echo.Context, u *upload) error {
 	j, err := im.a.s.deps.Databases.Load(ctx, u.dbID, database.LoadSource{Path: u.path, Name: u.name, Reason: "push-to-cloud",
 		Overwrite: u.overwrite, Limits: im.a.s.importLimits()}, u.actor)
 	if err != nil {
-		msg := snapdeck.ErrorMessage(err)
-		if ctx.Err() != nil {
-			msg = "the check stopped before it ended: the client went away or the console shut down; nothing was changed, push again"
-		}
-		u.set(func() { u.status, u.message = uploadFailed, msg })
+		u.set(func() { u.status, u.message = uploadFailed, snapdeck.ErrorMessage(err) })
 		if e, ok := snapdeck.AsError(err); ok && e.Reason == "" && (e.Code == snapdeck.Invalid || e.Code == snapdeck.TooLarge) {
 			// Aura clients know no 413: a file over the limit is a 400 too.
 			return &snapdeck.Error{Code: snapdeck.Invalid, Reason: "import-rejected", Message: sentence(e.Message), Err: e.Err}

@@ -273,7 +273,7 @@ func TestAPIImportChecksAreBounded(t *testing.T) {
 	leave()
 	r = a.waitUpload(first.ID, uid, "failed", 5*time.Second)
 	t.Logf("the check stopped %s after its client left: %s", time.Since(left), r.data()["error"])
-	if msg, _ := r.data()["error"].(string); !strings.HasPrefix(msg, "the check stopped before it ended: the client went away") {
+	if msg, _ := r.data()["error"].(string); !strings.HasPrefix(msg, "The check of the file stopped before it ended: its client went away") {
 		t.Errorf("the stopped check: got %q, want it stopped because its client left", msg)
 	}
 	if loads := c.loadSnapshots(t, first.ID); len(loads) != 0 {

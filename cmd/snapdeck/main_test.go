@@ -236,7 +236,7 @@ func TestShutdownStopsAnImportCheck(t *testing.T) {
 	clientID, secret := cl.apiKey(t, base)
 	db := cl.createDatabase(t, base, "endless")
 	token := apiToken(t, base, clientID, secret)
-	call := func(method, path string, header map[string]string, body []byte) map[string]any {
+	call := func(method, path string, header map[string]string, body []byte) (data map[string]any, status int) {
 		req, _ := http.NewRequest(method, base+path, bytes.NewReader(body))
 		req.Header.Set("Authorization", "Bearer "+token)
 		for k, v := range header {
@@ -245,18 +245,18 @@ func TestShutdownStopsAnImportCheck(t *testing.T) {
 		res, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Error(err)
-			return nil
+			return nil, 0
 		}
 		defer res.Body.Close()
 		var reply struct {
 			Data map[string]any `json:"data"`
 		}
 		json.NewDecoder(res.Body).Decode(&reply)
-		return reply.Data
+		return reply.Data, res.StatusCode
 	}
 	sql := []byte("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c) SELECT count(*) FROM c;\n")
 	sum := sha256.Sum256(sql)
-	up := call(http.MethodPost, "/v1/instances/"+db+"/import", map[string]string{"X-Snapdeck-Size": strconv.Itoa(len(sql)),
+	up, _ := call(http.MethodPost, "/v1/instances/"+db+"/import", map[string]string{"X-Snapdeck-Size": strconv.Itoa(len(sql)),
 		"X-Snapdeck-SHA256": hex.EncodeToString(sum[:]), "X-Snapdeck-Overwrite": "true"}, nil)
 	uid, _ := up["upload_id"].(string)
 	if uid == "" {
@@ -264,9 +264,16 @@ func TestShutdownStopsAnImportCheck(t *testing.T) {
 	}
 	path := "/v1/instances/" + db + "/import/" + uid
 	// The client stays: only the shutdown can stop the check.
-	go call(http.MethodPut, path, map[string]string{"Content-Range": fmt.Sprintf("bytes 0-%d/%d", len(sql)-1, len(sql))}, sql)
+	answered := make(chan int, 1)
+	go func() {
+		_, status := call(http.MethodPut, path, map[string]string{"Content-Range": fmt.Sprintf("bytes 0-%d/%d", len(sql)-1, len(sql))}, sql)
+		answered <- status
+	}()
 	deadline := time.Now().Add(10 * time.Second)
-	for call(http.MethodGet, path, nil, nil)["status"] != "checking" {
+	for {
+		if up, _ := call(http.MethodGet, path, nil, nil); up["status"] == "checking" {
+			break
+		}
 		if time.Now().After(deadline) {
 			t.Fatal("the upload was never checked")
 		}
@@ -281,6 +288,10 @@ func TestShutdownStopsAnImportCheck(t *testing.T) {
 	}
 	if took > 2*time.Second {
 		t.Errorf("shutdown took %s while a check ran, want at most 2s", took)
+	}
+	// The client that stayed is told, not given a 500.
+	if status := <-answered; status != http.StatusConflict {
+		t.Errorf("the upload stopped by the shutdown: got %d, want 409", status)
 	}
 }
 

@@ -172,6 +172,10 @@ func (m *Manager) Load(ctx context.Context, dbID string, src LoadSource, actor s
 	tmp := m.host.Path(dbID) + ".load-" + uuid.NewString()[:8]
 	res, err := importfile.Prepare(ctx, src.Path, tmp, src.Limits, nil)
 	release()
+	if err != nil && ctx.Err() != nil {
+		err = &snapdeck.Error{Code: snapdeck.Busy, Reason: "import-check-stopped", Err: err,
+			Message: "The check of the file stopped before it ended: its client went away, or the console is shutting down. Nothing was changed; load the file again."}
+	}
 	if err != nil {
 		m.logger.Info("upload refused", "database_id", dbID, "user", actor, "err", err)
 		return refuse(err)
