@@ -173,6 +173,17 @@ func (db *DB) DeleteSnapshot(ctx context.Context, id string) error {
 	return nil
 }
 
+// DeleteOrphanSnapshots removes the records of every snapshot whose
+// database no longer exists and returns how many there were; their
+// storage is reclaimed by the next sweep of the snapshot store.
+func (db *DB) DeleteOrphanSnapshots(ctx context.Context) (int64, error) {
+	res, err := db.w.ExecContext(ctx, `DELETE FROM snapshots WHERE database_id NOT IN (SELECT id FROM databases)`)
+	if err != nil {
+		return 0, fmt.Errorf("delete snapshots of deleted databases: %w", err)
+	}
+	return res.RowsAffected()
+}
+
 // SnapshotRoots returns the store roots of every snapshot that still has
 // one: what a sweep of the snapshot store must keep.
 func (db *DB) SnapshotRoots(ctx context.Context) ([]string, error) {

@@ -1,8 +1,8 @@
 package web
 
 import (
-	"context"
 	"crypto/sha256"
+	"encoding"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -237,16 +237,27 @@ func (im *importAPI) put(c echo.Context) error {
 		return im.reply(c, http.StatusOK, u)
 	}
 	start, end, total, ok := parseContentRange(c.Request().Header.Get("Content-Range"))
+	length := end - start + 1
 	switch {
-	case !ok || total != u.size || end < start || end-start+1 > maxChunk:
+	case !ok || end < start || length > maxChunk:
 		return &snapdeck.Error{Code: snapdeck.Invalid, Reason: "invalid-request", Field: "Content-Range",
 			Message: fmt.Sprintf("Send Content-Range: bytes START-END/%d, at most %s at once.", u.size, bytesize.Format(maxChunk))}
+	case total != u.size:
+		return &snapdeck.Error{Code: snapdeck.Invalid, Reason: "invalid-request", Field: "Content-Range",
+			Message: fmt.Sprintf("The chunk's Content-Range gives the file's size as %d bytes, but the upload was announced with %d; nothing was written.", total, u.size)}
+	case end >= u.size:
+		// The announced size was checked against --max-import-size; a
+		// chunk past it would carry the file over the limit.
+		return &snapdeck.Error{Code: snapdeck.Invalid, Reason: "invalid-request", Field: "Content-Range",
+			Message: fmt.Sprintf("The chunk ends at byte %d, past the end of the announced %d-byte file; nothing was written.", end, u.size)}
+	case c.Request().ContentLength >= 0 && c.Request().ContentLength != length:
+		return errChunkLength(c.Request().ContentLength, length)
 	case start != u.received:
 		c.Response().Header().Set(headerReceived, strconv.FormatInt(u.received, 10))
 		return &snapdeck.Error{Code: snapdeck.Conflict, Reason: "upload-offset-mismatch",
 			Message: fmt.Sprintf("The console has %d bytes of this upload; send the next chunk from there.", u.received)}
 	}
-	if err := u.append(http.MaxBytesReader(c.Response(), c.Request().Body, end-start+1)); err != nil {
+	if err := u.append(http.MaxBytesReader(c.Response(), c.Request().Body, length), length); err != nil {
 		return err
 	}
 	if u.received < u.size {
@@ -262,9 +273,11 @@ func (u *upload) set(change func()) {
 	change()
 }
 
-// append writes body at the end of the upload's file, hashing what was
-// written; what arrived before an interruption is kept, to resume from.
-func (u *upload) append(body io.Reader) error {
+// append writes body, a chunk of length bytes, at the end of the upload's
+// file, hashing what was written. What arrived before an interruption is
+// kept, to resume from; a body that ends early or runs past length is
+// taken back whole, as the client sent something else than it said.
+func (u *upload) append(body io.Reader, length int64) error {
 	f, err := os.OpenFile(u.path, os.O_WRONLY, 0)
 	if err != nil {
 		return err
@@ -272,6 +285,21 @@ func (u *upload) append(body io.Reader) error {
 	defer f.Close()
 	if _, err := f.Seek(u.received, io.SeekStart); err != nil {
 		return err
+	}
+	from := u.received
+	before, err := u.sum.(encoding.BinaryMarshaler).MarshalBinary()
+	if err != nil {
+		return err
+	}
+	takeBack := func(got int64) error {
+		if err := f.Truncate(from); err != nil {
+			return err
+		}
+		if err := u.sum.(encoding.BinaryUnmarshaler).UnmarshalBinary(before); err != nil {
+			return err
+		}
+		u.set(func() { u.received = from })
+		return errChunkLength(got, length)
 	}
 	buf := make([]byte, 1<<20)
 	for {
@@ -286,14 +314,30 @@ func (u *upload) append(body io.Reader) error {
 			u.sum.Write(buf[:n])
 			u.set(func() { u.received += int64(n) })
 		}
-		if errors.Is(rerr, io.EOF) {
+		var tooLong *http.MaxBytesError
+		switch {
+		case errors.Is(rerr, io.EOF) && u.received-from != length:
+			return takeBack(u.received - from)
+		case errors.Is(rerr, io.EOF):
 			return nil
-		}
-		if rerr != nil {
+		case errors.As(rerr, &tooLong):
+			return takeBack(-1)
+		case rerr != nil:
 			return &snapdeck.Error{Code: snapdeck.Invalid, Reason: "upload-interrupted", Err: rerr,
 				Message: fmt.Sprintf("The chunk stopped arriving; the console has %d bytes. Resume from there.", u.received)}
 		}
 	}
+}
+
+// errChunkLength refuses a chunk whose body is not as long as its
+// Content-Range says; got is negative when the body was longer.
+func errChunkLength(got, want int64) error {
+	size := fmt.Sprintf("%d bytes, not", got)
+	if got < 0 {
+		size = "longer than"
+	}
+	return &snapdeck.Error{Code: snapdeck.Invalid, Reason: "invalid-request", Field: "Content-Range",
+		Message: fmt.Sprintf("The chunk's body is %s the %d bytes its Content-Range announces; nothing was written.", size, want)}
 }
 
 // finish checks the complete file's SHA-256 and hands it to the load.
@@ -308,9 +352,11 @@ func (im *importAPI) finish(c echo.Context, u *upload) error {
 		return err
 	}
 	u.set(func() { u.status = uploadChecking })
-	// The check of a large file takes a while: it goes on if the client
-	// gives up waiting, and the client learns the outcome from GET.
-	ctx := context.WithoutCancel(c.Request().Context())
+	// The check runs while the client waits for its answer: it stops when
+	// the client goes away (or the console shuts down), as a check of user
+	// SQL nobody waits for would only hold a core and a check slot.
+	ctx, cancel := im.a.s.checkContext(c)
+	defer cancel()
 	j, err := im.a.s.deps.Databases.Load(ctx, u.dbID, database.LoadSource{Path: u.path, Name: u.name, Reason: "push-to-cloud",
 		Overwrite: u.overwrite, Limits: im.a.s.importLimits()}, u.actor)
 	if err != nil {

@@ -6,13 +6,16 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/snapdeck/snapdeck/internal/snapdeck"
+	"github.com/snapdeck/snapdeck/web"
 )
 
 // importCall sends one request of the import extension.
@@ -130,5 +133,153 @@ func TestAPIImportRefusesEarly(t *testing.T) {
 	}
 	if loads := c.loadSnapshots(t, d.ID); len(loads) != 0 {
 		t.Errorf("Load snapshots: got %d, want none", len(loads))
+	}
+}
+
+// TestAPIImportChunkStaysInsideAnnouncedSize sends chunks that do not fit
+// the announced upload: each is refused with 400 and nothing is kept.
+func TestAPIImportChunkStaysInsideAnnouncedSize(t *testing.T) {
+	c := mustConsole(t, importLimits)
+	a := c.mustAPI("member@x")
+	d := c.mustDatabase("bounded", snapdeck.PlanFree)
+	file := []byte("0123456789")
+	big := make([]byte, 20<<20)
+	cases := []struct {
+		name  string
+		rng   string
+		body  []byte
+		chunk bool // sent with chunked transfer encoding: no Content-Length
+	}{
+		{"ends past the announced size", "bytes 0-20971515/10", big[:20971516], false},
+		{"ends past it, one byte", "bytes 0-10/10", []byte("0123456789a"), false},
+		{"total differs from the announced size", "bytes 0-9/11", file, false},
+		{"body shorter than its range", "bytes 0-9/10", file[:5], false},
+		{"body longer than its range", "bytes 0-4/10", file, false},
+		{"chunked body shorter than its range", "bytes 0-9/10", file[:5], true},
+		{"chunked body longer than its range", "bytes 0-4/10", file, true},
+	}
+	for _, tc := range cases {
+		r := a.announce(d.ID, file, true)
+		uid, _ := r.data()["upload_id"].(string)
+		if uid == "" {
+			t.Fatalf("announce: got %d %s", r.status, r.raw)
+		}
+		req, _ := http.NewRequest(http.MethodPut, a.base+"/v1/instances/"+d.ID+"/import/"+uid, bytes.NewReader(tc.body))
+		if tc.chunk {
+			req.Body = io.NopCloser(bytes.NewReader(tc.body))
+			req.ContentLength = -1
+		}
+		req.Header.Set("Authorization", "Bearer "+a.token)
+		req.Header.Set("Content-Range", tc.rng)
+		r = callAPI(t, req)
+		if r.status != http.StatusBadRequest || r.firstError()["field"] != "Content-Range" {
+			t.Errorf("%s: got %d %s, want 400 on Content-Range", tc.name, r.status, r.raw)
+		}
+		r = a.importCall(http.MethodGet, "/v1/instances/"+d.ID+"/import/"+uid, nil, nil)
+		if r.data()["received"] != float64(0) || r.data()["status"] != "receiving" {
+			t.Errorf("%s: after the refusal got %s, want 0 bytes received, still receiving", tc.name, r.raw)
+		}
+		// The whole file then still goes through, from byte 0.
+		if r := a.chunk(d.ID, uid, file, 0, len(file)); r.status == http.StatusConflict {
+			t.Errorf("%s: resending from 0 got %d %s", tc.name, r.status, r.raw)
+		}
+	}
+	if loads := c.loadSnapshots(t, d.ID); len(loads) != 0 {
+		t.Errorf("Load snapshots: got %d, want none (the file is not a database)", len(loads))
+	}
+}
+
+// endlessSQL is the 117-byte SQL text: a recursive CTE that never
+// ends.
+var endlessSQL = []byte("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c) SELECT count(*) FROM c;\n")
+
+// startEndlessCheck uploads endlessSQL into database id through the API,
+// with the last chunk's request cancelled by the returned function, and
+// returns once the console is checking it.
+func startEndlessCheck(t *testing.T, a *apiClient, id string) (uid string, leave func()) {
+	t.Helper()
+	r := a.announce(id, endlessSQL, true)
+	uid, _ = r.data()["upload_id"].(string)
+	if r.status != http.StatusAccepted {
+		t.Fatalf("announce into %s: got %d %s", id, r.status, r.raw)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPut, a.base+"/v1/instances/"+id+"/import/"+uid, bytes.NewReader(endlessSQL))
+	req.Header.Set("Authorization", "Bearer "+a.token)
+	req.Header.Set("Content-Range", fmt.Sprintf("bytes 0-%d/%d", len(endlessSQL)-1, len(endlessSQL)))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if res, err := http.DefaultClient.Do(req); err == nil {
+			res.Body.Close()
+		}
+	}()
+	a.waitUpload(id, uid, "checking", 10*time.Second)
+	return uid, func() { cancel(); <-done }
+}
+
+// waitUpload polls an upload until its status is want, and fails the test
+// when it is not within d.
+func (a *apiClient) waitUpload(id, uid, want string, d time.Duration) apiReply {
+	a.t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		r := a.importCall(http.MethodGet, "/v1/instances/"+id+"/import/"+uid, nil, nil)
+		if r.data()["status"] == want {
+			return r
+		}
+		if time.Now().After(deadline) {
+			a.t.Fatalf("upload %s: got %s after %s, want status %s", uid, r.raw, d, want)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestAPIImportChecksAreBounded runs the endless SQL text through
+// the API: a second load into the same database is refused with 409
+// before any work, through the API and the console form; one check over
+// the console-wide cap is refused with 429; and a check stops when its
+// client goes away.
+func TestAPIImportChecksAreBounded(t *testing.T) {
+	c := mustConsole(t, func(cfg *web.Config) { cfg.ImportCheckTimeout = time.Minute })
+	a := c.mustAPI("member@x")
+	first := c.mustDatabase("first", snapdeck.PlanFree)
+	second := c.mustDatabase("second", snapdeck.PlanFree)
+	third := c.mustDatabase("third", snapdeck.PlanFree)
+
+	uid, leave := startEndlessCheck(t, a, first.ID)
+	if r := a.announce(first.ID, endlessSQL, true); r.status != http.StatusConflict || r.firstError()["reason"] != "ongoing-database-operation" {
+		t.Errorf("second upload into the same database: got %d %s, want 409 ongoing-database-operation", r.status, r.raw)
+	}
+	res, body := c.newClient("member@x").upload(first.ID, "again.sql", bytes.NewReader(endlessSQL))
+	if res.StatusCode != http.StatusConflict || !strings.Contains(body, "Another file is being checked for loading into first") {
+		t.Errorf("console upload into the same database: got %d, want 409 with the reason", res.StatusCode)
+	}
+
+	// The default cap is two checks at once: a third is refused at once.
+	_, leaveSecond := startEndlessCheck(t, a, second.ID)
+	r := a.announce(third.ID, endlessSQL, true)
+	thirdUID, _ := r.data()["upload_id"].(string)
+	r = a.chunk(third.ID, thirdUID, endlessSQL, 0, len(endlessSQL))
+	if r.status != http.StatusTooManyRequests || r.firstError()["reason"] != "import-checks-busy" {
+		t.Errorf("a third check at once: got %d %s, want 429 import-checks-busy", r.status, r.raw)
+	}
+	leaveSecond()
+
+	// The client of the first check goes away: the check stops within
+	// moments, not at its one-minute limit, and the database takes loads
+	// again.
+	left := time.Now()
+	leave()
+	r = a.waitUpload(first.ID, uid, "failed", 5*time.Second)
+	t.Logf("the check stopped %s after its client left: %s", time.Since(left), r.data()["error"])
+	if msg, _ := r.data()["error"].(string); !strings.HasPrefix(msg, "The check of the file stopped before it ended: its client went away") {
+		t.Errorf("the stopped check: got %q, want it stopped because its client left", msg)
+	}
+	if loads := c.loadSnapshots(t, first.ID); len(loads) != 0 {
+		t.Errorf("Load snapshots: got %d, want none", len(loads))
+	}
+	if r := a.announce(first.ID, endlessSQL, true); r.status != http.StatusAccepted {
+		t.Errorf("an upload after the check stopped: got %d %s, want 202", r.status, r.raw)
 	}
 }

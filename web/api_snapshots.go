@@ -217,7 +217,7 @@ func (a *api) overwrite(c echo.Context) (snapdeck.Database, snapdeck.Placement, 
 		_, _, err := a.s.deps.Databases.OverwriteFromDatabase(ctx, d.ID, req.SourceInstanceID, actor)
 		return d, p, "", err
 	}
-	s, err := a.s.deps.Store.FindSnapshot(ctx, req.SourceSnapshotID)
+	s, err := a.s.deps.Databases.FindSnapshot(ctx, "", req.SourceSnapshotID)
 	if err != nil {
 		return d, p, req.SourceSnapshotID, err
 	}

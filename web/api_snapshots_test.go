@@ -557,3 +557,37 @@ func (a *apiClient) download(url, rng string, want int) string {
 	}
 	return string(b)
 }
+
+// TestAPIOverwriteFromADeletedDatabase checks that the snapshots of a
+// deleted database bring nothing back: an overwrite or a new instance from
+// one is 404 and changes nothing.
+func TestAPIOverwriteFromADeletedDatabase(t *testing.T) {
+	ctx := context.Background()
+	c := mustConsole(t)
+	a := c.mustAPI("admin@x")
+	gone := c.mustDatabase("gone", snapdeck.PlanProfessional)
+	c.exec(t, gone.ID, "CREATE TABLE secret (n INTEGER)")
+	snap, err := c.databases.Snapshot(ctx, gone.ID, snapdeck.SnapshotOnDemand, "test", "system")
+	if err != nil {
+		t.Fatal(err)
+	}
+	target := c.mustDatabase("target", snapdeck.PlanProfessional)
+	if err := c.databases.Delete(ctx, gone.ID, "gone"); err != nil {
+		t.Fatal(err)
+	}
+	for _, body := range []string{
+		`{"source_snapshot_id":"` + snap.ID + `"}`,
+		`{"source_instance_id":"` + target.ID + `","source_snapshot_id":"` + snap.ID + `"}`,
+	} {
+		r := a.do("POST", "/v1/instances/"+target.ID+"/overwrite", body)
+		if r.status != http.StatusNotFound || r.firstError()["reason"] != "snapshot-not-found" {
+			t.Errorf("overwrite %s: got %d %s, want 404 snapshot-not-found", body, r.status, r.raw)
+		}
+	}
+	if got, _ := c.databases.Find(ctx, target.ID); got.Status != snapdeck.StatusRunning {
+		t.Errorf("target: got %s, want running", got.Status)
+	}
+	if _, err := c.databases.Query(ctx, target.ID, "SELECT * FROM secret", true); err == nil {
+		t.Errorf("target holds the deleted database's table")
+	}
+}

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -49,7 +50,16 @@ func (s *Server) maxImportSize() int64 {
 
 // importLimits are the limits handed to every load.
 func (s *Server) importLimits() importfile.Limits {
-	return importfile.Limits{MaxSize: s.maxImportSize(), SQLTimeout: s.cfg.ImportSQLTimeout}
+	return importfile.Limits{MaxSize: s.maxImportSize(), CheckTimeout: s.cfg.ImportCheckTimeout}
+}
+
+// checkContext is what an upload's check runs on: the request's context,
+// which ends when the client goes away, ended as well when the console
+// shuts down.
+func (s *Server) checkContext(c echo.Context) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(c.Request().Context())
+	stop := context.AfterFunc(s.stop, cancel)
+	return ctx, func() { stop(); cancel() }
 }
 
 // importTab is GET /databases/{id}/import.
@@ -83,10 +93,20 @@ func (s *Server) importUpload(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	path, name, err := receiveUpload(c.Request(), dir, s.maxImportSize())
+	// A database busy with another load refuses this one before its file
+	// is received; Load checks again once it is.
+	path, name := "", ""
+	if err = s.deps.Databases.CheckLoad(c.Request().Context(), d, true); err == nil {
+		path, name, err = receiveUpload(c.Request(), dir, s.maxImportSize())
+	}
 	if err == nil {
+		// Read the request to its end: only then does the server see a
+		// client that goes away, which ends the check.
+		io.Copy(io.Discard, io.LimitReader(c.Request().Body, 64<<10))
+		ctx, cancel := s.checkContext(c)
+		defer cancel()
 		var j snapdeck.Job
-		j, err = s.deps.Databases.Load(c.Request().Context(), d.ID, database.LoadSource{Path: path, Name: name, Overwrite: true,
+		j, err = s.deps.Databases.Load(ctx, d.ID, database.LoadSource{Path: path, Name: name, Overwrite: true,
 			Limits: s.importLimits()}, u.Email)
 		if err == nil {
 			if isPartial(c) {
@@ -102,7 +122,7 @@ func (s *Server) importUpload(c echo.Context) error {
 			Outcome: snapdeck.OutcomeFailed, Detail: "from " + name + ": " + snapdeck.ErrorMessage(err)})
 	}
 	switch code := snapdeck.ErrorCode(err); code {
-	case snapdeck.Invalid, snapdeck.TooLarge, snapdeck.Busy, snapdeck.Conflict:
+	case snapdeck.Invalid, snapdeck.TooLarge, snapdeck.Busy, snapdeck.Conflict, snapdeck.TooMany:
 		if fresh, ferr := s.database(c); ferr == nil {
 			d = fresh
 		}

@@ -35,9 +35,9 @@ type Config struct {
 	// MaxImportSize bounds uploads to the IMPORT DATABASE tab and the
 	// API's import (--max-import-size); zero means 4 GiB.
 	MaxImportSize int64
-	// ImportSQLTimeout bounds running uploaded SQL text; zero means
-	// importfile's default.
-	ImportSQLTimeout time.Duration
+	// ImportCheckTimeout bounds the check of one upload, running SQL text
+	// included (--import-check-timeout); zero means importfile's default.
+	ImportCheckTimeout time.Duration
 	// PublicURL is the console's address as its users reach it, such as
 	// https://console.example.com behind a TLS-terminating proxy, checked
 	// by ParsePublicURL. Absolute links use it, an https one marks the
@@ -105,6 +105,10 @@ type Server struct {
 	// secureCookies marks cookies Secure on every request, not just TLS
 	// ones: the public URL is https.
 	secureCookies bool
+	// stop is New's ctx, done when the console shuts down: work a request
+	// runs past a quick answer (an upload's check) stops with it, so that
+	// shutting down does not wait for it.
+	stop context.Context
 }
 
 // New builds the server and its routes. The session keys live in the store
@@ -146,7 +150,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 	if deps.Scheduler == nil {
 		deps.Scheduler = schedule.New(schedule.Config{Store: deps.Store, Databases: deps.Databases, Logger: deps.Logger})
 	}
-	s := &Server{cfg: cfg, deps: deps, e: echo.New(), sessions: ss, logger: deps.Logger, csrfKey: csrfKey, secureCookies: secure}
+	s := &Server{cfg: cfg, deps: deps, e: echo.New(), sessions: ss, logger: deps.Logger, csrfKey: csrfKey, secureCookies: secure, stop: ctx}
 	s.e.HideBanner = true
 	s.e.HidePort = true
 	// The client's address (sign-in throttling) is where the connection

@@ -2,11 +2,17 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -156,6 +162,9 @@ func TestServeFlagsAndEnvironment(t *testing.T) {
 				return c.addr + " " + c.retention["professional"].String()
 			}},
 		{name: "bad duration in env", env: map[string]string{"SNAPDECK_RETENTION_FREE": "a week"}, wantErr: "SNAPDECK_RETENTION_FREE"},
+		{name: "import checks", env: map[string]string{"SNAPDECK_IMPORT_CHECKS": "3", "SNAPDECK_IMPORT_CHECK_TIMEOUT": "90s"},
+			check: func(c *serveCommand) string { return itoa(int64(c.importChecks)) + " " + c.importCheckTimeout.String() }},
+		{name: "no import checks", args: []string{"--import-checks", "0"}, wantErr: "--import-checks must be at least 1"},
 		{name: "bad flag", args: []string{"--cadence-free", "0s"}, wantErr: "--cadence-free must be positive"},
 		{name: "stray argument", args: []string{"extra"}, wantErr: "no arguments"},
 	}
@@ -163,6 +172,7 @@ func TestServeFlagsAndEnvironment(t *testing.T) {
 		"defaults":       "127.0.0.1:8080 ./data 1h0m0s 2160h0m0s",
 		"env":            "0.0.0.0:9 4s 1073741824",
 		"flag beats env": "127.0.0.1:1 15s",
+		"import checks":  "3 1m30s",
 	}
 	for _, tc := range cases {
 		c := &serveCommand{getenv: func(k string) string { return tc.env[k] }, stdout: io.Discard, stderr: io.Discard}
@@ -213,4 +223,94 @@ func (b *syncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.b.String()
+}
+
+// TestShutdownStopsAnImportCheck stops the console while it checks the
+// issue's endless SQL text for a client that is still waiting: the check
+// must not hold the shutdown up (it waited for the check's time limit).
+func TestShutdownStopsAnImportCheck(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	base, stop := startConsole(t, map[string]string{"SNAPDECK_DATA": data, "SNAPDECK_ADMIN_EMAIL": "ann@example.com",
+		"SNAPDECK_ADMIN_PASSWORD": "a-long-password", "SNAPDECK_IMPORT_CHECK_TIMEOUT": "10m"})
+	cl := signIn(t, base, "ann@example.com", "a-long-password")
+	clientID, secret := cl.apiKey(t, base)
+	db := cl.createDatabase(t, base, "endless")
+	token := apiToken(t, base, clientID, secret)
+	call := func(method, path string, header map[string]string, body []byte) (data map[string]any, status int) {
+		req, _ := http.NewRequest(method, base+path, bytes.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+token)
+		for k, v := range header {
+			req.Header.Set(k, v)
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Error(err)
+			return nil, 0
+		}
+		defer res.Body.Close()
+		var reply struct {
+			Data map[string]any `json:"data"`
+		}
+		json.NewDecoder(res.Body).Decode(&reply)
+		return reply.Data, res.StatusCode
+	}
+	sql := []byte("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c) SELECT count(*) FROM c;\n")
+	sum := sha256.Sum256(sql)
+	up, _ := call(http.MethodPost, "/v1/instances/"+db+"/import", map[string]string{"X-Snapdeck-Size": strconv.Itoa(len(sql)),
+		"X-Snapdeck-SHA256": hex.EncodeToString(sum[:]), "X-Snapdeck-Overwrite": "true"}, nil)
+	uid, _ := up["upload_id"].(string)
+	if uid == "" {
+		t.Fatalf("announce: got %v", up)
+	}
+	path := "/v1/instances/" + db + "/import/" + uid
+	// The client stays: only the shutdown can stop the check.
+	answered := make(chan int, 1)
+	go func() {
+		_, status := call(http.MethodPut, path, map[string]string{"Content-Range": fmt.Sprintf("bytes 0-%d/%d", len(sql)-1, len(sql))}, sql)
+		answered <- status
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if up, _ := call(http.MethodGet, path, nil, nil); up["status"] == "checking" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the upload was never checked")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	start := time.Now()
+	err := stop()
+	took := time.Since(start)
+	t.Logf("shutdown took %s", took)
+	if err != nil {
+		t.Errorf("shutdown: got %v, want nil", err)
+	}
+	if took > 2*time.Second {
+		t.Errorf("shutdown took %s while a check ran, want at most 2s", took)
+	}
+	// The client that stayed is told, not given a 500.
+	if status := <-answered; status != http.StatusConflict {
+		t.Errorf("the upload stopped by the shutdown: got %d, want 409", status)
+	}
+}
+
+// apiToken gets an API token for a key's client id and secret.
+func apiToken(t *testing.T, base, id, secret string) string {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, base+"/oauth/token", strings.NewReader("grant_type=client_credentials"))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth(id, secret)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
+	if err := json.NewDecoder(res.Body).Decode(&tok); err != nil || tok.AccessToken == "" {
+		t.Fatalf("token: got %d, %v", res.StatusCode, err)
+	}
+	return tok.AccessToken
 }

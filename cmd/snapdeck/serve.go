@@ -49,6 +49,10 @@ type serveCommand struct {
 	// publicURL is the console's address as its users reach it (behind a
 	// TLS-terminating proxy), checked and without a trailing slash.
 	publicURL string
+	// importChecks bounds the uploads checked at once, importCheckTimeout
+	// the time one check may take.
+	importChecks       int
+	importCheckTimeout time.Duration
 }
 
 func (c *serveCommand) parse(args []string) error {
@@ -59,6 +63,8 @@ func (c *serveCommand) parse(args []string) error {
 	f.String(&c.dataDir, "data", "./data", "data directory")
 	f.Size(&c.maxImportSize, "max-import-size", importfile.DefaultMaxSize, "largest upload accepted for import")
 	f.Duration(&c.queryTimeout, "query-timeout", 30*time.Second, "interrupt a Query tab statement running longer")
+	f.Int(&c.importChecks, "import-checks", database.DefaultImportChecks, "uploads checked at once; more are refused with 429")
+	f.Duration(&c.importCheckTimeout, "import-check-timeout", importfile.DefaultCheckTimeout, "refuse an upload whose check (running SQL text included) takes longer")
 	f.String(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	c.cadence, c.retention = map[string]*time.Duration{}, map[string]*time.Duration{}
 	for p, def := range snapdeck.DefaultPolicies() {
@@ -90,6 +96,12 @@ func (c *serveCommand) parse(args []string) error {
 	}
 	if c.snapshotWorkers < 1 {
 		return usageError{"--snapshot-workers must be at least 1"}
+	}
+	if c.importChecks < 1 {
+		return usageError{"--import-checks must be at least 1"}
+	}
+	if c.importCheckTimeout <= 0 {
+		return usageError{"--import-check-timeout must be positive"}
 	}
 	if u, err := url.Parse(c.notifyURL); c.notifyURL != "" && (err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "") {
 		return usageError{fmt.Sprintf("--notify-url %q: want an http:// or https:// URL", c.notifyURL)}
@@ -168,7 +180,8 @@ func (c *serveCommand) Run(ctx context.Context) error {
 		policies[plan] = snapdeck.PlanPolicy{Cadence: *c.cadence[string(plan)], Retention: *c.retention[string(plan)]}
 	}
 	if err := databases.EnableSnapshots(database.Snapshots{Store: snaps, Jobs: jobs, Policies: policies,
-		TmpDir: tmp, ExportDir: filepath.Join(tmp, "exports"), ExportTTL: c.exportTTL, ExportCacheSize: c.exportCache, Engine: "snapdeck " + version, SQLiteVersion: sqliteV}); err != nil {
+		TmpDir: tmp, ExportDir: filepath.Join(tmp, "exports"), ExportTTL: c.exportTTL, ExportCacheSize: c.exportCache, Engine: "snapdeck " + version, SQLiteVersion: sqliteV,
+		ImportChecks: c.importChecks}); err != nil {
 		return err
 	}
 	mx := metrics.New(metrics.Sources{SnapshotStore: snaps.Stats, LastSuccess: db.LatestSnapshotTimes, Logger: logger,
@@ -211,7 +224,7 @@ func (c *serveCommand) Run(ctx context.Context) error {
 		return err
 	}
 
-	srv, err := web.New(ctx, web.Config{Version: version, MaxImportSize: c.maxImportSize, PublicURL: c.publicURL}, web.Deps{Store: db, Databases: databases, Auth: authn, Logger: logger,
+	srv, err := web.New(ctx, web.Config{Version: version, MaxImportSize: c.maxImportSize, PublicURL: c.publicURL, ImportCheckTimeout: c.importCheckTimeout}, web.Deps{Store: db, Databases: databases, Auth: authn, Logger: logger,
 		NextSnapshot: sched.NextSnapshot, Scheduler: sched, Metrics: mx})
 	if err != nil {
 		return err

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -65,15 +66,43 @@ func (m *Manager) HoldsData(ctx context.Context, id string) (bool, error) {
 	return n > 0, nil
 }
 
+// DefaultImportChecks is how many uploads are checked at once when
+// Snapshots.ImportChecks is zero: serve's --import-checks default. A check
+// keeps a core busy (SQL text runs on one connection, a .dump decompresses
+// on two goroutines); two leave the console's other work room on a small
+// machine.
+const DefaultImportChecks = 2
+
+// loadState is what keeps loads apart: one per database, and a
+// console-wide number of checks at once.
+type loadState struct {
+	// loading holds the ids of the databases whose upload is being
+	// checked; once checked, the database's status says it is loading.
+	loading sync.Map // database id -> struct{}
+	// checks holds a token per check running.
+	checks chan struct{}
+}
+
+// errLoadUnderWay refuses a second load into a database.
+func errLoadUnderWay(d snapdeck.Database) error {
+	return &snapdeck.Error{Code: snapdeck.Busy, Reason: "ongoing-database-operation",
+		Message: fmt.Sprintf("Another file is being checked for loading into %s; load this one once that load is over.", d.Name)}
+}
+
 // CheckLoad refuses a load into d whatever the file holds: d is not
-// running (Busy, reason "ongoing-database-operation"), or it holds data and
-// overwrite is not set (Conflict, reason "database-not-empty"). The API
-// runs it when an upload is announced, before any byte is sent; Load runs
-// it again once the file is in, as the database may have changed meanwhile.
+// running or another upload into it is being checked (Busy, reason
+// "ongoing-database-operation"), or it holds data and overwrite is not set
+// (Conflict, reason "database-not-empty"). The API runs it when an upload
+// is announced, before any byte is sent, and the IMPORT DATABASE tab before
+// it receives the file; Load runs it again once the file is in, as the
+// database may have changed meanwhile.
 func (m *Manager) CheckLoad(ctx context.Context, d snapdeck.Database, overwrite bool) error {
 	if d.Status != snapdeck.StatusRunning {
 		return &snapdeck.Error{Code: snapdeck.Busy, Reason: "ongoing-database-operation",
 			Message: fmt.Sprintf("The database is %s; load the file once it is running again.", d.Status)}
+	}
+	if _, checking := m.loads.loading.Load(d.ID); checking {
+		return errLoadUnderWay(d)
 	}
 	if overwrite {
 		return nil
@@ -92,10 +121,16 @@ func (m *Manager) CheckLoad(ctx context.Context, d snapdeck.Database, overwrite 
 // Load replaces a database's data with an uploaded file: a .dump, a SQLite
 // database or SQL text, told apart by content.
 //
-// The file is checked completely first, in the caller's time, next to the
-// database file (importfile.Prepare): a refused file returns its
+// The file is checked completely first, in the caller's time and on its
+// ctx (a check stops when its client goes away or the console stops), next
+// to the database file (importfile.Prepare): a refused file returns its
 // *snapdeck.Error (Invalid, or TooLarge) before anything changed, and the
-// refusal is in the activity log. Once it passed, the database is marked
+// refusal is in the activity log. One load per database is checked at a
+// time, a second is refused at once (Busy, "ongoing-database-operation"),
+// and at most Snapshots.ImportChecks uploads are checked at once: over
+// that, the load is refused at once with TooMany rather than queued, as
+// a check may take minutes and the client holds its request meanwhile.
+// Once the file passed, the database is marked
 // loading and a background job takes a safety On-demand snapshot, swaps
 // the new file in atomically as a restore does, and takes the Load
 // snapshot; whatever happens the database serves again afterwards, with
@@ -118,10 +153,29 @@ func (m *Manager) Load(ctx context.Context, dbID string, src LoadSource, actor s
 	if err := m.CheckLoad(ctx, d, src.Overwrite); err != nil {
 		return refuse(err)
 	}
+	if _, checking := m.loads.loading.LoadOrStore(dbID, struct{}{}); checking {
+		return refuse(errLoadUnderWay(d))
+	}
+	// Once the database is marked loading, its status keeps other loads
+	// out; until then, this mark does.
+	defer m.loads.loading.Delete(dbID)
+	select {
+	case m.loads.checks <- struct{}{}:
+	default:
+		return refuse(&snapdeck.Error{Code: snapdeck.TooMany, Reason: "import-checks-busy",
+			Message: fmt.Sprintf("This console is already checking %d uploaded files, the most it checks at once (--import-checks); nothing was changed: load the file again in a minute.", cap(m.loads.checks))})
+	}
+	release := sync.OnceFunc(func() { <-m.loads.checks })
+	defer release()
 	// Next to the database file, so the swap is a rename; a crash leaves
 	// a .load- file that Recover removes.
 	tmp := m.host.Path(dbID) + ".load-" + uuid.NewString()[:8]
 	res, err := importfile.Prepare(ctx, src.Path, tmp, src.Limits, nil)
+	release()
+	if err != nil && ctx.Err() != nil {
+		err = &snapdeck.Error{Code: snapdeck.Busy, Reason: "import-check-stopped", Err: err,
+			Message: "The check of the file stopped before it ended: its client went away, or the console is shutting down. Nothing was changed; load the file again."}
+	}
 	if err != nil {
 		m.logger.Info("upload refused", "database_id", dbID, "user", actor, "err", err)
 		return refuse(err)

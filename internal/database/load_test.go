@@ -17,7 +17,7 @@ import (
 )
 
 // loadLimits match the limits the hostile corpora were made for.
-var loadLimits = importfile.Limits{MaxSize: 1 << 20, SQLTimeout: 2 * time.Second}
+var loadLimits = importfile.Limits{MaxSize: 1 << 20, CheckTimeout: 2 * time.Second}
 
 // upload copies a fixture into the data directory's tmp/, as the web layer
 // streams an upload there, and returns a source for Load.
@@ -289,6 +289,81 @@ func TestCheckLoad(t *testing.T) {
 			t.Errorf("%s: got %v, want no refusal", tc.name, err)
 		case tc.reason != "" && (se == nil || se.Reason != tc.reason || se.Message != tc.message):
 			t.Errorf("%s: got %v, want %s: %q", tc.name, err, tc.reason, tc.message)
+		}
+	}
+}
+
+// TestLoadsAreOnePerDatabaseAndFewAtOnce checks uploads of SQL text that
+// never ends: a second load into the same database is refused before any
+// work, one over the console-wide cap of checks is refused too, and the
+// checks stop as soon as their callers give up.
+func TestLoadsAreOnePerDatabaseAndFewAtOnce(t *testing.T) {
+	ctx := context.Background()
+	e := mustEnv(t)
+	endless := filepath.Join(t.TempDir(), "endless.sql")
+	if err := os.WriteFile(endless, []byte("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c) SELECT count(*) FROM c;\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	source := func() database.LoadSource {
+		src := e.upload(t, endless)
+		src.Limits.CheckTimeout = 30 * time.Second
+		return src
+	}
+	var dbs []snapdeck.Database
+	for _, name := range []string{"first", "second", "third"} {
+		d, err := e.mgr.Create(ctx, name, snapdeck.PlanProfessional)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dbs = append(dbs, d)
+	}
+	// start begins a load into d that runs until stop is called, and
+	// returns once d is being checked.
+	type running struct {
+		stop func()
+		err  chan error
+	}
+	start := func(d snapdeck.Database) running {
+		t.Helper()
+		cctx, cancel := context.WithCancel(ctx)
+		r := running{stop: cancel, err: make(chan error, 1)}
+		go func() {
+			_, err := e.mgr.Load(cctx, d.ID, source(), "ann@example.com")
+			r.err <- err
+		}()
+		deadline := time.Now().Add(10 * time.Second)
+		for e.mgr.CheckLoad(ctx, d, true) == nil {
+			if time.Now().After(deadline) {
+				t.Fatalf("the load into %s was never checked", d.Name)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		return r
+	}
+	first := start(dbs[0])
+	_, err := e.mgr.Load(ctx, dbs[0].ID, source(), "ann@example.com")
+	if se, _ := snapdeck.AsError(err); se == nil || se.Code != snapdeck.Busy || se.Reason != "ongoing-database-operation" {
+		t.Errorf("a second load into the same database: got %v, want Busy ongoing-database-operation", err)
+	}
+	second := start(dbs[1])
+	_, err = e.mgr.Load(ctx, dbs[2].ID, source(), "ann@example.com")
+	if se, _ := snapdeck.AsError(err); se == nil || se.Code != snapdeck.TooMany {
+		t.Errorf("a third check at once (the default cap is %d): got %v, want TooMany", database.DefaultImportChecks, err)
+	}
+	for i, r := range []running{first, second} {
+		stopped := time.Now()
+		r.stop()
+		err := <-r.err
+		if se, _ := snapdeck.AsError(err); se == nil || se.Reason != "import-check-stopped" || time.Since(stopped) > 2*time.Second {
+			t.Errorf("check %d stopped by its caller: got %v after %s, want import-check-stopped at once", i+1, err, time.Since(stopped))
+		}
+		if err := e.mgr.CheckLoad(ctx, dbs[i], true); err != nil {
+			t.Errorf("database %s after its check stopped: got %v, want it free", dbs[i].Name, err)
+		}
+	}
+	for _, d := range dbs {
+		if got, _ := e.mgr.Find(ctx, d.ID); got.Status != snapdeck.StatusRunning {
+			t.Errorf("%s: got %s, want running", d.Name, got.Status)
 		}
 	}
 }

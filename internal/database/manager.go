@@ -31,6 +31,7 @@ type Manager struct {
 	// log, after it is recorded; the webhook hears of restores here.
 	OnEvent func(e snapdeck.Event)
 	snaps   *snapshotState
+	loads   loadState
 }
 
 // NewManager returns a Manager over the store and the host.
@@ -140,7 +141,31 @@ func (m *Manager) Delete(ctx context.Context, id, typedName string) error {
 		return err
 	}
 	m.logger.Info("database deleted", "database_id", id)
+	// Its snapshots go with it: no restore, overwrite or copy may bring
+	// the data of a deleted database back.
+	m.forgetSnapshots(ctx)
 	return nil
+}
+
+// forgetSnapshots deletes the records of the snapshots of deleted
+// databases and sweeps the snapshot store. The database is gone whatever
+// happens here, so a failure is only logged: the next start deletes the
+// records (Recover), and the retention sweeper reclaims the storage.
+func (m *Manager) forgetSnapshots(ctx context.Context) {
+	n, err := m.db.DeleteOrphanSnapshots(ctx)
+	if err != nil {
+		m.logger.Error("delete snapshots of deleted databases", "err", err)
+		return
+	}
+	if n == 0 || m.snaps == nil {
+		return
+	}
+	reclaimed, err := m.Reclaim(ctx)
+	if err != nil {
+		m.logger.Warn("reclaim the snapshots of a deleted database", "err", err)
+		return
+	}
+	m.logger.Info("snapshots of deleted databases deleted", "count", n, "reclaimed_bytes", reclaimed)
 }
 
 // Query runs user SQL on a running database.
@@ -161,7 +186,7 @@ func (m *Manager) Query(ctx context.Context, id, sqlText string, readOnly bool) 
 // the replaced file the restore kept, other snapshots and
 // jobs that never finished are marked failed, leftover temporary files are
 // removed, a database still "creating" failed, one "deleting" finishes
-// deleting, and one caught "restoring" or "loading" serves again: its file
+// deleting, the snapshots of deleted databases go, and one caught "restoring" or "loading" serves again: its file
 // is whole, old or new, because the swap is one atomic rename. Completed
 // snapshots whose verification a stop cancelled are verified again, in the
 // background.
@@ -210,6 +235,14 @@ func (m *Manager) Recover(ctx context.Context) error {
 			errs = append(errs, err)
 			m.logger.Warn("restore or load was interrupted; the database serves its old or its new content, whichever the atomic swap left", "database_id", d.ID)
 		}
+	}
+	// Snapshots of deleted databases: kept by consoles before they went
+	// with their database, or left by a stop during a delete. The first
+	// sweep of the retention sweeper reclaims their storage.
+	if n, err := m.db.DeleteOrphanSnapshots(ctx); err != nil {
+		errs = append(errs, err)
+	} else if n > 0 {
+		m.logger.Info("snapshots of deleted databases deleted", "count", n)
 	}
 	if m.snaps != nil {
 		// A stop cancels verifications under way; they run again.

@@ -14,7 +14,7 @@ import (
 // completed snapshot of any database, in the background, with a safety
 // snapshot first, as Restore does.
 func (m *Manager) OverwriteFromSnapshot(ctx context.Context, dbID, sid, actor string) (snapdeck.Job, error) {
-	s, err := m.db.FindSnapshot(ctx, sid)
+	s, err := m.findLiveSnapshot(ctx, sid)
 	if err != nil {
 		return snapdeck.Job{}, err
 	}

@@ -38,6 +38,9 @@ type Snapshots struct {
 	// Engine and SQLiteVersion go into every .dump manifest.
 	Engine, SQLiteVersion string
 	Now                   func() time.Time
+	// ImportChecks bounds how many uploads Load checks at once;
+	// zero means DefaultImportChecks.
+	ImportChecks int
 }
 
 // snapshotState is the Manager's snapshot machinery.
@@ -74,8 +77,12 @@ func (m *Manager) EnableSnapshots(cfg Snapshots) error {
 			return err
 		}
 	}
+	if cfg.ImportChecks <= 0 {
+		cfg.ImportChecks = DefaultImportChecks
+	}
 	m.snaps = &snapshotState{cfg: cfg, verifying: make(chan struct{}, 1), exports: &exportCache{dir: cfg.ExportDir,
 		limit: cfg.ExportCacheSize, ttl: cfg.ExportTTL, now: cfg.Now, logger: m.logger, leases: map[string]int{}}}
+	m.loads.checks = make(chan struct{}, cfg.ImportChecks)
 	return nil
 }
 
@@ -251,17 +258,34 @@ func (m *Manager) Snapshot(ctx context.Context, id string, typ snapdeck.Snapshot
 	return rec.Snapshot, err
 }
 
-// FindSnapshot returns a snapshot of the given database.
+// FindSnapshot returns a snapshot of the given database, or of any
+// database that exists when dbID is "".
 func (m *Manager) FindSnapshot(ctx context.Context, dbID, sid string) (store.SnapshotRecord, error) {
-	s, err := m.db.FindSnapshot(ctx, sid)
+	s, err := m.findLiveSnapshot(ctx, sid)
 	if err != nil {
 		return s, err
 	}
-	if s.DatabaseID != dbID {
+	if dbID != "" && s.DatabaseID != dbID {
 		return s, &snapdeck.Error{Code: snapdeck.NotFound, Reason: "snapshot-not-found",
 			Message: fmt.Sprintf("Snapshot %s does not belong to database %s.", sid, dbID)}
 	}
 	return s, nil
+}
+
+// findLiveSnapshot returns a snapshot of any database that exists. The
+// snapshots of a deleted database go with it; one still recorded (a
+// delete under way) is out of reach all the same, as NotFound.
+func (m *Manager) findLiveSnapshot(ctx context.Context, sid string) (store.SnapshotRecord, error) {
+	s, err := m.db.FindSnapshot(ctx, sid)
+	if err != nil {
+		return s, err
+	}
+	d, err := m.db.FindDatabase(ctx, s.DatabaseID)
+	if snapdeck.ErrorCode(err) == snapdeck.NotFound || err == nil && d.Status == snapdeck.StatusDeleting {
+		return store.SnapshotRecord{}, &snapdeck.Error{Code: snapdeck.NotFound, Reason: "snapshot-not-found",
+			Message: fmt.Sprintf("Snapshot %s is of a database that was deleted; its snapshots went with it.", sid)}
+	}
+	return s, err
 }
 
 // FindSnapshots lists a database's snapshots, newest first, with the total
@@ -440,7 +464,7 @@ func fault(point string) {
 // new database then gets its own "Database created" snapshot, which shares
 // every page with the source in the snapshot store.
 func (m *Manager) CreateFromSnapshot(ctx context.Context, dbID, sid, name string, plan snapdeck.Plan, actor string) (snapdeck.Database, snapdeck.Job, error) {
-	s, err := m.db.FindSnapshot(ctx, sid)
+	s, err := m.findLiveSnapshot(ctx, sid)
 	if err != nil {
 		return snapdeck.Database{}, snapdeck.Job{}, err
 	}

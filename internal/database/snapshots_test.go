@@ -19,10 +19,11 @@ import (
 
 // env is a manager with snapshots over real files in a temporary directory.
 type env struct {
-	dir  string
-	db   *store.DB
-	mgr  *database.Manager
-	jobs *job.Runner
+	dir   string
+	db    *store.DB
+	mgr   *database.Manager
+	jobs  *job.Runner
+	snaps *snapstore.Store
 }
 
 // mustEnv returns an env; configure adjusts its snapshot configuration.
@@ -63,7 +64,7 @@ func envAt(t *testing.T, dir string, configure ...func(*database.Snapshots)) *en
 		st.Close(ctx)
 		db.Close(ctx)
 	})
-	return &env{dir: dir, db: db, mgr: mgr, jobs: jobs}
+	return &env{dir: dir, db: db, mgr: mgr, jobs: jobs, snaps: st}
 }
 
 // mode returns the permission of database id's file, which must be
@@ -379,4 +380,92 @@ func TestRecoverVerifiesSnapshotsAStopLeftUnverified(t *testing.T) {
 	if rec := verified(); !rec.Verified || rec.VerifyError != "" {
 		t.Errorf("after Recover: verified %v, error %q; want verified", rec.Verified, rec.VerifyError)
 	}
+}
+
+// TestSnapshotsOfADeletedDatabaseAreGone deletes a database and checks that
+// no path brings its data back through one of its snapshots, and that
+// their storage is reclaimed.
+func TestSnapshotsOfADeletedDatabaseAreGone(t *testing.T) {
+	ctx := context.Background()
+	e := mustEnv(t)
+	// No capture runs unrecorded here: the sweep may take young packs.
+	e.snaps.SetGrace(0)
+	gone, snap := e.snapshotOfNew(t, "gone", "CREATE TABLE t (n INTEGER, b BLOB)",
+		"WITH RECURSIVE s(v) AS (SELECT 1 UNION ALL SELECT v+1 FROM s WHERE v < 200) INSERT INTO t SELECT v, randomblob(4000) FROM s")
+	target, err := e.mgr.Create(ctx, "target", snapdeck.PlanEnterprise)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, before, err := e.snaps.Stats(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.mgr.Delete(ctx, gone.ID, "gone"); err != nil {
+		t.Fatal(err)
+	}
+	checkGone := func(when string) {
+		t.Helper()
+		if _, err := e.mgr.OverwriteFromSnapshot(ctx, target.ID, snap.ID, "ann@example.com"); snapdeck.ErrorCode(err) != snapdeck.NotFound {
+			t.Errorf("%s: overwrite from it: got %v, want NotFound", when, err)
+		}
+		if _, _, err := e.mgr.CreateFromSnapshot(ctx, "", snap.ID, "revived", snapdeck.PlanFree, "ann@example.com"); snapdeck.ErrorCode(err) != snapdeck.NotFound {
+			t.Errorf("%s: create from it: got %v, want NotFound", when, err)
+		}
+		if _, err := e.mgr.FindSnapshot(ctx, gone.ID, snap.ID); snapdeck.ErrorCode(err) != snapdeck.NotFound {
+			t.Errorf("%s: find it: got %v, want NotFound", when, err)
+		}
+		if _, err := e.mgr.Restore(ctx, gone.ID, snap.ID, "ann@example.com"); snapdeck.ErrorCode(err) != snapdeck.NotFound {
+			t.Errorf("%s: restore it: got %v, want NotFound", when, err)
+		}
+		if _, err := e.mgr.Export(ctx, gone.ID, snap.ID, "ann@example.com"); snapdeck.ErrorCode(err) != snapdeck.NotFound {
+			t.Errorf("%s: export it: got %v, want NotFound", when, err)
+		}
+		if got, _ := e.mgr.Find(ctx, target.ID); got.Status != snapdeck.StatusRunning {
+			t.Errorf("%s: target: got %s, want running and untouched", when, got.Status)
+		}
+	}
+	checkGone("after delete")
+	if _, err := e.db.FindSnapshot(ctx, snap.ID); snapdeck.ErrorCode(err) != snapdeck.NotFound {
+		t.Errorf("snapshot record after delete: got %v, want NotFound", err)
+	}
+	_, after, err := e.snaps.Stats(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after >= before || after > before-snap.SizeBytes/2 {
+		t.Errorf("snapshot store: %d bytes before the delete, %d after; want the deleted database's %d bytes reclaimed", before, after, snap.SizeBytes)
+	}
+
+	// A console before this one kept the snapshots of deleted databases:
+	// they are out of reach too, and the next start deletes them.
+	gone, snap = e.snapshotOfNew(t, "old")
+	if err := e.db.DeleteDatabase(ctx, gone.ID); err != nil {
+		t.Fatal(err)
+	}
+	checkGone("kept by an older console")
+	if err := e.mgr.Recover(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.db.FindSnapshot(ctx, snap.ID); snapdeck.ErrorCode(err) != snapdeck.NotFound {
+		t.Errorf("snapshot of a deleted database after Recover: got %v, want NotFound", err)
+	}
+}
+
+// snapshotOfNew creates a database, runs statements in it and takes an
+// On-demand snapshot of it.
+func (e *env) snapshotOfNew(t *testing.T, name string, statements ...string) (snapdeck.Database, snapdeck.Snapshot) {
+	t.Helper()
+	ctx := context.Background()
+	d, err := e.mgr.Create(ctx, name, snapdeck.PlanEnterprise)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range statements {
+		e.exec(t, d.ID, q)
+	}
+	s, err := e.mgr.Snapshot(ctx, d.ID, snapdeck.SnapshotOnDemand, "test", "system")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d, s
 }

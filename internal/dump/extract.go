@@ -130,6 +130,16 @@ func extractTemp(ctx context.Context, r io.Reader, dir, base string, lim Limits,
 	if err != nil {
 		return Manifest{}, "", err
 	}
+	// The header says how large the database is: a body that does not fit
+	// it (a gigabyte of zeros behind a small manifest) is refused before
+	// a byte of it is written.
+	first, err := s.readHeader(hdr.Size)
+	if err != nil {
+		return Manifest{}, "", err
+	}
+	if err := checkImageHeader(first, hdr.Size, m); err != nil {
+		return Manifest{}, "", err
+	}
 
 	f, err := os.CreateTemp(dir, "."+base+".*.partial")
 	if err != nil {
@@ -141,7 +151,7 @@ func extractTemp(ctx context.Context, r io.Reader, dir, base string, lim Limits,
 			os.Remove(f.Name())
 		}
 	}()
-	first, sum, err := s.copyImage(f, hdr.Size)
+	sum, err := s.copyImage(f, first, hdr.Size)
 	if err != nil {
 		return Manifest{}, "", err
 	}
@@ -153,9 +163,6 @@ func extractTemp(ctx context.Context, r io.Reader, dir, base string, lim Limits,
 	// of the frame says so, which is the better diagnosis.
 	if sum != m.SHA256 {
 		return Manifest{}, "", invalid(nil, "checksum mismatch: the file was changed or damaged (database.sqlite does not match the SHA-256 in manifest.json)")
-	}
-	if err := checkImageHeader(first, hdr.Size, m); err != nil {
-		return Manifest{}, "", err
 	}
 	if sync {
 		if err := f.Sync(); err != nil {
@@ -343,30 +350,41 @@ func (s *stream) imageEntry(m Manifest, limit int64) (*tar.Header, error) {
 	return hdr, nil
 }
 
-// copyImage copies the current entry, size bytes, to w. It returns the
-// entry's first bytes (for the header checks) and its hex SHA-256.
-func (s *stream) copyImage(w io.Writer, size int64) ([]byte, string, error) {
+// readHeader reads the first bytes of the current entry, of size bytes:
+// the database header, or all of a shorter entry.
+func (s *stream) readHeader(size int64) ([]byte, error) {
+	first := make([]byte, min(size, headerSize))
+	if _, err := io.ReadFull(s.tr, first); err != nil {
+		return nil, s.fail(err)
+	}
+	return first, nil
+}
+
+// copyImage writes first, the entry's bytes readHeader read, then the rest
+// of the current entry, size bytes in all, to w. It returns the entry's
+// hex SHA-256.
+func (s *stream) copyImage(w io.Writer, first []byte, size int64) (string, error) {
 	bufp := copyBuffers.Get().(*[]byte)
 	defer copyBuffers.Put(bufp)
 	buf := *bufp
 	h := sha256.New()
-	var first []byte
-	var done int64
+	h.Write(first)
+	if _, err := w.Write(first); err != nil {
+		return "", fmt.Errorf("dump: writing the database: %w", err)
+	}
+	done := int64(len(first))
 	for done < size {
 		n, err := io.ReadFull(s.tr, buf[:min(int64(len(buf)), size-done)])
-		if first == nil && n > 0 {
-			first = bytes.Clone(buf[:min(n, headerSize)])
-		}
 		h.Write(buf[:n])
 		if _, werr := w.Write(buf[:n]); werr != nil {
-			return nil, "", fmt.Errorf("dump: writing the database: %w", werr)
+			return "", fmt.Errorf("dump: writing the database: %w", werr)
 		}
 		done += int64(n)
 		if err != nil {
-			return nil, "", s.fail(err)
+			return "", s.fail(err)
 		}
 	}
-	return first, hex.EncodeToString(h.Sum(nil)), nil
+	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // end checks that the archive ends after database.sqlite with a proper

@@ -10,6 +10,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"flag"
+	"io"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -173,6 +174,19 @@ var hostileCases = []hostileCase{
 		m.PageSize = 1024
 		return g.dump(g.manifest(m), g.file(ImageName, g.image))
 	}, snapdeck.Invalid, "page size mismatch: manifest.json says 1024 bytes, the header of database.sqlite says 4096", false},
+	{"header-lies-size.dump", func(t *testing.T, g *corpusGen) []byte {
+		// A real header of 8 pages, then zeros up to the limit: the
+		// manifest and checksum match, the integrity check would read
+		// the 8 pages only; the header alone tells.
+		img := make([]byte, hostileLimit)
+		copy(img, g.image)
+		return g.dump(g.withImage(img)...)
+	}, snapdeck.Invalid, "database.sqlite's header says it is 8 pages of 4096 bytes (32768 bytes), but the archive holds 1048576 bytes", false},
+	{"header-size-unknown.dump", func(t *testing.T, g *corpusGen) []byte {
+		img := bytes.Clone(g.image)
+		img[95] ^= 0xff // version-valid-for no longer matches the change counter
+		return g.dump(g.withImage(img)...)
+	}, snapdeck.Invalid, "database.sqlite's header does not give its size in pages, as every SQLite since 3.7.0 does: it was not written by snapdeck", false},
 	{"partial-page.dump", func(t *testing.T, g *corpusGen) []byte {
 		return g.dump(g.withImage(append(bytes.Clone(g.image), make([]byte, 100)...))...)
 	}, snapdeck.Invalid, "database.sqlite is 32868 bytes, not a whole number of 4096-byte pages: it looks cut short or padded", false},
@@ -237,6 +251,50 @@ func TestHostileCorpus(t *testing.T) {
 	if len(files) != len(hostileCases) {
 		t.Errorf("corpus files: got %d, want %d (one per case; stale files?)", len(files), len(hostileCases))
 	}
+}
+
+// TestExtractStopsAtHeader checks that a body which does not fit its
+// header is refused from its first bytes: Extract stops reading the file
+// there, so nothing more of it is decompressed or written.
+func TestExtractStopsAtHeader(t *testing.T) {
+	g := newCorpusGen(t)
+	// Random bytes do not compress, so how much of the file Extract
+	// reads follows how much of the body it copies.
+	const size = 32 << 20
+	body := g.random(size)
+	cases := map[string][]byte{
+		"zeros for a header":  make([]byte, headerSize),
+		"8 pages in a header": g.image[:headerSize],
+	}
+	for name, head := range cases {
+		img := append(bytes.Clone(head), body[headerSize:]...)
+		file := g.dump(g.withImage(img)...)
+		dir := t.TempDir()
+		src := &countReader{r: bytes.NewReader(file)}
+		_, err := Extract(context.Background(), src, filepath.Join(dir, "database.sqlite"), Limits{MaxImageSize: 1 << 30})
+		if snapdeck.ErrorCode(err) != snapdeck.Invalid {
+			t.Errorf("%s: got %v, want a refusal", name, err)
+		}
+		// The zstd decoder reads ahead a few blocks of at most 128 KiB.
+		if src.n > 4<<20 {
+			t.Errorf("%s: Extract read %d of the file's %d bytes before refusing it, want at most 4 MiB", name, src.n, len(file))
+		}
+		if names := dirEntries(t, dir); len(names) != 0 {
+			t.Errorf("%s: files left: %v", name, names)
+		}
+	}
+}
+
+// countReader counts the bytes read through it.
+type countReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
 }
 
 // checkRefusal checks that err refuses tc with its code and message.

@@ -26,6 +26,11 @@ type header struct {
 	// Version is the SQLite library version that last wrote the file,
 	// e.g. "3.46.1".
 	Version string
+	// Pages is the in-header database size (bytes 28-31), which counts
+	// only when PagesValid: the change counter (bytes 24-27) equals the
+	// version-valid-for number (bytes 92-95).
+	Pages      int64
+	PagesValid bool
 }
 
 // parseHeader reads a database header. ok is false when b is not one.
@@ -41,8 +46,10 @@ func parseHeader(b []byte) (h header, ok bool) {
 	}
 	v := binary.BigEndian.Uint32(b[96:100])
 	return header{
-		PageSize: ps,
-		Version:  fmt.Sprintf("%d.%d.%d", v/1000000, v/1000%1000, v%1000),
+		PageSize:   ps,
+		Version:    fmt.Sprintf("%d.%d.%d", v/1000000, v/1000%1000, v%1000),
+		Pages:      int64(binary.BigEndian.Uint32(b[28:32])),
+		PagesValid: binary.BigEndian.Uint32(b[24:28]) == binary.BigEndian.Uint32(b[92:96]),
 	}, true
 }
 
@@ -66,6 +73,15 @@ func checkImageHeader(first []byte, size int64, m Manifest) error {
 	}
 	if size%int64(h.PageSize) != 0 {
 		return invalid(nil, "database.sqlite is %d bytes, not a whole number of %d-byte pages: it looks cut short or padded", size, h.PageSize)
+	}
+	// Every SQLite since 3.7.0 (2010) keeps the database's size in pages
+	// in its header, and marks it valid by the matching version-valid-for
+	// number; a dump's image is a whole database, so the two must agree.
+	if !h.PagesValid {
+		return invalid(nil, "database.sqlite's header does not give its size in pages, as every SQLite since 3.7.0 does: it was not written by snapdeck")
+	}
+	if want := h.Pages * int64(h.PageSize); want != size {
+		return invalid(nil, "database.sqlite's header says it is %d pages of %d bytes (%d bytes), but the archive holds %d bytes", h.Pages, h.PageSize, want, size)
 	}
 	return nil
 }

@@ -31,8 +31,15 @@ const Accepted = "upload a snapdeck .dump, a SQLite database file, or SQL text (
 // --max-import-size default.
 const DefaultMaxSize = dump.DefaultMaxImageSize
 
-// DefaultSQLTimeout bounds running SQL text when Limits.SQLTimeout is zero.
-const DefaultSQLTimeout = 10 * time.Minute
+// DefaultCheckTimeout bounds the check of one upload when
+// Limits.CheckTimeout is zero: serve's --import-check-timeout default. The
+// slowest check is SQL text: 124 MB of .dump INSERTs of one table ran in
+// 26 s here (4.8 MB/s, two cores shared with other work), so five minutes
+// cover about 1.4 GB of it; a .dump or SQLite file of the 4 GiB
+// --max-import-size default is checked well within them. A statement that
+// never ends, with a client that stays, holds a check slot five minutes at
+// most; larger SQL text needs a larger --import-check-timeout.
+const DefaultCheckTimeout = 5 * time.Minute
 
 // Limits bounds what Prepare accepts.
 type Limits struct {
@@ -40,9 +47,9 @@ type Limits struct {
 	// decompressed image of a .dump, a SQLite file, or the database SQL
 	// text builds. Zero means DefaultMaxSize.
 	MaxSize int64
-	// SQLTimeout is how long SQL text may run; zero means
-	// DefaultSQLTimeout.
-	SQLTimeout time.Duration
+	// CheckTimeout is how long checking one upload may take, running SQL
+	// text included; zero means DefaultCheckTimeout.
+	CheckTimeout time.Duration
 }
 
 func (l Limits) maxSize() int64 {
@@ -52,11 +59,11 @@ func (l Limits) maxSize() int64 {
 	return l.MaxSize
 }
 
-func (l Limits) sqlTimeout() time.Duration {
-	if l.SQLTimeout <= 0 {
-		return DefaultSQLTimeout
+func (l Limits) checkTimeout() time.Duration {
+	if l.CheckTimeout <= 0 {
+		return DefaultCheckTimeout
 	}
-	return l.SQLTimeout
+	return l.CheckTimeout
 }
 
 // Progress reports how many bytes of the uploaded file were processed.
@@ -75,10 +82,20 @@ type Result struct {
 // failure dstPath does not exist afterwards. srcPath is left for the
 // caller, except that a SQLite file may be renamed to dstPath rather than
 // copied when both are on one file system.
-func Prepare(ctx context.Context, srcPath, dstPath string, lim Limits, progress Progress) (Result, error) {
+func Prepare(ctx context.Context, srcPath, dstPath string, lim Limits, progress Progress) (res Result, err error) {
 	if progress == nil {
 		progress = func(int64, int64) {}
 	}
+	parent := ctx
+	ctx, cancel := context.WithTimeout(ctx, lim.checkTimeout())
+	defer cancel()
+	defer func() {
+		// Out of time, rather than stopped by the caller: the file is
+		// refused for what it costs to check.
+		if err != nil && parent.Err() == nil && errors.Is(ctx.Err(), context.DeadlineExceeded) && snapdeck.ErrorCode(err) == snapdeck.Internal {
+			err = invalid(err, "checking the file took longer than this console allows (%s)", lim.checkTimeout())
+		}
+	}()
 	f, err := os.Open(srcPath)
 	if err != nil {
 		return Result{}, fmt.Errorf("import: %w", err)
@@ -100,7 +117,7 @@ func Prepare(ctx context.Context, srcPath, dstPath string, lim Limits, progress 
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return Result{}, fmt.Errorf("import: %w", err)
 	}
-	res := Result{Format: format}
+	res = Result{Format: format}
 	defer func() {
 		if err != nil {
 			snapdeck.RemoveDatabaseFiles(dstPath)

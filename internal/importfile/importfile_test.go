@@ -25,7 +25,7 @@ var update = flag.Bool("update", false, "regenerate testdata/hostile and the goo
 
 // testLimits are the limits the corpus is checked with: a bomb past 1 MiB
 // stays a small file, and a runaway statement is stopped quickly.
-var testLimits = Limits{MaxSize: 1 << 20, SQLTimeout: 2 * time.Second}
+var testLimits = Limits{MaxSize: 1 << 20, CheckTimeout: 2 * time.Second}
 
 // hostileUpload is one file of the corpus and how Prepare must refuse it.
 type hostileUpload struct {

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"time"
 
@@ -51,9 +52,89 @@ var vtableModules = map[string]bool{
 	"fts3": true, "fts4": true, "fts5": true, "rtree": true, "rtree_i32": true, "geopoly": true,
 }
 
+// schemaTables are the names the schema table goes by.
+var schemaTables = map[string]bool{
+	"sqlite_master": true, "sqlite_schema": true, "sqlite_temp_master": true, "sqlite_temp_schema": true,
+}
+
+// dumpVirtualTable is how sqlite3's .dump writes a virtual table: a row
+// put straight into the schema table (under PRAGMA writable_schema=ON), as
+// its shadow tables follow with their data. It is the only write to the
+// schema table SQL text may make, and only for a module of vtableModules.
+var dumpVirtualTable = regexp.MustCompile(`(?is)^\s*INSERT\s+INTO\s+(?:main\.)?sqlite_(?:schema|master)\s*` +
+	`\(\s*type\s*,\s*name\s*,\s*tbl_name\s*,\s*rootpage\s*,\s*sql\s*\)\s*VALUES\s*` +
+	`\(\s*'table'\s*,\s*'((?:[^']|'')*)'\s*,\s*'((?:[^']|'')*)'\s*,\s*0\s*,\s*'((?:[^']|'')*)'\s*\)\s*;?\s*$`)
+
+// createVirtualTable reads the table name and module of the SQL of a
+// virtual table as SQLite stores it.
+var createVirtualTable = regexp.MustCompile(`(?is)^CREATE\s+VIRTUAL\s+TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?` +
+	`("(?:[^"]|"")*"|'(?:[^']|'')*'|` + "`(?:[^`]|``)*`" + `|\[[^\]]*\]|[\pL\pN_$]+)\s+USING\s+([\pL\pN_$]+)`)
+
+// schemaWrite checks a statement that writes the schema table: it must be
+// .dump's row of a virtual table whose module SQL text may create.
+// Anything else is refused, with the reason for the message.
+func schemaWrite(stmt string) (ok bool, why string) {
+	m := dumpVirtualTable.FindStringSubmatch(stmt)
+	if m == nil {
+		return false, ""
+	}
+	name, tblName := unquote(m[1], '\''), unquote(m[2], '\'')
+	v := createVirtualTable.FindStringSubmatch(unquote(m[3], '\''))
+	switch {
+	case v == nil:
+		return false, "it puts a row into the schema table (sqlite_schema) that is not a virtual table"
+	case !strings.EqualFold(name, tblName) || !strings.EqualFold(unquoteName(v[1]), name):
+		return false, fmt.Sprintf("it puts a row into the schema table (sqlite_schema) whose names disagree (%q, %q)", truncate(name, 40), truncate(tblName, 40))
+	case !vtableModules[strings.ToLower(v[2])]:
+		return false, fmt.Sprintf("it creates a virtual table using %q through the schema table (sqlite_schema)", truncate(v[2], 40))
+	}
+	return true, ""
+}
+
+// unquote undoes the doubling of q inside a quoted SQL string.
+func unquote(s string, q byte) string {
+	return strings.ReplaceAll(s, string([]byte{q, q}), string(q))
+}
+
+// unquoteName strips the quotes of an SQL identifier.
+func unquoteName(s string) string {
+	if len(s) >= 2 {
+		switch s[0] {
+		case '"', '\'', '`':
+			return unquote(s[1:len(s)-1], s[0])
+		case '[':
+			return s[1 : len(s)-1]
+		}
+	}
+	return s
+}
+
 // guard is the authorizer of the connection running SQL text. It records
 // why it refused, for the message.
-type guard struct{ refused string }
+type guard struct {
+	refused string
+	// schemaRow is set while the statement running is one schemaWrite
+	// let through: its insert into the schema table is allowed.
+	schemaRow bool
+	// ddl is set while the statement running is a CREATE, DROP, ALTER,
+	// ANALYZE or REINDEX: SQLite then writes the schema table itself, and
+	// asks the authorizer about those writes (before it asks about the
+	// statement's own action, so the order tells nothing).
+	ddl bool
+}
+
+// ddlWords start the statements whose writes to the schema table are
+// SQLite's own.
+var ddlWords = map[string]bool{"CREATE": true, "DROP": true, "ALTER": true, "ANALYZE": true, "REINDEX": true}
+
+// begin sets the guard for the next statement of SQL text, or refuses it
+// with the reason for the message.
+func (g *guard) begin(stmt string) string {
+	g.ddl = ddlWords[strings.ToUpper(firstWord([]byte(stmt)))]
+	ok, why := schemaWrite(stmt)
+	g.schemaRow = ok
+	return why
+}
 
 func (g *guard) authorize(action sqlite.AuthorizerActionCode, arg1, arg2, dbName, trigger string) sqlite.AuthorizerReturnCode {
 	deny := func(why string) sqlite.AuthorizerReturnCode {
@@ -85,14 +166,17 @@ func (g *guard) authorize(action sqlite.AuthorizerActionCode, arg1, arg2, dbName
 		if strings.EqualFold(arg1, "sqlite_dbpage") {
 			return deny("it writes raw database pages (sqlite_dbpage)")
 		}
+		// SQLite's own changes to the schema (CREATE, DROP, ALTER) are
+		// not authorized row by row; this is SQL writing it directly.
+		if schemaTables[strings.ToLower(arg1)] && !g.ddl && !(action == sqlite.AuthInsert && g.schemaRow) {
+			return deny("it writes the schema table (sqlite_schema) directly, which SQL text may do only as sqlite3's .dump does for a virtual table")
+		}
 	}
 	return sqlite.AuthorizerOK
 }
 
 // runSQL runs SQL text from r into a new database at dstPath.
 func runSQL(ctx context.Context, r io.Reader, total int64, dstPath string, lim Limits, progress Progress) (int64, error) {
-	ctx, cancel := context.WithTimeout(ctx, lim.sqlTimeout())
-	defer cancel()
 	f, err := os.OpenFile(dstPath, os.O_WRONLY|os.O_CREATE|os.O_EXCL, snapdeck.FileMode)
 	if err != nil {
 		return 0, fmt.Errorf("import: %w", err)
@@ -155,8 +239,11 @@ func runSQL(ctx context.Context, r io.Reader, total int64, dstPath string, lim L
 			return 0, fmt.Errorf("import: read the upload: %w", err)
 		}
 		statements++
+		if why := g.begin(stmt); why != "" {
+			return 0, invalid(nil, "the SQL text is refused at line %d: %s; %s", line, why, refusedHint)
+		}
 		if _, err := conn.ExecContext(ctx, stmt); err != nil {
-			return 0, sqlFailure(ctx, g, line, limit, lim.sqlTimeout(), err)
+			return 0, sqlFailure(ctx, g, line, limit, lim.checkTimeout(), err)
 		}
 	}
 	if statements == 0 {
@@ -166,7 +253,7 @@ func runSQL(ctx context.Context, r io.Reader, total int64, dstPath string, lim L
 	// closing would silently roll back everything in it.
 	if _, err := conn.ExecContext(ctx, "BEGIN"); err != nil {
 		if ctx.Err() != nil {
-			return 0, sqlFailure(ctx, g, 0, limit, lim.sqlTimeout(), err)
+			return 0, sqlFailure(ctx, g, 0, limit, lim.checkTimeout(), err)
 		}
 		return 0, invalid(err, "the SQL text ends inside a transaction it never commits: it looks truncated (sqlite3's .dump ends with COMMIT;)")
 	}
