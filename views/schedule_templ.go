@@ -84,7 +84,7 @@ func ScheduleCard(p Page, v Settings) templ.Component {
 			templ_7745c5c3_Err = ui.Field(ui.FieldProps{
 				ID:    "settings-schedule",
 				Label: "Schedule override",
-				Hint:  "An interval (30m, 6h, 24h) or a cron expression in UTC (0 3 * * *). Leave empty for the plan's default: " + v.Schedule.PlanDefault + ".",
+				Hint:  "An interval (30m, 6h, 24h) or a cron expression in UTC (0 3 * * *), at least 1 minute apart. Leave empty for the plan's default: " + v.Schedule.PlanDefault + ".",
 				Error: fieldError("schedule", v.Field, v.Error),
 			}).Render(templ.WithChildren(ctx, templ_7745c5c3_Var4), templ_7745c5c3_Buffer)
 			if templ_7745c5c3_Err != nil {
