@@ -293,7 +293,7 @@ func (s *Scheduler) spec(d snapdeck.Database) (Spec, error) {
 	refused := s.refused[d.ID] == d.Schedule
 	s.mu.Unlock()
 	if refused {
-		return s.planSpec(d), snapdeck.FieldError("schedule", "The scheduler refused the schedule %q.", d.Schedule)
+		return s.planSpec(d), snapdeck.FieldError("schedule", "The scheduler could not set up the schedule %q (the server log says why), so it cannot be used.", d.Schedule)
 	}
 	return spec, nil
 }
