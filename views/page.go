@@ -49,6 +49,10 @@ type DatabaseRow struct {
 	LatestSnapshotAt time.Time
 	// Failing flags a database whose last Scheduled snapshots all failed.
 	Failing bool
+	// ScheduleProblem says why the database's stored schedule override
+	// cannot be used and its plan's cadence runs instead; empty when it
+	// has none or it is in use.
+	ScheduleProblem string
 }
 
 // Overview is the database page's Overview tab.

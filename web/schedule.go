@@ -30,6 +30,9 @@ func (s *Server) settingsView(c echo.Context, d snapdeck.Database, msg, field st
 		v.Schedule.Text = c.FormValue("schedule")
 	}
 	v.Schedule.PlanDefault = s.deps.Scheduler.PlanDefault(d.Plan)
+	if problem := s.deps.Scheduler.OverrideProblem(d); problem != nil {
+		v.Schedule.Problem = snapdeck.ErrorMessage(problem)
+	}
 	if s.deps.NextSnapshot != nil {
 		v.Schedule.Next = s.deps.NextSnapshot(d)
 	}
@@ -37,8 +40,8 @@ func (s *Server) settingsView(c echo.Context, d snapdeck.Database, msg, field st
 }
 
 // databaseRows adds to each database when its latest completed snapshot
-// was taken (one query for all) and whether its Scheduled snapshots keep
-// failing.
+// was taken (one query for all), whether its Scheduled snapshots keep
+// failing, and why its stored schedule override is not used, if it is not.
 func (s *Server) databaseRows(ctx context.Context, dbs []snapdeck.Database) ([]views.DatabaseRow, error) {
 	latest, err := s.deps.Store.LatestSnapshotTimes(ctx)
 	if err != nil {
@@ -49,6 +52,9 @@ func (s *Server) databaseRows(ctx context.Context, dbs []snapdeck.Database) ([]v
 		rows[i] = views.DatabaseRow{DB: d, LatestSnapshotAt: latest[d.ID]}
 		if rows[i].Failing, err = s.deps.Scheduler.Failing(ctx, d.ID); err != nil {
 			return nil, err
+		}
+		if problem := s.deps.Scheduler.OverrideProblem(d); problem != nil {
+			rows[i].ScheduleProblem = snapdeck.ErrorMessage(problem)
 		}
 	}
 	return rows, nil

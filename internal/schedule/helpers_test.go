@@ -144,6 +144,32 @@ func (ts *testScheduler) waitWaiters(n int) {
 	}
 }
 
+// cadenceUntil moves the fake clock from one cadence run of dbs to the
+// next until end, each run having to take a snapshot, and returns when
+// each database's were taken. Only dbs' jobs and retention may be set.
+func (ts *testScheduler) cadenceUntil(dbs []snapdeck.Database, end time.Time) map[string][]time.Time {
+	ts.e.t.Helper()
+	taken := map[string][]time.Time{}
+	for {
+		var next time.Time
+		for _, d := range dbs {
+			if n := ts.NextSnapshot(d); next.IsZero() || n.Before(next) {
+				next = n
+			}
+		}
+		if next.After(end) {
+			return taken
+		}
+		ts.e.advanceTo(next)
+		r := ts.next()
+		if r.outcome != "taken" || r.why != onCadence {
+			ts.e.t.Fatalf("run of %s at %v: got %s (trigger %d), want a cadence snapshot taken", r.id, r.at, r.outcome, r.why)
+		}
+		taken[r.id] = append(taken[r.id], r.at)
+		ts.waitWaiters(len(dbs) + 1)
+	}
+}
+
 // advanceTo moves the fake clock to at.
 func (e *env) advanceTo(at time.Time) { e.clock.Advance(at.Sub(e.clock.Now())) }
 

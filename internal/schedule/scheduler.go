@@ -88,6 +88,10 @@ type Scheduler struct {
 	reclaim    time.Time // last Reclaim of the snapshot store
 	// reconciled is when the jobs were last compared with the databases.
 	reconciled time.Time
+	// refused is the override, per database, that gocron refused when its
+	// job was made although ParseSpec accepted it: the plan's cadence runs
+	// instead until the override changes.
+	refused map[string]string
 
 	// observe, when set, hears how every run ended ("taken", "busy",
 	// "recent", "in-flight", "failed", "gone", "stopped"): tests wait on it
@@ -95,10 +99,12 @@ type Scheduler struct {
 	observe func(id string, why trigger, outcome string)
 }
 
-// entry is a database's cadence job and the spec it was made from.
+// entry is a database's cadence job, the spec it was made from and the
+// override stored when it was made (which may be one that could not be used).
 type entry struct {
-	job  gocron.Job
-	spec string
+	job      gocron.Job
+	spec     string
+	override string
 }
 
 // trigger is why a run takes a snapshot.
@@ -127,7 +133,7 @@ func New(cfg Config) *Scheduler {
 	cfg.FailingAfter = cmp.Or(cfg.FailingAfter, 3)
 	s := &Scheduler{cfg: cfg, clock: cfg.Clock, logger: cfg.Logger, take: cfg.Take, workers: make(chan struct{}, cfg.Workers),
 		jobs: map[string]entry{}, catchUp: map[string]time.Time{}, last: map[string]time.Time{}, offCadence: map[string]time.Time{},
-		inFlight: map[string]bool{}}
+		inFlight: map[string]bool{}, refused: map[string]string{}}
 	if s.take == nil {
 		s.take = func(ctx context.Context, d snapdeck.Database, reason string) error {
 			_, err := cfg.Databases.Snapshot(ctx, d.ID, snapdeck.SnapshotScheduled, reason, "system")
@@ -265,47 +271,93 @@ func (s *Scheduler) Close(ctx context.Context) error {
 	}
 }
 
-// specFor is the database's own override when it has one, else its plan's
-// cadence.
+// specFor is the database's own override when it has one that can be
+// used, else its plan's cadence.
 func (s *Scheduler) specFor(d snapdeck.Database) Spec {
-	if d.Schedule != "" {
-		spec, err := ParseSpec(d.Schedule)
-		if err == nil {
-			return spec
-		}
-		s.logger.Warn("unusable schedule override; using the plan's cadence", "database_id", d.ID, "schedule", d.Schedule, "err", err)
+	spec, _ := s.spec(d)
+	return spec
+}
+
+// spec is the spec the database runs on, and why its override is not used
+// when it has one that cannot be (nil otherwise): stored by an older
+// version that checked less, or refused by gocron.
+func (s *Scheduler) spec(d snapdeck.Database) (Spec, error) {
+	if d.Schedule == "" {
+		return s.planSpec(d), nil
 	}
+	spec, err := ParseSpec(d.Schedule, s.clock.Now())
+	if err != nil {
+		return s.planSpec(d), err
+	}
+	s.mu.Lock()
+	refused := s.refused[d.ID] == d.Schedule
+	s.mu.Unlock()
+	if refused {
+		return s.planSpec(d), snapdeck.FieldError("schedule", "The scheduler could not set up the schedule %q (the server log says why), so it cannot be used.", d.Schedule)
+	}
+	return spec, nil
+}
+
+func (s *Scheduler) planSpec(d snapdeck.Database) Spec {
 	return Spec{Every: s.cfg.Databases.Policy(d.Plan).Cadence}
+}
+
+// OverrideProblem says why the database's stored schedule override is not
+// used and its plan's cadence runs instead; nil when it has none or it is
+// in use. The database list flags such databases.
+func (s *Scheduler) OverrideProblem(d snapdeck.Database) error {
+	_, err := s.spec(d)
+	return err
 }
 
 // ensure gives the database a cadence job matching its current spec,
 // replacing one made from an older spec (a plan change, a new override).
+// An override that cannot be used, because it does not parse or because
+// gocron refuses it, is logged and the plan's cadence runs instead: a bad
+// stored schedule must never stop the console nor leave a database
+// without Scheduled snapshots. Only the plan's own cadence failing is an
+// error.
 func (s *Scheduler) ensure(d snapdeck.Database) error {
-	spec := s.specFor(d)
-	key := spec.String()
+	spec, problem := s.spec(d)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.cron == nil {
 		return nil
 	}
 	old, ok := s.jobs[d.ID]
-	if ok && old.spec == key {
+	if ok && old.spec == spec.String() && old.override == d.Schedule {
 		return nil
 	}
 	if ok {
 		if err := s.cron.RemoveJob(old.job.ID()); err != nil {
 			s.logger.Warn("remove old schedule", "database_id", d.ID, "err", err)
 		}
-	}
-	def, opts := spec.definition(d.ID, s.clock.Now())
-	id := d.ID
-	j, err := s.cron.NewJob(def, gocron.NewTask(func() { s.run(s.ctx, id, onCadence, "") }), append(opts, gocron.WithName(id))...)
-	if err != nil {
 		delete(s.jobs, d.ID)
-		return fmt.Errorf("schedule snapshots of %s (%s): %w", d.ID, key, err)
 	}
-	s.jobs[d.ID] = entry{job: j, spec: key}
+	if problem != nil {
+		s.logger.Warn("unusable schedule override; using the plan's cadence", "database_id", d.ID, "schedule", d.Schedule,
+			"plan", d.Plan, "cadence", spec.String(), "err", problem)
+	}
+	j, err := s.newCadenceJob(d.ID, spec)
+	if err != nil && problem == nil && d.Schedule != "" {
+		s.refused[d.ID] = d.Schedule
+		s.logger.Warn("scheduler refused the schedule override; using the plan's cadence", "database_id", d.ID, "schedule", d.Schedule,
+			"plan", d.Plan, "err", err)
+		spec = s.planSpec(d)
+		j, err = s.newCadenceJob(d.ID, spec)
+	}
+	if err != nil {
+		return fmt.Errorf("schedule snapshots of %s (%s): %w", d.ID, spec.String(), err)
+	}
+	s.jobs[d.ID] = entry{job: j, spec: spec.String(), override: d.Schedule}
 	return nil
+}
+
+// newCadenceJob adds the gocron job that runs the database's cadence on
+// spec. Called with s.mu held.
+func (s *Scheduler) newCadenceJob(id string, spec Spec) (gocron.Job, error) {
+	def, opts := spec.definition(id, s.clock.Now())
+	return s.cron.NewJob(def, gocron.NewTask(func() { s.run(s.ctx, id, onCadence, "") }), append(opts, gocron.WithName(id))...)
 }
 
 // forget drops a deleted database's job.
@@ -321,6 +373,7 @@ func (s *Scheduler) forget(id string) {
 	delete(s.last, id)
 	delete(s.offCadence, id)
 	delete(s.catchUp, id)
+	delete(s.refused, id)
 }
 
 // Created takes a new database's "Database created" snapshot in the
@@ -566,13 +619,15 @@ func (s *Scheduler) PlanDefault(plan snapdeck.Plan) string {
 }
 
 // SetOverride sets or, with an empty text, removes a database's own
-// schedule, and reschedules it at once. A text that is neither a duration
-// nor a cron expression is an Invalid error on the field "schedule". The
+// schedule, and reschedules it at once. The text is checked with
+// ParseSpec before anything is stored: one that is neither a duration nor
+// a cron expression, never runs, or runs more often than MinInterval is an
+// Invalid error on the field "schedule", and the old schedule stays. The
 // console's settings handler records the change in the activity log.
 func (s *Scheduler) SetOverride(ctx context.Context, id, text string) (snapdeck.Database, error) {
 	text = strings.TrimSpace(text)
 	if text != "" {
-		if _, err := ParseSpec(text); err != nil {
+		if _, err := ParseSpec(text, s.clock.Now()); err != nil {
 			return snapdeck.Database{}, err
 		}
 	}
@@ -580,6 +635,10 @@ func (s *Scheduler) SetOverride(ctx context.Context, id, text string) (snapdeck.
 	if err != nil {
 		return d, err
 	}
+	// A new text gets its own chance with gocron, even one refused before.
+	s.mu.Lock()
+	delete(s.refused, id)
+	s.mu.Unlock()
 	return d, s.ensure(d)
 }
 

@@ -8,6 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-co-op/gocron/v2"
+	"github.com/jonboulle/clockwork"
+
 	"github.com/snapdeck/snapdeck/internal/metrics"
 	"github.com/snapdeck/snapdeck/internal/snapdeck"
 	"github.com/snapdeck/snapdeck/store"
@@ -33,26 +36,7 @@ func TestCadenceRunsEachDatabaseOncePerPeriodAtItsOffset(t *testing.T) {
 			t.Errorf("%s: next snapshot %v, want %v (its offset into the hour)", d.Name, got, want)
 		}
 	}
-	end := start.Add(3 * time.Hour)
-	taken := map[string][]time.Time{}
-	for {
-		var next time.Time
-		for _, d := range dbs {
-			if n := s.NextSnapshot(d); next.IsZero() || n.Before(next) {
-				next = n
-			}
-		}
-		if next.After(end) {
-			break
-		}
-		e.advanceTo(next)
-		r := s.next()
-		if r.outcome != "taken" || r.why != onCadence {
-			t.Fatalf("run of %s at %v: got %s (trigger %d), want a cadence snapshot taken", r.id, r.at, r.outcome, r.why)
-		}
-		taken[r.id] = append(taken[r.id], r.at)
-		s.waitWaiters(len(dbs) + 1)
-	}
+	taken := s.cadenceUntil(dbs, start.Add(3*time.Hour))
 	for _, d := range dbs {
 		runs := taken[d.ID]
 		if len(runs) != 3 {
@@ -311,20 +295,36 @@ func TestParseSpecAndReasons(t *testing.T) {
 	}{
 		{text: "1h", reason: "Hourly schedule"},
 		{text: "24h", reason: "Daily schedule"},
-		{text: "4s", reason: "Scheduled every 4s"},
+		{text: "1m", reason: "Scheduled every 1m"},
 		{text: "90m", reason: "Scheduled every 1h30m"},
 		{text: " 30m ", reason: "Scheduled every 30m"},
 		{text: "0 3 * * *", reason: "Scheduled by cron 0 3 * * *"},
-		{text: "*/10 * * * * *", reason: "Scheduled by cron */10 * * * * *"},
+		{text: "* * * * *", reason: "Scheduled by cron * * * * *"},
+		{text: "0 * * * * *", reason: "Scheduled by cron 0 * * * * *"},
+		{text: "30 */5 * * * *", reason: "Scheduled by cron 30 */5 * * * *"},
 		{text: "@daily", reason: "Scheduled by cron @daily"},
+		{text: "@every 90s", reason: "Scheduled by cron @every 90s"},
+		{text: "0 0 29 2 *", reason: "Scheduled by cron 0 0 29 2 *"},
 		{text: "", err: "Give an interval"},
 		{text: "500ms", err: "too short"},
+		{text: "4s", err: "at least 1 minute apart"},
+		{text: "59s", err: "at least 1 minute apart"},
 		{text: "daily", err: "neither an interval"},
-		{text: "61 * * * *", err: "not a valid cron expression"},
+		{text: "61 * * * *", err: "not a valid cron expression (end of range (61) above maximum (59): 61)"},
 		{text: "* * *", err: "not a valid cron expression"},
+		{text: "0 0 30 2 *", err: "never runs"},
+		{text: "0 0 31 4 *", err: "never runs"},
+		{text: "0 0 0 30 2 *", err: "never runs"},
+		{text: "*/1 * * * * *", err: "as often as every 1s"},
+		{text: "* * * * * *", err: "as often as every 1s"},
+		{text: "0-59/30 * * * * *", err: "as often as every 30s: scheduled snapshots must be at least 1 minute apart"},
+		{text: "0,59 * * * * *", err: "as often as every 1s"},
+		{text: "*/10 * * * * *", err: "give it one value"},
+		{text: "@every 1s", err: "as often as every 1s"},
+		{text: "@every 59s", err: "at least 1 minute apart"},
 	}
 	for _, tc := range cases {
-		spec, err := ParseSpec(tc.text)
+		spec, err := ParseSpec(tc.text, t0)
 		if tc.err != "" {
 			if err == nil || !strings.Contains(err.Error(), tc.err) || snapdeck.ErrorCode(err) != snapdeck.Invalid {
 				t.Errorf("%q: got %v, want an Invalid error containing %q", tc.text, err, tc.err)
@@ -337,6 +337,25 @@ func TestParseSpecAndReasons(t *testing.T) {
 		}
 		if got := spec.Reason(); got != tc.reason {
 			t.Errorf("%q: reason %q, want %q", tc.text, got, tc.reason)
+		}
+	}
+}
+
+// TestParseSpecAgreesWithGocron makes a gocron CronJob of every cron
+// expression ParseSpec accepts or refuses as one that never runs: the
+// check must be gocron's own, so that no stored override can be one
+// gocron refuses at the next start.
+func TestParseSpecAgreesWithGocron(t *testing.T) {
+	c, err := gocron.NewScheduler(gocron.WithClock(clockwork.NewFakeClockAt(t0)), gocron.WithLocation(time.UTC))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Shutdown()
+	for _, text := range []string{"0 3 * * *", "0 * * * * *", "@daily", "0 0 29 2 *", "0 0 30 2 *", "0 0 0 30 2 *", "61 * * * *", "0 0 * * * * *", "TZ=Nowhere/Atlantis 0 3 * * *"} {
+		_, perr := ParseSpec(text, t0)
+		_, gerr := c.NewJob(gocron.CronJob(text, withSeconds(text)), gocron.NewTask(func() {}))
+		if (perr == nil) != (gerr == nil) {
+			t.Errorf("%q: ParseSpec says %v, gocron says %v", text, perr, gerr)
 		}
 	}
 }
