@@ -67,15 +67,16 @@ func TestRetentionDeletesExpiredButNeverTheLatestOfALiveDatabase(t *testing.T) {
 	if got := ids(pro); len(got) != 4 {
 		t.Errorf("professional database keeps %d records, want its 3 snapshots and the one in progress", len(got))
 	}
-	// +65m: the first of each professional database expired.
-	sweep(65*time.Minute, 2)
+	// +65m: the first of the professional database expired (the deleted
+	// database's snapshots went with it).
+	sweep(65*time.Minute, 1)
 	if got := ids(pro); len(got) != 3 {
 		t.Errorf("after the first expiry: %d records, want 3", len(got))
 	}
 	// +3h: everything expired. The live database keeps its latest
-	// completed snapshot (and the one in progress); the deleted one keeps
-	// nothing.
-	sweep(3*time.Hour, 1+2)
+	// completed snapshot (and the one in progress); the deleted one has
+	// nothing left to delete.
+	sweep(3*time.Hour, 1)
 	got := ids(pro)
 	if len(got) != 2 || got[0] != latest(pro) || got[1] != "rec-in-progress" {
 		t.Errorf("professional database keeps %v, want its latest %s and the snapshot in progress", got, latest(pro))
