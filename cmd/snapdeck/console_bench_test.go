@@ -115,8 +115,9 @@ func consoleRun(b *testing.B, size int64) {
 
 	start = time.Now()
 	out := filepath.Join(dir, "export.dump")
-	u.download(b, "/databases/"+id+"/snapshots/"+first+"/export", out)
+	headers := u.download(b, "/databases/"+id+"/snapshots/"+first+"/export", out)
 	export := time.Since(start)
+	b.Logf("export: the reply began after %s (preparation), the download took %s more", headers.Sub(start).Round(time.Millisecond), time.Since(headers).Round(time.Millisecond))
 	os.Remove(out)
 	b.ReportMetric(export.Seconds(), "export-s")
 	if zstdT > 0 {
@@ -289,13 +290,15 @@ func (u *consoleUser) snapshot(b *testing.B, id string) (string, time.Duration) 
 	}
 }
 
-// download saves a file the console serves.
-func (u *consoleUser) download(b *testing.B, path, out string) {
+// download saves a file the console serves and returns when its reply
+// began.
+func (u *consoleUser) download(b *testing.B, path, out string) time.Time {
 	b.Helper()
 	res, err := u.c.Get(u.base + path)
 	if err != nil {
 		b.Fatal(err)
 	}
+	began := time.Now()
 	defer res.Body.Close()
 	if res.StatusCode != http.StatusOK {
 		raw, _ := io.ReadAll(res.Body)
@@ -309,4 +312,5 @@ func (u *consoleUser) download(b *testing.B, path, out string) {
 	if _, err := io.Copy(f, res.Body); err != nil {
 		b.Fatal(err)
 	}
+	return began
 }

@@ -33,7 +33,7 @@ func mustEnv(t *testing.T, configure ...func(*database.Snapshots)) *env {
 }
 
 // envAt is mustEnv over the data in dir, which may hold a previous run's.
-func envAt(t *testing.T, dir string, configure ...func(*database.Snapshots)) *env {
+func envAt(t testing.TB, dir string, configure ...func(*database.Snapshots)) *env {
 	t.Helper()
 	ctx := context.Background()
 	db, err := store.Open(ctx, filepath.Join(dir, "console.db"), nil)
