@@ -96,15 +96,21 @@ func consoleRun(b *testing.B, size int64) {
 	}
 
 	b.Logf("WAL before the first snapshot: %d bytes", fileSize(dbPath+"-wal"))
+	// Each step starts on a quiet console: the snapshots before it are
+	// verified (which rebuilds each image in the background) and no job
+	// runs, as in the issue's measurements.
 	first, d := u.snapshot(b, id)
 	b.Logf("WAL after it: %d bytes", fileSize(dbPath+"-wal"))
 	report("capture-after-fill", d, cpSync)
+	u.quiet(b, id)
 	_, d = u.snapshot(b, id)
 	report("capture-unchanged", d, cpSync)
 	u.query(b, id, "UPDATE t SET b = randomblob(4000) WHERE id % 100 = 0")
+	u.quiet(b, id)
 	_, d = u.snapshot(b, id)
 	report("capture-1pct-changed", d, cpSync)
 
+	u.quiet(b, id)
 	start = time.Now()
 	job := u.post(b, "/databases/"+id+"/snapshots/"+first+"/restore", url.Values{"confirm": {"RESTORE"}}, "/databases/"+id+"/snapshots/"+first+"/restore")
 	jid := attr(job, "data-job-id")
@@ -113,6 +119,7 @@ func consoleRun(b *testing.B, size int64) {
 	u.waitFor(b, "/jobs/"+jid, "data-job-status", "succeeded")
 	report("restore-with-safety", time.Since(start), cpSync)
 
+	u.quiet(b, id)
 	start = time.Now()
 	out := filepath.Join(dir, "export.dump")
 	headers := u.download(b, "/databases/"+id+"/snapshots/"+first+"/export", out)
@@ -125,6 +132,7 @@ func consoleRun(b *testing.B, size int64) {
 		b.ReportMetric(100*zstdT.Seconds()/export.Seconds(), "export-pct-of-zstd")
 	}
 
+	u.quiet(b, id)
 	start = time.Now()
 	job = u.post(b, "/databases/"+id+"/snapshots/"+first+"/create-database", url.Values{"name": {"bench-copy"}, "plan": {"professional"}},
 		"/databases/"+id+"/snapshots/"+first+"/create-database")
@@ -288,6 +296,19 @@ func (u *consoleUser) snapshot(b *testing.B, id string) (string, time.Duration) 
 		time.Sleep(5 * time.Millisecond)
 		page = u.get(b, path)
 	}
+}
+
+// quiet waits until the database's SNAPSHOTS tab shows no job in progress
+// and no snapshot waiting for verification.
+func (u *consoleUser) quiet(b *testing.B, id string) {
+	b.Helper()
+	for deadline := time.Now().Add(30 * time.Minute); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		page := u.get(b, "/databases/"+id+"/snapshots")
+		if !strings.Contains(page, "data-jobs") && !strings.Contains(page, `data-verified="pending"`) {
+			return
+		}
+	}
+	b.Fatalf("database %s never became quiet", id)
 }
 
 // download saves a file the console serves and returns when its reply
