@@ -126,25 +126,102 @@ func OpenImage(ctx context.Context, st *snapstore.Store, img Image) (io.ReadClos
 		return nil, fmt.Errorf("open image: %w", err)
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	pr, pw := io.Pipe()
+	r := &imageReader{runs: make(chan snapstore.Pages, imageReadAhead), cancel: cancel, done: make(chan struct{})}
 	go func() {
-		err := st.ReadImage(ctx, img.Root, snapstore.CheckPages, func(b []byte) error {
-			_, err := pw.Write(b)
-			return err
+		defer close(r.done)
+		defer close(r.runs)
+		r.err = st.ReadImagePages(ctx, img.Root, snapstore.CheckPages, func(p snapstore.Pages) error {
+			select {
+			case r.runs <- p:
+				return nil
+			case <-ctx.Done():
+				p.Release()
+				return ctx.Err()
+			}
 		})
-		pw.CloseWithError(err) // nil closes with EOF
 	}()
-	return &imageReader{PipeReader: pr, cancel: cancel}, nil
+	return r, nil
 }
 
+// imageReadAhead is how many runs of pages OpenImage's reader holds ready:
+// the store goes on reading and checking pages while the consumer
+// compresses and hashes. With io.Pipe's hand-off each run waited until the
+// consumer had copied it all, and the two took turns rather than working
+// at once: 256 MiB took 1.5 s to export against 0.75 s to read and 0.57 s
+// to compress and hash.
+const imageReadAhead = 4
+
+// imageReader hands over the runs of pages the store reads, in order,
+// without copying them into a pipe.
 type imageReader struct {
-	*io.PipeReader
+	runs   chan snapstore.Pages
+	cur    snapstore.Pages
+	off    int
+	held   bool
 	cancel context.CancelFunc
+	done   chan struct{}
+	err    error // set before runs is closed
 }
 
+func (r *imageReader) Read(b []byte) (int, error) {
+	for !r.held || r.off == len(r.cur.Data) {
+		if r.held {
+			r.cur.Release()
+			r.held = false
+		}
+		p, ok := <-r.runs
+		if !ok {
+			<-r.done
+			if r.err != nil {
+				return 0, r.err
+			}
+			return 0, io.EOF
+		}
+		r.cur, r.off, r.held = p, 0, true
+	}
+	n := copy(b, r.cur.Data[r.off:])
+	r.off += n
+	return n, nil
+}
+
+// WriteTo hands each run to w whole, saving the copy into a caller's
+// buffer (io.Copy uses it).
+func (r *imageReader) WriteTo(w io.Writer) (int64, error) {
+	var total int64
+	for {
+		if r.held && r.off < len(r.cur.Data) {
+			n, err := w.Write(r.cur.Data[r.off:])
+			total += int64(n)
+			r.off += n
+			if err != nil {
+				return total, err
+			}
+		}
+		if r.held {
+			r.cur.Release()
+			r.held = false
+		}
+		p, ok := <-r.runs
+		if !ok {
+			<-r.done
+			return total, r.err
+		}
+		r.cur, r.off, r.held = p, 0, true
+	}
+}
+
+// Close stops the reading and gives back every run still held.
 func (r *imageReader) Close() error {
 	r.cancel()
-	return r.PipeReader.Close()
+	if r.held {
+		r.cur.Release()
+		r.held = false
+	}
+	for p := range r.runs {
+		p.Release()
+	}
+	<-r.done
+	return nil
 }
 
 // Verify rebuilds the image into tmpDir, checks its SHA-256 (as it is

@@ -2,8 +2,12 @@ package snapshot
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"io"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 // TestWALIndexPagesSkipsCheckpointedFrames checks that the wal-index tells
@@ -141,5 +145,49 @@ func TestCaptureOfAnUnchangedDatabase(t *testing.T) {
 			}
 		}
 		first = img
+	}
+}
+
+// TestOpenImageClosedEarly checks that closing an image reader part way
+// stops the read behind it and returns, and that a reader drained through
+// WriteTo gives the whole image.
+func TestOpenImageClosedEarly(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "a.sqlite")
+	db := openDB(t, path)
+	insertOrders(t, db, 20000, 1)
+	st := openStore(t, "")
+	img, err := Capture(ctx, path, st, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := OpenImage(ctx, st, img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 10000)
+	if _, err := io.ReadFull(r, buf); err != nil {
+		t.Fatal(err)
+	}
+	closed := make(chan error, 1)
+	go func() { closed <- r.Close() }()
+	select {
+	case err := <-closed:
+		if err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close of a reader read part way did not return")
+	}
+
+	r, err = OpenImage(ctx, st, img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, r)
+	if err != nil || n != img.Size || hex.EncodeToString(h.Sum(nil)) != img.SHA256 {
+		t.Errorf("io.Copy of the image: %d bytes, %v, sha %x; want %d bytes with sha %s", n, err, h.Sum(nil), img.Size, img.SHA256)
 	}
 }
