@@ -24,6 +24,7 @@ import (
 // console is a running console over a real store and real database files.
 type console struct {
 	t         *testing.T
+	dir       string // the data directory
 	srv       *httptest.Server
 	server    *web.Server
 	store     *store.DB
@@ -78,7 +79,7 @@ func mustConsole(t *testing.T, configure ...func(*web.Config)) *console {
 	}
 	srv := httptest.NewServer(s)
 	t.Cleanup(srv.Close)
-	return &console{t: t, srv: srv, server: s, store: db, databases: mgr, auth: a}
+	return &console{t: t, dir: dir, srv: srv, server: s, store: db, databases: mgr, auth: a}
 }
 
 // client is a browser-like HTTP client: cookies kept, redirects not followed.

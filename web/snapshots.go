@@ -2,6 +2,7 @@ package web
 
 import (
 	"fmt"
+	"io"
 	"net/http"
 	"strconv"
 
@@ -119,6 +120,24 @@ func serveDump(c echo.Context, exp *database.Export) error {
 	r := c.Request()
 	r.Header.Del("If-None-Match")
 	r.Header.Del("If-Modified-Since")
+	if !exp.Prepared() && (r.Method != http.MethodGet || r.Header.Get("Range") != "") {
+		// A part of the file, or its size, is known only once it is
+		// whole.
+		if err := exp.Wait(); err != nil {
+			return err
+		}
+	}
+	if !exp.Prepared() {
+		// Streamed as it is prepared, with no length yet: the download
+		// and the preparation overlap. A preparation that fails part way
+		// cuts the connection, so that no client takes a short file for a
+		// whole one.
+		c.Response().WriteHeader(http.StatusOK)
+		if _, err := io.Copy(c.Response(), exp); err != nil {
+			panic(http.ErrAbortHandler) // the job's failure is logged by the job runner
+		}
+		return nil
+	}
 	// ServeContent answers Range requests, so a broken download resumes.
 	// What it refuses (a Range past the end, a failed If-Match) it would
 	// answer itself in text/plain; held back, it goes to errors.go.

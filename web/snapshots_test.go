@@ -2,8 +2,11 @@ package web_test
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -90,9 +93,15 @@ func TestExportAnswersRangesForResumedDownloads(t *testing.T) {
 		t.Fatal(err)
 	}
 	member := c.newClient("member@x")
+	// The first download follows the preparation, so its length is not
+	// known when it starts; the next is the prepared file, with its length.
+	res, streamed := member.get("/databases/" + d.ID + "/snapshots/" + snap.ID + "/export")
+	if res.StatusCode != http.StatusOK || len(streamed) < 1000 {
+		t.Fatalf("first export: got %d with %d bytes", res.StatusCode, len(streamed))
+	}
 	res, whole := member.get("/databases/" + d.ID + "/snapshots/" + snap.ID + "/export")
-	if res.StatusCode != http.StatusOK || res.ContentLength != int64(len(whole)) || len(whole) < 1000 {
-		t.Fatalf("export: got %d with Content-Length %d for %d bytes", res.StatusCode, res.ContentLength, len(whole))
+	if res.StatusCode != http.StatusOK || res.ContentLength != int64(len(whole)) || whole != streamed {
+		t.Fatalf("second export: got %d with Content-Length %d for %d bytes; the first gave %d bytes, want the same", res.StatusCode, res.ContentLength, len(whole), len(streamed))
 	}
 	if cd := res.Header.Get("Content-Disposition"); !strings.Contains(cd, `filename="big-`) || !strings.HasSuffix(cd, `.dump"`) {
 		t.Errorf("Content-Disposition: got %q, want big-<UTC time>.dump", cd)
@@ -102,5 +111,47 @@ func TestExportAnswersRangesForResumedDownloads(t *testing.T) {
 	res, tail := member.do(req)
 	if res.StatusCode != http.StatusPartialContent || tail != whole[500:] {
 		t.Fatalf("resumed download: got %d and %d bytes, want 206 and the last %d bytes", res.StatusCode, len(tail), len(whole)-500)
+	}
+}
+
+// TestExportThatFailsWhileStreamedIsCut checks that a download which
+// follows its export's preparation ends in an error, not in a short file a
+// client would take for a whole one, when the preparation fails part way
+// (here on a damaged snapshot store).
+func TestExportThatFailsWhileStreamedIsCut(t *testing.T) {
+	c := mustConsole(t)
+	d := c.mustDatabase("big", snapdeck.PlanProfessional)
+	c.exec(t, d.ID, "CREATE TABLE t (n INTEGER, s BLOB)")
+	c.exec(t, d.ID, "WITH RECURSIVE s(v) AS (SELECT 1 UNION ALL SELECT v+1 FROM s WHERE v < 3000) INSERT INTO t SELECT v, randomblob(1000) FROM s")
+	snap, err := c.databases.Snapshot(context.Background(), d.ID, snapdeck.SnapshotOnDemand, "test", "system")
+	if err != nil {
+		t.Fatal(err)
+	}
+	packs, _ := filepath.Glob(filepath.Join(c.dir, "snapshots", "packs", "*"))
+	damaged := 0
+	for _, p := range packs {
+		data, err := os.ReadFile(p)
+		if err != nil || len(data) < 2<<20 {
+			continue
+		}
+		data[len(data)*3/4] ^= 0xff
+		if err := os.WriteFile(p, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		damaged++
+	}
+	if damaged == 0 {
+		t.Fatalf("no pack of 2 MiB or more among %v to damage", packs)
+	}
+	member := c.newClient("member@x")
+	req, _ := http.NewRequest(http.MethodGet, c.srv.URL+"/databases/"+d.ID+"/snapshots/"+snap.ID+"/export", nil)
+	res, err := member.http.Do(req)
+	if err != nil {
+		return // refused before any answer: no file either
+	}
+	defer res.Body.Close()
+	n, err := io.Copy(io.Discard, res.Body)
+	if res.StatusCode == http.StatusOK && err == nil {
+		t.Errorf("a download of a damaged snapshot ended cleanly after %d bytes; want the connection cut", n)
 	}
 }

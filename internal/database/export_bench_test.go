@@ -51,6 +51,9 @@ func BenchmarkExportPreparation(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
+		if err := x.Wait(); err != nil {
+			b.Fatal(err)
+		}
 		prep := time.Since(start)
 		n, _ := io.Copy(io.Discard, x)
 		x.Close()

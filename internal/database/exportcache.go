@@ -1,6 +1,8 @@
 package database
 
 import (
+	"errors"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -51,6 +53,67 @@ type Export struct {
 
 	once    sync.Once
 	release func()
+
+	// following is the preparation this export is still being written
+	// by, nil once it is prepared; off is how far a follower has read.
+	following *preparation
+	off       int64
+}
+
+// Prepared reports whether the export is whole: it then has a size and
+// can be read from anywhere. Otherwise it is read once, from its start, as
+// it is written, and its size is known only at the end.
+func (e *Export) Prepared() bool { return e.following == nil }
+
+// WriteTo copies the export to w: a prepared one with the file's own
+// WriteTo (sendfile where it can), one being prepared as it is written.
+func (e *Export) WriteTo(w io.Writer) (int64, error) {
+	if e.following == nil {
+		return e.File.WriteTo(w)
+	}
+	return io.Copy(w, struct{ io.Reader }{e})
+}
+
+// Wait waits until an export being prepared is whole, and from then on it
+// reads as a prepared one, from where its reader was. It returns the
+// preparation's error if that failed.
+func (e *Export) Wait() error {
+	if e.following == nil {
+		return nil
+	}
+	p := e.following
+	p.mu.Lock()
+	for !p.done {
+		p.grew.Wait()
+	}
+	err := p.err
+	p.mu.Unlock()
+	if err != io.EOF {
+		return errors.Join(errPreparationFailed, err)
+	}
+	fi, err := e.File.Stat()
+	if err != nil {
+		return err
+	}
+	if _, err := e.File.Seek(e.off, io.SeekStart); err != nil {
+		return err
+	}
+	e.following, e.ModTime = nil, fi.ModTime()
+	return nil
+}
+
+// Read reads the export; one still being prepared is read as it is
+// written, and a failure of its preparation ends the read in an error.
+func (e *Export) Read(b []byte) (int, error) {
+	if e.following == nil {
+		return e.File.Read(b)
+	}
+	n, err := e.following.read(e.File, b, e.off)
+	e.off += int64(n)
+	if err == io.EOF && n > 0 {
+		err = nil
+	}
+	return n, err
 }
 
 // Close closes the file and ends its lease.
@@ -102,8 +165,15 @@ func (c *exportCache) install(tmp, name, download string) (*Export, error) {
 
 // lease counts one more download of name; c.mu is held.
 func (c *exportCache) lease(f *os.File, name, download string, mod time.Time) *Export {
+	return &Export{File: f, Name: download, ModTime: mod, release: c.hold(name)}
+}
+
+// hold counts one more download of name, which need not exist yet (a
+// download that follows its preparation), and returns what ends it; c.mu
+// is held.
+func (c *exportCache) hold(name string) func() {
 	c.leases[name]++
-	return &Export{File: f, Name: download, ModTime: mod, release: func() {
+	return func() {
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		if c.leases[name]--; c.leases[name] <= 0 {
@@ -111,7 +181,14 @@ func (c *exportCache) lease(f *os.File, name, download string, mod time.Time) *E
 			// What was kept past the cap for this download goes now.
 			c.trim(0)
 		}
-	}}
+	}
+}
+
+// holdLocked is hold for callers that do not hold c.mu.
+func (c *exportCache) holdLocked(name string) func() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.hold(name)
 }
 
 // makeRoom removes the oldest exports until need more bytes fit under the

@@ -47,6 +47,9 @@ func TestExportCacheStaysUnderItsSize(t *testing.T) {
 		if err != nil {
 			t.Fatalf("export %d: %v", i, err)
 		}
+		if err := exp.Wait(); err != nil {
+			t.Fatalf("export %d: %v", i, err)
+		}
 		return exp
 	}
 	// cached returns which snapshots have a prepared export, and the bytes

@@ -49,8 +49,10 @@ type snapshotState struct {
 	// locks hold per database: captures share it, replacing the file
 	// takes it alone, so a file is never swapped under a capture.
 	locks sync.Map // database id -> *sync.RWMutex
-	// preparing serialises the preparation of one snapshot's .dump.
-	preparing sync.Map // snapshot id -> *sync.Mutex
+	// preparing holds the exports being written, by snapshot id, so
+	// that a second download follows the first's preparation.
+	preparingMu sync.Mutex
+	preparing   map[string]*preparation
 	// exports holds the prepared .dump files.
 	exports *exportCache
 	// verifying bounds background verification to one at a time: it
@@ -80,7 +82,7 @@ func (m *Manager) EnableSnapshots(cfg Snapshots) error {
 	if cfg.ImportChecks <= 0 {
 		cfg.ImportChecks = DefaultImportChecks
 	}
-	m.snaps = &snapshotState{cfg: cfg, verifying: make(chan struct{}, 1), exports: &exportCache{dir: cfg.ExportDir,
+	m.snaps = &snapshotState{cfg: cfg, verifying: make(chan struct{}, 1), preparing: map[string]*preparation{}, exports: &exportCache{dir: cfg.ExportDir,
 		limit: cfg.ExportCacheSize, ttl: cfg.ExportTTL, now: cfg.Now, logger: m.logger, leases: map[string]int{}}}
 	m.loads.checks = make(chan struct{}, cfg.ImportChecks)
 	return nil
@@ -517,10 +519,15 @@ func (m *Manager) materializeNew(ctx context.Context, d snapdeck.Database, s sto
 	return snapshot.Install(tmp, m.host.Path(d.ID))
 }
 
-// Export prepares the snapshot's .dump (once; later calls reuse it while it
-// is fresh) as a job with progress, waits for it, and returns the file
-// opened for one download. The caller closes it when the download ends:
-// until then the file is kept, whatever the export cache's size.
+// Export returns the snapshot's .dump opened for one download. A prepared
+// one (fresh, from an earlier export) is served whole; otherwise it is
+// prepared by a background job with progress, and the download follows
+// the file as the job writes it, so that preparing and downloading
+// overlap instead of one waiting for the other. The job runs on its own
+// context: a download that stops does not stop it, and the finished file
+// is kept for the next download. The caller closes the export when the
+// download ends; until then its file is kept, whatever the export cache's
+// size.
 func (m *Manager) Export(ctx context.Context, dbID, sid, actor string) (*Export, error) {
 	d, err := m.db.FindDatabase(ctx, dbID)
 	if err != nil {
@@ -535,9 +542,12 @@ func (m *Manager) Export(ctx context.Context, dbID, sid, actor string) (*Export,
 	}
 	name := fmt.Sprintf("%s-%s.dump", d.Name, s.CreatedAt.UTC().Format("20060102T150405Z"))
 	file := s.ID + dumpExt
-	mu, _ := m.snaps.preparing.LoadOrStore(s.ID, &sync.Mutex{})
-	mu.(*sync.Mutex).Lock()
-	defer mu.(*sync.Mutex).Unlock()
+	m.snaps.preparingMu.Lock()
+	defer m.snaps.preparingMu.Unlock()
+	if prep, ok := m.snaps.preparing[s.ID]; ok {
+		m.audit(actor, "snapshot.export", dbID, sid, nil, 0, name)
+		return prep.follow(name)
+	}
 	if e, ok := m.snaps.exports.open(file, name); ok {
 		m.audit(actor, "snapshot.export", dbID, sid, nil, 0, name)
 		return e, nil
@@ -546,51 +556,70 @@ func (m *Manager) Export(ctx context.Context, dbID, sid, actor string) (*Export,
 	// with zstd. Room is made before the work, so the disk does not hold
 	// both the old exports and the new one.
 	m.snaps.exports.makeRoom(s.SizeBytes)
-	start := time.Now()
-	var e *Export
-	_, err = m.snaps.cfg.Jobs.Run(ctx, snapdeck.Job{Kind: snapdeck.JobExport, DatabaseID: dbID, SnapshotID: sid, Actor: actor},
-		func(ctx context.Context, p *job.Progress) error {
-			p.Stage("Preparing export", s.SizeBytes)
-			var err error
-			e, err = m.writeDump(ctx, d, s, file, name, p)
-			return err
-		})
-	m.audit(actor, "snapshot.export", dbID, sid, err, time.Since(start), name)
-	if err != nil {
-		if e != nil {
-			e.Close()
-		}
-		return nil, err
-	}
-	return e, nil
-}
-
-func (m *Manager) writeDump(ctx context.Context, d snapdeck.Database, s store.SnapshotRecord, file, name string, p *job.Progress) (*Export, error) {
-	img, err := snapshot.OpenImage(ctx, m.snaps.cfg.Store, image(s))
-	if err != nil {
-		return nil, err
-	}
-	defer img.Close()
 	tmp, err := os.CreateTemp(m.snaps.cfg.ExportDir, ".export-*")
 	if err != nil {
 		return nil, err
 	}
-	defer os.Remove(tmp.Name())
+	prep := newPreparation(tmp, m.snaps.exports, file)
+	e, err := prep.follow(name)
+	if err != nil {
+		tmp.Close()
+		os.Remove(tmp.Name())
+		return nil, err
+	}
+	start := time.Now()
+	_, err = m.snaps.cfg.Jobs.Start(ctx, snapdeck.Job{Kind: snapdeck.JobExport, DatabaseID: dbID, SnapshotID: sid, Actor: actor},
+		func(ctx context.Context, p *job.Progress) error {
+			p.Stage("Preparing export", s.SizeBytes)
+			err := m.writeDump(ctx, d, s, prep, file, name, p)
+			m.audit(actor, "snapshot.export", dbID, sid, err, time.Since(start), name)
+			m.snaps.preparingMu.Lock()
+			delete(m.snaps.preparing, s.ID)
+			m.snaps.preparingMu.Unlock()
+			prep.finish(err)
+			return err
+		})
+	if err != nil {
+		e.Close()
+		tmp.Close()
+		os.Remove(tmp.Name())
+		return nil, err
+	}
+	m.snaps.preparing[s.ID] = prep
+	return e, nil
+}
+
+// writeDump writes the snapshot's .dump into the preparation's file, makes
+// it durable and installs it in the export cache.
+func (m *Manager) writeDump(ctx context.Context, d snapdeck.Database, s store.SnapshotRecord, prep *preparation, file, name string, p *job.Progress) error {
+	tmp := prep.file
+	defer os.Remove(tmp.Name()) // after a failure; once installed it has another name
 	defer tmp.Close()
+	img, err := snapshot.OpenImage(ctx, m.snaps.cfg.Store, image(s))
+	if err != nil {
+		return err
+	}
+	defer img.Close()
 	man := dump.Manifest{FormatVersion: dump.FormatVersion, DatabaseName: d.Name, DatabaseID: d.ID, SnapshotID: s.ID,
 		SnapshotType: string(s.Type), SnapshotTime: s.CreatedAt, Engine: m.snaps.cfg.Engine, SQLiteVersion: m.snaps.cfg.SQLiteVersion,
 		Size: s.SizeBytes, SHA256: s.SHA256, PageSize: s.PageSize}
 	counted := &countingReader{r: img, progress: p}
-	if err := dump.Write(ctx, tmp, man, counted); err != nil {
-		return nil, err
+	if err := dump.Write(ctx, prep, man, counted); err != nil {
+		return err
 	}
+	// Durable before it is installed: a prepared export is served for a
+	// day, and must not be a torn file after a crash.
 	if err := tmp.Sync(); err != nil {
-		return nil, err
+		return err
 	}
 	if err := tmp.Close(); err != nil {
-		return nil, err
+		return err
 	}
-	return m.snaps.exports.install(tmp.Name(), file, name)
+	e, err := m.snaps.exports.install(tmp.Name(), file, name)
+	if err != nil {
+		return err
+	}
+	return e.Close()
 }
 
 // countingReader reports bytes read as job progress.

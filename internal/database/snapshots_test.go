@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/snapdeck/snapdeck/internal/database"
+	"github.com/snapdeck/snapdeck/internal/dump"
 	"github.com/snapdeck/snapdeck/internal/job"
 	"github.com/snapdeck/snapdeck/internal/snapdeck"
 	"github.com/snapdeck/snapdeck/internal/snapshot"
@@ -262,8 +263,29 @@ func TestCreateFromSnapshotAndExport(t *testing.T) {
 	if want := "source-" + snap.CreatedAt.UTC().Format("20060102T150405Z") + ".dump"; exp.Name != want {
 		t.Errorf("export name: got %s, want %s", exp.Name, want)
 	}
-	if fi, err := exp.Stat(); err != nil || fi.Size() == 0 {
-		t.Fatalf("export file: %v", err)
+	// Read as it is prepared, the download is a whole, valid .dump of the
+	// snapshot.
+	if exp.Prepared() {
+		t.Errorf("the first export of a snapshot is prepared already; want it followed as it is written")
+	}
+	man, err := dump.Verify(ctx, exp, t.TempDir(), dump.Limits{})
+	if err != nil {
+		t.Fatalf("the followed export: %v", err)
+	}
+	if man.SnapshotID != snap.ID || man.SHA256 != snap.SHA256 {
+		t.Errorf("the followed export's manifest: %+v; want snapshot %s with sha %s", man, snap.ID, snap.SHA256)
+	}
+	// A second export is the prepared file.
+	again, err := e.mgr.Export(ctx, d.ID, snap.ID, "ann@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer again.Close()
+	if !again.Prepared() {
+		t.Errorf("the second export is not the prepared file")
+	}
+	if _, err := dump.Verify(ctx, again, t.TempDir(), dump.Limits{}); err != nil {
+		t.Errorf("the prepared export: %v", err)
 	}
 }
 
