@@ -56,7 +56,11 @@ type Host struct {
 // so three runs at once stay far inside the 512 MiB the console is meant to
 // serve in (issue 12; TestQueryMemoryIsBounded in cmd/snapdeck measures the
 // peak RSS). Nobody reads a longer value in a table cell: a cell shows
-// maxCellBytes of it, and length() or substr() answer the rest.
+// maxCellBytes of it, and length() or substr() answer the rest. What is
+// left unbounded is the width of a row: SQLite holds every column of a row
+// at once, so a run selecting many near-limit values takes about three
+// times the limit per column. Only a process-wide heap limit would bound
+// that, and it would fail the console's own connections as well.
 const (
 	defaultMaxValueBytes = 16 << 20
 	// A page of 1,000 rows of 8 KiB; the browser still lays out such a
