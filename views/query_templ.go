@@ -165,7 +165,7 @@ func QueryPage(p Page, v Query) templ.Component {
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
-				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 11, " rows.")
+				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 11, " rows. Each run is a session of its own: a BEGIN needs its COMMIT in the same run.")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}

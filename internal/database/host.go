@@ -50,16 +50,16 @@ type Host struct {
 	MaxPageBytes int64
 }
 
-// The memory one Query-tab run may take. A value is held about three times
-// while it is read: by SQLite, in the driver's copy and, for a blob, in
-// database/sql's copy for Scan. At 16 MiB a value that is 48 MiB a run,
+// The memory one Query-tab run may take. A value is held twice while it is
+// read: by SQLite and in the driver's copy (run scans into a cell, so
+// database/sql makes no copy of its own). At 16 MiB a value that is 32 MiB a run,
 // so three runs at once stay far inside the 512 MiB the console is meant to
 // serve in (issue 12; TestQueryMemoryIsBounded in cmd/snapdeck measures the
 // peak RSS). Nobody reads a longer value in a table cell: a cell shows
 // maxCellBytes of it, and length() or substr() answer the rest. What is
 // left unbounded is the width of a row: SQLite holds every column of a row
-// at once, so a run selecting many near-limit values takes about three
-// times the limit per column. Only a process-wide heap limit would bound
+// at once, so a run selecting many near-limit values takes about twice
+// the limit per column. Only a process-wide heap limit would bound
 // that, and it would fail the console's own connections as well.
 const (
 	defaultMaxValueBytes = 16 << 20
@@ -444,10 +444,10 @@ func (h *Host) run(ctx context.Context, conn *sql.Conn, sqlText string) (*Result
 		return nil, err
 	}
 	res := &Result{Columns: cols, IsQuery: len(cols) > 0}
-	vals := make([]any, len(cols))
+	cells := make([]cell, len(cols))
 	ptrs := make([]any, len(cols))
-	for i := range vals {
-		ptrs[i] = &vals[i]
+	for i := range cells {
+		ptrs[i] = &cells[i]
 	}
 	var pageBytes int64
 	for rows.Next() {
@@ -460,11 +460,10 @@ func (h *Host) run(ctx context.Context, conn *sql.Conn, sqlText string) (*Result
 		}
 		row := make([]string, len(cols))
 		var rowBytes int64
-		for i, v := range vals {
-			row[i] = render(v)
-			rowBytes += int64(len(row[i])) + cellMarkupBytes
+		for i, c := range cells {
+			row[i] = c.text
+			rowBytes += int64(len(c.text)) + cellMarkupBytes
 		}
-		clear(vals) // a long value is garbage from here
 		// The first row is always shown: its cells are cut, so it is
 		// bounded by the number of columns.
 		if len(res.Rows) > 0 && pageBytes+rowBytes > h.MaxPageBytes {
@@ -484,6 +483,16 @@ func (h *Host) run(ctx context.Context, conn *sql.Conn, sqlText string) (*Result
 		}
 	}
 	return res, nil
+}
+
+// cell is the Scan destination of one value. database/sql hands a Scanner
+// the driver's own value, where an *any gets a copy of every blob, so a long
+// value is held once less; only its rendering, cut, is kept.
+type cell struct{ text string }
+
+func (c *cell) Scan(src any) error {
+	c.text = render(src)
+	return nil
 }
 
 // render shows a value as text, a long one cut to maxCellBytes with its
