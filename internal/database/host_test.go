@@ -385,6 +385,7 @@ func TestQueryRefusalsSayWhat(t *testing.T) {
 	}{
 		{"UPDATE sqlite_dbpage SET data = zeroblob(4096) WHERE pgno = 2", "Writing sqlite_dbpage is refused: it rewrites raw pages", true},
 		{"INSERT INTO sqlite_dbpage VALUES (2, zeroblob(4096))", "Writing sqlite_dbpage is refused", true},
+		{"DELETE FROM dbstat", "dbstat may not be modified", true},
 		{"CREATE VIRTUAL TABLE pages USING sqlite_dbpage", `A virtual table using "sqlite_dbpage" is refused`, true},
 		{"PRAGMA hard_heap_limit = 1099511627776", "PRAGMA hard_heap_limit is refused: it changes a setting of the whole console process", false},
 		{"PRAGMA soft_heap_limit = 1099511627776", "PRAGMA soft_heap_limit is refused: it changes a setting of the whole console process", false},

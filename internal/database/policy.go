@@ -62,10 +62,11 @@ var fileFunctions = map[string]bool{"load_extension": true, "readfile": true, "w
 // text search and R*Tree keep their data inside the database.
 var vtableModules = map[string]bool{"fts3": true, "fts4": true, "fts5": true, "rtree": true, "rtree_i32": true, "geopoly": true}
 
-// rawPageTables expose the file's pages. Writing sqlite_dbpage rewrites
-// pages behind SQLite's back and corrupts the database; the connection's
-// defensive mode refuses it too, this says why.
-var rawPageTables = map[string]bool{"sqlite_dbpage": true, "dbstat": true}
+// rawPageTables expose the file's pages for writing. Writing sqlite_dbpage
+// rewrites pages behind SQLite's back and corrupts the database; the
+// connection's defensive mode refuses it too, this says why. dbstat, the
+// other table over raw pages, only reads: SQLite refuses writes to it.
+var rawPageTables = map[string]bool{"sqlite_dbpage": true}
 
 // queryPolicy is the authorizer of one Query-tab connection. It keeps the
 // reason of its first refusal, so the message says what was refused and
