@@ -40,6 +40,15 @@ const testPassword = "correct-horse-battery"
 // layer's Config.
 func mustConsole(t *testing.T, configure ...func(*web.Config)) *console {
 	t.Helper()
+	c := startConsole(t, configure...)
+	c.t = t
+	return c
+}
+
+// startConsole is mustConsole for benchmarks too: the console it returns
+// has no *testing.T, so its clients are made by hand.
+func startConsole(t testing.TB, configure ...func(*web.Config)) *console {
+	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
 	db, err := store.Open(ctx, filepath.Join(dir, "console.db"), nil)
@@ -79,7 +88,7 @@ func mustConsole(t *testing.T, configure ...func(*web.Config)) *console {
 	}
 	srv := httptest.NewServer(s)
 	t.Cleanup(srv.Close)
-	return &console{t: t, dir: dir, srv: srv, server: s, store: db, databases: mgr, auth: a}
+	return &console{dir: dir, srv: srv, server: s, store: db, databases: mgr, auth: a}
 }
 
 // client is a browser-like HTTP client: cookies kept, redirects not followed.

@@ -94,3 +94,22 @@ func Format(n int64) string {
 	}
 	return strconv.FormatInt(n, 10) + "B"
 }
+
+// Grouped writes n in full with a comma between groups of three digits,
+// as people read an exact count: 12345678 is "12,345,678".
+func Grouped(n int64) string {
+	s := strconv.FormatInt(n, 10)
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	var b strings.Builder
+	if neg {
+		b.WriteByte('-')
+	}
+	for i, r := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}

@@ -62,3 +62,11 @@ func TestFormat(t *testing.T) {
 		}
 	}
 }
+
+func TestGrouped(t *testing.T) {
+	for in, want := range map[int64]string{0: "0", 999: "999", 1000: "1,000", 12345678: "12,345,678", -1234: "-1,234"} {
+		if got := Grouped(in); got != want {
+			t.Errorf("Grouped(%d): got %q, want %q", in, got, want)
+		}
+	}
+}

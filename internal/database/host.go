@@ -17,11 +17,15 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
+	"github.com/snapdeck/snapdeck/internal/bytesize"
 	"github.com/snapdeck/snapdeck/internal/checkpoint"
 	"github.com/snapdeck/snapdeck/internal/durable"
 	"github.com/snapdeck/snapdeck/internal/snapdeck"
 	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
 )
 
 // Host owns the hosted database files and their connection pools.
@@ -38,18 +42,54 @@ type Host struct {
 	QueryTimeout time.Duration
 	// MaxRows is how many rows a query shows.
 	MaxRows int
+	// MaxValueBytes is the largest string or blob user SQL may read or
+	// make (SQLite's SQLITE_LIMIT_LENGTH on its connections).
+	MaxValueBytes int
+	// MaxPageBytes is how many bytes of rendered values one result page
+	// holds; the rows after are left out.
+	MaxPageBytes int64
 }
+
+// The memory one Query-tab run may take. A value is held twice while it is
+// read: by SQLite and in the driver's copy (run scans into a cell, so
+// database/sql makes no copy of its own). At 16 MiB a value that is 32 MiB a run,
+// so three runs at once stay far inside the 512 MiB the console is meant to
+// serve in (issue 12; TestQueryMemoryIsBounded in cmd/snapdeck measures the
+// peak RSS). Nobody reads a longer value in a table cell: a cell shows
+// maxCellBytes of it, and length() or substr() answer the rest. What is
+// left unbounded is the width of a row: SQLite holds every column of a row
+// at once, so a run selecting many near-limit values takes about twice
+// the limit per column. Only a process-wide heap limit would bound
+// that, and it would fail the console's own connections as well.
+const (
+	defaultMaxValueBytes = 16 << 20
+	// A page of 1,000 rows of 8 KiB; the browser still lays out such a
+	// table in about a second, and the HTML around it is bounded by
+	// cellMarkupBytes.
+	defaultMaxPageBytes = 8 << 20
+	// What a cell shows of a long value, with its full length after it:
+	// a screen or two of text, enough to recognise and copy a JSON
+	// document or a paragraph.
+	maxCellBytes = 4 << 10
+	// The markup of one table cell in the result page is about 100 bytes
+	// (views/query.templ); counting it bounds a page of many short cells
+	// as well as one of long values.
+	cellMarkupBytes = 100
+)
 
 type pool struct {
 	rw, ro *sql.DB
-	ckpt   *checkpoint.Checkpointer
+	// user and userRO give each Query-tab run a connection of its own,
+	// opened for it and closed after it: they keep no idle connections.
+	user, userRO *sql.DB
+	ckpt         *checkpoint.Checkpointer
 }
 
-// close stops the checkpointer and closes both pools, waiting for their
+// close stops the checkpointer and closes the pools, waiting for their
 // connections; the last one to close checkpoints the WAL away.
 func (p *pool) close() error {
 	p.ckpt.Close()
-	return errors.Join(p.ro.Close(), p.rw.Close())
+	return errors.Join(p.user.Close(), p.userRO.Close(), p.ro.Close(), p.rw.Close())
 }
 
 // NewHost returns a Host for the files in dir, creating dir if needed.
@@ -60,7 +100,8 @@ func NewHost(dir string, logger *slog.Logger) (*Host, error) {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("create databases directory: %w", err)
 	}
-	return &Host{dir: dir, logger: logger, pools: map[string]*pool{}, suspended: map[string]bool{}, QueryTimeout: 30 * time.Second, MaxRows: 1000}, nil
+	return &Host{dir: dir, logger: logger, pools: map[string]*pool{}, suspended: map[string]bool{},
+		QueryTimeout: 30 * time.Second, MaxRows: 1000, MaxValueBytes: defaultMaxValueBytes, MaxPageBytes: defaultMaxPageBytes}, nil
 }
 
 // Path returns the file of a hosted database.
@@ -86,6 +127,14 @@ func dsn(path string, readOnly bool) string {
 		q.Add("_pragma", "foreign_keys(1)")
 	}
 	return "file:" + path + "?" + q.Encode()
+}
+
+// userDSN is dsn for the connections that run SQL a user typed. Defensive
+// mode makes SQLite itself refuse what would corrupt the file from plain
+// SQL (writes to sqlite_dbpage or to shadow tables, writable_schema,
+// journal_mode=OFF), whatever the authorizer lets through.
+func userDSN(path string, readOnly bool) string {
+	return dsn(path, readOnly) + "&_defensive=1"
 }
 
 // Create makes a new, empty WAL-mode database file for id. It fails if the
@@ -132,18 +181,38 @@ func (h *Host) open(id string) (*pool, error) {
 	if _, err := os.Stat(path); err != nil {
 		return nil, &snapdeck.Error{Code: snapdeck.NotFound, Reason: "db-not-found", Message: fmt.Sprintf("The file of database %s is missing.", id), Err: err}
 	}
-	rw, err := sql.Open("sqlite", dsn(path, false))
-	if err != nil {
-		return nil, err
+	p := &pool{}
+	var dbs []*sql.DB
+	for _, c := range []struct {
+		db  **sql.DB
+		dsn string
+	}{{&p.rw, dsn(path, false)}, {&p.ro, dsn(path, true)}, {&p.user, userDSN(path, false)}, {&p.userRO, userDSN(path, true)}} {
+		db, err := sql.Open("sqlite", c.dsn)
+		if err != nil {
+			for _, d := range dbs {
+				d.Close()
+			}
+			return nil, err
+		}
+		db.SetMaxOpenConns(4)
+		*c.db = db
+		dbs = append(dbs, db)
 	}
-	rw.SetMaxOpenConns(4)
-	ro, err := sql.Open("sqlite", dsn(path, true))
-	if err != nil {
-		rw.Close()
-		return nil, err
+	// A connection that is closed rather than pooled takes everything a
+	// user left on it: transactions, temporary tables and triggers,
+	// pragmas. Nothing of one run reaches the next.
+	p.user.SetMaxIdleConns(0)
+	p.userRO.SetMaxIdleConns(0)
+	// Keep one console connection open: the last connection to a WAL
+	// database checkpoints and removes the WAL as it closes, and that must
+	// not happen inside a Query-tab run whenever it is the only one.
+	if err := p.rw.Ping(); err != nil {
+		for _, d := range dbs {
+			d.Close()
+		}
+		return nil, fmt.Errorf("open database %s: %w", id, err)
 	}
-	ro.SetMaxOpenConns(4)
-	p := &pool{rw: rw, ro: ro, ckpt: checkpoint.New(rw, h.logger)}
+	p.ckpt = checkpoint.New(p.rw, h.logger)
 	h.pools[id] = p
 	return p, nil
 }
@@ -276,10 +345,16 @@ func (h *Host) Tables(ctx context.Context, id string) ([]Table, error) {
 	return tables, nil
 }
 
-// Query runs the SQL a user typed and returns the first MaxRows rows, or how
-// many rows it changed. readOnly opens the database read-only. A statement
-// running past QueryTimeout is interrupted. SQL errors come back as Invalid
-// errors with SQLite's message in plain words.
+// Query runs the SQL a user typed and returns the first MaxRows rows (at
+// most MaxPageBytes of them), or how many rows it changed. readOnly opens
+// the database read-only. A statement running past QueryTimeout is
+// interrupted. SQL errors and refusals come back as Invalid errors in plain
+// words.
+//
+// Each run is a session of its own: it gets a connection opened for it and
+// closed after it, so no transaction, temporary table or trigger, or pragma
+// it leaves reaches a later run. A transaction the SQL leaves open is rolled
+// back when the run ends, and the result says so (Result.RolledBack).
 func (h *Host) Query(ctx context.Context, id, sqlText string, readOnly bool) (*Result, error) {
 	if strings.TrimSpace(sqlText) == "" {
 		return nil, snapdeck.FieldError("sql", "Type a SQL statement to run.")
@@ -288,9 +363,9 @@ func (h *Host) Query(ctx context.Context, id, sqlText string, readOnly bool) (*R
 	if err != nil {
 		return nil, err
 	}
-	db := p.rw
+	db := p.user
 	if readOnly {
-		db = p.ro
+		db = p.userRO
 	}
 	ctx, cancel := context.WithTimeout(ctx, h.QueryTimeout)
 	defer cancel()
@@ -298,55 +373,64 @@ func (h *Host) Query(ctx context.Context, id, sqlText string, readOnly bool) (*R
 	if err != nil {
 		return nil, fmt.Errorf("connect to %s: %w", id, err)
 	}
+	// Closed, not pooled (SetMaxIdleConns(0) in open): closing rolls back
+	// whatever is still open and drops the session's state.
 	defer conn.Close()
-	if err := conn.Raw(func(dc any) error {
-		r, ok := dc.(sqlite.AuthorizerRegisterer)
-		if !ok {
-			return errors.New("the SQLite driver has no authorizer")
-		}
-		return r.RegisterAuthorizer(userPolicy)
-	}); err != nil {
+	policy := &queryPolicy{readOnly: readOnly}
+	if err := h.guard(conn, policy); err != nil {
 		return nil, fmt.Errorf("guard connection to %s: %w", id, err)
 	}
 	start := time.Now()
 	res, err := h.run(ctx, conn, sqlText)
-	if err != nil {
-		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			return nil, &snapdeck.Error{Code: snapdeck.Invalid, Field: "sql",
-				Message: fmt.Sprintf("The statement ran longer than %s and was interrupted.", h.QueryTimeout), Err: err}
-		}
-		return nil, &snapdeck.Error{Code: snapdeck.Invalid, Field: "sql", Message: sqlMessage(err, readOnly), Err: err}
-	}
-	res.Duration = time.Since(start)
+	rolledBack := rollBack(ctx, conn)
 	if !readOnly {
 		p.ckpt.Nudge()
 	}
+	if err != nil {
+		msg := sqlMessage(err, readOnly, policy.refused, h.MaxValueBytes)
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			msg = fmt.Sprintf("The statement ran longer than %s and was interrupted.", h.QueryTimeout)
+		}
+		if rolledBack {
+			msg += " " + rolledBackNote
+		}
+		return nil, &snapdeck.Error{Code: snapdeck.Invalid, Field: "sql", Message: msg, Err: err}
+	}
+	res.Duration = time.Since(start)
+	res.RolledBack = rolledBack
 	return res, nil
 }
 
-// userPolicy is the authorizer on connections that run SQL a user typed.
-// A hosted database must not reach files beside it: ATTACH would read the
-// console's own store (password hashes, sessions) or write anywhere the
-// process can, and VACUUM INTO writes a file too. PRAGMAs that change how the
-// file is kept are the console's to set, not the user's.
-func userPolicy(action sqlite.AuthorizerActionCode, arg1, arg2, dbName, trigger string) sqlite.AuthorizerReturnCode {
-	switch action {
-	case sqlite.AuthAttach, sqlite.AuthDetach:
-		return sqlite.AuthorizerDeny
-	case sqlite.AuthFunction:
-		if strings.EqualFold(arg2, "load_extension") || strings.EqualFold(arg2, "readfile") || strings.EqualFold(arg2, "writefile") {
-			return sqlite.AuthorizerDeny
-		}
-	case sqlite.AuthPragma:
-		switch strings.ToLower(arg1) {
-		case "journal_mode", "locking_mode", "writable_schema", "query_only", "mmap_size",
-			"temp_store_directory", "data_store_directory", "wal_autocheckpoint", "synchronous":
-			if arg2 != "" {
-				return sqlite.AuthorizerDeny
-			}
+// rolledBackNote follows the error of a run whose transaction was rolled
+// back.
+const rolledBackNote = "The transaction it had opened was rolled back: nothing it changed was kept."
+
+// guard sets the limits and the authorizer of a connection for user SQL.
+func (h *Host) guard(conn *sql.Conn, policy *queryPolicy) error {
+	for _, l := range [][2]int{{sqlite3.SQLITE_LIMIT_LENGTH, h.MaxValueBytes}, {sqlite3.SQLITE_LIMIT_ATTACHED, 0}} {
+		if _, err := sqlite.Limit(conn, l[0], l[1]); err != nil {
+			return err
 		}
 	}
-	return sqlite.AuthorizerOK
+	return conn.Raw(func(dc any) error {
+		r, ok := dc.(sqlite.AuthorizerRegisterer)
+		if !ok {
+			return errors.New("the SQLite driver has no authorizer")
+		}
+		return r.RegisterAuthorizer(policy.authorize)
+	})
+}
+
+// rollBack ends a transaction the user's SQL left open, and reports whether
+// there was one. It runs even when the run's time is up, so it has a
+// context of its own; if it fails, closing the connection rolls back all
+// the same.
+func rollBack(ctx context.Context, conn *sql.Conn) bool {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	// ROLLBACK fails with "no transaction is active" when none is.
+	_, err := conn.ExecContext(ctx, "ROLLBACK")
+	return err == nil
 }
 
 func (h *Host) run(ctx context.Context, conn *sql.Conn, sqlText string) (*Result, error) {
@@ -360,11 +444,12 @@ func (h *Host) run(ctx context.Context, conn *sql.Conn, sqlText string) (*Result
 		return nil, err
 	}
 	res := &Result{Columns: cols, IsQuery: len(cols) > 0}
-	vals := make([]any, len(cols))
+	cells := make([]cell, len(cols))
 	ptrs := make([]any, len(cols))
-	for i := range vals {
-		ptrs[i] = &vals[i]
+	for i := range cells {
+		ptrs[i] = &cells[i]
 	}
+	var pageBytes int64
 	for rows.Next() {
 		if len(res.Rows) == h.MaxRows {
 			res.Truncated = true
@@ -374,9 +459,18 @@ func (h *Host) run(ctx context.Context, conn *sql.Conn, sqlText string) (*Result
 			return nil, err
 		}
 		row := make([]string, len(cols))
-		for i, v := range vals {
-			row[i] = render(v)
+		var rowBytes int64
+		for i, c := range cells {
+			row[i] = c.text
+			rowBytes += int64(len(c.text)) + cellMarkupBytes
 		}
+		// The first row is always shown: its cells are cut, so it is
+		// bounded by the number of columns.
+		if len(res.Rows) > 0 && pageBytes+rowBytes > h.MaxPageBytes {
+			res.Truncated, res.PageLimit = true, h.MaxPageBytes
+			break
+		}
+		pageBytes += rowBytes
 		res.Rows = append(res.Rows, row)
 	}
 	if err := rows.Err(); err != nil {
@@ -391,6 +485,18 @@ func (h *Host) run(ctx context.Context, conn *sql.Conn, sqlText string) (*Result
 	return res, nil
 }
 
+// cell is the Scan destination of one value. database/sql hands a Scanner
+// the driver's own value, where an *any gets a copy of every blob, so a long
+// value is held once less; only its rendering, cut, is kept.
+type cell struct{ text string }
+
+func (c *cell) Scan(src any) error {
+	c.text = render(src)
+	return nil
+}
+
+// render shows a value as text, a long one cut to maxCellBytes with its
+// full length after it.
 func render(v any) string {
 	switch v := v.(type) {
 	case nil:
@@ -400,6 +506,8 @@ func render(v any) string {
 			return fmt.Sprintf("<blob %d bytes>", len(v))
 		}
 		return fmt.Sprintf("x'%x'", v)
+	case string:
+		return cut(v, maxCellBytes)
 	case time.Time:
 		return v.UTC().Format(time.RFC3339Nano)
 	case float64:
@@ -407,6 +515,19 @@ func render(v any) string {
 	default:
 		return fmt.Sprint(v)
 	}
+}
+
+// cut shortens s to at most n bytes, at a character boundary, and states
+// the full length after it: "abc… (12,345,678 bytes)". The result never
+// shares memory with a long s.
+func cut(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "… (" + bytesize.Grouped(int64(len(s))) + " bytes)"
 }
 
 // formatReal shows a REAL as the sqlite3 shell does (printf's "%!.15g"):
@@ -430,8 +551,18 @@ func formatReal(v float64) string {
 	return s + ".0"
 }
 
-// sqlMessage turns a driver error into the sentence a user reads.
-func sqlMessage(err error, readOnly bool) string {
+// sqlMessage turns a driver error into the sentence a user reads. refused
+// is the authorizer's reason when it refused something.
+func sqlMessage(err error, readOnly bool, refused string, maxValue int) string {
+	// A refusal stops the statement it is in, and so the run: the error
+	// is the refusal's, whatever code SQLite gives it.
+	if refused != "" {
+		return capitalize(refused) + "."
+	}
+	if se := (*sqlite.Error)(nil); errors.As(err, &se) && se.Code()&0xff == sqlite3.SQLITE_TOOBIG {
+		return fmt.Sprintf("A value is larger than the %s one value may have in the Query tab, so it was not read or made. "+
+			"Ask for its size with length() or for a part with substr().", bytesize.Format(int64(maxValue)))
+	}
 	msg := err.Error()
 	// modernc formats errors as "<context>: <result code text>: <SQLite's
 	// message> (<code>)", sometimes without the context; keep SQLite's own
@@ -446,11 +577,14 @@ func sqlMessage(err error, readOnly bool) string {
 			break
 		}
 	}
-	if strings.Contains(msg, "not authorized") {
-		return "That statement is not allowed here: a hosted database cannot attach files, load extensions or change how the console keeps it."
-	}
 	if readOnly && (strings.Contains(msg, "readonly") || strings.Contains(msg, "read-only") || strings.Contains(msg, "query_only")) {
 		return "This database is read-only for viewers: " + msg
 	}
 	return "SQLite says: " + msg
+}
+
+// capitalize upper-cases the first letter of a sentence.
+func capitalize(s string) string {
+	r, n := utf8.DecodeRuneInString(s)
+	return string(unicode.ToUpper(r)) + s[n:]
 }

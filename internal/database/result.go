@@ -7,7 +7,9 @@ import "time"
 type Result struct {
 	Columns      []string
 	Rows         [][]string // values rendered as text; NULL as "NULL"
-	Truncated    bool       // more rows existed than the limit
+	Truncated    bool       // more rows existed than were shown
+	PageLimit    int64      // set when rows stopped at this many bytes of values, before the row limit
+	RolledBack   bool       // the SQL left a transaction open, and it was rolled back
 	IsQuery      bool       // the statement returned rows
 	RowsAffected int64
 	Duration     time.Duration
