@@ -139,3 +139,66 @@ func TestRestoreCrashChild(t *testing.T) {
 	time.Sleep(time.Second) // the hook kills before this ends; reaching it is the failure below
 	t.Fatalf("the restore finished without reaching %s", point)
 }
+
+// TestRestoreEndDoesNotOverwriteTheNextOperation checks that a restore,
+// whose safety snapshot is taken after its swap while the database already
+// serves, does not set the database running at its end when the next
+// operation has begun meanwhile.
+func TestRestoreEndDoesNotOverwriteTheNextOperation(t *testing.T) {
+	ctx := context.Background()
+	e := mustEnv(t)
+	d, err := e.mgr.Create(ctx, "busy", snapdeck.PlanProfessional)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.exec(t, d.ID, "CREATE TABLE t (n INTEGER)")
+	e.exec(t, d.ID, "WITH RECURSIVE s(v) AS (SELECT 1 UNION ALL SELECT v+1 FROM s WHERE v < 100) INSERT INTO t SELECT v FROM s")
+	snap, err := e.mgr.Snapshot(ctx, d.ID, snapdeck.SnapshotOnDemand, "test", "ann@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	swapped, resume := make(chan struct{}), make(chan struct{})
+	database.SetFaultHook(func(p string) {
+		if p == "restore:swapped" {
+			close(swapped)
+			<-resume
+		}
+	})
+	defer database.SetFaultHook(nil)
+	first, err := e.mgr.Restore(ctx, d.ID, snap.ID, "ann@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-swapped
+	// The first restore is past its swap: the database serves, and a
+	// second restore begins and is held before its own swap.
+	materialized, resume2 := make(chan struct{}), make(chan struct{})
+	database.SetFaultHook(func(p string) {
+		if p == "restore:materialized" {
+			close(materialized)
+			<-resume2
+		}
+	})
+	if got, _ := e.mgr.Find(ctx, d.ID); got.Status != snapdeck.StatusRunning {
+		close(resume)
+		close(resume2)
+		t.Fatalf("database %s after the first restore's swap, want running", got.Status)
+	}
+	second, err := e.mgr.Restore(ctx, d.ID, snap.ID, "ann@example.com")
+	if err != nil {
+		close(resume)
+		close(resume2)
+		t.Fatal(err)
+	}
+	<-materialized
+	close(resume)
+	if j := e.waitJob(t, first.ID); j.Status != snapdeck.JobSucceeded {
+		close(resume2)
+		t.Fatalf("first restore: %s (%s)", j.Status, j.Error)
+	}
+	if got, _ := e.mgr.Find(ctx, d.ID); got.Status != snapdeck.StatusRestoring {
+		t.Errorf("the first restore ended with the database %s while the second restore runs; want restoring", got.Status)
+	}
+	close(resume2)
+	e.waitJob(t, second.ID)
+}

@@ -375,14 +375,21 @@ func (m *Manager) restore(ctx context.Context, dbID string, s store.SnapshotReco
 
 func (m *Manager) replaceWithSnapshot(ctx context.Context, d snapdeck.Database, s store.SnapshotRecord, actor string, p *job.Progress) (err error) {
 	// Whatever happens, the database serves again afterwards: either its
-	// old content (any failure before the rename) or the snapshot's.
-	defer m.setStatus(d.ID, snapdeck.StatusRunning)
+	// old content (any failure before the rename) or the snapshot's, as
+	// soon as it is swapped in. Only once: after the swap the safety
+	// snapshot is still being taken while the database may already be busy
+	// with the next operation, whose status must not be overwritten.
+	swapped := false
+	defer func() {
+		if !swapped {
+			m.setStatus(d.ID, snapdeck.StatusRunning)
+		}
+	}()
 	safety, err := m.newSnapshot(ctx, d, snapdeck.SnapshotOnDemand,
 		"Before restore of "+s.CreatedAt.Format("2006-01-02 15:04:05 UTC"))
 	if err != nil {
 		return err
 	}
-	swapped := false
 	defer func() {
 		if !swapped {
 			// Nothing was replaced, so there is nothing to undo.
@@ -417,8 +424,8 @@ func (m *Manager) replaceWithSnapshot(ctx context.Context, d snapdeck.Database, 
 		return err
 	}
 	swapped = true
-	fault("restore:swapped")
 	m.setStatus(d.ID, snapdeck.StatusRunning)
+	fault("restore:swapped")
 	if err := m.captureUndo(ctx, &safety, undo, p); err != nil {
 		return err
 	}
