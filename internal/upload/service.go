@@ -65,6 +65,9 @@ type Config struct {
 	// zero.
 	TTL    time.Duration
 	Logger *slog.Logger
+
+	// swept, when set (by tests), is told the ids each sweep forgot.
+	swept func(ids []string)
 }
 
 // Service keeps the uploads under way. They live in memory and in the
@@ -78,8 +81,6 @@ type Service struct {
 
 	stop context.CancelFunc
 	done chan struct{}
-	// swept, when set (by tests), is told the ids each sweep forgot.
-	swept func(ids []string)
 }
 
 // New returns a Service and starts its sweep of forgotten uploads; Close
@@ -207,8 +208,8 @@ func (s *Service) Sweep() {
 	if len(gone) > 0 {
 		s.cfg.Logger.Info("forgot idle uploads", "uploads", len(gone))
 	}
-	if s.swept != nil {
-		s.swept(gone)
+	if s.cfg.swept != nil {
+		s.cfg.swept(gone)
 	}
 }
 
