@@ -160,7 +160,14 @@ func (s *Service) Announce(ctx context.Context, d snapdeck.Database, a Announce,
 		return Reply{}, loadRefusal{&snapdeck.Error{Code: snapdeck.Invalid, Reason: "import-too-large", Field: HeaderSize,
 			Message: fmt.Sprintf("The file is %s, over this console's import limit of %s (--max-import-size).", bytesize.Format(a.Size), bytesize.Format(limit))}}
 	}
-	if err := s.cfg.Loader.CheckLoad(ctx, d, a.Overwrite); err != nil {
+	err := s.cfg.Loader.CheckLoad(ctx, d, a.Overwrite)
+	if err == nil && s.isChecking(d.ID) {
+		// The load marks the database only once it runs: until then, the
+		// upload's own state keeps a second one out.
+		err = &snapdeck.Error{Code: snapdeck.Busy, Reason: "ongoing-database-operation",
+			Message: fmt.Sprintf("Another file is being checked for loading into %s.", d.Name)}
+	}
+	if err != nil {
 		if e, ok := snapdeck.AsError(err); ok && e.Code == snapdeck.Busy {
 			// Nothing was sent yet: the client pushes again, rather than
 			// loading a file it already sent.
@@ -186,6 +193,19 @@ func (s *Service) Announce(ctx context.Context, d snapdeck.Database, a Announce,
 	s.uploads[u.id] = u
 	s.mu.Unlock()
 	return u.reply(), nil
+}
+
+// isChecking reports whether an upload into database dbID is being
+// checked.
+func (s *Service) isChecking(dbID string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, u := range s.uploads {
+		if u.dbID == dbID && u.reply().Status == StatusChecking {
+			return true
+		}
+	}
+	return false
 }
 
 // Sweep forgets the uploads nobody touched for the TTL and removes their

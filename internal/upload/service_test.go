@@ -28,6 +28,10 @@ type loads struct {
 	dir      string
 	checkErr error
 	loadErr  error
+	// held, when set, holds Load (the file being checked) until closed;
+	// entered is told when Load begins.
+	held    chan struct{}
+	entered chan struct{}
 
 	mu    sync.Mutex
 	files map[string][]byte // database id -> the file Load was given
@@ -42,6 +46,10 @@ func (l *loads) UploadDir() (string, error) { return l.dir, nil }
 
 func (l *loads) Load(ctx context.Context, dbID string, src database.LoadSource, actor string) (snapdeck.Job, error) {
 	defer os.Remove(src.Path)
+	if l.held != nil {
+		l.entered <- struct{}{}
+		<-l.held
+	}
 	b, err := os.ReadFile(src.Path)
 	if err != nil {
 		return snapdeck.Job{}, err
@@ -351,5 +359,40 @@ func TestClose(t *testing.T) {
 	case ids := <-e.swept:
 		t.Errorf("a sweep ran after Close: %v", ids)
 	default:
+	}
+}
+
+// TestOneCheckPerDatabase: while an upload into a database is being
+// checked, a second one into it is refused at once (Busy), before the
+// load marks the database; another database takes uploads.
+func TestOneCheckPerDatabase(t *testing.T) {
+	e := newEnv(t)
+	e.l.held, e.l.entered = make(chan struct{}), make(chan struct{})
+	file := []byte("0123456789")
+	r := e.announce(t, file)
+	done := make(chan error)
+	go func() {
+		_, _, err := e.put(r.UploadID, file, 0, len(file))
+		done <- err
+	}()
+	<-e.l.entered
+	if got, _ := e.s.Status(context.Background(), db.ID, r.UploadID); got.Status != StatusChecking {
+		t.Fatalf("during the check: got %+v, want checking", got)
+	}
+	_, err := e.s.Announce(context.Background(), db, Announce{Size: 10, SHA256: strings.Repeat("0", 64)}, "key push")
+	if se, _ := snapdeck.AsError(err); se == nil || se.Code != snapdeck.Busy || se.Reason != "ongoing-database-operation" || !IsLoadRefusal(err) {
+		t.Errorf("second upload into the database: got %v, want Busy ongoing-database-operation", err)
+	}
+	other := db
+	other.ID = "e5f6a7b8"
+	if _, err := e.s.Announce(context.Background(), other, Announce{Size: 10, SHA256: strings.Repeat("0", 64)}, "key push"); err != nil {
+		t.Errorf("upload into another database: %v", err)
+	}
+	close(e.l.held)
+	if err := <-done; err != nil {
+		t.Fatalf("the held check: %v", err)
+	}
+	if _, err := e.s.Announce(context.Background(), db, Announce{Size: 10, SHA256: strings.Repeat("0", 64)}, "key push"); err != nil {
+		t.Errorf("upload once the check is over: %v", err)
 	}
 }
