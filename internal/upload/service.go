@@ -160,14 +160,7 @@ func (s *Service) Announce(ctx context.Context, d snapdeck.Database, a Announce,
 		return Reply{}, loadRefusal{&snapdeck.Error{Code: snapdeck.Invalid, Reason: "import-too-large", Field: HeaderSize,
 			Message: fmt.Sprintf("The file is %s, over this console's import limit of %s (--max-import-size).", bytesize.Format(a.Size), bytesize.Format(limit))}}
 	}
-	err := s.cfg.Loader.CheckLoad(ctx, d, a.Overwrite)
-	if err == nil && s.isChecking(d.ID) {
-		// The load marks the database only once it runs: until then, the
-		// upload's own state keeps a second one out.
-		err = &snapdeck.Error{Code: snapdeck.Busy, Reason: "ongoing-database-operation",
-			Message: fmt.Sprintf("Another file is being checked for loading into %s.", d.Name)}
-	}
-	if err != nil {
+	if err := s.cfg.Loader.CheckLoad(ctx, d, a.Overwrite); err != nil {
 		if e, ok := snapdeck.AsError(err); ok && e.Code == snapdeck.Busy {
 			// Nothing was sent yet: the client pushes again, rather than
 			// loading a file it already sent.
@@ -176,6 +169,12 @@ func (s *Service) Announce(ctx context.Context, d snapdeck.Database, a Announce,
 			err = &pushed
 		}
 		return Reply{}, loadRefusal{err}
+	}
+	if s.isChecking(d.ID) {
+		// The load marks the database only once it runs: until then, the
+		// upload's own state keeps a second one out.
+		return Reply{}, loadRefusal{&snapdeck.Error{Code: snapdeck.Busy, Reason: "ongoing-database-operation",
+			Message: fmt.Sprintf("Another file is being checked for loading into %s; push again once that load is over.", d.Name)}}
 	}
 	dir, err := s.cfg.Loader.UploadDir()
 	if err != nil {
