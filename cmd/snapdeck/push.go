@@ -125,7 +125,7 @@ func (c *pushCommand) parse(args []string) error {
 		return usageError{"push-to-cloud needs --url and --database\n\n" + pushUsage}
 	case c.clientID == "" || c.clientSecret == "":
 		return usageError{"push-to-cloud needs an API key: set SNAPDECK_CLIENT_ID and SNAPDECK_CLIENT_SECRET (or --client-id and --client-secret)"}
-	case c.chunkSize <= 0 || c.chunkSize > 64<<20:
+	case c.chunkSize <= 0 || c.chunkSize > upload.MaxChunk:
 		return usageError{"--chunk-size must be between 1 byte and 64MiB"}
 	}
 	c.file = rest[0]
@@ -288,6 +288,11 @@ func (c *pushCommand) retry(ctx context.Context, what string, op func() error) e
 	}
 }
 
+// retrier is c.retry on ctx, as the client's requests take it.
+func (c *pushCommand) retrier(ctx context.Context) func(string, func() error) error {
+	return func(what string, op func() error) error { return c.retry(ctx, what, op) }
+}
+
 // authenticate trades the API key for an access token.
 func (c *pushCommand) authenticate(ctx context.Context) error {
 	return c.retry(ctx, "sign in", func() error {
@@ -339,103 +344,36 @@ func (c *pushCommand) final(err error) error {
 	return err
 }
 
-// upload announces the file and sends it in chunks, resuming after
-// failures from what the console says it has.
+// upload sends the file, drawing its progress, and turns a refusal into
+// its exit code.
 func (c *pushCommand) upload(ctx context.Context, path string, size int64, sum string) (upload.Reply, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return upload.Reply{}, err
 	}
 	defer f.Close()
-	var up upload.Reply
-	announce := func() error {
-		a := upload.Announce{Size: size, SHA256: sum, Filename: filepath.Base(c.file), Overwrite: c.overwrite}
-		return c.retry(ctx, "start the upload", func() error {
-			r, err := c.client.Announce(ctx, c.database, a)
-			if err == nil {
-				up = r
-			}
-			return err
-		})
-	}
-	if err := announce(); err != nil {
+	bar := newProgressBar(c.stderr, size)
+	up, err := c.client.Send(ctx, c.database, f, upload.Announce{Size: size, SHA256: sum, Filename: filepath.Base(c.file), Overwrite: c.overwrite},
+		upload.SendOptions{ChunkSize: c.chunkSize, Retry: c.retrier(ctx), Progress: bar.set,
+			Restarted: func() { fmt.Fprintln(c.stderr, "The console lost the upload (restarted?); starting it again") }})
+	bar.done()
+	if err != nil {
 		return up, c.final(err)
 	}
-	bar := newProgressBar(c.stderr, size)
-	restarts := 0
-	for up.Status == upload.StatusReceiving {
-		bar.set(up.Received)
-		err := c.retry(ctx, "upload", func() error {
-			n := min(c.chunkSize, size-up.Received)
-			rng := upload.ContentRange{Start: up.Received, End: up.Received + n - 1, Total: size}
-			r, err := c.client.PutChunk(ctx, c.database, up.UploadID, rng, io.NewSectionReader(f, up.Received, n))
-			if err == nil {
-				up = r
-				return nil
-			}
-			var ae *upload.APIError
-			mismatch := errors.As(err, &ae) && ae.Reason == upload.ReasonOffsetMismatch
-			if ae != nil && !ae.Transient() && !mismatch {
-				return err // refused for good
-			}
-			// Learn where to resume from: part of the chunk may have
-			// arrived. If even that fails, back off and try again.
-			r, serr := c.client.Status(ctx, c.database, up.UploadID)
-			if serr != nil {
-				var se *upload.APIError
-				if errors.As(serr, &se) && se.Reason == upload.ReasonNotFound {
-					return serr
-				}
-				return err
-			}
-			up = r
-			if mismatch || up.Status != upload.StatusReceiving {
-				return nil
-			}
-			return err
-		})
-		var ae *upload.APIError
-		if errors.As(err, &ae) && ae.Reason == upload.ReasonNotFound && restarts < 2 {
-			// The console restarted and forgot the upload: start over.
-			restarts++
-			fmt.Fprintln(c.stderr, "The console lost the upload (restarted?); starting it again")
-			if err := announce(); err != nil {
-				return up, c.final(err)
-			}
-			continue
-		}
-		if err != nil {
-			bar.done()
-			return up, c.final(err)
-		}
-	}
-	bar.set(size)
-	bar.done()
 	if up.Status == upload.StatusFailed {
 		return up, exitError{exitRejected, errors.New(up.Error)}
 	}
 	return up, nil
 }
 
-// await polls the upload until its load ended and prints the Load
-// snapshot's id.
+// await waits for the load and prints the Load snapshot's id.
 func (c *pushCommand) await(ctx context.Context, up upload.Reply) error {
 	fmt.Fprintln(c.stderr, "Uploaded; the console is checking and loading the file")
-	for up.Status == upload.StatusChecking || up.Status == upload.StatusLoading {
-		select {
-		case <-time.After(time.Second):
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-		if err := c.retry(ctx, "check on the load", func() error {
-			r, err := c.client.Status(ctx, c.database, up.UploadID)
-			if err == nil {
-				up = r
-			}
-			return err
-		}); err != nil {
-			return c.final(err)
-		}
+	// A second between looks: a load takes seconds to minutes, and each
+	// look counts against the key's rate limit.
+	up, err := c.client.Wait(ctx, c.database, up, time.Second, c.retrier(ctx))
+	if err != nil {
+		return c.final(err)
 	}
 	switch up.Status {
 	case upload.StatusLoaded:
