@@ -127,7 +127,7 @@ func (s *Server) importUpload(c echo.Context) error {
 			d = fresh
 		}
 		return s.renderImport(c, statusOf(code), views.ImportTab{DB: d, MaxSize: s.maxImportSize(),
-			Error: sentence(snapdeck.ErrorMessage(err)), FileName: name})
+			Error: snapdeck.Sentence(snapdeck.ErrorMessage(err)), FileName: name})
 	}
 	return err
 }
@@ -209,18 +209,4 @@ func cleanFileName(name string) string {
 		return "upload"
 	}
 	return name
-}
-
-// sentence starts a message with a capital letter and ends it with a full
-// stop: the domain's messages are clauses, shown here on their own.
-func sentence(s string) string {
-	if s == "" {
-		return s
-	}
-	r := []rune(s)
-	r[0] = unicode.ToUpper(r[0])
-	if !strings.HasSuffix(s, ".") {
-		r = append(r, '.')
-	}
-	return string(r)
 }

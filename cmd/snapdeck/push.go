@@ -24,6 +24,7 @@ import (
 	"github.com/snapdeck/snapdeck/internal/bytesize"
 	"github.com/snapdeck/snapdeck/internal/importfile"
 	"github.com/snapdeck/snapdeck/internal/snapdeck"
+	"github.com/snapdeck/snapdeck/internal/upload"
 )
 
 // Exit codes of push-to-cloud beyond 0 (loaded), 1 (failed) and 2 (usage),
@@ -85,8 +86,8 @@ type pushCommand struct {
 	retries                int
 	file                   string
 
-	http  *http.Client
-	token string
+	http   *http.Client
+	client *upload.Client
 	// backoff is the wait before retry n (from 0); tests shorten it.
 	backoff func(n int) time.Duration
 }
@@ -124,7 +125,7 @@ func (c *pushCommand) parse(args []string) error {
 		return usageError{"push-to-cloud needs --url and --database\n\n" + pushUsage}
 	case c.clientID == "" || c.clientSecret == "":
 		return usageError{"push-to-cloud needs an API key: set SNAPDECK_CLIENT_ID and SNAPDECK_CLIENT_SECRET (or --client-id and --client-secret)"}
-	case c.chunkSize <= 0 || c.chunkSize > 64<<20:
+	case c.chunkSize <= 0 || c.chunkSize > upload.MaxChunk:
 		return usageError{"--chunk-size must be between 1 byte and 64MiB"}
 	}
 	c.file = rest[0]
@@ -140,6 +141,7 @@ func (c *pushCommand) Run(ctx context.Context) error {
 	if c.backoff == nil {
 		c.backoff = func(n int) time.Duration { return min(time.Duration(500<<n)*time.Millisecond, 30*time.Second) }
 	}
+	c.client = &upload.Client{HTTP: c.http, URL: c.url, UserAgent: "snapdeck-push-to-cloud/" + version}
 	path, cleanup, err := c.prepare(ctx)
 	if err != nil {
 		return err
@@ -246,73 +248,6 @@ func fileDigest(path string) (int64, string, error) {
 	return n, hex.EncodeToString(h.Sum(nil)), err
 }
 
-// apiError is the API's error body.
-type apiError struct {
-	status  int
-	Message string `json:"message"`
-	Reason  string `json:"reason"`
-	header  http.Header
-}
-
-func (e *apiError) Error() string {
-	if e.Message == "" {
-		return fmt.Sprintf("the console answered %d", e.status)
-	}
-	return e.Message
-}
-
-// transient reports whether retrying may help.
-func (e *apiError) transient() bool {
-	return e.status == http.StatusTooManyRequests || e.status >= 500
-}
-
-// call sends one API request and decodes its data into out. Network
-// failures come back as they are; error answers as *apiError.
-func (c *pushCommand) call(ctx context.Context, method, path string, header http.Header, body io.Reader, out any) (http.Header, error) {
-	req, err := http.NewRequestWithContext(ctx, method, c.url+path, body)
-	if err != nil {
-		return nil, err
-	}
-	for k, v := range header {
-		req.Header[k] = v
-	}
-	if c.token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.token)
-	}
-	req.Header.Set("User-Agent", "snapdeck-push-to-cloud/"+version)
-	res, err := c.http.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer res.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(res.Body, 1<<20))
-	if err != nil {
-		return nil, err
-	}
-	if res.StatusCode >= 400 {
-		var env struct {
-			Errors []apiError `json:"errors"`
-		}
-		e := &apiError{status: res.StatusCode, header: res.Header}
-		if json.Unmarshal(b, &env) == nil && len(env.Errors) > 0 {
-			e.Message, e.Reason = env.Errors[0].Message, env.Errors[0].Reason
-		}
-		return res.Header, e
-	}
-	if out != nil {
-		var env struct {
-			Data json.RawMessage `json:"data"`
-		}
-		if err := json.Unmarshal(b, &env); err != nil {
-			return nil, fmt.Errorf("%s %s: the answer is not JSON: %w", method, path, err)
-		}
-		if err := json.Unmarshal(env.Data, out); err != nil {
-			return nil, fmt.Errorf("%s %s: unexpected answer: %w", method, path, err)
-		}
-	}
-	return res.Header, nil
-}
-
 // retry runs op until it succeeds, fails for good, or c.retries attempts
 // failed: network errors, 5xx and 429 are worth another try after a
 // backoff (429's Retry-After when given). An expired token is renewed once.
@@ -323,8 +258,8 @@ func (c *pushCommand) retry(ctx context.Context, what string, op func() error) e
 		if err == nil {
 			return nil
 		}
-		var ae *apiError
-		if errors.As(err, &ae) && ae.status == http.StatusUnauthorized && !renewed && c.token != "" {
+		var ae *upload.APIError
+		if errors.As(err, &ae) && ae.Status == http.StatusUnauthorized && !renewed && c.client.Token != "" {
 			renewed = true
 			if aerr := c.authenticate(ctx); aerr != nil {
 				return aerr
@@ -332,15 +267,15 @@ func (c *pushCommand) retry(ctx context.Context, what string, op func() error) e
 			n--
 			continue
 		}
-		if (errors.As(err, &ae) && !ae.transient()) || ctx.Err() != nil {
+		if (errors.As(err, &ae) && !ae.Transient()) || ctx.Err() != nil {
 			return err
 		}
 		if n+1 >= c.retries {
 			return fmt.Errorf("%s: giving up after %d attempts: %w", what, n+1, err)
 		}
 		wait := c.backoff(n)
-		if ae != nil && ae.status == http.StatusTooManyRequests {
-			if s, perr := strconv.Atoi(ae.header.Get("Retry-After")); perr == nil {
+		if ae != nil && ae.Status == http.StatusTooManyRequests {
+			if s, perr := strconv.Atoi(ae.Header.Get("Retry-After")); perr == nil {
 				wait = time.Duration(s) * time.Second
 			}
 		}
@@ -351,6 +286,11 @@ func (c *pushCommand) retry(ctx context.Context, what string, op func() error) e
 			return ctx.Err()
 		}
 	}
+}
+
+// retrier is c.retry on ctx, as the client's requests take it.
+func (c *pushCommand) retrier(ctx context.Context) func(string, func() error) error {
+	return func(what string, op func() error) error { return c.retry(ctx, what, op) }
 }
 
 // authenticate trades the API key for an access token.
@@ -372,7 +312,7 @@ func (c *pushCommand) authenticate(ctx context.Context) error {
 			return exitError{exitAuth, errors.New("the console refused the API key: check SNAPDECK_CLIENT_ID and SNAPDECK_CLIENT_SECRET")}
 		}
 		if res.StatusCode != http.StatusOK {
-			return &apiError{status: res.StatusCode, header: res.Header}
+			return &upload.APIError{Status: res.StatusCode, Header: res.Header}
 		}
 		var tok struct {
 			AccessToken string `json:"access_token"`
@@ -380,146 +320,67 @@ func (c *pushCommand) authenticate(ctx context.Context) error {
 		if err := json.NewDecoder(res.Body).Decode(&tok); err != nil || tok.AccessToken == "" {
 			return fmt.Errorf("sign in: the console sent no access token (is %s a snapdeck console?)", c.url)
 		}
-		c.token = tok.AccessToken
+		c.client.Token = tok.AccessToken
 		return nil
 	})
 }
 
-// uploadState is the upload object of the import API.
-type uploadState struct {
-	UploadID   string `json:"upload_id"`
-	Size       int64  `json:"size"`
-	Received   int64  `json:"received"`
-	Status     string `json:"status"`
-	JobID      string `json:"job_id"`
-	SnapshotID string `json:"snapshot_id"`
-	Error      string `json:"error"`
-}
-
 // final turns an API refusal into the exit code it deserves.
 func (c *pushCommand) final(err error) error {
-	var ae *apiError
+	var ae *upload.APIError
 	if !errors.As(err, &ae) {
 		return err
 	}
 	switch {
 	case ae.Reason == "database-not-empty":
 		return exitError{exitRefused, ae}
-	case ae.status == http.StatusUnauthorized || ae.status == http.StatusForbidden:
+	case ae.Status == http.StatusUnauthorized || ae.Status == http.StatusForbidden:
 		return exitError{exitAuth, ae}
-	case ae.status == http.StatusBadRequest:
+	case ae.Status == http.StatusBadRequest:
 		return exitError{exitRejected, ae}
-	case ae.status == http.StatusNotFound && ae.Reason == "db-not-found":
+	case ae.Status == http.StatusNotFound && ae.Reason == "db-not-found":
 		return fmt.Errorf("no database %s at %s: %w", c.database, c.url, ae)
 	}
 	return err
 }
 
-// upload announces the file and sends it in chunks, resuming after
-// failures from what the console says it has.
-func (c *pushCommand) upload(ctx context.Context, path string, size int64, sum string) (uploadState, error) {
+// upload sends the file, drawing its progress, and turns a refusal into
+// its exit code.
+func (c *pushCommand) upload(ctx context.Context, path string, size int64, sum string) (upload.Reply, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return uploadState{}, err
+		return upload.Reply{}, err
 	}
 	defer f.Close()
-	base := "/v1/instances/" + url.PathEscape(c.database) + "/import"
-	var up uploadState
-	announce := func() error {
-		h := http.Header{}
-		h.Set("X-Snapdeck-Size", strconv.FormatInt(size, 10))
-		h.Set("X-Snapdeck-SHA256", sum)
-		h.Set("X-Snapdeck-Filename", filepath.Base(c.file))
-		if c.overwrite {
-			h.Set("X-Snapdeck-Overwrite", "true")
-		}
-		return c.retry(ctx, "start the upload", func() error {
-			_, err := c.call(ctx, http.MethodPost, base, h, nil, &up)
-			return err
-		})
-	}
-	if err := announce(); err != nil {
+	bar := newProgressBar(c.stderr, size)
+	up, err := c.client.Send(ctx, c.database, f, upload.Announce{Size: size, SHA256: sum, Filename: filepath.Base(c.file), Overwrite: c.overwrite},
+		upload.SendOptions{ChunkSize: c.chunkSize, Retry: c.retrier(ctx), Progress: bar.set,
+			Restarted: func() { fmt.Fprintln(c.stderr, "The console lost the upload (restarted?); starting it again") }})
+	bar.done()
+	if err != nil {
 		return up, c.final(err)
 	}
-	bar := newProgressBar(c.stderr, size)
-	restarts := 0
-	for up.Status == "receiving" {
-		bar.set(up.Received)
-		err := c.retry(ctx, "upload", func() error {
-			n := min(c.chunkSize, size-up.Received)
-			h := http.Header{}
-			h.Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", up.Received, up.Received+n-1, size))
-			h.Set("Content-Type", "application/octet-stream")
-			_, err := c.call(ctx, http.MethodPut, base+"/"+up.UploadID, h, io.NewSectionReader(f, up.Received, n), &up)
-			if err == nil {
-				return nil
-			}
-			var ae *apiError
-			mismatch := errors.As(err, &ae) && ae.Reason == "upload-offset-mismatch"
-			if ae != nil && !ae.transient() && !mismatch {
-				return err // refused for good
-			}
-			// Learn where to resume from: part of the chunk may have
-			// arrived. If even that fails, back off and try again.
-			if _, serr := c.call(ctx, http.MethodGet, base+"/"+up.UploadID, nil, nil, &up); serr != nil {
-				var se *apiError
-				if errors.As(serr, &se) && se.Reason == "upload-not-found" {
-					return serr
-				}
-				return err
-			}
-			if mismatch || up.Status != "receiving" {
-				return nil
-			}
-			return err
-		})
-		var ae *apiError
-		if errors.As(err, &ae) && ae.Reason == "upload-not-found" && restarts < 2 {
-			// The console restarted and forgot the upload: start over.
-			restarts++
-			fmt.Fprintln(c.stderr, "The console lost the upload (restarted?); starting it again")
-			if err := announce(); err != nil {
-				return up, c.final(err)
-			}
-			continue
-		}
-		if err != nil {
-			bar.done()
-			return up, c.final(err)
-		}
-	}
-	bar.set(size)
-	bar.done()
-	if up.Status == "failed" {
+	if up.Status == upload.StatusFailed {
 		return up, exitError{exitRejected, errors.New(up.Error)}
 	}
 	return up, nil
 }
 
-// await polls the upload until its load ended and prints the Load
-// snapshot's id.
-func (c *pushCommand) await(ctx context.Context, up uploadState) error {
+// await waits for the load and prints the Load snapshot's id.
+func (c *pushCommand) await(ctx context.Context, up upload.Reply) error {
 	fmt.Fprintln(c.stderr, "Uploaded; the console is checking and loading the file")
-	path := "/v1/instances/" + url.PathEscape(c.database) + "/import/" + up.UploadID
-	for up.Status == "checking" || up.Status == "loading" {
-		select {
-		case <-time.After(time.Second):
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-		if err := c.retry(ctx, "check on the load", func() error {
-			_, err := c.call(ctx, http.MethodGet, path, nil, nil, &up)
-			return err
-		}); err != nil {
-			return c.final(err)
-		}
+	// A second between looks: a load takes seconds to minutes, and each
+	// look counts against the key's rate limit.
+	up, err := c.client.Wait(ctx, c.database, up, time.Second, c.retrier(ctx))
+	if err != nil {
+		return c.final(err)
 	}
 	switch up.Status {
-	case "loaded":
+	case upload.StatusLoaded:
 		fmt.Fprintf(c.stderr, "Loaded %s into database %s; Load snapshot:\n", filepath.Base(c.file), c.database)
 		fmt.Fprintln(c.stdout, up.SnapshotID)
 		return nil
-	case "failed":
+	case upload.StatusFailed:
 		return fmt.Errorf("the load failed: %s", up.Error)
 	}
 	return fmt.Errorf("unexpected upload status %q", up.Status)
