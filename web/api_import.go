@@ -18,6 +18,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
+	"github.com/snapdeck/snapdeck/internal/activity"
 	"github.com/snapdeck/snapdeck/internal/apikey"
 	"github.com/snapdeck/snapdeck/internal/bytesize"
 	"github.com/snapdeck/snapdeck/internal/database"
@@ -136,7 +137,7 @@ func (im *importAPI) start(c echo.Context) error {
 	h := c.Request().Header
 	name := cleanFileName(h.Get(headerFilename))
 	refuse := func(err error) error {
-		im.a.audit(c, snapdeck.Event{Action: "load", DatabaseID: d.ID}, err)
+		im.a.s.record(c, activity.Load, d.ID, "", "", err)
 		return err
 	}
 	size, err := strconv.ParseInt(h.Get(headerSize), 10, 64)
@@ -348,7 +349,7 @@ func (im *importAPI) finish(c echo.Context, u *upload) error {
 		msg := "checksum mismatch: the file was changed or damaged on the way (its SHA-256 differs from " + headerSHA256 + "); nothing was changed"
 		u.set(func() { u.status, u.message = uploadFailed, msg })
 		err := &snapdeck.Error{Code: snapdeck.Invalid, Reason: "checksum-mismatch", Message: sentence(msg)}
-		im.a.audit(c, snapdeck.Event{Action: "load", DatabaseID: u.dbID}, err)
+		im.a.s.record(c, activity.Load, u.dbID, "", "", err)
 		return err
 	}
 	u.set(func() { u.status = uploadChecking })
