@@ -147,28 +147,6 @@ func callerKey(c echo.Context) snapdeck.APIKey {
 	return k
 }
 
-// audit records an API call in the activity log, under the key's name: e
-// says what was done to which database and snapshot. With err the call was
-// refused (an error of ours that is not Internal) or failed, and the
-// error's message is the detail. Take, restore, overwrite, export and load
-// are recorded here only when refused before their work began: the work
-// records its own outcome, under the same actor. A failure to record is
-// logged: the call itself already happened.
-func (a *api) audit(c echo.Context, e snapdeck.Event, err error) {
-	e.Actor, e.Outcome = apiActor(c), snapdeck.OutcomeOK
-	if err != nil {
-		e.Outcome = snapdeck.OutcomeFailed
-		if _, ok := snapdeck.AsError(err); ok && snapdeck.ErrorCode(err) != snapdeck.Internal {
-			e.Outcome = snapdeck.OutcomeRefused
-		}
-		e.Detail = snapdeck.ErrorMessage(err)
-	}
-	if rerr := a.s.deps.Store.RecordEvent(c.Request().Context(), &e); rerr != nil {
-		a.s.logger.Error("record api call", "database_id", e.DatabaseID, "snapshot_id", e.SnapshotID,
-			"user", callerKey(c).UserEmail, "err", rerr)
-	}
-}
-
 // tenant returns the console's tenant id: a UUID made on first use and kept
 // in the store, so it never changes.
 func (a *api) tenant(c echo.Context) (string, error) {

@@ -7,8 +7,8 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/snapdeck/snapdeck/internal/activity"
 	"github.com/snapdeck/snapdeck/internal/apikey"
-	"github.com/snapdeck/snapdeck/internal/snapdeck"
 	"github.com/snapdeck/snapdeck/internal/upload"
 )
 
@@ -59,7 +59,7 @@ func (im *importAPI) start(c echo.Context) error {
 	req.Filename = cleanFileName(req.Filename)
 	r, err := im.uploads.Announce(c.Request().Context(), d, req, apikey.Actor(callerKey(c)))
 	if upload.IsLoadRefusal(err) {
-		im.a.audit(c, snapdeck.Event{Action: "load", DatabaseID: d.ID}, err)
+		im.a.s.record(c, activity.Load, d.ID, "", "", err)
 	}
 	return answer(c, http.StatusAccepted, r, err)
 }
@@ -84,7 +84,7 @@ func (im *importAPI) put(c echo.Context) error {
 	r, started, err := im.uploads.Put(ctx, c.Param("id"), c.Param("uid"),
 		upload.Chunk{Range: req.Header.Get(upload.HeaderContentRange), Length: req.ContentLength, Body: req.Body})
 	if upload.IsLoadRefusal(err) {
-		im.a.audit(c, snapdeck.Event{Action: "load", DatabaseID: c.Param("id")}, err)
+		im.a.s.record(c, activity.Load, c.Param("id"), "", "", err)
 	}
 	status := http.StatusOK
 	if started {

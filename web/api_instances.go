@@ -14,6 +14,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/snapdeck/snapdeck/internal/activity"
 	"github.com/snapdeck/snapdeck/internal/snapdeck"
 )
 
@@ -231,64 +232,73 @@ type createRequest struct {
 	SourceSnapshotID string `json:"source_snapshot_id"`
 }
 
+// fromSnapshot reports whether the request creates the instance from a
+// snapshot rather than empty.
+func (r createRequest) fromSnapshot() bool {
+	return r.SourceInstanceID != "" || r.SourceSnapshotID != ""
+}
+
 func (a *api) createInstance(c echo.Context) error {
 	var req createRequest
-	err := a.create(c, &req)
-	if err != nil {
-		a.audit(c, snapdeck.Event{Action: "database.create"}, err)
+	recorded, err := a.create(c, &req)
+	if err != nil && !recorded {
+		action := activity.DatabaseCreate
+		if req.fromSnapshot() {
+			action = activity.CreateFromSnap
+		}
+		a.s.record(c, action, "", req.SourceSnapshotID, "", err)
 	}
 	return err
 }
 
-func (a *api) create(c echo.Context, req *createRequest) error {
+// create makes the instance of a POST /v1/instances; recorded tells that
+// CreateFromSnapshot was reached and records the outcome itself.
+func (a *api) create(c echo.Context, req *createRequest) (recorded bool, err error) {
 	if err := decodeJSON(c, req, false); err != nil {
-		return err
+		return recorded, err
 	}
 	if req.TenantID != "" {
 		if _, err := a.findTenant(c, req.TenantID); err != nil {
-			return err
+			return recorded, err
 		}
 	}
 	plan, ok := typePlan(req.Type)
 	if !ok {
-		return snapdeck.FieldError("type", "type must be free-db, professional-db or enterprise-db.")
+		return false, snapdeck.FieldError("type", "type must be free-db, professional-db or enterprise-db.")
 	}
 	p := snapdeck.Placement{CloudProvider: req.CloudProvider, Region: req.Region, Memory: req.Memory, Storage: req.Storage}
 	if err := placementFields(p); err != nil {
-		return err
+		return recorded, err
 	}
 	ctx := c.Request().Context()
 	var d snapdeck.Database
-	var err error
-	if req.SourceInstanceID != "" || req.SourceSnapshotID != "" {
+	if req.fromSnapshot() {
 		// "creating" until the snapshot's data is in; the job records the
 		// outcome in the activity log.
-		d, err = a.createFromSnapshot(c, req, plan)
+		d, recorded, err = a.createFromSnapshot(c, req, plan)
 	} else {
 		d, err = a.s.deps.Databases.Create(ctx, req.Name, plan)
 	}
 	if err != nil {
-		return err
+		return recorded, err
 	}
 	cred, err := a.s.deps.Databases.IssueCredentials(ctx, d.ID)
 	if err != nil {
-		return err
+		return recorded, err
 	}
 	if err := a.s.deps.Store.SetPlacement(ctx, d.ID, p); err != nil {
-		return err
+		return recorded, err
 	}
-	detail := fmt.Sprintf("Created %s (%s)", d.Name, planType(d.Plan))
-	if req.SourceSnapshotID != "" {
-		detail += " from snapshot " + req.SourceSnapshotID
+	if !req.fromSnapshot() {
+		a.s.record(c, activity.DatabaseCreate, d.ID, "", fmt.Sprintf("Created %s (%s)", d.Name, planType(d.Plan)), nil)
 	}
-	a.audit(c, snapdeck.Event{Action: "database.create", DatabaseID: d.ID, Detail: detail}, nil)
 	// A database just made is creating or running, never overwritten.
 	inst, err := a.instance(c, d, p, false)
 	if err != nil {
-		return err
+		return recorded, err
 	}
 	inst.Username, inst.Password = cred.Username, cred.Password
-	return data(c, http.StatusAccepted, inst)
+	return recorded, data(c, http.StatusAccepted, inst)
 }
 
 // updateRequest is the body of PATCH /v1/instances/{id}; absent fields stay.
@@ -299,7 +309,7 @@ type updateRequest struct {
 }
 
 func (a *api) updateInstance(c echo.Context) error {
-	return a.change(c, "database.update", func(d snapdeck.Database, p snapdeck.Placement) (snapdeck.Database, snapdeck.Placement, string, error) {
+	return a.change(c, activity.DatabaseUpdate, func(d snapdeck.Database, p snapdeck.Placement) (snapdeck.Database, snapdeck.Placement, string, error) {
 		var req updateRequest
 		if err := decodeJSON(c, &req, true); err != nil {
 			return d, p, "", err
@@ -349,7 +359,7 @@ func busy(d snapdeck.Database) error {
 }
 
 func (a *api) deleteInstance(c echo.Context) error {
-	return a.change(c, "database.delete", func(d snapdeck.Database, p snapdeck.Placement) (snapdeck.Database, snapdeck.Placement, string, error) {
+	return a.change(c, activity.DatabaseDelete, func(d snapdeck.Database, p snapdeck.Placement) (snapdeck.Database, snapdeck.Placement, string, error) {
 		if err := a.s.deps.Databases.Delete(c.Request().Context(), d.ID, d.Name); err != nil {
 			return d, p, "", err
 		}
@@ -361,16 +371,16 @@ func (a *api) deleteInstance(c echo.Context) error {
 }
 
 func (a *api) pauseInstance(c echo.Context) error {
-	return a.lifecycle(c, "database.pause", a.s.deps.Databases.Pause)
+	return a.lifecycle(c, activity.DatabasePause, a.s.deps.Databases.Pause)
 }
 
 func (a *api) resumeInstance(c echo.Context) error {
-	return a.lifecycle(c, "database.resume", a.s.deps.Databases.Resume)
+	return a.lifecycle(c, activity.DatabaseResume, a.s.deps.Databases.Resume)
 }
 
 // lifecycle runs pause or resume. Their body, empty or {}, carries
 // nothing, so it is not read.
-func (a *api) lifecycle(c echo.Context, action string, op func(ctx context.Context, id string) (snapdeck.Database, error)) error {
+func (a *api) lifecycle(c echo.Context, action activity.Action, op func(ctx context.Context, id string) (snapdeck.Database, error)) error {
 	return a.change(c, action, func(d snapdeck.Database, p snapdeck.Placement) (snapdeck.Database, snapdeck.Placement, string, error) {
 		nd, err := op(c.Request().Context(), d.ID)
 		return nd, p, "", err
@@ -379,15 +389,15 @@ func (a *api) lifecycle(c echo.Context, action string, op func(ctx context.Conte
 
 // change runs a state-changing call on the database in the path, records
 // it in the activity log, and answers 202 with the instance object.
-func (a *api) change(c echo.Context, action string,
+func (a *api) change(c echo.Context, action activity.Action,
 	fn func(d snapdeck.Database, p snapdeck.Placement) (snapdeck.Database, snapdeck.Placement, string, error)) error {
 	d, p, err := a.findInstance(c)
 	if err == nil {
 		var detail string
 		d, p, detail, err = fn(d, p)
-		a.audit(c, snapdeck.Event{Action: action, DatabaseID: d.ID, Detail: detail}, err)
+		a.s.record(c, action, d.ID, "", detail, err)
 	} else {
-		a.audit(c, snapdeck.Event{Action: action, DatabaseID: c.Param("id")}, err)
+		a.s.record(c, action, c.Param("id"), "", "", err)
 	}
 	if err != nil {
 		return err

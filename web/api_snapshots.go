@@ -9,6 +9,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/snapdeck/snapdeck/internal/activity"
 	"github.com/snapdeck/snapdeck/internal/apikey"
 	"github.com/snapdeck/snapdeck/internal/snapdeck"
 	"github.com/snapdeck/snapdeck/store"
@@ -121,16 +122,16 @@ func (a *api) getSnapshot(c echo.Context) error {
 // body and Terraform {}; neither carries anything, so it is not read.
 func (a *api) takeSnapshot(c echo.Context) error {
 	d, _, err := a.findInstance(c)
-	if err == nil {
-		var s snapdeck.Snapshot
-		actor := apiActor(c)
-		s, _, err = a.s.deps.Databases.TakeSnapshot(c.Request().Context(), d.ID, snapdeck.SnapshotOnDemand, "Taken by "+actor, actor)
-		if err == nil {
-			return data(c, http.StatusAccepted, map[string]string{"snapshot_id": s.ID})
-		}
+	if err != nil {
+		a.s.record(c, activity.SnapshotTake, c.Param("id"), "", "", err)
+		return err
 	}
-	a.audit(c, snapdeck.Event{Action: "snapshot.take", DatabaseID: c.Param("id")}, err)
-	return err
+	actor := apiActor(c)
+	s, _, err := a.s.deps.Databases.TakeSnapshot(c.Request().Context(), d.ID, snapdeck.SnapshotOnDemand, "Taken by "+actor, actor)
+	if err != nil {
+		return err
+	}
+	return data(c, http.StatusAccepted, map[string]string{"snapshot_id": s.ID})
 }
 
 // restoreSnapshot is POST /v1/instances/{id}/snapshots/{sid}/restore: the
@@ -141,11 +142,11 @@ func (a *api) restoreSnapshot(c echo.Context) error {
 	if err == nil {
 		err = exportable(s, "")
 	}
-	if err == nil {
-		_, err = a.s.deps.Databases.Restore(c.Request().Context(), d.ID, s.ID, apiActor(c))
-	}
 	if err != nil {
-		a.audit(c, snapdeck.Event{Action: "restore", DatabaseID: c.Param("id"), SnapshotID: c.Param("sid")}, err)
+		a.s.record(c, activity.Restore, c.Param("id"), c.Param("sid"), "", err)
+		return err
+	}
+	if _, err := a.s.deps.Databases.Restore(c.Request().Context(), d.ID, s.ID, apiActor(c)); err != nil {
 		return err
 	}
 	// The job may already be over; the reply shows the operation it began.
@@ -162,7 +163,7 @@ func (a *api) exportSnapshot(c echo.Context) error {
 		err = exportable(s, "")
 	}
 	if err != nil {
-		a.audit(c, snapdeck.Event{Action: "snapshot.export", DatabaseID: c.Param("id"), SnapshotID: c.Param("sid")}, err)
+		a.s.record(c, activity.SnapshotExport, c.Param("id"), c.Param("sid"), "", err)
 		return err
 	}
 	// Export records its own outcome in the activity log.
@@ -183,9 +184,8 @@ type overwriteRequest struct {
 // of any database, or from another database's current data. The instance
 // answers "overwriting" until it is "running" again.
 func (a *api) overwriteInstance(c echo.Context) error {
-	d, p, sid, err := a.overwrite(c)
+	d, p, err := a.overwrite(c)
 	if err != nil {
-		a.audit(c, snapdeck.Event{Action: "overwrite", DatabaseID: c.Param("id"), SnapshotID: sid}, err)
 		return err
 	}
 	// The job may already be over; the reply shows the operation it began.
@@ -196,47 +196,57 @@ func (a *api) overwriteInstance(c echo.Context) error {
 	return data(c, http.StatusAccepted, inst)
 }
 
-func (a *api) overwrite(c echo.Context) (snapdeck.Database, snapdeck.Placement, string, error) {
-	d, p, err := a.findInstance(c)
+func (a *api) overwrite(c echo.Context) (snapdeck.Database, snapdeck.Placement, error) {
+	d, p, srcID, sid, err := a.overwriteSource(c)
 	if err != nil {
-		return d, p, "", err
+		// Refused before OverwriteFrom*, which record their own outcome.
+		a.s.record(c, activity.Overwrite, c.Param("id"), sid, "", err)
+		return d, p, err
+	}
+	ctx, actor := c.Request().Context(), apiActor(c)
+	if sid == "" {
+		_, _, err = a.s.deps.Databases.OverwriteFromDatabase(ctx, d.ID, srcID, actor)
+	} else {
+		_, err = a.s.deps.Databases.OverwriteFromSnapshot(ctx, d.ID, sid, actor)
+	}
+	return d, p, err
+}
+
+// overwriteSource reads and checks an overwrite's request: the target in
+// the path, and the source database (sid "") or snapshot in the body.
+func (a *api) overwriteSource(c echo.Context) (d snapdeck.Database, p snapdeck.Placement, srcID, sid string, err error) {
+	d, p, err = a.findInstance(c)
+	if err != nil {
+		return d, p, "", "", err
 	}
 	var req overwriteRequest
 	if err := decodeJSON(c, &req, false); err != nil {
-		return d, p, "", err
+		return d, p, "", "", err
 	}
-	ctx, actor := c.Request().Context(), apiActor(c)
 	if req.SourceSnapshotID == "" {
 		if req.SourceInstanceID == "" {
-			return d, p, "", snapdeck.FieldError("source_instance_id",
+			return d, p, "", "", snapdeck.FieldError("source_instance_id",
 				"Send source_instance_id, source_snapshot_id, or both, to say where the data comes from.")
 		}
-		if _, err := a.sourceInstance(c, req.SourceInstanceID); err != nil {
-			return d, p, "", err
-		}
-		_, _, err := a.s.deps.Databases.OverwriteFromDatabase(ctx, d.ID, req.SourceInstanceID, actor)
-		return d, p, "", err
+		_, err := a.sourceInstance(c, req.SourceInstanceID)
+		return d, p, req.SourceInstanceID, "", err
 	}
-	s, err := a.s.deps.Databases.FindSnapshot(ctx, "", req.SourceSnapshotID)
+	s, err := a.s.deps.Databases.FindSnapshot(c.Request().Context(), "", req.SourceSnapshotID)
 	if err != nil {
-		return d, p, req.SourceSnapshotID, err
+		return d, p, "", req.SourceSnapshotID, err
 	}
 	// aura-cli names the target itself as the source when only a snapshot
 	// is given, whichever database that snapshot is of.
 	if req.SourceInstanceID != "" && req.SourceInstanceID != d.ID {
 		if _, err := a.sourceInstance(c, req.SourceInstanceID); err != nil {
-			return d, p, s.ID, err
+			return d, p, "", s.ID, err
 		}
 		if s.DatabaseID != req.SourceInstanceID {
-			return d, p, s.ID, &snapdeck.Error{Code: snapdeck.NotFound, Reason: "snapshot-not-found", Field: "source_snapshot_id",
+			return d, p, "", s.ID, &snapdeck.Error{Code: snapdeck.NotFound, Reason: "snapshot-not-found", Field: "source_snapshot_id",
 				Message: fmt.Sprintf("Snapshot %s is not a snapshot of instance %s.", s.ID, req.SourceInstanceID)}
 		}
 	}
-	if err := exportable(s, "source_snapshot_id"); err != nil {
-		return d, p, s.ID, err
-	}
-	_, err = a.s.deps.Databases.OverwriteFromSnapshot(ctx, d.ID, s.ID, actor)
-	return d, p, s.ID, err
+	return d, p, "", s.ID, exportable(s, "source_snapshot_id")
 }
 
 // sourceInstance finds a database named in a request body as a source.
@@ -280,26 +290,28 @@ func (a *api) overwritten(ctx context.Context, dbs ...snapdeck.Database) (map[st
 }
 
 // createFromSnapshot makes the database of a POST /v1/instances that names
-// a source snapshot; it is "creating" until the copy is done.
-func (a *api) createFromSnapshot(c echo.Context, req *createRequest, plan snapdeck.Plan) (snapdeck.Database, error) {
+// a source snapshot; it is "creating" until the copy is done. reached tells
+// that CreateFromSnapshot was called, and so recorded the outcome.
+func (a *api) createFromSnapshot(c echo.Context, req *createRequest, plan snapdeck.Plan) (d snapdeck.Database, reached bool, err error) {
+	var src snapdeck.Database
 	switch {
 	case req.SourceInstanceID == "":
-		return snapdeck.Database{}, snapdeck.FieldError("source_instance_id", "Send source_instance_id with source_snapshot_id: the instance the snapshot is of.")
+		err = snapdeck.FieldError("source_instance_id", "Send source_instance_id with source_snapshot_id: the instance the snapshot is of.")
 	case req.SourceSnapshotID == "":
-		return snapdeck.Database{}, snapdeck.FieldError("source_snapshot_id", "Send source_snapshot_id with source_instance_id: the snapshot to create the instance from.")
+		err = snapdeck.FieldError("source_snapshot_id", "Send source_snapshot_id with source_instance_id: the snapshot to create the instance from.")
+	default:
+		src, err = a.sourceInstance(c, req.SourceInstanceID)
 	}
-	src, err := a.sourceInstance(c, req.SourceInstanceID)
+	var s store.SnapshotRecord
+	if err == nil {
+		s, err = a.s.deps.Databases.FindSnapshot(c.Request().Context(), src.ID, req.SourceSnapshotID)
+	}
+	if err == nil {
+		err = exportable(s, "source_snapshot_id")
+	}
 	if err != nil {
-		return snapdeck.Database{}, err
+		return snapdeck.Database{}, false, err
 	}
-	ctx := c.Request().Context()
-	s, err := a.s.deps.Databases.FindSnapshot(ctx, src.ID, req.SourceSnapshotID)
-	if err != nil {
-		return snapdeck.Database{}, err
-	}
-	if err := exportable(s, "source_snapshot_id"); err != nil {
-		return snapdeck.Database{}, err
-	}
-	d, _, err := a.s.deps.Databases.CreateFromSnapshot(ctx, src.ID, s.ID, strings.TrimSpace(req.Name), plan, apiActor(c))
-	return d, err
+	d, _, err = a.s.deps.Databases.CreateFromSnapshot(c.Request().Context(), src.ID, s.ID, strings.TrimSpace(req.Name), plan, apiActor(c))
+	return d, true, err
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/snapdeck/snapdeck/internal/activity"
 	"github.com/snapdeck/snapdeck/internal/snapdeck"
 	"github.com/snapdeck/snapdeck/views"
 )
@@ -38,7 +39,7 @@ func (s *Server) createAPIKey(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	s.record(c, "apikey.create", "", fmt.Sprintf("Created API key %s (%s)", k.Name, k.ClientID))
+	s.record(c, activity.APIKeyCreate, "", "", fmt.Sprintf("Created API key %s (%s)", k.Name, k.ClientID), nil)
 	return s.apiKeysPage(c, http.StatusOK, views.APIKeys{New: &views.NewAPIKey{Key: k, Secret: secret}})
 }
 
@@ -51,20 +52,7 @@ func (s *Server) revokeAPIKey(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	s.record(c, "apikey.revoke", "", fmt.Sprintf("Revoked API key %s (%s)", k.Name, k.ClientID))
+	s.record(c, activity.APIKeyRevoke, "", "", fmt.Sprintf("Revoked API key %s (%s)", k.Name, k.ClientID), nil)
 	s.flash(c, "ok", fmt.Sprintf("API key %s revoked; its tokens no longer work.", k.Name))
 	return c.Redirect(http.StatusSeeOther, "/settings/api-keys")
-}
-
-// record writes a console action of the signed-in user to the activity log.
-// A failure to record is logged: the action already happened.
-func (s *Server) record(c echo.Context, action, databaseID, detail string) {
-	who := ""
-	if u := currentUser(c); u != nil {
-		who = u.Email
-	}
-	e := &snapdeck.Event{Actor: who, Action: action, DatabaseID: databaseID, Outcome: snapdeck.OutcomeOK, Detail: detail}
-	if err := s.deps.Store.RecordEvent(c.Request().Context(), e); err != nil {
-		s.logger.Error("record activity", "database_id", databaseID, "user", who, "err", err)
-	}
 }

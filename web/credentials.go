@@ -6,6 +6,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/snapdeck/snapdeck/internal/activity"
 	"github.com/snapdeck/snapdeck/internal/database"
 	"github.com/snapdeck/snapdeck/internal/snapdeck"
 	"github.com/snapdeck/snapdeck/views"
@@ -74,6 +75,6 @@ func (s *Server) resetCredentials(c echo.Context) error {
 	if err := s.issueCredentials(c, d); err != nil {
 		return err
 	}
-	s.record(c, "database.credentials.reset", d.ID, fmt.Sprintf("Reset the credentials of %s", d.Name))
+	s.record(c, activity.CredentialReset, d.ID, "", fmt.Sprintf("Reset the credentials of %s", d.Name), nil)
 	return c.Redirect(http.StatusSeeOther, "/databases/"+d.ID)
 }

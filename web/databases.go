@@ -6,6 +6,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/snapdeck/snapdeck/internal/activity"
 	"github.com/snapdeck/snapdeck/internal/snapdeck"
 	"github.com/snapdeck/snapdeck/views"
 )
@@ -34,6 +35,9 @@ func (s *Server) newDatabase(c echo.Context) error {
 func (s *Server) createDatabase(c echo.Context) error {
 	name, plan := c.FormValue("name"), snapdeck.Plan(c.FormValue("plan"))
 	d, err := s.deps.Databases.Create(c.Request().Context(), name, plan)
+	if err != nil {
+		s.record(c, activity.DatabaseCreate, "", "", "", err)
+	}
 	if snapdeck.ErrorCode(err) == snapdeck.Invalid {
 		return render(c, http.StatusBadRequest, views.NewDatabasePage(s.page(c, "New database", "databases"),
 			views.NewDatabase{Name: name, Plan: plan, Error: snapdeck.ErrorMessage(err)}))
@@ -44,7 +48,7 @@ func (s *Server) createDatabase(c echo.Context) error {
 	if err := s.issueCredentials(c, d); err != nil {
 		return err
 	}
-	s.audit(c, "database.create", d.ID, fmt.Sprintf("%s on the %s plan", d.Name, d.Plan), nil)
+	s.record(c, activity.DatabaseCreate, d.ID, "", fmt.Sprintf("%s on the %s plan", d.Name, d.Plan), nil)
 	s.flash(c, "ok", fmt.Sprintf("Database %s created.", d.Name))
 	return c.Redirect(http.StatusSeeOther, "/databases/"+d.ID)
 }
@@ -122,7 +126,10 @@ func (s *Server) settingsChange(c echo.Context, change func(d snapdeck.Database)
 		return err
 	}
 	msg, err := change(d)
-	s.audit(c, "database.settings", d.ID, msg, err)
+	if err != nil {
+		msg = "" // it says what was done: nothing was
+	}
+	s.record(c, activity.DatabaseConfig, d.ID, "", msg, err)
 	if e, ok := snapdeck.AsError(err); ok && e.Code == snapdeck.Invalid {
 		return s.settingsPage(c, http.StatusBadRequest, s.settingsView(c, d, e.Message, e.Field))
 	}
@@ -153,7 +160,7 @@ func (s *Server) deleteDatabase(c echo.Context) error {
 		return err
 	}
 	err = s.deps.Databases.Delete(c.Request().Context(), d.ID, c.FormValue("confirm_name"))
-	s.audit(c, "database.delete", d.ID, d.Name, err)
+	s.record(c, activity.DatabaseDelete, d.ID, "", d.Name, err)
 	if e, ok := snapdeck.AsError(err); ok && e.Code == snapdeck.Invalid {
 		return s.settingsPage(c, http.StatusBadRequest, s.settingsView(c, d, e.Message, e.Field))
 	}
@@ -162,20 +169,4 @@ func (s *Server) deleteDatabase(c echo.Context) error {
 	}
 	s.flash(c, "ok", fmt.Sprintf("Database %s (%s) deleted.", d.Name, d.ID))
 	return c.Redirect(http.StatusSeeOther, "/databases")
-}
-
-// audit records a console change in the activity log; a refused change
-// (wrong input) is logged as refused, a failure as failed.
-func (s *Server) audit(c echo.Context, action, dbID, detail string, err error) {
-	e := snapdeck.Event{Actor: currentUser(c).Email, Action: action, DatabaseID: dbID, Outcome: snapdeck.OutcomeOK, Detail: detail}
-	switch {
-	case err == nil:
-	case snapdeck.ErrorCode(err) == snapdeck.Invalid:
-		e.Outcome, e.Detail = snapdeck.OutcomeRefused, snapdeck.ErrorMessage(err)
-	default:
-		e.Outcome, e.Detail = snapdeck.OutcomeFailed, snapdeck.ErrorMessage(err)
-	}
-	if aerr := s.deps.Databases.Audit(c.Request().Context(), e); aerr != nil {
-		s.logger.Error("record activity", "action", action, "database_id", dbID, "err", aerr)
-	}
 }

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/snapdeck/snapdeck/internal/activity"
 	"github.com/snapdeck/snapdeck/internal/auth"
 	"github.com/snapdeck/snapdeck/internal/database"
 	"github.com/snapdeck/snapdeck/internal/job"
@@ -30,6 +31,9 @@ type console struct {
 	store     *store.DB
 	databases *database.Manager
 	auth      *auth.Authenticator
+	// activity is told of every line of the activity log, so a test can
+	// wait for an action to end.
+	activity *activityLog
 }
 
 // testPassword is every test user's password.
@@ -61,7 +65,9 @@ func startConsole(t testing.TB, configure ...func(*web.Config)) *console {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { host.Close(ctx) })
-	mgr := database.NewManager(db, host, nil)
+	log := &activityLog{changed: make(chan struct{})}
+	rec := activity.New(db, log, nil)
+	mgr := database.NewManager(db, host, rec, nil)
 	snaps, err := snapstore.Open(ctx, filepath.Join(dir, "snapshots"), nil)
 	if err != nil {
 		t.Fatal(err)
@@ -72,7 +78,7 @@ func startConsole(t testing.TB, configure ...func(*web.Config)) *console {
 		ExportDir: filepath.Join(dir, "tmp", "exports"), Engine: "snapdeck test", SQLiteVersion: "3"}); err != nil {
 		t.Fatal(err)
 	}
-	a := auth.NewAuthenticator(db, nil, nil)
+	a := auth.NewAuthenticator(db, rec, nil, nil)
 	for _, role := range []snapdeck.Role{snapdeck.RoleAdmin, snapdeck.RoleMember, snapdeck.RoleViewer} {
 		if _, err := a.AddUser(ctx, string(role)+"@x", testPassword, role); err != nil {
 			t.Fatal(err)
@@ -82,13 +88,13 @@ func startConsole(t testing.TB, configure ...func(*web.Config)) *console {
 	for _, f := range configure {
 		f(&cfg)
 	}
-	s, err := web.New(ctx, cfg, web.Deps{Store: db, Databases: mgr, Auth: a})
+	s, err := web.New(ctx, cfg, web.Deps{Store: db, Databases: mgr, Auth: a, Activity: rec})
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(s)
 	t.Cleanup(srv.Close)
-	return &console{dir: dir, srv: srv, server: s, store: db, databases: mgr, auth: a}
+	return &console{dir: dir, srv: srv, server: s, store: db, databases: mgr, auth: a, activity: log}
 }
 
 // client is a browser-like HTTP client: cookies kept, redirects not followed.

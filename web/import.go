@@ -15,6 +15,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/snapdeck/snapdeck/internal/activity"
 	"github.com/snapdeck/snapdeck/internal/bytesize"
 	"github.com/snapdeck/snapdeck/internal/database"
 	"github.com/snapdeck/snapdeck/internal/importfile"
@@ -115,11 +116,10 @@ func (s *Server) importUpload(c echo.Context) error {
 			}
 			return c.Redirect(http.StatusSeeOther, "/jobs/"+j.ID)
 		}
-	} else if snapdeck.ErrorCode(err) != snapdeck.Internal {
-		// Load records its own refusals; one refused while streaming is
-		// recorded here.
-		s.deps.Databases.Audit(c.Request().Context(), snapdeck.Event{Actor: u.Email, Action: "load", DatabaseID: d.ID,
-			Outcome: snapdeck.OutcomeFailed, Detail: "from " + name + ": " + snapdeck.ErrorMessage(err)})
+	} else {
+		// Load records its own outcome; an upload refused before it
+		// reached Load (busy, too large, cut short) is recorded here.
+		s.record(c, activity.Load, d.ID, "", "from "+name, err)
 	}
 	switch code := snapdeck.ErrorCode(err); code {
 	case snapdeck.Invalid, snapdeck.TooLarge, snapdeck.Busy, snapdeck.Conflict, snapdeck.TooMany:

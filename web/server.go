@@ -5,6 +5,7 @@ package web
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -15,6 +16,7 @@ import (
 	"github.com/a-h/templ"
 	"github.com/labstack/echo/v4"
 
+	"github.com/snapdeck/snapdeck/internal/activity"
 	"github.com/snapdeck/snapdeck/internal/apikey"
 	"github.com/snapdeck/snapdeck/internal/auth"
 	"github.com/snapdeck/snapdeck/internal/database"
@@ -75,8 +77,12 @@ type Deps struct {
 	Store     *store.DB
 	Databases *database.Manager
 	Auth      *auth.Authenticator
-	Logger    *slog.Logger
-	Now       func() time.Time
+	// Activity records what handlers still do themselves (creating a
+	// database with its credentials and placement, settings, API keys)
+	// through the same rule as the services.
+	Activity *activity.Recorder
+	Logger   *slog.Logger
+	Now      func() time.Time
 	// NextSnapshot tells when a database's next Scheduled snapshot is
 	// due; nil when no scheduler runs.
 	NextSnapshot func(d snapdeck.Database) time.Time
@@ -119,6 +125,9 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 	}
 	if cfg.MaxFormSize == 0 {
 		cfg.MaxFormSize = 1 << 20
+	}
+	if deps.Activity == nil {
+		return nil, errors.New("web: Deps.Activity is required: the activity log has one writer")
 	}
 	if deps.Now == nil {
 		deps.Now = time.Now

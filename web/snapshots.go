@@ -8,6 +8,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/snapdeck/snapdeck/internal/activity"
 	"github.com/snapdeck/snapdeck/internal/database"
 	"github.com/snapdeck/snapdeck/internal/snapdeck"
 	"github.com/snapdeck/snapdeck/store"
@@ -192,8 +193,7 @@ func (s *Server) restore(c echo.Context) error {
 	}
 	u := currentUser(c)
 	if typed := c.FormValue("confirm"); typed != "RESTORE" {
-		s.deps.Databases.Audit(c.Request().Context(), snapdeck.Event{Actor: u.Email, Action: "restore", DatabaseID: d.ID,
-			SnapshotID: snap.ID, Outcome: snapdeck.OutcomeRefused, Detail: "confirmation text did not match RESTORE"})
+		s.record(c, activity.Restore, d.ID, snap.ID, "", snapdeck.FieldError("confirm", "confirmation text did not match RESTORE"))
 		return render(c, http.StatusBadRequest, views.RestorePage(s.page(c, "Restore "+d.Name, "databases"), views.Restore{
 			DB: d, Snapshot: snap.Snapshot, Confirm: typed,
 			Error: "Type RESTORE in capital letters, exactly, to continue. Nothing was changed."}))

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/snapdeck/snapdeck/internal/activity"
 	"github.com/snapdeck/snapdeck/internal/auth"
 	"github.com/snapdeck/snapdeck/store"
 )
@@ -78,7 +79,7 @@ func (c *adminCommand) Run(ctx context.Context) error {
 		return err
 	}
 	defer db.Close(context.Background())
-	password, u, err := auth.NewAuthenticator(db, logger, nil).ResetPassword(ctx, c.email, "snapdeck admin reset-password")
+	password, u, err := auth.NewAuthenticator(db, activity.New(db, nil, logger), logger, nil).ResetPassword(ctx, c.email, "snapdeck admin reset-password")
 	if err != nil {
 		return err
 	}

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/snapdeck/snapdeck/internal/activity"
 	"github.com/snapdeck/snapdeck/internal/auth"
 	"github.com/snapdeck/snapdeck/internal/snapdeck"
 	"github.com/snapdeck/snapdeck/store"
@@ -24,7 +25,7 @@ func TestAdminResetPassword(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close(ctx) })
-	a := auth.NewAuthenticator(db, nil, nil)
+	a := auth.NewAuthenticator(db, activity.New(db, nil, nil), nil, nil)
 	u, err := a.AddUser(ctx, "ann@example.com", "old-password", snapdeck.RoleAdmin)
 	if err != nil {
 		t.Fatal(err)

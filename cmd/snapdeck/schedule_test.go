@@ -14,6 +14,7 @@ import (
 
 	"github.com/PuerkitoBio/goquery"
 
+	"github.com/snapdeck/snapdeck/internal/activity"
 	"github.com/snapdeck/snapdeck/internal/database"
 	"github.com/snapdeck/snapdeck/internal/schedule"
 	"github.com/snapdeck/snapdeck/internal/snapdeck"
@@ -95,7 +96,7 @@ func createDatabases(t *testing.T, data string, names ...string) []string {
 		t.Fatal(err)
 	}
 	defer host.Close(ctx)
-	mgr := database.NewManager(db, host, nil)
+	mgr := database.NewManager(db, host, activity.New(db, nil, nil), nil)
 	var ids []string
 	for _, name := range names {
 		d, err := mgr.Create(ctx, name, snapdeck.PlanProfessional)

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/snapdeck/snapdeck/internal/activity"
 	"github.com/snapdeck/snapdeck/internal/auth"
 	"github.com/snapdeck/snapdeck/internal/database"
 	"github.com/snapdeck/snapdeck/internal/importfile"
@@ -174,7 +175,21 @@ func (c *serveCommand) Run(ctx context.Context) error {
 	// Closed before the store and files beneath it: running jobs are
 	// cancelled and recorded as stopped.
 	defer jobs.Close(context.Background())
-	databases := database.NewManager(db, host, logger)
+	mx := metrics.New(metrics.Sources{SnapshotStore: snaps.Stats, LastSuccess: db.LatestSnapshotTimes, Logger: logger,
+		OpenJobs: func(ctx context.Context) ([]snapdeck.Job, error) { return db.FindOpenJobs(ctx, "") },
+		ConsoleStoreBytes: func() int64 {
+			return fileSize(filepath.Join(c.dataDir, "console.db")) + fileSize(filepath.Join(c.dataDir, "console.db-wal"))
+		}})
+	// The webhook hears of restores and overwrites from the activity log.
+	var notifier *schedule.Notifier
+	var observer activity.Observer
+	if c.notifyURL != "" {
+		notifier = schedule.NewNotifier(schedule.NotifierConfig{URL: c.notifyURL, Logger: logger, Metrics: mx})
+		defer notifier.Close(context.Background())
+		observer = notifier
+	}
+	recorder := activity.New(db, observer, logger)
+	databases := database.NewManager(db, host, recorder, logger)
 	policies := map[snapdeck.Plan]snapdeck.PlanPolicy{}
 	for _, plan := range snapdeck.Plans {
 		policies[plan] = snapdeck.PlanPolicy{Cadence: *c.cadence[string(plan)], Retention: *c.retention[string(plan)]}
@@ -184,17 +199,9 @@ func (c *serveCommand) Run(ctx context.Context) error {
 		ImportChecks: c.importChecks}); err != nil {
 		return err
 	}
-	mx := metrics.New(metrics.Sources{SnapshotStore: snaps.Stats, LastSuccess: db.LatestSnapshotTimes, Logger: logger,
-		OpenJobs: func(ctx context.Context) ([]snapdeck.Job, error) { return db.FindOpenJobs(ctx, "") },
-		ConsoleStoreBytes: func() int64 {
-			return fileSize(filepath.Join(c.dataDir, "console.db")) + fileSize(filepath.Join(c.dataDir, "console.db-wal"))
-		}})
 	databases.OnSnapshot = mx.Snapshot
-	if c.notifyURL != "" {
-		notifier := schedule.NewNotifier(schedule.NotifierConfig{URL: c.notifyURL, Logger: logger, Metrics: mx})
-		defer notifier.Close(context.Background())
+	if notifier != nil {
 		databases.OnSnapshot = func(s snapdeck.Snapshot, took time.Duration) { mx.Snapshot(s, took); notifier.Snapshot(s, took) }
-		databases.OnEvent = notifier.Event
 	}
 	sched := schedule.New(schedule.Config{Store: db, Databases: databases, Logger: logger, Metrics: mx, Workers: c.snapshotWorkers,
 		Version: version, SQLiteVersion: sqliteV})
@@ -218,13 +225,13 @@ func (c *serveCommand) Run(ctx context.Context) error {
 	if err := sched.Start(ctx); err != nil {
 		return err
 	}
-	authn := auth.NewAuthenticator(db, logger, nil)
+	authn := auth.NewAuthenticator(db, recorder, logger, nil)
 	created, generated, err := authn.EnsureAdmin(ctx, c.adminEmail, c.adminPassword)
 	if err != nil {
 		return err
 	}
 
-	srv, err := web.New(ctx, web.Config{Version: version, MaxImportSize: c.maxImportSize, PublicURL: c.publicURL, ImportCheckTimeout: c.importCheckTimeout}, web.Deps{Store: db, Databases: databases, Auth: authn, Logger: logger,
+	srv, err := web.New(ctx, web.Config{Version: version, MaxImportSize: c.maxImportSize, PublicURL: c.publicURL, ImportCheckTimeout: c.importCheckTimeout}, web.Deps{Store: db, Databases: databases, Auth: authn, Activity: recorder, Logger: logger,
 		NextSnapshot: sched.NextSnapshot, Scheduler: sched, Metrics: mx})
 	if err != nil {
 		return err

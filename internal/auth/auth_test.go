@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/snapdeck/snapdeck/internal/activity"
 	"github.com/snapdeck/snapdeck/internal/auth"
 	"github.com/snapdeck/snapdeck/internal/snapdeck"
 	"github.com/snapdeck/snapdeck/store"
@@ -40,7 +41,7 @@ func mustAuthenticator(t *testing.T, now *time.Time) (*auth.Authenticator, *stor
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close(ctx) })
-	return auth.NewAuthenticator(db, nil, func() time.Time { return *now }), db
+	return auth.NewAuthenticator(db, activity.New(db, nil, nil), nil, func() time.Time { return *now }), db
 }
 
 // A stranger's wrong passwords lock the account out of the stranger's
@@ -180,7 +181,7 @@ func TestEnsureAdmin(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close(ctx) })
-	a := auth.NewAuthenticator(db, nil, nil)
+	a := auth.NewAuthenticator(db, activity.New(db, nil, nil), nil, nil)
 	created, pw, err := a.EnsureAdmin(ctx, "", "")
 	if err != nil || !created || len(pw) < 12 {
 		t.Fatalf("first start: got %v %q %v; want a generated password", created, pw, err)

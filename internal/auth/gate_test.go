@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/snapdeck/snapdeck/internal/activity"
 	"github.com/snapdeck/snapdeck/internal/snapdeck"
 	"github.com/snapdeck/snapdeck/store"
 )
@@ -24,7 +25,7 @@ func TestSignInHashesAtMostMaxHashesAtOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close(ctx) })
-	a := NewAuthenticator(db, nil, nil)
+	a := NewAuthenticator(db, activity.New(db, nil, nil), nil, nil)
 	if _, err := a.AddUser(ctx, "ann@example.com", "s3cret-pass", snapdeck.RoleAdmin); err != nil {
 		t.Fatal(err)
 	}

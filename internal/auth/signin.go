@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/snapdeck/snapdeck/internal/activity"
 	"github.com/snapdeck/snapdeck/internal/snapdeck"
 	"github.com/snapdeck/snapdeck/store"
 )
@@ -17,9 +18,10 @@ const MinPasswordLength = 8
 
 // Authenticator checks sign-ins against the store.
 type Authenticator struct {
-	db     *store.DB
-	logger *slog.Logger
-	now    func() time.Time
+	db       *store.DB
+	activity *activity.Recorder
+	logger   *slog.Logger
+	now      func() time.Time
 	// dummy is checked for unknown emails so a wrong email costs as much
 	// time as a wrong password and does not reveal which accounts exist.
 	dummy string
@@ -29,8 +31,9 @@ type Authenticator struct {
 	failures *throttle
 }
 
-// NewAuthenticator returns an Authenticator over the store.
-func NewAuthenticator(db *store.DB, logger *slog.Logger, now func() time.Time) *Authenticator {
+// NewAuthenticator returns an Authenticator over the store, recording
+// sign-ins and changes to users with rec.
+func NewAuthenticator(db *store.DB, rec *activity.Recorder, logger *slog.Logger, now func() time.Time) *Authenticator {
 	if now == nil {
 		now = time.Now
 	}
@@ -38,7 +41,7 @@ func NewAuthenticator(db *store.DB, logger *slog.Logger, now func() time.Time) *
 		logger = slog.New(slog.DiscardHandler)
 	}
 	dummy, _ := HashPassword(RandomSecret(16))
-	return &Authenticator{db: db, logger: logger, now: now, dummy: dummy,
+	return &Authenticator{db: db, activity: rec, logger: logger, now: now, dummy: dummy,
 		hashes: newHashGate(MaxHashes, maxHashWaiters, hashWait), failures: newThrottle(maxThrottleEntries)}
 }
 
@@ -65,8 +68,8 @@ func (a *Authenticator) SignIn(ctx context.Context, email, password, addr string
 			continue
 		}
 		if first {
-			a.record(ctx, email, snapdeck.OutcomeRefused, fmt.Sprintf("from %s: throttled, %d failed sign-ins %s in %d minutes",
-				addr, k.limit, k.scope, int(FailureWindow.Minutes())))
+			a.record(ctx, email, addr, snapdeck.Errorf(snapdeck.TooMany, "throttled, %d failed sign-ins %s in %d minutes",
+				k.limit, k.scope, int(FailureWindow.Minutes())))
 		}
 		minutes := max(1, int(math.Ceil(wait.Minutes())))
 		return snapdeck.User{}, &snapdeck.Error{Code: snapdeck.TooMany, Err: retryAfter(wait),
@@ -93,23 +96,24 @@ func (a *Authenticator) SignIn(ctx context.Context, email, password, addr string
 		return snapdeck.User{}, err
 	}
 	if !ok {
-		a.record(ctx, email, snapdeck.OutcomeRefused, "from "+addr+": wrong email or password")
+		a.record(ctx, email, addr, snapdeck.Errorf(snapdeck.Unauthorized, "wrong email or password"))
 		return snapdeck.User{}, &snapdeck.Error{Code: snapdeck.Unauthorized, Message: "The email or password is wrong."}
 	}
 	a.failures.forget(addr, now)
 	a.failures.clear(acct)
 	if u.Disabled {
-		a.record(ctx, email, snapdeck.OutcomeRefused, "from "+addr+": the account is disabled")
+		a.record(ctx, email, addr, snapdeck.Errorf(snapdeck.Unauthorized, "the account is disabled"))
 		return snapdeck.User{}, &snapdeck.Error{Code: snapdeck.Unauthorized, Message: "This account is disabled. Ask an admin to enable it."}
 	}
-	a.record(ctx, email, snapdeck.OutcomeOK, "from "+addr)
+	a.record(ctx, email, addr, nil)
 	return u, nil
 }
 
-// record writes a sign-in's outcome to the activity log, under the email
-// that was typed. It outlives the request: a client that leaves does not
-// erase its attempt.
-func (a *Authenticator) record(ctx context.Context, email string, outcome snapdeck.Outcome, detail string) {
+// record writes a sign-in from addr to the activity log, under the email
+// that was typed; why, when not nil, says in the log's words why it was
+// refused. It outlives the request: a client that leaves does not erase
+// its attempt.
+func (a *Authenticator) record(ctx context.Context, email, addr string, why error) {
 	actor := email
 	if len(actor) > 254 {
 		actor = strings.ToValidUTF8(actor[:254], "")
@@ -117,10 +121,7 @@ func (a *Authenticator) record(ctx context.Context, email string, outcome snapde
 	if actor == "" {
 		actor = "(no email)"
 	}
-	e := snapdeck.Event{Actor: actor, Action: "sign-in", Outcome: outcome, Detail: detail}
-	if err := a.db.RecordEvent(context.WithoutCancel(ctx), &e); err != nil {
-		a.logger.Error("record sign-in", "user", actor, "err", err)
-	}
+	a.activity.Record(ctx, activity.Entry{Actor: actor, Action: activity.SignIn, Detail: "from " + addr, Err: why})
 }
 
 // hash hashes password under the hash gate.
@@ -200,11 +201,8 @@ func (a *Authenticator) ResetPassword(ctx context.Context, email, actor string) 
 	if err := a.db.SetUserPassword(ctx, u.ID, hash); err != nil {
 		return "", u, err
 	}
-	e := snapdeck.Event{Actor: actor, Action: "user.password-reset", Outcome: snapdeck.OutcomeOK,
-		Detail: "new password for " + u.Email + "; every session of the user ended"}
-	if err := a.db.RecordEvent(ctx, &e); err != nil {
-		a.logger.Error("record password reset", "user", u.Email, "err", err)
-	}
+	a.activity.Record(ctx, activity.Entry{Actor: actor, Action: activity.PasswordReset,
+		Detail: "new password for " + u.Email + "; every session of the user ended"})
 	return password, u, nil
 }
 

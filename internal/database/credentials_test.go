@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/snapdeck/snapdeck/internal/activity"
 	"github.com/snapdeck/snapdeck/internal/database"
 	"github.com/snapdeck/snapdeck/internal/snapdeck"
 	"github.com/snapdeck/snapdeck/store"
@@ -18,7 +19,7 @@ func mustManager(t *testing.T) *database.Manager {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close(ctx) })
-	return database.NewManager(db, mustHost(t), nil)
+	return database.NewManager(db, mustHost(t), activity.New(db, nil, nil), nil)
 }
 
 func TestCredentialsIssueCheckReset(t *testing.T) {

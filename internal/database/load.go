@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/snapdeck/snapdeck/internal/activity"
 	"github.com/snapdeck/snapdeck/internal/importfile"
 	"github.com/snapdeck/snapdeck/internal/job"
 	"github.com/snapdeck/snapdeck/internal/snapdeck"
@@ -143,12 +144,12 @@ func (m *Manager) Load(ctx context.Context, dbID string, src LoadSource, actor s
 		detail = src.Reason + " of " + src.Name
 	}
 	refuse := func(err error) (snapdeck.Job, error) {
-		m.audit(actor, "load", dbID, "", err, time.Since(start), detail)
+		m.record(ctx, actor, activity.Load, dbID, "", err, time.Since(start), detail)
 		return snapdeck.Job{}, err
 	}
 	d, err := m.db.FindDatabase(ctx, dbID)
 	if err != nil {
-		return snapdeck.Job{}, err
+		return refuse(err)
 	}
 	if err := m.CheckLoad(ctx, d, src.Overwrite); err != nil {
 		return refuse(err)
@@ -189,7 +190,7 @@ func (m *Manager) Load(ctx context.Context, dbID string, src LoadSource, actor s
 		func(ctx context.Context, p *job.Progress) error {
 			defer snapdeck.RemoveDatabaseFiles(tmp)
 			err := m.loadImage(ctx, d, tmp, res.Size, src, actor, p)
-			m.audit(actor, "load", dbID, p.Job().SnapshotID, err, time.Since(start), detail)
+			m.record(ctx, actor, activity.Load, dbID, p.Job().SnapshotID, err, time.Since(start), detail)
 			return err
 		})
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/snapdeck/snapdeck/internal/activity"
 	"github.com/snapdeck/snapdeck/internal/snapdeck"
 	"github.com/snapdeck/snapdeck/internal/snapshot"
 	"github.com/snapdeck/snapdeck/store"
@@ -27,19 +28,20 @@ type Manager struct {
 	// OnSnapshot, when set, is told of every snapshot that ended, completed
 	// or failed, and how long it took: metrics and the webhook listen here.
 	OnSnapshot func(s snapdeck.Snapshot, took time.Duration)
-	// OnEvent, when set, is told of every action recorded in the activity
-	// log, after it is recorded; the webhook hears of restores here.
-	OnEvent func(e snapdeck.Event)
-	snaps   *snapshotState
-	loads   loadState
+	// activity records every action on a database, refusals included;
+	// its observer (the webhook) hears of restores there.
+	activity *activity.Recorder
+	snaps    *snapshotState
+	loads    loadState
 }
 
-// NewManager returns a Manager over the store and the host.
-func NewManager(db *store.DB, host *Host, logger *slog.Logger) *Manager {
+// NewManager returns a Manager over the store and the host, recording its
+// actions with rec.
+func NewManager(db *store.DB, host *Host, rec *activity.Recorder, logger *slog.Logger) *Manager {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Manager{db: db, host: host, logger: logger}
+	return &Manager{db: db, host: host, activity: rec, logger: logger}
 }
 
 // Host returns the files the manager keeps.

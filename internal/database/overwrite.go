@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/snapdeck/snapdeck/internal/activity"
 	"github.com/snapdeck/snapdeck/internal/job"
 	"github.com/snapdeck/snapdeck/internal/snapdeck"
 	"github.com/snapdeck/snapdeck/store"
@@ -12,8 +13,17 @@ import (
 
 // OverwriteFromSnapshot replaces a running database's data with a
 // completed snapshot of any database, in the background, with a safety
-// snapshot first, as Restore does.
+// snapshot first, as Restore does. A refusal is recorded in the activity
+// log here, the overwrite's outcome by the job.
 func (m *Manager) OverwriteFromSnapshot(ctx context.Context, dbID, sid, actor string) (snapdeck.Job, error) {
+	j, err := m.overwriteFromSnapshot(ctx, dbID, sid, actor)
+	if err != nil {
+		m.recordRefusal(ctx, actor, activity.Overwrite, dbID, sid, err)
+	}
+	return j, err
+}
+
+func (m *Manager) overwriteFromSnapshot(ctx context.Context, dbID, sid, actor string) (snapdeck.Job, error) {
 	s, err := m.findLiveSnapshot(ctx, sid)
 	if err != nil {
 		return snapdeck.Job{}, err
@@ -32,7 +42,16 @@ func (m *Manager) OverwriteFromSnapshot(ctx context.Context, dbID, sid, actor st
 // an overwrite from it, both in one background job. The target is marked
 // busy before the reply, so a client polling it never sees it running
 // until the whole overwrite is over. The source may be the target itself.
+// A refusal is recorded in the activity log here, the outcome by the job.
 func (m *Manager) OverwriteFromDatabase(ctx context.Context, dbID, srcID, actor string) (snapdeck.Snapshot, snapdeck.Job, error) {
+	s, j, err := m.overwriteFromDatabase(ctx, dbID, srcID, actor)
+	if err != nil {
+		m.recordRefusal(ctx, actor, activity.Overwrite, dbID, "", err)
+	}
+	return s, j, err
+}
+
+func (m *Manager) overwriteFromDatabase(ctx context.Context, dbID, srcID, actor string) (snapdeck.Snapshot, snapdeck.Job, error) {
 	src, err := m.db.FindDatabase(ctx, srcID)
 	if err != nil {
 		return snapdeck.Snapshot{}, snapdeck.Job{}, err
@@ -57,7 +76,7 @@ func (m *Manager) OverwriteFromDatabase(ctx context.Context, dbID, srcID, actor 
 			p.Stage("Taking a snapshot of the source database", m.host.Size(src.ID))
 			start := time.Now()
 			err := m.capture(ctx, &taken, p.Bytes)
-			m.audit(actor, "snapshot.take", src.ID, taken.ID, err, time.Since(start), taken.Reason)
+			m.record(ctx, actor, activity.SnapshotTake, src.ID, taken.ID, err, time.Since(start), taken.Reason)
 			return taken, err
 		})
 	if err != nil {
@@ -105,7 +124,7 @@ func (m *Manager) startOverwrite(ctx context.Context, dbID, sid, actor, detail s
 			} else {
 				m.setStatus(dbID, snapdeck.StatusRunning)
 			}
-			m.audit(actor, "overwrite", dbID, sid, err, time.Since(start), detail)
+			m.record(ctx, actor, activity.Overwrite, dbID, sid, err, time.Since(start), detail)
 			return err
 		})
 	if err != nil {

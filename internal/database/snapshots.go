@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/snapdeck/snapdeck/internal/activity"
 	"github.com/snapdeck/snapdeck/internal/dump"
 	"github.com/snapdeck/snapdeck/internal/durable"
 	"github.com/snapdeck/snapdeck/internal/job"
@@ -210,8 +211,17 @@ func (m *Manager) verifyLater(rec store.SnapshotRecord) {
 }
 
 // TakeSnapshot starts a snapshot of a running database in the background
-// and returns its pending record and the job taking it.
+// and returns its pending record and the job taking it. A refusal is
+// recorded in the activity log here, the snapshot's outcome by the job.
 func (m *Manager) TakeSnapshot(ctx context.Context, id string, typ snapdeck.SnapshotType, reason, actor string) (snapdeck.Snapshot, snapdeck.Job, error) {
+	s, j, err := m.takeSnapshot(ctx, id, typ, reason, actor)
+	if err != nil {
+		m.record(ctx, actor, activity.SnapshotTake, id, s.ID, err, 0, reason)
+	}
+	return s, j, err
+}
+
+func (m *Manager) takeSnapshot(ctx context.Context, id string, typ snapdeck.SnapshotType, reason, actor string) (snapdeck.Snapshot, snapdeck.Job, error) {
 	d, err := m.db.FindDatabase(ctx, id)
 	if err != nil {
 		return snapdeck.Snapshot{}, snapdeck.Job{}, err
@@ -232,7 +242,7 @@ func (m *Manager) TakeSnapshot(ctx context.Context, id string, typ snapdeck.Snap
 		func(ctx context.Context, p *job.Progress) error {
 			p.Stage("Taking snapshot", m.host.Size(id))
 			err := m.capture(ctx, &rec, p.Bytes)
-			m.audit(actor, "snapshot.take", id, rec.ID, err, time.Since(start), reason)
+			m.record(ctx, actor, activity.SnapshotTake, id, rec.ID, err, time.Since(start), reason)
 			return err
 		})
 	if err != nil {
@@ -256,7 +266,7 @@ func (m *Manager) Snapshot(ctx context.Context, id string, typ snapdeck.Snapshot
 	}
 	start := time.Now()
 	err = m.capture(ctx, &rec, nil)
-	m.audit(actor, "snapshot.take", id, rec.ID, err, time.Since(start), reason)
+	m.record(ctx, actor, activity.SnapshotTake, id, rec.ID, err, time.Since(start), reason)
 	return rec.Snapshot, err
 }
 
@@ -342,13 +352,24 @@ func usable(s store.SnapshotRecord) error {
 
 // Restore overwrites a database with one of its snapshots, in the
 // background: a safety On-demand snapshot first, then the snapshot's image
-// materialised next to the file and swapped in atomically.
+// materialised next to the file and swapped in atomically. A refusal is
+// recorded in the activity log here, the restore's outcome by the job.
 func (m *Manager) Restore(ctx context.Context, dbID, sid, actor string) (snapdeck.Job, error) {
 	s, err := m.FindSnapshot(ctx, dbID, sid)
-	if err != nil {
-		return snapdeck.Job{}, err
+	var j snapdeck.Job
+	if err == nil {
+		j, err = m.restore(ctx, dbID, s, actor)
 	}
-	return m.restore(ctx, dbID, s, actor)
+	if err != nil {
+		m.recordRefusal(ctx, actor, activity.Restore, dbID, sid, err)
+	}
+	return j, err
+}
+
+// recordRefusal records an action that ended before its work began, with
+// the outcome the error's code gives.
+func (m *Manager) recordRefusal(ctx context.Context, actor string, action activity.Action, dbID, sid string, err error) {
+	m.record(ctx, actor, action, dbID, sid, err, 0, "")
 }
 
 func (m *Manager) restore(ctx context.Context, dbID string, s store.SnapshotRecord, actor string) (snapdeck.Job, error) {
@@ -364,7 +385,7 @@ func (m *Manager) restore(ctx context.Context, dbID string, s store.SnapshotReco
 		func(ctx context.Context, p *job.Progress) error {
 			err := m.replaceWithSnapshot(ctx, d, s, actor, p)
 			detail := fmt.Sprintf("from snapshot of %s", s.CreatedAt.Format("2006-01-02 15:04:05 UTC"))
-			m.audit(actor, "restore", dbID, s.ID, err, time.Since(start), detail)
+			m.record(ctx, actor, activity.Restore, dbID, s.ID, err, time.Since(start), detail)
 			return err
 		})
 	if err != nil {
@@ -471,8 +492,17 @@ func fault(point string) {
 
 // CreateFromSnapshot makes a new database holding a snapshot's data. The
 // new database then gets its own "Database created" snapshot, which shares
-// every page with the source in the snapshot store.
+// every page with the source in the snapshot store. A refusal is recorded
+// in the activity log here, the copy's outcome by the job.
 func (m *Manager) CreateFromSnapshot(ctx context.Context, dbID, sid, name string, plan snapdeck.Plan, actor string) (snapdeck.Database, snapdeck.Job, error) {
+	d, j, err := m.createFromSnapshot(ctx, dbID, sid, name, plan, actor)
+	if err != nil {
+		m.record(ctx, actor, activity.CreateFromSnap, d.ID, sid, err, 0, "")
+	}
+	return d, j, err
+}
+
+func (m *Manager) createFromSnapshot(ctx context.Context, dbID, sid, name string, plan snapdeck.Plan, actor string) (snapdeck.Database, snapdeck.Job, error) {
 	s, err := m.findLiveSnapshot(ctx, sid)
 	if err != nil {
 		return snapdeck.Database{}, snapdeck.Job{}, err
@@ -498,7 +528,7 @@ func (m *Manager) CreateFromSnapshot(ctx context.Context, dbID, sid, name string
 	j, err := m.snaps.cfg.Jobs.Start(ctx, snapdeck.Job{Kind: snapdeck.JobCreateFromSnapshot, DatabaseID: s.DatabaseID,
 		SnapshotID: s.ID, TargetID: d.ID, Actor: actor}, func(ctx context.Context, p *job.Progress) error {
 		err := m.materializeNew(ctx, d, s, p)
-		m.audit(actor, "database.create-from-snapshot", d.ID, s.ID, err, time.Since(start), "from database "+s.DatabaseID)
+		m.record(ctx, actor, activity.CreateFromSnap, d.ID, s.ID, err, time.Since(start), "from database "+s.DatabaseID)
 		if err != nil {
 			m.setStatus(d.ID, snapdeck.StatusFailed)
 			return err
@@ -534,17 +564,18 @@ func (m *Manager) materializeNew(ctx context.Context, d snapdeck.Database, s sto
 // context: a download that stops does not stop it, and the finished file
 // is kept for the next download. The caller closes the export when the
 // download ends; until then its file is kept, whatever the export cache's
-// size.
+// size. Every export, refusals included, is recorded in the activity log.
 func (m *Manager) Export(ctx context.Context, dbID, sid, actor string) (*Export, error) {
 	d, err := m.db.FindDatabase(ctx, dbID)
-	if err != nil {
-		return nil, err
+	var s store.SnapshotRecord
+	if err == nil {
+		s, err = m.FindSnapshot(ctx, dbID, sid)
 	}
-	s, err := m.FindSnapshot(ctx, dbID, sid)
-	if err != nil {
-		return nil, err
+	if err == nil {
+		err = usable(s)
 	}
-	if err := usable(s); err != nil {
+	if err != nil {
+		m.recordRefusal(ctx, actor, activity.SnapshotExport, dbID, sid, err)
 		return nil, err
 	}
 	name := fmt.Sprintf("%s-%s.dump", d.Name, s.CreatedAt.UTC().Format("20060102T150405Z"))
@@ -552,11 +583,11 @@ func (m *Manager) Export(ctx context.Context, dbID, sid, actor string) (*Export,
 	m.snaps.preparingMu.Lock()
 	defer m.snaps.preparingMu.Unlock()
 	if prep, ok := m.snaps.preparing[s.ID]; ok {
-		m.audit(actor, "snapshot.export", dbID, sid, nil, 0, name)
+		m.record(ctx, actor, activity.SnapshotExport, dbID, sid, nil, 0, name)
 		return prep.follow(name)
 	}
 	if e, ok := m.snaps.exports.open(file, name); ok {
-		m.audit(actor, "snapshot.export", dbID, sid, nil, 0, name)
+		m.record(ctx, actor, activity.SnapshotExport, dbID, sid, nil, 0, name)
 		return e, nil
 	}
 	// The image's size bounds the .dump's: it is the image compressed
@@ -579,7 +610,7 @@ func (m *Manager) Export(ctx context.Context, dbID, sid, actor string) (*Export,
 		func(ctx context.Context, p *job.Progress) error {
 			p.Stage("Preparing export", s.SizeBytes)
 			err := m.writeDump(ctx, d, s, prep, file, name, p)
-			m.audit(actor, "snapshot.export", dbID, sid, err, time.Since(start), name)
+			m.record(ctx, actor, activity.SnapshotExport, dbID, sid, err, time.Since(start), name)
 			m.snaps.preparingMu.Lock()
 			delete(m.snaps.preparing, s.ID)
 			m.snaps.preparingMu.Unlock()
@@ -690,30 +721,14 @@ func (m *Manager) setStatus(id string, s snapdeck.Status) {
 	}
 }
 
-// audit records an action's outcome in the activity log.
-func (m *Manager) audit(actor, action, dbID, sid string, err error, d time.Duration, detail string) {
-	e := snapdeck.Event{Actor: actor, Action: action, DatabaseID: dbID, SnapshotID: sid, Outcome: snapdeck.OutcomeOK,
-		Detail: detail, Duration: d}
-	if err != nil {
-		e.Outcome = snapdeck.OutcomeFailed
-		e.Detail = detail + ": " + snapdeck.ErrorMessage(err)
-	}
-	if rerr := m.db.RecordEvent(context.Background(), &e); rerr != nil {
-		m.logger.Error("record activity", "action", action, "err", rerr)
-	}
-	if m.OnEvent != nil {
-		m.OnEvent(e)
-	}
+// record writes an action on a database to the activity log.
+func (m *Manager) record(ctx context.Context, actor string, action activity.Action, dbID, sid string, err error, took time.Duration, detail string) {
+	m.activity.Record(ctx, activity.Entry{Actor: actor, Action: action, DatabaseID: dbID, SnapshotID: sid,
+		Detail: detail, Duration: took, Err: err})
 }
 
 func (m *Manager) snapshotEnded(s snapdeck.Snapshot, start time.Time) {
 	if m.OnSnapshot != nil {
 		m.OnSnapshot(s, time.Since(start))
 	}
-}
-
-// Audit records an action that is not itself a Manager call (sign-ins,
-// refused restores) in the activity log.
-func (m *Manager) Audit(ctx context.Context, e snapdeck.Event) error {
-	return m.db.RecordEvent(ctx, &e)
 }

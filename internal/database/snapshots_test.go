@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/snapdeck/snapdeck/internal/activity"
 	"github.com/snapdeck/snapdeck/internal/database"
 	"github.com/snapdeck/snapdeck/internal/dump"
 	"github.com/snapdeck/snapdeck/internal/job"
@@ -50,7 +51,7 @@ func envAt(t testing.TB, dir string, configure ...func(*database.Snapshots)) *en
 		t.Fatal(err)
 	}
 	jobs := job.NewRunner(db, nil)
-	mgr := database.NewManager(db, host, nil)
+	mgr := database.NewManager(db, host, activity.New(db, nil, nil), nil)
 	cfg := database.Snapshots{Store: st, Jobs: jobs, TmpDir: filepath.Join(dir, "tmp"),
 		ExportDir: filepath.Join(dir, "tmp", "exports"), Engine: "snapdeck test", SQLiteVersion: "3"}
 	for _, f := range configure {

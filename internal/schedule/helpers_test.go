@@ -9,6 +9,7 @@ import (
 
 	"github.com/jonboulle/clockwork"
 
+	"github.com/snapdeck/snapdeck/internal/activity"
 	"github.com/snapdeck/snapdeck/internal/database"
 	"github.com/snapdeck/snapdeck/internal/job"
 	"github.com/snapdeck/snapdeck/internal/snapdeck"
@@ -58,7 +59,7 @@ func openManager(t testing.TB, policies map[snapdeck.Plan]snapdeck.PlanPolicy, n
 		t.Fatal(err)
 	}
 	jobs := job.NewRunner(db, nil)
-	mgr := database.NewManager(db, host, nil)
+	mgr := database.NewManager(db, host, activity.New(db, nil, nil), nil)
 	if err := mgr.EnableSnapshots(database.Snapshots{Store: st, Jobs: jobs, Policies: policies, TmpDir: filepath.Join(dir, "tmp"),
 		ExportDir: filepath.Join(dir, "tmp", "exports"), Engine: "snapdeck test", SQLiteVersion: "3", Now: now}); err != nil {
 		t.Fatal(err)

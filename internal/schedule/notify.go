@@ -12,6 +12,7 @@ import (
 
 	"github.com/jonboulle/clockwork"
 
+	"github.com/snapdeck/snapdeck/internal/activity"
 	"github.com/snapdeck/snapdeck/internal/metrics"
 	"github.com/snapdeck/snapdeck/internal/snapdeck"
 )
@@ -87,10 +88,11 @@ func (n *Notifier) Snapshot(s snapdeck.Snapshot, _ time.Duration) {
 		Reason: s.Reason, Error: s.Error, At: s.CompletedAt})
 }
 
-// Event notifies the end of a restore (or an API overwrite); Manager.OnEvent
-// calls it for every action it records.
+// Event notifies the end of a restore (or an API overwrite). It is the
+// activity log's observer, told of every line: a restore or overwrite
+// refused before it began replaced nothing, so it is not notified.
 func (n *Notifier) Event(e snapdeck.Event) {
-	if e.Action != "restore" && e.Action != "overwrite" {
+	if e.Action != string(activity.Restore) && e.Action != string(activity.Overwrite) || e.Outcome == snapdeck.OutcomeRefused {
 		return
 	}
 	n.Send(Notification{Event: "restore.completed", DatabaseID: e.DatabaseID, SnapshotID: e.SnapshotID,
