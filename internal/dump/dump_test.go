@@ -333,3 +333,35 @@ func TestIsDump(t *testing.T) {
 		}
 	}
 }
+
+// TestWriteCheckedHashesNothingButKeepsTheLength checks that WriteChecked
+// writes the same dump as Write, does not hash the image (a wrong SHA-256
+// in the manifest goes unnoticed: the caller vouches for it), and still
+// refuses an image of the wrong length.
+func TestWriteCheckedHashesNothingButKeepsTheLength(t *testing.T) {
+	ctx := context.Background()
+	src := mustCreateDB(t, t.TempDir(), 500, false)
+	img, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := manifestFor(t, src)
+	var plain, checked bytes.Buffer
+	if err := Write(ctx, &plain, m, bytes.NewReader(img)); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteChecked(ctx, &checked, m, bytes.NewReader(img)); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(plain.Bytes(), checked.Bytes()) {
+		t.Errorf("WriteChecked wrote %d bytes that differ from Write's %d", checked.Len(), plain.Len())
+	}
+	wrong := m
+	wrong.SHA256 = sha256Hex(nil)
+	if err := WriteChecked(ctx, io.Discard, wrong, bytes.NewReader(img)); err != nil {
+		t.Errorf("WriteChecked with a SHA-256 it does not check: %v", err)
+	}
+	if err := WriteChecked(ctx, io.Discard, m, bytes.NewReader(img[:len(img)-10])); err == nil || !strings.Contains(err.Error(), "the image ended after") {
+		t.Errorf("WriteChecked of a short image: got %v, want the length refused", err)
+	}
+}
