@@ -1,7 +1,6 @@
 package database
 
 import (
-	"errors"
 	"io"
 	"log/slog"
 	"os"
@@ -81,15 +80,8 @@ func (e *Export) Wait() error {
 	if e.following == nil {
 		return nil
 	}
-	p := e.following
-	p.mu.Lock()
-	for !p.done {
-		p.grew.Wait()
-	}
-	err := p.err
-	p.mu.Unlock()
-	if err != io.EOF {
-		return errors.Join(errPreparationFailed, err)
+	if err := e.following.wait(); err != nil {
+		return err
 	}
 	fi, err := e.File.Stat()
 	if err != nil {
@@ -139,6 +131,9 @@ func (c *exportCache) open(name, download string) (*Export, bool) {
 	}
 	return c.lease(f, name, download, fi.ModTime()), true
 }
+
+// path is where the prepared export name is kept.
+func (c *exportCache) path(name string) string { return filepath.Join(c.dir, name) }
 
 // install moves a written export, tmp, into place as name and returns it
 // under a lease; then it trims the cache back under its cap.

@@ -11,19 +11,23 @@ import (
 // written through, and it tells the downloads that follow the file how far
 // it is written and how the writing ended.
 type preparation struct {
-	file  *os.File // being written; renamed into the cache as name when done
 	cache *exportCache
-	name  string
+	name  string // the file's name in the cache once installed
 
 	mu      sync.Mutex
 	grew    *sync.Cond
+	file    *os.File // being written
+	path    string   // where the file is now: its temporary name, then name in the cache
 	written int64
-	done    bool
-	err     error
+	done    bool  // the file is written whole, or the writing failed
+	err     error // io.EOF when whole
+	// ended is closed when the job has ended: the file is installed in
+	// the cache, or the preparation failed.
+	ended chan struct{}
 }
 
 func newPreparation(f *os.File, cache *exportCache, name string) *preparation {
-	p := &preparation{file: f, cache: cache, name: name}
+	p := &preparation{cache: cache, name: name, file: f, path: f.Name(), ended: make(chan struct{})}
 	p.grew = sync.NewCond(&p.mu)
 	return p
 }
@@ -38,10 +42,16 @@ func (p *preparation) Write(b []byte) (int, error) {
 	return n, err
 }
 
-// finish records how the preparation ended, nil once the file is whole and
-// installed.
+// finish records how the writing ended: nil once the file is written
+// whole. Only the first call counts: once the file is whole, what happens
+// to the cached copy after (its fsync, its rename) does not change what
+// the downloads read.
 func (p *preparation) finish(err error) {
 	p.mu.Lock()
+	if p.done {
+		p.mu.Unlock()
+		return
+	}
 	p.done, p.err = true, err
 	if err == nil {
 		p.err = io.EOF
@@ -50,23 +60,44 @@ func (p *preparation) finish(err error) {
 	p.grew.Broadcast()
 }
 
+// install moves the written file into the cache, where follow then finds
+// it, and returns it under a lease.
+func (p *preparation) install(download string) (*Export, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	e, err := p.cache.install(p.path, p.name, download)
+	if err == nil {
+		p.path = p.cache.path(p.name)
+	}
+	return e, err
+}
+
+// end says the job is over; err is its outcome.
+func (p *preparation) end(err error) {
+	p.finish(err)
+	close(p.ended)
+}
+
 // errPreparationFailed ends a download whose export failed part way.
 var errPreparationFailed = errors.New("the export failed while it was being downloaded")
 
 // follow opens the file for one download that reads it as it is written.
-// The descriptor keeps reading the same file after it is renamed into the
-// cache; the download holds the cache's lease on that name meanwhile, so
-// the cache does not remove the file under it.
+// The download holds the cache's lease on the file's final name from the
+// start, so the cache never removes the file under it once installed.
 func (p *preparation) follow(download string) (*Export, error) {
-	f, err := os.Open(p.file.Name())
+	release := p.cache.holdLocked(p.name)
+	p.mu.Lock()
+	f, err := os.Open(p.path)
+	p.mu.Unlock()
 	if err != nil {
+		release()
 		return nil, err
 	}
-	return &Export{File: f, Name: download, following: p, release: p.cache.holdLocked(p.name)}, nil
+	return &Export{File: f, Name: download, following: p, release: release}, nil
 }
 
 // read reads the followed file at off, waiting for it to be written that
-// far; io.EOF once the preparation succeeded and everything is read.
+// far; io.EOF once the file is whole and everything is read.
 func (p *preparation) read(f *os.File, b []byte, off int64) (int, error) {
 	p.mu.Lock()
 	for off >= p.written && !p.done {
@@ -81,4 +112,16 @@ func (p *preparation) read(f *os.File, b []byte, off int64) (int, error) {
 		return 0, io.EOF
 	}
 	return 0, errors.Join(errPreparationFailed, end)
+}
+
+// wait waits until the job has ended and returns its error; nil when the
+// export is whole and in the cache.
+func (p *preparation) wait() error {
+	<-p.ended
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.err == io.EOF {
+		return nil
+	}
+	return errors.Join(errPreparationFailed, p.err)
 }

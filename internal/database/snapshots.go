@@ -609,12 +609,12 @@ func (m *Manager) Export(ctx context.Context, dbID, sid, actor string) (*Export,
 	_, err = m.snaps.cfg.Jobs.Start(ctx, snapdeck.Job{Kind: snapdeck.JobExport, DatabaseID: dbID, SnapshotID: sid, Actor: actor},
 		func(ctx context.Context, p *job.Progress) error {
 			p.Stage("Preparing export", s.SizeBytes)
-			err := m.writeDump(ctx, d, s, prep, file, name, p)
+			err := m.writeDump(ctx, d, s, prep, name, p)
 			m.record(ctx, actor, activity.SnapshotExport, dbID, sid, err, time.Since(start), name)
 			m.snaps.preparingMu.Lock()
 			delete(m.snaps.preparing, s.ID)
 			m.snaps.preparingMu.Unlock()
-			prep.finish(err)
+			prep.end(err)
 			return err
 		})
 	if err != nil {
@@ -629,7 +629,7 @@ func (m *Manager) Export(ctx context.Context, dbID, sid, actor string) (*Export,
 
 // writeDump writes the snapshot's .dump into the preparation's file, makes
 // it durable and installs it in the export cache.
-func (m *Manager) writeDump(ctx context.Context, d snapdeck.Database, s store.SnapshotRecord, prep *preparation, file, name string, p *job.Progress) error {
+func (m *Manager) writeDump(ctx context.Context, d snapdeck.Database, s store.SnapshotRecord, prep *preparation, name string, p *job.Progress) error {
 	tmp := prep.file
 	defer os.Remove(tmp.Name()) // after a failure; once installed it has another name
 	defer tmp.Close()
@@ -652,6 +652,9 @@ func (m *Manager) writeDump(ctx context.Context, d snapdeck.Database, s store.Sn
 	if err := write(ctx, prep, man, counted); err != nil {
 		return err
 	}
+	// The downloads following the file have it whole now; making the
+	// cached copy durable (a second per GiB here) is not theirs to wait for.
+	prep.finish(nil)
 	// Durable before it is installed: a prepared export is served for a
 	// day, and must not be a torn file after a crash.
 	if err := tmp.Sync(); err != nil {
@@ -660,7 +663,7 @@ func (m *Manager) writeDump(ctx context.Context, d snapdeck.Database, s store.Sn
 	if err := tmp.Close(); err != nil {
 		return err
 	}
-	e, err := m.snaps.exports.install(tmp.Name(), file, name)
+	e, err := prep.install(name)
 	if err != nil {
 		return err
 	}

@@ -276,7 +276,10 @@ func TestCreateFromSnapshotAndExport(t *testing.T) {
 	if man.SnapshotID != snap.ID || man.SHA256 != snap.SHA256 {
 		t.Errorf("the followed export's manifest: %+v; want snapshot %s with sha %s", man, snap.ID, snap.SHA256)
 	}
-	// A second export is the prepared file.
+	// Once the job has ended, a second export is the prepared file.
+	if err := exp.Wait(); err != nil {
+		t.Fatal(err)
+	}
 	again, err := e.mgr.Export(ctx, d.ID, snap.ID, "ann@example.com")
 	if err != nil {
 		t.Fatal(err)
