@@ -249,6 +249,10 @@ func (s *Server) jobPage(c echo.Context) error {
 		switch j.Kind {
 		case snapdeck.JobCreateFromSnapshot:
 			v.Next, v.NextText = "/databases/"+j.TargetID, "Open the new database"
+		case snapdeck.JobExport:
+			// The prepared file stays in the export cache: a download
+			// begun later, or resumed, is served from it.
+			v.Next, v.NextText = "/databases/"+j.DatabaseID+"/snapshots/"+j.SnapshotID+"/export", "Download the .dump"
 		default:
 			v.Next, v.NextText = "/databases/"+j.DatabaseID+"/snapshots", "Back to snapshots"
 		}

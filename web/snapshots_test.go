@@ -152,3 +152,32 @@ func TestExportThatFailsWhileStreamedIsCut(t *testing.T) {
 		t.Errorf("a download of a damaged snapshot ended cleanly after %d bytes; want the connection cut", n)
 	}
 }
+
+// TestExportJobOffersTheDownload checks that an export's job page, once the
+// job has ended, offers the prepared file for download.
+func TestExportJobOffersTheDownload(t *testing.T) {
+	c := mustConsole(t)
+	d := c.mustDatabase("big", snapdeck.PlanProfessional)
+	c.exec(t, d.ID, "CREATE TABLE t (n INTEGER)")
+	snap, err := c.databases.Snapshot(context.Background(), d.ID, snapdeck.SnapshotOnDemand, "test", "system")
+	if err != nil {
+		t.Fatal(err)
+	}
+	exp, err := c.databases.Export(context.Background(), d.ID, snap.ID, "member@x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer exp.Close()
+	if exp.JobID == "" {
+		t.Fatal("an export being prepared names no job")
+	}
+	if err := exp.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	member := c.newClient("member@x")
+	res, body := member.get("/jobs/" + exp.JobID)
+	want := `href="/databases/` + d.ID + `/snapshots/` + snap.ID + `/export"`
+	if res.StatusCode != http.StatusOK || !strings.Contains(body, want) {
+		t.Errorf("export job page: %d, want a link %s", res.StatusCode, want)
+	}
+}

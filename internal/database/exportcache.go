@@ -49,6 +49,8 @@ type Export struct {
 	Name string
 	// ModTime is when the export was prepared.
 	ModTime time.Time
+	// JobID is the job preparing an export that is not prepared yet.
+	JobID string
 
 	once    sync.Once
 	release func()

@@ -13,6 +13,7 @@ import (
 type preparation struct {
 	cache *exportCache
 	name  string // the file's name in the cache once installed
+	jobID string // the job preparing it; set before anyone else can follow
 
 	mu      sync.Mutex
 	grew    *sync.Cond
@@ -93,7 +94,7 @@ func (p *preparation) follow(download string) (*Export, error) {
 		release()
 		return nil, err
 	}
-	return &Export{File: f, Name: download, following: p, release: release}, nil
+	return &Export{File: f, Name: download, JobID: p.jobID, following: p, release: release}, nil
 }
 
 // read reads the followed file at off, waiting for it to be written that

@@ -606,7 +606,7 @@ func (m *Manager) Export(ctx context.Context, dbID, sid, actor string) (*Export,
 		return nil, err
 	}
 	start := time.Now()
-	_, err = m.snaps.cfg.Jobs.Start(ctx, snapdeck.Job{Kind: snapdeck.JobExport, DatabaseID: dbID, SnapshotID: sid, Actor: actor},
+	j, err := m.snaps.cfg.Jobs.Start(ctx, snapdeck.Job{Kind: snapdeck.JobExport, DatabaseID: dbID, SnapshotID: sid, Actor: actor},
 		func(ctx context.Context, p *job.Progress) error {
 			p.Stage("Preparing export", s.SizeBytes)
 			err := m.writeDump(ctx, d, s, prep, name, p)
@@ -623,6 +623,7 @@ func (m *Manager) Export(ctx context.Context, dbID, sid, actor string) (*Export,
 		os.Remove(tmp.Name())
 		return nil, err
 	}
+	prep.jobID, e.JobID = j.ID, j.ID
 	m.snaps.preparing[s.ID] = prep
 	return e, nil
 }
