@@ -10,11 +10,10 @@ import (
 	_ "modernc.org/sqlite"
 )
 
-// TestNudgedCheckpointsReachTheFile commits on a connection that never
-// checkpoints and checks that the nudged checkpointer copies the commits
-// into the database file, and that Close returns once it has stopped.
-func TestNudgedCheckpointsReachTheFile(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "db.sqlite")
+// openPair opens the database at path twice, as a writer that never
+// checkpoints and a pool for the checkpointer, with a table t to write to.
+func openPair(t *testing.T, path string) (w, ckDB *sql.DB) {
+	t.Helper()
 	open := func() *sql.DB {
 		db, err := sql.Open("sqlite", "file:"+path+"?_pragma=journal_mode(wal)&_pragma=wal_autocheckpoint(0)&_pragma=busy_timeout(5000)")
 		if err != nil {
@@ -24,10 +23,19 @@ func TestNudgedCheckpointsReachTheFile(t *testing.T) {
 		t.Cleanup(func() { db.Close() })
 		return db
 	}
-	w, ckDB := open(), open()
+	w, ckDB = open(), open()
 	if _, err := w.Exec(`CREATE TABLE t (v BLOB)`); err != nil {
 		t.Fatal(err)
 	}
+	return w, ckDB
+}
+
+// TestNudgedCheckpointsReachTheFile commits on a connection that never
+// checkpoints and checks that the nudged checkpointer copies the commits
+// into the database file, and that Close returns once it has stopped.
+func TestNudgedCheckpointsReachTheFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "db.sqlite")
+	w, ckDB := openPair(t, path)
 	c := New(ckDB, nil)
 	for range 10 {
 		if _, err := w.Exec(`WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM n WHERE i < 100) INSERT INTO t SELECT randomblob(1000) FROM n`); err != nil {
@@ -62,19 +70,7 @@ func TestCopiedWALIsTruncated(t *testing.T) {
 	defer func(n int) { truncateFrames = n }(truncateFrames)
 	truncateFrames = 100
 	path := filepath.Join(t.TempDir(), "db.sqlite")
-	open := func() *sql.DB {
-		db, err := sql.Open("sqlite", "file:"+path+"?_pragma=journal_mode(wal)&_pragma=wal_autocheckpoint(0)&_pragma=busy_timeout(5000)")
-		if err != nil {
-			t.Fatal(err)
-		}
-		db.SetMaxOpenConns(1)
-		t.Cleanup(func() { db.Close() })
-		return db
-	}
-	w, ckDB := open(), open()
-	if _, err := w.Exec(`CREATE TABLE t (v BLOB)`); err != nil {
-		t.Fatal(err)
-	}
+	w, ckDB := openPair(t, path)
 	if _, err := w.Exec(`WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM n WHERE i < 1000) INSERT INTO t SELECT randomblob(1000) FROM n`); err != nil {
 		t.Fatal(err)
 	}
