@@ -653,6 +653,9 @@ func (m *Manager) writeDump(ctx context.Context, d snapdeck.Database, s store.Sn
 	if err := write(ctx, prep, man, counted); err != nil {
 		return err
 	}
+	if err := prep.flush(); err != nil {
+		return err
+	}
 	// The downloads following the file have it whole now; making the
 	// cached copy durable (a second per GiB here) is not theirs to wait for.
 	prep.finish(nil)
