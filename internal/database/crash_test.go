@@ -15,19 +15,21 @@ import (
 	"github.com/snapdeck/snapdeck/internal/snapdeck"
 )
 
-// The restore crash tests run restoreCrashScenario in a child process (this
-// test binary, re-executed) that kills itself with SIGKILL at one named
-// point of a restore, then check from the parent what the next start finds.
+// The replace crash tests run TestRestoreCrashChild in a child process
+// (this test binary, re-executed) that kills itself with SIGKILL at one
+// named point of a restore, an overwrite or a load, then check from the
+// parent what the next start finds.
 const (
 	crashDirEnv   = "SNAPDECK_DB_CRASH_DIR"
 	crashPointEnv = "SNAPDECK_DB_CRASH_POINT"
 )
 
-// TestRestoreCrashKeepsAWayBack checks that a restore stopped at any point
-// leaves the database with its old content, or with the new content and a
-// completed safety snapshot that gives the old one back: never with the new
-// content and no way back. The safety snapshot is captured after the swap,
-// from the replaced file the restore keeps for it.
+// TestRestoreCrashKeepsAWayBack checks that a restore, an overwrite or a
+// load stopped at any point leaves the database with its old content, or
+// with the new content and a completed safety snapshot that gives the old
+// one back: never with the new content and no way back. All three go
+// through one replace: the safety snapshot is captured after the swap,
+// from the replaced file kept for it. The named points are each door's.
 func TestRestoreCrashKeepsAWayBack(t *testing.T) {
 	if testing.Short() {
 		t.Skip("crash tests re-execute the test binary")
@@ -39,6 +41,12 @@ func TestRestoreCrashKeepsAWayBack(t *testing.T) {
 		{"restore:materialized", false},
 		{"restore:swapped", true},
 		{"restore:safety-captured", true},
+		{"overwrite:materialized", false},
+		{"overwrite:swapped", true},
+		{"overwrite:safety-captured", true},
+		{"load:prepared", false},
+		{"load:swapped", true},
+		{"load:safety-captured", true},
 	} {
 		t.Run(strings.ReplaceAll(tc.point, ":", "_"), func(t *testing.T) {
 			ctx := context.Background()
@@ -73,9 +81,17 @@ func TestRestoreCrashKeepsAWayBack(t *testing.T) {
 			if left, _ := filepath.Glob(filepath.Join(dir, "databases", "*.undo-*")); len(left) != 0 {
 				t.Errorf("kept files left after Recover: %v", left)
 			}
+			if left, _ := filepath.Glob(filepath.Join(dir, "databases", "*.sqlite.*-*")); len(left) != 0 {
+				t.Errorf("temporary files left after Recover: %v", left)
+			}
+			door, _, _ := strings.Cut(tc.point, ":")
+			prefix := "Before restore of "
+			if door == "load" {
+				prefix = "Before load of "
+			}
 			var safety []snapdeck.Snapshot
 			for _, s := range e.snapshotsOf(t, d.ID, snapdeck.SnapshotOnDemand) {
-				if strings.HasPrefix(s.Reason, "Before restore") {
+				if strings.HasPrefix(s.Reason, prefix) {
 					safety = append(safety, s)
 				}
 			}
@@ -91,6 +107,13 @@ func TestRestoreCrashKeepsAWayBack(t *testing.T) {
 			}
 			if len(safety) != 1 || safety[0].Status != snapdeck.SnapshotCompleted {
 				t.Fatalf("safety snapshots after a stop at %s: %+v; want one, completed", tc.point, safety)
+			}
+			if door == "load" {
+				// The Load snapshot is taken before the database serves the
+				// loaded data, so a stop after the swap keeps it too.
+				if loads := e.snapshotsOf(t, d.ID, snapdeck.SnapshotLoad); len(loads) != 1 || loads[0].Status != snapdeck.SnapshotCompleted {
+					t.Errorf("Load snapshots after a stop at %s: %+v; want one, completed", tc.point, loads)
+				}
 			}
 			j, err := e.mgr.Restore(ctx, d.ID, safety[0].ID, "ann@example.com")
 			if err != nil {
@@ -113,31 +136,21 @@ func TestRestoreCrashChild(t *testing.T) {
 	if dir == "" {
 		t.Skip("run by TestRestoreCrashKeepsAWayBack")
 	}
-	ctx := context.Background()
 	e := envAt(t, dir)
-	d, err := e.mgr.Create(ctx, "crashy", snapdeck.PlanProfessional)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.exec(t, d.ID, "CREATE TABLE t (n INTEGER)")
-	e.exec(t, d.ID, "WITH RECURSIVE s(v) AS (SELECT 1 UNION ALL SELECT v+1 FROM s WHERE v < 100) INSERT INTO t SELECT v FROM s")
-	snap, err := e.mgr.Snapshot(ctx, d.ID, snapdeck.SnapshotOnDemand, "Taken by ann@example.com", "ann@example.com")
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.exec(t, d.ID, "WITH RECURSIVE s(v) AS (SELECT 101 UNION ALL SELECT v+1 FROM s WHERE v < 200) INSERT INTO t SELECT v FROM s")
+	d, snap := e.twoHundredRows(t, "crashy")
 	database.SetFaultHook(func(p string) {
 		if p == point {
 			syscall.Kill(os.Getpid(), syscall.SIGKILL)
 		}
 	})
-	j, err := e.mgr.Restore(ctx, d.ID, snap.ID, "ann@example.com")
+	door, _, _ := strings.Cut(point, ":")
+	j, err := e.replaceBy(t, door, d.ID, snap.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
 	e.waitJob(t, j.ID)
 	time.Sleep(time.Second) // the hook kills before this ends; reaching it is the failure below
-	t.Fatalf("the restore finished without reaching %s", point)
+	t.Fatalf("the %s finished without reaching %s", j.Kind, point)
 }
 
 // TestRestoreEndDoesNotOverwriteTheNextOperation checks that a restore,

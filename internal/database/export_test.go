@@ -3,3 +3,16 @@ package database
 // SetFaultHook sets the function called at the named points of a restore,
 // for the crash tests.
 func SetFaultHook(f func(point string)) { faultHook = f }
+
+// TempPath names a temporary file next to dbPath for purpose, as replace,
+// create-from-snapshot and the snapshot engine's Install do.
+func TempPath(dbPath, purpose, id string) string { return tempPath(dbPath, tempPurpose(purpose), id) }
+
+// TempPurposes lists every purpose Recover knows.
+func TempPurposes() []string {
+	out := make([]string, len(tempPurposes))
+	for i, p := range tempPurposes {
+		out[i] = string(p)
+	}
+	return out
+}

@@ -8,13 +8,10 @@ import (
 	"sync"
 	"time"
 
-	"github.com/google/uuid"
-
 	"github.com/snapdeck/snapdeck/internal/activity"
 	"github.com/snapdeck/snapdeck/internal/importfile"
 	"github.com/snapdeck/snapdeck/internal/job"
 	"github.com/snapdeck/snapdeck/internal/snapdeck"
-	"github.com/snapdeck/snapdeck/internal/snapshot"
 )
 
 // LoadSource is an uploaded file to load into a database.
@@ -131,11 +128,12 @@ func (m *Manager) CheckLoad(ctx context.Context, d snapdeck.Database, overwrite 
 // and at most Snapshots.ImportChecks uploads are checked at once: over
 // that, the load is refused at once with TooMany rather than queued, as
 // a check may take minutes and the client holds its request meanwhile.
-// Once the file passed, the database is marked
-// loading and a background job takes a safety On-demand snapshot, swaps
-// the new file in atomically as a restore does, and takes the Load
-// snapshot; whatever happens the database serves again afterwards, with
-// its old content if the swap did not happen.
+// Once the file passed, the database is marked loading and a background
+// job (replace, as for a restore) swaps the new file in atomically, takes
+// the Load snapshot, sets the database running and takes a safety
+// On-demand snapshot of the replaced data; whatever happens the database
+// serves again afterwards, with its old content if the swap did not
+// happen.
 func (m *Manager) Load(ctx context.Context, dbID string, src LoadSource, actor string) (snapdeck.Job, error) {
 	defer os.Remove(src.Path)
 	start := time.Now()
@@ -170,7 +168,7 @@ func (m *Manager) Load(ctx context.Context, dbID string, src LoadSource, actor s
 	defer release()
 	// Next to the database file, so the swap is a rename; a crash leaves
 	// a .load- file that Recover removes.
-	tmp := m.host.Path(dbID) + ".load-" + uuid.NewString()[:8]
+	tmp := tempPath(m.host.Path(dbID), tempLoad, "")
 	res, err := importfile.Prepare(ctx, src.Path, tmp, src.Limits, nil)
 	release()
 	if err != nil && ctx.Err() != nil {
@@ -181,48 +179,26 @@ func (m *Manager) Load(ctx context.Context, dbID string, src LoadSource, actor s
 		m.logger.Info("upload refused", "database_id", dbID, "user", actor, "err", err)
 		return refuse(err)
 	}
-	if d, err = m.db.TransitionDatabase(ctx, dbID, []snapdeck.Status{snapdeck.StatusRunning}, snapdeck.StatusLoading); err != nil {
-		snapdeck.RemoveDatabaseFiles(tmp)
-		return refuse(err)
-	}
 	detail += " (" + res.Format.Label() + ")"
-	j, err := m.snaps.cfg.Jobs.Start(ctx, snapdeck.Job{Kind: snapdeck.JobLoad, DatabaseID: dbID, Actor: actor},
-		func(ctx context.Context, p *job.Progress) error {
-			defer snapdeck.RemoveDatabaseFiles(tmp)
-			err := m.loadImage(ctx, d, tmp, res.Size, src, actor, p)
-			m.record(ctx, actor, activity.Load, dbID, p.Job().SnapshotID, err, time.Since(start), detail)
-			return err
-		})
+	j, err := m.replace(ctx, dbID, replacement{door: "load", kind: snapdeck.JobLoad, status: snapdeck.StatusLoading,
+		action: activity.Load, actor: actor, detail: detail, safetyReason: "Before load of " + src.Name,
+		swapping: "Swapping in the loaded data", held: tmp,
+		prepare: func(context.Context, snapdeck.Database, *job.Progress) (prepared, error) {
+			return prepared{path: tmp, size: res.Size, point: "prepared", done: fmt.Sprintf("Loaded %s into %s", src.Name, d.Name)}, nil
+		},
+		seal: func(ctx context.Context, d snapdeck.Database, p *job.Progress) error {
+			return m.takeLoadSnapshot(ctx, d, src, p)
+		}})
 	if err != nil {
-		snapdeck.RemoveDatabaseFiles(tmp)
-		m.setStatus(dbID, snapdeck.StatusRunning)
 		return refuse(err)
 	}
 	return j, nil
 }
 
-// loadImage swaps the prepared file at tmp in for d's data, between a
-// safety snapshot and the Load snapshot.
-func (m *Manager) loadImage(ctx context.Context, d snapdeck.Database, tmp string, size int64, src LoadSource, actor string, p *job.Progress) error {
-	// Whatever happens, the database serves again afterwards: either its
-	// old content (any failure before the rename) or the loaded one.
-	defer m.setStatus(d.ID, snapdeck.StatusRunning)
-	p.Stage("Taking a safety snapshot of the current data", m.host.Size(d.ID))
-	safety, err := m.newSnapshot(ctx, d, snapdeck.SnapshotOnDemand, "Before load of "+src.Name)
-	if err != nil {
-		return err
-	}
-	if err := m.capture(ctx, &safety, p.Bytes); err != nil {
-		return fmt.Errorf("safety snapshot before load: %w", err)
-	}
-	p.SetTarget(safety.ID)
-	p.Stage("Swapping in the loaded data", size)
-	if err := m.swapIn(ctx, d.ID, tmp); err != nil {
-		return err
-	}
-	m.logger.Info("database loaded", "database_id", d.ID, "user", actor, "bytes", size)
-	// Still marked loading, so no one writes before the Load snapshot
-	// holds exactly what was loaded.
+// takeLoadSnapshot takes the Load snapshot of the data just loaded into d,
+// which is still marked loading, so that no one writes before it holds
+// exactly what was loaded.
+func (m *Manager) takeLoadSnapshot(ctx context.Context, d snapdeck.Database, src LoadSource, p *job.Progress) error {
 	p.Stage("Taking the Load snapshot", m.host.Size(d.ID))
 	rec, err := m.newSnapshot(ctx, d, snapdeck.SnapshotLoad, src.reason())
 	if err != nil {
@@ -233,13 +209,4 @@ func (m *Manager) loadImage(ctx context.Context, d snapdeck.Database, tmp string
 		return fmt.Errorf("the data was loaded, but its Load snapshot failed: %w", err)
 	}
 	return nil
-}
-
-// swapIn replaces the database file with tmp under the database's lock, so
-// no capture reads a file being swapped.
-func (m *Manager) swapIn(ctx context.Context, id, tmp string) error {
-	l := m.lock(id)
-	l.Lock()
-	defer l.Unlock()
-	return m.host.Replace(ctx, id, tmp, snapshot.Install)
 }

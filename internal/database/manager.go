@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -183,13 +181,15 @@ func (m *Manager) Query(ctx context.Context, id, sqlText string, readOnly bool) 
 	return m.host.Query(ctx, id, sqlText, readOnly)
 }
 
-// Recover cleans up after a crash, before anything serves: a restore's
-// safety snapshot that a stop interrupted after the swap is taken again from
-// the replaced file the restore kept, other snapshots and
-// jobs that never finished are marked failed, leftover temporary files are
-// removed, a database still "creating" failed, one "deleting" finishes
-// deleting, the snapshots of deleted databases go, and one caught "restoring" or "loading" serves again: its file
-// is whole, old or new, because the swap is one atomic rename. Completed
+// Recover cleans up after a crash, before anything serves: the safety
+// snapshot of a replace (restore, overwrite, load) that a stop interrupted
+// after the swap is taken again from the replaced file the replace kept,
+// other snapshots and jobs that never finished are marked failed, leftover
+// temporary files of every purpose (tempPurposes) are removed, a database
+// still "creating" failed, one "deleting" finishes deleting, the snapshots
+// of deleted databases go, and one caught "restoring" or "loading" serves
+// again: its file is whole, old or new, because the swap is one atomic
+// rename. Completed
 // snapshots whose verification a stop cancelled are verified again, in the
 // background.
 func (m *Manager) Recover(ctx context.Context) error {
@@ -209,14 +209,7 @@ func (m *Manager) Recover(ctx context.Context) error {
 	if m.snaps != nil {
 		errs = append(errs, m.recoverUndo(ctx))
 	}
-	if entries, err := os.ReadDir(m.host.Dir()); err == nil {
-		for _, e := range entries {
-			if strings.Contains(e.Name(), ".sqlite.restore-") || strings.Contains(e.Name(), ".sqlite.create-") || strings.Contains(e.Name(), ".sqlite.load-") ||
-				strings.Contains(e.Name(), ".sqlite"+snapshot.ReplacedMarker) {
-				errs = append(errs, os.Remove(filepath.Join(m.host.Dir(), e.Name())))
-			}
-		}
-	}
+	errs = append(errs, m.removeTempFiles())
 	dbs, err := m.db.FindDatabases(ctx)
 	if err != nil {
 		return err
@@ -255,51 +248,6 @@ func (m *Manager) Recover(ctx context.Context) error {
 		}
 		if len(unverified) > 0 {
 			m.logger.Info("verifying snapshots whose verification never finished", "count", len(unverified))
-		}
-	}
-	return errors.Join(errs...)
-}
-
-// recoverUndo finishes the safety snapshots of restores that a stop
-// interrupted. A kept replaced file (snapshot.UndoPath) whose safety
-// snapshot is not completed is either still the database's own file (the
-// stop came before the swap: nothing was replaced, the second name goes) or
-// the only copy of the replaced data (after the swap: the safety snapshot is
-// captured from it now, before anything serves, and only then is it removed).
-func (m *Manager) recoverUndo(ctx context.Context) error {
-	entries, err := os.ReadDir(m.host.Dir())
-	if err != nil {
-		return err
-	}
-	var errs []error
-	for _, e := range entries {
-		i := strings.Index(e.Name(), ".sqlite"+snapshot.UndoMarker)
-		if i < 0 || strings.HasSuffix(e.Name(), "-wal") || strings.HasSuffix(e.Name(), "-shm") || strings.HasSuffix(e.Name(), "-journal") {
-			continue
-		}
-		dbID, sid := e.Name()[:i], e.Name()[i+len(".sqlite"+snapshot.UndoMarker):]
-		undo := filepath.Join(m.host.Dir(), e.Name())
-		rec, err := m.db.FindSnapshot(ctx, sid)
-		uf, uerr := os.Stat(undo)
-		df, derr := os.Stat(m.host.Path(dbID))
-		switch {
-		case err == nil && rec.Status == snapdeck.SnapshotCompleted,
-			snapdeck.ErrorCode(err) == snapdeck.NotFound,
-			uerr == nil && derr == nil && os.SameFile(uf, df):
-			snapdeck.RemoveDatabaseFiles(undo)
-			if err == nil && rec.Status != snapdeck.SnapshotCompleted {
-				errs = append(errs, m.db.DeleteSnapshot(ctx, sid)) // nothing was replaced: no undo to keep
-			}
-			continue
-		case err != nil:
-			errs = append(errs, err)
-			continue
-		}
-		m.logger.Warn("a restore was stopped after its swap; taking its safety snapshot from the replaced data", "database_id", dbID, "snapshot_id", sid)
-		rec.Status, rec.Error = snapdeck.SnapshotPending, ""
-		if err := m.captureUndo(ctx, &rec, undo, nil); err != nil {
-			m.logger.Error("safety snapshot of a restore stopped after its swap", "database_id", dbID, "snapshot_id", sid, "err", err)
-			errs = append(errs, err)
 		}
 	}
 	return errors.Join(errs...)

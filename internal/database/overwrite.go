@@ -34,7 +34,7 @@ func (m *Manager) overwriteFromSnapshot(ctx context.Context, dbID, sid, actor st
 	detail := fmt.Sprintf("from snapshot of %s taken %s", s.DatabaseID, s.CreatedAt.Format("2006-01-02 15:04:05 UTC"))
 	return m.startOverwrite(ctx, dbID, s.ID, actor, detail, func(context.Context, *job.Progress) (store.SnapshotRecord, error) {
 		return s, nil
-	})
+	}, s.CreatedAt)
 }
 
 // OverwriteFromDatabase replaces a running database's data with another
@@ -78,7 +78,7 @@ func (m *Manager) overwriteFromDatabase(ctx context.Context, dbID, srcID, actor 
 			err := m.capture(ctx, &taken, p.Bytes)
 			m.record(ctx, actor, activity.SnapshotTake, src.ID, taken.ID, err, time.Since(start), taken.Reason)
 			return taken, err
-		})
+		}, rec.CreatedAt)
 	if err != nil {
 		// An error means the job never ran: the snapshot will never be taken.
 		rec.Status, rec.Error = snapdeck.SnapshotFailed, snapdeck.ErrorMessage(err)
@@ -103,32 +103,12 @@ func (m *Manager) checkRunning(ctx context.Context, id string) error {
 	return nil
 }
 
-// startOverwrite marks the database restoring and starts the overwrite job:
-// source yields the completed snapshot to write, then the database's data
-// is replaced with it. Whatever fails, the database serves again after.
+// startOverwrite overwrites the database with the completed snapshot
+// source yields (replace). Whatever fails, the database serves again after.
 func (m *Manager) startOverwrite(ctx context.Context, dbID, sid, actor, detail string,
-	source func(context.Context, *job.Progress) (store.SnapshotRecord, error)) (snapdeck.Job, error) {
-	d, err := m.db.TransitionDatabase(ctx, dbID, []snapdeck.Status{snapdeck.StatusRunning}, snapdeck.StatusRestoring)
-	if err != nil {
-		return snapdeck.Job{}, err
-	}
-	start := time.Now()
-	j, err := m.snaps.cfg.Jobs.Start(ctx, snapdeck.Job{Kind: snapdeck.JobOverwrite, DatabaseID: dbID, SnapshotID: sid, Actor: actor},
-		func(ctx context.Context, p *job.Progress) error {
-			s, err := source(ctx, p)
-			if err == nil {
-				err = usable(s)
-			}
-			if err == nil {
-				err = m.replaceWithSnapshot(ctx, d, s, actor, p) // sets running itself
-			} else {
-				m.setStatus(dbID, snapdeck.StatusRunning)
-			}
-			m.record(ctx, actor, activity.Overwrite, dbID, sid, err, time.Since(start), detail)
-			return err
-		})
-	if err != nil {
-		m.setStatus(dbID, snapdeck.StatusRunning)
-	}
-	return j, err
+	source func(context.Context, *job.Progress) (store.SnapshotRecord, error), taken time.Time) (snapdeck.Job, error) {
+	return m.replace(ctx, dbID, replacement{door: "overwrite", kind: snapdeck.JobOverwrite, status: snapdeck.StatusRestoring,
+		action: activity.Overwrite, snapshotID: sid, actor: actor, detail: detail,
+		safetyReason: "Before restore of " + taken.Format(timeFormat), swapping: "Swapping in the restored data",
+		prepare: m.fromSnapshot(source)})
 }

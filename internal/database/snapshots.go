@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"sync"
 	"time"
 
@@ -14,7 +13,6 @@ import (
 
 	"github.com/snapdeck/snapdeck/internal/activity"
 	"github.com/snapdeck/snapdeck/internal/dump"
-	"github.com/snapdeck/snapdeck/internal/durable"
 	"github.com/snapdeck/snapdeck/internal/job"
 	"github.com/snapdeck/snapdeck/internal/snapdeck"
 	"github.com/snapdeck/snapdeck/internal/snapshot"
@@ -133,8 +131,16 @@ func (m *Manager) capture(ctx context.Context, rec *store.SnapshotRecord, progre
 }
 
 // captureFrom is capture from the file at path: the database's own, or
-// the replaced file a restore keeps for its safety snapshot.
+// the replaced file a replace keeps for its safety snapshot.
 func (m *Manager) captureFrom(ctx context.Context, rec *store.SnapshotRecord, path string, progress snapshot.Progress) error {
+	// The latest completed snapshot is the base for deltas of the pages
+	// changed since; without one, pages are stored whole.
+	return m.captureWithBase(ctx, rec, path, m.latestRoot(ctx, rec.DatabaseID), progress)
+}
+
+// captureWithBase is captureFrom with the root of the snapshot whose pages
+// are the base of the deltas; "" stores pages whole.
+func (m *Manager) captureWithBase(ctx context.Context, rec *store.SnapshotRecord, path, baseRoot string, progress snapshot.Progress) error {
 	l := m.lock(rec.DatabaseID)
 	l.RLock()
 	defer l.RUnlock()
@@ -143,14 +149,6 @@ func (m *Manager) captureFrom(ctx context.Context, rec *store.SnapshotRecord, pa
 		return err
 	}
 	start := time.Now()
-	// The latest completed snapshot is the base for deltas of the pages
-	// changed since; without one, pages are stored whole.
-	var baseRoot string
-	if prev, err := m.db.LatestCompletedSnapshot(ctx, rec.DatabaseID); err == nil {
-		baseRoot = prev.Root
-	} else if snapdeck.ErrorCode(err) != snapdeck.NotFound {
-		m.logger.Warn("find the base of a snapshot", "database_id", rec.DatabaseID, "snapshot_id", rec.ID, "err", err)
-	}
 	img, err := snapshot.CaptureWithBase(ctx, path, m.snaps.cfg.Store, baseRoot, progress)
 	rec.CompletedAt = m.now()
 	if err != nil {
@@ -254,7 +252,7 @@ func (m *Manager) takeSnapshot(ctx context.Context, id string, typ snapdeck.Snap
 }
 
 // Snapshot takes a snapshot now and returns when it is durable; the
-// scheduler and the safety snapshot before an overwrite use it.
+// scheduler uses it.
 func (m *Manager) Snapshot(ctx context.Context, id string, typ snapdeck.SnapshotType, reason, actor string) (snapdeck.Snapshot, error) {
 	d, err := m.db.FindDatabase(ctx, id)
 	if err != nil {
@@ -351,9 +349,10 @@ func usable(s store.SnapshotRecord) error {
 }
 
 // Restore overwrites a database with one of its snapshots, in the
-// background: a safety On-demand snapshot first, then the snapshot's image
-// materialised next to the file and swapped in atomically. A refusal is
-// recorded in the activity log here, the restore's outcome by the job.
+// background (replace): the snapshot's image materialised next to the file
+// and swapped in atomically, then a safety On-demand snapshot of the
+// replaced data. A refusal is recorded in the activity log here, the
+// restore's outcome by the job.
 func (m *Manager) Restore(ctx context.Context, dbID, sid, actor string) (snapdeck.Job, error) {
 	s, err := m.FindSnapshot(ctx, dbID, sid)
 	var j snapdeck.Job
@@ -376,112 +375,14 @@ func (m *Manager) restore(ctx context.Context, dbID string, s store.SnapshotReco
 	if err := usable(s); err != nil {
 		return snapdeck.Job{}, err
 	}
-	d, err := m.db.TransitionDatabase(ctx, dbID, []snapdeck.Status{snapdeck.StatusRunning}, snapdeck.StatusRestoring)
-	if err != nil {
-		return snapdeck.Job{}, err
-	}
-	start := time.Now()
-	j, err := m.snaps.cfg.Jobs.Start(ctx, snapdeck.Job{Kind: snapdeck.JobRestore, DatabaseID: dbID, SnapshotID: s.ID, Actor: actor},
-		func(ctx context.Context, p *job.Progress) error {
-			err := m.replaceWithSnapshot(ctx, d, s, actor, p)
-			detail := fmt.Sprintf("from snapshot of %s", s.CreatedAt.Format("2006-01-02 15:04:05 UTC"))
-			m.record(ctx, actor, activity.Restore, dbID, s.ID, err, time.Since(start), detail)
-			return err
-		})
-	if err != nil {
-		m.setStatus(dbID, snapdeck.StatusRunning)
-	}
-	return j, err
+	return m.replace(ctx, dbID, replacement{door: "restore", kind: snapdeck.JobRestore, status: snapdeck.StatusRestoring,
+		action: activity.Restore, snapshotID: s.ID, actor: actor, detail: "from snapshot of " + s.CreatedAt.Format(timeFormat),
+		safetyReason: "Before restore of " + s.CreatedAt.Format(timeFormat), swapping: "Swapping in the restored data",
+		prepare: m.fromSnapshot(func(context.Context, *job.Progress) (store.SnapshotRecord, error) { return s, nil })})
 }
 
-func (m *Manager) replaceWithSnapshot(ctx context.Context, d snapdeck.Database, s store.SnapshotRecord, actor string, p *job.Progress) (err error) {
-	// Whatever happens, the database serves again afterwards: either its
-	// old content (any failure before the rename) or the snapshot's, as
-	// soon as it is swapped in. Only once: after the swap the safety
-	// snapshot is still being taken while the database may already be busy
-	// with the next operation, whose status must not be overwritten.
-	swapped := false
-	defer func() {
-		if !swapped {
-			m.setStatus(d.ID, snapdeck.StatusRunning)
-		}
-	}()
-	safety, err := m.newSnapshot(ctx, d, snapdeck.SnapshotOnDemand,
-		"Before restore of "+s.CreatedAt.Format("2006-01-02 15:04:05 UTC"))
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if !swapped {
-			// Nothing was replaced, so there is nothing to undo.
-			if derr := m.db.DeleteSnapshot(context.Background(), safety.ID); derr != nil {
-				m.logger.Warn("remove the unused safety snapshot", "snapshot_id", safety.ID, "err", derr)
-			}
-		}
-	}()
-	p.SetTarget(safety.ID)
-	p.Stage("Writing the snapshot's data", s.SizeBytes)
-	tmp := m.host.Path(d.ID) + ".restore-" + uuid.NewString()[:8]
-	defer os.Remove(tmp)
-	if err := snapshot.Materialize(ctx, m.snaps.cfg.Store, image(s), tmp, snapshot.ForRestore, p.Bytes); err != nil {
-		return err
-	}
-	fault("restore:materialized")
-	p.Stage("Swapping in the restored data", s.SizeBytes)
-	// The replaced file is kept, durably, under a name of its own: the
-	// safety snapshot is captured from it after the swap, with the database
-	// already serving the snapshot's data. Captured before the swap, online,
-	// it made a restore of 1 GiB take 6.5-12.6 × a copy of the file
-	// (issue 14); the kept file is already complete and nobody writes it.
-	undo := snapshot.UndoPath(m.host.Path(d.ID), safety.ID)
-	l := m.lock(d.ID)
-	l.Lock()
-	err = m.host.Replace(ctx, d.ID, tmp, func(tmpPath, dbPath string) error {
-		_, err := snapshot.InstallKeeping(tmpPath, dbPath, undo)
-		return err
-	})
-	l.Unlock()
-	if err != nil {
-		return err
-	}
-	swapped = true
-	m.setStatus(d.ID, snapdeck.StatusRunning)
-	fault("restore:swapped")
-	if err := m.captureUndo(ctx, &safety, undo, p); err != nil {
-		return err
-	}
-	p.Stage(fmt.Sprintf("Restored %s to the snapshot of %s. To undo, restore the safety snapshot %q taken at %s.",
-		d.Name, s.CreatedAt.Format("2006-01-02 15:04:05 UTC"), safety.Reason, safety.CreatedAt.Format("2006-01-02 15:04:05 UTC")), s.SizeBytes)
-	return nil
-}
-
-// captureUndo takes the safety snapshot rec from the replaced file kept at
-// undo, then removes the file. On failure the file stays, so the undo is
-// not lost: the error names it, and the next start tries again.
-func (m *Manager) captureUndo(ctx context.Context, rec *store.SnapshotRecord, undo string, p *job.Progress) error {
-	var size int64
-	if fi, err := os.Stat(undo); err == nil {
-		size = fi.Size()
-	}
-	if p != nil {
-		p.Stage("Taking the safety snapshot of the replaced data", size)
-	}
-	var progress snapshot.Progress
-	if p != nil {
-		progress = p.Bytes
-	}
-	err := m.captureFrom(ctx, rec, undo, progress)
-	snapshot.ForgetFile(undo)
-	if err != nil {
-		return fmt.Errorf("the restore is done, but its safety snapshot failed; the replaced data is kept in %s until it succeeds at the next start: %w", undo, err)
-	}
-	fault("restore:safety-captured")
-	snapdeck.RemoveDatabaseFiles(undo)
-	return durable.SyncDir(filepath.Dir(undo))
-}
-
-// faultHook, when set, is called at named points of a restore; the crash
-// tests set it in a child process to die there.
+// faultHook, when set, is called at named points of a replace (restore,
+// overwrite, load); the crash tests set it in a child process to die there.
 var faultHook func(point string)
 
 func fault(point string) {
@@ -548,7 +449,7 @@ func (m *Manager) createFromSnapshot(ctx context.Context, dbID, sid, name string
 
 func (m *Manager) materializeNew(ctx context.Context, d snapdeck.Database, s store.SnapshotRecord, p *job.Progress) error {
 	p.Stage("Writing the snapshot's data into the new database", s.SizeBytes)
-	tmp := m.host.Path(d.ID) + ".create-" + uuid.NewString()[:8]
+	tmp := tempPath(m.host.Path(d.ID), tempCreate, "")
 	defer os.Remove(tmp)
 	if err := snapshot.Materialize(ctx, m.snaps.cfg.Store, image(s), tmp, snapshot.ForNewDatabase, p.Bytes); err != nil {
 		return err
