@@ -51,13 +51,13 @@ func envAt(t testing.TB, dir string, configure ...func(*database.Snapshots)) *en
 		t.Fatal(err)
 	}
 	jobs := job.NewRunner(db, nil)
-	mgr := database.NewManager(db, host, activity.New(db, nil, nil), nil)
 	cfg := database.Snapshots{Store: st, Jobs: jobs, TmpDir: filepath.Join(dir, "tmp"),
 		ExportDir: filepath.Join(dir, "tmp", "exports"), Engine: "snapdeck test", SQLiteVersion: "3"}
 	for _, f := range configure {
 		f(&cfg)
 	}
-	if err := mgr.EnableSnapshots(cfg); err != nil {
+	mgr, err := database.NewManager(database.Config{Store: db, Host: host, Activity: activity.New(db, nil, nil), Snapshots: cfg})
+	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
@@ -96,23 +96,17 @@ func (e *env) count(t *testing.T, id string) string {
 	return r.Rows[0][0]
 }
 
-// waitJob polls the store until the job ends; jobs run on their own
-// goroutine and record their end there.
+// waitJob waits for the job to end and returns it as recorded.
 func (e *env) waitJob(t *testing.T, id string) snapdeck.Job {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		j, err := e.db.FindJob(context.Background(), id)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if j.Status.IsDone() {
-			return j
-		}
-		time.Sleep(10 * time.Millisecond)
+	// The timeout only turns a hang into a failure.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	j, err := e.jobs.Wait(ctx, id)
+	if err != nil {
+		t.Fatalf("job %s: %v", id, err)
 	}
-	t.Fatalf("job %s did not finish", id)
-	return snapdeck.Job{}
+	return j
 }
 
 func TestTakeRestoreAndUndo(t *testing.T) {
