@@ -109,6 +109,29 @@ func (e *env) waitJob(t *testing.T, id string) snapdeck.Job {
 	return j
 }
 
+// waitIdle waits until no job is open, background verifications
+// included: each open job is waited for, then the list is read again for
+// jobs those started.
+func (e *env) waitIdle(t testing.TB) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for {
+		open, err := e.db.FindOpenJobs(ctx, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(open) == 0 {
+			return
+		}
+		for _, j := range open {
+			if _, err := e.jobs.Wait(ctx, j.ID); err != nil {
+				t.Fatalf("job %s: %v", j.ID, err)
+			}
+		}
+	}
+}
+
 func TestTakeRestoreAndUndo(t *testing.T) {
 	ctx := context.Background()
 	e := mustEnv(t)
@@ -376,17 +399,12 @@ func TestRecoverVerifiesSnapshotsAStopLeftUnverified(t *testing.T) {
 	}
 	verified := func() store.SnapshotRecord {
 		t.Helper()
-		deadline := time.Now().Add(10 * time.Second)
-		for {
-			rec, err := e.db.FindSnapshot(ctx, snap.ID)
-			if err == nil && !rec.VerifiedAt.IsZero() {
-				return rec
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("snapshot %s not verified: %+v, %v", snap.ID, rec, err)
-			}
-			time.Sleep(10 * time.Millisecond)
+		e.waitIdle(t) // the verification is a job of its own
+		rec, err := e.db.FindSnapshot(ctx, snap.ID)
+		if err != nil || rec.VerifiedAt.IsZero() {
+			t.Fatalf("snapshot %s not verified: %+v, %v", snap.ID, rec, err)
 		}
+		return rec
 	}
 	rec := verified()
 	// As a stop during its verification leaves it.
