@@ -97,11 +97,8 @@ func (m *Manager) Policy(plan snapdeck.Plan) snapdeck.PlanPolicy {
 }
 
 // Policies returns every plan's cadence and retention as this console runs
-// them: SPEC's defaults until snapshots are enabled with their own.
+// them: the Config's, or SPEC's defaults when it gave none.
 func (m *Manager) Policies() map[snapdeck.Plan]snapdeck.PlanPolicy {
-	if m.snaps == nil {
-		return snapdeck.DefaultPolicies()
-	}
 	return m.snaps.cfg.Policies
 }
 
