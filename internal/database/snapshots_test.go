@@ -28,14 +28,14 @@ type env struct {
 	snaps *snapstore.Store
 }
 
-// mustEnv returns an env; configure adjusts its snapshot configuration.
-func mustEnv(t *testing.T, configure ...func(*database.Snapshots)) *env {
+// mustEnv returns an env; configure adjusts the Manager's configuration.
+func mustEnv(t *testing.T, configure ...func(*database.Config)) *env {
 	t.Helper()
 	return envAt(t, t.TempDir(), configure...)
 }
 
 // envAt is mustEnv over the data in dir, which may hold a previous run's.
-func envAt(t testing.TB, dir string, configure ...func(*database.Snapshots)) *env {
+func envAt(t testing.TB, dir string, configure ...func(*database.Config)) *env {
 	t.Helper()
 	ctx := context.Background()
 	db, err := store.Open(ctx, filepath.Join(dir, "console.db"), nil)
@@ -51,12 +51,12 @@ func envAt(t testing.TB, dir string, configure ...func(*database.Snapshots)) *en
 		t.Fatal(err)
 	}
 	jobs := job.NewRunner(db, nil)
-	cfg := database.Snapshots{Store: st, Jobs: jobs, TmpDir: filepath.Join(dir, "tmp"),
-		ExportDir: filepath.Join(dir, "tmp", "exports"), Engine: "snapdeck test", SQLiteVersion: "3"}
+	cfg := database.Config{Store: db, Host: host, Activity: activity.New(db, nil, nil), Snapshots: database.Snapshots{Store: st, Jobs: jobs,
+		TmpDir: filepath.Join(dir, "tmp"), ExportDir: filepath.Join(dir, "tmp", "exports"), Engine: "snapdeck test", SQLiteVersion: "3"}}
 	for _, f := range configure {
 		f(&cfg)
 	}
-	mgr, err := database.NewManager(database.Config{Store: db, Host: host, Activity: activity.New(db, nil, nil), Snapshots: cfg})
+	mgr, err := database.NewManager(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
