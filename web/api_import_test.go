@@ -76,17 +76,14 @@ func TestAPIImportResumes(t *testing.T) {
 	if r := a.importCall(http.MethodGet, "/v1/instances/"+d.ID+"/import/"+uid, nil, nil); r.data()["received"] != float64(third) {
 		t.Fatalf("status: got %s", r.raw)
 	}
-	if r := a.chunk(d.ID, uid, file, third, len(file)); r.status != http.StatusAccepted || r.data()["job_id"] == "" {
-		t.Fatalf("last chunk: got %d %s, want 202 with the load's job", r.status, r.raw)
+	last := a.chunk(d.ID, uid, file, third, len(file))
+	jobID, _ := last.data()["job_id"].(string)
+	if last.status != http.StatusAccepted || jobID == "" {
+		t.Fatalf("last chunk: got %d %s, want 202 with the load's job", last.status, last.raw)
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		r = a.importCall(http.MethodGet, "/v1/instances/"+d.ID+"/import/"+uid, nil, nil)
-		if s := r.data()["status"]; s == "loaded" || s == "failed" || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	// The upload's status follows its load job.
+	c.waitJob(t, jobID)
+	r = a.importCall(http.MethodGet, "/v1/instances/"+d.ID+"/import/"+uid, nil, nil)
 	sid, _ := r.data()["snapshot_id"].(string)
 	loads := c.loadSnapshots(t, d.ID)
 	if r.data()["status"] != "loaded" || len(loads) != 1 || loads[0].ID != sid || loads[0].Reason != "push-to-cloud" {

@@ -7,17 +7,15 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 
-	"github.com/snapdeck/snapdeck/internal/activity"
+	"github.com/snapdeck/snapdeck/internal/app"
 	"github.com/snapdeck/snapdeck/internal/auth"
 	"github.com/snapdeck/snapdeck/internal/database"
 	"github.com/snapdeck/snapdeck/internal/job"
 	"github.com/snapdeck/snapdeck/internal/snapdeck"
-	"github.com/snapdeck/snapdeck/internal/snapstore"
 	"github.com/snapdeck/snapdeck/store"
 	"github.com/snapdeck/snapdeck/web"
 )
@@ -31,6 +29,7 @@ type console struct {
 	store     *store.DB
 	databases *database.Manager
 	auth      *auth.Authenticator
+	jobs      *job.Runner
 	// activity is told of every line of the activity log, so a test can
 	// wait for an action to end.
 	activity *activityLog
@@ -55,46 +54,27 @@ func startConsole(t testing.TB, configure ...func(*web.Config)) *console {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
-	db, err := store.Open(ctx, filepath.Join(dir, "console.db"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close(ctx) })
-	host, err := database.NewHost(filepath.Join(dir, "databases"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { host.Close(ctx) })
 	log := &activityLog{changed: make(chan struct{})}
-	rec := activity.New(db, log, nil)
-	mgr := database.NewManager(db, host, rec, nil)
-	snaps, err := snapstore.Open(ctx, filepath.Join(dir, "snapshots"), nil)
+	// The console serve builds, less its scheduler's snapshots: a test
+	// sees only the snapshots it takes.
+	cfg := app.Config{DataDir: dir, Version: "test", SQLiteVersion: "3", Observer: log, Unscheduled: true,
+		AdminEmail: "admin@x", AdminPassword: testPassword, Web: web.Config{Version: "test"}}
+	for _, f := range configure {
+		f(&cfg.Web)
+	}
+	a, err := app.New(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	jobs := job.NewRunner(db, nil)
-	t.Cleanup(func() { jobs.Close(ctx); snaps.Close(ctx) })
-	if err := mgr.EnableSnapshots(database.Snapshots{Store: snaps, Jobs: jobs, TmpDir: filepath.Join(dir, "tmp"),
-		ExportDir: filepath.Join(dir, "tmp", "exports"), Engine: "snapdeck test", SQLiteVersion: "3"}); err != nil {
-		t.Fatal(err)
-	}
-	a := auth.NewAuthenticator(db, rec, nil, nil)
-	for _, role := range []snapdeck.Role{snapdeck.RoleAdmin, snapdeck.RoleMember, snapdeck.RoleViewer} {
-		if _, err := a.AddUser(ctx, string(role)+"@x", testPassword, role); err != nil {
+	t.Cleanup(func() { a.Close(ctx) })
+	for _, role := range []snapdeck.Role{snapdeck.RoleMember, snapdeck.RoleViewer} {
+		if _, err := a.Auth.AddUser(ctx, string(role)+"@x", testPassword, role); err != nil {
 			t.Fatal(err)
 		}
 	}
-	cfg := web.Config{Version: "test"}
-	for _, f := range configure {
-		f(&cfg)
-	}
-	s, err := web.New(ctx, cfg, web.Deps{Store: db, Databases: mgr, Auth: a, Activity: rec})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(s)
+	srv := httptest.NewServer(a.Web)
 	t.Cleanup(srv.Close)
-	return &console{dir: dir, srv: srv, server: s, store: db, databases: mgr, auth: a, activity: log}
+	return &console{dir: dir, srv: srv, server: a.Web, store: a.Store, databases: a.Databases, auth: a.Auth, jobs: a.Jobs, activity: log}
 }
 
 // client is a browser-like HTTP client: cookies kept, redirects not followed.

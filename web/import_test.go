@@ -96,22 +96,17 @@ func (c *console) loadSnapshots(t *testing.T, id string) []snapdeck.Snapshot {
 	return list
 }
 
-// waitJob polls a job until it ends.
+// waitJob waits for a job to end and returns it as recorded.
 func (c *console) waitJob(t *testing.T, id string) snapdeck.Job {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		j, err := c.store.FindJob(context.Background(), id)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if j.Status.IsDone() {
-			return j
-		}
-		time.Sleep(10 * time.Millisecond)
+	// The timeout only turns a hang into a failure.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	j, err := c.jobs.Wait(ctx, id)
+	if err != nil {
+		t.Fatalf("job %s: %v", id, err)
 	}
-	t.Fatalf("job %s did not finish", id)
-	return snapdeck.Job{}
+	return j
 }
 
 var importError = regexp.MustCompile(`(?s)data-import-error="true".*?<p data-error>(.*?)</p>`)

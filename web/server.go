@@ -87,13 +87,11 @@ type Deps struct {
 	// due; nil when no scheduler runs.
 	NextSnapshot func(d snapdeck.Database) time.Time
 	// Scheduler changes schedule overrides and flags databases whose
-	// Scheduled snapshots keep failing; New makes one that is not started
-	// (overrides are stored, nothing runs) when nil.
+	// Scheduled snapshots keep failing.
 	Scheduler *schedule.Scheduler
 	// Metrics is what /metrics serves; nil serves an empty registry.
 	Metrics *metrics.Metrics
-	// APIKeys issues and checks the API's keys and tokens; New makes one
-	// over Store when nil.
+	// APIKeys issues and checks the API's keys and tokens.
 	APIKeys *apikey.Manager
 	// APILimiter is the per-key rate limit; nil means Aura's 125 a minute.
 	APILimiter *apikey.Limiter
@@ -126,8 +124,13 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 	if cfg.MaxFormSize == 0 {
 		cfg.MaxFormSize = 1 << 20
 	}
-	if deps.Activity == nil {
+	// New builds none of its dependencies: internal/app wires them once,
+	// for serve and the tests alike.
+	switch {
+	case deps.Activity == nil:
 		return nil, errors.New("web: Deps.Activity is required: the activity log has one writer")
+	case deps.Store == nil, deps.Databases == nil, deps.Auth == nil, deps.Scheduler == nil, deps.APIKeys == nil:
+		return nil, errors.New("web: Deps needs its Store, Databases, Auth, Scheduler and APIKeys")
 	}
 	if deps.Now == nil {
 		deps.Now = time.Now
@@ -150,14 +153,6 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 	csrfKey, err := storedKey(ctx, deps.Store, "csrf_key")
 	if err != nil {
 		return nil, err
-	}
-	if deps.APIKeys == nil {
-		if deps.APIKeys, err = apikey.NewManager(ctx, deps.Store, deps.Logger, deps.Now); err != nil {
-			return nil, err
-		}
-	}
-	if deps.Scheduler == nil {
-		deps.Scheduler = schedule.New(schedule.Config{Store: deps.Store, Databases: deps.Databases, Logger: deps.Logger})
 	}
 	s := &Server{cfg: cfg, deps: deps, e: echo.New(), sessions: ss, logger: deps.Logger, csrfKey: csrfKey, secureCookies: secure, stop: ctx}
 	s.e.HideBanner = true

@@ -335,3 +335,12 @@ func (u *consoleUser) download(b *testing.B, path, out string) time.Time {
 	}
 	return began
 }
+
+// fileSize is a file's size, or 0 when it is missing.
+func fileSize(path string) int64 {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return 0
+	}
+	return fi.Size()
+}

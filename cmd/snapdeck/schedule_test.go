@@ -16,8 +16,10 @@ import (
 
 	"github.com/snapdeck/snapdeck/internal/activity"
 	"github.com/snapdeck/snapdeck/internal/database"
+	"github.com/snapdeck/snapdeck/internal/job"
 	"github.com/snapdeck/snapdeck/internal/schedule"
 	"github.com/snapdeck/snapdeck/internal/snapdeck"
+	"github.com/snapdeck/snapdeck/internal/snapstore"
 	"github.com/snapdeck/snapdeck/store"
 )
 
@@ -96,7 +98,18 @@ func createDatabases(t *testing.T, data string, names ...string) []string {
 		t.Fatal(err)
 	}
 	defer host.Close(ctx)
-	mgr := database.NewManager(db, host, activity.New(db, nil, nil), nil)
+	snaps, err := snapstore.Open(ctx, filepath.Join(data, "snapshots"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer snaps.Close(ctx)
+	jobs := job.NewRunner(db, nil)
+	defer jobs.Close(ctx)
+	mgr, err := database.NewManager(database.Config{Store: db, Host: host, Activity: activity.New(db, nil, nil),
+		Snapshots: database.Snapshots{Store: snaps, Jobs: jobs, TmpDir: filepath.Join(data, "tmp"), ExportDir: filepath.Join(data, "tmp", "exports")}})
+	if err != nil {
+		t.Fatal(err)
+	}
 	var ids []string
 	for _, name := range names {
 		d, err := mgr.Create(ctx, name, snapdeck.PlanProfessional)

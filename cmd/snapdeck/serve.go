@@ -10,20 +10,12 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"os"
-	"path/filepath"
 	"time"
 
-	"github.com/snapdeck/snapdeck/internal/activity"
-	"github.com/snapdeck/snapdeck/internal/auth"
+	"github.com/snapdeck/snapdeck/internal/app"
 	"github.com/snapdeck/snapdeck/internal/database"
 	"github.com/snapdeck/snapdeck/internal/importfile"
-	"github.com/snapdeck/snapdeck/internal/job"
-	"github.com/snapdeck/snapdeck/internal/metrics"
-	"github.com/snapdeck/snapdeck/internal/schedule"
 	"github.com/snapdeck/snapdeck/internal/snapdeck"
-	"github.com/snapdeck/snapdeck/internal/snapstore"
-	"github.com/snapdeck/snapdeck/store"
 	"github.com/snapdeck/snapdeck/web"
 )
 
@@ -134,127 +126,40 @@ func (c *serveCommand) Run(ctx context.Context) error {
 	}
 	logger := slog.New(slog.NewTextHandler(c.stderr, &slog.HandlerOptions{Level: level}))
 
-	for _, dir := range []string{c.dataDir, filepath.Join(c.dataDir, "databases"), filepath.Join(c.dataDir, "snapshots")} {
-		if err := os.MkdirAll(dir, 0o750); err != nil {
-			return fmt.Errorf("create data directory: %w", err)
-		}
-	}
-	// tmp/ holds only work in progress; whatever is there was interrupted.
-	tmp := filepath.Join(c.dataDir, "tmp")
-	if err := os.RemoveAll(tmp); err != nil {
-		return fmt.Errorf("clear %s: %w", tmp, err)
-	}
-	if err := os.MkdirAll(tmp, 0o750); err != nil {
-		return err
-	}
-
-	db, err := store.Open(ctx, filepath.Join(c.dataDir, "console.db"), logger)
-	if err != nil {
-		return err
-	}
-	defer func() {
-		db.Close(context.Background())
-		// The last thing serve does: jobs, the scheduler and every
-		// database are closed, so stopping the process loses nothing.
-		logger.Info("stopped")
-	}()
-	host, err := database.NewHost(filepath.Join(c.dataDir, "databases"), logger)
-	if err != nil {
-		return err
-	}
-	host.QueryTimeout = c.queryTimeout
-	defer host.Close(context.Background())
-	// Asked once: the dump manifests and the system-change check both record it.
-	sqliteV := sqliteVersion()
-	snaps, err := snapstore.Open(ctx, filepath.Join(c.dataDir, "snapshots"), logger)
-	if err != nil {
-		return err
-	}
-	defer snaps.Close(context.Background())
-	jobs := job.NewRunner(db, logger)
-	// Closed before the store and files beneath it: running jobs are
-	// cancelled and recorded as stopped.
-	defer jobs.Close(context.Background())
-	mx := metrics.New(metrics.Sources{SnapshotStore: snaps.Stats, LastSuccess: db.LatestSnapshotTimes, Logger: logger,
-		OpenJobs: func(ctx context.Context) ([]snapdeck.Job, error) { return db.FindOpenJobs(ctx, "") },
-		ConsoleStoreBytes: func() int64 {
-			return fileSize(filepath.Join(c.dataDir, "console.db")) + fileSize(filepath.Join(c.dataDir, "console.db-wal"))
-		}})
-	// The webhook hears of restores and overwrites from the activity log.
-	var notifier *schedule.Notifier
-	var observer activity.Observer
-	if c.notifyURL != "" {
-		notifier = schedule.NewNotifier(schedule.NotifierConfig{URL: c.notifyURL, Logger: logger, Metrics: mx})
-		defer notifier.Close(context.Background())
-		observer = notifier
-	}
-	recorder := activity.New(db, observer, logger)
-	databases := database.NewManager(db, host, recorder, logger)
 	policies := map[snapdeck.Plan]snapdeck.PlanPolicy{}
 	for _, plan := range snapdeck.Plans {
 		policies[plan] = snapdeck.PlanPolicy{Cadence: *c.cadence[string(plan)], Retention: *c.retention[string(plan)]}
 	}
-	if err := databases.EnableSnapshots(database.Snapshots{Store: snaps, Jobs: jobs, Policies: policies,
-		TmpDir: tmp, ExportDir: filepath.Join(tmp, "exports"), ExportTTL: c.exportTTL, ExportCacheSize: c.exportCache, Engine: "snapdeck " + version, SQLiteVersion: sqliteV,
-		ImportChecks: c.importChecks}); err != nil {
-		return err
-	}
-	databases.OnSnapshot = mx.Snapshot
-	if notifier != nil {
-		databases.OnSnapshot = func(s snapdeck.Snapshot, took time.Duration) { mx.Snapshot(s, took); notifier.Snapshot(s, took) }
-	}
-	sched := schedule.New(schedule.Config{Store: db, Databases: databases, Logger: logger, Metrics: mx, Workers: c.snapshotWorkers,
-		Version: version, SQLiteVersion: sqliteV})
-	// Closed before the job runner and the store: snapshots under way are
-	// cancelled first.
-	defer func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		sched.Close(ctx)
-	}()
-	// Every database gets a Scheduled snapshot as soon as it exists.
-	databases.OnCreate = sched.Created
-	if err := databases.Recover(ctx); err != nil {
-		return fmt.Errorf("recover interrupted work: %w", err)
-	}
-	// Before listening: after a system change no database serves a query
-	// or an API call before its "System upgrade" snapshot.
-	if _, err := sched.SystemChange(ctx); err != nil {
-		return fmt.Errorf("system change snapshots: %w", err)
-	}
-	if err := sched.Start(ctx); err != nil {
-		return err
-	}
-	authn := auth.NewAuthenticator(db, recorder, logger, nil)
-	created, generated, err := authn.EnsureAdmin(ctx, c.adminEmail, c.adminPassword)
+	a, err := app.New(ctx, app.Config{DataDir: c.dataDir, Logger: logger, Version: version, SQLiteVersion: sqliteVersion(),
+		QueryTimeout: c.queryTimeout, Policies: policies, SnapshotWorkers: c.snapshotWorkers, NotifyURL: c.notifyURL,
+		ExportTTL: c.exportTTL, ExportCacheSize: c.exportCache, ImportChecks: c.importChecks,
+		AdminEmail: c.adminEmail, AdminPassword: c.adminPassword,
+		Web: web.Config{Version: version, MaxImportSize: c.maxImportSize, PublicURL: c.publicURL, ImportCheckTimeout: c.importCheckTimeout}})
 	if err != nil {
 		return err
 	}
-
-	srv, err := web.New(ctx, web.Config{Version: version, MaxImportSize: c.maxImportSize, PublicURL: c.publicURL, ImportCheckTimeout: c.importCheckTimeout}, web.Deps{Store: db, Databases: databases, Auth: authn, Activity: recorder, Logger: logger,
-		NextSnapshot: sched.NextSnapshot, Scheduler: sched, Metrics: mx})
-	if err != nil {
-		return err
-	}
+	// The last thing serve does: jobs, the scheduler and every database
+	// are closed, so stopping the process loses nothing.
+	defer a.Close(context.Background())
 	ln, err := net.Listen("tcp", c.addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", c.addr, err)
 	}
 	url := "http://" + ln.Addr().String()
 	fmt.Fprintf(c.stdout, "snapdeck %s is serving on %s (data in %s)\n", version, url, c.dataDir)
-	if created {
+	if a.AdminCreated {
 		email := c.adminEmail
 		if email == "" {
 			email = "admin@localhost"
 		}
-		if generated != "" {
-			fmt.Fprintf(c.stdout, "First start: sign in as %s with password %s (shown only this once)\n", email, generated)
+		if a.AdminPassword != "" {
+			fmt.Fprintf(c.stdout, "First start: sign in as %s with password %s (shown only this once)\n", email, a.AdminPassword)
 		} else {
 			fmt.Fprintf(c.stdout, "First start: sign in as %s with the password from SNAPDECK_ADMIN_PASSWORD\n", email)
 		}
 	}
 
-	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
+	hs := &http.Server{Handler: a.Web, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
 		ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
 	served := make(chan error, 1)
 	go func() { served <- hs.Serve(ln) }()
@@ -270,13 +175,4 @@ func (c *serveCommand) Run(ctx context.Context) error {
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	return nil
-}
-
-// fileSize is a file's size, or 0 when it is missing.
-func fileSize(path string) int64 {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return 0
-	}
-	return fi.Size()
 }

@@ -2,24 +2,15 @@ package database_test
 
 import (
 	"context"
-	"path/filepath"
 	"testing"
 
-	"github.com/snapdeck/snapdeck/internal/activity"
 	"github.com/snapdeck/snapdeck/internal/database"
 	"github.com/snapdeck/snapdeck/internal/snapdeck"
-	"github.com/snapdeck/snapdeck/store"
 )
 
 func mustManager(t *testing.T) *database.Manager {
 	t.Helper()
-	ctx := context.Background()
-	db, err := store.Open(ctx, filepath.Join(t.TempDir(), "console.db"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close(ctx) })
-	return database.NewManager(db, mustHost(t), activity.New(db, nil, nil), nil)
+	return mustEnv(t).mgr
 }
 
 func TestCredentialsIssueCheckReset(t *testing.T) {

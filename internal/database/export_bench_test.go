@@ -33,16 +33,7 @@ func BenchmarkExportPreparation(b *testing.B) {
 	}
 	// The snapshot's verification reads the whole image in the
 	// background; the export is timed on a quiet console.
-	for {
-		open, err := e.db.FindOpenJobs(ctx, "")
-		if err != nil {
-			b.Fatal(err)
-		}
-		if len(open) == 0 {
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	e.waitIdle(b)
 	b.SetBytes(snap.SizeBytes)
 	b.ResetTimer()
 	for range b.N {

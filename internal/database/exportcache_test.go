@@ -25,7 +25,7 @@ const exportCap = 2_500_000
 // when the download ends.
 func TestExportCacheStaysUnderItsSize(t *testing.T) {
 	ctx := context.Background()
-	e := mustEnv(t, func(s *database.Snapshots) { s.ExportCacheSize = exportCap })
+	e := mustEnv(t, func(c *database.Config) { c.Snapshots.ExportCacheSize = exportCap })
 	d, err := e.mgr.Create(ctx, "blobs", snapdeck.PlanProfessional)
 	if err != nil {
 		t.Fatal(err)

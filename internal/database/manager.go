@@ -20,12 +20,8 @@ type Manager struct {
 	db     *store.DB
 	host   *Host
 	logger *slog.Logger
-	// OnCreate, when set, runs after a database is created and running;
-	// the scheduler hangs its "Database created" snapshot here.
-	OnCreate func(ctx context.Context, d snapdeck.Database)
-	// OnSnapshot, when set, is told of every snapshot that ended, completed
-	// or failed, and how long it took: metrics and the webhook listen here.
-	OnSnapshot func(s snapdeck.Snapshot, took time.Duration)
+	// observer hears of databases created and snapshots ended.
+	observer Observer
 	// activity records every action on a database, refusals included;
 	// its observer (the webhook) hears of restores there.
 	activity *activity.Recorder
@@ -33,14 +29,61 @@ type Manager struct {
 	loads    loadState
 }
 
-// NewManager returns a Manager over the store and the host, recording its
-// actions with rec.
-func NewManager(db *store.DB, host *Host, rec *activity.Recorder, logger *slog.Logger) *Manager {
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
-	return &Manager{db: db, host: host, activity: rec, logger: logger}
+// Observer hears what a Manager did, once it is done: the scheduler takes
+// a new database's "Database created" snapshot, metrics and the webhook
+// count the snapshots that ended. Its methods run on the Manager's
+// goroutine and must return quickly.
+type Observer interface {
+	// DatabaseCreated is told of a database created and running, empty
+	// or from a snapshot.
+	DatabaseCreated(ctx context.Context, d snapdeck.Database)
+	// SnapshotEnded is told of every snapshot that ended, completed or
+	// failed, and how long it took.
+	SnapshotEnded(s snapdeck.Snapshot, took time.Duration)
 }
+
+// Config is every dependency of a Manager.
+type Config struct {
+	// Store keeps the records; Host the database files.
+	Store *store.DB
+	Host  *Host
+	// Activity records every action on a database, refusals included.
+	Activity *activity.Recorder
+	// Snapshots is the snapshot store, the job runner and the snapshot,
+	// export and import settings.
+	Snapshots Snapshots
+	// Observer hears of databases created and snapshots ended; nil when
+	// nobody listens.
+	Observer Observer
+	// Logger is nil for none.
+	Logger *slog.Logger
+}
+
+// NewManager returns a Manager over its dependencies, ready to serve:
+// the snapshot scratch and export directories exist once it returns.
+func NewManager(cfg Config) (*Manager, error) {
+	switch {
+	case cfg.Store == nil, cfg.Host == nil, cfg.Activity == nil, cfg.Snapshots.Store == nil, cfg.Snapshots.Jobs == nil:
+		return nil, errors.New("database: a Manager needs its Store, Host, Activity, Snapshots.Store and Snapshots.Jobs")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Observer == nil {
+		cfg.Observer = noObserver{}
+	}
+	m := &Manager{db: cfg.Store, host: cfg.Host, activity: cfg.Activity, observer: cfg.Observer, logger: cfg.Logger}
+	if err := m.initSnapshots(cfg.Snapshots); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// noObserver is the Observer when nobody listens.
+type noObserver struct{}
+
+func (noObserver) DatabaseCreated(context.Context, snapdeck.Database) {}
+func (noObserver) SnapshotEnded(snapdeck.Snapshot, time.Duration)     {}
 
 // Host returns the files the manager keeps.
 func (m *Manager) Host() *Host { return m.host }
@@ -74,9 +117,7 @@ func (m *Manager) Create(ctx context.Context, name string, plan snapdeck.Plan) (
 		return d, err
 	}
 	m.logger.Info("database created", "database_id", d.ID, "plan", d.Plan)
-	if m.OnCreate != nil {
-		m.OnCreate(ctx, d)
-	}
+	m.observer.DatabaseCreated(ctx, d)
 	return d, nil
 }
 

@@ -20,7 +20,8 @@ import (
 	"github.com/snapdeck/snapdeck/store"
 )
 
-// Snapshots configures snapshot work for a Manager.
+// Snapshots configures snapshot work for a Manager: Store and Jobs are
+// required.
 type Snapshots struct {
 	Store    *snapstore.Store
 	Jobs     *job.Runner
@@ -59,8 +60,9 @@ type snapshotState struct {
 	verifying chan struct{}
 }
 
-// EnableSnapshots gives the Manager its snapshot store and job runner.
-func (m *Manager) EnableSnapshots(cfg Snapshots) error {
+// initSnapshots sets up the Manager's snapshot machinery; NewManager
+// calls it.
+func (m *Manager) initSnapshots(cfg Snapshots) error {
 	if cfg.Policies == nil {
 		cfg.Policies = snapdeck.DefaultPolicies()
 	}
@@ -93,11 +95,8 @@ func (m *Manager) Policy(plan snapdeck.Plan) snapdeck.PlanPolicy {
 }
 
 // Policies returns every plan's cadence and retention as this console runs
-// them: SPEC's defaults until snapshots are enabled with their own.
+// them: the Config's, or SPEC's defaults when it gave none.
 func (m *Manager) Policies() map[snapdeck.Plan]snapdeck.PlanPolicy {
-	if m.snaps == nil {
-		return snapdeck.DefaultPolicies()
-	}
 	return m.snaps.cfg.Policies
 }
 
@@ -436,9 +435,7 @@ func (m *Manager) createFromSnapshot(ctx context.Context, dbID, sid, name string
 		}
 		m.setStatus(d.ID, snapdeck.StatusRunning)
 		d.Status = snapdeck.StatusRunning
-		if m.OnCreate != nil {
-			m.OnCreate(ctx, d)
-		}
+		m.observer.DatabaseCreated(ctx, d)
 		return nil
 	})
 	if err != nil {
@@ -643,7 +640,5 @@ func (m *Manager) record(ctx context.Context, actor string, action activity.Acti
 }
 
 func (m *Manager) snapshotEnded(s snapdeck.Snapshot, start time.Time) {
-	if m.OnSnapshot != nil {
-		m.OnSnapshot(s, time.Since(start))
-	}
+	m.observer.SnapshotEnded(s, time.Since(start))
 }

@@ -28,14 +28,14 @@ type env struct {
 	snaps *snapstore.Store
 }
 
-// mustEnv returns an env; configure adjusts its snapshot configuration.
-func mustEnv(t *testing.T, configure ...func(*database.Snapshots)) *env {
+// mustEnv returns an env; configure adjusts the Manager's configuration.
+func mustEnv(t *testing.T, configure ...func(*database.Config)) *env {
 	t.Helper()
 	return envAt(t, t.TempDir(), configure...)
 }
 
 // envAt is mustEnv over the data in dir, which may hold a previous run's.
-func envAt(t testing.TB, dir string, configure ...func(*database.Snapshots)) *env {
+func envAt(t testing.TB, dir string, configure ...func(*database.Config)) *env {
 	t.Helper()
 	ctx := context.Background()
 	db, err := store.Open(ctx, filepath.Join(dir, "console.db"), nil)
@@ -51,13 +51,13 @@ func envAt(t testing.TB, dir string, configure ...func(*database.Snapshots)) *en
 		t.Fatal(err)
 	}
 	jobs := job.NewRunner(db, nil)
-	mgr := database.NewManager(db, host, activity.New(db, nil, nil), nil)
-	cfg := database.Snapshots{Store: st, Jobs: jobs, TmpDir: filepath.Join(dir, "tmp"),
-		ExportDir: filepath.Join(dir, "tmp", "exports"), Engine: "snapdeck test", SQLiteVersion: "3"}
+	cfg := database.Config{Store: db, Host: host, Activity: activity.New(db, nil, nil), Snapshots: database.Snapshots{Store: st, Jobs: jobs,
+		TmpDir: filepath.Join(dir, "tmp"), ExportDir: filepath.Join(dir, "tmp", "exports"), Engine: "snapdeck test", SQLiteVersion: "3"}}
 	for _, f := range configure {
 		f(&cfg)
 	}
-	if err := mgr.EnableSnapshots(cfg); err != nil {
+	mgr, err := database.NewManager(cfg)
+	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
@@ -96,23 +96,40 @@ func (e *env) count(t *testing.T, id string) string {
 	return r.Rows[0][0]
 }
 
-// waitJob polls the store until the job ends; jobs run on their own
-// goroutine and record their end there.
+// waitJob waits for the job to end and returns it as recorded.
 func (e *env) waitJob(t *testing.T, id string) snapdeck.Job {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		j, err := e.db.FindJob(context.Background(), id)
+	// The timeout only turns a hang into a failure.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	j, err := e.jobs.Wait(ctx, id)
+	if err != nil {
+		t.Fatalf("job %s: %v", id, err)
+	}
+	return j
+}
+
+// waitIdle waits until no job is open, background verifications
+// included: each open job is waited for, then the list is read again for
+// jobs those started.
+func (e *env) waitIdle(t testing.TB) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for {
+		open, err := e.db.FindOpenJobs(ctx, "")
 		if err != nil {
 			t.Fatal(err)
 		}
-		if j.Status.IsDone() {
-			return j
+		if len(open) == 0 {
+			return
 		}
-		time.Sleep(10 * time.Millisecond)
+		for _, j := range open {
+			if _, err := e.jobs.Wait(ctx, j.ID); err != nil {
+				t.Fatalf("job %s: %v", j.ID, err)
+			}
+		}
 	}
-	t.Fatalf("job %s did not finish", id)
-	return snapdeck.Job{}
 }
 
 func TestTakeRestoreAndUndo(t *testing.T) {
@@ -382,17 +399,12 @@ func TestRecoverVerifiesSnapshotsAStopLeftUnverified(t *testing.T) {
 	}
 	verified := func() store.SnapshotRecord {
 		t.Helper()
-		deadline := time.Now().Add(10 * time.Second)
-		for {
-			rec, err := e.db.FindSnapshot(ctx, snap.ID)
-			if err == nil && !rec.VerifiedAt.IsZero() {
-				return rec
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("snapshot %s not verified: %+v, %v", snap.ID, rec, err)
-			}
-			time.Sleep(10 * time.Millisecond)
+		e.waitIdle(t) // the verification is a job of its own
+		rec, err := e.db.FindSnapshot(ctx, snap.ID)
+		if err != nil || rec.VerifiedAt.IsZero() {
+			t.Fatalf("snapshot %s not verified: %+v, %v", snap.ID, rec, err)
 		}
+		return rec
 	}
 	rec := verified()
 	// As a stop during its verification leaves it.

@@ -31,6 +31,11 @@ type Runner struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+
+	// mu guards ended: a channel per job this runner is running, closed
+	// once its end is recorded, so Wait needs no polling.
+	mu    sync.Mutex
+	ended map[string]chan struct{}
 }
 
 // NewRunner returns a Runner recording jobs in db.
@@ -39,7 +44,7 @@ func NewRunner(db *store.DB, logger *slog.Logger) *Runner {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Runner{db: db, logger: logger, now: time.Now, ctx: ctx, cancel: cancel}
+	return &Runner{db: db, logger: logger, now: time.Now, ctx: ctx, cancel: cancel, ended: map[string]chan struct{}{}}
 }
 
 // Close cancels running jobs and waits for them to stop.
@@ -53,6 +58,32 @@ func (r *Runner) Close(ctx context.Context) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// Wait returns job id once it has ended, as recorded: at once for a job
+// that already ended, or when the job this runner runs records its end.
+// A job still open that this runner does not run (one a previous process
+// left, before Recover marks it failed) is refused rather than waited for
+// forever; ctx bounds the wait.
+func (r *Runner) Wait(ctx context.Context, id string) (snapdeck.Job, error) {
+	r.mu.Lock()
+	ended, running := r.ended[id]
+	r.mu.Unlock()
+	if running {
+		select {
+		case <-ended:
+		case <-ctx.Done():
+			return snapdeck.Job{}, ctx.Err()
+		}
+	}
+	j, err := r.db.FindJob(ctx, id)
+	if err != nil {
+		return j, err
+	}
+	if !j.Status.IsDone() {
+		return j, snapdeck.Errorf(snapdeck.Conflict, "Job %s is %s but not run by this console, so it cannot be waited for.", id, j.Status)
+	}
+	return j, nil
 }
 
 // Start records a job and runs fn in the background. The returned job is
@@ -91,7 +122,13 @@ func (r *Runner) record(ctx context.Context, j *snapdeck.Job) error {
 	j.Status = snapdeck.JobRunning
 	j.StartedAt = r.now().UTC()
 	j.CreatedAt = j.StartedAt
-	return r.db.CreateJob(ctx, j)
+	if err := r.db.CreateJob(ctx, j); err != nil {
+		return err
+	}
+	r.mu.Lock()
+	r.ended[j.ID] = make(chan struct{})
+	r.mu.Unlock()
+	return nil
 }
 
 func (r *Runner) run(j snapdeck.Job, fn Func) {
@@ -135,6 +172,10 @@ func (r *Runner) finish(j snapdeck.Job, fn Func, ctx context.Context) (snapdeck.
 	if uerr := r.db.UpdateJob(context.Background(), j); uerr != nil {
 		r.logger.Error("record job end", "job_id", j.ID, "err", uerr)
 	}
+	r.mu.Lock()
+	close(r.ended[j.ID])
+	delete(r.ended, j.ID)
+	r.mu.Unlock()
 	return j, err
 }
 

@@ -105,3 +105,54 @@ func TestCloseStopsBackgroundJobs(t *testing.T) {
 		t.Fatalf("start after close: got %v, want Busy", err)
 	}
 }
+
+// TestWaitReturnsTheEndedJob waits for a job without polling: Wait does not
+// return while the job runs, returns the recorded end when it ends, returns
+// at once for a job already ended, gives up with its context, and refuses a
+// job left open that this runner does not run.
+func TestWaitReturnsTheEndedJob(t *testing.T) {
+	ctx := context.Background()
+	db, r := mustRunner(t)
+	release := make(chan struct{})
+	j, err := r.Start(ctx, snapdeck.Job{Kind: snapdeck.JobRestore, DatabaseID: "a1b2c3d4", Actor: "ann"}, func(ctx context.Context, p *job.Progress) error {
+		p.Stage("Restoring", 10)
+		<-release
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancel()
+	if got, err := r.Wait(short, j.ID); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("while the job runs: got %+v, %v; want the wait to end with its context", got, err)
+	}
+	waited := make(chan snapdeck.Job, 1)
+	go func() {
+		got, err := r.Wait(ctx, j.ID)
+		if err != nil {
+			t.Error(err)
+		}
+		waited <- got
+	}()
+	close(release)
+	got := <-waited
+	if got.ID != j.ID || got.Status != snapdeck.JobSucceeded || got.FinishedAt.IsZero() || got.DoneBytes != 10 {
+		t.Fatalf("after the end: got %+v, want the job succeeded as recorded", got)
+	}
+	if again, err := r.Wait(ctx, j.ID); err != nil || again.Status != snapdeck.JobSucceeded {
+		t.Fatalf("waiting for an ended job: got %+v, %v", again, err)
+	}
+	// A job a previous process left running: nothing here will end it.
+	left := snapdeck.Job{ID: "left-open", Kind: snapdeck.JobRestore, DatabaseID: "a1b2c3d4", Status: snapdeck.JobRunning, CreatedAt: time.Now(), StartedAt: time.Now()}
+	if err := db.CreateJob(ctx, &left); err != nil {
+		t.Fatal(err)
+	}
+	var se *snapdeck.Error
+	if _, err := r.Wait(ctx, left.ID); !errors.As(err, &se) || se.Code != snapdeck.Conflict {
+		t.Fatalf("waiting for a job no runner runs: got %v, want a conflict", err)
+	}
+	if _, err := r.Wait(ctx, "no-such-job"); !errors.As(err, &se) || se.Code != snapdeck.NotFound {
+		t.Fatalf("waiting for an unknown job: got %v, want not found", err)
+	}
+}

@@ -79,7 +79,7 @@ func New(src Sources) *Metrics {
 	return m
 }
 
-// Snapshot counts a snapshot that ended; Manager.OnSnapshot calls it.
+// Snapshot counts a snapshot that ended; the Manager's observer calls it.
 func (m *Metrics) Snapshot(s snapdeck.Snapshot, took time.Duration) {
 	if m == nil {
 		return

@@ -32,14 +32,17 @@ type env struct {
 func mustEnv(t testing.TB, policies map[snapdeck.Plan]snapdeck.PlanPolicy) *env {
 	t.Helper()
 	clock := clockwork.NewFakeClockAt(t0)
-	db, mgr := openManager(t, policies, clock.Now)
+	db, mgr := openManager(t, policies, clock.Now, nil)
 	return &env{t: t, clock: clock, db: db, mgr: mgr}
 }
 
 // openManager opens a store, database files, a snapshot store and a
 // Manager over them in a temporary directory; now gives the records their
-// times (nil: the real clock).
-func openManager(t testing.TB, policies map[snapdeck.Plan]snapdeck.PlanPolicy, now func() time.Time) (*store.DB, *database.Manager) {
+// times (nil: the real clock); obs hears what the Manager did (nil: nobody).
+// It builds the Manager with its one constructor, as internal/app does:
+// this package's own tests cannot import app, which imports it, and they
+// need a fake clock and the scheduler's observe hook that app does not offer.
+func openManager(t testing.TB, policies map[snapdeck.Plan]snapdeck.PlanPolicy, now func() time.Time, obs database.Observer) (*store.DB, *database.Manager) {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -59,9 +62,10 @@ func openManager(t testing.TB, policies map[snapdeck.Plan]snapdeck.PlanPolicy, n
 		t.Fatal(err)
 	}
 	jobs := job.NewRunner(db, nil)
-	mgr := database.NewManager(db, host, activity.New(db, nil, nil), nil)
-	if err := mgr.EnableSnapshots(database.Snapshots{Store: st, Jobs: jobs, Policies: policies, TmpDir: filepath.Join(dir, "tmp"),
-		ExportDir: filepath.Join(dir, "tmp", "exports"), Engine: "snapdeck test", SQLiteVersion: "3", Now: now}); err != nil {
+	mgr, err := database.NewManager(database.Config{Store: db, Host: host, Activity: activity.New(db, nil, nil), Observer: obs,
+		Snapshots: database.Snapshots{Store: st, Jobs: jobs, Policies: policies, TmpDir: filepath.Join(dir, "tmp"),
+			ExportDir: filepath.Join(dir, "tmp", "exports"), Engine: "snapdeck test", SQLiteVersion: "3", Now: now}})
+	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
@@ -219,3 +223,10 @@ func (c *counter) add(k string) int {
 	c.n[k]++
 	return c.n[k]
 }
+
+// created passes the Manager's new databases to a scheduler made after
+// the Manager, which it needs; other news is not the scheduler's.
+type created struct{ s *Scheduler }
+
+func (c *created) DatabaseCreated(ctx context.Context, d snapdeck.Database) { c.s.Created(ctx, d) }
+func (c *created) SnapshotEnded(snapdeck.Snapshot, time.Duration)           {}

@@ -19,9 +19,10 @@ func TestRealTimersEverySecond(t *testing.T) {
 	}
 	ctx := context.Background()
 	p := snapdeck.PlanPolicy{Cadence: time.Second, Retention: 3 * time.Second}
-	db, mgr := openManager(t, map[snapdeck.Plan]snapdeck.PlanPolicy{snapdeck.PlanFree: p, snapdeck.PlanProfessional: p, snapdeck.PlanEnterprise: p}, nil)
+	obs := &created{}
+	db, mgr := openManager(t, map[snapdeck.Plan]snapdeck.PlanPolicy{snapdeck.PlanFree: p, snapdeck.PlanProfessional: p, snapdeck.PlanEnterprise: p}, nil, obs)
 	s := New(Config{Store: db, Databases: mgr})
-	mgr.OnCreate = s.Created
+	obs.s = s
 	if err := s.Start(ctx); err != nil {
 		t.Fatal(err)
 	}

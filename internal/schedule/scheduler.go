@@ -377,7 +377,7 @@ func (s *Scheduler) forget(id string) {
 }
 
 // Created takes a new database's "Database created" snapshot in the
-// background and starts its schedule; Manager.OnCreate calls it.
+// background and starts its schedule; the Manager's observer calls it.
 func (s *Scheduler) Created(_ context.Context, d snapdeck.Database) {
 	if err := s.ensure(d); err != nil {
 		s.logger.Error("schedule new database", "database_id", d.ID, "err", err)

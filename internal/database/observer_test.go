@@ -1,0 +1,68 @@
+package database_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/snapdeck/snapdeck/internal/database"
+	"github.com/snapdeck/snapdeck/internal/snapdeck"
+)
+
+// heard is an Observer that keeps what it is told, in order.
+type heard chan string
+
+func (h heard) DatabaseCreated(_ context.Context, d snapdeck.Database) {
+	h <- "created " + d.Name + " " + string(d.Status)
+}
+
+func (h heard) SnapshotEnded(s snapdeck.Snapshot, _ time.Duration) {
+	h <- "snapshot " + s.Reason + " " + string(s.Status)
+}
+
+// TestManagerTellsItsObserver checks the observer given to NewManager, the
+// one way the scheduler, metrics and the webhook hear of the Manager: a
+// database created empty or from a snapshot, running, and a snapshot that
+// ended. NewManager refuses to build a Manager without its dependencies.
+func TestManagerTellsItsObserver(t *testing.T) {
+	ctx := context.Background()
+	h := make(heard, 10)
+	e := mustEnv(t, func(c *database.Config) { c.Observer = h })
+	expect := func(want string) {
+		t.Helper()
+		select {
+		case got := <-h:
+			if got != want {
+				t.Fatalf("observer: got %q, want %q", got, want)
+			}
+		default:
+			t.Fatalf("observer: told nothing, want %q", want)
+		}
+	}
+	d, err := e.mgr.Create(ctx, "orders", snapdeck.PlanFree)
+	if err != nil {
+		t.Fatal(err)
+	}
+	expect("created orders running")
+	s, j, err := e.mgr.TakeSnapshot(ctx, d.ID, snapdeck.SnapshotOnDemand, "before the change", "ann@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.waitJob(t, j.ID)
+	expect("snapshot before the change completed")
+	_, j, err = e.mgr.CreateFromSnapshot(ctx, d.ID, s.ID, "copy", snapdeck.PlanFree, "ann@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.waitJob(t, j.ID)
+	expect("created copy running")
+
+	for name, cfg := range map[string]database.Config{
+		"no store":          {Host: e.mgr.Host()},
+		"no snapshot store": {Store: e.db, Host: e.mgr.Host()},
+	} {
+		if m, err := database.NewManager(cfg); err == nil || m != nil {
+			t.Errorf("%s: got a Manager, want an error", name)
+		}
+	}
+}
