@@ -104,8 +104,9 @@ func (h *Host) Lease(ctx context.Context, id string, opts LeaseOptions) (*Lease,
 		err = l.reason()
 	}
 	if err != nil {
+		revoked := l.ctx.Err() != nil
 		l.end(l.reason())
-		if l.ctx.Err() != nil {
+		if revoked {
 			return nil, l.reason()
 		}
 		return nil, fmt.Errorf("connect to %s: %w", id, err)
