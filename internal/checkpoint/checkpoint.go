@@ -8,6 +8,8 @@ import (
 	"database/sql/driver"
 	"fmt"
 	"log/slog"
+	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -39,6 +41,12 @@ type Checkpointer struct {
 	kick   chan struct{}
 	cancel context.CancelFunc
 	done   chan struct{}
+	// aside is set while another owner (a replicator) takes the
+	// database's checkpoints: nudges are dropped and nothing is
+	// checkpointed. running is held for each checkpoint, so StandAside
+	// can wait for one under way.
+	aside   atomic.Bool
+	running sync.Mutex
 }
 
 // New starts a checkpointer that checkpoints through db, a pool of write
@@ -53,8 +61,12 @@ func New(db *sql.DB, logger *slog.Logger) *Checkpointer {
 	return c
 }
 
-// Nudge says a commit happened; it never blocks.
+// Nudge says a commit happened; it never blocks. While the checkpointer
+// stands aside, it does nothing.
 func (c *Checkpointer) Nudge() {
+	if c.aside.Load() {
+		return
+	}
 	select {
 	case c.kick <- struct{}{}:
 	default:
@@ -69,21 +81,54 @@ func (c *Checkpointer) loop(ctx context.Context) {
 			return
 		case <-c.kick:
 		}
-		var busy, frames, copied int
-		err := c.db.QueryRowContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &frames, &copied)
-		if err != nil && ctx.Err() == nil {
-			// The next commit tries again; closing the database
-			// checkpoints whatever is left.
-			c.logger.Warn("checkpoint failed", "err", err)
-		}
-		if err == nil && busy == 0 && copied == frames && frames > truncateFrames {
-			c.truncate(ctx)
-		}
+		c.checkpoint(ctx)
 		select {
 		case <-ctx.Done():
 			return
 		case <-time.After(Every):
 		}
+	}
+}
+
+// StandAside stops the checkpointer from checkpointing until Resume, for
+// a database whose checkpoints another owner takes (a replicator such as
+// Litestream, which must decide when the WAL is copied). It drops a nudge
+// waiting and waits for a checkpoint under way, so once it returns no
+// checkpoint of this Checkpointer runs.
+func (c *Checkpointer) StandAside() {
+	c.aside.Store(true)
+	select {
+	case <-c.kick:
+	default:
+	}
+	c.running.Lock()
+	defer c.running.Unlock()
+}
+
+// Resume gives the checkpoints back after StandAside, and checkpoints what
+// the other owner left.
+func (c *Checkpointer) Resume() {
+	c.aside.Store(false)
+	c.Nudge()
+}
+
+// checkpoint runs one passive checkpoint, truncating a long WAL, unless
+// the checkpointer stands aside.
+func (c *Checkpointer) checkpoint(ctx context.Context) {
+	c.running.Lock()
+	defer c.running.Unlock()
+	if c.aside.Load() {
+		return
+	}
+	var busy, frames, copied int
+	err := c.db.QueryRowContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &frames, &copied)
+	if err != nil && ctx.Err() == nil {
+		// The next commit tries again; closing the database
+		// checkpoints whatever is left.
+		c.logger.Warn("checkpoint failed", "err", err)
+	}
+	if err == nil && busy == 0 && copied == frames && frames > truncateFrames {
+		c.truncate(ctx)
 	}
 }
 

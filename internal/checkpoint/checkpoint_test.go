@@ -43,17 +43,7 @@ func TestNudgedCheckpointsReachTheFile(t *testing.T) {
 		}
 		c.Nudge()
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		fi, err := os.Stat(path)
-		if err == nil && fi.Size() > 900_000 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("database file %d bytes after 1 MB of commits: nothing was checkpointed", fi.Size())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitCheckpointed(t, path)
 	closed := make(chan struct{})
 	go func() { c.Close(); close(closed) }()
 	select {
@@ -100,5 +90,53 @@ func TestCopiedWALIsTruncated(t *testing.T) {
 	var ms int
 	if err := ckDB.QueryRow(`PRAGMA busy_timeout`).Scan(&ms); err != nil || ms != int(BusyTimeout.Milliseconds()) {
 		t.Errorf("checkpointer's connection busy_timeout %d, %v; want %d", ms, err, BusyTimeout.Milliseconds())
+	}
+}
+
+// TestStandAsideStopsCheckpoints checks the seam for another owner of the
+// checkpoints: once StandAside returns, nudges are dropped and the file is
+// left alone; Resume checkpoints what was committed meanwhile.
+func TestStandAsideStopsCheckpoints(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "db.sqlite")
+	w, ckDB := openPair(t, path)
+	c := New(ckDB, nil)
+	defer c.Close()
+	c.Nudge() // a nudge waiting is dropped by StandAside
+	c.StandAside()
+	before, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 10 {
+		if _, err := w.Exec(`WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM n WHERE i < 100) INSERT INTO t SELECT randomblob(1000) FROM n`); err != nil {
+			t.Fatal(err)
+		}
+		c.Nudge()
+		if len(c.kick) != 0 {
+			t.Fatal("a nudge was queued while the checkpointer stands aside")
+		}
+	}
+	if fi, err := os.Stat(path); err != nil || fi.Size() != before.Size() {
+		t.Fatalf("database file while standing aside: %v, %v; want %d bytes", fi, err, before.Size())
+	}
+	c.Resume()
+	waitCheckpointed(t, path)
+}
+
+// waitCheckpointed waits until the database file at path holds the 1 MB of
+// commits the tests make, that is until a checkpoint copied them.
+func waitCheckpointed(t *testing.T, path string) {
+	t.Helper()
+	// The deadline only turns a hang into a failure.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		fi, err := os.Stat(path)
+		if err == nil && fi.Size() > 900_000 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("database file %d bytes after 1 MB of commits: nothing was checkpointed", fi.Size())
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

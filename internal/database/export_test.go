@@ -16,3 +16,9 @@ func TempPurposes() []string {
 	}
 	return out
 }
+
+// The caps on leases (lease.go).
+const (
+	MaxLeasesPerDatabase = maxLeasesPerDatabase
+	MaxLeases            = maxLeases
+)

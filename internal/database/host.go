@@ -28,7 +28,13 @@ import (
 	sqlite3 "modernc.org/sqlite/lib"
 )
 
-// Host owns the hosted database files and their connection pools.
+// Host owns the hosted database files and every connection to them: the
+// console's pools, the Query tab's per-run connections, the leases of
+// long-lived sessions (lease.go) and the checkpointer of each WAL, which a
+// replicator may take over (TakeOverCheckpoints). Only the snapshot
+// engine's capture opens a hosted file besides, read-only. Replacing,
+// pausing or deleting a database closes all of Host's connections to it
+// first, its leases before its pools.
 type Host struct {
 	dir    string
 	logger *slog.Logger
@@ -38,6 +44,11 @@ type Host struct {
 	// suspended databases refuse new connections while their file is
 	// being replaced.
 	suspended map[string]bool
+	// leases counts the open leases of every database (lease.go).
+	leases int
+	// ckptOwners names who took over the checkpoints of a database
+	// (TakeOverCheckpoints); it outlives the database's pools.
+	ckptOwners map[string]string
 	// QueryTimeout interrupts a statement that runs longer.
 	QueryTimeout time.Duration
 	// MaxRows is how many rows a query shows.
@@ -82,14 +93,20 @@ type pool struct {
 	// user and userRO give each Query-tab run a connection of its own,
 	// opened for it and closed after it: they keep no idle connections.
 	user, userRO *sql.DB
-	ckpt         *checkpoint.Checkpointer
+	// lease and leaseRO give each lease a connection of its own, closed
+	// when the lease ends: they keep no idle connections either.
+	lease, leaseRO *sql.DB
+	// leases are the open leases, guarded by Host.mu.
+	leases map[*Lease]struct{}
+	ckpt   *checkpoint.Checkpointer
 }
 
 // close stops the checkpointer and closes the pools, waiting for their
-// connections; the last one to close checkpoints the WAL away.
+// connections; the last one to close checkpoints the WAL away. The leases
+// must have been revoked first (Host.revokeLeases).
 func (p *pool) close() error {
 	p.ckpt.Close()
-	return errors.Join(p.user.Close(), p.userRO.Close(), p.ro.Close(), p.rw.Close())
+	return errors.Join(p.lease.Close(), p.leaseRO.Close(), p.user.Close(), p.userRO.Close(), p.ro.Close(), p.rw.Close())
 }
 
 // NewHost returns a Host for the files in dir, creating dir if needed.
@@ -100,7 +117,7 @@ func NewHost(dir string, logger *slog.Logger) (*Host, error) {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("create databases directory: %w", err)
 	}
-	return &Host{dir: dir, logger: logger, pools: map[string]*pool{}, suspended: map[string]bool{},
+	return &Host{dir: dir, logger: logger, pools: map[string]*pool{}, suspended: map[string]bool{}, ckptOwners: map[string]string{},
 		QueryTimeout: 30 * time.Second, MaxRows: 1000, MaxValueBytes: defaultMaxValueBytes, MaxPageBytes: defaultMaxPageBytes}, nil
 }
 
@@ -174,19 +191,19 @@ func (h *Host) open(id string) (*pool, error) {
 		return p, nil
 	}
 	if h.suspended[id] {
-		return nil, &snapdeck.Error{Code: snapdeck.Busy, Reason: "ongoing-database-operation",
-			Message: "The database is being replaced (restore or load); try again in a moment."}
+		return nil, errReplacing()
 	}
 	path := h.Path(id)
 	if _, err := os.Stat(path); err != nil {
 		return nil, &snapdeck.Error{Code: snapdeck.NotFound, Reason: "db-not-found", Message: fmt.Sprintf("The file of database %s is missing.", id), Err: err}
 	}
-	p := &pool{}
+	p := &pool{leases: map[*Lease]struct{}{}}
 	var dbs []*sql.DB
 	for _, c := range []struct {
 		db  **sql.DB
 		dsn string
-	}{{&p.rw, dsn(path, false)}, {&p.ro, dsn(path, true)}, {&p.user, userDSN(path, false)}, {&p.userRO, userDSN(path, true)}} {
+	}{{&p.rw, dsn(path, false)}, {&p.ro, dsn(path, true)}, {&p.user, userDSN(path, false)}, {&p.userRO, userDSN(path, true)},
+		{&p.lease, userDSN(path, false)}, {&p.leaseRO, userDSN(path, true)}} {
 		db, err := sql.Open("sqlite", c.dsn)
 		if err != nil {
 			for _, d := range dbs {
@@ -203,6 +220,10 @@ func (h *Host) open(id string) (*pool, error) {
 	// pragmas. Nothing of one run reaches the next.
 	p.user.SetMaxIdleConns(0)
 	p.userRO.SetMaxIdleConns(0)
+	for _, db := range []*sql.DB{p.lease, p.leaseRO} {
+		db.SetMaxOpenConns(maxLeasesPerDatabase)
+		db.SetMaxIdleConns(0)
+	}
 	// Keep one console connection open: the last connection to a WAL
 	// database checkpoints and removes the WAL as it closes, and that must
 	// not happen inside a Query-tab run whenever it is the only one.
@@ -213,6 +234,9 @@ func (h *Host) open(id string) (*pool, error) {
 		return nil, fmt.Errorf("open database %s: %w", id, err)
 	}
 	p.ckpt = checkpoint.New(p.rw, h.logger)
+	if _, taken := h.ckptOwners[id]; taken {
+		p.ckpt.StandAside()
+	}
 	h.pools[id] = p
 	return p, nil
 }
@@ -227,10 +251,17 @@ func (h *Host) DB(id string) (*sql.DB, error) {
 	return p.rw, nil
 }
 
-// CloseDatabase closes the pools of one database, waiting for their
-// connections to be returned. The last connection to close checkpoints the
-// WAL into the file and removes it.
+// CloseDatabase closes the pools of one database (when it is paused),
+// waiting for their connections to be returned. Its leases are revoked
+// first. The last connection to close checkpoints the WAL into the file
+// and removes it.
 func (h *Host) CloseDatabase(ctx context.Context, id string) error {
+	return h.closeDatabase(id, errLeasePaused)
+}
+
+// closeDatabase closes the pools of one database after revoking its leases
+// with why.
+func (h *Host) closeDatabase(id string, why error) error {
 	h.mu.Lock()
 	p, ok := h.pools[id]
 	delete(h.pools, id)
@@ -238,11 +269,13 @@ func (h *Host) CloseDatabase(ctx context.Context, id string) error {
 	if !ok {
 		return nil
 	}
+	h.revokeLeases(p, why)
 	return p.close()
 }
 
 // Replace swaps a database's file for tmpPath, a complete, fsynced file in
-// the same directory. New connections are refused meanwhile, every pool is
+// the same directory. New connections and leases are refused meanwhile,
+// every lease is revoked (its open transaction rolled back), every pool is
 // closed (the last connection checkpoints the WAL away), and install does
 // the atomic rename; a crash at any point leaves the old or the new file.
 func (h *Host) Replace(ctx context.Context, id, tmpPath string, install func(tmpPath, dbPath string) error) error {
@@ -257,6 +290,7 @@ func (h *Host) Replace(ctx context.Context, id, tmpPath string, install func(tmp
 		h.mu.Unlock()
 	}()
 	if p != nil {
+		h.revokeLeases(p, errLeaseReplaced)
 		if err := p.close(); err != nil {
 			return fmt.Errorf("close database %s before replacing it: %w", id, err)
 		}
@@ -267,9 +301,9 @@ func (h *Host) Replace(ctx context.Context, id, tmpPath string, install func(tmp
 	return nil
 }
 
-// Delete closes a database and removes its files.
+// Delete closes a database, revoking its leases, and removes its files.
 func (h *Host) Delete(ctx context.Context, id string) error {
-	if err := h.CloseDatabase(ctx, id); err != nil {
+	if err := h.closeDatabase(id, errLeaseDeleted); err != nil {
 		return err
 	}
 	path := h.Path(id)
@@ -285,7 +319,7 @@ func (h *Host) Delete(ctx context.Context, id string) error {
 	return durable.SyncDir(h.dir)
 }
 
-// Close closes every pool.
+// Close closes every pool, revoking every lease.
 func (h *Host) Close(ctx context.Context) error {
 	h.mu.Lock()
 	ids := make([]string, 0, len(h.pools))
@@ -295,7 +329,7 @@ func (h *Host) Close(ctx context.Context) error {
 	h.mu.Unlock()
 	var errs []error
 	for _, id := range ids {
-		errs = append(errs, h.CloseDatabase(ctx, id))
+		errs = append(errs, h.closeDatabase(id, errLeaseStopping))
 	}
 	return errors.Join(errs...)
 }
