@@ -434,8 +434,11 @@ func (m *Manager) createFromSnapshot(ctx context.Context, dbID, sid, name string
 			return err
 		}
 		m.setStatus(d.ID, snapdeck.StatusRunning)
-		d.Status = snapdeck.StatusRunning
-		m.observer.DatabaseCreated(ctx, d)
+		// A copy: the caller returns d as it was at the start, and the
+		// job must not write to it meanwhile.
+		created := d
+		created.Status = snapdeck.StatusRunning
+		m.observer.DatabaseCreated(ctx, created)
 		return nil
 	})
 	if err != nil {
