@@ -289,15 +289,17 @@ func (a *api) updateInstance(c echo.Context) error {
 }
 
 func (a *api) deleteInstance(c echo.Context) error {
-	return a.change(c, activity.DatabaseDelete, func(d snapdeck.Database, p snapdeck.Placement) (snapdeck.Database, snapdeck.Placement, string, error) {
-		if err := a.s.deps.Databases.Delete(c.Request().Context(), d.ID, d.Name); err != nil {
-			return d, p, "", err
-		}
-		// Deletion finishes before the reply; the object shows Aura's
-		// in-between status, and the next GET answers 404.
-		d.Status = snapdeck.StatusDeleting
-		return d, p, fmt.Sprintf("Deleted %s", d.Name), nil
-	})
+	d, p, err := a.findInstance(c)
+	if err != nil {
+		a.s.record(c, activity.DatabaseDelete, c.Param("id"), "", "", err)
+		return err
+	}
+	// Deletion finishes before the reply; the object shows Aura's
+	// in-between status, and the next GET answers 404.
+	if d, err = a.s.deps.Databases.DeleteDatabase(c.Request().Context(), apiActor(c), d.ID, d.Name); err != nil {
+		return err
+	}
+	return a.reply(c, http.StatusAccepted, d, p)
 }
 
 func (a *api) pauseInstance(c echo.Context) error {

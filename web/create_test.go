@@ -129,3 +129,35 @@ func mustOpenJobs(t *testing.T, c *console, id string) []snapdeck.Job {
 	}
 	return jobs
 }
+
+// TestBothDoorsDeleteAlike deletes a database through the console's
+// Settings tab and through DELETE /v1/instances/{id}, and compares the one
+// line each leaves in the activity log.
+func TestBothDoorsDeleteAlike(t *testing.T) {
+	c := mustConsole(t)
+	cl := c.newClient("member@x")
+	a := c.mustAPI("member@x")
+	line := func(t *testing.T, from int, actor, name string) string {
+		t.Helper()
+		lines := c.activity.waitFor(t, from, actor, "database.delete")
+		if len(lines) != 1 {
+			t.Fatalf("%s: %d lines in the activity log, want 1: %+v", actor, len(lines), lines)
+		}
+		e := lines[0]
+		return e.Action + ":" + string(e.Outcome) + ":" + strings.ReplaceAll(e.Detail, name, "NAME")
+	}
+	d := c.mustDatabase("gone-by-console", snapdeck.PlanFree)
+	from := c.activity.mark()
+	res, _ := cl.post("/databases/"+d.ID+"/delete", url.Values{"confirm_name": {d.Name}}, true)
+	console := line(t, from, "member@x", d.Name)
+	d = c.mustDatabase("gone-by-api", snapdeck.PlanFree)
+	from = c.activity.mark()
+	r := a.do("DELETE", "/v1/instances/"+d.ID, "")
+	api := line(t, from, "api key test key", d.Name)
+	if res.StatusCode != 303 || r.status != 202 || r.data()["status"] != "destroying" {
+		t.Errorf("answered: console %d, api %d %s; want 303, and 202 destroying", res.StatusCode, r.status, r.raw)
+	}
+	if console != api || console != "database.delete:ok:Deleted NAME" {
+		t.Errorf("activity: console %q, api %q; want both database.delete:ok:Deleted NAME", console, api)
+	}
+}

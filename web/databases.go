@@ -157,8 +157,7 @@ func (s *Server) deleteDatabase(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	err = s.deps.Databases.Delete(c.Request().Context(), d.ID, c.FormValue("confirm_name"))
-	s.record(c, activity.DatabaseDelete, d.ID, "", d.Name, err)
+	_, err = s.deps.Databases.DeleteDatabase(c.Request().Context(), currentUser(c).Email, d.ID, c.FormValue("confirm_name"))
 	if e, ok := snapdeck.AsError(err); ok && e.Code == snapdeck.Invalid {
 		return s.settingsPage(c, http.StatusBadRequest, s.settingsView(c, d, e.Message, e.Field))
 	}

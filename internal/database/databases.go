@@ -210,3 +210,20 @@ func (m *Manager) FindOpenJobs(ctx context.Context, dbID string) ([]snapdeck.Job
 func (m *Manager) LatestSnapshotTimes(ctx context.Context) (map[string]time.Time, error) {
 	return m.db.LatestSnapshotTimes(ctx)
 }
+
+// DeleteDatabase is Delete recorded in the activity log as one
+// database.delete line, refused or not, whichever door asked. It returns
+// the database as it was, in its last status, deleting.
+func (m *Manager) DeleteDatabase(ctx context.Context, actor, id, typedName string) (snapdeck.Database, error) {
+	d, err := m.db.FindDatabase(ctx, id)
+	if err == nil {
+		err = m.Delete(ctx, id, typedName)
+	}
+	detail := ""
+	if err == nil {
+		d.Status = snapdeck.StatusDeleting
+		detail = "Deleted " + d.Name
+	}
+	m.record(ctx, actor, activity.DatabaseDelete, id, "", err, 0, detail)
+	return d, err
+}
