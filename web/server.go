@@ -23,7 +23,6 @@ import (
 	"github.com/snapdeck/snapdeck/internal/metrics"
 	"github.com/snapdeck/snapdeck/internal/schedule"
 	"github.com/snapdeck/snapdeck/internal/snapdeck"
-	"github.com/snapdeck/snapdeck/store"
 )
 
 // Config is what the web layer needs to know about its surroundings.
@@ -75,8 +74,9 @@ func ParsePublicURL(raw string) (string, error) {
 // Deps are the domain services the handlers call.
 type Deps struct {
 	// Store is reached only by /healthz, to tell the store answers;
-	// everything else goes through the services.
-	Store     *store.DB
+	// everything else goes through the services. It is the console's
+	// *store.DB.
+	Store     Pinger
 	Databases *database.Manager
 	// Auth signs users in, manages them and owns the session store.
 	Auth *auth.Authenticator
@@ -99,6 +99,11 @@ type Deps struct {
 	APIKeys *apikey.Manager
 	// APILimiter is the per-key rate limit; nil means Aura's 125 a minute.
 	APILimiter *apikey.Limiter
+}
+
+// Pinger is what /healthz needs of the store: that it answers.
+type Pinger interface {
+	Ping(ctx context.Context) error
 }
 
 // Server is the console's HTTP handler.
