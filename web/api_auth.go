@@ -6,10 +6,8 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
 	"github.com/snapdeck/snapdeck/internal/apikey"
@@ -28,9 +26,6 @@ type api struct {
 	s       *Server
 	keys    *apikey.Manager
 	limiter *apikey.Limiter
-
-	mu       sync.Mutex
-	tenantID string // read from the store once
 }
 
 func (s *Server) newAPI() *api {
@@ -147,20 +142,9 @@ func callerKey(c echo.Context) snapdeck.APIKey {
 	return k
 }
 
-// tenant returns the console's tenant id: a UUID made on first use and kept
-// in the store, so it never changes.
-func (a *api) tenant(c echo.Context) (string, error) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.tenantID != "" {
-		return a.tenantID, nil
-	}
-	id, err := a.s.deps.Store.MetaOrInit(c.Request().Context(), "tenant_id", uuid.NewString)
-	if err != nil {
-		return "", err
-	}
-	a.tenantID = id
-	return id, nil
+// tenant returns the console's tenant id, which never changes.
+func (a *api) tenant(echo.Context) (string, error) {
+	return a.s.deps.APIKeys.TenantID(), nil
 }
 
 // data writes a success body in Aura's envelope.

@@ -24,7 +24,7 @@ type importAPI struct {
 // it is closed when the console shuts down.
 func (a *api) newImportAPI() *importAPI {
 	s := a.s
-	uploads := upload.New(upload.Config{Loader: s.deps.Databases, FindJob: s.deps.Store.FindJob,
+	uploads := upload.New(upload.Config{Loader: s.deps.Databases, FindJob: s.deps.Databases.FindJob,
 		Limits: s.importLimits(), Logger: s.logger})
 	context.AfterFunc(s.stop, func() { uploads.Close(context.Background()) })
 	return &importAPI{a: a, uploads: uploads}

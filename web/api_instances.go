@@ -10,11 +10,11 @@ import (
 	"net/http"
 	"strings"
 	"time"
-	"unicode"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/snapdeck/snapdeck/internal/activity"
+	"github.com/snapdeck/snapdeck/internal/database"
 	"github.com/snapdeck/snapdeck/internal/snapdeck"
 )
 
@@ -107,7 +107,7 @@ func (a *api) findInstance(c echo.Context) (snapdeck.Database, snapdeck.Placemen
 	if err != nil {
 		return d, snapdeck.Placement{}, err
 	}
-	p, err := a.s.deps.Store.FindPlacement(ctx, id)
+	p, err := a.s.deps.Databases.Placement(ctx, id)
 	return d, p, err
 }
 
@@ -135,7 +135,7 @@ func (a *api) listInstances(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	placements, err := a.s.deps.Store.FindPlacements(ctx)
+	placements, err := a.s.deps.Databases.Placements(ctx)
 	if err != nil {
 		return err
 	}
@@ -191,32 +191,6 @@ func decodeJSON(c echo.Context, v any, allowEmpty bool) error {
 	return nil
 }
 
-// checkValue bounds a free-text placement value, which is only stored and
-// echoed.
-func checkValue(field, v string) error {
-	if len(v) > 64 {
-		return snapdeck.FieldError(field, "%s is %d characters long; use at most 64.", field, len(v))
-	}
-	for _, r := range v {
-		if !unicode.IsPrint(r) {
-			return snapdeck.FieldError(field, "%s may hold only printable characters.", field)
-		}
-	}
-	return nil
-}
-
-// placementFields reads and checks the placement values of a request.
-func placementFields(p snapdeck.Placement) error {
-	for _, f := range []struct{ name, v string }{
-		{"cloud_provider", p.CloudProvider}, {"region", p.Region}, {"memory", p.Memory}, {"storage", p.Storage},
-	} {
-		if err := checkValue(f.name, f.v); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 // createRequest is the body of POST /v1/instances, as aura-cli and the
 // Terraform provider send it.
 type createRequest struct {
@@ -240,65 +214,53 @@ func (r createRequest) fromSnapshot() bool {
 
 func (a *api) createInstance(c echo.Context) error {
 	var req createRequest
-	recorded, err := a.create(c, &req)
-	if err != nil && !recorded {
+	cr, err := a.createRequest(c, &req)
+	if err != nil {
+		// Refused before the call, which records its own outcome.
 		action := activity.DatabaseCreate
 		if req.fromSnapshot() {
 			action = activity.CreateFromSnap
 		}
 		a.s.record(c, action, "", req.SourceSnapshotID, "", err)
+		return err
 	}
-	return err
+	out, err := a.s.deps.Databases.CreateDatabase(c.Request().Context(), apiActor(c), cr)
+	if err != nil {
+		return err
+	}
+	// A database just made is creating or running, never overwritten.
+	inst, err := a.instance(c, out.Database, cr.Placement, false)
+	if err != nil {
+		return err
+	}
+	inst.Username, inst.Password = out.Credentials.Username, out.Credentials.Password
+	return data(c, http.StatusAccepted, inst)
 }
 
-// create makes the instance of a POST /v1/instances; recorded tells that
-// CreateFromSnapshot was reached and records the outcome itself.
-func (a *api) create(c echo.Context, req *createRequest) (recorded bool, err error) {
+// createRequest reads the body of a POST /v1/instances into the domain's
+// request.
+func (a *api) createRequest(c echo.Context, req *createRequest) (database.CreateRequest, error) {
 	if err := decodeJSON(c, req, false); err != nil {
-		return recorded, err
+		return database.CreateRequest{}, err
 	}
 	if req.TenantID != "" {
 		if _, err := a.findTenant(c, req.TenantID); err != nil {
-			return recorded, err
+			return database.CreateRequest{}, err
 		}
 	}
 	plan, ok := typePlan(req.Type)
 	if !ok {
-		return false, snapdeck.FieldError("type", "type must be free-db, professional-db or enterprise-db.")
+		return database.CreateRequest{}, snapdeck.FieldError("type", "type must be free-db, professional-db or enterprise-db.")
 	}
-	p := snapdeck.Placement{CloudProvider: req.CloudProvider, Region: req.Region, Memory: req.Memory, Storage: req.Storage}
-	if err := placementFields(p); err != nil {
-		return recorded, err
+	cr := database.CreateRequest{Name: req.Name, Plan: plan, FromDatabase: req.SourceInstanceID, FromSnapshot: req.SourceSnapshotID,
+		Placement: snapdeck.Placement{CloudProvider: req.CloudProvider, Region: req.Region, Memory: req.Memory, Storage: req.Storage}}
+	switch {
+	case req.fromSnapshot() && req.SourceInstanceID == "":
+		return cr, snapdeck.FieldError("source_instance_id", "Send source_instance_id with source_snapshot_id: the instance the snapshot is of.")
+	case req.fromSnapshot() && req.SourceSnapshotID == "":
+		return cr, snapdeck.FieldError("source_snapshot_id", "Send source_snapshot_id with source_instance_id: the snapshot to create the instance from.")
 	}
-	ctx := c.Request().Context()
-	var d snapdeck.Database
-	if req.fromSnapshot() {
-		// "creating" until the snapshot's data is in; the job records the
-		// outcome in the activity log.
-		d, recorded, err = a.createFromSnapshot(c, req, plan)
-	} else {
-		d, err = a.s.deps.Databases.Create(ctx, req.Name, plan)
-	}
-	if err != nil {
-		return recorded, err
-	}
-	cred, err := a.s.deps.Databases.IssueCredentials(ctx, d.ID)
-	if err != nil {
-		return recorded, err
-	}
-	if err := a.s.deps.Store.SetPlacement(ctx, d.ID, p); err != nil {
-		return recorded, err
-	}
-	if !req.fromSnapshot() {
-		a.s.record(c, activity.DatabaseCreate, d.ID, "", fmt.Sprintf("Created %s (%s)", d.Name, planType(d.Plan)), nil)
-	}
-	// A database just made is creating or running, never overwritten.
-	inst, err := a.instance(c, d, p, false)
-	if err != nil {
-		return recorded, err
-	}
-	inst.Username, inst.Password = cred.Username, cred.Password
-	return recorded, data(c, http.StatusAccepted, inst)
+	return cr, nil
 }
 
 // updateRequest is the body of PATCH /v1/instances/{id}; absent fields stay.
@@ -309,65 +271,35 @@ type updateRequest struct {
 }
 
 func (a *api) updateInstance(c echo.Context) error {
-	return a.change(c, activity.DatabaseUpdate, func(d snapdeck.Database, p snapdeck.Placement) (snapdeck.Database, snapdeck.Placement, string, error) {
-		var req updateRequest
-		if err := decodeJSON(c, &req, true); err != nil {
-			return d, p, "", err
-		}
-		np := p
-		if req.Memory != nil {
-			np.Memory = *req.Memory
-		}
-		if req.Storage != nil {
-			np.Storage = *req.Storage
-		}
-		if err := placementFields(np); err != nil {
-			return d, p, "", err
-		}
-		if req.Name != nil {
-			if err := snapdeck.ValidateDatabaseName(strings.TrimSpace(*req.Name)); err != nil {
-				return d, p, "", err
-			}
-		}
-		if d.Status.IsBusy() {
-			return d, p, "", busy(d)
-		}
-		ctx := c.Request().Context()
-		var changed []string
-		if req.Name != nil && *req.Name != d.Name {
-			nd, err := a.s.deps.Databases.Rename(ctx, d.ID, *req.Name)
-			if err != nil {
-				return d, p, "", err
-			}
-			changed = append(changed, fmt.Sprintf("renamed %s to %s", d.Name, nd.Name))
-			d.Name = nd.Name
-		}
-		if np != p {
-			if err := a.s.deps.Store.SetPlacement(ctx, d.ID, np); err != nil {
-				return d, p, "", err
-			}
-			changed = append(changed, "memory/storage recorded")
-		}
-		return d, np, strings.Join(changed, "; "), nil
-	})
-}
-
-// busy is the 409 Aura answers for a database in the middle of an operation.
-func busy(d snapdeck.Database) error {
-	return &snapdeck.Error{Code: snapdeck.Busy, Reason: "ongoing-database-operation",
-		Message: "The database is currently undergoing an operation: " + apiStatus(d.Status)}
+	d, _, err := a.findInstance(c)
+	var req updateRequest
+	if err == nil {
+		err = decodeJSON(c, &req, true)
+	}
+	if err != nil {
+		a.s.record(c, activity.DatabaseUpdate, c.Param("id"), "", "", err)
+		return err
+	}
+	d, p, err := a.s.deps.Databases.Update(c.Request().Context(), apiActor(c), d.ID,
+		database.Changes{Name: req.Name, Memory: req.Memory, Storage: req.Storage})
+	if err != nil {
+		return err
+	}
+	return a.reply(c, http.StatusAccepted, d, p)
 }
 
 func (a *api) deleteInstance(c echo.Context) error {
-	return a.change(c, activity.DatabaseDelete, func(d snapdeck.Database, p snapdeck.Placement) (snapdeck.Database, snapdeck.Placement, string, error) {
-		if err := a.s.deps.Databases.Delete(c.Request().Context(), d.ID, d.Name); err != nil {
-			return d, p, "", err
-		}
-		// Deletion finishes before the reply; the object shows Aura's
-		// in-between status, and the next GET answers 404.
-		d.Status = snapdeck.StatusDeleting
-		return d, p, fmt.Sprintf("Deleted %s", d.Name), nil
-	})
+	d, p, err := a.findInstance(c)
+	if err != nil {
+		a.s.record(c, activity.DatabaseDelete, c.Param("id"), "", "", err)
+		return err
+	}
+	// Deletion finishes before the reply; the object shows Aura's
+	// in-between status, and the next GET answers 404.
+	if d, err = a.s.deps.Databases.DeleteDatabase(c.Request().Context(), apiActor(c), d.ID, d.Name); err != nil {
+		return err
+	}
+	return a.reply(c, http.StatusAccepted, d, p)
 }
 
 func (a *api) pauseInstance(c echo.Context) error {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -12,7 +11,6 @@ import (
 	"github.com/snapdeck/snapdeck/internal/activity"
 	"github.com/snapdeck/snapdeck/internal/apikey"
 	"github.com/snapdeck/snapdeck/internal/snapdeck"
-	"github.com/snapdeck/snapdeck/store"
 )
 
 // apiSnapshot is Aura's snapshot object.
@@ -53,30 +51,15 @@ func toAPISnapshot(s snapdeck.Snapshot) apiSnapshot {
 		Exportable: s.Status == snapdeck.SnapshotCompleted}
 }
 
-// exportable refuses a snapshot that is not completed: Aura uses only
-// exportable snapshots to restore, overwrite, copy or export. It is a 400,
-// as Aura's "Source snapshot <id> is not exportable" is assumed to be.
-func exportable(s store.SnapshotRecord, field string) error {
-	if s.Status == snapdeck.SnapshotCompleted {
-		return nil
-	}
-	what := "Snapshot"
-	if field != "" {
-		what = "Source snapshot"
-	}
-	return &snapdeck.Error{Code: snapdeck.Invalid, Reason: "snapshot-not-exportable", Field: field,
-		Message: fmt.Sprintf("%s %s is not exportable: it is %s, not completed.", what, s.ID, s.Status)}
-}
-
 // apiActor is who the activity log says acted: the key, by name.
 func apiActor(c echo.Context) string { return apikey.Actor(callerKey(c)) }
 
 // findSnapshot returns the database and the snapshot of it named in the
 // path; an unknown database is db-not-found before anything else.
-func (a *api) findSnapshot(c echo.Context) (snapdeck.Database, snapdeck.Placement, store.SnapshotRecord, error) {
+func (a *api) findSnapshot(c echo.Context) (snapdeck.Database, snapdeck.Placement, snapdeck.Snapshot, error) {
 	d, p, err := a.findInstance(c)
 	if err != nil {
-		return d, p, store.SnapshotRecord{}, err
+		return d, p, snapdeck.Snapshot{}, err
 	}
 	s, err := a.s.deps.Databases.FindSnapshot(c.Request().Context(), d.ID, c.Param("sid"))
 	return d, p, s, err
@@ -115,7 +98,7 @@ func (a *api) getSnapshot(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return data(c, http.StatusOK, toAPISnapshot(s.Snapshot))
+	return data(c, http.StatusOK, toAPISnapshot(s))
 }
 
 // takeSnapshot is POST /v1/instances/{id}/snapshots. aura-cli sends no
@@ -139,9 +122,6 @@ func (a *api) takeSnapshot(c echo.Context) error {
 // "running" again.
 func (a *api) restoreSnapshot(c echo.Context) error {
 	d, p, s, err := a.findSnapshot(c)
-	if err == nil {
-		err = exportable(s, "")
-	}
 	if err != nil {
 		a.s.record(c, activity.Restore, c.Param("id"), c.Param("sid"), "", err)
 		return err
@@ -159,9 +139,6 @@ func (a *api) restoreSnapshot(c echo.Context) error {
 // resumes.
 func (a *api) exportSnapshot(c echo.Context) error {
 	d, _, s, err := a.findSnapshot(c)
-	if err == nil {
-		err = exportable(s, "")
-	}
 	if err != nil {
 		a.s.record(c, activity.SnapshotExport, c.Param("id"), c.Param("sid"), "", err)
 		return err
@@ -246,7 +223,8 @@ func (a *api) overwriteSource(c echo.Context) (d snapdeck.Database, p snapdeck.P
 				Message: fmt.Sprintf("Snapshot %s is not a snapshot of instance %s.", s.ID, req.SourceInstanceID)}
 		}
 	}
-	return d, p, "", s.ID, exportable(s, "source_snapshot_id")
+	// OverwriteFromSnapshot refuses a snapshot that is not exportable.
+	return d, p, "", s.ID, nil
 }
 
 // sourceInstance finds a database named in a request body as a source.
@@ -276,7 +254,7 @@ func (a *api) overwritten(ctx context.Context, dbs ...snapdeck.Database) (map[st
 	if len(restoring) == 0 {
 		return nil, nil
 	}
-	jobs, err := a.s.deps.Store.FindOpenJobs(ctx, "")
+	jobs, err := a.s.deps.Databases.FindOpenJobs(ctx, "")
 	if err != nil {
 		return nil, err
 	}
@@ -287,31 +265,4 @@ func (a *api) overwritten(ctx context.Context, dbs ...snapdeck.Database) (map[st
 		}
 	}
 	return over, nil
-}
-
-// createFromSnapshot makes the database of a POST /v1/instances that names
-// a source snapshot; it is "creating" until the copy is done. reached tells
-// that CreateFromSnapshot was called, and so recorded the outcome.
-func (a *api) createFromSnapshot(c echo.Context, req *createRequest, plan snapdeck.Plan) (d snapdeck.Database, reached bool, err error) {
-	var src snapdeck.Database
-	switch {
-	case req.SourceInstanceID == "":
-		err = snapdeck.FieldError("source_instance_id", "Send source_instance_id with source_snapshot_id: the instance the snapshot is of.")
-	case req.SourceSnapshotID == "":
-		err = snapdeck.FieldError("source_snapshot_id", "Send source_snapshot_id with source_instance_id: the snapshot to create the instance from.")
-	default:
-		src, err = a.sourceInstance(c, req.SourceInstanceID)
-	}
-	var s store.SnapshotRecord
-	if err == nil {
-		s, err = a.s.deps.Databases.FindSnapshot(c.Request().Context(), src.ID, req.SourceSnapshotID)
-	}
-	if err == nil {
-		err = exportable(s, "source_snapshot_id")
-	}
-	if err != nil {
-		return snapdeck.Database{}, false, err
-	}
-	d, _, err = a.s.deps.Databases.CreateFromSnapshot(c.Request().Context(), src.ID, s.ID, strings.TrimSpace(req.Name), plan, apiActor(c))
-	return d, true, err
 }

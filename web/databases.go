@@ -7,6 +7,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/snapdeck/snapdeck/internal/activity"
+	"github.com/snapdeck/snapdeck/internal/database"
 	"github.com/snapdeck/snapdeck/internal/snapdeck"
 	"github.com/snapdeck/snapdeck/views"
 )
@@ -34,10 +35,8 @@ func (s *Server) newDatabase(c echo.Context) error {
 
 func (s *Server) createDatabase(c echo.Context) error {
 	name, plan := c.FormValue("name"), snapdeck.Plan(c.FormValue("plan"))
-	d, err := s.deps.Databases.Create(c.Request().Context(), name, plan)
-	if err != nil {
-		s.record(c, activity.DatabaseCreate, "", "", "", err)
-	}
+	out, err := s.deps.Databases.CreateDatabase(c.Request().Context(), currentUser(c).Email,
+		database.CreateRequest{Name: name, Plan: plan})
 	if snapdeck.ErrorCode(err) == snapdeck.Invalid {
 		return render(c, http.StatusBadRequest, views.NewDatabasePage(s.page(c, "New database", "databases"),
 			views.NewDatabase{Name: name, Plan: plan, Error: snapdeck.ErrorMessage(err)}))
@@ -45,12 +44,11 @@ func (s *Server) createDatabase(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := s.issueCredentials(c, d); err != nil {
+	if err := s.keepCredentials(c, out.Credentials); err != nil {
 		return err
 	}
-	s.record(c, activity.DatabaseCreate, d.ID, "", fmt.Sprintf("%s on the %s plan", d.Name, d.Plan), nil)
-	s.flash(c, "ok", fmt.Sprintf("Database %s created.", d.Name))
-	return c.Redirect(http.StatusSeeOther, "/databases/"+d.ID)
+	s.flash(c, "ok", fmt.Sprintf("Database %s created.", out.Database.Name))
+	return c.Redirect(http.StatusSeeOther, "/databases/"+out.Database.ID)
 }
 
 // database finds the database named in the path.
@@ -159,8 +157,7 @@ func (s *Server) deleteDatabase(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	err = s.deps.Databases.Delete(c.Request().Context(), d.ID, c.FormValue("confirm_name"))
-	s.record(c, activity.DatabaseDelete, d.ID, "", d.Name, err)
+	_, err = s.deps.Databases.DeleteDatabase(c.Request().Context(), currentUser(c).Email, d.ID, c.FormValue("confirm_name"))
 	if e, ok := snapdeck.AsError(err); ok && e.Code == snapdeck.Invalid {
 		return s.settingsPage(c, http.StatusBadRequest, s.settingsView(c, d, e.Message, e.Field))
 	}

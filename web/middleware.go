@@ -129,7 +129,7 @@ func (s *Server) loadUser(next echo.HandlerFunc) echo.HandlerFunc {
 			return err
 		}
 		if id := sessionUserID(sess); id != 0 {
-			u, err := s.deps.Store.FindUser(c.Request().Context(), id)
+			u, err := s.deps.Auth.FindUser(c.Request().Context(), id)
 			if err == nil && !u.Disabled {
 				c.Set(userKey, &u)
 			} else if err != nil && snapdeck.ErrorCode(err) != snapdeck.NotFound {

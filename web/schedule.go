@@ -43,7 +43,7 @@ func (s *Server) settingsView(c echo.Context, d snapdeck.Database, msg, field st
 // was taken (one query for all), whether its Scheduled snapshots keep
 // failing, and why its stored schedule override is not used, if it is not.
 func (s *Server) databaseRows(ctx context.Context, dbs []snapdeck.Database) ([]views.DatabaseRow, error) {
-	latest, err := s.deps.Store.LatestSnapshotTimes(ctx)
+	latest, err := s.deps.Databases.LatestSnapshotTimes(ctx)
 	if err != nil {
 		return nil, err
 	}

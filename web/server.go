@@ -23,7 +23,6 @@ import (
 	"github.com/snapdeck/snapdeck/internal/metrics"
 	"github.com/snapdeck/snapdeck/internal/schedule"
 	"github.com/snapdeck/snapdeck/internal/snapdeck"
-	"github.com/snapdeck/snapdeck/store"
 )
 
 // Config is what the web layer needs to know about its surroundings.
@@ -74,12 +73,17 @@ func ParsePublicURL(raw string) (string, error) {
 
 // Deps are the domain services the handlers call.
 type Deps struct {
-	Store     *store.DB
+	// Store is reached only by /healthz, to tell the store answers;
+	// everything else goes through the services. It is the console's
+	// *store.DB.
+	Store     Pinger
 	Databases *database.Manager
-	Auth      *auth.Authenticator
-	// Activity records what handlers still do themselves (creating a
-	// database with its credentials and placement, settings, API keys)
-	// through the same rule as the services.
+	// Auth signs users in, manages them and owns the session store.
+	Auth *auth.Authenticator
+	// Activity is the activity log: read by /activity, and written by a
+	// handler only for a request refused before any service was called
+	// (a body that does not parse) or an action with no service yet
+	// (settings, API keys), through the same rule as the services.
 	Activity *activity.Recorder
 	Logger   *slog.Logger
 	Now      func() time.Time
@@ -97,12 +101,17 @@ type Deps struct {
 	APILimiter *apikey.Limiter
 }
 
+// Pinger is what /healthz needs of the store: that it answers.
+type Pinger interface {
+	Ping(ctx context.Context) error
+}
+
 // Server is the console's HTTP handler.
 type Server struct {
 	cfg      Config
 	deps     Deps
 	e        *echo.Echo
-	sessions *sessionStore
+	sessions *auth.SessionStore
 	logger   *slog.Logger
 	// csrfKey signs the CSRF tokens of signed-in users.
 	csrfKey []byte
@@ -115,8 +124,8 @@ type Server struct {
 	stop context.Context
 }
 
-// New builds the server and its routes. The session keys live in the store
-// so sign-ins survive a restart.
+// New builds the server and its routes. The session and CSRF keys are
+// kept by auth in the store, so sign-ins survive a restart.
 func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 	if cfg.SessionMaxAge == 0 {
 		cfg.SessionMaxAge = 7 * 24 * time.Hour
@@ -146,11 +155,11 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 		cfg.PublicURL = u
 	}
 	secure := strings.HasPrefix(cfg.PublicURL, "https://")
-	ss, err := newSessionStore(ctx, deps.Store, cfg.SessionMaxAge, secure)
+	ss, err := deps.Auth.NewSessionStore(ctx, cfg.SessionMaxAge, secure)
 	if err != nil {
 		return nil, err
 	}
-	csrfKey, err := storedKey(ctx, deps.Store, "csrf_key")
+	csrfKey, err := deps.Auth.StoredKey(ctx, "csrf_key")
 	if err != nil {
 		return nil, err
 	}

@@ -40,7 +40,7 @@ func (s *Server) login(c echo.Context) error {
 	}
 	// A new id on sign-in, so a session planted before it is worth nothing.
 	if sess.ID != "" {
-		if err := s.deps.Store.DeleteSession(c.Request().Context(), sess.ID); err != nil {
+		if err := s.sessions.Delete(c.Request().Context(), sess.ID); err != nil {
 			return err
 		}
 		sess.ID = ""

@@ -11,7 +11,6 @@ import (
 	"github.com/snapdeck/snapdeck/internal/activity"
 	"github.com/snapdeck/snapdeck/internal/database"
 	"github.com/snapdeck/snapdeck/internal/snapdeck"
-	"github.com/snapdeck/snapdeck/store"
 	"github.com/snapdeck/snapdeck/views"
 )
 
@@ -34,7 +33,7 @@ func (s *Server) snapshotsView(c echo.Context, d snapdeck.Database) (views.Snaps
 	}
 	v.Snapshots, v.Total = list, total
 	v.Pages = max(1, (total+snapshotsPerPage-1)/snapshotsPerPage)
-	jobs, err := s.deps.Store.FindOpenJobs(ctx, d.ID)
+	jobs, err := s.deps.Databases.FindOpenJobs(ctx, d.ID)
 	if err != nil {
 		return v, err
 	}
@@ -87,10 +86,10 @@ func (s *Server) takeSnapshot(c echo.Context) error {
 }
 
 // snapshot finds the database and the snapshot named in the path.
-func (s *Server) snapshot(c echo.Context) (snapdeck.Database, store.SnapshotRecord, error) {
+func (s *Server) snapshot(c echo.Context) (snapdeck.Database, snapdeck.Snapshot, error) {
 	d, err := s.database(c)
 	if err != nil {
-		return d, store.SnapshotRecord{}, err
+		return d, snapdeck.Snapshot{}, err
 	}
 	snap, err := s.deps.Databases.FindSnapshot(c.Request().Context(), d.ID, c.Param("sid"))
 	return d, snap, err
@@ -181,7 +180,7 @@ func (s *Server) restoreForm(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return render(c, http.StatusOK, views.RestorePage(s.page(c, "Restore "+d.Name, "databases"), views.Restore{DB: d, Snapshot: snap.Snapshot}))
+	return render(c, http.StatusOK, views.RestorePage(s.page(c, "Restore "+d.Name, "databases"), views.Restore{DB: d, Snapshot: snap}))
 }
 
 // restore proceeds only on the exact text RESTORE, checked here whatever
@@ -195,7 +194,7 @@ func (s *Server) restore(c echo.Context) error {
 	if typed := c.FormValue("confirm"); typed != "RESTORE" {
 		s.record(c, activity.Restore, d.ID, snap.ID, "", snapdeck.FieldError("confirm", "confirmation text did not match RESTORE"))
 		return render(c, http.StatusBadRequest, views.RestorePage(s.page(c, "Restore "+d.Name, "databases"), views.Restore{
-			DB: d, Snapshot: snap.Snapshot, Confirm: typed,
+			DB: d, Snapshot: snap, Confirm: typed,
 			Error: "Type RESTORE in capital letters, exactly, to continue. Nothing was changed."}))
 	}
 	j, err := s.deps.Databases.Restore(c.Request().Context(), d.ID, snap.ID, u.Email)
@@ -210,7 +209,7 @@ func (s *Server) createFromSnapshotForm(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	v := views.CreateFromSnapshot{DB: d, Snapshot: snap.Snapshot, Plan: d.Plan,
+	v := views.CreateFromSnapshot{DB: d, Snapshot: snap, Plan: d.Plan,
 		Name: fmt.Sprintf("%s-%s", d.Name, snap.CreatedAt.UTC().Format("20060102-1504"))}
 	if len([]rune(v.Name)) > 64 {
 		v.Name = string([]rune(v.Name)[:64])
@@ -224,20 +223,25 @@ func (s *Server) createFromSnapshot(c echo.Context) error {
 		return err
 	}
 	name, plan := c.FormValue("name"), snapdeck.Plan(c.FormValue("plan"))
-	_, j, err := s.deps.Databases.CreateFromSnapshot(c.Request().Context(), d.ID, snap.ID, name, plan, currentUser(c).Email)
+	out, err := s.deps.Databases.CreateDatabase(c.Request().Context(), currentUser(c).Email,
+		database.CreateRequest{Name: name, Plan: plan, FromDatabase: d.ID, FromSnapshot: snap.ID})
 	if snapdeck.ErrorCode(err) == snapdeck.Invalid {
 		return render(c, http.StatusBadRequest, views.CreateFromSnapshotPage(s.page(c, "Create database from snapshot", "databases"),
-			views.CreateFromSnapshot{DB: d, Snapshot: snap.Snapshot, Name: name, Plan: plan, Error: snapdeck.ErrorMessage(err)}))
+			views.CreateFromSnapshot{DB: d, Snapshot: snap, Name: name, Plan: plan, Error: snapdeck.ErrorMessage(err)}))
 	}
 	if err != nil {
 		return err
 	}
-	return c.Redirect(http.StatusSeeOther, "/jobs/"+j.ID)
+	// The new database's page shows its credentials once it is opened.
+	if err := s.keepCredentials(c, out.Credentials); err != nil {
+		return err
+	}
+	return c.Redirect(http.StatusSeeOther, "/jobs/"+out.Job.ID)
 }
 
 func (s *Server) jobPage(c echo.Context) error {
 	ctx := c.Request().Context()
-	j, err := s.deps.Store.FindJob(ctx, c.Param("jid"))
+	j, err := s.deps.Databases.FindJob(ctx, c.Param("jid"))
 	if err != nil {
 		return err
 	}
@@ -272,7 +276,7 @@ func (s *Server) activity(c echo.Context) error {
 	v.Page = max(v.Page, 1)
 	// One more than a page tells whether another page exists without a
 	// count over the whole log.
-	events, err := s.deps.Store.FindEvents(ctx, snapdeck.EventFilter{DatabaseID: v.DatabaseID, Limit: eventsPerPage + 1,
+	events, err := s.deps.Activity.Find(ctx, snapdeck.EventFilter{DatabaseID: v.DatabaseID, Limit: eventsPerPage + 1,
 		Offset: (v.Page - 1) * eventsPerPage})
 	if err != nil {
 		return err

@@ -13,7 +13,7 @@ import (
 )
 
 func (s *Server) usersPage(c echo.Context, status int, v views.Users) error {
-	users, err := s.deps.Store.FindUsers(c.Request().Context())
+	users, err := s.deps.Auth.FindUsers(c.Request().Context())
 	if err != nil {
 		return err
 	}

@@ -117,3 +117,8 @@ func (r *Recorder) Record(ctx context.Context, e Entry) snapdeck.Event {
 	}
 	return ev
 }
+
+// Find reads the activity log, newest first, as the filter says.
+func (r *Recorder) Find(ctx context.Context, f snapdeck.EventFilter) ([]snapdeck.Event, error) {
+	return r.db.FindEvents(ctx, f)
+}

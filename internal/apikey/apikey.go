@@ -15,6 +15,8 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/google/uuid"
+
 	"github.com/snapdeck/snapdeck/internal/auth"
 	"github.com/snapdeck/snapdeck/internal/snapdeck"
 	"github.com/snapdeck/snapdeck/store"
@@ -34,6 +36,8 @@ type Manager struct {
 	tokens *signer
 	logger *slog.Logger
 	now    func() time.Time
+	// tenant is the console's tenant id, made once and kept in the store.
+	tenant string
 }
 
 // NewManager returns a Manager. The token-signing key is kept in the store,
@@ -53,8 +57,17 @@ func NewManager(ctx context.Context, db *store.DB, logger *slog.Logger, now func
 	if err != nil {
 		return nil, err
 	}
-	return &Manager{db: db, tokens: s, logger: logger, now: now}, nil
+	// The tenant id is a UUID made on first start and kept, so it never
+	// changes: Aura's clients store it.
+	tenant, err := db.MetaOrInit(ctx, "tenant_id", uuid.NewString)
+	if err != nil {
+		return nil, err
+	}
+	return &Manager{db: db, tokens: s, logger: logger, now: now, tenant: tenant}, nil
 }
+
+// TenantID returns the console's one tenant id, as the API shows it.
+func (m *Manager) TenantID() string { return m.tenant }
 
 // hashSecret is how secrets are kept. A plain SHA-256 is enough: secrets
 // are 32 random bytes, so there is nothing to guess, and checking stays

@@ -72,3 +72,14 @@ func (a *Authenticator) changeUser(ctx context.Context, by snapdeck.User, action
 func (a *Authenticator) recordUser(ctx context.Context, by snapdeck.User, action activity.Action, detail string, err error) {
 	a.activity.Record(ctx, activity.Entry{Actor: by.Email, Action: action, Detail: detail, Err: err})
 }
+
+// FindUser returns the user with the given id: the signed-in user of a
+// session.
+func (a *Authenticator) FindUser(ctx context.Context, id int64) (snapdeck.User, error) {
+	return a.db.FindUser(ctx, id)
+}
+
+// FindUsers lists the console's users, for the admin's user page.
+func (a *Authenticator) FindUsers(ctx context.Context) ([]snapdeck.User, error) {
+	return a.db.FindUsers(ctx)
+}

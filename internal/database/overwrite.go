@@ -28,7 +28,7 @@ func (m *Manager) overwriteFromSnapshot(ctx context.Context, dbID, sid, actor st
 	if err != nil {
 		return snapdeck.Job{}, err
 	}
-	if err := usable(s); err != nil {
+	if err := usableSource(s); err != nil {
 		return snapdeck.Job{}, err
 	}
 	detail := fmt.Sprintf("from snapshot of %s taken %s", s.DatabaseID, s.CreatedAt.Format("2006-01-02 15:04:05 UTC"))

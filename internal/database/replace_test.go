@@ -98,7 +98,7 @@ func TestReplaceServesBeforeItsSafetySnapshot(t *testing.T) {
 				t.Errorf("at the swap: %s with %s, want running with the new data 100:5050", got.Status, rows)
 			}
 			if serr != nil || safety.Status == snapdeck.SnapshotCompleted {
-				t.Errorf("safety snapshot at the swap: %+v, %v; want one not yet completed", safety.Snapshot, serr)
+				t.Errorf("safety snapshot at the swap: %+v, %v; want one not yet completed", safety, serr)
 			}
 			if j = e.waitJob(t, j.ID); j.Status != snapdeck.JobSucceeded {
 				t.Fatalf("%s: %s (%s)", door, j.Status, j.Error)

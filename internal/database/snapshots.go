@@ -269,7 +269,12 @@ func (m *Manager) Snapshot(ctx context.Context, id string, typ snapdeck.Snapshot
 
 // FindSnapshot returns a snapshot of the given database, or of any
 // database that exists when dbID is "".
-func (m *Manager) FindSnapshot(ctx context.Context, dbID, sid string) (store.SnapshotRecord, error) {
+func (m *Manager) FindSnapshot(ctx context.Context, dbID, sid string) (snapdeck.Snapshot, error) {
+	s, err := m.findSnapshot(ctx, dbID, sid)
+	return s.Snapshot, err
+}
+
+func (m *Manager) findSnapshot(ctx context.Context, dbID, sid string) (store.SnapshotRecord, error) {
 	s, err := m.findLiveSnapshot(ctx, sid)
 	if err != nil {
 		return s, err
@@ -334,17 +339,31 @@ func (m *Manager) FindSnapshots(ctx context.Context, f snapdeck.SnapshotFilter) 
 	return out, total, nil
 }
 
-// usable checks a snapshot can be restored, exported or copied.
+// usable checks a snapshot can be restored, exported or copied: the one
+// "not exportable" rule of both doors. It is Invalid, as Aura answers 400
+// for a snapshot it cannot use (docs/api.md).
 func usable(s store.SnapshotRecord) error {
-	if s.Status != snapdeck.SnapshotCompleted {
-		return &snapdeck.Error{Code: snapdeck.Conflict, Reason: "snapshot-not-exportable",
-			Message: fmt.Sprintf("Snapshot %s is %s; only completed snapshots can be restored, exported or copied.", s.ID, s.Status)}
+	return notExportable(s, "Snapshot", "")
+}
+
+// usableSource is usable for a snapshot named as the source of a new or
+// overwritten database, with the field that named it.
+func usableSource(s store.SnapshotRecord) error {
+	return notExportable(s, "Source snapshot", "source_snapshot_id")
+}
+
+func notExportable(s store.SnapshotRecord, what, field string) error {
+	var why string
+	switch {
+	case s.Status != snapdeck.SnapshotCompleted:
+		why = fmt.Sprintf("it is %s, not completed", s.Status)
+	case s.VerifyError != "":
+		why = fmt.Sprintf("it failed verification (%s) and cannot be trusted", s.VerifyError)
+	default:
+		return nil
 	}
-	if s.VerifyError != "" {
-		return &snapdeck.Error{Code: snapdeck.Conflict, Reason: "snapshot-not-exportable",
-			Message: fmt.Sprintf("Snapshot %s failed verification (%s); it cannot be trusted.", s.ID, s.VerifyError)}
-	}
-	return nil
+	return &snapdeck.Error{Code: snapdeck.Invalid, Reason: "snapshot-not-exportable", Field: field,
+		Message: fmt.Sprintf("%s %s is not exportable: %s.", what, s.ID, why)}
 }
 
 // Restore overwrites a database with one of its snapshots, in the
@@ -353,7 +372,7 @@ func usable(s store.SnapshotRecord) error {
 // replaced data. A refusal is recorded in the activity log here, the
 // restore's outcome by the job.
 func (m *Manager) Restore(ctx context.Context, dbID, sid, actor string) (snapdeck.Job, error) {
-	s, err := m.FindSnapshot(ctx, dbID, sid)
+	s, err := m.findSnapshot(ctx, dbID, sid)
 	var j snapdeck.Job
 	if err == nil {
 		j, err = m.restore(ctx, dbID, s, actor)
@@ -411,7 +430,7 @@ func (m *Manager) createFromSnapshot(ctx context.Context, dbID, sid, name string
 		return snapdeck.Database{}, snapdeck.Job{}, &snapdeck.Error{Code: snapdeck.NotFound, Reason: "snapshot-not-found",
 			Message: fmt.Sprintf("Snapshot %s does not belong to database %s.", sid, dbID)}
 	}
-	if err := usable(s); err != nil {
+	if err := usableSource(s); err != nil {
 		return snapdeck.Database{}, snapdeck.Job{}, err
 	}
 	if err := snapdeck.ValidateDatabaseName(name); err != nil {
@@ -470,7 +489,7 @@ func (m *Manager) Export(ctx context.Context, dbID, sid, actor string) (*Export,
 	d, err := m.db.FindDatabase(ctx, dbID)
 	var s store.SnapshotRecord
 	if err == nil {
-		s, err = m.FindSnapshot(ctx, dbID, sid)
+		s, err = m.findSnapshot(ctx, dbID, sid)
 	}
 	if err == nil {
 		err = usable(s)

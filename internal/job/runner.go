@@ -242,3 +242,14 @@ func (p *Progress) save(force bool) {
 		p.runner.logger.Warn("record job progress", "job_id", j.ID, "err", err)
 	}
 }
+
+// Find returns a job as last recorded, running or ended.
+func (r *Runner) Find(ctx context.Context, id string) (snapdeck.Job, error) {
+	return r.db.FindJob(ctx, id)
+}
+
+// FindOpen returns the jobs not yet ended, of one database or, for "",
+// of every database.
+func (r *Runner) FindOpen(ctx context.Context, dbID string) ([]snapdeck.Job, error) {
+	return r.db.FindOpenJobs(ctx, dbID)
+}

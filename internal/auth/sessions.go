@@ -1,4 +1,4 @@
-package web
+package auth
 
 import (
 	"context"
@@ -11,18 +11,15 @@ import (
 	"github.com/gorilla/securecookie"
 	"github.com/gorilla/sessions"
 
-	"github.com/snapdeck/snapdeck/internal/auth"
 	"github.com/snapdeck/snapdeck/internal/snapdeck"
 	"github.com/snapdeck/snapdeck/store"
 )
 
-const sessionCookie = "snapdeck_session"
-
-// sessionStore is a gorilla/sessions Store whose sessions live in the
+// SessionStore is a gorilla/sessions Store whose sessions live in the
 // console's store; the cookie carries only the signed session id. Ending a
 // session on the server (sign-out, a password change, disabling a user)
 // therefore ends it everywhere.
-type sessionStore struct {
+type SessionStore struct {
 	db     *store.DB
 	codecs []securecookie.Codec
 	maxAge time.Duration
@@ -31,20 +28,24 @@ type sessionStore struct {
 	secure bool
 }
 
-func newSessionStore(ctx context.Context, db *store.DB, maxAge time.Duration, secure bool) (*sessionStore, error) {
-	raw, err := storedKey(ctx, db, "session_hash_key")
+// NewSessionStore returns the session store over the console's store; its
+// signing key is kept there, so sign-ins survive a restart. secure marks
+// the cookie Secure on every request.
+func (a *Authenticator) NewSessionStore(ctx context.Context, maxAge time.Duration, secure bool) (*SessionStore, error) {
+	db := a.db
+	raw, err := a.StoredKey(ctx, "session_hash_key")
 	if err != nil {
 		return nil, err
 	}
 	codec := securecookie.New(raw, nil)
 	codec.MaxAge(int(maxAge.Seconds()))
-	return &sessionStore{db: db, codecs: []securecookie.Codec{codec}, maxAge: maxAge, secure: secure}, nil
+	return &SessionStore{db: db, codecs: []securecookie.Codec{codec}, maxAge: maxAge, secure: secure}, nil
 }
 
-// storedKey returns a 32-byte secret kept in the store under name, made on
-// first use, so it survives restarts.
-func storedKey(ctx context.Context, db *store.DB, name string) ([]byte, error) {
-	key, err := db.MetaOrInit(ctx, name, func() string { return auth.RandomSecret(32) })
+// StoredKey returns a 32-byte secret kept in the store under name, made on
+// first use, so it survives restarts: the session and CSRF keys.
+func (a *Authenticator) StoredKey(ctx context.Context, name string) ([]byte, error) {
+	key, err := a.db.MetaOrInit(ctx, name, func() string { return RandomSecret(32) })
 	if err != nil {
 		return nil, err
 	}
@@ -56,12 +57,12 @@ func storedKey(ctx context.Context, db *store.DB, name string) ([]byte, error) {
 }
 
 // Get returns the request's session, cached for the request.
-func (s *sessionStore) Get(r *http.Request, name string) (*sessions.Session, error) {
+func (s *SessionStore) Get(r *http.Request, name string) (*sessions.Session, error) {
 	return sessions.GetRegistry(r).Get(s, name)
 }
 
 // New loads the session named by the cookie, or starts an empty one.
-func (s *sessionStore) New(r *http.Request, name string) (*sessions.Session, error) {
+func (s *SessionStore) New(r *http.Request, name string) (*sessions.Session, error) {
 	sess := sessions.NewSession(s, name)
 	sess.Options = &sessions.Options{Path: "/", MaxAge: int(s.maxAge.Seconds()), HttpOnly: true,
 		SameSite: http.SameSiteLaxMode, Secure: s.secure || r.TLS != nil}
@@ -93,8 +94,13 @@ func (s *sessionStore) New(r *http.Request, name string) (*sessions.Session, err
 	return sess, nil
 }
 
+// Delete ends a session on the server, wherever its cookie is.
+func (s *SessionStore) Delete(ctx context.Context, id string) error {
+	return s.db.DeleteSession(ctx, id)
+}
+
 // Save writes the session to the store and the cookie; MaxAge < 0 deletes it.
-func (s *sessionStore) Save(r *http.Request, w http.ResponseWriter, sess *sessions.Session) error {
+func (s *SessionStore) Save(r *http.Request, w http.ResponseWriter, sess *sessions.Session) error {
 	if sess.Options.MaxAge < 0 {
 		if sess.ID != "" {
 			if err := s.db.DeleteSession(r.Context(), sess.ID); err != nil {
@@ -105,7 +111,7 @@ func (s *sessionStore) Save(r *http.Request, w http.ResponseWriter, sess *sessio
 		return nil
 	}
 	if sess.ID == "" {
-		sess.ID = auth.RandomSecret(32)
+		sess.ID = RandomSecret(32)
 	}
 	values := map[string]any{}
 	for k, v := range sess.Values {
@@ -133,16 +139,4 @@ func (s *sessionStore) Save(r *http.Request, w http.ResponseWriter, sess *sessio
 	}
 	http.SetCookie(w, sessions.NewCookie(sess.Name(), encoded, sess.Options))
 	return nil
-}
-
-// sessionUserID reads the signed-in user's id from session values, which
-// come back from JSON as float64.
-func sessionUserID(sess *sessions.Session) int64 {
-	switch v := sess.Values["user_id"].(type) {
-	case int64:
-		return v
-	case float64:
-		return int64(v)
-	}
-	return 0
 }
