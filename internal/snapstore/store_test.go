@@ -322,3 +322,33 @@ func TestLocalBatch(t *testing.T) {
 		t.Errorf("after Discard and reopen: got keys %v and temporary files %v, want packs/a, packs/b only", got, tmps)
 	}
 }
+
+// TestReadImageReturnsWhenCancelledMidway checks that a read cancelled
+// while it runs returns, whatever its goroutines were doing: a batch the
+// walk had queued but not yet handed to a worker once left the reader
+// waiting for it forever, and with it the job runner's Close (seen as rare
+// ten-minute hangs of test runs, in a snapshot's background verification).
+func TestReadImageReturnsWhenCancelledMidway(t *testing.T) {
+	s := mustOpen(t, "")
+	root, _ := mustPut(t, s, makeImage(20000, 7))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for range 300 {
+			ctx, cancel := context.WithCancel(context.Background())
+			runs := 0
+			_ = s.ReadImage(ctx, root, CheckPages, func([]byte) error {
+				if runs++; runs == 1 {
+					cancel()
+				}
+				return nil
+			})
+			cancel()
+		}
+	}()
+	select {
+	case <-done:
+	case <-time.After(60 * time.Second):
+		t.Fatal("a cancelled ReadImage did not return")
+	}
+}

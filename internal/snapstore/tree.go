@@ -307,6 +307,10 @@ func (s *Store) ReadImagePages(ctx context.Context, root string, check Check, fn
 			case jobs <- j:
 				return nil
 			case <-ctx.Done():
+				// j.out is queued already and no worker will fill it:
+				// the reader below waits for every queued result, so
+				// this one must come from here (out has room for it).
+				j.out <- result{err: ctx.Err()}
 				return ctx.Err()
 			}
 		})
