@@ -101,6 +101,16 @@ const (
 	shmVersion       = 3007000
 )
 
+// walIndexHeader reads the header of the wal-index open as f; ok is false
+// when it cannot be read, is not initialised, or its two copies disagree
+// (a writer was changing it).
+func walIndexHeader(f *os.File) (hdr [shmHeaderSize]byte, ok bool) {
+	if _, err := f.ReadAt(hdr[:], 0); err != nil {
+		return hdr, false
+	}
+	return hdr, string(hdr[:48]) == string(hdr[48:96]) && hdr[12] == 1
+}
+
 // walIndexPages is walPages read from the wal-index instead of the WAL: it
 // returns the pages of the frames the WAL holds past the last checkpoint,
 // among pages 1 to pages. Frames a checkpoint has already copied into the
@@ -133,8 +143,8 @@ func walIndexPages(dbPath string, pageSize int, pages int64) (set pageSet, count
 		return nil, 0, false, err
 	}
 	defer f.Close()
-	var hdr [shmHeaderSize]byte
-	if _, err := f.ReadAt(hdr[:], 0); err != nil {
+	hdr, ok := walIndexHeader(f)
+	if !ok {
 		return nil, 0, false, nil
 	}
 	ne := binary.NativeEndian
@@ -142,7 +152,7 @@ func walIndexPages(dbPath string, pageSize int, pages int64) (set pageSet, count
 	if size == 1 {
 		size = 65536
 	}
-	if string(hdr[:48]) != string(hdr[48:96]) || hdr[12] != 1 || ne.Uint32(hdr[:]) != shmVersion || size != pageSize {
+	if ne.Uint32(hdr[:]) != shmVersion || size != pageSize {
 		return nil, 0, false, nil
 	}
 	maxFrame, backfill := int64(ne.Uint32(hdr[16:])), int64(ne.Uint32(hdr[96:]))
@@ -216,8 +226,8 @@ func stateOf(path string) (s fileState, ok bool) {
 		return s, false
 	}
 	defer f.Close()
-	var hdr [96]byte
-	if _, err := f.ReadAt(hdr[:], 0); err != nil || string(hdr[:48]) != string(hdr[48:]) || hdr[12] != 1 {
+	hdr, ok := walIndexHeader(f)
+	if !ok {
 		return s, false
 	}
 	s.shm = true
