@@ -191,3 +191,55 @@ func TestOpenImageClosedEarly(t *testing.T) {
 		t.Errorf("io.Copy of the image: %d bytes, %v, sha %x; want %d bytes with sha %s", n, err, h.Sum(nil), img.Size, img.SHA256)
 	}
 }
+
+// TestCaptureWithACommitDuringIt checks that a capture during which a
+// writer commits is not remembered as the file's state: the next capture,
+// with nothing else committed, reads the database again and holds the
+// commit.
+func TestCaptureWithACommitDuringIt(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "a.sqlite")
+	db := openDB(t, path)
+	insertOrders(t, db, 20000, 1)
+	st := openStore(t, "")
+	first, err := Capture(ctx, path, st, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A commit first, so that the next capture reads the database.
+	if _, err := db.ExecContext(ctx, "UPDATE counter SET n = n + 1 WHERE id = 1"); err != nil {
+		t.Fatal(err)
+	}
+	committed := false
+	faultHook = func(point string) {
+		if point == "capture:read-done" && !committed {
+			committed = true
+			if _, err := db.ExecContext(ctx, "UPDATE counter SET n = n + 1 WHERE id = 1"); err != nil {
+				t.Error(err)
+			}
+		}
+	}
+	during, err := CaptureWithBase(ctx, path, st, first.Root, nil)
+	faultHook = nil
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !committed || during.Root == first.Root {
+		t.Fatalf("the capture did not read the database again after a commit")
+	}
+	calls := 0
+	next, err := CaptureWithBase(ctx, path, st, during.Root, func(done, total int64) { calls++ })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if next.Root == during.Root || calls < 2 {
+		t.Fatalf("the capture after a commit made during the previous one took its image again (root %s, progress reported %d times)", next.Root, calls)
+	}
+	out := filepath.Join(t.TempDir(), "out.sqlite")
+	if err := Materialize(ctx, st, next, out, ForNewDatabase, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := contentDigest(t, out), contentDigest(t, path); got != want {
+		t.Errorf("image content %s, database %s", got, want)
+	}
+}
