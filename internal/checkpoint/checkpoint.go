@@ -152,6 +152,11 @@ func (c *Checkpointer) truncate(ctx context.Context) {
 		return
 	}
 	defer conn.Close()
+	// The pool's own timeout (its DSN's), given back afterwards.
+	var timeoutMS int
+	if err := conn.QueryRowContext(ctx, "PRAGMA busy_timeout").Scan(&timeoutMS); err != nil {
+		return
+	}
 	if _, err := conn.ExecContext(ctx, "PRAGMA busy_timeout = 0"); err != nil {
 		return
 	}
@@ -159,15 +164,11 @@ func (c *Checkpointer) truncate(ctx context.Context) {
 	if err := conn.QueryRowContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)").Scan(&busy, &frames, &copied); err != nil && ctx.Err() == nil {
 		c.logger.Debug("truncating checkpoint skipped", "err", err)
 	}
-	if _, err := conn.ExecContext(context.WithoutCancel(ctx), fmt.Sprintf("PRAGMA busy_timeout = %d", BusyTimeout.Milliseconds())); err != nil {
+	if _, err := conn.ExecContext(context.WithoutCancel(ctx), fmt.Sprintf("PRAGMA busy_timeout = %d", timeoutMS)); err != nil {
 		// A pooled connection must not keep the zero timeout: drop it.
 		_ = conn.Raw(func(any) error { return driver.ErrBadConn })
 	}
 }
-
-// BusyTimeout is the busy timeout of the console's connections to a hosted
-// database (see the database package's DSN), restored after truncate.
-const BusyTimeout = 10 * time.Second
 
 // Close stops the goroutine; the pool's last connection to close
 // checkpoints what is left.
