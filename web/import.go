@@ -118,8 +118,13 @@ func (s *Server) importUpload(c echo.Context) error {
 		}
 	} else {
 		// Load records its own outcome; an upload refused before it
-		// reached Load (busy, too large, cut short) is recorded here.
-		s.record(c, activity.Load, d.ID, "", "from "+name, err)
+		// reached Load (busy, too large, cut short) is recorded here,
+		// under its file's name when it got as far as naming one.
+		detail := ""
+		if name != "" {
+			detail = "from " + name
+		}
+		s.record(c, activity.Load, d.ID, "", detail, err)
 	}
 	switch code := snapdeck.ErrorCode(err); code {
 	case snapdeck.Invalid, snapdeck.TooLarge, snapdeck.Busy, snapdeck.Conflict, snapdeck.TooMany:

@@ -245,3 +245,34 @@ func TestImportNeedsTheCSRFTokenAndAWriter(t *testing.T) {
 		t.Errorf("Load snapshots: got %d, want none", len(loads))
 	}
 }
+
+// An upload refused before its file is read, by a database that is not
+// running, is recorded without a file name: there is none yet.
+func TestImportRefusedBeforeTheFileNamesNoFile(t *testing.T) {
+	c := mustConsole(t, importLimits)
+	d := c.mustDatabase("paused", snapdeck.PlanProfessional)
+	if _, err := c.databases.Pause(context.Background(), d.ID); err != nil {
+		t.Fatal(err)
+	}
+	cl := c.newClient("member@x")
+	if res, _ := cl.upload(d.ID, "data.sqlite", strings.NewReader("x")); res.StatusCode != http.StatusConflict {
+		t.Fatalf("upload into a paused database: got %d, want 409", res.StatusCode)
+	}
+	events, err := c.store.FindEvents(context.Background(), snapdeck.EventFilter{DatabaseID: d.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, e := range events {
+		if e.Action != "load" {
+			continue
+		}
+		found = true
+		if e.Outcome != snapdeck.OutcomeRefused || strings.HasPrefix(e.Detail, "from") {
+			t.Errorf("load line: got %s %q, want refused with the reason alone", e.Outcome, e.Detail)
+		}
+	}
+	if !found {
+		t.Error("no load line in the activity log")
+	}
+}

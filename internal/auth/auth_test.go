@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -192,5 +193,46 @@ func TestEnsureAdmin(t *testing.T) {
 	created, _, err = a.EnsureAdmin(ctx, "", "")
 	if err != nil || created {
 		t.Fatalf("second start: got created=%v err=%v; want nothing created", created, err)
+	}
+}
+
+// Wrong passwords sent all at once are counted as they arrive: no more
+// than MaxFailures of them reach the password check, however many run
+// together, and the account stays refused from that address afterwards.
+func TestSignInConcurrentFailuresAreCountedBeforeTheCheck(t *testing.T) {
+	ctx := context.Background()
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	a, _ := mustAuthenticator(t, &now)
+	if _, err := a.AddUser(ctx, "ann@example.com", "s3cret-pass", snapdeck.RoleMember); err != nil {
+		t.Fatal(err)
+	}
+	const tries = 30
+	errs := make(chan error, tries)
+	var wg sync.WaitGroup
+	for i := 0; i < tries; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := a.SignIn(ctx, "ann@example.com", fmt.Sprintf("wrong%d", i), "203.0.113.9")
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	checked := 0
+	for err := range errs {
+		switch snapdeck.ErrorCode(err) {
+		case snapdeck.Unauthorized:
+			checked++
+		case snapdeck.TooMany:
+		default:
+			t.Fatalf("got %v, want Unauthorized or TooMany", err)
+		}
+	}
+	if checked > auth.MaxFailures {
+		t.Errorf("%d wrong passwords were checked at once, want at most %d", checked, auth.MaxFailures)
+	}
+	if _, err := a.SignIn(ctx, "ann@example.com", "s3cret-pass", "203.0.113.9"); checked == auth.MaxFailures && snapdeck.ErrorCode(err) != snapdeck.TooMany {
+		t.Errorf("right password after %d failures: got %v, want TooMany", checked, err)
 	}
 }

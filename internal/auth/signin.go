@@ -56,39 +56,35 @@ func (a *Authenticator) SignIn(ctx context.Context, email, password, addr string
 	now := a.now()
 	addr = clientAddress(addr)
 	acct := accountKey(email, addr)
-	for _, k := range []struct {
-		key   string
-		limit int
-		what  string // for the person refused
-		scope string // for the activity log
-	}{{addr, MaxAddressFailures, "from your address", "from this address"},
-		{acct, MaxFailures, "for this account from your address", "for this account"}} {
-		wait, first := a.failures.refused(k.key, k.limit, now)
-		if wait <= 0 {
-			continue
-		}
+	// Counted as a failure before the check, in the same step as the
+	// limits are checked, so that attempts running together cannot all
+	// slip past a limit while their hashes run; taken back below when the
+	// attempt did not fail.
+	limits := []limit{{addr, MaxAddressFailures}, {acct, MaxFailures}}
+	if i, wait, first := a.failures.admit(limits, now); i >= 0 {
+		refusal := []struct {
+			what  string // for the person refused
+			scope string // for the activity log
+		}{{"from your address", "from this address"}, {"for this account from your address", "for this account"}}[i]
 		if first {
 			a.record(ctx, email, addr, snapdeck.Errorf(snapdeck.TooMany, "throttled, %d failed sign-ins %s in %d minutes",
-				k.limit, k.scope, int(FailureWindow.Minutes())))
+				limits[i].max, refusal.scope, int(FailureWindow.Minutes())))
 		}
 		minutes := max(1, int(math.Ceil(wait.Minutes())))
 		return snapdeck.User{}, &snapdeck.Error{Code: snapdeck.TooMany, Err: retryAfter(wait),
-			Message: fmt.Sprintf("Too many failed sign-ins %s. Try again in %d minute%s.", k.what, minutes, plural(minutes))}
+			Message: fmt.Sprintf("Too many failed sign-ins %s. Try again in %d minute%s.", refusal.what, minutes, plural(minutes))}
 	}
 	u, err := a.db.FindUserByEmail(ctx, email)
 	known := err == nil
 	if err != nil && snapdeck.ErrorCode(err) != snapdeck.NotFound {
+		a.failures.forget(addr, now)
+		a.failures.forget(acct, now)
 		return snapdeck.User{}, err
 	}
 	hash := a.dummy
 	if known {
 		hash = u.PasswordHash
 	}
-	// Counted as failures before the check, so concurrent attempts cannot
-	// all slip past the limit while their hashes run; taken back below when
-	// the attempt did not fail.
-	a.failures.fail(addr, MaxAddressFailures, now)
-	a.failures.fail(acct, MaxFailures, now)
 	ok := false
 	if err := a.hashes.do(ctx, func() { ok = CheckPassword(hash, password) && known }); err != nil {
 		a.failures.forget(addr, now)

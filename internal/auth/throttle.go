@@ -53,11 +53,41 @@ func newThrottle(max int) *throttle {
 	return &throttle{entries: map[string]*list.Element{}, order: list.New(), max: max}
 }
 
+// limit is a throttling key and the failures it may have in the window.
+type limit struct {
+	key string
+	max int
+}
+
+// admit counts an attempt at now against every limit, as a failure until
+// forget takes it back, unless one of them is reached already: then it
+// counts nothing and returns that limit's index, how long it is still
+// refused and whether this is the first refusal of the lockout; else -1.
+// The check and the count are one step under the lock, so attempts that
+// run together cannot all pass a limit before any of them is counted.
+func (t *throttle) admit(limits []limit, now time.Time) (refusedBy int, wait time.Duration, first bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for i, l := range limits {
+		if wait, first := t.refusedLocked(l.key, l.max, now); wait > 0 {
+			return i, wait, first
+		}
+	}
+	for _, l := range limits {
+		t.failLocked(l.key, l.max, now)
+	}
+	return -1, 0, false
+}
+
 // refused returns how long key is still refused (0 when it is not) and
 // whether this is the first refusal of the lockout.
 func (t *throttle) refused(key string, limit int, now time.Time) (wait time.Duration, first bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	return t.refusedLocked(key, limit, now)
+}
+
+func (t *throttle) refusedLocked(key string, limit int, now time.Time) (wait time.Duration, first bool) {
 	el, ok := t.entries[key]
 	if !ok {
 		return 0, false
@@ -77,6 +107,10 @@ func (t *throttle) refused(key string, limit int, now time.Time) (wait time.Dura
 func (t *throttle) fail(key string, limit int, now time.Time) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	t.failLocked(key, limit, now)
+}
+
+func (t *throttle) failLocked(key string, limit int, now time.Time) {
 	el, ok := t.entries[key]
 	if ok {
 		t.order.MoveToFront(el)
