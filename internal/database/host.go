@@ -558,10 +558,7 @@ func cut(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n] + "… (" + bytesize.Grouped(int64(len(s))) + " bytes)"
+	return clip(s, n) + " (" + bytesize.Grouped(int64(len(s))) + " bytes)"
 }
 
 // formatReal shows a REAL as the sqlite3 shell does (printf's "%!.15g"):
