@@ -126,19 +126,15 @@ func (m *Manager) newSnapshot(ctx context.Context, d snapdeck.Database, typ snap
 // The snapshot is listed completed only after Capture returned, that is
 // once all of its data is durable.
 func (m *Manager) capture(ctx context.Context, rec *store.SnapshotRecord, progress snapshot.Progress) error {
-	return m.captureFrom(ctx, rec, m.host.Path(rec.DatabaseID), progress)
-}
-
-// captureFrom is capture from the file at path: the database's own, or
-// the replaced file a replace keeps for its safety snapshot.
-func (m *Manager) captureFrom(ctx context.Context, rec *store.SnapshotRecord, path string, progress snapshot.Progress) error {
 	// The latest completed snapshot is the base for deltas of the pages
 	// changed since; without one, pages are stored whole.
-	return m.captureWithBase(ctx, rec, path, m.latestRoot(ctx, rec.DatabaseID), progress)
+	return m.captureWithBase(ctx, rec, m.host.Path(rec.DatabaseID), m.latestRoot(ctx, rec.DatabaseID), progress)
 }
 
-// captureWithBase is captureFrom with the root of the snapshot whose pages
-// are the base of the deltas; "" stores pages whole.
+// captureWithBase is capture from the file at path (the database's own,
+// or the replaced file a replace keeps for its safety snapshot), with the
+// root of the snapshot whose pages are the base of the deltas; "" stores
+// pages whole.
 func (m *Manager) captureWithBase(ctx context.Context, rec *store.SnapshotRecord, path, baseRoot string, progress snapshot.Progress) error {
 	l := m.lock(rec.DatabaseID)
 	l.RLock()
