@@ -124,21 +124,25 @@ func (m *Manager) newSnapshot(ctx context.Context, d snapdeck.Database, typ snap
 
 // capture takes the snapshot rec of its database and records the outcome.
 // The snapshot is listed completed only after Capture returned, that is
-// once all of its data is durable.
+// once all of its data is durable. It holds the database's lock shared,
+// so that its file is not swapped under it.
 func (m *Manager) capture(ctx context.Context, rec *store.SnapshotRecord, progress snapshot.Progress) error {
 	// The latest completed snapshot is the base for deltas of the pages
 	// changed since; without one, pages are stored whole.
-	return m.captureWithBase(ctx, rec, m.host.Path(rec.DatabaseID), m.latestRoot(ctx, rec.DatabaseID), progress)
+	base := m.latestRoot(ctx, rec.DatabaseID)
+	l := m.lock(rec.DatabaseID)
+	l.RLock()
+	defer l.RUnlock()
+	return m.captureWithBase(ctx, rec, m.host.Path(rec.DatabaseID), base, progress)
 }
 
 // captureWithBase is capture from the file at path (the database's own,
 // or the replaced file a replace keeps for its safety snapshot), with the
 // root of the snapshot whose pages are the base of the deltas; "" stores
-// pages whole.
+// pages whole. It takes no lock: capture holds the database's; the kept
+// replaced file of captureUndo is no longer the database's file, and
+// nothing swaps or writes it.
 func (m *Manager) captureWithBase(ctx context.Context, rec *store.SnapshotRecord, path, baseRoot string, progress snapshot.Progress) error {
-	l := m.lock(rec.DatabaseID)
-	l.RLock()
-	defer l.RUnlock()
 	rec.Status = snapdeck.SnapshotInProgress
 	if err := m.db.UpdateSnapshot(ctx, *rec); err != nil {
 		return err
