@@ -422,13 +422,9 @@ func (m *Manager) CreateFromSnapshot(ctx context.Context, dbID, sid, name string
 }
 
 func (m *Manager) createFromSnapshot(ctx context.Context, dbID, sid, name string, plan snapdeck.Plan, actor string) (snapdeck.Database, snapdeck.Job, error) {
-	s, err := m.findLiveSnapshot(ctx, sid)
+	s, err := m.findSnapshot(ctx, dbID, sid)
 	if err != nil {
 		return snapdeck.Database{}, snapdeck.Job{}, err
-	}
-	if dbID != "" && s.DatabaseID != dbID {
-		return snapdeck.Database{}, snapdeck.Job{}, &snapdeck.Error{Code: snapdeck.NotFound, Reason: "snapshot-not-found",
-			Message: fmt.Sprintf("Snapshot %s does not belong to database %s.", sid, dbID)}
 	}
 	if err := usableSource(s); err != nil {
 		return snapdeck.Database{}, snapdeck.Job{}, err
