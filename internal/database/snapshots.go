@@ -530,6 +530,11 @@ func (m *Manager) Export(ctx context.Context, dbID, sid, actor string) (*Export,
 			m.snaps.preparingMu.Lock()
 			delete(m.snaps.preparing, s.ID)
 			m.snaps.preparingMu.Unlock()
+			// After a failure the file goes, but only now: until the
+			// preparation left the map, a new download could find it
+			// there and open the file by this name. Once installed, the
+			// file has another name.
+			os.Remove(tmp.Name())
 			prep.end(err)
 			return err
 		})
@@ -548,8 +553,7 @@ func (m *Manager) Export(ctx context.Context, dbID, sid, actor string) (*Export,
 // it durable and installs it in the export cache.
 func (m *Manager) writeDump(ctx context.Context, d snapdeck.Database, s store.SnapshotRecord, prep *preparation, name string, p *job.Progress) error {
 	tmp := prep.file
-	defer os.Remove(tmp.Name()) // after a failure; once installed it has another name
-	defer tmp.Close()
+	defer tmp.Close() // the job removes it after a failure
 	img, err := snapshot.OpenImage(ctx, m.snaps.cfg.Store, image(s))
 	if err != nil {
 		return err
