@@ -122,7 +122,7 @@ func NewHost(dir string, logger *slog.Logger) (*Host, error) {
 }
 
 // Path returns the file of a hosted database.
-func (h *Host) Path(id string) string { return filepath.Join(h.dir, id+".sqlite") }
+func (h *Host) Path(id string) string { return filepath.Join(h.dir, id+dbFileExt) }
 
 // Dir returns the directory holding the database files.
 func (h *Host) Dir() string { return h.dir }
