@@ -127,7 +127,7 @@ func (e *Export) Close() error {
 func (c *exportCache) open(name, download string) (*Export, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	f, err := os.Open(filepath.Join(c.dir, name))
+	f, err := os.Open(c.path(name))
 	if err != nil {
 		return nil, false
 	}
@@ -147,7 +147,7 @@ func (c *exportCache) path(name string) string { return filepath.Join(c.dir, nam
 func (c *exportCache) install(tmp, name, download string) (*Export, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	path := filepath.Join(c.dir, name)
+	path := c.path(name)
 	if err := os.Rename(tmp, path); err != nil {
 		return nil, err
 	}
@@ -167,13 +167,13 @@ func (c *exportCache) install(tmp, name, download string) (*Export, error) {
 
 // lease counts one more download of name; c.mu is held.
 func (c *exportCache) lease(f *os.File, name, download string, mod time.Time) *Export {
-	return &Export{File: f, Name: download, ModTime: mod, release: c.hold(name)}
+	return &Export{File: f, Name: download, ModTime: mod, release: c.holdLocked(name)}
 }
 
-// hold counts one more download of name, which need not exist yet (a
-// download that follows its preparation), and returns what ends it; c.mu
-// is held.
-func (c *exportCache) hold(name string) func() {
+// holdLocked counts one more download of name, which need not exist yet
+// (a download that follows its preparation), and returns what ends it;
+// c.mu is held.
+func (c *exportCache) holdLocked(name string) func() {
 	c.leases[name]++
 	return func() {
 		c.mu.Lock()
@@ -186,11 +186,11 @@ func (c *exportCache) hold(name string) func() {
 	}
 }
 
-// holdLocked is hold for callers that do not hold c.mu.
-func (c *exportCache) holdLocked(name string) func() {
+// hold is holdLocked for callers that do not hold c.mu.
+func (c *exportCache) hold(name string) func() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.hold(name)
+	return c.holdLocked(name)
 }
 
 // makeRoom removes the oldest exports until need more bytes fit under the
@@ -263,7 +263,7 @@ func (c *exportCache) remove(f cached) bool {
 	if c.leases[f.name] > 0 {
 		return false
 	}
-	if err := os.Remove(filepath.Join(c.dir, f.name)); err != nil && !os.IsNotExist(err) {
+	if err := os.Remove(c.path(f.name)); err != nil && !os.IsNotExist(err) {
 		c.logger.Warn("remove prepared export", "file", f.name, "err", err)
 		return false
 	}

@@ -1,6 +1,7 @@
 package database_test
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"os"
@@ -157,5 +158,68 @@ func TestReclaimDeletesExpiredSessions(t *testing.T) {
 	}
 	if _, err := e.db.FindSession(ctx, "live"); err != nil {
 		t.Errorf("live session after Reclaim: %v, want it kept", err)
+	}
+}
+
+// TestTwoDownloadsShareOnePreparation starts a second download of a
+// snapshot while the first may still be preparing it: the second follows
+// the first's preparation (the same job) or, if that has ended, gets the
+// prepared file; never a second preparation. Both read the same whole
+// .dump.
+func TestTwoDownloadsShareOnePreparation(t *testing.T) {
+	ctx := context.Background()
+	e := mustEnv(t)
+	d, err := e.mgr.Create(ctx, "blobs", snapdeck.PlanProfessional)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.exec(t, d.ID, "CREATE TABLE b (v BLOB)")
+	e.exec(t, d.ID, "WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n+1 FROM c WHERE n < 500) INSERT INTO b SELECT randomblob(4000) FROM c")
+	s, err := e.mgr.Snapshot(ctx, d.ID, snapdeck.SnapshotOnDemand, "test", "system")
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := e.mgr.Export(ctx, d.ID, s.ID, "ann@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Close()
+	second, err := e.mgr.Export(ctx, d.ID, s.ID, "bob@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer second.Close()
+	if first.Prepared() || first.JobID == "" {
+		t.Fatalf("the first export: prepared %v, job %q; want it followed as its job writes it", first.Prepared(), first.JobID)
+	}
+	if !second.Prepared() && second.JobID != first.JobID {
+		t.Errorf("the second export follows job %q, want the first's %q", second.JobID, first.JobID)
+	}
+	read := func(exp *database.Export) []byte {
+		t.Helper()
+		var b bytes.Buffer
+		if _, err := exp.WriteTo(&b); err != nil {
+			t.Fatal(err)
+		}
+		return b.Bytes()
+	}
+	a, b := read(first), read(second)
+	if len(a) == 0 || !bytes.Equal(a, b) {
+		t.Errorf("the two downloads read %d and %d bytes, want the same whole export", len(a), len(b))
+	}
+	if err := first.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	// One preparation, one file: the export directory holds only it.
+	entries, err := os.ReadDir(filepath.Join(e.dir, "tmp", "exports"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != 1 || entries[0].Name() != s.ID+".dump" {
+		var names []string
+		for _, en := range entries {
+			names = append(names, en.Name())
+		}
+		t.Errorf("export directory holds %v, want only %s.dump", names, s.ID)
 	}
 }

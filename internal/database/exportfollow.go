@@ -116,7 +116,7 @@ var errPreparationFailed = errors.New("the export failed while it was being down
 // The download holds the cache's lease on the file's final name from the
 // start, so the cache never removes the file under it once installed.
 func (p *preparation) follow(download string) (*Export, error) {
-	release := p.cache.holdLocked(p.name)
+	release := p.cache.hold(p.name)
 	p.mu.Lock()
 	f, err := os.Open(p.path)
 	p.mu.Unlock()

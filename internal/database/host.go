@@ -122,7 +122,7 @@ func NewHost(dir string, logger *slog.Logger) (*Host, error) {
 }
 
 // Path returns the file of a hosted database.
-func (h *Host) Path(id string) string { return filepath.Join(h.dir, id+".sqlite") }
+func (h *Host) Path(id string) string { return filepath.Join(h.dir, id+dbFileExt) }
 
 // Dir returns the directory holding the database files.
 func (h *Host) Dir() string { return h.dir }
@@ -558,10 +558,7 @@ func cut(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n] + "… (" + bytesize.Grouped(int64(len(s))) + " bytes)"
+	return clip(s, n) + " (" + bytesize.Grouped(int64(len(s))) + " bytes)"
 }
 
 // formatReal shows a REAL as the sqlite3 shell does (printf's "%!.15g"):

@@ -31,7 +31,7 @@ func (m *Manager) overwriteFromSnapshot(ctx context.Context, dbID, sid, actor st
 	if err := usableSource(s); err != nil {
 		return snapdeck.Job{}, err
 	}
-	detail := fmt.Sprintf("from snapshot of %s taken %s", s.DatabaseID, s.CreatedAt.Format("2006-01-02 15:04:05 UTC"))
+	detail := fmt.Sprintf("from snapshot of %s taken %s", s.DatabaseID, s.CreatedAt.Format(timeFormat))
 	return m.startOverwrite(ctx, dbID, s.ID, actor, detail, func(context.Context, *job.Progress) (store.SnapshotRecord, error) {
 		return s, nil
 	}, s.CreatedAt)

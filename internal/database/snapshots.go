@@ -124,25 +124,25 @@ func (m *Manager) newSnapshot(ctx context.Context, d snapdeck.Database, typ snap
 
 // capture takes the snapshot rec of its database and records the outcome.
 // The snapshot is listed completed only after Capture returned, that is
-// once all of its data is durable.
+// once all of its data is durable. It holds the database's lock shared,
+// so that its file is not swapped under it.
 func (m *Manager) capture(ctx context.Context, rec *store.SnapshotRecord, progress snapshot.Progress) error {
-	return m.captureFrom(ctx, rec, m.host.Path(rec.DatabaseID), progress)
-}
-
-// captureFrom is capture from the file at path: the database's own, or
-// the replaced file a replace keeps for its safety snapshot.
-func (m *Manager) captureFrom(ctx context.Context, rec *store.SnapshotRecord, path string, progress snapshot.Progress) error {
 	// The latest completed snapshot is the base for deltas of the pages
 	// changed since; without one, pages are stored whole.
-	return m.captureWithBase(ctx, rec, path, m.latestRoot(ctx, rec.DatabaseID), progress)
-}
-
-// captureWithBase is captureFrom with the root of the snapshot whose pages
-// are the base of the deltas; "" stores pages whole.
-func (m *Manager) captureWithBase(ctx context.Context, rec *store.SnapshotRecord, path, baseRoot string, progress snapshot.Progress) error {
+	base := m.latestRoot(ctx, rec.DatabaseID)
 	l := m.lock(rec.DatabaseID)
 	l.RLock()
 	defer l.RUnlock()
+	return m.captureWithBase(ctx, rec, m.host.Path(rec.DatabaseID), base, progress)
+}
+
+// captureWithBase is capture from the file at path (the database's own,
+// or the replaced file a replace keeps for its safety snapshot), with the
+// root of the snapshot whose pages are the base of the deltas; "" stores
+// pages whole. It takes no lock: capture holds the database's; the kept
+// replaced file of captureUndo is no longer the database's file, and
+// nothing swaps or writes it.
+func (m *Manager) captureWithBase(ctx context.Context, rec *store.SnapshotRecord, path, baseRoot string, progress snapshot.Progress) error {
 	rec.Status = snapdeck.SnapshotInProgress
 	if err := m.db.UpdateSnapshot(ctx, *rec); err != nil {
 		return err
@@ -422,13 +422,9 @@ func (m *Manager) CreateFromSnapshot(ctx context.Context, dbID, sid, name string
 }
 
 func (m *Manager) createFromSnapshot(ctx context.Context, dbID, sid, name string, plan snapdeck.Plan, actor string) (snapdeck.Database, snapdeck.Job, error) {
-	s, err := m.findLiveSnapshot(ctx, sid)
+	s, err := m.findSnapshot(ctx, dbID, sid)
 	if err != nil {
 		return snapdeck.Database{}, snapdeck.Job{}, err
-	}
-	if dbID != "" && s.DatabaseID != dbID {
-		return snapdeck.Database{}, snapdeck.Job{}, &snapdeck.Error{Code: snapdeck.NotFound, Reason: "snapshot-not-found",
-			Message: fmt.Sprintf("Snapshot %s does not belong to database %s.", sid, dbID)}
 	}
 	if err := usableSource(s); err != nil {
 		return snapdeck.Database{}, snapdeck.Job{}, err
@@ -534,6 +530,11 @@ func (m *Manager) Export(ctx context.Context, dbID, sid, actor string) (*Export,
 			m.snaps.preparingMu.Lock()
 			delete(m.snaps.preparing, s.ID)
 			m.snaps.preparingMu.Unlock()
+			// After a failure the file goes, but only now: until the
+			// preparation left the map, a new download could find it
+			// there and open the file by this name. Once installed, the
+			// file has another name.
+			os.Remove(tmp.Name())
 			prep.end(err)
 			return err
 		})
@@ -552,8 +553,7 @@ func (m *Manager) Export(ctx context.Context, dbID, sid, actor string) (*Export,
 // it durable and installs it in the export cache.
 func (m *Manager) writeDump(ctx context.Context, d snapdeck.Database, s store.SnapshotRecord, prep *preparation, name string, p *job.Progress) error {
 	tmp := prep.file
-	defer os.Remove(tmp.Name()) // after a failure; once installed it has another name
-	defer tmp.Close()
+	defer tmp.Close() // the job removes it after a failure
 	img, err := snapshot.OpenImage(ctx, m.snaps.cfg.Store, image(s))
 	if err != nil {
 		return err
