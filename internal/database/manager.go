@@ -27,6 +27,8 @@ type Manager struct {
 	activity *activity.Recorder
 	snaps    *snapshotState
 	loads    loadState
+	// pitr replicates the databases of plans with a window (pitr.go).
+	pitr PITR
 }
 
 // Observer hears what a Manager did, once it is done: the scheduler takes
@@ -55,6 +57,9 @@ type Config struct {
 	// Observer hears of databases created and snapshots ended; nil when
 	// nobody listens.
 	Observer Observer
+	// PITR is point-in-time restore's replicators and windows; the zero
+	// value is off.
+	PITR PITR
 	// Logger is nil for none.
 	Logger *slog.Logger
 }
@@ -72,7 +77,7 @@ func NewManager(cfg Config) (*Manager, error) {
 	if cfg.Observer == nil {
 		cfg.Observer = noObserver{}
 	}
-	m := &Manager{db: cfg.Store, host: cfg.Host, activity: cfg.Activity, observer: cfg.Observer, logger: cfg.Logger}
+	m := &Manager{db: cfg.Store, host: cfg.Host, activity: cfg.Activity, observer: cfg.Observer, logger: cfg.Logger, pitr: cfg.PITR}
 	if err := m.initSnapshots(cfg.Snapshots); err != nil {
 		return nil, err
 	}
@@ -118,6 +123,7 @@ func (m *Manager) Create(ctx context.Context, name string, plan snapdeck.Plan) (
 	}
 	m.logger.Info("database created", "database_id", d.ID, "plan", d.Plan)
 	m.observer.DatabaseCreated(ctx, d)
+	m.startPITR(ctx, d)
 	return d, nil
 }
 
@@ -157,7 +163,11 @@ func (m *Manager) SetPlan(ctx context.Context, id string, plan snapdeck.Plan) (s
 	if !plan.Valid() {
 		return snapdeck.Database{}, snapdeck.FieldError("plan", "Choose a plan: free, professional or enterprise.")
 	}
-	return m.db.UpdateDatabase(ctx, id, store.DatabaseUpdate{Plan: &plan})
+	d, err := m.db.UpdateDatabase(ctx, id, store.DatabaseUpdate{Plan: &plan})
+	if err == nil && d.Status == snapdeck.StatusRunning {
+		m.startPITR(ctx, d) // the new plan's window, or none
+	}
+	return d, err
 }
 
 // Delete removes a database after the user typed its exact name. A database
@@ -174,6 +184,7 @@ func (m *Manager) Delete(ctx context.Context, id, typedName string) error {
 		[]snapdeck.Status{snapdeck.StatusRunning, snapdeck.StatusFailed, snapdeck.StatusPaused}, snapdeck.StatusDeleting); err != nil {
 		return err
 	}
+	m.dropPITR(ctx, id)
 	if err := m.host.Delete(ctx, id); err != nil {
 		return fmt.Errorf("delete database %s: %w", id, err)
 	}
@@ -263,6 +274,7 @@ func (m *Manager) Recover(ctx context.Context) error {
 			errs = append(errs, err)
 			m.logger.Warn("database creation was interrupted; marked failed", "database_id", d.ID)
 		case snapdeck.StatusDeleting:
+			m.dropPITR(ctx, d.ID)
 			errs = append(errs, m.host.Delete(ctx, d.ID), m.db.DeleteDatabase(ctx, d.ID))
 			snapshot.ForgetFile(m.host.Path(d.ID))
 		case snapdeck.StatusRestoring, snapdeck.StatusLoading:

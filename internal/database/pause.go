@@ -13,6 +13,7 @@ func (m *Manager) Pause(ctx context.Context, id string) (snapdeck.Database, erro
 	if err != nil {
 		return d, err
 	}
+	m.stopPITR(ctx, id)
 	if err := m.host.CloseDatabase(ctx, id); err != nil {
 		// The status already refuses queries; an unclosed pool only holds
 		// file handles until the next restart.
@@ -29,6 +30,7 @@ func (m *Manager) Resume(ctx context.Context, id string) (snapdeck.Database, err
 	if err != nil {
 		return d, err
 	}
+	m.startPITR(ctx, d)
 	m.logger.Info("database resumed", "database_id", id)
 	d.SizeBytes = m.host.Size(id)
 	return d, nil

@@ -429,14 +429,8 @@ func (m *Manager) createFromSnapshot(ctx context.Context, dbID, sid, name string
 	if err := usableSource(s); err != nil {
 		return snapdeck.Database{}, snapdeck.Job{}, err
 	}
-	if err := snapdeck.ValidateDatabaseName(name); err != nil {
-		return snapdeck.Database{}, snapdeck.Job{}, err
-	}
-	if !plan.Valid() {
-		return snapdeck.Database{}, snapdeck.Job{}, snapdeck.FieldError("plan", "Choose a plan: free, professional or enterprise.")
-	}
-	d := snapdeck.Database{ID: snapdeck.NewDatabaseID(), Name: name, Plan: plan, Status: snapdeck.StatusCreating}
-	if err := m.db.CreateDatabase(ctx, &d); err != nil {
+	d, err := m.createRecord(ctx, name, plan)
+	if err != nil {
 		return d, snapdeck.Job{}, err
 	}
 	start := time.Now()
@@ -444,17 +438,7 @@ func (m *Manager) createFromSnapshot(ctx context.Context, dbID, sid, name string
 		SnapshotID: s.ID, TargetID: d.ID, Actor: actor}, func(ctx context.Context, p *job.Progress) error {
 		err := m.materializeNew(ctx, d, s, p)
 		m.record(ctx, actor, activity.CreateFromSnap, d.ID, s.ID, err, time.Since(start), "from database "+s.DatabaseID)
-		if err != nil {
-			m.setStatus(d.ID, snapdeck.StatusFailed)
-			return err
-		}
-		m.setStatus(d.ID, snapdeck.StatusRunning)
-		// A copy: the caller returns d as it was at the start, and the
-		// job must not write to it meanwhile.
-		created := d
-		created.Status = snapdeck.StatusRunning
-		m.observer.DatabaseCreated(ctx, created)
-		return nil
+		return m.copyEnded(ctx, d, err)
 	})
 	if err != nil {
 		m.setStatus(d.ID, snapdeck.StatusFailed)

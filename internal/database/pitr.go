@@ -1,0 +1,262 @@
+package database
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/snapdeck/snapdeck/internal/activity"
+	"github.com/snapdeck/snapdeck/internal/job"
+	"github.com/snapdeck/snapdeck/internal/pitr"
+	"github.com/snapdeck/snapdeck/internal/snapdeck"
+	"github.com/snapdeck/snapdeck/internal/snapshot"
+)
+
+// PITR is point-in-time restore's part of a Manager's configuration
+// (issue 16, SPEC §10): the replicators and each plan's window.
+type PITR struct {
+	// Replicators replicate the databases of plans with a window; nil
+	// turns point-in-time restore off.
+	Replicators *pitr.Replicators
+	// Windows is how much history each plan keeps; a plan missing or 0
+	// keeps none and is not replicated.
+	Windows map[snapdeck.Plan]time.Duration
+}
+
+// pitrWindow is how much history a plan keeps; 0 when it keeps none.
+func (m *Manager) pitrWindow(plan snapdeck.Plan) time.Duration {
+	if m.pitr.Replicators == nil {
+		return 0
+	}
+	return m.pitr.Windows[plan]
+}
+
+// startPITR replicates a running database whose plan has a window, and
+// stops replicating one whose plan has none (its history goes). A failure
+// is logged: the database serves either way, and PITRWindow says it has
+// no history.
+func (m *Manager) startPITR(ctx context.Context, d snapdeck.Database) {
+	r := m.pitr.Replicators
+	if r == nil {
+		return
+	}
+	window := m.pitrWindow(d.Plan)
+	var err error
+	if window > 0 {
+		err = r.Start(ctx, d.ID, m.host.Path(d.ID), window)
+	} else {
+		err = r.Drop(ctx, d.ID, m.host.Path(d.ID))
+	}
+	if err != nil {
+		m.logger.Error("point-in-time replication", "database_id", d.ID, "plan", d.Plan, "err", err)
+	}
+}
+
+// stopPITR stops replicating a database, keeping its history: before its
+// pools close (pause) or its file is swapped (replace), as Litestream
+// holds the WAL open.
+func (m *Manager) stopPITR(ctx context.Context, id string) {
+	if r := m.pitr.Replicators; r != nil {
+		if err := r.Stop(ctx, id); err != nil {
+			m.logger.Error("stop point-in-time replication", "database_id", id, "err", err)
+		}
+	}
+}
+
+// dropPITR stops replicating a database being deleted and deletes its
+// history: no restore may bring a deleted database's data back.
+func (m *Manager) dropPITR(ctx context.Context, id string) {
+	if r := m.pitr.Replicators; r != nil {
+		if err := r.Drop(ctx, id, m.host.Path(id)); err != nil {
+			m.logger.Error("delete point-in-time history", "database_id", id, "err", err)
+		}
+	}
+}
+
+// StartReplication replicates every running database whose plan has a
+// window; the wiring calls it once Recover is done, before serving.
+// Litestream picks up each timeline where it was: the WAL a stop left is
+// read before anything else is written.
+func (m *Manager) StartReplication(ctx context.Context) error {
+	if m.pitr.Replicators == nil {
+		return nil
+	}
+	dbs, err := m.db.FindDatabases(ctx)
+	if err != nil {
+		return err
+	}
+	for _, d := range dbs {
+		if d.Status == snapdeck.StatusRunning {
+			m.startPITR(ctx, d)
+		}
+	}
+	return nil
+}
+
+// PITRWindow is the span of time database dbID can be restored to: from
+// the later of its oldest history and its plan's window ago, to now. ok
+// is false when it has none (a plan without a window, or no history yet).
+func (m *Manager) PITRWindow(ctx context.Context, dbID string) (from, to time.Time, ok bool, err error) {
+	d, err := m.db.FindDatabase(ctx, dbID)
+	if err != nil {
+		return from, to, false, err
+	}
+	window := m.pitrWindow(d.Plan)
+	if window <= 0 {
+		return from, to, false, nil
+	}
+	earliest, ok, err := m.pitr.Replicators.Earliest(ctx, dbID)
+	if err != nil || !ok {
+		return from, to, false, err
+	}
+	to = time.Now().UTC()
+	from = to.Add(-window)
+	if earliest.After(from) {
+		from = earliest
+	}
+	return from.UTC(), to, true, nil
+}
+
+// pitrTarget checks that at is inside database dbID's window and returns
+// the time a restore takes: at, and a time given to the whole second
+// covers that whole second (a commit at 12:00:00.300 is one "at
+// 12:00:00"). A time outside is refused as Invalid, naming the window.
+func (m *Manager) pitrTarget(ctx context.Context, dbID string, at time.Time) (time.Time, error) {
+	from, to, ok, err := m.PITRWindow(ctx, dbID)
+	if err != nil {
+		return at, err
+	}
+	if !ok {
+		return at, &snapdeck.Error{Code: snapdeck.Invalid, Reason: "no-pitr-window", Field: "time",
+			Message: "This database has no point-in-time history: its plan keeps none, or nothing was replicated yet."}
+	}
+	target := at
+	if at.Nanosecond() == 0 {
+		target = at.Add(time.Second - time.Millisecond)
+	}
+	if target.Before(from) || at.After(to) {
+		return at, &snapdeck.Error{Code: snapdeck.Invalid, Reason: "outside-pitr-window", Field: "time",
+			Message: fmt.Sprintf("%s is outside the point-in-time window, from %s to %s.",
+				at.UTC().Format(timeFormat), from.Format(timeFormat), to.Format(timeFormat))}
+	}
+	return target, nil
+}
+
+// RestoreToTime overwrites database dbID with its content as of at,
+// through the replace pipeline: a safety snapshot first, then the swap.
+// The database then holds the last transaction committed at or before at
+// (told apart to pitr.Tuning.MonitorInterval). A time outside the window
+// is refused as Invalid and changes nothing. The replication goes on over
+// the swap, on the same timeline: a later restore to a time before this
+// one gives the content before it.
+func (m *Manager) RestoreToTime(ctx context.Context, actor, dbID string, at time.Time) (snapdeck.Job, error) {
+	asked := at.UTC().Format(time.RFC3339Nano)
+	target, err := m.pitrTarget(ctx, dbID, at)
+	var j snapdeck.Job
+	if err == nil {
+		j, err = m.replace(ctx, dbID, replacement{door: "restore-to-time", kind: snapdeck.JobRestore, status: snapdeck.StatusRestoring,
+			action: activity.RestoreToTime, actor: actor, detail: "to " + asked,
+			safetyReason: "Before restore to " + at.UTC().Format(timeFormat), swapping: "Swapping in the restored data",
+			prepare: m.fromTime(target)})
+	}
+	if err != nil {
+		m.record(ctx, actor, activity.RestoreToTime, dbID, "", err, 0, "to "+asked)
+	}
+	return j, err
+}
+
+// fromTime is the preparer that writes the database as of at next to it.
+func (m *Manager) fromTime(at time.Time) preparer {
+	return func(ctx context.Context, d snapdeck.Database, p *job.Progress) (prepared, error) {
+		p.Stage("Writing the data as of "+at.UTC().Format(timeFormat), 0)
+		out := prepared{path: tempPath(m.host.Path(d.ID), tempRestore, ""), point: "materialized",
+			done: fmt.Sprintf("Restored %s to %s", d.Name, at.UTC().Format(timeFormat))}
+		if err := m.pitr.Replicators.RestoreTo(ctx, d.ID, at, out.path); err != nil {
+			snapdeck.RemoveDatabaseFiles(out.path)
+			return prepared{}, err
+		}
+		if fi, err := os.Stat(out.path); err == nil {
+			out.size = fi.Size()
+		}
+		return out, nil
+	}
+}
+
+// CreateDatabaseAtTime makes a new database, name on plan, holding
+// database dbID's content as of at, in a background job (the Job). A time
+// outside dbID's window is refused as Invalid, and nothing is created.
+func (m *Manager) CreateDatabaseAtTime(ctx context.Context, actor, dbID string, at time.Time, name string, plan snapdeck.Plan) (snapdeck.Database, snapdeck.Job, error) {
+	asked := at.UTC().Format(time.RFC3339Nano)
+	d, j, err := m.createAtTime(ctx, actor, dbID, at, name, plan)
+	if err != nil {
+		m.record(ctx, actor, activity.CreateAtTime, d.ID, "", err, 0, "from database "+dbID+" at "+asked)
+	}
+	return d, j, err
+}
+
+func (m *Manager) createAtTime(ctx context.Context, actor, dbID string, at time.Time, name string, plan snapdeck.Plan) (snapdeck.Database, snapdeck.Job, error) {
+	asked := at.UTC().Format(time.RFC3339Nano)
+	if err := m.sourceDatabase(ctx, dbID); err != nil {
+		return snapdeck.Database{}, snapdeck.Job{}, err
+	}
+	target, err := m.pitrTarget(ctx, dbID, at)
+	if err != nil {
+		return snapdeck.Database{}, snapdeck.Job{}, err
+	}
+	d, err := m.createRecord(ctx, name, plan)
+	if err != nil {
+		return d, snapdeck.Job{}, err
+	}
+	start := time.Now()
+	j, err := m.snaps.cfg.Jobs.Start(ctx, snapdeck.Job{Kind: snapdeck.JobCreateFromSnapshot, DatabaseID: dbID, TargetID: d.ID, Actor: actor},
+		func(ctx context.Context, p *job.Progress) error {
+			p.Stage("Writing the data as of "+at.UTC().Format(timeFormat)+" into the new database", 0)
+			tmp := tempPath(m.host.Path(d.ID), tempCreate, "")
+			err := m.pitr.Replicators.RestoreTo(ctx, dbID, target, tmp)
+			if err == nil {
+				err = snapshot.Install(tmp, m.host.Path(d.ID))
+			}
+			snapdeck.RemoveDatabaseFiles(tmp)
+			m.record(ctx, actor, activity.CreateAtTime, d.ID, "", err, time.Since(start), "from database "+dbID+" at "+asked)
+			if err := m.copyEnded(ctx, d, err); err != nil {
+				return err
+			}
+			p.Stage(fmt.Sprintf("Created %s from database %s as of %s", d.Name, dbID, at.UTC().Format(timeFormat)), 0)
+			return nil
+		})
+	if err != nil {
+		m.setStatus(d.ID, snapdeck.StatusFailed)
+	}
+	return d, j, err
+}
+
+// createRecord checks a new database's name and plan and records it as
+// creating, for a copy made in a job (from a snapshot, or as of a time).
+func (m *Manager) createRecord(ctx context.Context, name string, plan snapdeck.Plan) (snapdeck.Database, error) {
+	if err := snapdeck.ValidateDatabaseName(name); err != nil {
+		return snapdeck.Database{}, err
+	}
+	if !plan.Valid() {
+		return snapdeck.Database{}, snapdeck.FieldError("plan", "Choose a plan: free, professional or enterprise.")
+	}
+	d := snapdeck.Database{ID: snapdeck.NewDatabaseID(), Name: name, Plan: plan, Status: snapdeck.StatusCreating}
+	return d, m.db.CreateDatabase(ctx, &d)
+}
+
+// copyEnded ends the job of a copy d with its outcome err: the database
+// failed, or it runs, is told to the observer and is replicated if its
+// plan has a window.
+func (m *Manager) copyEnded(ctx context.Context, d snapdeck.Database, err error) error {
+	if err != nil {
+		m.setStatus(d.ID, snapdeck.StatusFailed)
+		return err
+	}
+	m.setStatus(d.ID, snapdeck.StatusRunning)
+	// A copy: the caller returns d as it was at the start, and the job
+	// must not write to it meanwhile.
+	d.Status = snapdeck.StatusRunning
+	m.observer.DatabaseCreated(ctx, d)
+	m.startPITR(ctx, d)
+	return nil
+}

@@ -1,0 +1,170 @@
+package database_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/snapdeck/snapdeck/internal/database"
+	"github.com/snapdeck/snapdeck/internal/pitr"
+	"github.com/snapdeck/snapdeck/internal/snapdeck"
+)
+
+// pitrEnv is an env whose enterprise plan keeps an hour of point-in-time
+// history, replicated every 100 ms.
+type pitrEnv struct {
+	*env
+	reps *pitr.Replicators
+}
+
+func mustPITREnv(t *testing.T) *pitrEnv {
+	t.Helper()
+	return pitrEnvAt(t, t.TempDir())
+}
+
+func pitrEnvAt(t *testing.T, dir string) *pitrEnv {
+	t.Helper()
+	var reps *pitr.Replicators
+	e := envAt(t, dir, func(cfg *database.Config) {
+		var err error
+		reps, err = pitr.New(pitr.Config{Blobs: cfg.Snapshots.Store.Blobs(), Checkpoints: cfg.Host, Interval: 100 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.PITR = database.PITR{Replicators: reps, Windows: map[snapdeck.Plan]time.Duration{snapdeck.PlanEnterprise: time.Hour}}
+	})
+	// Registered after envAt's: runs before the host closes.
+	t.Cleanup(func() { reps.Close(context.Background()) })
+	if err := e.mgr.StartReplication(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return &pitrEnv{env: e, reps: reps}
+}
+
+// batch inserts n rows in one transaction, makes them restorable at once
+// and returns a time after them.
+func (e *pitrEnv) batch(t *testing.T, id string, n int) time.Time {
+	t.Helper()
+	e.exec(t, id, fmt.Sprintf("WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM s WHERE i < %d) INSERT INTO t(n) SELECT i FROM s", n))
+	if err := e.reps.Sync(context.Background(), id); err != nil {
+		t.Fatal(err)
+	}
+	at := time.Now()
+	// A later commit must fall in a later millisecond than at.
+	time.Sleep(5 * time.Millisecond)
+	return at
+}
+
+// ledger creates an enterprise database with an empty table t.
+func (e *pitrEnv) ledger(t *testing.T) snapdeck.Database {
+	t.Helper()
+	d, err := e.mgr.Create(context.Background(), "ledger", snapdeck.PlanEnterprise)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.exec(t, d.ID, "CREATE TABLE t(id INTEGER PRIMARY KEY, n INTEGER)")
+	return d
+}
+
+func (e *pitrEnv) rows(t *testing.T, id string) string {
+	t.Helper()
+	r, err := e.mgr.Query(context.Background(), id, "SELECT count(*) FROM t", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ic, err := e.mgr.Query(context.Background(), id, "PRAGMA integrity_check", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r.Rows[0][0] + " " + ic.Rows[0][0]
+}
+
+func (e *pitrEnv) restoreTo(t *testing.T, id string, at time.Time) {
+	t.Helper()
+	j, err := e.mgr.RestoreToTime(context.Background(), "ann@x", id, at)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if j = e.waitJob(t, j.ID); j.Status != snapdeck.JobSucceeded {
+		t.Fatalf("restore to %s: %s %s", at, j.Status, j.Error)
+	}
+}
+
+func TestRestoreToTimeAfterEachBatch(t *testing.T) {
+	ctx := context.Background()
+	e := mustPITREnv(t)
+	d := e.ledger(t)
+	var times []time.Time
+	for range 5 {
+		times = append(times, e.batch(t, d.ID, 2000))
+	}
+	from, to, ok, err := e.mgr.PITRWindow(ctx, d.ID)
+	if err != nil || !ok || from.After(times[0]) || to.Before(times[4]) {
+		t.Fatalf("window: %s to %s, %v, %v; want one holding %s to %s", from, to, ok, err, times[0], times[4])
+	}
+	// Backwards then forwards: each restore keeps the timeline.
+	for _, i := range []int{2, 0, 4, 1, 3} {
+		e.restoreTo(t, d.ID, times[i])
+		if got, want := e.rows(t, d.ID), fmt.Sprintf("%d ok", 2000*(i+1)); got != want {
+			t.Errorf("restored to after batch %d: got %s, want %s", i+1, got, want)
+		}
+	}
+}
+
+func TestRestoreToTimeOutsideTheWindowChangesNothing(t *testing.T) {
+	ctx := context.Background()
+	e := mustPITREnv(t)
+	d := e.ledger(t)
+	e.batch(t, d.ID, 10)
+	for _, at := range []time.Time{time.Now().Add(-2 * time.Hour), time.Now().Add(time.Hour)} {
+		if _, err := e.mgr.RestoreToTime(ctx, "ann@x", d.ID, at); snapdeck.ErrorCode(err) != snapdeck.Invalid {
+			t.Errorf("restore to %s: got %v, want Invalid", at, err)
+		}
+		if _, _, err := e.mgr.CreateDatabaseAtTime(ctx, "ann@x", d.ID, at, "copy", snapdeck.PlanFree); snapdeck.ErrorCode(err) != snapdeck.Invalid {
+			t.Errorf("create at %s: got %v, want Invalid", at, err)
+		}
+	}
+	if got := e.rows(t, d.ID); got != "10 ok" {
+		t.Errorf("after refused restores: got %s, want 10 ok", got)
+	}
+	dbs, _ := e.mgr.List(ctx)
+	if len(dbs) != 1 {
+		t.Errorf("databases after refused creates: got %d, want 1", len(dbs))
+	}
+	// A plan without a window has no history.
+	free, err := e.mgr.Create(ctx, "scratch", snapdeck.PlanFree)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, ok, err := e.mgr.PITRWindow(ctx, free.ID); ok || err != nil {
+		t.Errorf("window of a free database: got %v, %v; want none", ok, err)
+	}
+	if _, err := e.mgr.RestoreToTime(ctx, "ann@x", free.ID, time.Now()); snapdeck.ErrorCode(err) != snapdeck.Invalid {
+		t.Errorf("restore of a free database: got %v, want Invalid", err)
+	}
+}
+
+func TestCreateDatabaseAtTime(t *testing.T) {
+	ctx := context.Background()
+	e := mustPITREnv(t)
+	d := e.ledger(t)
+	at := e.batch(t, d.ID, 300)
+	e.batch(t, d.ID, 700)
+	c, j, err := e.mgr.CreateDatabaseAtTime(ctx, "ann@x", d.ID, at, "ledger then", snapdeck.PlanEnterprise)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if j = e.waitJob(t, j.ID); j.Status != snapdeck.JobSucceeded {
+		t.Fatalf("create at time: %s %s", j.Status, j.Error)
+	}
+	if got := e.rows(t, c.ID); got != "300 ok" {
+		t.Errorf("new database: got %s, want 300 ok", got)
+	}
+	if got := e.rows(t, d.ID); got != "1000 ok" {
+		t.Errorf("source: got %s, want 1000 ok", got)
+	}
+	if !e.reps.Running(c.ID) {
+		t.Errorf("the new enterprise database is not replicated")
+	}
+}
