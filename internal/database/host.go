@@ -351,7 +351,7 @@ func (h *Host) Tables(ctx context.Context, id string) ([]Table, error) {
 	if err != nil {
 		return nil, err
 	}
-	rows, err := p.ro.QueryContext(ctx, `SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name`)
+	rows, err := p.ro.QueryContext(ctx, `SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%'`+notReplicatorTable+` ORDER BY name`)
 	if err != nil {
 		return nil, fmt.Errorf("list tables of %s: %w", id, err)
 	}

@@ -4,7 +4,10 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strings"
 	"time"
+
+	"modernc.org/sqlite"
 
 	"github.com/snapdeck/snapdeck/internal/activity"
 	"github.com/snapdeck/snapdeck/internal/job"
@@ -259,4 +262,40 @@ func (m *Manager) copyEnded(ctx context.Context, d snapdeck.Database, err error)
 	m.observer.DatabaseCreated(ctx, d)
 	m.startPITR(ctx, d)
 	return nil
+}
+
+// replicatorTables are pitr.Tables by lower-case name.
+var replicatorTables = func() map[string]bool {
+	m := map[string]bool{}
+	for _, t := range pitr.Tables {
+		m[strings.ToLower(t)] = true
+	}
+	return m
+}()
+
+// notReplicatorTable ends a query of sqlite_schema's names, leaving out the
+// replicator's tables: the console's table lists never show them, and they
+// do not make an empty database hold data.
+var notReplicatorTable = func() string {
+	quoted := make([]string, len(pitr.Tables))
+	for i, t := range pitr.Tables {
+		quoted[i] = "'" + t + "'"
+	}
+	return " AND name NOT IN (" + strings.Join(quoted, ", ") + ")"
+}()
+
+// replicatorTableChanged tells whether an authorizer action changes one of
+// the replicator's tables (its rows, its definition, or by a trigger or
+// index on it) or makes a table of its name, and which.
+func replicatorTableChanged(action sqlite.AuthorizerActionCode, arg1, arg2 string) (string, bool) {
+	var table string
+	switch action {
+	case sqlite.AuthInsert, sqlite.AuthUpdate, sqlite.AuthDelete, sqlite.AuthDropTable, sqlite.AuthCreateTable:
+		table = arg1
+	case sqlite.AuthAlterTable, sqlite.AuthCreateTrigger, sqlite.AuthCreateIndex, sqlite.AuthCreateTempTrigger:
+		table = arg2
+	default:
+		return "", false
+	}
+	return table, replicatorTables[strings.ToLower(table)]
 }

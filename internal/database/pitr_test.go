@@ -3,6 +3,7 @@ package database_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -166,5 +167,54 @@ func TestCreateDatabaseAtTime(t *testing.T) {
 	}
 	if !e.reps.Running(c.ID) {
 		t.Errorf("the new enterprise database is not replicated")
+	}
+}
+
+func TestReplicatorTablesAreInvisible(t *testing.T) {
+	ctx := context.Background()
+	e := mustPITREnv(t)
+	d, err := e.mgr.Create(ctx, "empty", snapdeck.PlanEnterprise)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.reps.Sync(ctx, d.ID); err != nil {
+		t.Fatal(err)
+	}
+	// Litestream made exactly the tables the console hides.
+	r, err := e.mgr.Query(ctx, d.ID, `SELECT group_concat(name, ' ') FROM (SELECT name FROM sqlite_schema WHERE name LIKE '\_litestream%' ESCAPE '\' ORDER BY name)`, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := r.Rows[0][0], "_litestream_lock _litestream_seq"; got != want || len(pitr.Tables) != 2 {
+		t.Fatalf("Litestream's tables: got %q, want %q (pitr.Tables %v)", got, want, pitr.Tables)
+	}
+	tables, err := e.mgr.Host().Tables(ctx, d.ID)
+	if err != nil || len(tables) != 0 {
+		t.Errorf("table list of an empty replicated database: got %+v, %v; want none", tables, err)
+	}
+	if holds, err := e.mgr.HoldsData(ctx, d.ID); holds || err != nil {
+		t.Errorf("HoldsData of an empty replicated database: got %v, %v; want false", holds, err)
+	}
+	for _, sql := range []string{
+		"DELETE FROM _litestream_seq",
+		"UPDATE _litestream_seq SET seq = 0",
+		"INSERT INTO _litestream_lock VALUES (2)",
+		"DROP TABLE _litestream_lock",
+		"ALTER TABLE _litestream_seq ADD COLUMN x",
+		"CREATE TRIGGER tr AFTER INSERT ON _LITESTREAM_LOCK BEGIN SELECT 1; END",
+		"CREATE INDEX i ON _litestream_seq(seq)",
+	} {
+		_, err := e.mgr.Query(ctx, d.ID, sql, false)
+		if snapdeck.ErrorCode(err) != snapdeck.Invalid || !strings.Contains(err.Error(), "point-in-time replication keeps it") {
+			t.Errorf("%s: got %v, want a refusal naming the replication", sql, err)
+		}
+	}
+	// The replication goes on, and a user table shows as before.
+	e.exec(t, d.ID, "CREATE TABLE t(id INTEGER PRIMARY KEY, n INTEGER)")
+	if tables, err := e.mgr.Host().Tables(ctx, d.ID); err != nil || len(tables) != 1 || tables[0].Name != "t" {
+		t.Errorf("table list: got %+v, %v; want t", tables, err)
+	}
+	if err := e.reps.Sync(ctx, d.ID); err != nil {
+		t.Fatal(err)
 	}
 }

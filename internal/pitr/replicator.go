@@ -74,6 +74,12 @@ var DefaultTuning = Tuning{
 	TruncatePageN:      litestream.DefaultTruncatePageN,
 }
 
+// Tables are the tables Litestream keeps in a replicated database: its
+// sequence, which it bumps to force a WAL frame, and its lock, which its
+// checkpoints write to hold other writers off. The console never shows
+// them and user SQL may not change them (internal/database).
+var Tables = []string{"_litestream_seq", "_litestream_lock"}
+
 // DefaultWindows is each plan's point-in-time window unless the operator
 // says otherwise (SPEC §10): none on free, a day on professional, a week
 // on enterprise.
