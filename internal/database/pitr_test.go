@@ -3,6 +3,7 @@ package database_test
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -216,5 +217,105 @@ func TestReplicatorTablesAreInvisible(t *testing.T) {
 	}
 	if err := e.reps.Sync(ctx, d.ID); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// sync makes every commit so far restorable and returns a time after them.
+func (e *pitrEnv) sync(t *testing.T, id string) time.Time {
+	t.Helper()
+	if err := e.reps.Sync(context.Background(), id); err != nil {
+		t.Fatal(err)
+	}
+	at := time.Now()
+	time.Sleep(5 * time.Millisecond)
+	return at
+}
+
+func TestRestoreToTimeAcrossASnapshotRestoreAndALoad(t *testing.T) {
+	ctx := context.Background()
+	e := mustPITREnv(t)
+	d := e.ledger(t)
+	type point struct {
+		at   time.Time
+		want string
+	}
+	var points []point
+	points = append(points, point{e.batch(t, d.ID, 2000), "2000 ok"})
+	snap, err := e.mgr.Snapshot(ctx, d.ID, snapdeck.SnapshotOnDemand, "test", "system")
+	if err != nil {
+		t.Fatal(err)
+	}
+	points = append(points, point{e.batch(t, d.ID, 2000), "4000 ok"})
+	j, err := e.mgr.Restore(ctx, d.ID, snap.ID, "ann@x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if j = e.waitJob(t, j.ID); j.Status != snapdeck.JobSucceeded {
+		t.Fatalf("restore: %s %s", j.Status, j.Error)
+	}
+	points = append(points, point{e.sync(t, d.ID), "2000 ok"})
+	points = append(points, point{e.batch(t, d.ID, 500), "2500 ok"})
+	j, err = e.mgr.Load(ctx, d.ID, e.upload(t, "../importfile/testdata/good.sqlite"), "ann@x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if j = e.waitJob(t, j.ID); j.Status != snapdeck.JobSucceeded {
+		t.Fatalf("load: %s %s", j.Status, j.Error)
+	}
+	points = append(points, point{e.sync(t, d.ID), "100 ok"})
+	points = append(points, point{e.batch(t, d.ID, 50), "150 ok"})
+	for _, i := range []int{0, 5, 1, 4, 2, 3} {
+		e.restoreTo(t, d.ID, points[i].at)
+		if got := e.rows(t, d.ID); got != points[i].want {
+			t.Errorf("restored to point %d: got %s, want %s", i+1, got, points[i].want)
+		}
+	}
+}
+
+func TestReplicationFollowsPausePlanAndDelete(t *testing.T) {
+	ctx := context.Background()
+	e := mustPITREnv(t)
+	d := e.ledger(t)
+	before := e.batch(t, d.ID, 10)
+	if _, err := e.mgr.Pause(ctx, d.ID); err != nil {
+		t.Fatal(err)
+	}
+	if e.reps.Running(d.ID) {
+		t.Errorf("a paused database is replicated")
+	}
+	if _, err := e.mgr.Resume(ctx, d.ID); err != nil {
+		t.Fatal(err)
+	}
+	if !e.reps.Running(d.ID) {
+		t.Fatalf("a resumed enterprise database is not replicated")
+	}
+	e.batch(t, d.ID, 20)
+	e.restoreTo(t, d.ID, before)
+	if got := e.rows(t, d.ID); got != "10 ok" {
+		t.Errorf("restored to before the pause: got %s, want 10 ok", got)
+	}
+	// A plan without a window keeps no history.
+	if _, err := e.mgr.SetPlan(ctx, d.ID, snapdeck.PlanFree); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := e.reps.Bytes(ctx, d.ID); e.reps.Running(d.ID) || n != 0 || err != nil {
+		t.Errorf("on the free plan: running %v, %d bytes of history (%v); want neither", e.reps.Running(d.ID), n, err)
+	}
+	if _, err := e.mgr.SetPlan(ctx, d.ID, snapdeck.PlanEnterprise); err != nil {
+		t.Fatal(err)
+	}
+	e.sync(t, d.ID)
+	if n, err := e.reps.Bytes(ctx, d.ID); n == 0 || err != nil {
+		t.Errorf("back on enterprise: %d bytes of history (%v); want some", n, err)
+	}
+	// A deleted database's history goes with it.
+	if err := e.mgr.Delete(ctx, d.ID, d.Name); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := e.reps.Bytes(ctx, d.ID); e.reps.Running(d.ID) || n != 0 || err != nil {
+		t.Errorf("after delete: running %v, %d bytes of history (%v); want neither", e.reps.Running(d.ID), n, err)
+	}
+	if left, _ := filepath.Glob(filepath.Join(e.dir, "databases", "."+d.ID+"*")); len(left) != 0 {
+		t.Errorf("after delete: Litestream's local files are left: %v", left)
 	}
 }
