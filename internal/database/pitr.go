@@ -67,6 +67,21 @@ func (m *Manager) stopPITR(ctx context.Context, id string) {
 	}
 }
 
+// stopPITRForReplace stops replicating a database whose file is about to
+// be swapped, and makes sure the console's pools are open, so that
+// Host.Replace closing them checkpoints the WAL away: Litestream keeps the
+// WAL file when it closes (PERSIST_WAL), and after a restart nothing else
+// may have opened the database yet.
+func (m *Manager) stopPITRForReplace(ctx context.Context, id string) {
+	if m.pitr.Replicators == nil || !m.pitr.Replicators.Running(id) {
+		return
+	}
+	m.stopPITR(ctx, id)
+	if _, err := m.host.DB(id); err != nil {
+		m.logger.Warn("open a database before replacing it", "database_id", id, "err", err)
+	}
+}
+
 // dropPITR stops replicating a database being deleted and deletes its
 // history: no restore may bring a deleted database's data back.
 func (m *Manager) dropPITR(ctx context.Context, id string) {

@@ -38,6 +38,10 @@ func pitrEnvAt(t *testing.T, dir string) *pitrEnv {
 	})
 	// Registered after envAt's: runs before the host closes.
 	t.Cleanup(func() { reps.Close(context.Background()) })
+	// As the wiring does at every start: recover, then replicate.
+	if err := e.mgr.Recover(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	if err := e.mgr.StartReplication(context.Background()); err != nil {
 		t.Fatal(err)
 	}

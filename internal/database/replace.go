@@ -239,7 +239,7 @@ func (m *Manager) runReplace(ctx context.Context, d snapdeck.Database, r replace
 	// Litestream holds the WAL open: it stops, after a last upload, for
 	// the swap, and goes on over the new file with the same history, so
 	// that a restore to a time before the swap gives the old content.
-	m.stopPITR(ctx, d.ID)
+	m.stopPITRForReplace(ctx, d.ID)
 	err = m.host.Replace(ctx, d.ID, in.path, func(tmpPath, dbPath string) error {
 		_, err := snapshot.InstallKeeping(tmpPath, dbPath, undo)
 		return err
