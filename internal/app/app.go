@@ -82,6 +82,8 @@ type App struct {
 	Jobs      *job.Runner
 	Activity  *activity.Recorder
 	Databases *database.Manager
+	// PITR replicates the databases of plans with a point-in-time window.
+	PITR      *pitr.Replicators
 	Scheduler *schedule.Scheduler
 	Metrics   *metrics.Metrics
 	APIKeys   *apikey.Manager
@@ -160,6 +162,7 @@ func (a *App) build(ctx context.Context, cfg Config, tmp string) error {
 	if err != nil {
 		return err
 	}
+	a.PITR = reps
 	a.onClose(func(ctx context.Context) { reps.Close(ctx) })
 	a.Jobs = job.NewRunner(db, logger)
 	// Closed before the store and files beneath it: running jobs are
