@@ -68,17 +68,24 @@ func (m *Manager) stopPITR(ctx context.Context, id string) {
 }
 
 // stopPITRForReplace stops replicating a database whose file is about to
-// be swapped, and makes sure the console's pools are open, so that
-// Host.Replace closing them checkpoints the WAL away: Litestream keeps the
-// WAL file when it closes (PERSIST_WAL), and after a restart nothing else
-// may have opened the database yet.
+// be swapped, and empties its WAL into the file: Litestream keeps the WAL
+// file when it closes (PERSIST_WAL), so the console's last connection
+// closing need not remove it, and the swap refuses a file with a WAL.
 func (m *Manager) stopPITRForReplace(ctx context.Context, id string) {
 	if m.pitr.Replicators == nil || !m.pitr.Replicators.Running(id) {
 		return
 	}
 	m.stopPITR(ctx, id)
-	if _, err := m.host.DB(id); err != nil {
-		m.logger.Warn("open a database before replacing it", "database_id", id, "err", err)
+	db, err := m.host.DB(id)
+	var busy, frames, copied int
+	if err == nil {
+		err = db.QueryRowContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)").Scan(&busy, &frames, &copied)
+	}
+	if err == nil && busy != 0 {
+		err = fmt.Errorf("%d of %d frames copied, a reader is in the way", copied, frames)
+	}
+	if err != nil {
+		m.logger.Warn("checkpoint a database before replacing it", "database_id", id, "err", err)
 	}
 }
 

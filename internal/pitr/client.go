@@ -9,6 +9,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/benbjohnson/litestream"
@@ -35,6 +36,18 @@ type Client struct {
 	blobs  snapstore.Blobs
 	prefix string
 	logger *slog.Logger
+
+	// mu guards keys: the key of each file by level and TXID range, as
+	// the last listing of its level and the writes since saw them, so
+	// that opening a file lists nothing (a restore opens hundreds).
+	mu   sync.Mutex
+	keys map[fileRange]string
+}
+
+// fileRange names one file: its level and TXID range.
+type fileRange struct {
+	level            int
+	minTXID, maxTXID ltx.TXID
 }
 
 var _ litestream.ReplicaClient = (*Client)(nil)
@@ -44,7 +57,7 @@ func NewClient(blobs snapstore.Blobs, dbID string, logger *slog.Logger) *Client 
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Client{blobs: blobs, prefix: KeyPrefix + dbID + "/", logger: logger}
+	return &Client{blobs: blobs, prefix: KeyPrefix + dbID + "/", logger: logger, keys: map[fileRange]string{}}
 }
 
 // Type names the client for Litestream's logs.
@@ -110,8 +123,16 @@ func (c *Client) list(ctx context.Context, level int, seek ltx.TXID) ([]*ltx.Fil
 		return nil, nil, err
 	}
 	infos := make([]*ltx.FileInfo, 0, len(byRange))
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for fr := range c.keys {
+		if fr.level == level && fr.minTXID >= seek {
+			delete(c.keys, fr)
+		}
+	}
 	for _, info := range byRange {
 		infos = append(infos, info)
+		c.keys[fileRange{level, info.MinTXID, info.MaxTXID}] = c.fileKey(info)
 	}
 	return infos, keys, nil
 }
@@ -128,8 +149,14 @@ func (c *Client) LTXFiles(ctx context.Context, level int, seek ltx.TXID, useMeta
 }
 
 // find returns the key of the file of a level holding exactly
-// minTXID..maxTXID.
+// minTXID..maxTXID: the one last seen, else the one a listing finds.
 func (c *Client) find(ctx context.Context, level int, minTXID, maxTXID ltx.TXID) (string, error) {
+	c.mu.Lock()
+	key, ok := c.keys[fileRange{level, minTXID, maxTXID}]
+	c.mu.Unlock()
+	if ok {
+		return key, nil
+	}
 	infos, _, err := c.list(ctx, level, minTXID)
 	if err != nil {
 		return "", err
@@ -202,6 +229,9 @@ func (c *Client) WriteLTXFile(ctx context.Context, level int, minTXID, maxTXID l
 	if err := c.blobs.Put(ctx, key, data); err != nil {
 		return nil, err
 	}
+	c.mu.Lock()
+	c.keys[fileRange{level, minTXID, maxTXID}] = key
+	c.mu.Unlock()
 	for _, old := range keys[[2]ltx.TXID{minTXID, maxTXID}] {
 		if old != key {
 			if err := c.blobs.Delete(ctx, old); err != nil {
@@ -229,6 +259,9 @@ func (c *Client) DeleteLTXFiles(ctx context.Context, a []*ltx.FileInfo) error {
 					return err
 				}
 			}
+			c.mu.Lock()
+			delete(c.keys, fileRange{level, info.MinTXID, info.MaxTXID})
+			c.mu.Unlock()
 		}
 	}
 	return nil
@@ -248,6 +281,9 @@ func (c *Client) DeleteAll(ctx context.Context) error {
 			return err
 		}
 	}
+	c.mu.Lock()
+	clear(c.keys)
+	c.mu.Unlock()
 	return nil
 }
 

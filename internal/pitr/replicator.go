@@ -96,6 +96,8 @@ type Replicators struct {
 
 	mu      sync.Mutex
 	running map[string]*replicator
+	// clients keeps each database's client, with the keys it has seen.
+	clients map[string]*Client
 	// closed refuses Start after Close.
 	closed bool
 }
@@ -129,7 +131,7 @@ func New(cfg Config) (*Replicators, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Replicators{cfg: cfg, logger: cfg.Logger, running: map[string]*replicator{}}, nil
+	return &Replicators{cfg: cfg, logger: cfg.Logger, running: map[string]*replicator{}, clients: map[string]*Client{}}, nil
 }
 
 // Interval is how soon a commit becomes restorable.
@@ -137,7 +139,18 @@ func (r *Replicators) Interval() time.Duration { return r.cfg.Interval }
 
 // client is the ReplicaClient of a database.
 func (r *Replicators) client(id string) *Client {
-	return NewClient(r.cfg.Blobs, id, r.logger)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.clientLocked(id)
+}
+
+func (r *Replicators) clientLocked(id string) *Client {
+	c, ok := r.clients[id]
+	if !ok {
+		c = NewClient(r.cfg.Blobs, id, r.logger)
+		r.clients[id] = c
+	}
+	return c
 }
 
 // Start replicates database id, whose file is path, keeping window of
@@ -172,7 +185,7 @@ func (r *Replicators) Start(ctx context.Context, id, path string, window time.Du
 	db.MinCheckpointPageN = r.cfg.Tuning.MinCheckpointPageN
 	db.CheckpointInterval = r.cfg.Tuning.CheckpointInterval
 	db.TruncatePageN = r.cfg.Tuning.TruncatePageN
-	rep := litestream.NewReplicaWithClient(db, r.client(id))
+	rep := litestream.NewReplicaWithClient(db, r.clientLocked(id))
 	rep.SyncInterval = r.cfg.Interval
 	db.Replica = rep
 	store := litestream.NewStore([]*litestream.DB{db}, litestream.DefaultCompactionLevels)
@@ -231,7 +244,11 @@ func (r *Replicators) Running(id string) bool {
 func (r *Replicators) Drop(ctx context.Context, id, path string) error {
 	err := r.Stop(ctx, id)
 	meta := litestream.NewDB(path).MetaPath()
-	return errors.Join(err, r.client(id).DeleteAll(ctx), os.RemoveAll(meta))
+	err = errors.Join(err, r.client(id).DeleteAll(ctx), os.RemoveAll(meta))
+	r.mu.Lock()
+	delete(r.clients, id)
+	r.mu.Unlock()
+	return err
 }
 
 // Sync uploads at once what database id's WAL holds, so that every commit
@@ -301,7 +318,7 @@ func (r *Replicators) RestoreTo(ctx context.Context, id string, at time.Time, ou
 	// Litestream takes the files made strictly before its time; at is
 	// inclusive, and timestamps are whole milliseconds.
 	opt.Timestamp = at.Add(time.Millisecond)
-	opt.IntegrityCheck = litestream.IntegrityCheckFull
+	opt.IntegrityCheck = litestream.IntegrityCheckQuick
 	if err := rep.Restore(ctx, opt); err != nil {
 		if errors.Is(err, litestream.ErrTxNotAvailable) || errors.Is(err, litestream.ErrNoSnapshots) {
 			return snapdeck.Errorf(snapdeck.Invalid, "Database %s has no history at %s.", id, at.UTC().Format(time.RFC3339))
