@@ -23,7 +23,6 @@ import (
 	"github.com/snapdeck/snapdeck/internal/snapstore"
 )
 
-
 // checkpointsOf hands the writer's checkpointer over as Host does for the
 // console's pools (database.Host.TakeOverCheckpoints).
 type checkpointsOf struct{ ck *checkpoint.Checkpointer }
