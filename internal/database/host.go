@@ -49,6 +49,9 @@ type Host struct {
 	// ckptOwners names who took over the checkpoints of a database
 	// (TakeOverCheckpoints); it outlives the database's pools.
 	ckptOwners map[string]string
+	// committed, when set, hears of every commit of user SQL
+	// (host_checkpoint.go, OnCommit).
+	committed func(ctx context.Context, id string, wait bool)
 	// QueryTimeout interrupts a statement that runs longer.
 	QueryTimeout time.Duration
 	// MaxRows is how many rows a query shows.
@@ -419,6 +422,7 @@ func (h *Host) Query(ctx context.Context, id, sqlText string, readOnly bool) (*R
 	rolledBack := rollBack(ctx, conn)
 	if !readOnly {
 		p.ckpt.Nudge()
+		h.commit(ctx, id, true)
 	}
 	if err != nil {
 		msg := sqlMessage(err, readOnly, policy.refused, h.MaxValueBytes)

@@ -81,6 +81,9 @@ func NewManager(cfg Config) (*Manager, error) {
 	if err := m.initSnapshots(cfg.Snapshots); err != nil {
 		return nil, err
 	}
+	if r := cfg.PITR.Replicators; r != nil {
+		cfg.Host.OnCommit(r.Committed)
+	}
 	return m, nil
 }
 

@@ -323,3 +323,27 @@ func TestReplicationFollowsPausePlanAndDelete(t *testing.T) {
 		t.Errorf("after delete: Litestream's local files are left: %v", left)
 	}
 }
+
+// TestRestoreToTheMomentAQueryTabCommitReturned checks that a Query-tab
+// commit is given a time before its run returns: a restore to the time
+// noted right after each of five commits made milliseconds apart gives
+// exactly that commit, with no wait for the replication's next read.
+func TestRestoreToTheMomentAQueryTabCommitReturned(t *testing.T) {
+	e := mustPITREnv(t)
+	d := e.ledger(t)
+	var times []time.Time
+	for range 5 {
+		e.exec(t, d.ID, "INSERT INTO t(n) VALUES (1), (2), (3)")
+		times = append(times, time.Now())
+		// Times are kept to the millisecond: the next commit in
+		// another one.
+		time.Sleep(3 * time.Millisecond)
+	}
+	e.sync(t, d.ID)
+	for _, i := range []int{1, 4, 0, 3, 2} {
+		e.restoreTo(t, d.ID, times[i])
+		if got, want := e.rows(t, d.ID), fmt.Sprintf("%d ok", 3*(i+1)); got != want {
+			t.Errorf("restored to right after commit %d: got %s, want %s", i+1, got, want)
+		}
+	}
+}

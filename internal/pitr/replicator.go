@@ -109,6 +109,39 @@ type replicator struct {
 	db       *litestream.DB
 	window   time.Duration
 	giveBack func()
+	// mu keeps Committed's reads of the WAL off a stopped replicator:
+	// Litestream's Sync on a closed DB opens it again.
+	mu      sync.RWMutex
+	stopped bool
+	// kick asks reader, its goroutine, for a read of the WAL; done ends
+	// it, finished says it ended.
+	kick, done, finished chan struct{}
+}
+
+// reader reads the WAL whenever kicked, until done: the commits of a
+// lease, told without waiting, coalesce into one read.
+func (cur *replicator) reader(logger *slog.Logger) {
+	defer close(cur.finished)
+	for {
+		select {
+		case <-cur.done:
+			return
+		case <-cur.kick:
+		}
+		cur.sync(context.Background(), logger)
+	}
+}
+
+// sync reads the WAL into an LTX file unless the replicator stopped.
+func (cur *replicator) sync(ctx context.Context, logger *slog.Logger) {
+	cur.mu.RLock()
+	defer cur.mu.RUnlock()
+	if cur.stopped {
+		return
+	}
+	if err := cur.db.Sync(ctx); err != nil {
+		logger.Warn("read the WAL after a commit", "err", err)
+	}
 }
 
 // owner is how a replicator names itself to Host.TakeOverCheckpoints.
@@ -202,7 +235,10 @@ func (r *Replicators) Start(ctx context.Context, id, path string, window time.Du
 		giveBack()
 		return fmt.Errorf("start point-in-time replication of database %s: %w", id, err)
 	}
-	r.running[id] = &replicator{store: store, db: db, window: window, giveBack: giveBack}
+	cur := &replicator{store: store, db: db, window: window, giveBack: giveBack,
+		kick: make(chan struct{}, 1), done: make(chan struct{}), finished: make(chan struct{})}
+	go cur.reader(logger)
+	r.running[id] = cur
 	logger.Info("point-in-time replication started", "window", window, "interval", r.cfg.Interval)
 	return nil
 }
@@ -222,6 +258,11 @@ func (r *Replicators) Stop(ctx context.Context, id string) error {
 
 func (r *Replicators) stopLocked(ctx context.Context, id string, cur *replicator) error {
 	delete(r.running, id)
+	close(cur.done)
+	<-cur.finished
+	cur.mu.Lock()
+	cur.stopped = true
+	cur.mu.Unlock()
 	err := cur.store.Close(ctx)
 	cur.giveBack()
 	if err != nil {
@@ -257,10 +298,38 @@ func (r *Replicators) Sync(ctx context.Context, id string) error {
 	r.mu.Lock()
 	cur, ok := r.running[id]
 	r.mu.Unlock()
-	if !ok {
+	if ok {
+		cur.mu.RLock()
+		defer cur.mu.RUnlock()
+	}
+	if !ok || cur.stopped {
 		return snapdeck.Errorf(snapdeck.Conflict, "Database %s is not replicated.", id)
 	}
 	return cur.db.SyncAndWait(ctx)
+}
+
+// Committed reads database id's WAL into an LTX file, if it is
+// replicated, rather than at the next tick: the file's time is what a
+// restore to a time compares. With wait, the read is done when Committed
+// returns, so the time is between the commit and its caller seeing it (a
+// few ms: the LTX file is fsynced); without, it is only asked for, and
+// commits told meanwhile share one read. The Host calls it after each run
+// of user SQL that may have written (database.Host.OnCommit); a failure is
+// logged, and the next tick reads the WAL anyway.
+func (r *Replicators) Committed(ctx context.Context, id string, wait bool) {
+	r.mu.Lock()
+	cur, ok := r.running[id]
+	r.mu.Unlock()
+	switch {
+	case !ok:
+	case wait:
+		cur.sync(context.WithoutCancel(ctx), r.logger.With("database_id", id))
+	default:
+		select {
+		case cur.kick <- struct{}{}:
+		default:
+		}
+	}
 }
 
 // Lag is how long ago each replicated database's replica last caught up
