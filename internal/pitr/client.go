@@ -1,6 +1,7 @@
 package pitr
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"fmt"
@@ -177,12 +178,18 @@ func (c *Client) OpenLTXFile(ctx context.Context, level int, minTXID, maxTXID lt
 	if err != nil {
 		return nil, litestream.NewLTXError("open", key, level, uint64(minTXID), uint64(maxTXID), err)
 	}
-	if rg, ok := c.blobs.(snapstore.RangeGetter); ok && size > 0 {
-		buf := make([]byte, size)
-		if err := rg.GetRange(ctx, key, offset, buf); err != nil {
-			return nil, notExist(err)
+	info, parsed := parseKey(key, c.levelPrefix(level), level)
+	if rg, ok := c.blobs.(snapstore.RangeGetter); ok && parsed {
+		// Read in pieces rather than whole: a snapshot file is about
+		// the size of the database.
+		n := info.Size - offset
+		if size > 0 && size < n {
+			n = size
 		}
-		return io.NopCloser(bytes.NewReader(buf)), nil
+		if n < 0 {
+			return nil, fmt.Errorf("open ltx file %s: offset %d beyond its %d bytes", key, offset, info.Size)
+		}
+		return io.NopCloser(bufio.NewReaderSize(io.NewSectionReader(blobReaderAt{ctx, rg, key}, offset, n), readPiece)), nil
 	}
 	data, err := c.blobs.Get(ctx, key)
 	if err != nil {
@@ -196,6 +203,23 @@ func (c *Client) OpenLTXFile(ctx context.Context, level int, minTXID, maxTXID lt
 		data = data[:size]
 	}
 	return io.NopCloser(bytes.NewReader(data)), nil
+}
+
+// readPiece is how much of an LTX file one read of the blobs takes.
+const readPiece = 1 << 20
+
+// blobReaderAt reads a blob through a RangeGetter.
+type blobReaderAt struct {
+	ctx context.Context
+	rg  snapstore.RangeGetter
+	key string
+}
+
+func (b blobReaderAt) ReadAt(p []byte, off int64) (int, error) {
+	if err := b.rg.GetRange(b.ctx, b.key, off, p); err != nil {
+		return 0, notExist(err)
+	}
+	return len(p), nil
 }
 
 // notExist turns the blobs' NotFound into os.ErrNotExist.
