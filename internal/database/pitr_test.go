@@ -347,3 +347,50 @@ func TestRestoreToTheMomentAQueryTabCommitReturned(t *testing.T) {
 		}
 	}
 }
+
+// TestHistoryIsPrunedWithTheWindow runs a database on a two-second window:
+// its history keeps moving its start forward, and restores before it are
+// refused. Litestream prunes on its own schedule, so this waits for it.
+func TestHistoryIsPrunedWithTheWindow(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits for Litestream's retention, about 30 s")
+	}
+	ctx := context.Background()
+	var reps *pitr.Replicators
+	e := envAt(t, t.TempDir(), func(cfg *database.Config) {
+		reps, _ = pitr.New(pitr.Config{Blobs: cfg.Snapshots.Store.Blobs(), Checkpoints: cfg.Host, Interval: 100 * time.Millisecond})
+		cfg.PITR = database.PITR{Replicators: reps, Windows: map[snapdeck.Plan]time.Duration{snapdeck.PlanEnterprise: 2 * time.Second}}
+	})
+	t.Cleanup(func() { reps.Close(ctx) })
+	d, err := e.mgr.Create(ctx, "short", snapdeck.PlanEnterprise)
+	if err != nil {
+		t.Fatal(err)
+	}
+	created := time.Now()
+	e.exec(t, d.ID, "CREATE TABLE t(n)")
+	// The timeout only turns a hang into a failure. Litestream's
+	// retention has no event to wait on: it took 26 s here on a loaded
+	// machine (its L1 compaction every 30 s comes first).
+	deadline := time.Now().Add(120 * time.Second)
+	for {
+		e.exec(t, d.ID, "INSERT INTO t VALUES (1)")
+		earliest, ok, err := reps.Earliest(ctx, d.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok && earliest.After(created.Add(2*time.Second)) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("history still starts at %s (%v), 120 s after the database was made at %s with a 2 s window", earliest, ok, created)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	from, _, ok, err := e.mgr.PITRWindow(ctx, d.ID)
+	if err != nil || !ok || time.Since(from) > 3*time.Second {
+		t.Errorf("window starts at %s (%v, %v), want within the last 2 s", from, ok, err)
+	}
+	if _, err := e.mgr.RestoreToTime(ctx, "ann@x", d.ID, created); snapdeck.ErrorCode(err) != snapdeck.Invalid {
+		t.Errorf("restore to before the window: got %v, want Invalid", err)
+	}
+}

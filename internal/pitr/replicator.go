@@ -227,6 +227,7 @@ func (r *Replicators) Start(ctx context.Context, id, path string, window time.Du
 	// only the state at their ends, and a restore must tell apart commits
 	// an interval apart anywhere in the window.
 	store.SetL0Retention(window)
+	store.L0RetentionCheckInterval = min(window, litestream.DefaultL0RetentionCheckInterval)
 	// A snapshot at least once per window, kept one interval longer than
 	// the window, so that one always precedes the window's start.
 	store.SnapshotInterval = min(window, litestream.DefaultSnapshotInterval)
