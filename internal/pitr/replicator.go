@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/benbjohnson/litestream"
-	"github.com/superfly/ltx"
 
 	"github.com/snapdeck/snapdeck/internal/durable"
 	"github.com/snapdeck/snapdeck/internal/snapdeck"
@@ -411,14 +410,4 @@ func (r *Replicators) Close(ctx context.Context) error {
 		errs = append(errs, r.stopLocked(ctx, id, cur))
 	}
 	return errors.Join(errs...)
-}
-
-// position is database id's replicated transaction, for tests.
-func (r *Replicators) position(id string) ltx.TXID {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if cur, ok := r.running[id]; ok {
-		return cur.db.Replica.Pos().TXID
-	}
-	return 0
 }
