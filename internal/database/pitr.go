@@ -143,6 +143,16 @@ func (m *Manager) PITRWindow(ctx context.Context, dbID string) (from, to time.Ti
 	return from.UTC(), to, true, nil
 }
 
+// PITRStorage is how many bytes database dbID's point-in-time history
+// takes in the snapshot store (all of its LTX files), for the database
+// list; 0 when it has none.
+func (m *Manager) PITRStorage(ctx context.Context, dbID string) (int64, error) {
+	if m.pitr.Replicators == nil {
+		return 0, nil
+	}
+	return m.pitr.Replicators.Bytes(ctx, dbID)
+}
+
 // pitrTarget checks that at is inside database dbID's window and returns
 // the time a restore takes: at, and a time given to the whole second
 // covers that whole second (a commit at 12:00:00.300 is one "at

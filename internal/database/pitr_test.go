@@ -309,14 +309,14 @@ func TestReplicationFollowsPausePlanAndDelete(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.sync(t, d.ID)
-	if n, err := e.reps.Bytes(ctx, d.ID); n == 0 || err != nil {
+	if n, err := e.mgr.PITRStorage(ctx, d.ID); n == 0 || err != nil {
 		t.Errorf("back on enterprise: %d bytes of history (%v); want some", n, err)
 	}
 	// A deleted database's history goes with it.
 	if err := e.mgr.Delete(ctx, d.ID, d.Name); err != nil {
 		t.Fatal(err)
 	}
-	if n, err := e.reps.Bytes(ctx, d.ID); e.reps.Running(d.ID) || n != 0 || err != nil {
+	if n, err := e.mgr.PITRStorage(ctx, d.ID); e.reps.Running(d.ID) || n != 0 || err != nil {
 		t.Errorf("after delete: running %v, %d bytes of history (%v); want neither", e.reps.Running(d.ID), n, err)
 	}
 	if left, _ := filepath.Glob(filepath.Join(e.dir, "databases", "."+d.ID+"*")); len(left) != 0 {
