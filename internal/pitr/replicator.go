@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"sync"
@@ -97,6 +98,8 @@ type Replicators struct {
 	running map[string]*replicator
 	// clients keeps each database's client, with the keys it has seen.
 	clients map[string]*Client
+	// idLocks holds a lock per database (lockID).
+	idLocks map[string]*sync.Mutex
 	// closed refuses Start after Close.
 	closed bool
 }
@@ -163,7 +166,8 @@ func New(cfg Config) (*Replicators, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Replicators{cfg: cfg, logger: cfg.Logger, running: map[string]*replicator{}, clients: map[string]*Client{}}, nil
+	return &Replicators{cfg: cfg, logger: cfg.Logger, running: map[string]*replicator{}, clients: map[string]*Client{},
+		idLocks: map[string]*sync.Mutex{}}, nil
 }
 
 // Interval is how soon a commit becomes restorable.
@@ -173,10 +177,6 @@ func (r *Replicators) Interval() time.Duration { return r.cfg.Interval }
 func (r *Replicators) client(id string) *Client {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.clientLocked(id)
-}
-
-func (r *Replicators) clientLocked(id string) *Client {
 	c, ok := r.clients[id]
 	if !ok {
 		c = NewClient(r.cfg.Blobs, id, r.logger)
@@ -193,16 +193,19 @@ func (r *Replicators) Start(ctx context.Context, id, path string, window time.Du
 	if window <= 0 {
 		return r.Stop(ctx, id)
 	}
+	defer r.lockID(id)()
 	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.closed {
-		return snapdeck.Errorf(snapdeck.Busy, "Point-in-time replication is stopping.")
+	cur, ok := r.running[id]
+	closed := r.closed
+	r.mu.Unlock()
+	if closed {
+		return errClosed
 	}
-	if cur, ok := r.running[id]; ok {
+	if ok {
 		if cur.window == window {
 			return nil
 		}
-		if err := r.stopLocked(ctx, id, cur); err != nil {
+		if err := r.stop(ctx, id, cur); err != nil {
 			return err
 		}
 	}
@@ -217,7 +220,7 @@ func (r *Replicators) Start(ctx context.Context, id, path string, window time.Du
 	db.MinCheckpointPageN = r.cfg.Tuning.MinCheckpointPageN
 	db.CheckpointInterval = r.cfg.Tuning.CheckpointInterval
 	db.TruncatePageN = r.cfg.Tuning.TruncatePageN
-	rep := litestream.NewReplicaWithClient(db, r.clientLocked(id))
+	rep := litestream.NewReplicaWithClient(db, r.client(id))
 	rep.SyncInterval = r.cfg.Interval
 	db.Replica = rep
 	store := litestream.NewStore([]*litestream.DB{db}, litestream.DefaultCompactionLevels)
@@ -235,10 +238,23 @@ func (r *Replicators) Start(ctx context.Context, id, path string, window time.Du
 		giveBack()
 		return fmt.Errorf("start point-in-time replication of database %s: %w", id, err)
 	}
-	cur := &replicator{store: store, db: db, window: window, giveBack: giveBack,
+	cur = &replicator{store: store, db: db, window: window, giveBack: giveBack,
 		kick: make(chan struct{}, 1), done: make(chan struct{}), finished: make(chan struct{})}
 	go cur.reader(logger)
-	r.running[id] = cur
+	r.mu.Lock()
+	closed = r.closed
+	if !closed {
+		r.running[id] = cur
+	}
+	r.mu.Unlock()
+	if closed {
+		// Close came while it opened: it is not Close's to stop.
+		close(cur.done)
+		<-cur.finished
+		store.Close(ctx)
+		giveBack()
+		return errClosed
+	}
 	logger.Info("point-in-time replication started", "window", window, "interval", r.cfg.Interval)
 	return nil
 }
@@ -247,17 +263,46 @@ func (r *Replicators) Start(ctx context.Context, id, path string, window time.Du
 // holds, and gives its checkpoints back. Its files stay. Stopping a
 // database not replicated does nothing.
 func (r *Replicators) Stop(ctx context.Context, id string) error {
+	defer r.lockID(id)()
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	cur, ok := r.running[id]
+	r.mu.Unlock()
 	if !ok {
 		return nil
 	}
-	return r.stopLocked(ctx, id, cur)
+	return r.stop(ctx, id, cur)
 }
 
-func (r *Replicators) stopLocked(ctx context.Context, id string, cur *replicator) error {
-	delete(r.running, id)
+// errClosed refuses a Start after Close.
+var errClosed = snapdeck.Errorf(snapdeck.Busy, "Point-in-time replication is stopping.")
+
+// lockID keeps Start, Stop and Drop of one database one at a time; r.mu
+// guards only the maps, so that stopping one database (its last upload
+// may take a while) holds up no other's commits.
+func (r *Replicators) lockID(id string) (unlock func()) {
+	r.mu.Lock()
+	l, ok := r.idLocks[id]
+	if !ok {
+		l = &sync.Mutex{}
+		r.idLocks[id] = l
+	}
+	r.mu.Unlock()
+	l.Lock()
+	return l.Unlock
+}
+
+// stop stops cur, database id's replicator, unless another stop took it
+// from the running ones first.
+func (r *Replicators) stop(ctx context.Context, id string, cur *replicator) error {
+	r.mu.Lock()
+	mine := r.running[id] == cur
+	if mine {
+		delete(r.running, id)
+	}
+	r.mu.Unlock()
+	if !mine {
+		return nil
+	}
 	close(cur.done)
 	<-cur.finished
 	cur.mu.Lock()
@@ -284,6 +329,7 @@ func (r *Replicators) Running(id string) bool {
 // files and Litestream's local state next to its file (path).
 func (r *Replicators) Drop(ctx context.Context, id, path string) error {
 	err := r.Stop(ctx, id)
+	defer r.lockID(id)()
 	meta := litestream.NewDB(path).MetaPath()
 	err = errors.Join(err, r.client(id).DeleteAll(ctx), os.RemoveAll(meta))
 	r.mu.Lock()
@@ -403,11 +449,12 @@ func (r *Replicators) RestoreTo(ctx context.Context, id string, at time.Time, ou
 // Close stops every replicator, after a last upload each.
 func (r *Replicators) Close(ctx context.Context) error {
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	r.closed = true
+	running := maps.Clone(r.running)
+	r.mu.Unlock()
 	var errs []error
-	for id, cur := range r.running {
-		errs = append(errs, r.stopLocked(ctx, id, cur))
+	for id, cur := range running {
+		errs = append(errs, r.stop(ctx, id, cur))
 	}
 	return errors.Join(errs...)
 }
