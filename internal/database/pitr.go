@@ -100,9 +100,11 @@ func (m *Manager) dropPITR(ctx context.Context, id string) {
 }
 
 // StartReplication replicates every running database whose plan has a
-// window; the wiring calls it once Recover is done, before serving.
-// Litestream picks up each timeline where it was: the WAL a stop left is
-// read before anything else is written.
+// window, and drops the history of those whose plan has none; the wiring
+// calls it once Recover is done, before serving. Litestream goes on with
+// each history where it was: after a crash it reads the WAL the crash
+// left; after a clean stop, whose last close checkpointed the WAL away,
+// it reads the whole file again as a new snapshot.
 func (m *Manager) StartReplication(ctx context.Context) error {
 	if m.pitr.Replicators == nil {
 		return nil
