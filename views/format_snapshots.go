@@ -201,6 +201,10 @@ func jobTitle(j snapdeck.Job, db snapdeck.Database) string {
 	case snapdeck.JobExport:
 		return "Preparing export"
 	case snapdeck.JobCreateFromSnapshot:
+		// A copy made at a point in time has no snapshot.
+		if j.SnapshotID == "" {
+			return "Creating database at a point in time"
+		}
 		return "Creating database from snapshot"
 	case snapdeck.JobLoad:
 		return "Loading"

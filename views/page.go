@@ -53,6 +53,10 @@ type DatabaseRow struct {
 	// cannot be used and its plan's cadence runs instead; empty when it
 	// has none or it is in use.
 	ScheduleProblem string
+	// PITRBytes is what its point-in-time history takes in the snapshot
+	// store; PITR is false when its plan keeps no such history.
+	PITRBytes int64
+	PITR      bool
 }
 
 // Overview is the database page's Overview tab.

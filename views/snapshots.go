@@ -24,6 +24,8 @@ type Snapshots struct {
 	// available, and only it is listed.
 	OnlyLatest bool
 	Now        time.Time
+	// PITR is the database's point-in-time restore window.
+	PITR PITR
 }
 
 // Restore is the typed-RESTORE confirmation page.

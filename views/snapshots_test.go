@@ -344,14 +344,18 @@ func TestJobProgress(t *testing.T) {
 		t.Error("failed: shows the Next button")
 	}
 
-	for kind, want := range map[snapdeck.JobKind]string{
-		snapdeck.JobSnapshot:           "Taking snapshot",
-		snapdeck.JobExport:             "Preparing export",
-		snapdeck.JobCreateFromSnapshot: "Creating database from snapshot",
-		snapdeck.JobLoad:               "Loading",
+	for _, tc := range []struct {
+		job  snapdeck.Job
+		want string
+	}{
+		{snapdeck.Job{Kind: snapdeck.JobSnapshot}, "Taking snapshot"},
+		{snapdeck.Job{Kind: snapdeck.JobExport}, "Preparing export"},
+		{snapdeck.Job{Kind: snapdeck.JobCreateFromSnapshot, SnapshotID: "s1"}, "Creating database from snapshot"},
+		{snapdeck.Job{Kind: snapdeck.JobCreateFromSnapshot}, "Creating database at a point in time"},
+		{snapdeck.Job{Kind: snapdeck.JobLoad}, "Loading"},
 	} {
-		if got := jobTitle(snapdeck.Job{Kind: kind}, sampleDB()); got != want {
-			t.Errorf("%s: got title %q, want %q", kind, got, want)
+		if got := jobTitle(tc.job, sampleDB()); got != tc.want {
+			t.Errorf("%s (snapshot %q): got title %q, want %q", tc.job.Kind, tc.job.SnapshotID, got, tc.want)
 		}
 	}
 }
