@@ -1,6 +1,7 @@
 package web_test
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -8,6 +9,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/snapdeck/snapdeck/internal/snapdeck"
 )
 
 // apiClient calls the API with a bearer token, as Aura clients do.
@@ -115,4 +118,24 @@ func (c *console) mustAPI(email string) *apiClient {
 		c.t.Fatalf("token: got %d %s", r.status, r.raw)
 	}
 	return &apiClient{t: c.t, base: c.srv.URL, token: tok}
+}
+
+// mustViewerAPI returns an API client of a new user email whose role is
+// viewer. Viewers make no keys, so the key is made while email is a
+// member; a key acts with its owner's current role.
+func (c *console) mustViewerAPI(email string) *apiClient {
+	c.t.Helper()
+	ctx := context.Background()
+	if _, err := c.auth.AddUser(ctx, email, testPassword, snapdeck.RoleMember); err != nil {
+		c.t.Fatal(err)
+	}
+	a := c.mustAPI(email)
+	u, err := c.store.FindUserByEmail(ctx, email)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	if err := c.store.SetUserRole(ctx, u.ID, snapdeck.RoleViewer); err != nil {
+		c.t.Fatal(err)
+	}
+	return a
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/snapdeck/snapdeck/internal/auth"
 	"github.com/snapdeck/snapdeck/internal/database"
 	"github.com/snapdeck/snapdeck/internal/job"
+	"github.com/snapdeck/snapdeck/internal/pitr"
 	"github.com/snapdeck/snapdeck/internal/snapdeck"
 	"github.com/snapdeck/snapdeck/store"
 	"github.com/snapdeck/snapdeck/web"
@@ -33,6 +34,8 @@ type console struct {
 	// activity is told of every line of the activity log, so a test can
 	// wait for an action to end.
 	activity *activityLog
+	// pitr keeps the point-in-time history; tests Sync it.
+	pitr *pitr.Replicators
 }
 
 // testPassword is every test user's password.
@@ -52,6 +55,13 @@ func mustConsole(t *testing.T, configure ...func(*web.Config)) *console {
 // has no *testing.T, so its clients are made by hand.
 func startConsole(t testing.TB, configure ...func(*web.Config)) *console {
 	t.Helper()
+	return startConsoleWith(t, nil, configure...)
+}
+
+// startConsoleWith is startConsole with the wiring's Config adjusted by
+// wiring, when not nil.
+func startConsoleWith(t testing.TB, wiring func(*app.Config), configure ...func(*web.Config)) *console {
+	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
 	log := &activityLog{changed: make(chan struct{})}
@@ -61,6 +71,9 @@ func startConsole(t testing.TB, configure ...func(*web.Config)) *console {
 		AdminEmail: "admin@x", AdminPassword: testPassword, Web: web.Config{Version: "test"}}
 	for _, f := range configure {
 		f(&cfg.Web)
+	}
+	if wiring != nil {
+		wiring(&cfg)
 	}
 	a, err := app.New(ctx, cfg)
 	if err != nil {
@@ -74,7 +87,8 @@ func startConsole(t testing.TB, configure ...func(*web.Config)) *console {
 	}
 	srv := httptest.NewServer(a.Web)
 	t.Cleanup(srv.Close)
-	return &console{dir: dir, srv: srv, server: a.Web, store: a.Store, databases: a.Databases, auth: a.Auth, jobs: a.Jobs, activity: log}
+	return &console{dir: dir, srv: srv, server: a.Web, store: a.Store, databases: a.Databases, auth: a.Auth, jobs: a.Jobs, activity: log,
+		pitr: a.PITR}
 }
 
 // client is a browser-like HTTP client: cookies kept, redirects not followed.

@@ -39,6 +39,10 @@ func (s *Server) routes() {
 	e.POST("/databases/:id/snapshots/:sid/restore", s.restore, writer)
 	e.GET("/databases/:id/snapshots/:sid/create-database", s.createFromSnapshotForm, writer)
 	e.POST("/databases/:id/snapshots/:sid/create-database", s.createFromSnapshot, writer)
+	e.GET("/databases/:id/restore-to-time", s.restoreToTimeForm, writer)
+	e.POST("/databases/:id/restore-to-time", s.restoreToTime, writer)
+	e.GET("/databases/:id/create-database-at-time", s.createAtTimeForm, writer)
+	e.POST("/databases/:id/create-database-at-time", s.createAtTime, writer)
 	e.GET("/jobs/:jid", s.jobPage, signedIn)
 	e.GET("/activity", s.activity, signedIn)
 	e.GET("/databases/:id/import", s.importTab, signedIn)
@@ -84,6 +88,10 @@ func (s *Server) routes() {
 	v1.POST("/instances/:id/snapshots", a.takeSnapshot, bearer, apiWriter)
 	v1.GET("/instances/:id/snapshots/:sid", a.getSnapshot, bearer)
 	v1.POST("/instances/:id/snapshots/:sid/restore", a.restoreSnapshot, bearer, apiWriter)
+	// snapdeck's extensions: point-in-time restore (SPEC §10).
+	v1.GET("/instances/:id/point-in-time", a.pitrWindow, bearer)
+	v1.POST("/instances/:id/restore-to-time", a.restoreToTime, bearer, apiWriter)
+	v1.POST("/instances/:id/create-at-time", a.createAtTime, bearer, apiWriter)
 	// snapdeck's extension: Aura has no export endpoint.
 	v1.GET("/instances/:id/snapshots/:sid/export", a.exportSnapshot, bearer, apiWriter)
 	// The import extension used by push-to-cloud: announce, then resumable

@@ -58,6 +58,12 @@ func routeTable() []routeCase {
 		{"POST", "/databases/{id}/snapshots/{sid}/restore", url.Values{"confirm": {"RESTORE"}}, access{303, 403, 303, 303}},
 		{"GET", "/databases/{id}/snapshots/{sid}/create-database", nil, access{303, 403, 200, 200}},
 		{"POST", "/databases/{id}/snapshots/{sid}/create-database", url.Values{"name": {"copy"}, "plan": {"free"}}, access{303, 403, 303, 303}},
+		// A time long before any window: writers get the form again with
+		// the time's error, and nothing changes.
+		{"GET", "/databases/{id}/restore-to-time", nil, access{303, 403, 200, 200}},
+		{"POST", "/databases/{id}/restore-to-time", url.Values{"time": {"2000-01-01T00:00:00"}, "confirm": {"RESTORE"}}, access{303, 403, 400, 400}},
+		{"GET", "/databases/{id}/create-database-at-time", nil, access{303, 403, 200, 200}},
+		{"POST", "/databases/{id}/create-database-at-time", url.Values{"time": {"2000-01-01T00:00:00"}, "name": {"copy"}, "plan": {"free"}}, access{303, 403, 400, 400}},
 		{"GET", "/jobs/{jid}", nil, page},
 		{"GET", "/activity", nil, page},
 		{"GET", "/databases/{id}/import", nil, page},

@@ -47,6 +47,7 @@ func (s *Server) databaseRows(ctx context.Context, dbs []snapdeck.Database) ([]v
 	if err != nil {
 		return nil, err
 	}
+	windows := s.deps.Databases.PITRWindows()
 	rows := make([]views.DatabaseRow, len(dbs))
 	for i, d := range dbs {
 		rows[i] = views.DatabaseRow{DB: d, LatestSnapshotAt: latest[d.ID]}
@@ -55,6 +56,11 @@ func (s *Server) databaseRows(ctx context.Context, dbs []snapdeck.Database) ([]v
 		}
 		if problem := s.deps.Scheduler.OverrideProblem(d); problem != nil {
 			rows[i].ScheduleProblem = snapdeck.ErrorMessage(problem)
+		}
+		if rows[i].PITR = windows[d.Plan] > 0; rows[i].PITR {
+			if rows[i].PITRBytes, err = s.deps.Databases.PITRStorage(ctx, d.ID); err != nil {
+				return nil, err
+			}
 		}
 	}
 	return rows, nil

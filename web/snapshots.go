@@ -45,7 +45,8 @@ func (s *Server) snapshotsView(c echo.Context, d snapdeck.Database) (views.Snaps
 	if s.deps.NextSnapshot != nil {
 		v.NextScheduled = s.deps.NextSnapshot(d)
 	}
-	return v, nil
+	v.PITR, err = s.pitrView(ctx, d)
+	return v, err
 }
 
 func (s *Server) snapshots(c echo.Context) error {

@@ -1,0 +1,118 @@
+package web
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/snapdeck/snapdeck/internal/activity"
+	"github.com/snapdeck/snapdeck/internal/snapdeck"
+)
+
+// restoreToTimeRequest is the body of snapdeck's POST
+// /v1/instances/{id}/restore-to-time.
+type restoreToTimeRequest struct {
+	Time string `json:"time"`
+}
+
+// restoreToTime is snapdeck's POST /v1/instances/{id}/restore-to-time: as
+// the snapshot restore, with no typed confirmation, the instance answers
+// "restoring" and holds its data as of the time once "running" again.
+func (a *api) restoreToTime(c echo.Context) error {
+	d, p, err := a.findInstance(c)
+	var req restoreToTimeRequest
+	if err == nil {
+		err = decodeJSON(c, &req, false)
+	}
+	at, err := apiPointInTime(err, req.Time)
+	if err != nil {
+		// Refused before RestoreToTime, which records its own outcome.
+		a.s.record(c, activity.RestoreToTime, c.Param("id"), "", "to "+req.Time, err)
+		return err
+	}
+	if _, err := a.s.deps.Databases.RestoreToTime(c.Request().Context(), apiActor(c), d.ID, at); err != nil {
+		return err
+	}
+	// The job may already be over; the reply shows the operation it began.
+	d.Status = snapdeck.StatusRestoring
+	return a.reply(c, http.StatusAccepted, d, p)
+}
+
+// createAtTimeRequest is the body of snapdeck's POST
+// /v1/instances/{id}/create-at-time: the new instance's name and type, as
+// for POST /v1/instances, and the time of the source's data.
+type createAtTimeRequest struct {
+	Name string `json:"name"`
+	Type string `json:"type"`
+	Time string `json:"time"`
+}
+
+// createAtTime is snapdeck's POST /v1/instances/{id}/create-at-time: a new
+// instance holding the data of the one in the path as of the time. It
+// answers 202 with the new instance, "creating" until the data is in.
+func (a *api) createAtTime(c echo.Context) error {
+	d, _, err := a.findInstance(c)
+	var req createAtTimeRequest
+	if err == nil {
+		err = decodeJSON(c, &req, false)
+	}
+	plan, ok := typePlan(req.Type)
+	if err == nil && !ok {
+		err = snapdeck.FieldError("type", "type must be free-db, professional-db or enterprise-db.")
+	}
+	at, err := apiPointInTime(err, req.Time)
+	if err != nil {
+		// Refused before CreateDatabaseAtTime, which records its own outcome.
+		a.s.record(c, activity.CreateAtTime, "", "", "from database "+c.Param("id")+" at "+req.Time, err)
+		return err
+	}
+	nd, _, err := a.s.deps.Databases.CreateDatabaseAtTime(c.Request().Context(), apiActor(c), d.ID, at, req.Name, plan)
+	if err != nil {
+		return err
+	}
+	// A database just made is creating, never overwritten.
+	inst, err := a.instance(c, nd, snapdeck.Placement{}, false)
+	if err != nil {
+		return err
+	}
+	return data(c, http.StatusAccepted, inst)
+}
+
+// apiPointInTime reads a request's time once nothing else was wrong
+// (err nil): the forms the console takes, RFC 3339 above all.
+func apiPointInTime(err error, raw string) (t time.Time, _ error) {
+	if err != nil {
+		return t, err
+	}
+	return parsePointInTime("time", raw)
+}
+
+// apiPITRWindow is the body of snapdeck's GET
+// /v1/instances/{id}/point-in-time: the span a restore or create at a
+// time accepts, RFC 3339 UTC to the second; available false, from and to
+// "", when there is none.
+type apiPITRWindow struct {
+	InstanceID string `json:"instance_id"`
+	Available  bool   `json:"available"`
+	From       string `json:"from"`
+	To         string `json:"to"`
+}
+
+// pitrWindow is snapdeck's GET /v1/instances/{id}/point-in-time, what the
+// SNAPSHOTS tab shows of the window.
+func (a *api) pitrWindow(c echo.Context) error {
+	d, _, err := a.findInstance(c)
+	if err != nil {
+		return err
+	}
+	from, to, ok, err := a.s.deps.Databases.PITRWindow(c.Request().Context(), d.ID)
+	if err != nil {
+		return err
+	}
+	w := apiPITRWindow{InstanceID: d.ID, Available: ok}
+	if ok {
+		w.From, w.To = from.UTC().Format(time.RFC3339), to.UTC().Format(time.RFC3339)
+	}
+	return data(c, http.StatusOK, w)
+}
