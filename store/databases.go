@@ -20,13 +20,36 @@ func scanDatabase(row interface{ Scan(...any) error }) (snapdeck.Database, error
 	return d, err
 }
 
-// CreateDatabase records a new hosted database.
+// NewDatabase is a new hosted database as CreateDatabase records it: the
+// database, where an API client asked it to live, and its credentials.
+type NewDatabase struct {
+	snapdeck.Database
+	Placement snapdeck.Placement
+	// Username and PasswordHash are its credentials; both "" for none.
+	Username, PasswordHash string
+}
+
+// CreateDatabase records a new hosted database, with no placement and no
+// credentials.
 func (db *DB) CreateDatabase(ctx context.Context, d *snapdeck.Database) error {
+	n := NewDatabase{Database: *d}
+	err := db.CreateDatabaseWith(ctx, &n)
+	*d = n.Database
+	return err
+}
+
+// CreateDatabaseWith records a new hosted database with its placement and
+// credentials, in one insert: all of it or nothing is recorded.
+func (db *DB) CreateDatabaseWith(ctx context.Context, n *NewDatabase) error {
+	d := &n.Database
 	if d.CreatedAt.IsZero() {
 		d.CreatedAt = db.now().UTC()
 	}
-	_, err := db.w.ExecContext(ctx, `INSERT INTO databases (`+databaseColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-		d.ID, d.Name, string(d.Plan), string(d.Status), d.Schedule, d.SizeBytes, ms(d.CreatedAt))
+	p := n.Placement
+	_, err := db.w.ExecContext(ctx, `INSERT INTO databases (`+databaseColumns+`,
+		cloud_provider, region, memory, storage, username, password_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		d.ID, d.Name, string(d.Plan), string(d.Status), d.Schedule, d.SizeBytes, ms(d.CreatedAt),
+		p.CloudProvider, p.Region, p.Memory, p.Storage, n.Username, n.PasswordHash)
 	if isUniqueViolation(err) {
 		return snapdeck.Errorf(snapdeck.Conflict, "A database with id %s already exists.", d.ID)
 	}
@@ -73,6 +96,8 @@ type DatabaseUpdate struct {
 	Status    *snapdeck.Status
 	Schedule  *string
 	SizeBytes *int64
+	// Placement replaces the recorded placement.
+	Placement *snapdeck.Placement
 }
 
 // UpdateDatabase changes some fields of a database and returns it.
@@ -106,6 +131,11 @@ func (db *DB) UpdateDatabase(ctx context.Context, id string, u DatabaseUpdate) (
 	}
 	_, err = tx.ExecContext(ctx, `UPDATE databases SET name = ?, plan = ?, status = ?, schedule = ?, size_bytes = ? WHERE id = ?`,
 		d.Name, string(d.Plan), string(d.Status), d.Schedule, d.SizeBytes, id)
+	if err == nil && u.Placement != nil {
+		p := *u.Placement
+		_, err = tx.ExecContext(ctx, `UPDATE databases SET cloud_provider = ?, region = ?, memory = ?, storage = ? WHERE id = ?`,
+			p.CloudProvider, p.Region, p.Memory, p.Storage, id)
+	}
 	if err != nil {
 		return d, fmt.Errorf("update database %s: %w", id, err)
 	}

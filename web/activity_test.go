@@ -85,7 +85,7 @@ func TestBothDoorsRecordTheSameActivity(t *testing.T) {
 		d := c.mustDatabase(name, snapdeck.PlanProfessional)
 		c.exec(t, d.ID, "CREATE TABLE t (n INTEGER)")
 		c.exec(t, d.ID, "INSERT INTO t VALUES (1), (2)")
-		s, err := c.databases.Snapshot(ctx, d.ID, snapdeck.SnapshotOnDemand, "test", "system")
+		s, err := c.snapshots.Snapshot(ctx, d.ID, snapdeck.SnapshotOnDemand, "test", "system")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -213,7 +213,7 @@ func TestBothDoorsRecordTheSameActivity(t *testing.T) {
 					sid = c.pendingSnapshot(d.ID)
 				}
 				if tc.paused {
-					if _, err := c.databases.Pause(ctx, d.ID); err != nil {
+					if _, err := c.databases.Pause(ctx, "system", d.ID); err != nil {
 						t.Fatal(err)
 					}
 				}

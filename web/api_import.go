@@ -7,7 +7,6 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/snapdeck/snapdeck/internal/activity"
 	"github.com/snapdeck/snapdeck/internal/apikey"
 	"github.com/snapdeck/snapdeck/internal/upload"
 )
@@ -24,8 +23,8 @@ type importAPI struct {
 // it is closed when the console shuts down.
 func (a *api) newImportAPI() *importAPI {
 	s := a.s
-	uploads := upload.New(upload.Config{Loader: s.deps.Databases, FindJob: s.deps.Databases.FindJob,
-		Limits: s.importLimits(), Logger: s.logger})
+	uploads := upload.New(upload.Config{Loader: s.deps.Snapshots, FindJob: s.deps.Snapshots.FindJob,
+		Activity: s.deps.Activity, Limits: s.importLimits(), Logger: s.logger})
 	context.AfterFunc(s.stop, func() { uploads.Close(context.Background()) })
 	return &importAPI{a: a, uploads: uploads}
 }
@@ -58,9 +57,6 @@ func (im *importAPI) start(c echo.Context) error {
 	}
 	req.Filename = cleanFileName(req.Filename)
 	r, err := im.uploads.Announce(c.Request().Context(), d, req, apikey.Actor(callerKey(c)))
-	if upload.IsLoadRefusal(err) {
-		im.a.s.record(c, activity.Load, d.ID, "", "", err)
-	}
 	return answer(c, http.StatusAccepted, r, err)
 }
 
@@ -83,9 +79,6 @@ func (im *importAPI) put(c echo.Context) error {
 	req := c.Request()
 	r, started, err := im.uploads.Put(ctx, c.Param("id"), c.Param("uid"),
 		upload.Chunk{Range: req.Header.Get(upload.HeaderContentRange), Length: req.ContentLength, Body: req.Body})
-	if upload.IsLoadRefusal(err) {
-		im.a.s.record(c, activity.Load, c.Param("id"), "", "", err)
-	}
 	status := http.StatusOK
 	if started {
 		status = http.StatusAccepted

@@ -2,7 +2,6 @@ package web
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,7 +12,6 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/snapdeck/snapdeck/internal/activity"
 	"github.com/snapdeck/snapdeck/internal/database"
 	"github.com/snapdeck/snapdeck/internal/snapdeck"
 )
@@ -214,17 +212,8 @@ func (r createRequest) fromSnapshot() bool {
 
 func (a *api) createInstance(c echo.Context) error {
 	var req createRequest
-	cr, err := a.createRequest(c, &req)
-	if err != nil {
-		// Refused before the call, which records its own outcome.
-		action := activity.DatabaseCreate
-		if req.fromSnapshot() {
-			action = activity.CreateFromSnap
-		}
-		a.s.record(c, action, "", req.SourceSnapshotID, "", err)
-		return err
-	}
-	out, err := a.s.deps.Databases.CreateDatabase(c.Request().Context(), apiActor(c), cr)
+	cr := a.createRequest(c, &req)
+	out, err := a.s.deps.Databases.Create(c.Request().Context(), actor(c), cr)
 	if err != nil {
 		return err
 	}
@@ -238,29 +227,33 @@ func (a *api) createInstance(c echo.Context) error {
 }
 
 // createRequest reads the body of a POST /v1/instances into the domain's
-// request.
-func (a *api) createRequest(c echo.Context, req *createRequest) (database.CreateRequest, error) {
+// request; what cannot be read is the request's BadInput, which Create
+// refuses and records.
+func (a *api) createRequest(c echo.Context, req *createRequest) database.CreateRequest {
+	cr := database.CreateRequest{}
 	if err := decodeJSON(c, req, false); err != nil {
-		return database.CreateRequest{}, err
+		cr.BadInput = err
+		return cr
 	}
+	cr = database.CreateRequest{Name: req.Name, FromDatabase: req.SourceInstanceID, FromSnapshot: req.SourceSnapshotID,
+		Placement: snapdeck.Placement{CloudProvider: req.CloudProvider, Region: req.Region, Memory: req.Memory, Storage: req.Storage}}
 	if req.TenantID != "" {
 		if _, err := a.findTenant(c, req.TenantID); err != nil {
-			return database.CreateRequest{}, err
+			cr.BadInput = err
+			return cr
 		}
 	}
 	plan, ok := typePlan(req.Type)
-	if !ok {
-		return database.CreateRequest{}, snapdeck.FieldError("type", "type must be free-db, professional-db or enterprise-db.")
-	}
-	cr := database.CreateRequest{Name: req.Name, Plan: plan, FromDatabase: req.SourceInstanceID, FromSnapshot: req.SourceSnapshotID,
-		Placement: snapdeck.Placement{CloudProvider: req.CloudProvider, Region: req.Region, Memory: req.Memory, Storage: req.Storage}}
+	cr.Plan = plan
 	switch {
+	case !ok:
+		cr.BadInput = snapdeck.FieldError("type", "type must be free-db, professional-db or enterprise-db.")
 	case req.fromSnapshot() && req.SourceInstanceID == "":
-		return cr, snapdeck.FieldError("source_instance_id", "Send source_instance_id with source_snapshot_id: the instance the snapshot is of.")
+		cr.BadInput = snapdeck.FieldError("source_instance_id", "Send source_instance_id with source_snapshot_id: the instance the snapshot is of.")
 	case req.fromSnapshot() && req.SourceSnapshotID == "":
-		return cr, snapdeck.FieldError("source_snapshot_id", "Send source_snapshot_id with source_instance_id: the snapshot to create the instance from.")
+		cr.BadInput = snapdeck.FieldError("source_snapshot_id", "Send source_snapshot_id with source_instance_id: the snapshot to create the instance from.")
 	}
-	return cr, nil
+	return cr
 }
 
 // updateRequest is the body of PATCH /v1/instances/{id}; absent fields stay.
@@ -271,17 +264,10 @@ type updateRequest struct {
 }
 
 func (a *api) updateInstance(c echo.Context) error {
-	d, _, err := a.findInstance(c)
 	var req updateRequest
-	if err == nil {
-		err = decodeJSON(c, &req, true)
-	}
-	if err != nil {
-		a.s.record(c, activity.DatabaseUpdate, c.Param("id"), "", "", err)
-		return err
-	}
-	d, p, err := a.s.deps.Databases.Update(c.Request().Context(), apiActor(c), d.ID,
-		database.Changes{Name: req.Name, Memory: req.Memory, Storage: req.Storage})
+	err := decodeJSON(c, &req, true)
+	d, p, err := a.s.deps.Databases.Update(c.Request().Context(), actor(c), c.Param("id"),
+		database.Changes{Name: req.Name, Memory: req.Memory, Storage: req.Storage, BadInput: err})
 	if err != nil {
 		return err
 	}
@@ -289,48 +275,40 @@ func (a *api) updateInstance(c echo.Context) error {
 }
 
 func (a *api) deleteInstance(c echo.Context) error {
-	d, p, err := a.findInstance(c)
-	if err != nil {
-		a.s.record(c, activity.DatabaseDelete, c.Param("id"), "", "", err)
-		return err
-	}
 	// Deletion finishes before the reply; the object shows Aura's
-	// in-between status, and the next GET answers 404.
-	if d, err = a.s.deps.Databases.DeleteDatabase(c.Request().Context(), apiActor(c), d.ID, d.Name); err != nil {
+	// in-between status, and the next GET answers 404. DELETE is its own
+	// confirmation: no name is typed.
+	// The reply shows where it was placed, read before it goes; an
+	// unknown id is the delete's to refuse.
+	ctx := c.Request().Context()
+	p, _ := a.s.deps.Databases.Placement(ctx, c.Param("id"))
+	d, err := a.s.deps.Databases.Delete(ctx, actor(c), c.Param("id"), nil)
+	if err != nil {
 		return err
 	}
 	return a.reply(c, http.StatusAccepted, d, p)
 }
 
 func (a *api) pauseInstance(c echo.Context) error {
-	return a.lifecycle(c, activity.DatabasePause, a.s.deps.Databases.Pause)
+	d, err := a.s.deps.Databases.Pause(c.Request().Context(), actor(c), c.Param("id"))
+	if err != nil {
+		return err
+	}
+	return a.replyPlaced(c, d)
 }
 
 func (a *api) resumeInstance(c echo.Context) error {
-	return a.lifecycle(c, activity.DatabaseResume, a.s.deps.Databases.Resume)
-}
-
-// lifecycle runs pause or resume. Their body, empty or {}, carries
-// nothing, so it is not read.
-func (a *api) lifecycle(c echo.Context, action activity.Action, op func(ctx context.Context, id string) (snapdeck.Database, error)) error {
-	return a.change(c, action, func(d snapdeck.Database, p snapdeck.Placement) (snapdeck.Database, snapdeck.Placement, string, error) {
-		nd, err := op(c.Request().Context(), d.ID)
-		return nd, p, "", err
-	})
-}
-
-// change runs a state-changing call on the database in the path, records
-// it in the activity log, and answers 202 with the instance object.
-func (a *api) change(c echo.Context, action activity.Action,
-	fn func(d snapdeck.Database, p snapdeck.Placement) (snapdeck.Database, snapdeck.Placement, string, error)) error {
-	d, p, err := a.findInstance(c)
-	if err == nil {
-		var detail string
-		d, p, detail, err = fn(d, p)
-		a.s.record(c, action, d.ID, "", detail, err)
-	} else {
-		a.s.record(c, action, c.Param("id"), "", "", err)
+	d, err := a.s.deps.Databases.Resume(c.Request().Context(), actor(c), c.Param("id"))
+	if err != nil {
+		return err
 	}
+	return a.replyPlaced(c, d)
+}
+
+// replyPlaced answers 202 with the instance object of d, with its
+// recorded placement.
+func (a *api) replyPlaced(c echo.Context, d snapdeck.Database) error {
+	p, err := a.s.deps.Databases.Placement(c.Request().Context(), d.ID)
 	if err != nil {
 		return err
 	}

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/snapdeck/snapdeck/internal/database"
 	"github.com/snapdeck/snapdeck/internal/snapdeck"
 )
 
@@ -20,10 +21,11 @@ import (
 // of the requests as metrics, beside Go's mean.
 func BenchmarkQueryTabSelect1(b *testing.B) {
 	c := startConsole(b)
-	d, err := c.databases.Create(context.Background(), "bench", snapdeck.PlanFree)
+	out, err := c.databases.Create(context.Background(), "system", database.CreateRequest{Name: "bench", Plan: snapdeck.PlanFree})
 	if err != nil {
 		b.Fatal(err)
 	}
+	d := out.Database
 	jar, _ := cookiejar.New(nil)
 	hc := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	send := func(method, path string, form url.Values) (int, string) {

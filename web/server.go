@@ -76,14 +76,16 @@ type Deps struct {
 	// Store is reached only by /healthz, to tell the store answers;
 	// everything else goes through the services. It is the console's
 	// *store.DB.
-	Store     Pinger
-	Databases *database.Manager
+	Store Pinger
+	// Databases and Snapshots are the database services: every action on
+	// a database, through the console or the API, is one call to them,
+	// which records it in the activity log.
+	Databases *database.Databases
+	Snapshots *database.Snapshots
 	// Auth signs users in, manages them and owns the session store.
 	Auth *auth.Authenticator
-	// Activity is the activity log: read by /activity, and written by a
-	// handler only for a request refused before any service was called
-	// (a body that does not parse) or an action with no service yet
-	// (settings, API keys), through the same rule as the services.
+	// Activity is the activity log, read by /activity; only the services
+	// write it.
 	Activity *activity.Recorder
 	Logger   *slog.Logger
 	Now      func() time.Time
@@ -137,9 +139,9 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 	// for serve and the tests alike.
 	switch {
 	case deps.Activity == nil:
-		return nil, errors.New("web: Deps.Activity is required: the activity log has one writer")
-	case deps.Store == nil, deps.Databases == nil, deps.Auth == nil, deps.Scheduler == nil, deps.APIKeys == nil:
-		return nil, errors.New("web: Deps needs its Store, Databases, Auth, Scheduler and APIKeys")
+		return nil, errors.New("web: Deps.Activity is required: /activity reads it, and the uploads record their refusals")
+	case deps.Store == nil, deps.Databases == nil, deps.Snapshots == nil, deps.Auth == nil, deps.Scheduler == nil, deps.APIKeys == nil:
+		return nil, errors.New("web: Deps needs its Store, Databases, Snapshots, Auth, Scheduler and APIKeys")
 	}
 	if deps.Now == nil {
 		deps.Now = time.Now
