@@ -9,27 +9,27 @@ import (
 	"github.com/snapdeck/snapdeck/internal/snapdeck"
 )
 
-const databaseColumns = `id, name, plan, status, schedule, size_bytes, created_at`
+const databaseColumns = `id, name, plan, status, schedule, size_bytes, created_at, cloud_provider, region, memory, storage`
 
 func scanDatabase(row interface{ Scan(...any) error }) (snapdeck.Database, error) {
 	var d snapdeck.Database
 	var plan, status string
 	var created int64
-	err := row.Scan(&d.ID, &d.Name, &plan, &status, &d.Schedule, &d.SizeBytes, &created)
+	p := &d.Placement
+	err := row.Scan(&d.ID, &d.Name, &plan, &status, &d.Schedule, &d.SizeBytes, &created, &p.CloudProvider, &p.Region, &p.Memory, &p.Storage)
 	d.Plan, d.Status, d.CreatedAt = snapdeck.Plan(plan), snapdeck.Status(status), fromMS(created)
 	return d, err
 }
 
-// NewDatabase is a new hosted database as CreateDatabase records it: the
-// database, where an API client asked it to live, and its credentials.
+// NewDatabase is a new hosted database as CreateDatabaseWith records it:
+// the database, with its placement, and its credentials.
 type NewDatabase struct {
 	snapdeck.Database
-	Placement snapdeck.Placement
 	// Username and PasswordHash are its credentials; both "" for none.
 	Username, PasswordHash string
 }
 
-// CreateDatabase records a new hosted database, with no placement and no
+// CreateDatabase records a new hosted database, with its placement and no
 // credentials.
 func (db *DB) CreateDatabase(ctx context.Context, d *snapdeck.Database) error {
 	n := NewDatabase{Database: *d}
@@ -45,9 +45,9 @@ func (db *DB) CreateDatabaseWith(ctx context.Context, n *NewDatabase) error {
 	if d.CreatedAt.IsZero() {
 		d.CreatedAt = db.now().UTC()
 	}
-	p := n.Placement
-	_, err := db.w.ExecContext(ctx, `INSERT INTO databases (`+databaseColumns+`,
-		cloud_provider, region, memory, storage, username, password_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	p := d.Placement
+	_, err := db.w.ExecContext(ctx, `INSERT INTO databases (`+databaseColumns+`, username, password_hash)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		d.ID, d.Name, string(d.Plan), string(d.Status), d.Schedule, d.SizeBytes, ms(d.CreatedAt),
 		p.CloudProvider, p.Region, p.Memory, p.Storage, n.Username, n.PasswordHash)
 	if isUniqueViolation(err) {
@@ -129,13 +129,13 @@ func (db *DB) UpdateDatabase(ctx context.Context, id string, u DatabaseUpdate) (
 	if u.SizeBytes != nil {
 		d.SizeBytes = *u.SizeBytes
 	}
-	_, err = tx.ExecContext(ctx, `UPDATE databases SET name = ?, plan = ?, status = ?, schedule = ?, size_bytes = ? WHERE id = ?`,
-		d.Name, string(d.Plan), string(d.Status), d.Schedule, d.SizeBytes, id)
-	if err == nil && u.Placement != nil {
-		p := *u.Placement
-		_, err = tx.ExecContext(ctx, `UPDATE databases SET cloud_provider = ?, region = ?, memory = ?, storage = ? WHERE id = ?`,
-			p.CloudProvider, p.Region, p.Memory, p.Storage, id)
+	if u.Placement != nil {
+		d.Placement = *u.Placement
 	}
+	p := d.Placement
+	_, err = tx.ExecContext(ctx, `UPDATE databases SET name = ?, plan = ?, status = ?, schedule = ?, size_bytes = ?,
+		cloud_provider = ?, region = ?, memory = ?, storage = ? WHERE id = ?`,
+		d.Name, string(d.Plan), string(d.Status), d.Schedule, d.SizeBytes, p.CloudProvider, p.Region, p.Memory, p.Storage, id)
 	if err != nil {
 		return d, fmt.Errorf("update database %s: %w", id, err)
 	}

@@ -47,7 +47,7 @@ func answer(c echo.Context, status int, r upload.Reply, err error) error {
 // holds data without X-Snapdeck-Overwrite is refused before any byte is
 // sent.
 func (im *importAPI) start(c echo.Context) error {
-	d, _, err := im.a.findInstance(c)
+	d, err := im.a.findInstance(c)
 	if err != nil {
 		return err
 	}

@@ -71,7 +71,7 @@ func orDefault(v, def string) string {
 
 // instance renders a database as Aura's instance object; overwriting
 // shows Aura's "overwriting" in place of the status (see overwritten).
-func (a *api) instance(c echo.Context, d snapdeck.Database, p snapdeck.Placement, overwriting bool) (apiInstance, error) {
+func (a *api) instance(c echo.Context, d snapdeck.Database, overwriting bool) (apiInstance, error) {
 	tid, err := a.tenant(c)
 	if err != nil {
 		return apiInstance{}, err
@@ -80,7 +80,7 @@ func (a *api) instance(c echo.Context, d snapdeck.Database, p snapdeck.Placement
 	if overwriting {
 		status = statusOverwriting
 	}
-	base := a.s.publicURL(c)
+	base, p := a.s.publicURL(c), d.Placement
 	return apiInstance{
 		ID: d.ID, Name: d.Name, Status: status, TenantID: tid,
 		CloudProvider: orDefault(p.CloudProvider, defaultPlacement.CloudProvider),
@@ -93,29 +93,23 @@ func (a *api) instance(c echo.Context, d snapdeck.Database, p snapdeck.Placement
 	}, nil
 }
 
-// findInstance returns the database named in the path, with its placement.
-func (a *api) findInstance(c echo.Context) (snapdeck.Database, snapdeck.Placement, error) {
+// findInstance returns the database named in the path.
+func (a *api) findInstance(c echo.Context) (snapdeck.Database, error) {
 	id := c.Param("id")
 	if !snapdeck.ValidDatabaseID(id) {
-		return snapdeck.Database{}, snapdeck.Placement{}, &snapdeck.Error{Code: snapdeck.NotFound, Reason: "db-not-found",
+		return snapdeck.Database{}, &snapdeck.Error{Code: snapdeck.NotFound, Reason: "db-not-found",
 			Message: "DB not found: " + id}
 	}
-	ctx := c.Request().Context()
-	d, err := a.s.deps.Databases.Find(ctx, id)
-	if err != nil {
-		return d, snapdeck.Placement{}, err
-	}
-	p, err := a.s.deps.Databases.Placement(ctx, id)
-	return d, p, err
+	return a.s.deps.Databases.Find(c.Request().Context(), id)
 }
 
 // reply answers with the instance object of d.
-func (a *api) reply(c echo.Context, status int, d snapdeck.Database, p snapdeck.Placement) error {
+func (a *api) reply(c echo.Context, status int, d snapdeck.Database) error {
 	over, err := a.overwritten(c.Request().Context(), d)
 	if err != nil {
 		return err
 	}
-	inst, err := a.instance(c, d, p, over[d.ID])
+	inst, err := a.instance(c, d, over[d.ID])
 	if err != nil {
 		return err
 	}
@@ -133,17 +127,13 @@ func (a *api) listInstances(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	placements, err := a.s.deps.Databases.Placements(ctx)
-	if err != nil {
-		return err
-	}
 	over, err := a.overwritten(ctx, dbs...)
 	if err != nil {
 		return err
 	}
 	out := make([]apiInstance, 0, len(dbs))
 	for _, d := range dbs {
-		inst, err := a.instance(c, d, placements[d.ID], over[d.ID])
+		inst, err := a.instance(c, d, over[d.ID])
 		if err != nil {
 			return err
 		}
@@ -153,11 +143,11 @@ func (a *api) listInstances(c echo.Context) error {
 }
 
 func (a *api) getInstance(c echo.Context) error {
-	d, p, err := a.findInstance(c)
+	d, err := a.findInstance(c)
 	if err != nil {
 		return err
 	}
-	return a.reply(c, http.StatusOK, d, p)
+	return a.reply(c, http.StatusOK, d)
 }
 
 // decodeJSON reads a JSON object body into v. Unknown fields are ignored:
@@ -218,7 +208,7 @@ func (a *api) createInstance(c echo.Context) error {
 		return err
 	}
 	// A database just made is creating or running, never overwritten.
-	inst, err := a.instance(c, out.Database, cr.Placement, false)
+	inst, err := a.instance(c, out.Database, false)
 	if err != nil {
 		return err
 	}
@@ -266,27 +256,23 @@ type updateRequest struct {
 func (a *api) updateInstance(c echo.Context) error {
 	var req updateRequest
 	err := decodeJSON(c, &req, true)
-	d, p, err := a.s.deps.Databases.Update(c.Request().Context(), actor(c), c.Param("id"),
+	d, err := a.s.deps.Databases.Update(c.Request().Context(), actor(c), c.Param("id"),
 		database.Changes{Name: req.Name, Memory: req.Memory, Storage: req.Storage, BadInput: err})
 	if err != nil {
 		return err
 	}
-	return a.reply(c, http.StatusAccepted, d, p)
+	return a.reply(c, http.StatusAccepted, d)
 }
 
 func (a *api) deleteInstance(c echo.Context) error {
 	// Deletion finishes before the reply; the object shows Aura's
 	// in-between status, and the next GET answers 404. DELETE is its own
 	// confirmation: no name is typed.
-	// The reply shows where it was placed, read before it goes; an
-	// unknown id is the delete's to refuse.
-	ctx := c.Request().Context()
-	p, _ := a.s.deps.Databases.Placement(ctx, c.Param("id"))
-	d, err := a.s.deps.Databases.Delete(ctx, actor(c), c.Param("id"), nil)
+	d, err := a.s.deps.Databases.Delete(c.Request().Context(), actor(c), c.Param("id"), nil)
 	if err != nil {
 		return err
 	}
-	return a.reply(c, http.StatusAccepted, d, p)
+	return a.reply(c, http.StatusAccepted, d)
 }
 
 func (a *api) pauseInstance(c echo.Context) error {
@@ -294,7 +280,7 @@ func (a *api) pauseInstance(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return a.replyPlaced(c, d)
+	return a.reply(c, http.StatusAccepted, d)
 }
 
 func (a *api) resumeInstance(c echo.Context) error {
@@ -302,15 +288,5 @@ func (a *api) resumeInstance(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return a.replyPlaced(c, d)
-}
-
-// replyPlaced answers 202 with the instance object of d, with its
-// recorded placement.
-func (a *api) replyPlaced(c echo.Context, d snapdeck.Database) error {
-	p, err := a.s.deps.Databases.Placement(c.Request().Context(), d.ID)
-	if err != nil {
-		return err
-	}
-	return a.reply(c, http.StatusAccepted, d, p)
+	return a.reply(c, http.StatusAccepted, d)
 }

@@ -51,13 +51,13 @@ func toAPISnapshot(s snapdeck.Snapshot) apiSnapshot {
 
 // findSnapshot returns the database and the snapshot of it named in the
 // path; an unknown database is db-not-found before anything else.
-func (a *api) findSnapshot(c echo.Context) (snapdeck.Database, snapdeck.Placement, snapdeck.Snapshot, error) {
-	d, p, err := a.findInstance(c)
+func (a *api) findSnapshot(c echo.Context) (snapdeck.Database, snapdeck.Snapshot, error) {
+	d, err := a.findInstance(c)
 	if err != nil {
-		return d, p, snapdeck.Snapshot{}, err
+		return d, snapdeck.Snapshot{}, err
 	}
 	s, err := a.s.deps.Snapshots.FindSnapshot(c.Request().Context(), d.ID, c.Param("sid"))
-	return d, p, s, err
+	return d, s, err
 }
 
 // listSnapshots is GET /v1/instances/{id}/snapshots: one UTC day, today
@@ -72,7 +72,7 @@ func (a *api) listSnapshots(c echo.Context) error {
 		}
 		day = t
 	}
-	d, _, err := a.findInstance(c)
+	d, err := a.findInstance(c)
 	if err != nil {
 		return err
 	}
@@ -89,7 +89,7 @@ func (a *api) listSnapshots(c echo.Context) error {
 }
 
 func (a *api) getSnapshot(c echo.Context) error {
-	_, _, s, err := a.findSnapshot(c)
+	_, s, err := a.findSnapshot(c)
 	if err != nil {
 		return err
 	}
@@ -115,7 +115,7 @@ func (a *api) restoreSnapshot(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return a.replyPlaced(c, d)
+	return a.reply(c, http.StatusAccepted, d)
 }
 
 // exportSnapshot is snapdeck's GET /v1/instances/{id}/snapshots/{sid}/export:
@@ -146,12 +146,8 @@ func (a *api) overwriteInstance(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	p, err := a.s.deps.Databases.Placement(c.Request().Context(), d.ID)
-	if err != nil {
-		return err
-	}
 	// The job may already be over; the reply shows the operation it began.
-	inst, err := a.instance(c, d, p, true)
+	inst, err := a.instance(c, d, true)
 	if err != nil {
 		return err
 	}

@@ -135,7 +135,7 @@ func (s *Server) settingsChange(c echo.Context, change func(d snapdeck.Database)
 func (s *Server) rename(c echo.Context) error {
 	return s.settingsChange(c, func(d snapdeck.Database) (string, error) {
 		name := c.FormValue("name")
-		nd, _, err := s.deps.Databases.Update(c.Request().Context(), actor(c), d.ID, database.Changes{Name: &name})
+		nd, err := s.deps.Databases.Update(c.Request().Context(), actor(c), d.ID, database.Changes{Name: &name})
 		return fmt.Sprintf("Renamed %s to %s.", d.Name, nd.Name), err
 	})
 }
@@ -143,7 +143,7 @@ func (s *Server) rename(c echo.Context) error {
 func (s *Server) setPlan(c echo.Context) error {
 	return s.settingsChange(c, func(d snapdeck.Database) (string, error) {
 		plan := snapdeck.Plan(c.FormValue("plan"))
-		nd, _, err := s.deps.Databases.Update(c.Request().Context(), actor(c), d.ID, database.Changes{Plan: &plan})
+		nd, err := s.deps.Databases.Update(c.Request().Context(), actor(c), d.ID, database.Changes{Plan: &plan})
 		return fmt.Sprintf("%s is now on the %s plan.", nd.Name, nd.Plan), err
 	})
 }

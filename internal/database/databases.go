@@ -115,9 +115,10 @@ func (c *core) insertNew(ctx context.Context, req CreateRequest) (Created, error
 	if err := checkNew(req.Name, req.Plan, req.Placement); err != nil {
 		return Created{}, err
 	}
-	d := snapdeck.Database{ID: snapdeck.NewDatabaseID(), Name: req.Name, Plan: req.Plan, Status: snapdeck.StatusCreating}
+	d := snapdeck.Database{ID: snapdeck.NewDatabaseID(), Name: req.Name, Plan: req.Plan, Status: snapdeck.StatusCreating,
+		Placement: req.Placement}
 	cred := newCredentials(d.ID)
-	rec := store.NewDatabase{Database: d, Placement: req.Placement, Username: cred.Username, PasswordHash: hashCredential(cred.Password)}
+	rec := store.NewDatabase{Database: d, Username: cred.Username, PasswordHash: hashCredential(cred.Password)}
 	if err := c.db.CreateDatabaseWith(ctx, &rec); err != nil {
 		return Created{Database: rec.Database}, err
 	}
@@ -243,26 +244,23 @@ type Changes struct {
 // Update renames a database, moves it to another plan and changes its
 // recorded placement, as one action in the activity log (database.update),
 // from the console's Settings tab or PATCH /v1/instances/{id}. A database
-// in the middle of an operation is refused. It returns the database and
-// its placement as they now are.
-func (ds *Databases) Update(ctx context.Context, actor, id string, ch Changes) (snapdeck.Database, snapdeck.Placement, error) {
-	d, p, detail, err := ds.update(ctx, id, ch)
+// in the middle of an operation is refused. It returns the database as it
+// now is.
+func (ds *Databases) Update(ctx context.Context, actor, id string, ch Changes) (snapdeck.Database, error) {
+	d, detail, err := ds.update(ctx, id, ch)
 	ds.record(ctx, actor, activity.DatabaseUpdate, id, "", err, 0, detail)
-	return d, p, err
+	return d, err
 }
 
-func (ds *Databases) update(ctx context.Context, id string, ch Changes) (snapdeck.Database, snapdeck.Placement, string, error) {
+func (ds *Databases) update(ctx context.Context, id string, ch Changes) (snapdeck.Database, string, error) {
 	d, err := ds.find(ctx, id)
 	if err != nil {
-		return d, snapdeck.Placement{}, "", err
+		return d, "", err
 	}
 	if ch.BadInput != nil {
-		return d, snapdeck.Placement{}, "", ch.BadInput
+		return d, "", ch.BadInput
 	}
-	p, err := ds.db.FindPlacement(ctx, id)
-	if err != nil {
-		return d, p, "", err
-	}
+	p := d.Placement
 	np := p
 	if ch.Memory != nil {
 		np.Memory = *ch.Memory
@@ -271,14 +269,14 @@ func (ds *Databases) update(ctx context.Context, id string, ch Changes) (snapdec
 		np.Storage = *ch.Storage
 	}
 	if err := checkPlacement(np); err != nil {
-		return d, p, "", err
+		return d, "", err
 	}
 	var u store.DatabaseUpdate
 	var changed []string
 	if ch.Name != nil {
 		name := strings.TrimSpace(*ch.Name)
 		if err := snapdeck.ValidateDatabaseName(name); err != nil {
-			return d, p, "", err
+			return d, "", err
 		}
 		if name != d.Name {
 			u.Name = &name
@@ -287,7 +285,7 @@ func (ds *Databases) update(ctx context.Context, id string, ch Changes) (snapdec
 	}
 	if ch.Plan != nil {
 		if !ch.Plan.Valid() {
-			return d, p, "", snapdeck.FieldError("plan", "Choose a plan: free, professional or enterprise.")
+			return d, "", snapdeck.FieldError("plan", "Choose a plan: free, professional or enterprise.")
 		}
 		if *ch.Plan != d.Plan {
 			u.Plan = ch.Plan
@@ -295,7 +293,7 @@ func (ds *Databases) update(ctx context.Context, id string, ch Changes) (snapdec
 		}
 	}
 	if d.Status.IsBusy() {
-		return d, p, "", &snapdeck.Error{Code: snapdeck.Busy, Reason: "ongoing-database-operation",
+		return d, "", &snapdeck.Error{Code: snapdeck.Busy, Reason: "ongoing-database-operation",
 			Message: fmt.Sprintf("The database is currently undergoing an operation: %s", d.Status)}
 	}
 	if np != p {
@@ -305,23 +303,12 @@ func (ds *Databases) update(ctx context.Context, id string, ch Changes) (snapdec
 	if u != (store.DatabaseUpdate{}) {
 		nd, err := ds.db.UpdateDatabase(ctx, d.ID, u)
 		if err != nil {
-			return d, p, "", err
+			return d, "", err
 		}
 		nd.SizeBytes = d.SizeBytes
 		d = nd
 	}
-	return d, np, strings.Join(changed, "; "), nil
-}
-
-// Placement returns where an API client asked a database to live.
-func (ds *Databases) Placement(ctx context.Context, id string) (snapdeck.Placement, error) {
-	return ds.db.FindPlacement(ctx, id)
-}
-
-// Placements returns the recorded placement of every database that has
-// one, by database id.
-func (ds *Databases) Placements(ctx context.Context) (map[string]snapdeck.Placement, error) {
-	return ds.db.FindPlacements(ctx)
+	return d, strings.Join(changed, "; "), nil
 }
 
 // Delete removes a database, and its snapshots with it, recorded in the

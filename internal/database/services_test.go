@@ -18,7 +18,8 @@ type credentialsAtCreation struct {
 }
 
 func (o *credentialsAtCreation) DatabaseCreated(ctx context.Context, d snapdeck.Database) {
-	p, _ := o.db.FindPlacement(ctx, d.ID)
+	rec, _ := o.db.FindDatabase(ctx, d.ID)
+	p := rec.Placement
 	user, hash, _ := o.db.FindDatabaseCredentials(ctx, d.ID)
 	o.seen <- d.Name + " " + p.Region + " " + user + " " + map[bool]string{true: "hashed", false: "no password"}[hash != ""]
 }
