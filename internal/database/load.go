@@ -144,12 +144,7 @@ func (ss *Snapshots) CheckLoad(ctx context.Context, d snapdeck.Database, overwri
 func (ss *Snapshots) Load(ctx context.Context, dbID string, src LoadSource, actor string) (snapdeck.Job, error) {
 	if src.Receive != nil {
 		var err error
-		if src, err = ss.receive(ctx, dbID, src); err != nil {
-			detail := ""
-			if src.Name != "" {
-				detail = "from " + src.Name
-			}
-			ss.record(ctx, actor, activity.Load, dbID, "", err, 0, detail)
+		if src, err = ss.receive(ctx, dbID, src, actor); err != nil {
 			return snapdeck.Job{}, err
 		}
 	}
@@ -214,21 +209,28 @@ func (ss *Snapshots) Load(ctx context.Context, dbID string, src LoadSource, acto
 }
 
 // receive checks that the database takes a load before src.Receive
-// writes the upload, and returns src with the file's path and name.
-func (ss *Snapshots) receive(ctx context.Context, dbID string, src LoadSource) (LoadSource, error) {
+// writes the upload, and returns src with the file's path and name. A
+// refusal is recorded, under the file's name once it is known.
+func (ss *Snapshots) receive(ctx context.Context, dbID string, src LoadSource, actor string) (LoadSource, error) {
 	d, err := ss.findDatabase(ctx, dbID)
+	if err == nil {
+		err = ss.CheckLoad(ctx, d, src.Overwrite)
+	}
+	var dir string
+	if err == nil {
+		dir, err = ss.UploadDir()
+	}
+	if err == nil {
+		src.Path, src.Name, err = src.Receive(dir)
+		src.Receive = nil
+	}
 	if err != nil {
-		return src, err
+		detail := ""
+		if src.Name != "" {
+			detail = "from " + src.Name
+		}
+		ss.record(ctx, actor, activity.Load, dbID, "", err, 0, detail)
 	}
-	if err := ss.CheckLoad(ctx, d, src.Overwrite); err != nil {
-		return src, err
-	}
-	dir, err := ss.UploadDir()
-	if err != nil {
-		return src, err
-	}
-	src.Path, src.Name, err = src.Receive(dir)
-	src.Receive = nil
 	return src, err
 }
 
