@@ -193,7 +193,7 @@ func (ss *Snapshots) Load(ctx context.Context, dbID string, src LoadSource, acto
 		return refuse(err)
 	}
 	detail += " (" + res.Format.Label() + ")"
-	j, err := ss.replace(ctx, dbID, replacement{door: "load", kind: snapdeck.JobLoad, status: snapdeck.StatusLoading,
+	_, j, err := ss.replace(ctx, dbID, replacement{door: "load", kind: snapdeck.JobLoad, status: snapdeck.StatusLoading,
 		action: activity.Load, actor: actor, detail: detail, safetyReason: "Before load of " + src.Name,
 		swapping: "Swapping in the loaded data", held: tmp,
 		prepare: func(context.Context, snapdeck.Database, *job.Progress) (prepared, error) {

@@ -40,6 +40,7 @@ func (ss *Snapshots) overwrite(ctx context.Context, dbID string, src OverwriteSo
 	if _, err := ss.findDatabase(ctx, dbID); err != nil {
 		return snapdeck.Database{}, snapdeck.Job{}, err
 	}
+	var d snapdeck.Database
 	var j snapdeck.Job
 	var err error
 	switch {
@@ -49,40 +50,30 @@ func (ss *Snapshots) overwrite(ctx context.Context, dbID string, src OverwriteSo
 		err = snapdeck.FieldError("source_instance_id", "Send source_instance_id, source_snapshot_id, or both, to say where the data comes from.")
 	case src.Snapshot == "":
 		if _, err = findSource(ctx, ss.db, src.Database); err == nil {
-			_, j, err = ss.overwriteFromDatabase(ctx, dbID, src.Database, actor)
+			d, j, err = ss.overwriteFromDatabase(ctx, dbID, src.Database, actor)
 		}
 	default:
-		j, err = ss.overwriteFromSnapshot(ctx, dbID, src, actor)
+		d, j, err = ss.overwriteFromSnapshot(ctx, dbID, src, actor)
 	}
-	if err != nil {
-		return snapdeck.Database{}, j, err
-	}
-	d, err := ss.db.FindDatabase(ctx, dbID)
-	if err != nil {
-		return d, j, err
-	}
-	// The job may already be over; the database shows the operation it
-	// began.
-	d.Status, d.SizeBytes = snapdeck.StatusRestoring, ss.host.Size(dbID)
-	return d, j, nil
+	return d, j, err
 }
 
-func (ss *Snapshots) overwriteFromSnapshot(ctx context.Context, dbID string, src OverwriteSource, actor string) (snapdeck.Job, error) {
+func (ss *Snapshots) overwriteFromSnapshot(ctx context.Context, dbID string, src OverwriteSource, actor string) (snapdeck.Database, snapdeck.Job, error) {
 	s, err := ss.findLiveSnapshot(ctx, src.Snapshot)
 	if err != nil {
-		return snapdeck.Job{}, err
+		return snapdeck.Database{}, snapdeck.Job{}, err
 	}
 	if src.Database != "" && src.Database != dbID {
 		if _, err := findSource(ctx, ss.db, src.Database); err != nil {
-			return snapdeck.Job{}, err
+			return snapdeck.Database{}, snapdeck.Job{}, err
 		}
 		if s.DatabaseID != src.Database {
-			return snapdeck.Job{}, &snapdeck.Error{Code: snapdeck.NotFound, Reason: "snapshot-not-found", Field: "source_snapshot_id",
+			return snapdeck.Database{}, snapdeck.Job{}, &snapdeck.Error{Code: snapdeck.NotFound, Reason: "snapshot-not-found", Field: "source_snapshot_id",
 				Message: fmt.Sprintf("Snapshot %s is not a snapshot of instance %s.", s.ID, src.Database)}
 		}
 	}
 	if err := usableSource(s); err != nil {
-		return snapdeck.Job{}, err
+		return snapdeck.Database{}, snapdeck.Job{}, err
 	}
 	detail := fmt.Sprintf("from snapshot of %s taken %s", s.DatabaseID, s.CreatedAt.Format(timeFormat))
 	return ss.startOverwrite(ctx, dbID, s.ID, actor, detail, func(context.Context, *job.Progress) (store.SnapshotRecord, error) {
@@ -95,25 +86,25 @@ func (ss *Snapshots) overwriteFromSnapshot(ctx context.Context, dbID string, src
 // an overwrite from it, both in one background job. The target is marked
 // busy before the reply, so a client polling it never sees it running
 // until the whole overwrite is over. The source may be the target itself.
-func (ss *Snapshots) overwriteFromDatabase(ctx context.Context, dbID, srcID, actor string) (snapdeck.Snapshot, snapdeck.Job, error) {
+func (ss *Snapshots) overwriteFromDatabase(ctx context.Context, dbID, srcID, actor string) (snapdeck.Database, snapdeck.Job, error) {
 	src, err := ss.db.FindDatabase(ctx, srcID)
 	if err != nil {
-		return snapdeck.Snapshot{}, snapdeck.Job{}, err
+		return snapdeck.Database{}, snapdeck.Job{}, err
 	}
 	if src.ID != dbID && src.Status != snapdeck.StatusRunning {
-		return snapdeck.Snapshot{}, snapdeck.Job{}, &snapdeck.Error{Code: snapdeck.Busy, Reason: "ongoing-database-operation",
+		return snapdeck.Database{}, snapdeck.Job{}, &snapdeck.Error{Code: snapdeck.Busy, Reason: "ongoing-database-operation",
 			Message: fmt.Sprintf("The source database %s is %s; overwrite from it once it is running.", src.ID, src.Status)}
 	}
 	// The target must be free before the source's snapshot is recorded: a
 	// refused overwrite leaves no stray pending snapshot behind.
 	if err := ss.checkRunning(ctx, dbID); err != nil {
-		return snapdeck.Snapshot{}, snapdeck.Job{}, err
+		return snapdeck.Database{}, snapdeck.Job{}, err
 	}
 	rec, err := ss.newSnapshot(ctx, src, snapdeck.SnapshotOnDemand, "For overwrite of database "+dbID)
 	if err != nil {
-		return snapdeck.Snapshot{}, snapdeck.Job{}, err
+		return snapdeck.Database{}, snapdeck.Job{}, err
 	}
-	j, err := ss.startOverwrite(ctx, dbID, rec.ID, actor, "from the current data of database "+src.ID,
+	d, j, err := ss.startOverwrite(ctx, dbID, rec.ID, actor, "from the current data of database "+src.ID,
 		func(ctx context.Context, p *job.Progress) (store.SnapshotRecord, error) {
 			// A copy: the caller still reads rec while the job runs.
 			taken := rec
@@ -130,7 +121,7 @@ func (ss *Snapshots) overwriteFromDatabase(ctx context.Context, dbID, srcID, act
 			ss.logger.Error("record failed snapshot", "snapshot_id", rec.ID, "err", uerr)
 		}
 	}
-	return rec.Snapshot, j, err
+	return d, j, err
 }
 
 // checkRunning refuses a database that is not running, as the overwrite's
@@ -150,7 +141,7 @@ func (ss *Snapshots) checkRunning(ctx context.Context, id string) error {
 // startOverwrite overwrites the database with the completed snapshot
 // source yields (replace). Whatever fails, the database serves again after.
 func (ss *Snapshots) startOverwrite(ctx context.Context, dbID, sid, actor, detail string,
-	source func(context.Context, *job.Progress) (store.SnapshotRecord, error), taken time.Time) (snapdeck.Job, error) {
+	source func(context.Context, *job.Progress) (store.SnapshotRecord, error), taken time.Time) (snapdeck.Database, snapdeck.Job, error) {
 	return ss.replace(ctx, dbID, replacement{door: "overwrite", kind: snapdeck.JobOverwrite, status: snapdeck.StatusRestoring,
 		action: activity.Overwrite, snapshotID: sid, actor: actor, detail: detail,
 		safetyReason: "Before restore of " + taken.Format(timeFormat), swapping: "Swapping in the restored data",

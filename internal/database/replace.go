@@ -168,16 +168,18 @@ const timeFormat = "2006-01-02 15:04:05 UTC"
 // at any point leaves the old content, or the new one with the kept file,
 // from which Recover captures the safety snapshot at the next start.
 //
-// The job records the outcome in the activity log; a refusal before the
-// job is the caller's to record.
-func (ss *Snapshots) replace(ctx context.Context, dbID string, r replacement) (snapdeck.Job, error) {
+// It returns the database as the replace marked it and the job. The job
+// records the outcome in the activity log; a refusal before the job is the
+// caller's to record.
+func (ss *Snapshots) replace(ctx context.Context, dbID string, r replacement) (snapdeck.Database, snapdeck.Job, error) {
 	d, err := ss.db.TransitionDatabase(ctx, dbID, []snapdeck.Status{snapdeck.StatusRunning}, r.status)
 	if err != nil {
 		if r.held != "" {
 			snapdeck.RemoveDatabaseFiles(r.held)
 		}
-		return snapdeck.Job{}, err
+		return snapdeck.Database{}, snapdeck.Job{}, err
 	}
+	d.SizeBytes = ss.host.Size(dbID)
 	start := time.Now()
 	j, err := ss.cfg.Jobs.Start(ctx, snapdeck.Job{Kind: r.kind, DatabaseID: dbID, SnapshotID: r.snapshotID, Actor: r.actor},
 		func(ctx context.Context, p *job.Progress) error {
@@ -190,8 +192,9 @@ func (ss *Snapshots) replace(ctx context.Context, dbID string, r replacement) (s
 			snapdeck.RemoveDatabaseFiles(r.held)
 		}
 		ss.setStatus(dbID, snapdeck.StatusRunning)
+		return snapdeck.Database{}, j, err
 	}
-	return j, err
+	return d, j, nil
 }
 
 // runReplace is replace's job.

@@ -391,22 +391,18 @@ func notExportable(s store.SnapshotRecord, what, field string) error {
 // outcome by the job.
 func (ss *Snapshots) Restore(ctx context.Context, dbID, sid, actor string) (snapdeck.Database, snapdeck.Job, error) {
 	var s store.SnapshotRecord
+	var d snapdeck.Database
 	var j snapdeck.Job
 	_, err := ss.findDatabase(ctx, dbID)
 	if err == nil {
 		s, err = ss.findSnapshot(ctx, dbID, sid)
 	}
 	if err == nil {
-		j, err = ss.restore(ctx, dbID, s, actor)
+		d, j, err = ss.restore(ctx, dbID, s, actor)
 	}
 	if err != nil {
 		ss.recordRefusal(ctx, actor, activity.Restore, dbID, sid, err)
-		return snapdeck.Database{}, j, err
 	}
-	d, err := ss.db.FindDatabase(ctx, dbID)
-	// The job may already be over; the database shows the operation it
-	// began.
-	d.Status, d.SizeBytes = snapdeck.StatusRestoring, ss.host.Size(dbID)
 	return d, j, err
 }
 
@@ -432,9 +428,9 @@ func (ss *Snapshots) recordRefusal(ctx context.Context, actor string, action act
 	ss.record(ctx, actor, action, dbID, sid, err, 0, "")
 }
 
-func (ss *Snapshots) restore(ctx context.Context, dbID string, s store.SnapshotRecord, actor string) (snapdeck.Job, error) {
+func (ss *Snapshots) restore(ctx context.Context, dbID string, s store.SnapshotRecord, actor string) (snapdeck.Database, snapdeck.Job, error) {
 	if err := usable(s); err != nil {
-		return snapdeck.Job{}, err
+		return snapdeck.Database{}, snapdeck.Job{}, err
 	}
 	return ss.replace(ctx, dbID, replacement{door: "restore", kind: snapdeck.JobRestore, status: snapdeck.StatusRestoring,
 		action: activity.Restore, snapshotID: s.ID, actor: actor, detail: "from snapshot of " + s.CreatedAt.Format(timeFormat),
