@@ -1,7 +1,6 @@
 package web
 
 import (
-	"context"
 	"net/http"
 	"strconv"
 
@@ -19,14 +18,9 @@ type importAPI struct {
 	uploads *upload.Service
 }
 
-// newImportAPI makes the upload service with the console's import limits;
-// it is closed when the console shuts down.
+// newImportAPI serves the uploads of Deps.Uploads.
 func (a *api) newImportAPI() *importAPI {
-	s := a.s
-	uploads := upload.New(upload.Config{Loader: s.deps.Snapshots, FindJob: s.deps.Snapshots.FindJob,
-		Activity: s.deps.Activity, Limits: s.importLimits(), Logger: s.logger})
-	context.AfterFunc(s.stop, func() { uploads.Close(context.Background()) })
-	return &importAPI{a: a, uploads: uploads}
+	return &importAPI{a: a, uploads: a.s.deps.Uploads}
 }
 
 // answer encodes an upload's reply, or the error; the bytes received go

@@ -23,6 +23,7 @@ import (
 	"github.com/snapdeck/snapdeck/internal/metrics"
 	"github.com/snapdeck/snapdeck/internal/schedule"
 	"github.com/snapdeck/snapdeck/internal/snapdeck"
+	"github.com/snapdeck/snapdeck/internal/upload"
 )
 
 // Config is what the web layer needs to know about its surroundings.
@@ -87,8 +88,10 @@ type Deps struct {
 	// Activity is the activity log, read by /activity; only the services
 	// write it.
 	Activity *activity.Recorder
-	Logger   *slog.Logger
-	Now      func() time.Time
+	// Uploads are the API's resumable uploads, loaded by Snapshots.Load.
+	Uploads *upload.Service
+	Logger  *slog.Logger
+	Now     func() time.Time
 	// NextSnapshot tells when a database's next Scheduled snapshot is
 	// due; nil when no scheduler runs.
 	NextSnapshot func(d snapdeck.Database) time.Time
@@ -139,9 +142,9 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 	// for serve and the tests alike.
 	switch {
 	case deps.Activity == nil:
-		return nil, errors.New("web: Deps.Activity is required: /activity reads it, and the uploads record their refusals")
-	case deps.Store == nil, deps.Databases == nil, deps.Snapshots == nil, deps.Auth == nil, deps.Scheduler == nil, deps.APIKeys == nil:
-		return nil, errors.New("web: Deps needs its Store, Databases, Snapshots, Auth, Scheduler and APIKeys")
+		return nil, errors.New("web: Deps.Activity is required: /activity reads it")
+	case deps.Store == nil, deps.Databases == nil, deps.Snapshots == nil, deps.Uploads == nil, deps.Auth == nil, deps.Scheduler == nil, deps.APIKeys == nil:
+		return nil, errors.New("web: Deps needs its Store, Databases, Snapshots, Uploads, Auth, Scheduler and APIKeys")
 	}
 	if deps.Now == nil {
 		deps.Now = time.Now

@@ -16,11 +16,13 @@ import (
 	"github.com/snapdeck/snapdeck/internal/apikey"
 	"github.com/snapdeck/snapdeck/internal/auth"
 	"github.com/snapdeck/snapdeck/internal/database"
+	"github.com/snapdeck/snapdeck/internal/importfile"
 	"github.com/snapdeck/snapdeck/internal/job"
 	"github.com/snapdeck/snapdeck/internal/metrics"
 	"github.com/snapdeck/snapdeck/internal/schedule"
 	"github.com/snapdeck/snapdeck/internal/snapdeck"
 	"github.com/snapdeck/snapdeck/internal/snapstore"
+	"github.com/snapdeck/snapdeck/internal/upload"
 	"github.com/snapdeck/snapdeck/store"
 	"github.com/snapdeck/snapdeck/web"
 )
@@ -78,11 +80,13 @@ type App struct {
 	Activity      *activity.Recorder
 	Databases     *database.Databases
 	Snapshots     *database.Snapshots
-	Scheduler     *schedule.Scheduler
-	Metrics       *metrics.Metrics
-	APIKeys       *apikey.Manager
-	Auth          *auth.Authenticator
-	Web           *web.Server
+	// Uploads are the API's resumable uploads.
+	Uploads   *upload.Service
+	Scheduler *schedule.Scheduler
+	Metrics   *metrics.Metrics
+	APIKeys   *apikey.Manager
+	Auth      *auth.Authenticator
+	Web       *web.Server
 	// AdminCreated tells that New made the first admin; AdminPassword is
 	// the password it generated for it, "" when SNAPDECK_ADMIN_PASSWORD
 	// gave one. serve shows them once.
@@ -225,7 +229,12 @@ func (a *App) build(ctx context.Context, cfg Config, tmp string) error {
 	if cfg.Web.Version == "" {
 		cfg.Web.Version = cfg.Version
 	}
-	a.Web, err = web.New(ctx, cfg.Web, web.Deps{Store: db, Databases: a.Databases, Snapshots: a.Snapshots, Auth: a.Auth, Activity: a.Activity, Logger: logger,
+	a.Uploads = upload.New(upload.Config{Loader: a.Snapshots, FindJob: a.Snapshots.FindJob, Activity: a.Activity,
+		Limits: importfile.Limits{MaxSize: cfg.Web.MaxImportSize, CheckTimeout: cfg.Web.ImportCheckTimeout}, Logger: logger})
+	// Closed once the web server stopped, before the jobs and the files:
+	// the files of uploads under way go.
+	a.onClose(func(ctx context.Context) { a.Uploads.Close(ctx) })
+	a.Web, err = web.New(ctx, cfg.Web, web.Deps{Store: db, Databases: a.Databases, Snapshots: a.Snapshots, Uploads: a.Uploads, Auth: a.Auth, Activity: a.Activity, Logger: logger,
 		NextSnapshot: nextSnapshot, Scheduler: a.Scheduler, Metrics: a.Metrics, APIKeys: a.APIKeys})
 	return err
 }
