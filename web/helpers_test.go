@@ -14,6 +14,7 @@ import (
 	"github.com/snapdeck/snapdeck/internal/app"
 	"github.com/snapdeck/snapdeck/internal/auth"
 	"github.com/snapdeck/snapdeck/internal/database"
+	"github.com/snapdeck/snapdeck/internal/dbtoken"
 	"github.com/snapdeck/snapdeck/internal/job"
 	"github.com/snapdeck/snapdeck/internal/snapdeck"
 	"github.com/snapdeck/snapdeck/store"
@@ -30,6 +31,7 @@ type console struct {
 	databases *database.Manager
 	auth      *auth.Authenticator
 	jobs      *job.Runner
+	tokens    *dbtoken.Service
 	// activity is told of every line of the activity log, so a test can
 	// wait for an action to end.
 	activity *activityLog
@@ -74,7 +76,7 @@ func startConsole(t testing.TB, configure ...func(*web.Config)) *console {
 	}
 	srv := httptest.NewServer(a.Web)
 	t.Cleanup(srv.Close)
-	return &console{dir: dir, srv: srv, server: a.Web, store: a.Store, databases: a.Databases, auth: a.Auth, jobs: a.Jobs, activity: log}
+	return &console{dir: dir, srv: srv, server: a.Web, store: a.Store, databases: a.Databases, auth: a.Auth, jobs: a.Jobs, tokens: a.Tokens, activity: log}
 }
 
 // client is a browser-like HTTP client: cookies kept, redirects not followed.

@@ -48,6 +48,8 @@ func (s *Server) routes() {
 	e.POST("/databases/:id/settings/plan", s.setPlan, writer)
 	e.POST("/databases/:id/settings/schedule", s.setSchedule, writer)
 	e.POST("/databases/:id/delete", s.deleteDatabase, writer)
+	e.POST("/databases/:id/tokens", s.createToken, writer) // answers the new token, once
+	e.POST("/databases/:id/tokens/:tid/revoke", s.revokeToken, writer)
 
 	e.GET("/import", s.importHelp, signedIn)
 
@@ -92,4 +94,6 @@ func (s *Server) routes() {
 	v1.POST("/instances/:id/import", im.start, bearer, apiWriter)
 	v1.GET("/instances/:id/import/:uid", im.status, bearer, apiWriter)
 	v1.PUT("/instances/:id/import/:uid", im.put, bearer, apiWriter)
+	// The data plane's tokens (SPEC §9), an extension.
+	v1.POST("/instances/:id/tokens", a.createToken, bearer, apiWriter)
 }
