@@ -33,17 +33,22 @@ func snippets(url string) []snippet {
 	_ "github.com/tursodatabase/libsql-client-go/libsql"
 )
 
-db, err := sql.Open("libsql", "` + url + `?authToken="+os.Getenv("` + tokenEnv + `"))`},
+dsn := "` + url + `?authToken=" + os.Getenv("` + tokenEnv + `")
+db, err := sql.Open("libsql", dsn)`},
 		{ID: "javascript", Title: "JavaScript", Note: "npm @libsql/client",
 			Code: `import { createClient } from "@libsql/client";
 
-const db = createClient({ url: "` + url + `", authToken: process.env.` + tokenEnv + ` });
+const db = createClient({
+  url: "` + url + `",
+  authToken: process.env.` + tokenEnv + `,
+});
 const rs = await db.execute("SELECT 1");`},
 		{ID: "python", Title: "Python", Note: "pip install libsql-client",
 			Code: `import os
 import libsql_client
 
-with libsql_client.create_client_sync("` + url + `", auth_token=os.environ["` + tokenEnv + `"]) as db:
+url = "` + url + `"
+with libsql_client.create_client_sync(url, auth_token=os.environ["` + tokenEnv + `"]) as db:
     print(db.execute("SELECT 1").rows)`},
 		{ID: "curl", Title: "curl", Note: "Hrana over HTTP: a pipeline of requests on one stream",
 			Code: `curl -H "Authorization: Bearer $` + tokenEnv + `" \

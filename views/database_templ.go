@@ -677,7 +677,7 @@ func OverviewPage(p Page, v Overview) templ.Component {
 				}
 				return nil
 			})
-			templ_7745c5c3_Err = ui.Card(ui.CardProps{Title: "How to connect", Description: "Through this console: the database's file belongs to it.", Attributes: templ.Attributes{"data-how-to-connect": ""}}).Render(templ.WithChildren(ctx, templ_7745c5c3_Var30), templ_7745c5c3_Buffer)
+			templ_7745c5c3_Err = ui.Card(ui.CardProps{Title: "How to connect", Description: "Applications over HTTP with a token; people in the browser.", Attributes: templ.Attributes{"data-how-to-connect": ""}}).Render(templ.WithChildren(ctx, templ_7745c5c3_Var30), templ_7745c5c3_Buffer)
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}

@@ -42,7 +42,7 @@ func TestTokensConsole(t *testing.T) {
 			t.Errorf("snippet %s lacks the URL or the token variable: %q", id, code)
 		}
 	}
-	if code := page.Find(`[data-snippet=go] code`).Text(); !strings.Contains(code, `sql.Open("libsql", "`+wantURL+`?authToken="`) {
+	if code := page.Find(`[data-snippet=go] code`).Text(); !strings.Contains(code, `dsn := "`+wantURL+`?authToken=" + os.Getenv("SNAPDECK_TOKEN")`) {
 		t.Errorf("Go snippet %q", code)
 	}
 	if code := page.Find(`[data-snippet=curl] code`).Text(); !strings.Contains(code, wantURL+"v2/pipeline") || !strings.Contains(code, "Authorization: Bearer") {
