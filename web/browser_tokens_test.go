@@ -32,7 +32,7 @@ func TestBrowserMakeAndRevokeToken(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g, err := c.tokens.Authenticate(context.Background(), secret.Value)
+	g, err := c.app.Tokens.Authenticate(context.Background(), secret.Value)
 	if err != nil || g.DatabaseID != d.ID || g.Scope != dbtoken.ReadOnly {
 		t.Fatalf("the token shown: %+v, %v", g, err)
 	}
@@ -43,7 +43,7 @@ func TestBrowserMakeAndRevokeToken(t *testing.T) {
 	); err != nil {
 		t.Fatalf("revoke: %v", err)
 	}
-	if _, err := c.tokens.Authenticate(context.Background(), secret.Value); snapdeck.ErrorCode(err) != snapdeck.Unauthorized {
+	if _, err := c.app.Tokens.Authenticate(context.Background(), secret.Value); snapdeck.ErrorCode(err) != snapdeck.Unauthorized {
 		t.Fatalf("revoked token: %v, want Unauthorized", err)
 	}
 }

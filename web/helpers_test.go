@@ -14,7 +14,6 @@ import (
 	"github.com/snapdeck/snapdeck/internal/app"
 	"github.com/snapdeck/snapdeck/internal/auth"
 	"github.com/snapdeck/snapdeck/internal/database"
-	"github.com/snapdeck/snapdeck/internal/dbtoken"
 	"github.com/snapdeck/snapdeck/internal/job"
 	"github.com/snapdeck/snapdeck/internal/snapdeck"
 	"github.com/snapdeck/snapdeck/store"
@@ -31,7 +30,7 @@ type console struct {
 	databases *database.Manager
 	auth      *auth.Authenticator
 	jobs      *job.Runner
-	tokens    *dbtoken.Service
+	app       *app.App // every part, for the data plane's tests
 	// activity is told of every line of the activity log, so a test can
 	// wait for an action to end.
 	activity *activityLog
@@ -76,7 +75,7 @@ func startConsole(t testing.TB, configure ...func(*web.Config)) *console {
 	}
 	srv := httptest.NewServer(a.Web)
 	t.Cleanup(srv.Close)
-	return &console{dir: dir, srv: srv, server: a.Web, store: a.Store, databases: a.Databases, auth: a.Auth, jobs: a.Jobs, tokens: a.Tokens, activity: log}
+	return &console{dir: dir, srv: srv, server: a.Web, store: a.Store, databases: a.Databases, auth: a.Auth, jobs: a.Jobs, activity: log, app: a}
 }
 
 // client is a browser-like HTTP client: cookies kept, redirects not followed.

@@ -88,12 +88,12 @@ func (s *Server) routes() {
 	v1.POST("/instances/:id/snapshots/:sid/restore", a.restoreSnapshot, bearer, apiWriter)
 	// snapdeck's extension: Aura has no export endpoint.
 	v1.GET("/instances/:id/snapshots/:sid/export", a.exportSnapshot, bearer, apiWriter)
+	// snapdeck's extension: the data plane's tokens (SPEC §9).
+	v1.POST("/instances/:id/tokens", a.createToken, bearer, apiWriter)
 	// The import extension used by push-to-cloud: announce, then resumable
 	// chunks (docs/api.md).
 	im := a.newImportAPI()
 	v1.POST("/instances/:id/import", im.start, bearer, apiWriter)
 	v1.GET("/instances/:id/import/:uid", im.status, bearer, apiWriter)
 	v1.PUT("/instances/:id/import/:uid", im.put, bearer, apiWriter)
-	// The data plane's tokens (SPEC §9), an extension.
-	v1.POST("/instances/:id/tokens", a.createToken, bearer, apiWriter)
 }

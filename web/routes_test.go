@@ -146,7 +146,7 @@ func TestRoutesByRoleAndCSRF(t *testing.T) {
 				}
 				tid := ""
 				if strings.Contains(rc.path, "{tid}") {
-					tok, _, err := c.tokens.Issue(ctx, "system", d.ID, "route walk", dbtoken.ReadWrite)
+					tok, _, err := c.app.Tokens.Issue(ctx, "system", d.ID, "route walk", dbtoken.ReadWrite)
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -204,7 +204,7 @@ func snapshotState(t *testing.T, c *console) string {
 	}
 	b.WriteString("snapshots:" + itoa(int64(snaps)) + ";")
 	for _, d := range dbs {
-		tokens, err := c.tokens.List(ctx, d.ID)
+		tokens, err := c.app.Tokens.List(ctx, d.ID)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -63,7 +63,7 @@ func TestTokensConsole(t *testing.T) {
 	if res.StatusCode != http.StatusBadRequest {
 		t.Errorf("unknown scope: got %d, want 400", res.StatusCode)
 	}
-	if list, _ := c.tokens.List(ctx, d.ID); len(list) != 0 {
+	if list, _ := c.app.Tokens.List(ctx, d.ID); len(list) != 0 {
 		t.Fatalf("refused forms made tokens: %+v", list)
 	}
 
@@ -76,7 +76,7 @@ func TestTokensConsole(t *testing.T) {
 	if res.StatusCode != http.StatusOK || !strings.HasPrefix(secret, dbtoken.Prefix) || connURL != wantURL {
 		t.Fatalf("make token: got %d, token %q, url %q", res.StatusCode, secret, connURL)
 	}
-	g, err := c.tokens.Authenticate(ctx, "Bearer "+secret)
+	g, err := c.app.Tokens.Authenticate(ctx, "Bearer "+secret)
 	if err != nil || g.DatabaseID != d.ID || g.Scope != dbtoken.ReadOnly {
 		t.Fatalf("the shown token: %+v, %v", g, err)
 	}
@@ -110,14 +110,14 @@ func TestTokensConsole(t *testing.T) {
 	if res.StatusCode != http.StatusNotFound {
 		t.Errorf("revoke through another database: got %d, want 404", res.StatusCode)
 	}
-	if _, err := c.tokens.Authenticate(ctx, secret); err != nil {
+	if _, err := c.app.Tokens.Authenticate(ctx, secret); err != nil {
 		t.Fatalf("after a refused revoke: %v", err)
 	}
 	res, _ = member.post(overview+"/tokens/"+tid+"/revoke", nil, true)
 	if res.StatusCode != http.StatusSeeOther {
 		t.Fatalf("revoke: got %d", res.StatusCode)
 	}
-	if _, err := c.tokens.Authenticate(ctx, secret); snapdeck.ErrorCode(err) != snapdeck.Unauthorized {
+	if _, err := c.app.Tokens.Authenticate(ctx, secret); snapdeck.ErrorCode(err) != snapdeck.Unauthorized {
 		t.Fatalf("revoked token: %v, want Unauthorized", err)
 	}
 	if _, body = member.get(overview); doc(t, body).Find(`[data-token-name=billing]`).Length() != 0 {
@@ -152,16 +152,16 @@ func TestTokensEndWithTheirDatabase(t *testing.T) {
 	ctx := context.Background()
 	d := c.mustDatabase("doomed", snapdeck.PlanFree)
 	kept := c.mustDatabase("kept", snapdeck.PlanFree)
-	_, secret, err := c.tokens.Issue(ctx, "member@x", d.ID, "app", dbtoken.ReadWrite)
+	_, secret, err := c.app.Tokens.Issue(ctx, "member@x", d.ID, "app", dbtoken.ReadWrite)
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, keptSecret, err := c.tokens.Issue(ctx, "member@x", kept.ID, "app", dbtoken.ReadWrite)
+	_, keptSecret, err := c.app.Tokens.Issue(ctx, "member@x", kept.ID, "app", dbtoken.ReadWrite)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, s := range []string{secret, keptSecret} {
-		if _, err := c.tokens.Authenticate(ctx, s); err != nil {
+		if _, err := c.app.Tokens.Authenticate(ctx, s); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -169,10 +169,10 @@ func TestTokensEndWithTheirDatabase(t *testing.T) {
 	if res.StatusCode != http.StatusSeeOther {
 		t.Fatalf("delete: got %d", res.StatusCode)
 	}
-	if _, err := c.tokens.Authenticate(ctx, secret); snapdeck.ErrorCode(err) != snapdeck.Unauthorized {
+	if _, err := c.app.Tokens.Authenticate(ctx, secret); snapdeck.ErrorCode(err) != snapdeck.Unauthorized {
 		t.Fatalf("token of the deleted database: %v, want Unauthorized", err)
 	}
-	if _, err := c.tokens.Authenticate(ctx, keptSecret); err != nil {
+	if _, err := c.app.Tokens.Authenticate(ctx, keptSecret); err != nil {
 		t.Fatalf("token of another database: %v", err)
 	}
 }
@@ -196,11 +196,11 @@ func TestTokensAPI(t *testing.T) {
 	if r.status != http.StatusOK || got["url"] != wantURL || got["scope"] != "read-write" || got["id"] == "" {
 		t.Fatalf("create token: %d %s", r.status, r.raw)
 	}
-	g, err := c.tokens.Authenticate(ctx, secret)
+	g, err := c.app.Tokens.Authenticate(ctx, secret)
 	if err != nil || g.DatabaseID != id || g.TokenID != got["id"] || g.Scope != dbtoken.ReadWrite {
 		t.Fatalf("the API's token: %+v, %v", g, err)
 	}
-	list, err := c.tokens.List(ctx, id)
+	list, err := c.app.Tokens.List(ctx, id)
 	if err != nil || len(list) != 1 || list[0].Name != "etl" || !strings.HasPrefix(list[0].CreatedBy, "api key") {
 		t.Fatalf("listed: %+v, %v", list, err)
 	}
@@ -232,7 +232,7 @@ func TestTokensAPI(t *testing.T) {
 	if r := a.do("POST", "/v1/instances/"+id+"/tokens", `{"name":"x","scope":"read-only"}`); r.status != http.StatusForbidden {
 		t.Errorf("viewer's key: got %d, want 403", r.status)
 	}
-	if list, _ := c.tokens.List(ctx, id); len(list) != 1 {
+	if list, _ := c.app.Tokens.List(ctx, id); len(list) != 1 {
 		t.Errorf("refused calls made tokens: %+v", list)
 	}
 }
