@@ -1,6 +1,8 @@
 package views
 
 import (
+	"strings"
+
 	"github.com/snapdeck/snapdeck/internal/dbtoken"
 	"github.com/snapdeck/snapdeck/views/ui"
 )
@@ -43,13 +45,15 @@ const db = createClient({
   authToken: process.env.` + tokenEnv + `,
 });
 const rs = await db.execute("SELECT 1");`},
-		{ID: "python", Title: "Python", Note: "pip install libsql-client",
+		// The Python SDK wraps libSQL's Rust client, which appends
+		// "/v2/pipeline" to the URL it is given: it gets the URL without
+		// its trailing slash.
+		{ID: "python", Title: "Python", Note: "pip install libsql",
 			Code: `import os
-import libsql_client
+import libsql
 
-url = "` + url + `"
-with libsql_client.create_client_sync(url, auth_token=os.environ["` + tokenEnv + `"]) as db:
-    print(db.execute("SELECT 1").rows)`},
+conn = libsql.connect("` + strings.TrimSuffix(url, "/") + `", auth_token=os.environ["` + tokenEnv + `"])
+print(conn.execute("SELECT 1").fetchall())`},
 		{ID: "curl", Title: "curl", Note: "Hrana over HTTP: a pipeline of requests on one stream",
 			Code: `curl -H "Authorization: Bearer $` + tokenEnv + `" \
   -d '{"requests":[{"type":"execute","stmt":{"sql":"SELECT 1"}},{"type":"close"}]}' \

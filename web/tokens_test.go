@@ -38,12 +38,16 @@ func TestTokensConsole(t *testing.T) {
 	}
 	for _, id := range []string{"go", "javascript", "python", "curl"} {
 		code := page.Find(`[data-snippet=` + id + `] code`).Text()
-		if !strings.Contains(code, wantURL) || !strings.Contains(code, "SNAPDECK_TOKEN") {
+		// Python's client appends /v2/pipeline itself: no trailing slash.
+		if !strings.Contains(code, strings.TrimSuffix(wantURL, "/")) || !strings.Contains(code, "SNAPDECK_TOKEN") {
 			t.Errorf("snippet %s lacks the URL or the token variable: %q", id, code)
 		}
 	}
 	if code := page.Find(`[data-snippet=go] code`).Text(); !strings.Contains(code, `dsn := "`+wantURL+`?authToken=" + os.Getenv("SNAPDECK_TOKEN")`) {
 		t.Errorf("Go snippet %q", code)
+	}
+	if code := page.Find(`[data-snippet=python] code`).Text(); !strings.Contains(code, `libsql.connect("`+strings.TrimSuffix(wantURL, "/")+`", auth_token=`) {
+		t.Errorf("Python snippet %q", code)
 	}
 	if code := page.Find(`[data-snippet=curl] code`).Text(); !strings.Contains(code, wantURL+"v2/pipeline") || !strings.Contains(code, "Authorization: Bearer") {
 		t.Errorf("curl snippet %q", code)
