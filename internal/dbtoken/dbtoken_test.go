@@ -426,3 +426,32 @@ func TestRevokeWhileInUse(t *testing.T) {
 	default:
 	}
 }
+
+// BenchmarkAuthenticateUncached is the reference: the same token read
+// from the store by a Service with an empty cache, as after a start.
+func BenchmarkAuthenticateUncached(b *testing.B) {
+	f := newFixture(b)
+	_, secret, err := f.svc.Issue(context.Background(), "ann", "aaaa0001", "bench", dbtoken.ReadWrite)
+	if err != nil {
+		b.Fatal(err)
+	}
+	// A use now, so that the uncached reads below find the last use
+	// recent and write nothing.
+	if _, err := f.svc.Authenticate(context.Background(), secret); err != nil {
+		b.Fatal(err)
+	}
+	f.svc.Close(context.Background())
+	ctx, bearer := context.Background(), "Bearer "+secret
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		svc, err := dbtoken.New(dbtoken.Config{Store: f.db, Activity: activity.New(f.db, nil, nil),
+			Now: func() time.Time { return time.Unix(0, f.clock.Load()).UTC() }})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := svc.Authenticate(ctx, bearer); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
