@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	"github.com/snapdeck/snapdeck/internal/activity"
@@ -17,6 +18,7 @@ import (
 	"github.com/snapdeck/snapdeck/internal/auth"
 	"github.com/snapdeck/snapdeck/internal/database"
 	"github.com/snapdeck/snapdeck/internal/importfile"
+	"github.com/snapdeck/snapdeck/internal/dbtoken"
 	"github.com/snapdeck/snapdeck/internal/job"
 	"github.com/snapdeck/snapdeck/internal/metrics"
 	"github.com/snapdeck/snapdeck/internal/schedule"
@@ -87,6 +89,9 @@ type App struct {
 	APIKeys   *apikey.Manager
 	Auth      *auth.Authenticator
 	Web       *web.Server
+
+	// Tokens are the data plane's tokens, one database and scope each.
+	Tokens *dbtoken.Service
 	// AdminCreated tells that New made the first admin; AdminPassword is
 	// the password it generated for it, "" when SNAPDECK_ADMIN_PASSWORD
 	// gave one. serve shows them once.
@@ -165,6 +170,11 @@ func (a *App) build(ctx context.Context, cfg Config, tmp string) error {
 	// The webhook hears of restores and overwrites from the activity log.
 	obs := &observer{metrics: a.Metrics}
 	var heard activityObservers
+	// A deleted database's tokens leave the cache as its deletion is
+	// recorded, before anyone else hears of it; the store drops them
+	// with the database.
+	forget := &forgetTokens{}
+	heard = append(heard, forget)
 	if cfg.NotifyURL != "" {
 		obs.notifier = schedule.NewNotifier(schedule.NotifierConfig{URL: cfg.NotifyURL, Logger: logger, Metrics: a.Metrics})
 		a.onClose(func(ctx context.Context) { obs.notifier.Close(ctx) })
@@ -226,6 +236,12 @@ func (a *App) build(ctx context.Context, cfg Config, tmp string) error {
 	if a.APIKeys, err = apikey.NewManager(ctx, db, a.Activity, logger, time.Now); err != nil {
 		return err
 	}
+	if a.Tokens, err = dbtoken.New(dbtoken.Config{Store: db, Activity: a.Activity, Logger: logger}); err != nil {
+		return err
+	}
+	forget.tokens.Store(a.Tokens)
+	// Closed before the store: the last uses being recorded are written.
+	a.onClose(a.Tokens.Close)
 	if cfg.Web.Version == "" {
 		cfg.Web.Version = cfg.Version
 	}
@@ -235,7 +251,7 @@ func (a *App) build(ctx context.Context, cfg Config, tmp string) error {
 	// the files of uploads under way go.
 	a.onClose(func(ctx context.Context) { a.Uploads.Close(ctx) })
 	a.Web, err = web.New(ctx, cfg.Web, web.Deps{Store: db, Databases: a.Databases, Snapshots: a.Snapshots, Uploads: a.Uploads, Auth: a.Auth, Activity: a.Activity, Logger: logger,
-		NextSnapshot: nextSnapshot, Scheduler: a.Scheduler, Metrics: a.Metrics, APIKeys: a.APIKeys})
+		NextSnapshot: nextSnapshot, Scheduler: a.Scheduler, Metrics: a.Metrics, APIKeys: a.APIKeys, Tokens: a.Tokens})
 	return err
 }
 
@@ -283,6 +299,21 @@ type activityObservers []activity.Observer
 func (all activityObservers) Event(e snapdeck.Event) {
 	for _, o := range all {
 		o.Event(e)
+	}
+}
+
+// forgetTokens empties the token cache of a database whose deletion the
+// activity log records, whatever its outcome: forgetting costs only a
+// store read at the next use.
+type forgetTokens struct {
+	// tokens is set once the service is built; until then nothing is
+	// cached, and a deletion (by Recover) has nothing to forget.
+	tokens atomic.Pointer[dbtoken.Service]
+}
+
+func (f *forgetTokens) Event(e snapdeck.Event) {
+	if t := f.tokens.Load(); t != nil && e.Action == string(activity.DatabaseDelete) && e.DatabaseID != "" {
+		t.Forget(e.DatabaseID)
 	}
 }
 
