@@ -21,6 +21,7 @@ import (
 	"github.com/snapdeck/snapdeck/internal/importfile"
 	"github.com/snapdeck/snapdeck/internal/job"
 	"github.com/snapdeck/snapdeck/internal/metrics"
+	"github.com/snapdeck/snapdeck/internal/pitr"
 	"github.com/snapdeck/snapdeck/internal/schedule"
 	"github.com/snapdeck/snapdeck/internal/snapdeck"
 	"github.com/snapdeck/snapdeck/internal/snapstore"
@@ -64,6 +65,11 @@ type Config struct {
 	// Observer, when set, is told of every line of the activity log as
 	// well as the webhook: tests wait on it for an action to end.
 	Observer activity.Observer
+	// PITRWindows is how much point-in-time history each plan keeps
+	// (SPEC §10); nil or 0 keeps none: no database is replicated.
+	PITRWindows map[snapdeck.Plan]time.Duration
+	// PITRInterval is how soon a commit becomes restorable; zero is 1s.
+	PITRInterval time.Duration
 	// Unscheduled builds a scheduler that stores overrides and answers
 	// the console's questions but takes no snapshot: no "Database
 	// created", no "System upgrade" at start, no cadence. Tests of the web
@@ -83,7 +89,9 @@ type App struct {
 	Databases     *database.Databases
 	Snapshots     *database.Snapshots
 	// Uploads are the API's resumable uploads.
-	Uploads   *upload.Service
+	Uploads *upload.Service
+	// PITR replicates the databases of plans with a point-in-time window.
+	PITR      *pitr.Replicators
 	Scheduler *schedule.Scheduler
 	Metrics   *metrics.Metrics
 	APIKeys   *apikey.Manager
@@ -158,6 +166,15 @@ func (a *App) build(ctx context.Context, cfg Config, tmp string) error {
 	}
 	a.SnapshotStore = snaps
 	a.onClose(func(ctx context.Context) { snaps.Close(ctx) })
+	// Point-in-time files follow the snapshots, under their own prefix.
+	// Closed after the jobs (a restore to a time restarts its database's
+	// replicator) and before the snapshot store and the files.
+	reps, err := pitr.New(pitr.Config{Blobs: snaps.Blobs(), Checkpoints: host, Interval: cfg.PITRInterval, Logger: logger})
+	if err != nil {
+		return err
+	}
+	a.PITR = reps
+	a.onClose(func(ctx context.Context) { reps.Close(ctx) })
 	a.Jobs = job.NewRunner(db, logger)
 	// Closed before the store and files beneath it: running jobs are
 	// cancelled and recorded as stopped.
@@ -165,7 +182,8 @@ func (a *App) build(ctx context.Context, cfg Config, tmp string) error {
 	consoleDB := filepath.Join(cfg.DataDir, "console.db")
 	a.Metrics = metrics.New(metrics.Sources{SnapshotStore: snaps.Stats, LastSuccess: db.LatestSnapshotTimes, Logger: logger,
 		OpenJobs:          func(ctx context.Context) ([]snapdeck.Job, error) { return db.FindOpenJobs(ctx, "") },
-		ConsoleStoreBytes: func() int64 { return fileSize(consoleDB) + fileSize(consoleDB+"-wal") }})
+		ConsoleStoreBytes: func() int64 { return fileSize(consoleDB) + fileSize(consoleDB+"-wal") },
+		ReplicationLag:    reps.Lag})
 
 	// The webhook hears of restores and overwrites from the activity log.
 	obs := &observer{metrics: a.Metrics}
@@ -192,7 +210,8 @@ func (a *App) build(ctx context.Context, cfg Config, tmp string) error {
 	services := database.Config{Store: db, Host: host, Activity: a.Activity, Observer: obs, Logger: logger,
 		Snapshots: database.SnapshotConfig{Store: snaps, Jobs: a.Jobs, Policies: cfg.Policies, TmpDir: tmp, ExportDir: filepath.Join(tmp, "exports"),
 			ExportTTL: cfg.ExportTTL, ExportCacheSize: cfg.ExportCacheSize, Engine: "snapdeck " + cfg.Version, SQLiteVersion: cfg.SQLiteVersion,
-			ImportChecks: cfg.ImportChecks}}
+			ImportChecks: cfg.ImportChecks},
+		PITR: database.PITR{Replicators: reps, Windows: cfg.PITRWindows}}
 	if a.Snapshots, err = database.NewSnapshots(services); err != nil {
 		return err
 	}
@@ -216,6 +235,9 @@ func (a *App) build(ctx context.Context, cfg Config, tmp string) error {
 	}
 	if err := a.Databases.Recover(ctx); err != nil {
 		return fmt.Errorf("recover interrupted work: %w", err)
+	}
+	if err := a.Databases.StartReplication(ctx); err != nil {
+		return fmt.Errorf("start point-in-time replication: %w", err)
 	}
 	var nextSnapshot func(snapdeck.Database) time.Time
 	if !cfg.Unscheduled {

@@ -106,3 +106,72 @@ func TestNewWiresTheConsole(t *testing.T) {
 		t.Errorf("second start: database %s is %+v, %v; want it running", d.ID, got, err)
 	}
 }
+
+// TestPointInTimeRestoreIsWired builds the console with a window on the
+// enterprise plan: a new enterprise database is replicated, /metrics shows
+// its replication lag, and after a restart the replication goes on on the
+// same timeline.
+func TestPointInTimeRestoreIsWired(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	cfg := app.Config{DataDir: dir, Version: "test", SQLiteVersion: "3", Unscheduled: true,
+		PITRWindows: map[snapdeck.Plan]time.Duration{snapdeck.PlanEnterprise: time.Hour}, PITRInterval: 100 * time.Millisecond}
+	a, err := app.New(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	made, err := a.Databases.Create(ctx, "ann@x", database.CreateRequest{Name: "ledger", Plan: snapdeck.PlanEnterprise})
+	d := made.Database
+	if err != nil {
+		t.Fatal(err)
+	}
+	made, err = a.Databases.Create(ctx, "ann@x", database.CreateRequest{Name: "scratch", Plan: snapdeck.PlanFree})
+	free := made.Database
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, sql := range []string{"CREATE TABLE t(n)", "INSERT INTO t VALUES (1), (2), (3)"} {
+		if _, err := a.Databases.Query(ctx, d.ID, sql, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := a.PITR.Sync(ctx, d.ID); err != nil {
+		t.Fatal(err)
+	}
+	at := time.Now()
+	rec := httptest.NewRecorder()
+	a.Web.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	body := rec.Body.String()
+	if want := `snapdeck_pitr_replication_lag_seconds{database_id="` + d.ID + `"}`; !strings.Contains(body, want) {
+		t.Errorf("/metrics: want %s in\n%s", want, body)
+	}
+	if strings.Contains(body, `snapdeck_pitr_replication_lag_seconds{database_id="`+free.ID+`"}`) {
+		t.Errorf("/metrics shows a replication lag for a free database")
+	}
+	a.Close(ctx)
+
+	a, err = app.New(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close(ctx)
+	if !a.PITR.Running(d.ID) || a.PITR.Running(free.ID) {
+		t.Fatalf("after a restart: enterprise replicated %v, free %v; want true, false", a.PITR.Running(d.ID), a.PITR.Running(free.ID))
+	}
+	if _, err := a.Databases.Query(ctx, d.ID, "DELETE FROM t", false); err != nil {
+		t.Fatal(err)
+	}
+	j, err := a.Snapshots.RestoreToTime(ctx, "ann@x", d.ID, at)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx30, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if j, err = a.Jobs.Wait(ctx30, j.ID); err != nil || j.Status != snapdeck.JobSucceeded {
+		t.Fatalf("restore to a time after a restart: %+v, %v", j, err)
+	}
+	r, err := a.Databases.Query(ctx, d.ID, "SELECT count(*) FROM t", true)
+	if err != nil || r.Rows[0][0] != "3" {
+		t.Errorf("restored to before the restart: got %v, %v; want 3 rows", r, err)
+	}
+}

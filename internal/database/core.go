@@ -23,6 +23,8 @@ type core struct {
 	// activity records every action on a database, refusals included;
 	// its observer (the webhook) hears of restores there.
 	activity *activity.Recorder
+	// pitr replicates the databases of plans with a window (pitr.go).
+	pitr PITR
 }
 
 // Observer hears what a service did, once it is done: the scheduler takes
@@ -52,6 +54,9 @@ type Config struct {
 	// Observer hears of databases created and snapshots ended; nil when
 	// nobody listens.
 	Observer Observer
+	// PITR is point-in-time restore's replicators and windows; the zero
+	// value is off.
+	PITR PITR
 	// Logger is nil for none.
 	Logger *slog.Logger
 }
@@ -67,7 +72,7 @@ func newCore(cfg Config) (*core, error) {
 	if cfg.Observer == nil {
 		cfg.Observer = noObserver{}
 	}
-	return &core{db: cfg.Store, host: cfg.Host, activity: cfg.Activity, observer: cfg.Observer, logger: cfg.Logger}, nil
+	return &core{db: cfg.Store, host: cfg.Host, activity: cfg.Activity, observer: cfg.Observer, logger: cfg.Logger, pitr: cfg.PITR}, nil
 }
 
 // noObserver is the Observer when nobody listens.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 	"unicode"
 
 	"github.com/snapdeck/snapdeck/internal/activity"
@@ -54,6 +55,9 @@ type CreateRequest struct {
 	// FromDatabase and FromSnapshot name a completed snapshot whose data
 	// the new database starts with; both "" for an empty database.
 	FromDatabase, FromSnapshot string
+	// At, with FromDatabase and no FromSnapshot, asks for FromDatabase's
+	// content as of that time, from its point-in-time history.
+	At time.Time
 	// BadInput, when set, is why the door could not read the request (a
 	// body that is not JSON, an unknown instance type): Create refuses
 	// it as it refuses its own checks, recorded, and makes nothing.
@@ -142,6 +146,7 @@ func (ds *Databases) createEmpty(ctx context.Context, req CreateRequest) (Create
 	}
 	ds.logger.Info("database created", "database_id", d.ID, "plan", d.Plan)
 	ds.observer.DatabaseCreated(ctx, d)
+	ds.startPITR(ctx, d)
 	return Created{Database: d, Credentials: cred}, nil
 }
 
@@ -155,11 +160,16 @@ func (ds *Databases) createCopy(ctx context.Context, actor string, req CreateReq
 	if err == nil {
 		err = ds.sourceDatabase(ctx, req.FromDatabase)
 	}
+	atTime := req.FromSnapshot == "" && !req.At.IsZero()
 	var out Created
-	if err == nil {
+	if err == nil && atTime {
+		out, err = ds.snaps.createAtTime(ctx, actor, req)
+	} else if err == nil {
 		out, err = ds.snaps.createFromSnapshot(ctx, actor, req)
 	}
-	if err != nil {
+	if err != nil && atTime {
+		ds.record(ctx, actor, activity.CreateAtTime, out.Database.ID, "", err, 0, atTimeDetail(req.FromDatabase, req.At))
+	} else if err != nil {
 		ds.record(ctx, actor, activity.CreateFromSnap, out.Database.ID, req.FromSnapshot, err, 0, "")
 	}
 	return out, err
@@ -307,6 +317,9 @@ func (ds *Databases) update(ctx context.Context, id string, ch Changes) (snapdec
 		}
 		nd.SizeBytes = d.SizeBytes
 		d = nd
+		if u.Plan != nil && d.Status == snapdeck.StatusRunning {
+			ds.startPITR(ctx, d) // the new plan's window, or none
+		}
 	}
 	return d, strings.Join(changed, "; "), nil
 }
@@ -339,6 +352,7 @@ func (ds *Databases) delete(ctx context.Context, d snapdeck.Database, typedName 
 		[]snapdeck.Status{snapdeck.StatusRunning, snapdeck.StatusFailed, snapdeck.StatusPaused}, snapdeck.StatusDeleting); err != nil {
 		return err
 	}
+	ds.dropPITR(ctx, d.ID)
 	if err := ds.host.Delete(ctx, d.ID); err != nil {
 		return fmt.Errorf("delete database %s: %w", d.ID, err)
 	}
@@ -424,6 +438,7 @@ func (ds *Databases) Recover(ctx context.Context) error {
 			errs = append(errs, err)
 			ds.logger.Warn("database creation was interrupted; marked failed", "database_id", d.ID)
 		case snapdeck.StatusDeleting:
+			ds.dropPITR(ctx, d.ID)
 			errs = append(errs, ds.host.Delete(ctx, d.ID), ds.db.DeleteDatabase(ctx, d.ID))
 			snapshot.ForgetFile(ds.host.Path(d.ID))
 		case snapdeck.StatusRestoring, snapdeck.StatusLoading:

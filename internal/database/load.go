@@ -65,7 +65,7 @@ func (ss *Snapshots) HoldsData(ctx context.Context, id string) (bool, error) {
 		return false, err
 	}
 	var n int
-	if err := db.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_schema WHERE name NOT LIKE 'sqlite_%'").Scan(&n); err != nil {
+	if err := db.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_schema WHERE name NOT LIKE 'sqlite_%'"+notReplicatorTable).Scan(&n); err != nil {
 		return false, fmt.Errorf("look into database %s: %w", id, err)
 	}
 	return n > 0, nil

@@ -17,6 +17,7 @@ func (ds *Databases) Pause(ctx context.Context, actor, id string) (snapdeck.Data
 		d, err = ds.db.TransitionDatabase(ctx, id, []snapdeck.Status{snapdeck.StatusRunning}, snapdeck.StatusPaused)
 	}
 	if err == nil {
+		ds.stopPITR(ctx, id)
 		if cerr := ds.host.CloseDatabase(ctx, id); cerr != nil {
 			// The status already refuses queries; an unclosed pool only
 			// holds file handles until the next restart.
@@ -37,6 +38,7 @@ func (ds *Databases) Resume(ctx context.Context, actor, id string) (snapdeck.Dat
 		d, err = ds.db.TransitionDatabase(ctx, id, []snapdeck.Status{snapdeck.StatusPaused}, snapdeck.StatusRunning)
 	}
 	if err == nil {
+		ds.startPITR(ctx, d)
 		ds.logger.Info("database resumed", "database_id", id)
 		d.SizeBytes = ds.host.Size(id)
 	}

@@ -239,10 +239,15 @@ func (ss *Snapshots) runReplace(ctx context.Context, d snapdeck.Database, r repl
 	undo := tempPath(ss.host.Path(d.ID), tempUndo, safety.ID)
 	l := ss.lock(d.ID)
 	l.Lock()
+	// Litestream holds the WAL open: it stops, after a last upload, for
+	// the swap, and goes on over the new file with the same history, so
+	// that a restore to a time before the swap gives the old content.
+	ss.stopPITRForReplace(ctx, d.ID)
 	err = ss.host.Replace(ctx, d.ID, in.path, func(tmpPath, dbPath string) error {
 		_, err := snapshot.InstallKeeping(tmpPath, dbPath, undo)
 		return err
 	})
+	ss.startPITR(ctx, d)
 	l.Unlock()
 	if err != nil {
 		return err

@@ -103,6 +103,10 @@ func NewSnapshots(cfg Config) (*Snapshots, error) {
 		exports: &exportCache{dir: sc.ExportDir, limit: sc.ExportCacheSize, ttl: sc.ExportTTL, now: sc.Now,
 			logger: c.logger, leases: map[string]int{}}}
 	ss.loads.checks = make(chan struct{}, sc.ImportChecks)
+	if r := cfg.PITR.Replicators; r != nil {
+		// Once, here: a commit of user SQL is read into the history.
+		cfg.Host.OnCommit(r.Committed)
+	}
 	return ss, nil
 }
 
@@ -472,17 +476,7 @@ func (ss *Snapshots) createFromSnapshot(ctx context.Context, actor string, req C
 		SnapshotID: s.ID, TargetID: d.ID, Actor: actor}, func(ctx context.Context, p *job.Progress) error {
 		err := ss.materializeNew(ctx, d, s, p)
 		ss.record(ctx, actor, activity.CreateFromSnap, d.ID, s.ID, err, time.Since(start), "from database "+s.DatabaseID)
-		if err != nil {
-			ss.setStatus(d.ID, snapdeck.StatusFailed)
-			return err
-		}
-		ss.setStatus(d.ID, snapdeck.StatusRunning)
-		// A copy: the caller returns d as it was at the start, and the
-		// job must not write to it meanwhile.
-		created := d
-		created.Status = snapdeck.StatusRunning
-		ss.observer.DatabaseCreated(ctx, created)
-		return nil
+		return ss.copyEnded(ctx, d, err)
 	})
 	out.Job = j
 	if err != nil {

@@ -26,7 +26,10 @@ type Sources struct {
 	OpenJobs func(ctx context.Context) ([]snapdeck.Job, error)
 	// LastSuccess returns, per database, its newest completed snapshot.
 	LastSuccess func(ctx context.Context) (map[string]time.Time, error)
-	Logger      *slog.Logger
+	// ReplicationLag returns, per replicated database, how long ago its
+	// point-in-time replica last caught up with its WAL.
+	ReplicationLag func() map[string]time.Duration
+	Logger         *slog.Logger
 }
 
 // Metrics are the console's collectors. A nil *Metrics ignores every call,
@@ -139,6 +142,8 @@ var (
 	jobsDesc         = prometheus.NewDesc("snapdeck_jobs_running", "Background jobs queued or running, by kind.", []string{"kind"}, nil)
 	lastDesc         = prometheus.NewDesc("snapdeck_last_successful_snapshot_timestamp_seconds",
 		"When each database's newest completed snapshot was taken, Unix seconds.", []string{"database_id"}, nil)
+	lagDesc = prometheus.NewDesc("snapdeck_pitr_replication_lag_seconds",
+		"How long ago each replicated database's point-in-time replica last caught up with its WAL; about --pitr-interval when all is well.", []string{"database_id"}, nil)
 )
 
 // scraped reads the Sources at each scrape: the figures are always those of
@@ -146,7 +151,7 @@ var (
 type scraped struct{ src Sources }
 
 func (c *scraped) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{storeBytesDesc, storeBlobsDesc, consoleBytesDesc, jobsDesc, lastDesc} {
+	for _, d := range []*prometheus.Desc{storeBytesDesc, storeBlobsDesc, consoleBytesDesc, jobsDesc, lastDesc, lagDesc} {
 		ch <- d
 	}
 }
@@ -185,6 +190,11 @@ func (c *scraped) Collect(ch chan<- prometheus.Metric) {
 			for id, at := range last {
 				ch <- prometheus.MustNewConstMetric(lastDesc, prometheus.GaugeValue, float64(at.UnixMilli())/1000, id)
 			}
+		}
+	}
+	if f := c.src.ReplicationLag; f != nil {
+		for id, lag := range f() {
+			ch <- prometheus.MustNewConstMetric(lagDesc, prometheus.GaugeValue, lag.Seconds(), id)
 		}
 	}
 }
