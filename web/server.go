@@ -20,6 +20,7 @@ import (
 	"github.com/snapdeck/snapdeck/internal/apikey"
 	"github.com/snapdeck/snapdeck/internal/auth"
 	"github.com/snapdeck/snapdeck/internal/database"
+	"github.com/snapdeck/snapdeck/internal/dbtoken"
 	"github.com/snapdeck/snapdeck/internal/metrics"
 	"github.com/snapdeck/snapdeck/internal/schedule"
 	"github.com/snapdeck/snapdeck/internal/snapdeck"
@@ -99,6 +100,8 @@ type Deps struct {
 	APIKeys *apikey.Manager
 	// APILimiter is the per-key rate limit; nil means Aura's 125 a minute.
 	APILimiter *apikey.Limiter
+	// Tokens issues, lists and revokes the data plane's tokens.
+	Tokens *dbtoken.Service
 }
 
 // Pinger is what /healthz needs of the store: that it answers.
@@ -138,8 +141,8 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 	switch {
 	case deps.Activity == nil:
 		return nil, errors.New("web: Deps.Activity is required: the activity log has one writer")
-	case deps.Store == nil, deps.Databases == nil, deps.Auth == nil, deps.Scheduler == nil, deps.APIKeys == nil:
-		return nil, errors.New("web: Deps needs its Store, Databases, Auth, Scheduler and APIKeys")
+	case deps.Store == nil, deps.Databases == nil, deps.Auth == nil, deps.Scheduler == nil, deps.APIKeys == nil, deps.Tokens == nil:
+		return nil, errors.New("web: Deps needs its Store, Databases, Auth, Scheduler, APIKeys and Tokens")
 	}
 	if deps.Now == nil {
 		deps.Now = time.Now

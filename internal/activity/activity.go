@@ -40,6 +40,8 @@ const (
 	Restore         Action = "restore"
 	Overwrite       Action = "overwrite"
 	Load            Action = "load"
+	TokenIssue      Action = "database.token.issue"
+	TokenRevoke     Action = "database.token.revoke"
 )
 
 // Entry is one action to record: who did what to which database and

@@ -16,6 +16,7 @@ import (
 	"github.com/snapdeck/snapdeck/internal/apikey"
 	"github.com/snapdeck/snapdeck/internal/auth"
 	"github.com/snapdeck/snapdeck/internal/database"
+	"github.com/snapdeck/snapdeck/internal/dbtoken"
 	"github.com/snapdeck/snapdeck/internal/job"
 	"github.com/snapdeck/snapdeck/internal/metrics"
 	"github.com/snapdeck/snapdeck/internal/schedule"
@@ -81,6 +82,9 @@ type App struct {
 	APIKeys   *apikey.Manager
 	Auth      *auth.Authenticator
 	Web       *web.Server
+
+	// Tokens are the data plane's tokens, one database and scope each.
+	Tokens *dbtoken.Service
 	// AdminCreated tells that New made the first admin; AdminPassword is
 	// the password it generated for it, "" when SNAPDECK_ADMIN_PASSWORD
 	// gave one. serve shows them once.
@@ -158,7 +162,10 @@ func (a *App) build(ctx context.Context, cfg Config, tmp string) error {
 
 	// The webhook hears of restores and overwrites from the activity log.
 	obs := &observer{metrics: a.Metrics}
-	var heard activityObservers
+	// A deleted database's tokens leave the cache as its deletion is
+	// recorded; the store drops them with the database.
+	forget := &forgetTokens{}
+	heard := activityObservers{forget}
 	if cfg.NotifyURL != "" {
 		obs.notifier = schedule.NewNotifier(schedule.NotifierConfig{URL: cfg.NotifyURL, Logger: logger, Metrics: a.Metrics})
 		a.onClose(func(ctx context.Context) { obs.notifier.Close(ctx) })
@@ -167,11 +174,13 @@ func (a *App) build(ctx context.Context, cfg Config, tmp string) error {
 	if cfg.Observer != nil {
 		heard = append(heard, cfg.Observer)
 	}
-	var activityObserver activity.Observer
-	if len(heard) > 0 {
-		activityObserver = heard
+	a.Activity = activity.New(db, heard, logger)
+	if a.Tokens, err = dbtoken.New(dbtoken.Config{Store: db, Activity: a.Activity, Logger: logger}); err != nil {
+		return err
 	}
-	a.Activity = activity.New(db, activityObserver, logger)
+	forget.tokens = a.Tokens
+	// Closed before the store: the last uses being recorded are written.
+	a.onClose(a.Tokens.Close)
 
 	if a.Databases, err = database.NewManager(database.Config{Store: db, Host: host, Activity: a.Activity, Observer: obs, Logger: logger,
 		Snapshots: database.Snapshots{Store: snaps, Jobs: a.Jobs, Policies: cfg.Policies, TmpDir: tmp, ExportDir: filepath.Join(tmp, "exports"),
@@ -220,7 +229,7 @@ func (a *App) build(ctx context.Context, cfg Config, tmp string) error {
 		cfg.Web.Version = cfg.Version
 	}
 	a.Web, err = web.New(ctx, cfg.Web, web.Deps{Store: db, Databases: a.Databases, Auth: a.Auth, Activity: a.Activity, Logger: logger,
-		NextSnapshot: nextSnapshot, Scheduler: a.Scheduler, Metrics: a.Metrics, APIKeys: a.APIKeys})
+		NextSnapshot: nextSnapshot, Scheduler: a.Scheduler, Metrics: a.Metrics, APIKeys: a.APIKeys, Tokens: a.Tokens})
 	return err
 }
 
@@ -268,6 +277,19 @@ type activityObservers []activity.Observer
 func (all activityObservers) Event(e snapdeck.Event) {
 	for _, o := range all {
 		o.Event(e)
+	}
+}
+
+// forgetTokens empties the token cache of a database whose deletion the
+// activity log records, whatever its outcome: forgetting costs only a
+// store read at the next use.
+type forgetTokens struct {
+	tokens *dbtoken.Service
+}
+
+func (f *forgetTokens) Event(e snapdeck.Event) {
+	if e.Action == string(activity.DatabaseDelete) && e.DatabaseID != "" {
+		f.tokens.Forget(e.DatabaseID)
 	}
 }
 
