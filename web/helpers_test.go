@@ -30,6 +30,7 @@ type console struct {
 	databases *database.Manager
 	auth      *auth.Authenticator
 	jobs      *job.Runner
+	app       *app.App // every part, for the data plane's tests
 	// activity is told of every line of the activity log, so a test can
 	// wait for an action to end.
 	activity *activityLog
@@ -74,7 +75,7 @@ func startConsole(t testing.TB, configure ...func(*web.Config)) *console {
 	}
 	srv := httptest.NewServer(a.Web)
 	t.Cleanup(srv.Close)
-	return &console{dir: dir, srv: srv, server: a.Web, store: a.Store, databases: a.Databases, auth: a.Auth, jobs: a.Jobs, activity: log}
+	return &console{dir: dir, srv: srv, server: a.Web, store: a.Store, databases: a.Databases, auth: a.Auth, jobs: a.Jobs, activity: log, app: a}
 }
 
 // client is a browser-like HTTP client: cookies kept, redirects not followed.

@@ -16,6 +16,7 @@ import (
 	"github.com/snapdeck/snapdeck/internal/apikey"
 	"github.com/snapdeck/snapdeck/internal/auth"
 	"github.com/snapdeck/snapdeck/internal/database"
+	"github.com/snapdeck/snapdeck/internal/dataplane"
 	"github.com/snapdeck/snapdeck/internal/dbtoken"
 	"github.com/snapdeck/snapdeck/internal/job"
 	"github.com/snapdeck/snapdeck/internal/metrics"
@@ -85,6 +86,8 @@ type App struct {
 
 	// Tokens are the data plane's tokens, one database and scope each.
 	Tokens *dbtoken.Service
+	// DataPlane serves Hrana over HTTP at /db/ (issue 15).
+	DataPlane *dataplane.Server
 	// AdminCreated tells that New made the first admin; AdminPassword is
 	// the password it generated for it, "" when SNAPDECK_ADMIN_PASSWORD
 	// gave one. serve shows them once.
@@ -228,8 +231,24 @@ func (a *App) build(ctx context.Context, cfg Config, tmp string) error {
 	if cfg.Web.Version == "" {
 		cfg.Web.Version = cfg.Version
 	}
+	// The data plane's streams are leases of the Host; it is closed before
+	// the Host, so each stream ends as a client would see it.
+	if a.DataPlane, err = dataplane.New(dataplane.Config{Host: host, Metrics: a.Metrics, Logger: logger,
+		Authenticate: func(ctx context.Context, bearer string) (dataplane.Grant, error) {
+			g, err := a.Tokens.Authenticate(ctx, bearer)
+			return dataplane.Grant{TokenID: g.TokenID, DatabaseID: g.DatabaseID, ReadOnly: g.Scope != dbtoken.ReadWrite}, err
+		},
+		Status: func(ctx context.Context, id string) (snapdeck.Status, error) {
+			d, err := db.FindDatabase(ctx, id)
+			return d.Status, err
+		},
+		HTTPStatus: web.StatusOf, StatementTimeout: host.QueryTimeout}); err != nil {
+		return err
+	}
+	a.onClose(func(ctx context.Context) { a.DataPlane.Close(ctx) })
 	a.Web, err = web.New(ctx, cfg.Web, web.Deps{Store: db, Databases: a.Databases, Auth: a.Auth, Activity: a.Activity, Logger: logger,
-		NextSnapshot: nextSnapshot, Scheduler: a.Scheduler, Metrics: a.Metrics, APIKeys: a.APIKeys, Tokens: a.Tokens})
+		NextSnapshot: nextSnapshot, Scheduler: a.Scheduler, Metrics: a.Metrics, APIKeys: a.APIKeys, Tokens: a.Tokens,
+		DataPlane: a.DataPlane})
 	return err
 }
 
