@@ -40,6 +40,16 @@ func libsqlDB(t testing.TB, url, token string) *sql.DB {
 	return db
 }
 
+// goClientConsole starts a console with one database, a read-write token
+// for it, and the Go client on its URL.
+func goClientConsole(t *testing.T) (*console, snapdeck.Database, string, *sql.DB) {
+	t.Helper()
+	c := mustConsole(t)
+	d := c.mustDatabase("app", snapdeck.PlanProfessional)
+	_, token := c.mustToken(t, d.ID, dbtoken.ReadWrite)
+	return c, d, token, libsqlDB(t, c.srv.URL+"/db/"+d.ID+"/", token)
+}
+
 // count is SELECT count(*) of a table through db.
 func count(t *testing.T, db *sql.DB, table string) int64 {
 	t.Helper()
@@ -54,11 +64,8 @@ func count(t *testing.T, db *sql.DB, table string) int64 {
 // against the console's router: exec, query, transactions, multi-statement
 // exec, LastInsertId, every kind of value at its extremes, and errors.
 func TestGoClient(t *testing.T) {
-	c := mustConsole(t)
+	c, d, token, db := goClientConsole(t)
 	ctx := context.Background()
-	d := c.mustDatabase("app", snapdeck.PlanProfessional)
-	_, token := c.mustToken(t, d.ID, dbtoken.ReadWrite)
-	db := libsqlDB(t, c.srv.URL+"/db/"+d.ID+"/", token)
 
 	if _, err := db.ExecContext(ctx, "CREATE TABLE t(id INTEGER PRIMARY KEY, i INTEGER, f REAL, s TEXT, b BLOB)"); err != nil {
 		t.Fatal(err)
@@ -264,11 +271,8 @@ func TestDataPlaneTokens(t *testing.T) {
 // the database is paused, statements are refused with a message that
 // says so.
 func TestRestoreWinsOverAGoClientTransaction(t *testing.T) {
-	c := mustConsole(t)
+	c, d, _, db := goClientConsole(t)
 	ctx := context.Background()
-	d := c.mustDatabase("app", snapdeck.PlanProfessional)
-	_, token := c.mustToken(t, d.ID, dbtoken.ReadWrite)
-	db := libsqlDB(t, c.srv.URL+"/db/"+d.ID+"/", token)
 	if _, err := db.ExecContext(ctx, "CREATE TABLE t(x); INSERT INTO t VALUES ('snapshot')"); err != nil {
 		t.Fatal(err)
 	}
@@ -320,11 +324,8 @@ func TestRestoreWinsOverAGoClientTransaction(t *testing.T) {
 // writes through the data plane: each completes and verifies, and a
 // database made from the last passes integrity_check.
 func TestSnapshotsWhileAClientWrites(t *testing.T) {
-	c := mustConsole(t)
+	c, d, _, db := goClientConsole(t)
 	ctx := context.Background()
-	d := c.mustDatabase("app", snapdeck.PlanProfessional)
-	_, token := c.mustToken(t, d.ID, dbtoken.ReadWrite)
-	db := libsqlDB(t, c.srv.URL+"/db/"+d.ID+"/", token)
 	if _, err := db.ExecContext(ctx, "CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT)"); err != nil {
 		t.Fatal(err)
 	}
@@ -393,11 +394,8 @@ func TestSnapshotsWhileAClientWrites(t *testing.T) {
 // TestDataPlaneMetrics checks that /metrics counts open streams, pipeline
 // requests and errors.
 func TestDataPlaneMetrics(t *testing.T) {
-	c := mustConsole(t)
+	c, d, _, db := goClientConsole(t)
 	ctx := context.Background()
-	d := c.mustDatabase("app", snapdeck.PlanProfessional)
-	_, token := c.mustToken(t, d.ID, dbtoken.ReadWrite)
-	db := libsqlDB(t, c.srv.URL+"/db/"+d.ID+"/", token)
 	conn, err := db.Conn(ctx)
 	if err != nil {
 		t.Fatal(err)
