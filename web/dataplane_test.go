@@ -9,7 +9,6 @@ import (
 	"math"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/tursodatabase/libsql-client-go/libsql"
@@ -40,14 +39,25 @@ func libsqlDB(t testing.TB, url, token string) *sql.DB {
 	return db
 }
 
+// goClientDB creates a database and returns it with a read-write token
+// and the Go client on its URL.
+func (c *console) goClientDB(tb testing.TB, name string) (snapdeck.Database, string, *sql.DB) {
+	tb.Helper()
+	d, err := c.databases.Create(context.Background(), name, snapdeck.PlanProfessional)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	_, token := c.mustToken(tb, d.ID, dbtoken.ReadWrite)
+	return d, token, libsqlDB(tb, c.srv.URL+"/db/"+d.ID+"/", token)
+}
+
 // goClientConsole starts a console with one database, a read-write token
 // for it, and the Go client on its URL.
 func goClientConsole(t *testing.T) (*console, snapdeck.Database, string, *sql.DB) {
 	t.Helper()
 	c := mustConsole(t)
-	d := c.mustDatabase("app", snapdeck.PlanProfessional)
-	_, token := c.mustToken(t, d.ID, dbtoken.ReadWrite)
-	return c, d, token, libsqlDB(t, c.srv.URL+"/db/"+d.ID+"/", token)
+	d, token, db := c.goClientDB(t, "app")
+	return c, d, token, db
 }
 
 // count is SELECT count(*) of a table through db.
@@ -330,25 +340,10 @@ func TestSnapshotsWhileAClientWrites(t *testing.T) {
 		t.Fatal(err)
 	}
 	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	var written int
-	var writeErr error
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			if _, err := db.ExecContext(ctx, "INSERT INTO t(v) VALUES (?); INSERT INTO t(v) VALUES (?)", strings.Repeat("a", 500), strings.Repeat("b", 500)); err != nil {
-				writeErr = err
-				return
-			}
-			written += 2
-		}
-	}()
+	wait := writeUntil(stop, func(int) error {
+		_, err := db.ExecContext(ctx, "INSERT INTO t(v) VALUES (?); INSERT INTO t(v) VALUES (?)", strings.Repeat("a", 500), strings.Repeat("b", 500))
+		return err
+	})
 	var snaps []snapdeck.Snapshot
 	for i := 0; i < 3; i++ {
 		s, err := c.databases.Snapshot(ctx, d.ID, snapdeck.SnapshotOnDemand, "while writing", "admin@x")
@@ -358,9 +353,9 @@ func TestSnapshotsWhileAClientWrites(t *testing.T) {
 		snaps = append(snaps, s)
 	}
 	close(stop)
-	wg.Wait()
-	if writeErr != nil {
-		t.Fatalf("the client's writes failed: %v", writeErr)
+	written, err := wait()
+	if err != nil {
+		t.Fatalf("the client's writes failed: %v", err)
 	}
 	if written == 0 {
 		t.Fatal("the client wrote nothing while the snapshots were taken")
@@ -388,6 +383,32 @@ func TestSnapshotsWhileAClientWrites(t *testing.T) {
 	res, err := c.databases.Query(ctx, made.ID, "PRAGMA integrity_check", true)
 	if err != nil || len(res.Rows) != 1 || res.Rows[0][0] != "ok" {
 		t.Errorf("integrity_check of the last snapshot: got %+v, %v", res, err)
+	}
+}
+
+// writeUntil calls write(0), write(1), ... on a goroutine until stop is
+// closed or a call fails. The function it returns waits for the goroutine
+// and says how many calls succeeded and why it stopped.
+func writeUntil(stop <-chan struct{}, write func(n int) error) func() (int, error) {
+	done := make(chan struct{})
+	var n int
+	var err error
+	go func() {
+		defer close(done)
+		for ; ; n++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if err = write(n); err != nil {
+				return
+			}
+		}
+	}()
+	return func() (int, error) {
+		<-done
+		return n, err
 	}
 }
 

@@ -238,10 +238,7 @@ func (a *App) build(ctx context.Context, cfg Config, tmp string) error {
 			g, err := a.Tokens.Authenticate(ctx, bearer)
 			return dataplane.Grant{TokenID: g.TokenID, DatabaseID: g.DatabaseID, ReadOnly: g.Scope != dbtoken.ReadWrite}, err
 		},
-		Status: func(ctx context.Context, id string) (snapdeck.Status, error) {
-			d, err := db.FindDatabase(ctx, id)
-			return d.Status, err
-		},
+		Status:     db.DatabaseStatus,
 		HTTPStatus: web.StatusOf, StatementTimeout: host.QueryTimeout}); err != nil {
 		return err
 	}

@@ -35,6 +35,8 @@ type plane struct {
 	mu     sync.Mutex
 	status map[string]snapdeck.Status
 	ended  chan struct{}
+	// clock is the data plane's clock, moved by age.
+	clock time.Time
 }
 
 func mustPlane(t *testing.T, configure ...func(*dataplane.Config)) *plane {
@@ -90,15 +92,24 @@ func mustPlane(t *testing.T, configure ...func(*dataplane.Config)) *plane {
 		t.Fatal(err)
 	}
 	dp.OnEnd(func() { p.ended <- struct{}{} })
+	p.clock = time.Now()
+	dp.SetClock(func() time.Time {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		return p.clock
+	})
 	p.dp = dp
 	p.srv = httptest.NewServer(dp)
 	t.Cleanup(func() { p.srv.Close(); dp.Close(ctx) })
 	return p
 }
 
+// setStatus changes a database's status, and moves the data plane's clock
+// past the time it believes a status it read for an open stream.
 func (p *plane) setStatus(id string, s snapdeck.Status) {
 	p.mu.Lock()
 	p.status[id] = s
+	p.clock = p.clock.Add(dataplane.StatusTTL)
 	p.mu.Unlock()
 }
 

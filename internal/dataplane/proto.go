@@ -148,11 +148,12 @@ type (
 // and blobs in base64.
 type value struct{ v any }
 
-// wireValue is value's JSON shape.
+// wireValue is value's JSON shape, read in one pass: Value is a string
+// for integers and text, a number for floats.
 type wireValue struct {
-	Type   string          `json:"type"`
-	Value  json.RawMessage `json:"value,omitempty"`
-	Base64 *string         `json:"base64,omitempty"`
+	Type   string  `json:"type"`
+	Value  any     `json:"value"`
+	Base64 *string `json:"base64"`
 }
 
 func (v *value) UnmarshalJSON(b []byte) error {
@@ -166,25 +167,31 @@ func (v *value) UnmarshalJSON(b []byte) error {
 	case "integer":
 		// The spec sends a string; a number is taken too when it is an
 		// exact integer.
-		var s string
-		if err := json.Unmarshal(w.Value, &s); err != nil {
-			s = string(w.Value)
+		switch x := w.Value.(type) {
+		case string:
+			n, err := strconv.ParseInt(x, 10, 64)
+			if err != nil {
+				return fmt.Errorf("integer value %q is not a 64-bit integer", clip(x))
+			}
+			v.v = n
+		case float64:
+			if x != math.Trunc(x) || math.Abs(x) > 1<<53 {
+				return fmt.Errorf("integer value %v is not exact: send it as a string", x)
+			}
+			v.v = int64(x)
+		default:
+			return fmt.Errorf("integer value %v is not a string of digits", w.Value)
 		}
-		n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
-		if err != nil {
-			return fmt.Errorf("integer value %s is not a 64-bit integer", clip(string(w.Value)))
-		}
-		v.v = n
 	case "float":
-		var f float64
-		if err := json.Unmarshal(w.Value, &f); err != nil {
-			return fmt.Errorf("float value %s is not a number", clip(string(w.Value)))
+		f, ok := w.Value.(float64)
+		if !ok {
+			return fmt.Errorf("float value %v is not a number", w.Value)
 		}
 		v.v = f
 	case "text":
-		var s string
-		if err := json.Unmarshal(w.Value, &s); err != nil {
-			return fmt.Errorf("text value %s is not a string", clip(string(w.Value)))
+		s, ok := w.Value.(string)
+		if !ok {
+			return fmt.Errorf("text value %v is not a string", w.Value)
 		}
 		v.v = s
 	case "blob":

@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/snapdeck/snapdeck/internal/database"
@@ -83,6 +84,10 @@ type Server struct {
 	cfg    Config
 	logger *slog.Logger
 	state  *streams
+	// statuses are the databases' statuses lately read (statusTTL).
+	statusMu sync.Mutex
+	statuses map[string]knownStatus
+	now      func() time.Time // the clock of statusTTL; tests move it
 	// onEnd, when set (by tests), is told of every stream that ends.
 	onEnd func()
 }
@@ -107,7 +112,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.MaxResultBytes <= 0 {
 		cfg.MaxResultBytes = defaultMaxResult
 	}
-	s := &Server{cfg: cfg, logger: cfg.Logger.With("part", "dataplane")}
+	s := &Server{cfg: cfg, logger: cfg.Logger.With("part", "dataplane"), statuses: map[string]knownStatus{}, now: time.Now}
 	s.state = newStreams(s)
 	return s, nil
 }
@@ -184,7 +189,7 @@ func (s *Server) pipeline(w http.ResponseWriter, r *http.Request, pathID string)
 	// A database that is not running answers every request with why,
 	// without touching the stream: a restore ends it soon enough, and
 	// after a pause the client opens a new one.
-	refusal := s.refusal(ctx, g.DatabaseID)
+	refusal := s.refusal(ctx, g.DatabaseID, st != nil)
 	if refusal == nil && st == nil {
 		if st, err = s.state.open(ctx, g); err != nil {
 			refusal = leaseError(err)
@@ -258,10 +263,48 @@ func (s *Server) tooLarge() error {
 		"The request body is larger than %d MiB; send the statements in smaller batches.", s.cfg.MaxBodyBytes>>20)}
 }
 
-// refusal says why a database serves no statements now, or is nil while
-// it runs.
-func (s *Server) refusal(ctx context.Context, id string) *stmtError {
+// statusTTL is how long a database's status read for a request on an
+// open stream is believed for the next ones. Reading it took 67 µs of the
+// 190 µs the server spent on a point query (BenchmarkDataPlaneOneStream);
+// believing it 100 ms lets a stream's requests go on for that long into a
+// restore, whose swap ends the stream all the same (and its writes with
+// it), and a pause ends the stream at once. A new stream always reads it:
+// a lease on a paused database would open its files again.
+const statusTTL = 100 * time.Millisecond
+
+// knownStatus is a status read at a time.
+type knownStatus struct {
+	status snapdeck.Status
+	at     time.Time
+}
+
+// status reads a database's status, or believes a recent read when
+// recent is allowed.
+func (s *Server) status(ctx context.Context, id string, recent bool) (snapdeck.Status, error) {
+	if recent {
+		s.statusMu.Lock()
+		k, ok := s.statuses[id]
+		s.statusMu.Unlock()
+		if ok && s.now().Sub(k.at) < statusTTL {
+			return k.status, nil
+		}
+	}
 	st, err := s.cfg.Status(ctx, id)
+	if err == nil {
+		s.statusMu.Lock()
+		if len(s.statuses) > 10000 {
+			clear(s.statuses) // a bound; each entry is refilled on use
+		}
+		s.statuses[id] = knownStatus{st, s.now()}
+		s.statusMu.Unlock()
+	}
+	return st, err
+}
+
+// refusal says why a database serves no statements now, or is nil while
+// it runs. onStream allows a status read in the last statusTTL.
+func (s *Server) refusal(ctx context.Context, id string, onStream bool) *stmtError {
+	st, err := s.status(ctx, id, onStream)
 	if err != nil {
 		if snapdeck.ErrorCode(err) == snapdeck.NotFound {
 			return &stmtError{code: "DATABASE_NOT_FOUND", msg: "This database no longer exists."}
