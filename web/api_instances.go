@@ -90,7 +90,7 @@ func (a *api) instance(c echo.Context, d snapdeck.Database, p snapdeck.Placement
 		Type:          planType(d.Plan),
 		Memory:        orDefault(p.Memory, defaultPlacement.Memory),
 		Storage:       orDefault(p.Storage, defaultPlacement.Storage),
-		ConnectionURL: base + "/databases/" + d.ID, MetricsIntegrationURL: base + "/metrics",
+		ConnectionURL: a.s.connectionURL(c, d.ID), MetricsIntegrationURL: base + "/metrics",
 		CreatedAt: d.CreatedAt.UTC().Truncate(time.Second).Format(time.RFC3339),
 	}, nil
 }

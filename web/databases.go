@@ -68,13 +68,24 @@ func (s *Server) overview(c echo.Context) error {
 	if cred, ok := s.takeCredentials(c, d.ID); ok {
 		return s.showCredentials(c, d, cred) // once, right after they were issued
 	}
-	v := views.Overview{DB: d, Connect: s.deps.Databases.Host().Path(d.ID)}
+	return s.overviewPage(c, http.StatusOK, d, views.Overview{})
+}
+
+// overviewPage renders database d's Overview tab: v brings what a token
+// form left to show, the page fills in the rest.
+func (s *Server) overviewPage(c echo.Context, status int, d snapdeck.Database, v views.Overview) error {
+	ctx := c.Request().Context()
+	v.DB, v.Connect, v.ConnectionURL = d, s.deps.Databases.Host().Path(d.ID), s.connectionURL(c, d.ID)
+	var err error
 	if d.Status == snapdeck.StatusRunning {
-		if v.Tables, err = s.deps.Databases.Host().Tables(c.Request().Context(), d.ID); err != nil {
+		if v.Tables, err = s.deps.Databases.Host().Tables(ctx, d.ID); err != nil {
 			return err
 		}
 	}
-	return render(c, http.StatusOK, views.OverviewPage(s.page(c, d.Name, "databases"), v))
+	if v.Tokens, err = s.deps.Tokens.List(ctx, d.ID); err != nil {
+		return err
+	}
+	return render(c, status, views.OverviewPage(s.page(c, d.Name, "databases"), v))
 }
 
 func (s *Server) queryForm(c echo.Context) error {

@@ -48,6 +48,8 @@ func (s *Server) routes() {
 	e.POST("/databases/:id/settings/plan", s.setPlan, writer)
 	e.POST("/databases/:id/settings/schedule", s.setSchedule, writer)
 	e.POST("/databases/:id/delete", s.deleteDatabase, writer)
+	e.POST("/databases/:id/tokens", s.createToken, writer) // answers the new token, once
+	e.POST("/databases/:id/tokens/:tid/revoke", s.revokeToken, writer)
 
 	e.GET("/import", s.importHelp, signedIn)
 
@@ -86,6 +88,8 @@ func (s *Server) routes() {
 	v1.POST("/instances/:id/snapshots/:sid/restore", a.restoreSnapshot, bearer, apiWriter)
 	// snapdeck's extension: Aura has no export endpoint.
 	v1.GET("/instances/:id/snapshots/:sid/export", a.exportSnapshot, bearer, apiWriter)
+	// snapdeck's extension: the data plane's tokens (SPEC §9).
+	v1.POST("/instances/:id/tokens", a.createToken, bearer, apiWriter)
 	// The import extension used by push-to-cloud: announce, then resumable
 	// chunks (docs/api.md).
 	im := a.newImportAPI()

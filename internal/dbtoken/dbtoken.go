@@ -99,6 +99,9 @@ type Service struct {
 	gen uint64
 
 	touches sync.WaitGroup
+	// afterRead, when set by a test, runs between a store read and the
+	// cache update, where a revoke can slip in.
+	afterRead func()
 }
 
 // entry is a cached valid token.
@@ -305,6 +308,9 @@ func (s *Service) load(ctx context.Context, sum [sha256.Size]byte, gen uint64) (
 	e, err := s.read(ctx, sum)
 	if err != nil {
 		return nil, err
+	}
+	if s.afterRead != nil {
+		s.afterRead()
 	}
 	s.mu.Lock()
 	if s.gen == gen {
