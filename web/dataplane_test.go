@@ -8,6 +8,7 @@ import (
 	"io"
 	"math"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 
@@ -437,5 +438,38 @@ func TestDataPlaneMetrics(t *testing.T) {
 		if !strings.Contains(body, want) {
 			t.Errorf("/metrics lacks %q", want)
 		}
+	}
+}
+
+// TestStreamWritesAreCheckpointed writes 8 MiB through the data plane, 64
+// KiB a commit, and checks that the database file took them in while they
+// were written: the streams' commits nudge the checkpointer, which copies
+// the WAL into the file at most every 500 ms. Nothing else would: the
+// console's connections never checkpoint on commit, so without the
+// nudges the file stays as created and the WAL holds everything
+// (BenchmarkDataPlaneSustainedWrites measures the WAL's size over 60 s).
+func TestStreamWritesAreCheckpointed(t *testing.T) {
+	c, d, _, db := goClientConsole(t)
+	ctx := context.Background()
+	if _, err := db.ExecContext(ctx, "CREATE TABLE t(id INTEGER PRIMARY KEY, b BLOB)"); err != nil {
+		t.Fatal(err)
+	}
+	file := c.app.Host.Path(d.ID)
+	before, err := os.Stat(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	blob := bytes.Repeat([]byte{0x5a}, 64<<10)
+	for i := range 8 << 20 / len(blob) {
+		if _, err := db.ExecContext(ctx, "INSERT INTO t(id, b) VALUES (?, ?)", i, blob); err != nil {
+			t.Fatal(err)
+		}
+	}
+	after, err := os.Stat(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.Size() < before.Size()+int64(len(blob)) {
+		t.Errorf("the database file grew from %d to %d bytes while 8 MiB were committed: nothing was checkpointed", before.Size(), after.Size())
 	}
 }
