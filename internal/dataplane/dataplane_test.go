@@ -644,3 +644,47 @@ func TestStreamsAreCapped(t *testing.T) {
 		t.Errorf("another database: got %+v", b.Results[0])
 	}
 }
+
+// TestCursor runs a batch through v3/cursor: the stream's baton and
+// base_url on the first line, then each step's entries.
+func TestCursor(t *testing.T) {
+	p := mustPlane(t)
+	body := `{"baton":null,"batch":{"steps":[
+		{"stmt":{"sql":"CREATE TABLE t(x TEXT)"}},
+		{"stmt":{"sql":"INSERT INTO t VALUES ('a'), ('b')"}},
+		{"stmt":{"sql":"SELECT x FROM t ORDER BY x"}},
+		{"stmt":{"sql":"SELECT * FROM nowhere"}},
+		{"condition":{"type":"ok","step":3},"stmt":{"sql":"SELECT 1"}}]}}`
+	req, _ := http.NewRequest("POST", p.srv.URL+"/db/"+dbA+"/v3/cursor", strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer rw")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	lines := strings.Split(strings.TrimSpace(string(raw)), "\n")
+	var head struct {
+		Baton   *string `json:"baton"`
+		BaseURL string  `json:"base_url"`
+	}
+	if err := json.Unmarshal([]byte(lines[0]), &head); err != nil || head.Baton == nil || head.BaseURL != p.srv.URL+"/db/"+dbA+"/" {
+		t.Fatalf("first line: %s (%v)", lines[0], err)
+	}
+	var types []string
+	for _, l := range lines[1:] {
+		var e struct {
+			Type string `json:"type"`
+		}
+		json.Unmarshal([]byte(l), &e)
+		types = append(types, e.Type)
+	}
+	want := "step_begin step_end step_begin step_end step_begin row row step_end step_error"
+	if got := strings.Join(types, " "); got != want {
+		t.Errorf("entries: got %s, want %s\n%s", got, want, raw)
+	}
+	if !strings.Contains(lines[7], `"value":"b"`) || !strings.Contains(lines[len(lines)-1], "no such table") {
+		t.Errorf("rows or error: %s", raw)
+	}
+	p.pipe(head.Baton, closeReq())
+}

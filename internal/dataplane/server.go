@@ -131,10 +131,11 @@ func WithPublicURL(ctx context.Context, url string) context.Context {
 	return context.WithValue(ctx, publicURLKey{}, url)
 }
 
-// ServeHTTP serves /db/<id>/v2/pipeline and /db/<id>/v3/pipeline (POST),
-// /db/<id>/v2 and /db/<id>/v3 (GET, the clients' version check), and the
-// same without <id>, where the token tells the database: a client given
-// the URL without its trailing slash resolves the paths one level up.
+// ServeHTTP serves /db/<id>/v2/pipeline, /db/<id>/v3/pipeline and
+// /db/<id>/v3/cursor (POST), /db/<id>/v2 and /db/<id>/v3 (GET, the
+// clients' version check), and the same without <id>, where the token
+// tells the database: a client given the URL without its trailing slash
+// resolves the paths one level up.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rest, ok := strings.CutPrefix(r.URL.Path, "/db/")
 	if !ok {
@@ -156,6 +157,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		s.pipeline(w, r, id)
+	case len(parts) == 2 && parts[0] == "v3" && parts[1] == "cursor" && r.Method == http.MethodPost:
+		s.cursor(w, r, id)
 	default:
 		// v3-protobuf among others: the clients check it first and fall
 		// back to JSON when it is not there.
@@ -166,24 +169,30 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // pipeline runs one pipeline request.
 func (s *Server) pipeline(w http.ResponseWriter, r *http.Request, pathID string) {
-	ctx := r.Context()
-	s.cfg.Metrics.DataPlanePipeline()
-	g, err := s.authenticate(ctx, r, pathID)
+	var req pipelineRequest
+	g, ok := s.accept(w, r, pathID, &req)
+	if !ok {
+		return
+	}
+	resp, err := s.serve(r.Context(), g, req.Baton, req.Requests)
 	if err != nil {
 		s.fail(w, err)
 		return
 	}
-	var req pipelineRequest
-	if err := s.decode(w, r, &req); err != nil {
-		s.fail(w, err)
-		return
-	}
-	resp := pipelineResponse{BaseURL: baseURL(r, g.DatabaseID), Results: make([]streamResult, 0, len(req.Requests))}
+	resp.BaseURL = baseURL(r, g.DatabaseID)
+	s.reply(w, http.StatusOK, resp)
+}
+
+// serve runs requests on the stream a baton names, or on a new one, and
+// returns the answer without its base_url, or the error of a baton that
+// names no stream.
+func (s *Server) serve(ctx context.Context, g Grant, baton *string, reqs []streamRequest) (*pipelineResponse, error) {
+	resp := &pipelineResponse{Results: make([]streamResult, 0, len(reqs))}
 	var st *stream
-	if req.Baton != nil {
-		if st, err = s.state.acquire(*req.Baton, g); err != nil {
-			s.fail(w, err)
-			return
+	var err error
+	if baton != nil {
+		if st, err = s.state.acquire(*baton, g); err != nil {
+			return nil, err
 		}
 	}
 	// A database that is not running answers every request with why,
@@ -200,21 +209,36 @@ func (s *Server) pipeline(w http.ResponseWriter, r *http.Request, pathID string)
 	}
 	if refusal != nil {
 		s.cfg.Metrics.DataPlaneError(refusal.code)
-		for range req.Requests {
+		for range reqs {
 			resp.Results = append(resp.Results, streamResult{Type: "error", Error: refusal.hrana()})
 		}
 	} else {
-		resp.Results = st.run(ctx, req.Requests)
-	}
-	for _, res := range resp.Results {
-		if res.Error != nil && refusal == nil {
-			s.cfg.Metrics.DataPlaneError(res.Error.Code)
+		resp.Results = st.run(ctx, reqs)
+		for _, res := range resp.Results {
+			if res.Error != nil {
+				s.cfg.Metrics.DataPlaneError(res.Error.Code)
+			}
 		}
 	}
 	if st != nil {
 		resp.Baton = s.state.release(st)
 	}
-	s.reply(w, http.StatusOK, resp)
+	return resp, nil
+}
+
+// accept counts a request, checks its token and reads its body into v; it
+// answers the request itself when it returns false.
+func (s *Server) accept(w http.ResponseWriter, r *http.Request, pathID string, v any) (Grant, bool) {
+	s.cfg.Metrics.DataPlanePipeline()
+	g, err := s.authenticate(r.Context(), r, pathID)
+	if err == nil {
+		err = s.decode(w, r, v)
+	}
+	if err != nil {
+		s.fail(w, err)
+		return Grant{}, false
+	}
+	return g, true
 }
 
 // authenticate checks the bearer token and that it is the database's in
