@@ -46,7 +46,7 @@ func (s *Server) cursor(w http.ResponseWriter, r *http.Request, pathID string) {
 	}
 	resp, err := s.serve(r.Context(), g, req.Baton, []streamRequest{{Type: "batch", Batch: req.Batch}})
 	if err != nil {
-		s.fail(w, err)
+		s.failAt(w, err, baseURL(r, g.DatabaseID))
 		return
 	}
 	// The stream's requests are done: the baton goes in the first line,

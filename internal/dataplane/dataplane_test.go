@@ -448,8 +448,8 @@ func TestBatonsAreRotatedAndUnforgeable(t *testing.T) {
 		"other token's baton": {"ro", b.Baton},
 	} {
 		got := p.post(c.token, "/db/"+dbA+"/v2/pipeline", c.baton, execute("COMMIT"))
-		if got.status != 400 || got.Code != "STREAM_EXPIRED" || got.Error == "" {
-			t.Errorf("%s: got %d %q %q, want 400 STREAM_EXPIRED with a message", name, got.status, got.Code, got.Error)
+		if got.status != 400 || got.Code != "STREAM_EXPIRED" || got.Error == "" || got.BaseURL != p.srv.URL+"/db/"+dbA+"/" {
+			t.Errorf("%s: got %d %q %q base_url %q, want 400 STREAM_EXPIRED with a message and base_url", name, got.status, got.Code, got.Error, got.BaseURL)
 		}
 	}
 	c := p.pipe(b.Baton, execute("SELECT count(*) FROM t"), execute("ROLLBACK"), closeReq())

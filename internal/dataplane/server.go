@@ -176,7 +176,7 @@ func (s *Server) pipeline(w http.ResponseWriter, r *http.Request, pathID string)
 	}
 	resp, err := s.serve(r.Context(), g, req.Baton, req.Requests)
 	if err != nil {
-		s.fail(w, err)
+		s.failAt(w, err, baseURL(r, g.DatabaseID))
 		return
 	}
 	resp.BaseURL = baseURL(r, g.DatabaseID)
@@ -390,10 +390,15 @@ type errorBody struct {
 	Error   string `json:"error"`
 	Message string `json:"message"`
 	Code    string `json:"code"`
+	// BaseURL is the database's URL once the token told it.
+	BaseURL string `json:"base_url,omitempty"`
 }
 
 // fail answers err outside a Hrana result.
-func (s *Server) fail(w http.ResponseWriter, err error) {
+func (s *Server) fail(w http.ResponseWriter, err error) { s.failAt(w, err, "") }
+
+// failAt answers err outside a Hrana result, with the database's URL.
+func (s *Server) failAt(w http.ResponseWriter, err error, base string) {
 	code := snapdeck.ErrorCode(err)
 	msg := snapdeck.ErrorMessage(err)
 	hcode := strings.ToUpper(strings.ReplaceAll(string(code), "-", "_"))
@@ -405,7 +410,7 @@ func (s *Server) fail(w http.ResponseWriter, err error) {
 		s.logger.Error("data plane request failed", "err", err)
 	}
 	s.cfg.Metrics.DataPlaneError(hcode)
-	s.reply(w, s.cfg.HTTPStatus(code), errorBody{Error: msg, Message: msg, Code: hcode})
+	s.reply(w, s.cfg.HTTPStatus(code), errorBody{Error: msg, Message: msg, Code: hcode, BaseURL: base})
 }
 
 // reply writes v as JSON. The content type is exactly application/json:
