@@ -688,3 +688,27 @@ func TestCursor(t *testing.T) {
 	}
 	p.pipe(head.Baton, closeReq())
 }
+
+// TestInfinitiesAndBadValues checks the values JSON cannot carry as they
+// are, and that a malformed value is refused with a message.
+func TestInfinitiesAndBadValues(t *testing.T) {
+	p := mustPlane(t)
+	body, _ := json.Marshal(map[string]any{"baton": nil, "requests": []any{execute("SELECT 1e999, -1e999"), closeReq()}})
+	req, _ := http.NewRequest("POST", p.srv.URL+"/db/"+dbA+"/v2/pipeline", bytes.NewReader(body))
+	req.Header.Set("Authorization", "Bearer rw")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(raw), `[{"type":"float","value":9e999},{"type":"float","value":-9e999}]`) {
+		t.Errorf("infinities: got %s", raw)
+	}
+	for _, v := range []string{`{"type":"integer","value":"12x"}`, `{"type":"integer","value":"9223372036854775808"}`, `{"type":"blob","base64":"!!"}`, `{"type":"decimal","value":"1"}`} {
+		got := p.postRaw("rw", "/db/"+dbA+"/v2/pipeline", []byte(`{"baton":null,"requests":[{"type":"execute","stmt":{"sql":"SELECT ?","args":[`+v+`]}}]}`))
+		if got.status != 400 || !strings.Contains(got.Error, "value") {
+			t.Errorf("%s: got %d %q, want 400 saying what is wrong with the value", v, got.status, got.Error)
+		}
+	}
+}

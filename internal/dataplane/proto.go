@@ -217,13 +217,13 @@ func (v value) MarshalJSON() ([]byte, error) {
 	case int64:
 		return []byte(`{"type":"integer","value":"` + strconv.FormatInt(x, 10) + `"}`), nil
 	case float64:
-		// JSON has no infinities. 1e999 is what SQLite's own JSON
+		// JSON has no infinities. 9e999 is what SQLite's own JSON
 		// functions write for them: JavaScript reads it as Infinity.
 		switch {
 		case math.IsInf(x, 1):
-			return []byte(`{"type":"float","value":1e999}`), nil
+			return []byte(`{"type":"float","value":9e999}`), nil
 		case math.IsInf(x, -1):
-			return []byte(`{"type":"float","value":-1e999}`), nil
+			return []byte(`{"type":"float","value":-9e999}`), nil
 		case math.IsNaN(x):
 			return []byte(`{"type":"null"}`), nil
 		}
