@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	"github.com/snapdeck/snapdeck/internal/activity"
@@ -165,10 +166,12 @@ func (a *App) build(ctx context.Context, cfg Config, tmp string) error {
 
 	// The webhook hears of restores and overwrites from the activity log.
 	obs := &observer{metrics: a.Metrics}
+	var heard activityObservers
 	// A deleted database's tokens leave the cache as its deletion is
-	// recorded; the store drops them with the database.
+	// recorded, before anyone else hears of it; the store drops them
+	// with the database.
 	forget := &forgetTokens{}
-	heard := activityObservers{forget}
+	heard = append(heard, forget)
 	if cfg.NotifyURL != "" {
 		obs.notifier = schedule.NewNotifier(schedule.NotifierConfig{URL: cfg.NotifyURL, Logger: logger, Metrics: a.Metrics})
 		a.onClose(func(ctx context.Context) { obs.notifier.Close(ctx) })
@@ -177,13 +180,11 @@ func (a *App) build(ctx context.Context, cfg Config, tmp string) error {
 	if cfg.Observer != nil {
 		heard = append(heard, cfg.Observer)
 	}
-	a.Activity = activity.New(db, heard, logger)
-	if a.Tokens, err = dbtoken.New(dbtoken.Config{Store: db, Activity: a.Activity, Logger: logger}); err != nil {
-		return err
+	var activityObserver activity.Observer
+	if len(heard) > 0 {
+		activityObserver = heard
 	}
-	forget.tokens = a.Tokens
-	// Closed before the store: the last uses being recorded are written.
-	a.onClose(a.Tokens.Close)
+	a.Activity = activity.New(db, activityObserver, logger)
 
 	if a.Databases, err = database.NewManager(database.Config{Store: db, Host: host, Activity: a.Activity, Observer: obs, Logger: logger,
 		Snapshots: database.Snapshots{Store: snaps, Jobs: a.Jobs, Policies: cfg.Policies, TmpDir: tmp, ExportDir: filepath.Join(tmp, "exports"),
@@ -228,6 +229,12 @@ func (a *App) build(ctx context.Context, cfg Config, tmp string) error {
 	if a.APIKeys, err = apikey.NewManager(ctx, db, logger, time.Now); err != nil {
 		return err
 	}
+	if a.Tokens, err = dbtoken.New(dbtoken.Config{Store: db, Activity: a.Activity, Logger: logger}); err != nil {
+		return err
+	}
+	forget.tokens.Store(a.Tokens)
+	// Closed before the store: the last uses being recorded are written.
+	a.onClose(a.Tokens.Close)
 	if cfg.Web.Version == "" {
 		cfg.Web.Version = cfg.Version
 	}
@@ -300,12 +307,14 @@ func (all activityObservers) Event(e snapdeck.Event) {
 // activity log records, whatever its outcome: forgetting costs only a
 // store read at the next use.
 type forgetTokens struct {
-	tokens *dbtoken.Service
+	// tokens is set once the service is built; until then nothing is
+	// cached, and a deletion (by Recover) has nothing to forget.
+	tokens atomic.Pointer[dbtoken.Service]
 }
 
 func (f *forgetTokens) Event(e snapdeck.Event) {
-	if e.Action == string(activity.DatabaseDelete) && e.DatabaseID != "" {
-		f.tokens.Forget(e.DatabaseID)
+	if t := f.tokens.Load(); t != nil && e.Action == string(activity.DatabaseDelete) && e.DatabaseID != "" {
+		t.Forget(e.DatabaseID)
 	}
 }
 
