@@ -14,6 +14,7 @@ import (
 
 	"github.com/tursodatabase/libsql-client-go/libsql"
 
+	"github.com/snapdeck/snapdeck/internal/database"
 	"github.com/snapdeck/snapdeck/internal/dbtoken"
 	"github.com/snapdeck/snapdeck/internal/snapdeck"
 )
@@ -44,10 +45,11 @@ func libsqlDB(t testing.TB, url, token string) *sql.DB {
 // and the Go client on its URL.
 func (c *console) goClientDB(tb testing.TB, name string) (snapdeck.Database, string, *sql.DB) {
 	tb.Helper()
-	d, err := c.databases.Create(context.Background(), name, snapdeck.PlanProfessional)
+	out, err := c.databases.Create(context.Background(), "admin@x", database.CreateRequest{Name: name, Plan: snapdeck.PlanProfessional})
 	if err != nil {
 		tb.Fatal(err)
 	}
+	d := out.Database
 	_, token := c.mustToken(tb, d.ID, dbtoken.ReadWrite)
 	return d, token, libsqlDB(tb, c.srv.URL+"/db/"+d.ID+"/", token)
 }
@@ -287,7 +289,7 @@ func TestRestoreWinsOverAGoClientTransaction(t *testing.T) {
 	if _, err := db.ExecContext(ctx, "CREATE TABLE t(x); INSERT INTO t VALUES ('snapshot')"); err != nil {
 		t.Fatal(err)
 	}
-	snap, err := c.databases.Snapshot(ctx, d.ID, snapdeck.SnapshotOnDemand, "before", "admin@x")
+	snap, err := c.snapshots.Snapshot(ctx, d.ID, snapdeck.SnapshotOnDemand, "before", "admin@x")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -301,7 +303,7 @@ func TestRestoreWinsOverAGoClientTransaction(t *testing.T) {
 	if _, err := tx.ExecContext(ctx, "INSERT INTO t VALUES ('in the open transaction')"); err != nil {
 		t.Fatal(err)
 	}
-	j, err := c.databases.Restore(ctx, d.ID, snap.ID, "admin@x")
+	_, j, err := c.snapshots.Restore(ctx, d.ID, snap.ID, "admin@x")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -317,13 +319,13 @@ func TestRestoreWinsOverAGoClientTransaction(t *testing.T) {
 		t.Errorf("after the restore: got %q, %v; want only the snapshot's row", content, err)
 	}
 
-	if _, err := c.databases.Pause(ctx, d.ID); err != nil {
+	if _, err := c.databases.Pause(ctx, "admin@x", d.ID); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := db.ExecContext(ctx, "INSERT INTO t VALUES ('while paused')"); err == nil || !strings.Contains(err.Error(), "paused") {
 		t.Errorf("while paused: got %v, want an error saying the database is paused", err)
 	}
-	if _, err := c.databases.Resume(ctx, d.ID); err != nil {
+	if _, err := c.databases.Resume(ctx, "admin@x", d.ID); err != nil {
 		t.Fatal(err)
 	}
 	if n := count(t, db, "t"); n != 1 {
@@ -347,7 +349,7 @@ func TestSnapshotsWhileAClientWrites(t *testing.T) {
 	})
 	var snaps []snapdeck.Snapshot
 	for i := 0; i < 3; i++ {
-		s, err := c.databases.Snapshot(ctx, d.ID, snapdeck.SnapshotOnDemand, "while writing", "admin@x")
+		s, err := c.snapshots.Snapshot(ctx, d.ID, snapdeck.SnapshotOnDemand, "while writing", "admin@x")
 		if err != nil {
 			t.Fatalf("snapshot %d: %v", i, err)
 		}
@@ -361,7 +363,7 @@ func TestSnapshotsWhileAClientWrites(t *testing.T) {
 	if written == 0 {
 		t.Fatal("the client wrote nothing while the snapshots were taken")
 	}
-	jobs, err := c.databases.FindOpenJobs(ctx, d.ID)
+	jobs, err := c.snapshots.FindOpenJobs(ctx, d.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -369,19 +371,20 @@ func TestSnapshotsWhileAClientWrites(t *testing.T) {
 		c.jobs.Wait(ctx, j.ID)
 	}
 	for i, s := range snaps {
-		got, err := c.databases.FindSnapshot(ctx, d.ID, s.ID)
+		got, err := c.snapshots.FindSnapshot(ctx, d.ID, s.ID)
 		if err != nil || got.Status != snapdeck.SnapshotCompleted || !got.Verified {
 			t.Errorf("snapshot %d: status %s, verified %v (%s), %v", i, got.Status, got.Verified, got.VerifyError, err)
 		}
 	}
-	made, j, err := c.databases.CreateFromSnapshot(ctx, d.ID, snaps[len(snaps)-1].ID, "copy", snapdeck.PlanProfessional, "admin@x")
+	made, err := c.databases.Create(ctx, "admin@x", database.CreateRequest{Name: "copy", Plan: snapdeck.PlanProfessional,
+		FromDatabase: d.ID, FromSnapshot: snaps[len(snaps)-1].ID})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if j, err = c.jobs.Wait(ctx, j.ID); err != nil || j.Status != snapdeck.JobSucceeded {
+	if j, err := c.jobs.Wait(ctx, made.Job.ID); err != nil || j.Status != snapdeck.JobSucceeded {
 		t.Fatalf("database from the snapshot: %v %s", err, j.Error)
 	}
-	res, err := c.databases.Query(ctx, made.ID, "PRAGMA integrity_check", true)
+	res, err := c.databases.Query(ctx, made.Database.ID, "PRAGMA integrity_check", true)
 	if err != nil || len(res.Rows) != 1 || res.Rows[0][0] != "ok" {
 		t.Errorf("integrity_check of the last snapshot: got %+v, %v", res, err)
 	}

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/snapdeck/snapdeck/internal/database"
 	"github.com/snapdeck/snapdeck/internal/snapdeck"
 )
 
@@ -18,10 +19,11 @@ import (
 // of the requests as metrics, beside Go's mean.
 func BenchmarkQueryTabSelect1(b *testing.B) {
 	c := startConsole(b)
-	d, err := c.databases.Create(context.Background(), "bench", snapdeck.PlanFree)
+	out, err := c.databases.Create(context.Background(), "system", database.CreateRequest{Name: "bench", Plan: snapdeck.PlanFree})
 	if err != nil {
 		b.Fatal(err)
 	}
+	d := out.Database
 	query := signedIn(b, c, "member@x")
 	form := url.Values{"sql": {"select 1"}}
 	path := "/databases/" + d.ID + "/query"

@@ -133,7 +133,7 @@ func TestRoutesByRoleAndCSRF(t *testing.T) {
 				cl := c.newClient(email)
 				sid, jid := "", ""
 				if strings.Contains(rc.path, "{sid}") || strings.Contains(rc.path, "{jid}") {
-					snap, err := c.databases.Snapshot(ctx, d.ID, snapdeck.SnapshotOnDemand, "route walk", "system")
+					snap, err := c.snapshots.Snapshot(ctx, d.ID, snapdeck.SnapshotOnDemand, "route walk", "system")
 					if err != nil {
 						t.Fatal(err)
 					}

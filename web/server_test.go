@@ -18,7 +18,7 @@ func TestNewTakesItsDependencies(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { a.Close(ctx) })
-	full := web.Deps{Store: a.Store, Databases: a.Databases, Auth: a.Auth, Activity: a.Activity, Scheduler: a.Scheduler, APIKeys: a.APIKeys, Tokens: a.Tokens}
+	full := web.Deps{Store: a.Store, Databases: a.Databases, Snapshots: a.Snapshots, Uploads: a.Uploads, Auth: a.Auth, Activity: a.Activity, Scheduler: a.Scheduler, APIKeys: a.APIKeys, Tokens: a.Tokens}
 	if _, err := web.New(ctx, web.Config{Version: "test"}, full); err != nil {
 		t.Fatalf("with every dependency: %v", err)
 	}
@@ -28,6 +28,8 @@ func TestNewTakesItsDependencies(t *testing.T) {
 		"Scheduler": func(d *web.Deps) { d.Scheduler = nil },
 		"Store":     func(d *web.Deps) { d.Store = nil },
 		"Databases": func(d *web.Deps) { d.Databases = nil },
+		"Snapshots": func(d *web.Deps) { d.Snapshots = nil },
+		"Uploads":   func(d *web.Deps) { d.Uploads = nil },
 		"Auth":      func(d *web.Deps) { d.Auth = nil },
 		"Activity":  func(d *web.Deps) { d.Activity = nil },
 	} {

@@ -5,7 +5,6 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/snapdeck/snapdeck/internal/activity"
 	"github.com/snapdeck/snapdeck/internal/dbtoken"
 	"github.com/snapdeck/snapdeck/internal/snapdeck"
 	"github.com/snapdeck/snapdeck/views"
@@ -25,7 +24,7 @@ func (s *Server) createToken(c echo.Context) error {
 		return err
 	}
 	name, scope := c.FormValue("name"), c.FormValue("scope")
-	t, secret, err := s.deps.Tokens.Issue(c.Request().Context(), currentUser(c).Email, d.ID, name, dbtoken.Scope(scope))
+	t, secret, err := s.deps.Tokens.Issue(c.Request().Context(), actor(c), d.ID, name, dbtoken.Scope(scope))
 	if e, ok := snapdeck.AsError(err); ok && e.Code == snapdeck.Invalid {
 		return s.overviewPage(c, http.StatusBadRequest, d,
 			views.Overview{TokenName: name, TokenScope: scope, TokenError: e.Message, TokenField: e.Field})
@@ -41,7 +40,7 @@ func (s *Server) revokeToken(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := s.deps.Tokens.Revoke(c.Request().Context(), currentUser(c).Email, d.ID, c.Param("tid")); err != nil {
+	if err := s.deps.Tokens.Revoke(c.Request().Context(), actor(c), d.ID, c.Param("tid")); err != nil {
 		return err
 	}
 	s.flash(c, "ok", "Token revoked: applications using it are refused from now on.")
@@ -65,17 +64,15 @@ type apiToken struct {
 // createToken is POST /v1/instances/{id}/tokens, snapdeck's extension:
 // a data-plane token for the instance.
 func (a *api) createToken(c echo.Context) error {
-	d, _, err := a.findInstance(c)
-	var req tokenRequest
-	if err == nil {
-		err = decodeJSON(c, &req, false)
-	}
+	d, err := a.findInstance(c)
 	if err != nil {
-		// Refused before the call, which records its own outcome.
-		a.s.record(c, activity.TokenIssue, c.Param("id"), "", "", err)
 		return err
 	}
-	t, secret, err := a.s.deps.Tokens.Issue(c.Request().Context(), apiActor(c), d.ID, req.Name, dbtoken.Scope(req.Scope))
+	var req tokenRequest
+	if err := decodeJSON(c, &req, false); err != nil {
+		return a.s.deps.Tokens.Unreadable(c.Request().Context(), actor(c), d.ID, err)
+	}
+	t, secret, err := a.s.deps.Tokens.Issue(c.Request().Context(), actor(c), d.ID, req.Name, dbtoken.Scope(req.Scope))
 	if err != nil {
 		return err
 	}

@@ -19,11 +19,13 @@ import (
 	"github.com/snapdeck/snapdeck/internal/database"
 	"github.com/snapdeck/snapdeck/internal/dataplane"
 	"github.com/snapdeck/snapdeck/internal/dbtoken"
+	"github.com/snapdeck/snapdeck/internal/importfile"
 	"github.com/snapdeck/snapdeck/internal/job"
 	"github.com/snapdeck/snapdeck/internal/metrics"
 	"github.com/snapdeck/snapdeck/internal/schedule"
 	"github.com/snapdeck/snapdeck/internal/snapdeck"
 	"github.com/snapdeck/snapdeck/internal/snapstore"
+	"github.com/snapdeck/snapdeck/internal/upload"
 	"github.com/snapdeck/snapdeck/store"
 	"github.com/snapdeck/snapdeck/web"
 )
@@ -73,12 +75,16 @@ type Config struct {
 // App is a built console. Its parts are exported for the tests that drive
 // one directly; serve only serves Web and closes the App.
 type App struct {
-	Store     *store.DB
-	Host      *database.Host
-	Snapshots *snapstore.Store
-	Jobs      *job.Runner
-	Activity  *activity.Recorder
-	Databases *database.Manager
+	Store *store.DB
+	Host  *database.Host
+	// SnapshotStore is where the snapshots' pages are kept.
+	SnapshotStore *snapstore.Store
+	Jobs          *job.Runner
+	Activity      *activity.Recorder
+	Databases     *database.Databases
+	Snapshots     *database.Snapshots
+	// Uploads are the API's resumable uploads.
+	Uploads   *upload.Service
 	Scheduler *schedule.Scheduler
 	Metrics   *metrics.Metrics
 	APIKeys   *apikey.Manager
@@ -153,7 +159,7 @@ func (a *App) build(ctx context.Context, cfg Config, tmp string) error {
 	if err != nil {
 		return err
 	}
-	a.Snapshots = snaps
+	a.SnapshotStore = snaps
 	a.onClose(func(ctx context.Context) { snaps.Close(ctx) })
 	a.Jobs = job.NewRunner(db, logger)
 	// Closed before the store and files beneath it: running jobs are
@@ -186,13 +192,17 @@ func (a *App) build(ctx context.Context, cfg Config, tmp string) error {
 	}
 	a.Activity = activity.New(db, activityObserver, logger)
 
-	if a.Databases, err = database.NewManager(database.Config{Store: db, Host: host, Activity: a.Activity, Observer: obs, Logger: logger,
-		Snapshots: database.Snapshots{Store: snaps, Jobs: a.Jobs, Policies: cfg.Policies, TmpDir: tmp, ExportDir: filepath.Join(tmp, "exports"),
+	services := database.Config{Store: db, Host: host, Activity: a.Activity, Observer: obs, Logger: logger,
+		Snapshots: database.SnapshotConfig{Store: snaps, Jobs: a.Jobs, Policies: cfg.Policies, TmpDir: tmp, ExportDir: filepath.Join(tmp, "exports"),
 			ExportTTL: cfg.ExportTTL, ExportCacheSize: cfg.ExportCacheSize, Engine: "snapdeck " + cfg.Version, SQLiteVersion: cfg.SQLiteVersion,
-			ImportChecks: cfg.ImportChecks}}); err != nil {
+			ImportChecks: cfg.ImportChecks}}
+	if a.Snapshots, err = database.NewSnapshots(services); err != nil {
 		return err
 	}
-	a.Scheduler = schedule.New(schedule.Config{Store: db, Databases: a.Databases, Logger: logger, Metrics: a.Metrics,
+	if a.Databases, err = database.NewDatabases(services, a.Snapshots); err != nil {
+		return err
+	}
+	a.Scheduler = schedule.New(schedule.Config{Store: db, Snapshots: a.Snapshots, Activity: a.Activity, Logger: logger, Metrics: a.Metrics,
 		Workers: cfg.SnapshotWorkers, Version: cfg.Version, SQLiteVersion: cfg.SQLiteVersion})
 	// Closed before the job runner and the store: snapshots under way are
 	// cancelled first.
@@ -203,8 +213,8 @@ func (a *App) build(ctx context.Context, cfg Config, tmp string) error {
 	})
 	if !cfg.Unscheduled {
 		// Every database gets a Scheduled snapshot as soon as it exists.
-		// The scheduler needs the Manager, so it joins the Manager's
-		// observer here, before anything can create a database.
+		// The scheduler needs the Snapshots service, so it joins the
+		// services' observer here, before anything can create a database.
 		obs.scheduler = a.Scheduler
 	}
 	if err := a.Databases.Recover(ctx); err != nil {
@@ -226,7 +236,7 @@ func (a *App) build(ctx context.Context, cfg Config, tmp string) error {
 	if a.AdminCreated, a.AdminPassword, err = a.Auth.EnsureAdmin(ctx, cfg.AdminEmail, cfg.AdminPassword); err != nil {
 		return err
 	}
-	if a.APIKeys, err = apikey.NewManager(ctx, db, logger, time.Now); err != nil {
+	if a.APIKeys, err = apikey.NewManager(ctx, db, a.Activity, logger, time.Now); err != nil {
 		return err
 	}
 	if a.Tokens, err = dbtoken.New(dbtoken.Config{Store: db, Activity: a.Activity, Logger: logger}); err != nil {
@@ -250,7 +260,12 @@ func (a *App) build(ctx context.Context, cfg Config, tmp string) error {
 		return err
 	}
 	a.onClose(func(ctx context.Context) { a.DataPlane.Close(ctx) })
-	a.Web, err = web.New(ctx, cfg.Web, web.Deps{Store: db, Databases: a.Databases, Auth: a.Auth, Activity: a.Activity, Logger: logger,
+	a.Uploads = upload.New(upload.Config{Loader: a.Snapshots, FindJob: a.Snapshots.FindJob, Activity: a.Activity,
+		Limits: importfile.Limits{MaxSize: cfg.Web.MaxImportSize, CheckTimeout: cfg.Web.ImportCheckTimeout}, Logger: logger})
+	// Closed once the web server stopped, before the jobs and the files:
+	// the files of uploads under way go.
+	a.onClose(func(ctx context.Context) { a.Uploads.Close(ctx) })
+	a.Web, err = web.New(ctx, cfg.Web, web.Deps{Store: db, Databases: a.Databases, Snapshots: a.Snapshots, Uploads: a.Uploads, Auth: a.Auth, Activity: a.Activity, Logger: logger,
 		NextSnapshot: nextSnapshot, Scheduler: a.Scheduler, Metrics: a.Metrics, APIKeys: a.APIKeys, Tokens: a.Tokens,
 		DataPlane: a.DataPlane})
 	return err
@@ -272,7 +287,7 @@ func (a *App) Close(ctx context.Context) {
 	a.logger.Info("stopped")
 }
 
-// observer passes the Manager's news on: a new database to the scheduler,
+// observer passes the database services' news on: a new database to the scheduler,
 // for its "Database created" snapshot; an ended snapshot to metrics and
 // to the webhook.
 type observer struct {

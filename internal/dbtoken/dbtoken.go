@@ -150,6 +150,13 @@ func (s *Service) Issue(ctx context.Context, actor, dbID, name string, scope Sco
 	return t, secret, err
 }
 
+// Unreadable records a token request the door could not read (a body
+// that is not JSON, say) as refused, and returns why.
+func (s *Service) Unreadable(ctx context.Context, actor, dbID string, why error) error {
+	s.activity.Record(ctx, activity.Entry{Actor: actor, Action: activity.TokenIssue, DatabaseID: dbID, Err: why})
+	return why
+}
+
 func (s *Service) issue(ctx context.Context, actor, dbID, name string, scope Scope) (Token, string, error) {
 	if err := validateName(name); err != nil {
 		return Token{}, "", err
