@@ -714,3 +714,29 @@ func TestInfinitiesAndBadValues(t *testing.T) {
 		}
 	}
 }
+
+// TestEndedStreamTellsWhyAfterItExpired checks that a stream Host ended (a
+// pause here) still answers with why once its idle time is up, rather than
+// as an unknown baton, and that its transaction did not land.
+func TestEndedStreamTellsWhyAfterItExpired(t *testing.T) {
+	p := mustPlane(t, func(c *dataplane.Config) { c.IdleTimeout = 50 * time.Millisecond })
+	p.pipe(nil, execute("CREATE TABLE t(x)"), closeReq())
+	<-p.ended
+	a := p.pipe(nil, execute("BEGIN"), execute("INSERT INTO t VALUES (1)"))
+	if err := p.host.CloseDatabase(context.Background(), dbA); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-p.ended:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the ended stream was not dropped after its idle time")
+	}
+	got := p.post("rw", "/db/"+dbA+"/v2/pipeline", a.Baton, execute("COMMIT"))
+	if got.status != 400 || got.Code != "STREAM_REVOKED" || !strings.Contains(got.Error, "paused") {
+		t.Errorf("the ended stream's baton: got %d %q %q, want 400 STREAM_REVOKED saying the database was paused", got.status, got.Code, got.Error)
+	}
+	c := p.pipe(nil, execute("SELECT count(*) FROM t"), closeReq())
+	if n := executeResult(t, c.Results[0].Response).Rows[0][0]["value"]; n != "0" {
+		t.Errorf("after the pause: got %v rows, want 0", n)
+	}
+}
