@@ -59,6 +59,20 @@ func (db *DB) CreateDatabaseWith(ctx context.Context, n *NewDatabase) error {
 	return nil
 }
 
+// DatabaseStatus returns the status of one hosted database: the data
+// plane asks it on every request, so it reads one column and nothing else.
+func (db *DB) DatabaseStatus(ctx context.Context, id string) (snapdeck.Status, error) {
+	var status string
+	err := db.r.QueryRowContext(ctx, `SELECT status FROM databases WHERE id = ?`, id).Scan(&status)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", snapdeck.DatabaseNotFound(id)
+	}
+	if err != nil {
+		return "", fmt.Errorf("find status of database %s: %w", id, err)
+	}
+	return snapdeck.Status(status), nil
+}
+
 // FindDatabase returns one hosted database.
 func (db *DB) FindDatabase(ctx context.Context, id string) (snapdeck.Database, error) {
 	d, err := scanDatabase(db.r.QueryRowContext(ctx, `SELECT `+databaseColumns+` FROM databases WHERE id = ?`, id))

@@ -2,9 +2,7 @@ package web_test
 
 import (
 	"context"
-	"io"
 	"net/http"
-	"net/http/cookiejar"
 	"net/url"
 	"slices"
 	"strings"
@@ -26,37 +24,14 @@ func BenchmarkQueryTabSelect1(b *testing.B) {
 		b.Fatal(err)
 	}
 	d := out.Database
-	jar, _ := cookiejar.New(nil)
-	hc := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	send := func(method, path string, form url.Values) (int, string) {
-		req, _ := http.NewRequest(method, c.srv.URL+path, strings.NewReader(form.Encode()))
-		if form != nil {
-			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		}
-		res, err := hc.Do(req)
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer res.Body.Close()
-		body, _ := io.ReadAll(res.Body)
-		return res.StatusCode, string(body)
-	}
-	_, page := send(http.MethodGet, "/login", nil)
-	m := csrfInput.FindStringSubmatch(page)
-	if m == nil {
-		b.Fatal("sign-in page has no _csrf field")
-	}
-	csrf := m[1]
-	if status, _ := send(http.MethodPost, "/login", url.Values{"email": {"member@x"}, "password": {testPassword}, "_csrf": {csrf}}); status != http.StatusSeeOther {
-		b.Fatalf("sign in: got %d, want 303", status)
-	}
-	form := url.Values{"sql": {"select 1"}, "_csrf": {csrf}}
+	query := signedIn(b, c, "member@x")
+	form := url.Values{"sql": {"select 1"}}
 	path := "/databases/" + d.ID + "/query"
 	times := make([]time.Duration, 0, b.N)
 	b.ResetTimer()
 	for b.Loop() {
 		start := time.Now()
-		status, body := send(http.MethodPost, path, form)
+		status, body := query(path, form)
 		times = append(times, time.Since(start))
 		if status != http.StatusOK || !strings.Contains(body, "data-query-summary") {
 			b.Fatalf("query: got %d, want 200 with a result", status)

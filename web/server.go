@@ -107,6 +107,9 @@ type Deps struct {
 	APILimiter *apikey.Limiter
 	// Tokens issues, lists and revokes the data plane's tokens.
 	Tokens *dbtoken.Service
+	// DataPlane serves Hrana over HTTP under /db/ (SPEC §9); nil serves
+	// nothing there.
+	DataPlane http.Handler
 }
 
 // Pinger is what /healthz needs of the store: that it answers.

@@ -17,6 +17,7 @@ import (
 	"github.com/snapdeck/snapdeck/internal/apikey"
 	"github.com/snapdeck/snapdeck/internal/auth"
 	"github.com/snapdeck/snapdeck/internal/database"
+	"github.com/snapdeck/snapdeck/internal/dataplane"
 	"github.com/snapdeck/snapdeck/internal/dbtoken"
 	"github.com/snapdeck/snapdeck/internal/importfile"
 	"github.com/snapdeck/snapdeck/internal/job"
@@ -100,6 +101,8 @@ type App struct {
 
 	// Tokens are the data plane's tokens, one database and scope each.
 	Tokens *dbtoken.Service
+	// DataPlane serves Hrana over HTTP at /db/ (issue 15).
+	DataPlane *dataplane.Server
 	// AdminCreated tells that New made the first admin; AdminPassword is
 	// the password it generated for it, "" when SNAPDECK_ADMIN_PASSWORD
 	// gave one. serve shows them once.
@@ -267,13 +270,26 @@ func (a *App) build(ctx context.Context, cfg Config, tmp string) error {
 	if cfg.Web.Version == "" {
 		cfg.Web.Version = cfg.Version
 	}
+	// The data plane's streams are leases of the Host; it is closed before
+	// the Host, so each stream ends as a client would see it.
+	if a.DataPlane, err = dataplane.New(dataplane.Config{Host: host, Metrics: a.Metrics, Logger: logger,
+		Authenticate: func(ctx context.Context, bearer string) (dataplane.Grant, error) {
+			g, err := a.Tokens.Authenticate(ctx, bearer)
+			return dataplane.Grant{TokenID: g.TokenID, DatabaseID: g.DatabaseID, ReadOnly: g.Scope != dbtoken.ReadWrite}, err
+		},
+		Status:     db.DatabaseStatus,
+		HTTPStatus: web.StatusOf, StatementTimeout: host.QueryTimeout}); err != nil {
+		return err
+	}
+	a.onClose(func(ctx context.Context) { a.DataPlane.Close(ctx) })
 	a.Uploads = upload.New(upload.Config{Loader: a.Snapshots, FindJob: a.Snapshots.FindJob, Activity: a.Activity,
 		Limits: importfile.Limits{MaxSize: cfg.Web.MaxImportSize, CheckTimeout: cfg.Web.ImportCheckTimeout}, Logger: logger})
 	// Closed once the web server stopped, before the jobs and the files:
 	// the files of uploads under way go.
 	a.onClose(func(ctx context.Context) { a.Uploads.Close(ctx) })
 	a.Web, err = web.New(ctx, cfg.Web, web.Deps{Store: db, Databases: a.Databases, Snapshots: a.Snapshots, Uploads: a.Uploads, Auth: a.Auth, Activity: a.Activity, Logger: logger,
-		NextSnapshot: nextSnapshot, Scheduler: a.Scheduler, Metrics: a.Metrics, APIKeys: a.APIKeys, Tokens: a.Tokens})
+		NextSnapshot: nextSnapshot, Scheduler: a.Scheduler, Metrics: a.Metrics, APIKeys: a.APIKeys, Tokens: a.Tokens,
+		DataPlane: a.DataPlane})
 	return err
 }
 
