@@ -6,7 +6,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/snapdeck/snapdeck/internal/activity"
+	"github.com/snapdeck/snapdeck/internal/database"
 	"github.com/snapdeck/snapdeck/internal/snapdeck"
 )
 
@@ -20,23 +20,19 @@ type restoreToTimeRequest struct {
 // the snapshot restore, with no typed confirmation, the instance answers
 // "restoring" and holds its data as of the time once "running" again.
 func (a *api) restoreToTime(c echo.Context) error {
-	d, p, err := a.findInstance(c)
 	var req restoreToTimeRequest
-	if err == nil {
-		err = decodeJSON(c, &req, false)
-	}
-	at, err := apiPointInTime(err, req.Time)
-	if err != nil {
-		// Refused before RestoreToTime, which records its own outcome.
-		a.s.record(c, activity.RestoreToTime, c.Param("id"), "", "to "+req.Time, err)
+	err := decodeJSON(c, &req, false)
+	at, bad := apiPointInTime(err, req.Time)
+	if _, err := a.s.deps.Snapshots.RestoreToTimeRead(c.Request().Context(), actor(c), c.Param("id"), at, bad); err != nil {
 		return err
 	}
-	if _, err := a.s.deps.Databases.RestoreToTime(c.Request().Context(), apiActor(c), d.ID, at); err != nil {
+	d, err := a.findInstance(c)
+	if err != nil {
 		return err
 	}
 	// The job may already be over; the reply shows the operation it began.
 	d.Status = snapdeck.StatusRestoring
-	return a.reply(c, http.StatusAccepted, d, p)
+	return a.reply(c, http.StatusAccepted, d)
 }
 
 // createAtTimeRequest is the body of snapdeck's POST
@@ -50,40 +46,37 @@ type createAtTimeRequest struct {
 
 // createAtTime is snapdeck's POST /v1/instances/{id}/create-at-time: a new
 // instance holding the data of the one in the path as of the time. It
-// answers 202 with the new instance, "creating" until the data is in.
+// answers 202 with the new instance and its credentials, "creating" until
+// the data is in.
 func (a *api) createAtTime(c echo.Context) error {
-	d, _, err := a.findInstance(c)
 	var req createAtTimeRequest
-	if err == nil {
-		err = decodeJSON(c, &req, false)
-	}
+	err := decodeJSON(c, &req, false)
 	plan, ok := typePlan(req.Type)
 	if err == nil && !ok {
 		err = snapdeck.FieldError("type", "type must be free-db, professional-db or enterprise-db.")
 	}
-	at, err := apiPointInTime(err, req.Time)
-	if err != nil {
-		// Refused before CreateDatabaseAtTime, which records its own outcome.
-		a.s.record(c, activity.CreateAtTime, "", "", "from database "+c.Param("id")+" at "+req.Time, err)
-		return err
-	}
-	nd, _, err := a.s.deps.Databases.CreateDatabaseAtTime(c.Request().Context(), apiActor(c), d.ID, at, req.Name, plan)
+	at, bad := apiPointInTime(err, req.Time)
+	out, err := a.s.deps.Databases.Create(c.Request().Context(), actor(c),
+		database.CreateRequest{Name: req.Name, Plan: plan, FromDatabase: c.Param("id"), At: at, BadInput: bad})
 	if err != nil {
 		return err
 	}
 	// A database just made is creating, never overwritten.
-	inst, err := a.instance(c, nd, snapdeck.Placement{}, false)
+	inst, err := a.instance(c, out.Database, false)
 	if err != nil {
 		return err
 	}
+	inst.Username, inst.Password = out.Credentials.Username, out.Credentials.Password
 	return data(c, http.StatusAccepted, inst)
 }
 
 // apiPointInTime reads a request's time once nothing else was wrong
-// (err nil): the forms the console takes, RFC 3339 above all.
-func apiPointInTime(err error, raw string) (t time.Time, _ error) {
+// (err nil): the forms the console takes, RFC 3339 above all. What was
+// wrong is the request's bad input, which the service refuses and
+// records.
+func apiPointInTime(err error, raw string) (time.Time, error) {
 	if err != nil {
-		return t, err
+		return time.Time{}, err
 	}
 	return parsePointInTime("time", raw)
 }
@@ -102,11 +95,11 @@ type apiPITRWindow struct {
 // pitrWindow is snapdeck's GET /v1/instances/{id}/point-in-time, what the
 // SNAPSHOTS tab shows of the window.
 func (a *api) pitrWindow(c echo.Context) error {
-	d, _, err := a.findInstance(c)
+	d, err := a.findInstance(c)
 	if err != nil {
 		return err
 	}
-	from, to, ok, err := a.s.deps.Databases.PITRWindow(c.Request().Context(), d.ID)
+	from, to, ok, err := a.s.deps.Snapshots.PITRWindow(c.Request().Context(), d.ID)
 	if err != nil {
 		return err
 	}

@@ -2,14 +2,13 @@ package web
 
 import (
 	"context"
-	"errors"
 	"net/http"
 	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/snapdeck/snapdeck/internal/activity"
+	"github.com/snapdeck/snapdeck/internal/database"
 	"github.com/snapdeck/snapdeck/internal/snapdeck"
 	"github.com/snapdeck/snapdeck/views"
 )
@@ -39,10 +38,30 @@ func parsePointInTime(field, raw string) (time.Time, error) {
 
 // pitrView is database d's point-in-time window as the pages show it.
 func (s *Server) pitrView(ctx context.Context, d snapdeck.Database) (views.PITR, error) {
-	from, to, ok, err := s.deps.Databases.PITRWindow(ctx, d.ID)
-	v := views.PITR{From: from, To: to, OK: ok, Windows: s.deps.Databases.PITRWindows()}
+	from, to, ok, err := s.deps.Snapshots.PITRWindow(ctx, d.ID)
+	v := views.PITR{From: from, To: to, OK: ok, Windows: s.deps.Snapshots.PITRWindows()}
 	v.Window = v.Windows[d.Plan]
 	return v, err
+}
+
+// fieldErrors are the messages of err's errors about one field each, by
+// field; a joined error gives one per field.
+func fieldErrors(err error) map[string]string {
+	out := map[string]string{}
+	var walk func(error)
+	walk = func(err error) {
+		if j, ok := err.(interface{ Unwrap() []error }); ok {
+			for _, e := range j.Unwrap() {
+				walk(e)
+			}
+			return
+		}
+		if e, ok := snapdeck.AsError(err); ok {
+			out[e.Field] = e.Message
+		}
+	}
+	walk(err)
+	return out
 }
 
 func (s *Server) restoreToTimeForm(c echo.Context) error {
@@ -58,10 +77,10 @@ func (s *Server) restoreToTimeForm(c echo.Context) error {
 		views.RestoreToTime{DB: d, PITR: w, Time: c.QueryParam("time")}))
 }
 
-// restoreToTime proceeds only on a time that parses and the exact text
-// RESTORE, checked here whatever the browser did; a time outside the
-// window is refused by RestoreToTime. Each refusal re-shows the form with
-// the field at fault, answers 400 and changes nothing.
+// restoreToTime proceeds only on a time that parses, inside the window,
+// and the exact text RESTORE, checked by the service whatever the browser
+// did. Each refusal re-shows the form with a 400 on the field at fault
+// and changes nothing.
 func (s *Server) restoreToTime(c echo.Context) error {
 	d, err := s.database(c)
 	if err != nil {
@@ -69,26 +88,18 @@ func (s *Server) restoreToTime(c echo.Context) error {
 	}
 	ctx := c.Request().Context()
 	v := views.RestoreToTime{DB: d, Time: c.FormValue("time"), Confirm: c.FormValue("confirm")}
-	at, terr := parsePointInTime("time", v.Time)
-	if terr != nil {
-		v.TimeError = snapdeck.ErrorMessage(terr)
-	}
-	if v.Confirm != "RESTORE" {
-		v.ConfirmError = "Type RESTORE in capital letters, exactly, to continue. Nothing was changed."
-		terr = errors.Join(terr, snapdeck.FieldError("confirm", "confirmation text did not match RESTORE"))
-	}
-	if terr == nil {
-		j, err := s.deps.Databases.RestoreToTime(ctx, currentUser(c).Email, d.ID, at)
-		if snapdeck.ErrorCode(err) != snapdeck.Invalid {
-			if err != nil {
-				return err
-			}
-			return c.Redirect(http.StatusSeeOther, "/jobs/"+j.ID)
+	at, badTime := parsePointInTime("time", v.Time)
+	j, err := s.deps.Snapshots.RestoreToTimeTyped(ctx, actor(c), d.ID, at, badTime, v.Confirm)
+	if snapdeck.ErrorCode(err) != snapdeck.Invalid {
+		if err != nil {
+			return err
 		}
-		// RestoreToTime recorded its refusal.
+		return c.Redirect(http.StatusSeeOther, "/jobs/"+j.ID)
+	}
+	fields := fieldErrors(err)
+	v.TimeError, v.ConfirmError = fields["time"], fields["confirm"]
+	if v.TimeError == "" && v.ConfirmError == "" {
 		v.TimeError = snapdeck.ErrorMessage(err)
-	} else {
-		s.record(c, activity.RestoreToTime, d.ID, "", "to "+v.Time, terr)
 	}
 	if v.PITR, err = s.pitrView(ctx, d); err != nil {
 		return err
@@ -123,22 +134,21 @@ func (s *Server) createAtTime(c echo.Context) error {
 	}
 	ctx := c.Request().Context()
 	v := views.CreateAtTime{DB: d, Time: c.FormValue("time"), Name: c.FormValue("name"), Plan: snapdeck.Plan(c.FormValue("plan"))}
-	at, err := parsePointInTime("time", v.Time)
-	if err == nil {
-		var j snapdeck.Job
-		_, j, err = s.deps.Databases.CreateDatabaseAtTime(ctx, currentUser(c).Email, d.ID, at, v.Name, v.Plan)
-		if snapdeck.ErrorCode(err) != snapdeck.Invalid {
-			if err != nil {
-				return err
-			}
-			return c.Redirect(http.StatusSeeOther, "/jobs/"+j.ID)
+	at, badTime := parsePointInTime("time", v.Time)
+	out, err := s.deps.Databases.Create(ctx, actor(c),
+		database.CreateRequest{Name: v.Name, Plan: v.Plan, FromDatabase: d.ID, At: at, BadInput: badTime})
+	if snapdeck.ErrorCode(err) != snapdeck.Invalid {
+		if err != nil {
+			return err
 		}
-		// CreateDatabaseAtTime recorded its refusal.
-	} else {
-		s.record(c, activity.CreateAtTime, "", "", "from database "+d.ID+" at "+v.Time, err)
+		// The new database's page shows its credentials once it is opened.
+		if err := s.keepCredentials(c, out.Credentials); err != nil {
+			return err
+		}
+		return c.Redirect(http.StatusSeeOther, "/jobs/"+out.Job.ID)
 	}
 	if e, ok := snapdeck.AsError(err); ok && e.Field == "time" {
-		v.TimeError = snapdeck.ErrorMessage(err)
+		v.TimeError = e.Message
 	} else {
 		v.Error = snapdeck.ErrorMessage(err)
 	}

@@ -190,7 +190,7 @@ func TestRestoreToTimeRefusals(t *testing.T) {
 		if !strings.Contains(body, `value="`+html.EscapeString(tc.time)+`"`) {
 			t.Errorf("%s: the time typed is not re-shown", tc.name)
 		}
-		jobs, err := c.databases.FindOpenJobs(ctx, tc.db)
+		jobs, err := c.snapshots.FindOpenJobs(ctx, tc.db)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -257,6 +257,10 @@ func TestCreateDatabaseAtTimeThroughTheForm(t *testing.T) {
 	}
 	if got := c.count(t, d.ID); got != "1000 ok" {
 		t.Errorf("source: got %s, want 1000 ok", got)
+	}
+	// The new database's page shows its credentials, once.
+	if _, page := cl.get("/databases/" + j.TargetID); !strings.Contains(page, "snapdeck-"+j.TargetID) {
+		t.Errorf("the new database's page does not show its credentials")
 	}
 	nd, err := c.databases.Find(ctx, j.TargetID)
 	if err != nil || nd.Name != "ledger then" || nd.Plan != snapdeck.PlanProfessional || nd.Status != snapdeck.StatusRunning {
@@ -398,8 +402,9 @@ func TestAPIPointInTime(t *testing.T) {
 	inst := checkInstance(t, "create-at-time", a.do("POST", base+"/create-at-time",
 		`{"name":"ledger then","type":"professional-db","time":"`+first.In(time.FixedZone("", 2*60*60)).Format(time.RFC3339)+`"}`), http.StatusAccepted)
 	id, _ := inst["id"].(string)
-	if inst["status"] != "creating" || inst["name"] != "ledger then" || inst["type"] != "professional-db" || !snapdeck.ValidDatabaseID(id) {
-		t.Fatalf("create-at-time: got %v, want a new professional instance, creating", inst)
+	if inst["status"] != "creating" || inst["name"] != "ledger then" || inst["type"] != "professional-db" || !snapdeck.ValidDatabaseID(id) ||
+		inst["username"] != "snapdeck-"+id || inst["password"] == "" || inst["password"] == nil {
+		t.Fatalf("create-at-time: got %v, want a new professional instance, creating, with its credentials", inst)
 	}
 	c.activity.waitFor(t, mark, "api key test key", "database.create-at-time")
 	if st := a.pollInstance(id, "creating"); st != "running" {

@@ -40,6 +40,8 @@ const (
 	Restore         Action = "restore"
 	Overwrite       Action = "overwrite"
 	Load            Action = "load"
+	TokenIssue      Action = "database.token.issue"
+	TokenRevoke     Action = "database.token.revoke"
 	// RestoreToTime and CreateAtTime are point-in-time restores (issue
 	// 16); the detail names the time asked for.
 	RestoreToTime Action = "restore-to-time"

@@ -14,6 +14,7 @@ import (
 
 	"github.com/snapdeck/snapdeck/internal/activity"
 	"github.com/snapdeck/snapdeck/internal/app"
+	"github.com/snapdeck/snapdeck/internal/database"
 	"github.com/snapdeck/snapdeck/internal/snapdeck"
 )
 
@@ -42,7 +43,7 @@ func (l *lockedBuffer) String() string {
 
 // TestNewWiresTheConsole builds the console as serve does and checks the
 // joints the wiring makes: the first admin, a new database's "Database
-// created" snapshot (the Manager's observer reaching the scheduler), the
+// created" snapshot (the services' observer reaching the scheduler), the
 // snapshot counted in /metrics (reaching metrics), and Close stopping the
 // jobs and logging "stopped" last. A second start on the same data makes
 // no admin.
@@ -62,10 +63,11 @@ func TestNewWiresTheConsole(t *testing.T) {
 	if _, err := a.Auth.SignIn(ctx, "admin@localhost", a.AdminPassword, "127.0.0.1"); err != nil {
 		t.Fatalf("sign in as the first admin: %v", err)
 	}
-	d, err := a.Databases.Create(ctx, "orders", snapdeck.PlanFree)
+	out, err := a.Databases.Create(ctx, "admin@localhost", database.CreateRequest{Name: "orders", Plan: snapdeck.PlanFree})
 	if err != nil {
 		t.Fatal(err)
 	}
+	d := out.Database
 	// The timeout only turns a hang into a failure.
 	timeout := time.After(30 * time.Second)
 	for taken := false; !taken; {
@@ -118,11 +120,13 @@ func TestPointInTimeRestoreIsWired(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, err := a.Databases.Create(ctx, "ledger", snapdeck.PlanEnterprise)
+	made, err := a.Databases.Create(ctx, "ann@x", database.CreateRequest{Name: "ledger", Plan: snapdeck.PlanEnterprise})
+	d := made.Database
 	if err != nil {
 		t.Fatal(err)
 	}
-	free, err := a.Databases.Create(ctx, "scratch", snapdeck.PlanFree)
+	made, err = a.Databases.Create(ctx, "ann@x", database.CreateRequest{Name: "scratch", Plan: snapdeck.PlanFree})
+	free := made.Database
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,7 +161,7 @@ func TestPointInTimeRestoreIsWired(t *testing.T) {
 	if _, err := a.Databases.Query(ctx, d.ID, "DELETE FROM t", false); err != nil {
 		t.Fatal(err)
 	}
-	j, err := a.Databases.RestoreToTime(ctx, "ann@x", d.ID, at)
+	j, err := a.Snapshots.RestoreToTime(ctx, "ann@x", d.ID, at)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -273,3 +273,7 @@ func (h *Host) revokeLeases(p *pool, why error) {
 		l.revoke(why)
 	}
 }
+
+// ForgetRefusal clears the authorizer's reason, so that Refused tells of
+// the next statement alone: a session runs many on one connection.
+func (l *Lease) ForgetRefusal() { l.policy.refused = "" }

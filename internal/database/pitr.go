@@ -16,7 +16,7 @@ import (
 	"github.com/snapdeck/snapdeck/internal/snapshot"
 )
 
-// PITR is point-in-time restore's part of a Manager's configuration
+// PITR is point-in-time restore's part of the services' configuration
 // (issue 16, SPEC §10): the replicators and each plan's window.
 type PITR struct {
 	// Replicators replicate the databases of plans with a window; nil
@@ -28,7 +28,7 @@ type PITR struct {
 }
 
 // pitrWindow is how much history a plan keeps; 0 when it keeps none.
-func (m *Manager) pitrWindow(plan snapdeck.Plan) time.Duration {
+func (m *core) pitrWindow(plan snapdeck.Plan) time.Duration {
 	if m.pitr.Replicators == nil {
 		return 0
 	}
@@ -39,7 +39,7 @@ func (m *Manager) pitrWindow(plan snapdeck.Plan) time.Duration {
 // stops replicating one whose plan has none (its history goes). A failure
 // is logged: the database serves either way, and PITRWindow says it has
 // no history.
-func (m *Manager) startPITR(ctx context.Context, d snapdeck.Database) {
+func (m *core) startPITR(ctx context.Context, d snapdeck.Database) {
 	r := m.pitr.Replicators
 	if r == nil {
 		return
@@ -59,7 +59,7 @@ func (m *Manager) startPITR(ctx context.Context, d snapdeck.Database) {
 // stopPITR stops replicating a database, keeping its history: before its
 // pools close (pause) or its file is swapped (replace), as Litestream
 // holds the WAL open.
-func (m *Manager) stopPITR(ctx context.Context, id string) {
+func (m *core) stopPITR(ctx context.Context, id string) {
 	if r := m.pitr.Replicators; r != nil {
 		if err := r.Stop(ctx, id); err != nil {
 			m.logger.Error("stop point-in-time replication", "database_id", id, "err", err)
@@ -71,7 +71,7 @@ func (m *Manager) stopPITR(ctx context.Context, id string) {
 // be swapped, and empties its WAL into the file: Litestream keeps the WAL
 // file when it closes (PERSIST_WAL), so the console's last connection
 // closing need not remove it, and the swap refuses a file with a WAL.
-func (m *Manager) stopPITRForReplace(ctx context.Context, id string) {
+func (m *core) stopPITRForReplace(ctx context.Context, id string) {
 	if m.pitr.Replicators == nil || !m.pitr.Replicators.Running(id) {
 		return
 	}
@@ -91,7 +91,7 @@ func (m *Manager) stopPITRForReplace(ctx context.Context, id string) {
 
 // dropPITR stops replicating a database being deleted and deletes its
 // history: no restore may bring a deleted database's data back.
-func (m *Manager) dropPITR(ctx context.Context, id string) {
+func (m *core) dropPITR(ctx context.Context, id string) {
 	if r := m.pitr.Replicators; r != nil {
 		if err := r.Drop(ctx, id, m.host.Path(id)); err != nil {
 			m.logger.Error("delete point-in-time history", "database_id", id, "err", err)
@@ -105,7 +105,7 @@ func (m *Manager) dropPITR(ctx context.Context, id string) {
 // each history where it was: after a crash it reads the WAL the crash
 // left; after a clean stop, whose last close checkpointed the WAL away,
 // it reads the whole file again as a new snapshot.
-func (m *Manager) StartReplication(ctx context.Context) error {
+func (m *Databases) StartReplication(ctx context.Context) error {
 	if m.pitr.Replicators == nil {
 		return nil
 	}
@@ -124,7 +124,11 @@ func (m *Manager) StartReplication(ctx context.Context) error {
 // PITRWindow is the span of time database dbID can be restored to: from
 // the later of its oldest history and its plan's window ago, to now. ok
 // is false when it has none (a plan without a window, or no history yet).
-func (m *Manager) PITRWindow(ctx context.Context, dbID string) (from, to time.Time, ok bool, err error) {
+func (m *Snapshots) PITRWindow(ctx context.Context, dbID string) (from, to time.Time, ok bool, err error) {
+	return m.pitrWindowOf(ctx, dbID)
+}
+
+func (m *core) pitrWindowOf(ctx context.Context, dbID string) (from, to time.Time, ok bool, err error) {
 	d, err := m.db.FindDatabase(ctx, dbID)
 	if err != nil {
 		return from, to, false, err
@@ -148,7 +152,7 @@ func (m *Manager) PITRWindow(ctx context.Context, dbID string) (from, to time.Ti
 // PITRStorage is how many bytes database dbID's point-in-time history
 // takes in the snapshot store (all of its LTX files), for the database
 // list; 0 when it has none.
-func (m *Manager) PITRStorage(ctx context.Context, dbID string) (int64, error) {
+func (m *Snapshots) PITRStorage(ctx context.Context, dbID string) (int64, error) {
 	if m.pitr.Replicators == nil {
 		return 0, nil
 	}
@@ -159,8 +163,8 @@ func (m *Manager) PITRStorage(ctx context.Context, dbID string) (int64, error) {
 // the time a restore takes: at, and a time given to the whole second
 // covers that whole second (a commit at 12:00:00.300 is one "at
 // 12:00:00"). A time outside is refused as Invalid, naming the window.
-func (m *Manager) pitrTarget(ctx context.Context, dbID string, at time.Time) (time.Time, error) {
-	from, to, ok, err := m.PITRWindow(ctx, dbID)
+func (m *core) pitrTarget(ctx context.Context, dbID string, at time.Time) (time.Time, error) {
+	from, to, ok, err := m.pitrWindowOf(ctx, dbID)
 	if err != nil {
 		return at, err
 	}
@@ -187,12 +191,12 @@ func (m *Manager) pitrTarget(ctx context.Context, dbID string, at time.Time) (ti
 // is refused as Invalid and changes nothing. The replication goes on over
 // the swap, on the same timeline: a later restore to a time before this
 // one gives the content before it.
-func (m *Manager) RestoreToTime(ctx context.Context, actor, dbID string, at time.Time) (snapdeck.Job, error) {
+func (m *Snapshots) RestoreToTime(ctx context.Context, actor, dbID string, at time.Time) (snapdeck.Job, error) {
 	asked := at.UTC().Format(time.RFC3339Nano)
 	target, err := m.pitrTarget(ctx, dbID, at)
 	var j snapdeck.Job
 	if err == nil {
-		j, err = m.replace(ctx, dbID, replacement{door: "restore-to-time", kind: snapdeck.JobRestore, status: snapdeck.StatusRestoring,
+		_, j, err = m.replace(ctx, dbID, replacement{door: "restore-to-time", kind: snapdeck.JobRestore, status: snapdeck.StatusRestoring,
 			action: activity.RestoreToTime, actor: actor, detail: "to " + asked,
 			safetyReason: "Before restore to " + at.UTC().Format(timeFormat), swapping: "Swapping in the restored data",
 			prepare: m.fromTime(target)})
@@ -204,7 +208,7 @@ func (m *Manager) RestoreToTime(ctx context.Context, actor, dbID string, at time
 }
 
 // fromTime is the preparer that writes the database as of at next to it.
-func (m *Manager) fromTime(at time.Time) preparer {
+func (m *Snapshots) fromTime(at time.Time) preparer {
 	return func(ctx context.Context, d snapdeck.Database, p *job.Progress) (prepared, error) {
 		p.Stage("Writing the data as of "+at.UTC().Format(timeFormat), 0)
 		out := prepared{path: tempPath(m.host.Path(d.ID), tempRestore, ""), point: "materialized",
@@ -220,33 +224,24 @@ func (m *Manager) fromTime(at time.Time) preparer {
 	}
 }
 
-// CreateDatabaseAtTime makes a new database, name on plan, holding
-// database dbID's content as of at, in a background job (the Job). A time
-// outside dbID's window is refused as Invalid, and nothing is created.
-func (m *Manager) CreateDatabaseAtTime(ctx context.Context, actor, dbID string, at time.Time, name string, plan snapdeck.Plan) (snapdeck.Database, snapdeck.Job, error) {
-	asked := at.UTC().Format(time.RFC3339Nano)
-	d, j, err := m.createAtTime(ctx, actor, dbID, at, name, plan)
+// createAtTime makes a new database holding database req.FromDatabase's
+// content as of req.At, for Databases.Create: its record, placement and
+// credentials in one insert, then a job writing the data. A time outside
+// the window is refused as Invalid, and nothing is created. The caller
+// records a refusal; the copy's outcome is recorded by the job.
+func (m *Snapshots) createAtTime(ctx context.Context, actor string, req CreateRequest) (Created, error) {
+	at := req.At
+	target, err := m.pitrTarget(ctx, req.FromDatabase, at)
 	if err != nil {
-		m.record(ctx, actor, activity.CreateAtTime, d.ID, "", err, 0, "from database "+dbID+" at "+asked)
+		return Created{}, err
 	}
-	return d, j, err
-}
-
-func (m *Manager) createAtTime(ctx context.Context, actor, dbID string, at time.Time, name string, plan snapdeck.Plan) (snapdeck.Database, snapdeck.Job, error) {
-	asked := at.UTC().Format(time.RFC3339Nano)
-	if err := m.sourceDatabase(ctx, dbID); err != nil {
-		return snapdeck.Database{}, snapdeck.Job{}, err
-	}
-	target, err := m.pitrTarget(ctx, dbID, at)
+	out, err := m.insertNew(ctx, req)
 	if err != nil {
-		return snapdeck.Database{}, snapdeck.Job{}, err
+		return out, err
 	}
-	d, err := m.createRecord(ctx, name, plan)
-	if err != nil {
-		return d, snapdeck.Job{}, err
-	}
+	d, dbID := out.Database, req.FromDatabase
 	start := time.Now()
-	j, err := m.snaps.cfg.Jobs.Start(ctx, snapdeck.Job{Kind: snapdeck.JobCreateFromSnapshot, DatabaseID: dbID, TargetID: d.ID, Actor: actor},
+	j, err := m.cfg.Jobs.Start(ctx, snapdeck.Job{Kind: snapdeck.JobCreateFromSnapshot, DatabaseID: dbID, TargetID: d.ID, Actor: actor},
 		func(ctx context.Context, p *job.Progress) error {
 			p.Stage("Writing the data as of "+at.UTC().Format(timeFormat)+" into the new database", 0)
 			tmp := tempPath(m.host.Path(d.ID), tempCreate, "")
@@ -255,36 +250,29 @@ func (m *Manager) createAtTime(ctx context.Context, actor, dbID string, at time.
 				err = snapshot.Install(tmp, m.host.Path(d.ID))
 			}
 			snapdeck.RemoveDatabaseFiles(tmp)
-			m.record(ctx, actor, activity.CreateAtTime, d.ID, "", err, time.Since(start), "from database "+dbID+" at "+asked)
+			m.record(ctx, actor, activity.CreateAtTime, d.ID, "", err, time.Since(start), atTimeDetail(dbID, at))
 			if err := m.copyEnded(ctx, d, err); err != nil {
 				return err
 			}
 			p.Stage(fmt.Sprintf("Created %s from database %s as of %s", d.Name, dbID, at.UTC().Format(timeFormat)), 0)
 			return nil
 		})
+	out.Job = j
 	if err != nil {
 		m.setStatus(d.ID, snapdeck.StatusFailed)
 	}
-	return d, j, err
+	return out, err
 }
 
-// createRecord checks a new database's name and plan and records it as
-// creating, for a copy made in a job (from a snapshot, or as of a time).
-func (m *Manager) createRecord(ctx context.Context, name string, plan snapdeck.Plan) (snapdeck.Database, error) {
-	if err := snapdeck.ValidateDatabaseName(name); err != nil {
-		return snapdeck.Database{}, err
-	}
-	if !plan.Valid() {
-		return snapdeck.Database{}, snapdeck.FieldError("plan", "Choose a plan: free, professional or enterprise.")
-	}
-	d := snapdeck.Database{ID: snapdeck.NewDatabaseID(), Name: name, Plan: plan, Status: snapdeck.StatusCreating}
-	return d, m.db.CreateDatabase(ctx, &d)
+// atTimeDetail is the activity detail of a database created as of a time.
+func atTimeDetail(dbID string, at time.Time) string {
+	return "from database " + dbID + " at " + at.UTC().Format(time.RFC3339Nano)
 }
 
 // copyEnded ends the job of a copy d with its outcome err: the database
 // failed, or it runs, is told to the observer and is replicated if its
 // plan has a window.
-func (m *Manager) copyEnded(ctx context.Context, d snapdeck.Database, err error) error {
+func (m *core) copyEnded(ctx context.Context, d snapdeck.Database, err error) error {
 	if err != nil {
 		m.setStatus(d.ID, snapdeck.StatusFailed)
 		return err

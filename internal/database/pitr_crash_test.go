@@ -80,7 +80,7 @@ func TestPITRCrashDuringWritesKeepsTheTimeline(t *testing.T) {
 	}
 
 	e := pitrEnvAt(t, dir)
-	dbs, err := e.mgr.List(ctx)
+	dbs, err := e.dbs.List(ctx)
 	if err != nil || len(dbs) != 1 {
 		t.Fatalf("databases after the crash: %v, %v", dbs, err)
 	}
@@ -139,7 +139,7 @@ func TestPITRCrashDuringRestoreToTime(t *testing.T) {
 			dir := t.TempDir()
 			crashChild(t, dir, tc.point)
 			e := pitrEnvAt(t, dir)
-			dbs, err := e.mgr.List(ctx)
+			dbs, err := e.dbs.List(ctx)
 			if err != nil || len(dbs) != 1 || dbs[0].Status != snapdeck.StatusRunning {
 				t.Fatalf("databases after the crash: %+v, %v; want one, running", dbs, err)
 			}
@@ -206,7 +206,7 @@ func TestPITRCrashChild(t *testing.T) {
 			syscall.Kill(os.Getpid(), syscall.SIGKILL)
 		}
 	})
-	j, err := e.mgr.RestoreToTime(context.Background(), "ann@x", d.ID, first)
+	j, err := e.snapshots.RestoreToTime(context.Background(), "ann@x", d.ID, first)
 	if err != nil {
 		t.Fatal(err)
 	}

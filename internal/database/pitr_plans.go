@@ -9,10 +9,10 @@ import (
 // PITRWindows is how much point-in-time history each plan keeps as this
 // console runs it (--pitr-*); a plan missing keeps none. The console says
 // which plans have a window to a database whose plan has none.
-func (m *Manager) PITRWindows() map[snapdeck.Plan]time.Duration {
+func (ss *Snapshots) PITRWindows() map[snapdeck.Plan]time.Duration {
 	out := make(map[snapdeck.Plan]time.Duration, len(snapdeck.Plans))
 	for _, plan := range snapdeck.Plans {
-		if w := m.pitrWindow(plan); w > 0 {
+		if w := ss.pitrWindow(plan); w > 0 {
 			out[plan] = w
 		}
 	}

@@ -39,10 +39,10 @@ func pitrEnvAt(t *testing.T, dir string) *pitrEnv {
 	// Registered after envAt's: runs before the host closes.
 	t.Cleanup(func() { reps.Close(context.Background()) })
 	// As the wiring does at every start: recover, then replicate.
-	if err := e.mgr.Recover(context.Background()); err != nil {
+	if err := e.dbs.Recover(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.mgr.StartReplication(context.Background()); err != nil {
+	if err := e.dbs.StartReplication(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	return &pitrEnv{env: e, reps: reps}
@@ -65,7 +65,7 @@ func (e *pitrEnv) batch(t *testing.T, id string, n int) time.Time {
 // ledger creates an enterprise database with an empty table t.
 func (e *pitrEnv) ledger(t *testing.T) snapdeck.Database {
 	t.Helper()
-	d, err := e.mgr.Create(context.Background(), "ledger", snapdeck.PlanEnterprise)
+	d, err := e.create(context.Background(), "ledger", snapdeck.PlanEnterprise)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,11 +75,11 @@ func (e *pitrEnv) ledger(t *testing.T) snapdeck.Database {
 
 func (e *pitrEnv) rows(t *testing.T, id string) string {
 	t.Helper()
-	r, err := e.mgr.Query(context.Background(), id, "SELECT count(*) FROM t", true)
+	r, err := e.dbs.Query(context.Background(), id, "SELECT count(*) FROM t", true)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ic, err := e.mgr.Query(context.Background(), id, "PRAGMA integrity_check", true)
+	ic, err := e.dbs.Query(context.Background(), id, "PRAGMA integrity_check", true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,7 +88,7 @@ func (e *pitrEnv) rows(t *testing.T, id string) string {
 
 func (e *pitrEnv) restoreTo(t *testing.T, id string, at time.Time) {
 	t.Helper()
-	j, err := e.mgr.RestoreToTime(context.Background(), "ann@x", id, at)
+	j, err := e.snapshots.RestoreToTime(context.Background(), "ann@x", id, at)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,7 +105,7 @@ func TestRestoreToTimeAfterEachBatch(t *testing.T) {
 	for range 5 {
 		times = append(times, e.batch(t, d.ID, 2000))
 	}
-	from, to, ok, err := e.mgr.PITRWindow(ctx, d.ID)
+	from, to, ok, err := e.snapshots.PITRWindow(ctx, d.ID)
 	if err != nil || !ok || from.After(times[0]) || to.Before(times[4]) {
 		t.Fatalf("window: %s to %s, %v, %v; want one holding %s to %s", from, to, ok, err, times[0], times[4])
 	}
@@ -124,29 +124,29 @@ func TestRestoreToTimeOutsideTheWindowChangesNothing(t *testing.T) {
 	d := e.ledger(t)
 	e.batch(t, d.ID, 10)
 	for _, at := range []time.Time{time.Now().Add(-2 * time.Hour), time.Now().Add(time.Hour)} {
-		if _, err := e.mgr.RestoreToTime(ctx, "ann@x", d.ID, at); snapdeck.ErrorCode(err) != snapdeck.Invalid {
+		if _, err := e.snapshots.RestoreToTime(ctx, "ann@x", d.ID, at); snapdeck.ErrorCode(err) != snapdeck.Invalid {
 			t.Errorf("restore to %s: got %v, want Invalid", at, err)
 		}
-		if _, _, err := e.mgr.CreateDatabaseAtTime(ctx, "ann@x", d.ID, at, "copy", snapdeck.PlanFree); snapdeck.ErrorCode(err) != snapdeck.Invalid {
+		if _, _, err := e.createAtTime(ctx, "ann@x", d.ID, at, "copy", snapdeck.PlanFree); snapdeck.ErrorCode(err) != snapdeck.Invalid {
 			t.Errorf("create at %s: got %v, want Invalid", at, err)
 		}
 	}
 	if got := e.rows(t, d.ID); got != "10 ok" {
 		t.Errorf("after refused restores: got %s, want 10 ok", got)
 	}
-	dbs, _ := e.mgr.List(ctx)
+	dbs, _ := e.dbs.List(ctx)
 	if len(dbs) != 1 {
 		t.Errorf("databases after refused creates: got %d, want 1", len(dbs))
 	}
 	// A plan without a window has no history.
-	free, err := e.mgr.Create(ctx, "scratch", snapdeck.PlanFree)
+	free, err := e.create(ctx, "scratch", snapdeck.PlanFree)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _, ok, err := e.mgr.PITRWindow(ctx, free.ID); ok || err != nil {
+	if _, _, ok, err := e.snapshots.PITRWindow(ctx, free.ID); ok || err != nil {
 		t.Errorf("window of a free database: got %v, %v; want none", ok, err)
 	}
-	if _, err := e.mgr.RestoreToTime(ctx, "ann@x", free.ID, time.Now()); snapdeck.ErrorCode(err) != snapdeck.Invalid {
+	if _, err := e.snapshots.RestoreToTime(ctx, "ann@x", free.ID, time.Now()); snapdeck.ErrorCode(err) != snapdeck.Invalid {
 		t.Errorf("restore of a free database: got %v, want Invalid", err)
 	}
 }
@@ -157,7 +157,7 @@ func TestCreateDatabaseAtTime(t *testing.T) {
 	d := e.ledger(t)
 	at := e.batch(t, d.ID, 300)
 	e.batch(t, d.ID, 700)
-	c, j, err := e.mgr.CreateDatabaseAtTime(ctx, "ann@x", d.ID, at, "ledger then", snapdeck.PlanEnterprise)
+	c, j, err := e.createAtTime(ctx, "ann@x", d.ID, at, "ledger then", snapdeck.PlanEnterprise)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -178,7 +178,7 @@ func TestCreateDatabaseAtTime(t *testing.T) {
 func TestReplicatorTablesAreInvisible(t *testing.T) {
 	ctx := context.Background()
 	e := mustPITREnv(t)
-	d, err := e.mgr.Create(ctx, "empty", snapdeck.PlanEnterprise)
+	d, err := e.create(ctx, "empty", snapdeck.PlanEnterprise)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -186,18 +186,18 @@ func TestReplicatorTablesAreInvisible(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Litestream made exactly the tables the console hides.
-	r, err := e.mgr.Query(ctx, d.ID, `SELECT group_concat(name, ' ') FROM (SELECT name FROM sqlite_schema WHERE name LIKE '\_litestream%' ESCAPE '\' ORDER BY name)`, true)
+	r, err := e.dbs.Query(ctx, d.ID, `SELECT group_concat(name, ' ') FROM (SELECT name FROM sqlite_schema WHERE name LIKE '\_litestream%' ESCAPE '\' ORDER BY name)`, true)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got, want := r.Rows[0][0], "_litestream_lock _litestream_seq"; got != want || len(pitr.Tables) != 2 {
 		t.Fatalf("Litestream's tables: got %q, want %q (pitr.Tables %v)", got, want, pitr.Tables)
 	}
-	tables, err := e.mgr.Host().Tables(ctx, d.ID)
+	tables, err := e.dbs.Host().Tables(ctx, d.ID)
 	if err != nil || len(tables) != 0 {
 		t.Errorf("table list of an empty replicated database: got %+v, %v; want none", tables, err)
 	}
-	if holds, err := e.mgr.HoldsData(ctx, d.ID); holds || err != nil {
+	if holds, err := e.snapshots.HoldsData(ctx, d.ID); holds || err != nil {
 		t.Errorf("HoldsData of an empty replicated database: got %v, %v; want false", holds, err)
 	}
 	for _, sql := range []string{
@@ -209,14 +209,14 @@ func TestReplicatorTablesAreInvisible(t *testing.T) {
 		"CREATE TRIGGER tr AFTER INSERT ON _LITESTREAM_LOCK BEGIN SELECT 1; END",
 		"CREATE INDEX i ON _litestream_seq(seq)",
 	} {
-		_, err := e.mgr.Query(ctx, d.ID, sql, false)
+		_, err := e.dbs.Query(ctx, d.ID, sql, false)
 		if snapdeck.ErrorCode(err) != snapdeck.Invalid || !strings.Contains(err.Error(), "point-in-time replication keeps it") {
 			t.Errorf("%s: got %v, want a refusal naming the replication", sql, err)
 		}
 	}
 	// The replication goes on, and a user table shows as before.
 	e.exec(t, d.ID, "CREATE TABLE t(id INTEGER PRIMARY KEY, n INTEGER)")
-	if tables, err := e.mgr.Host().Tables(ctx, d.ID); err != nil || len(tables) != 1 || tables[0].Name != "t" {
+	if tables, err := e.dbs.Host().Tables(ctx, d.ID); err != nil || len(tables) != 1 || tables[0].Name != "t" {
 		t.Errorf("table list: got %+v, %v; want t", tables, err)
 	}
 	if err := e.reps.Sync(ctx, d.ID); err != nil {
@@ -245,12 +245,12 @@ func TestRestoreToTimeAcrossASnapshotRestoreAndALoad(t *testing.T) {
 	}
 	var points []point
 	points = append(points, point{e.batch(t, d.ID, 2000), "2000 ok"})
-	snap, err := e.mgr.Snapshot(ctx, d.ID, snapdeck.SnapshotOnDemand, "test", "system")
+	snap, err := e.snapshots.Snapshot(ctx, d.ID, snapdeck.SnapshotOnDemand, "test", "system")
 	if err != nil {
 		t.Fatal(err)
 	}
 	points = append(points, point{e.batch(t, d.ID, 2000), "4000 ok"})
-	j, err := e.mgr.Restore(ctx, d.ID, snap.ID, "ann@x")
+	_, j, err := e.snapshots.Restore(ctx, d.ID, snap.ID, "ann@x")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -259,7 +259,7 @@ func TestRestoreToTimeAcrossASnapshotRestoreAndALoad(t *testing.T) {
 	}
 	points = append(points, point{e.sync(t, d.ID), "2000 ok"})
 	points = append(points, point{e.batch(t, d.ID, 500), "2500 ok"})
-	j, err = e.mgr.Load(ctx, d.ID, e.upload(t, "../importfile/testdata/good.sqlite"), "ann@x")
+	j, err = e.snapshots.Load(ctx, d.ID, e.upload(t, "../importfile/testdata/good.sqlite"), "ann@x")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -281,13 +281,13 @@ func TestReplicationFollowsPausePlanAndDelete(t *testing.T) {
 	e := mustPITREnv(t)
 	d := e.ledger(t)
 	before := e.batch(t, d.ID, 10)
-	if _, err := e.mgr.Pause(ctx, d.ID); err != nil {
+	if _, err := e.dbs.Pause(ctx, "system", d.ID); err != nil {
 		t.Fatal(err)
 	}
 	if e.reps.Running(d.ID) {
 		t.Errorf("a paused database is replicated")
 	}
-	if _, err := e.mgr.Resume(ctx, d.ID); err != nil {
+	if _, err := e.dbs.Resume(ctx, "system", d.ID); err != nil {
 		t.Fatal(err)
 	}
 	if !e.reps.Running(d.ID) {
@@ -299,24 +299,24 @@ func TestReplicationFollowsPausePlanAndDelete(t *testing.T) {
 		t.Errorf("restored to before the pause: got %s, want 10 ok", got)
 	}
 	// A plan without a window keeps no history.
-	if _, err := e.mgr.SetPlan(ctx, d.ID, snapdeck.PlanFree); err != nil {
+	if _, err := e.dbs.Update(ctx, "system", d.ID, database.Changes{Plan: ptr(snapdeck.PlanFree)}); err != nil {
 		t.Fatal(err)
 	}
 	if n, err := e.reps.Bytes(ctx, d.ID); e.reps.Running(d.ID) || n != 0 || err != nil {
 		t.Errorf("on the free plan: running %v, %d bytes of history (%v); want neither", e.reps.Running(d.ID), n, err)
 	}
-	if _, err := e.mgr.SetPlan(ctx, d.ID, snapdeck.PlanEnterprise); err != nil {
+	if _, err := e.dbs.Update(ctx, "system", d.ID, database.Changes{Plan: ptr(snapdeck.PlanEnterprise)}); err != nil {
 		t.Fatal(err)
 	}
 	e.sync(t, d.ID)
-	if n, err := e.mgr.PITRStorage(ctx, d.ID); n == 0 || err != nil {
+	if n, err := e.snapshots.PITRStorage(ctx, d.ID); n == 0 || err != nil {
 		t.Errorf("back on enterprise: %d bytes of history (%v); want some", n, err)
 	}
 	// A deleted database's history goes with it.
-	if err := e.mgr.Delete(ctx, d.ID, d.Name); err != nil {
+	if _, err := e.dbs.Delete(ctx, "system", d.ID, nil); err != nil {
 		t.Fatal(err)
 	}
-	if n, err := e.mgr.PITRStorage(ctx, d.ID); e.reps.Running(d.ID) || n != 0 || err != nil {
+	if n, err := e.snapshots.PITRStorage(ctx, d.ID); e.reps.Running(d.ID) || n != 0 || err != nil {
 		t.Errorf("after delete: running %v, %d bytes of history (%v); want neither", e.reps.Running(d.ID), n, err)
 	}
 	if left, _ := filepath.Glob(filepath.Join(e.dir, "databases", "."+d.ID+"*")); len(left) != 0 {
@@ -362,7 +362,7 @@ func TestHistoryIsPrunedWithTheWindow(t *testing.T) {
 		cfg.PITR = database.PITR{Replicators: reps, Windows: map[snapdeck.Plan]time.Duration{snapdeck.PlanEnterprise: 2 * time.Second}}
 	})
 	t.Cleanup(func() { reps.Close(ctx) })
-	d, err := e.mgr.Create(ctx, "short", snapdeck.PlanEnterprise)
+	d, err := e.create(ctx, "short", snapdeck.PlanEnterprise)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -386,11 +386,20 @@ func TestHistoryIsPrunedWithTheWindow(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	from, _, ok, err := e.mgr.PITRWindow(ctx, d.ID)
+	from, _, ok, err := e.snapshots.PITRWindow(ctx, d.ID)
 	if err != nil || !ok || time.Since(from) > 3*time.Second {
 		t.Errorf("window starts at %s (%v, %v), want within the last 2 s", from, ok, err)
 	}
-	if _, err := e.mgr.RestoreToTime(ctx, "ann@x", d.ID, created); snapdeck.ErrorCode(err) != snapdeck.Invalid {
+	if _, err := e.snapshots.RestoreToTime(ctx, "ann@x", d.ID, created); snapdeck.ErrorCode(err) != snapdeck.Invalid {
 		t.Errorf("restore to before the window: got %v, want Invalid", err)
 	}
+}
+
+// ptr returns a pointer to v, for the optional fields of a change.
+func ptr[T any](v T) *T { return &v }
+
+// createAtTime makes a database as of at through Create, as both doors do.
+func (e *env) createAtTime(ctx context.Context, actor, dbID string, at time.Time, name string, plan snapdeck.Plan) (snapdeck.Database, snapdeck.Job, error) {
+	out, err := e.dbs.Create(ctx, actor, database.CreateRequest{Name: name, Plan: plan, FromDatabase: dbID, At: at})
+	return out.Database, out.Job, err
 }

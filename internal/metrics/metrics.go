@@ -47,6 +47,10 @@ type Metrics struct {
 	reclaimed   prometheus.Counter
 	sweepErrors prometheus.Counter
 	notify      *prometheus.CounterVec
+	// The data plane (issue 15).
+	streams   prometheus.Gauge
+	pipelines prometheus.Counter
+	dpErrors  *prometheus.CounterVec
 }
 
 // New registers every collector on a new registry.
@@ -75,8 +79,15 @@ func New(src Sources) *Metrics {
 			Help: "Retention sweeps that failed."}),
 		notify: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "snapdeck_notifications_total",
 			Help: "Webhook notifications, by outcome (sent, failed, dropped)."}, []string{"outcome"}),
+		streams: prometheus.NewGauge(prometheus.GaugeOpts{Name: "snapdeck_dataplane_open_streams",
+			Help: "Hrana streams open on the data plane now."}),
+		pipelines: prometheus.NewCounter(prometheus.CounterOpts{Name: "snapdeck_dataplane_pipeline_requests_total",
+			Help: "Pipeline requests the data plane received."}),
+		dpErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "snapdeck_dataplane_errors_total",
+			Help: "Errors the data plane answered, by Hrana code (UNAUTHORIZED, STREAM_EXPIRED, STREAM_REVOKED, SQLITE_CONSTRAINT, ...)."}, []string{"code"}),
 	}
 	m.Registry.MustRegister(m.snapshots, m.durations, m.retries, m.skipped, m.workers, m.expired, m.reclaimed, m.sweepErrors, m.notify,
+		m.streams, m.pipelines, m.dpErrors,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		&scraped{src: src})
 	return m
@@ -196,5 +207,26 @@ func (c *scraped) Collect(ch chan<- prometheus.Metric) {
 		for id, lag := range f() {
 			ch <- prometheus.MustNewConstMetric(lagDesc, prometheus.GaugeValue, lag.Seconds(), id)
 		}
+	}
+}
+
+// DataPlaneStreams adds delta (1 or -1) to the open data plane streams.
+func (m *Metrics) DataPlaneStreams(delta float64) {
+	if m != nil {
+		m.streams.Add(delta)
+	}
+}
+
+// DataPlanePipeline counts a pipeline request.
+func (m *Metrics) DataPlanePipeline() {
+	if m != nil {
+		m.pipelines.Inc()
+	}
+}
+
+// DataPlaneError counts an error the data plane answered, by its code.
+func (m *Metrics) DataPlaneError(code string) {
+	if m != nil {
+		m.dpErrors.WithLabelValues(code).Inc()
 	}
 }
