@@ -163,6 +163,8 @@ func TestRestoreToTimeRefusals(t *testing.T) {
 	free := c.mustDatabase("scratch", snapdeck.PlanFree)
 	c.exec(t, free.ID, "CREATE TABLE t (n INTEGER)")
 	cl := c.newClient("member@x")
+	mark := c.activity.mark()
+	cases := 0
 	for _, tc := range []struct {
 		name, db, time, confirm string
 		want                    string // in the re-shown form
@@ -182,6 +184,7 @@ func TestRestoreToTimeRefusals(t *testing.T) {
 			t.Fatal(err)
 		}
 		beforeRows := c.count(t, tc.db)
+		cases++
 		res, body := cl.post("/databases/"+tc.db+"/restore-to-time", url.Values{"time": {tc.time}, "confirm": {tc.confirm}}, true)
 		if res.StatusCode != http.StatusBadRequest || !strings.Contains(body, `data-form="restore-to-time"`) || !strings.Contains(body, tc.want) {
 			t.Errorf("%s: got %d (form %v, %q %v), want 400 with the form and %q", tc.name, res.StatusCode,
@@ -201,6 +204,18 @@ func TestRestoreToTimeRefusals(t *testing.T) {
 		if got := c.count(t, tc.db); got != beforeRows || afterSnaps != beforeSnaps || len(jobs) != 0 {
 			t.Errorf("%s: rows %s -> %s, snapshots %d -> %d, open jobs %d: want nothing changed", tc.name, beforeRows, got, beforeSnaps, afterSnaps, len(jobs))
 		}
+	}
+	// Each refusal is one line of the activity log, refused.
+	refused := 0
+	for _, e := range c.activity.waitFor(t, mark, "member@x", "restore-to-time") {
+		if e.Action == "restore-to-time" && e.Outcome == snapdeck.OutcomeRefused {
+			refused++
+		} else {
+			t.Errorf("activity: unexpected %s %s (%s)", e.Action, e.Outcome, e.Detail)
+		}
+	}
+	if refused != cases {
+		t.Errorf("activity: %d refused restore-to-time lines, want %d", refused, cases)
 	}
 }
 
