@@ -207,6 +207,12 @@ func (a *api) createInstance(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	return a.created(c, out)
+}
+
+// created answers 202 with a database just made and its credentials,
+// which are shown only here.
+func (a *api) created(c echo.Context, out database.Created) error {
 	// A database just made is creating or running, never overwritten.
 	inst, err := a.instance(c, out.Database, false)
 	if err != nil {

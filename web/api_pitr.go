@@ -61,13 +61,7 @@ func (a *api) createAtTime(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	// A database just made is creating, never overwritten.
-	inst, err := a.instance(c, out.Database, false)
-	if err != nil {
-		return err
-	}
-	inst.Username, inst.Password = out.Credentials.Username, out.Credentials.Password
-	return data(c, http.StatusAccepted, inst)
+	return a.created(c, out)
 }
 
 // apiPointInTime reads a request's time once nothing else was wrong

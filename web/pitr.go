@@ -64,12 +64,18 @@ func fieldErrors(err error) map[string]string {
 	return out
 }
 
-func (s *Server) restoreToTimeForm(c echo.Context) error {
+// databaseWithPITR finds the database named in the path and its window.
+func (s *Server) databaseWithPITR(c echo.Context) (snapdeck.Database, views.PITR, error) {
 	d, err := s.database(c)
 	if err != nil {
-		return err
+		return d, views.PITR{}, err
 	}
 	w, err := s.pitrView(c.Request().Context(), d)
+	return d, w, err
+}
+
+func (s *Server) restoreToTimeForm(c echo.Context) error {
+	d, w, err := s.databaseWithPITR(c)
 	if err != nil {
 		return err
 	}
@@ -108,11 +114,7 @@ func (s *Server) restoreToTime(c echo.Context) error {
 }
 
 func (s *Server) createAtTimeForm(c echo.Context) error {
-	d, err := s.database(c)
-	if err != nil {
-		return err
-	}
-	w, err := s.pitrView(c.Request().Context(), d)
+	d, w, err := s.databaseWithPITR(c)
 	if err != nil {
 		return err
 	}
