@@ -223,3 +223,75 @@ func TestTwoDownloadsShareOnePreparation(t *testing.T) {
 		t.Errorf("export directory holds %v, want only %s.dump", names, s.ID)
 	}
 }
+
+// TestStalledDownloadDoesNotHoldUpItsExport follows the preparation of an
+// export larger than what it keeps in memory for its downloads with two
+// downloads: one reads a MiB and stops until the job has ended, the other
+// reads along. The job ends without the stalled one; both read the whole
+// .dump, byte for byte the prepared file (the stalled one partly from the
+// preparation's memory, then from the file).
+func TestStalledDownloadDoesNotHoldUpItsExport(t *testing.T) {
+	ctx := context.Background()
+	// A small window and a short wait, so that the test stays small and
+	// quick under the race detector.
+	t.Cleanup(database.SetFollowWindow(2, 200*time.Millisecond))
+	e := mustEnv(t)
+	d, err := e.mgr.Create(ctx, "blobs", snapdeck.PlanProfessional)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.exec(t, d.ID, "CREATE TABLE b (v BLOB)")
+	// About 6 MiB that zstd cannot shrink: more than the 2 MiB the
+	// preparation keeps for its downloads here.
+	for range 3 {
+		e.exec(t, d.ID, "WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n+1 FROM c WHERE n < 500) INSERT INTO b SELECT randomblob(4000) FROM c")
+	}
+	s, err := e.mgr.Snapshot(ctx, d.ID, snapdeck.SnapshotOnDemand, "test", "system")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.waitIdle(t)
+	stalled, err := e.mgr.Export(ctx, d.ID, s.ID, "ann@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stalled.Close()
+	along, err := e.mgr.Export(ctx, d.ID, s.ID, "bob@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer along.Close()
+	if stalled.Prepared() || along.Prepared() {
+		t.Fatal("the exports are prepared already; want them followed as their job writes them")
+	}
+	head := make([]byte, 1<<20)
+	if _, err := io.ReadFull(stalled, head); err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	if _, err := along.WriteTo(&b); err != nil {
+		t.Fatal(err)
+	}
+	// Waits for the job, which must end while the stalled download reads
+	// nothing.
+	if _, err := e.jobs.Wait(ctx, stalled.JobID); err != nil {
+		t.Fatal(err)
+	}
+	rest, err := io.ReadAll(stalled)
+	if err != nil {
+		t.Fatal(err)
+	}
+	prepared, err := os.ReadFile(filepath.Join(e.dir, "tmp", "exports", s.ID+".dump"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(prepared) < 5<<20 {
+		t.Fatalf("the export is %d bytes, want more than 5 MiB", len(prepared))
+	}
+	if got := append(head, rest...); !bytes.Equal(got, prepared) {
+		t.Errorf("the stalled download read %d bytes, not the %d of the prepared file", len(got), len(prepared))
+	}
+	if !bytes.Equal(b.Bytes(), prepared) {
+		t.Errorf("the download that read along read %d bytes, not the %d of the prepared file", b.Len(), len(prepared))
+	}
+}

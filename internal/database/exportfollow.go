@@ -27,7 +27,7 @@ type preparation struct {
 
 	file   *os.File // being written through the page cache: the tail, and the fsync
 	direct *os.File // the same file written around the page cache; nil where it cannot be
-	queue  chan prepChunk
+	queue  chan *prepChunk
 	wg     sync.WaitGroup
 	closed bool // queue is closed and the writers have ended
 
@@ -35,8 +35,9 @@ type preparation struct {
 
 	mu     sync.Mutex
 	grew   *sync.Cond
-	path   string // where the file is now: its temporary name, then name in the cache
-	recent map[int64][]byte
+	path   string               // where the file is now: its temporary name, then name in the cache
+	recent map[int64]*prepChunk // by offset / prepWriteSize
+	free   [][]byte             // buffers of chunks nobody holds, for Write
 	// written is how much the downloads may read: handed over by Write.
 	written int64
 	// onDisk is how much of the file, from its start, is written; a
@@ -58,13 +59,19 @@ type preparation struct {
 // read to.
 type followReader struct {
 	off     int64
-	dropped bool // it stalled: the preparation no longer waits for it
+	dropped bool       // it stalled: the preparation no longer waits for it
+	holding *prepChunk // what it was handed last, and may still be writing out
 }
 
-// prepChunk is one write to the file.
+// prepChunk is a MiB of the export, handed over. Its buffer is used again
+// once nobody holds it: not recent, not waiting for the file, not being
+// written out by a download. Fresh buffers cost more than the copy into
+// them (zeroing, and the kernel finding the memory): 0.6 CPU-seconds per
+// GiB on the benchmark machine.
 type prepChunk struct {
-	b   []byte
-	off int64
+	b    []byte
+	off  int64
+	refs int // guarded by the preparation's mu
 }
 
 // prepWriteSize is how much the preparation hands over at once: to the
@@ -79,12 +86,12 @@ const prepWriteSize = 1 << 20
 // long as they make progress: a download that fell behind read the file
 // back from the disk (written around the page cache), which cost more
 // than the download itself.
-const followWindow = 16
+var followWindow int64 = 16
 
 // followStall is how long the preparation waits for a download that reads
 // nothing before it goes on without it; that download then reads the
 // file. A client that stops reading does not hold up the export.
-const followStall = 2 * time.Second
+var followStall = 2 * time.Second
 
 // prepWriters is how many writes to the file are in flight at once. One
 // at a time, a direct write waits for the disk to finish the one before
@@ -96,8 +103,8 @@ const prepWriters = 2
 // into f, a new empty file.
 func newPreparation(f *os.File, cache *exportCache, name string) *preparation {
 	p := &preparation{cache: cache, name: name, file: f, path: f.Name(), ended: make(chan struct{}),
-		recent: map[int64][]byte{}, landed: map[int64]int64{}, readers: map[*followReader]struct{}{},
-		queue: make(chan prepChunk, prepWriters)}
+		recent: map[int64]*prepChunk{}, landed: map[int64]int64{}, readers: map[*followReader]struct{}{},
+		queue: make(chan *prepChunk, prepWriters)}
 	p.grew = sync.NewCond(&p.mu)
 	if d, direct, err := directio.OpenWriter(f.Name()); err == nil && direct {
 		p.direct = d
@@ -117,7 +124,7 @@ func (p *preparation) Write(b []byte) (int, error) {
 	n := len(b)
 	for len(b) > 0 {
 		if p.pending == nil {
-			p.pending = directio.Buffer(0, prepWriteSize)
+			p.pending = p.buffer()
 		}
 		k := min(len(b), cap(p.pending)-len(p.pending))
 		p.pending = append(p.pending, b[:k]...)
@@ -138,24 +145,45 @@ func (p *preparation) flush() error {
 	if len(p.pending) == 0 {
 		return p.failed()
 	}
-	c := p.pending
-	p.pending = nil
 	p.mu.Lock()
-	off := p.written
-	p.recent[off/prepWriteSize] = c
-	if old := off/prepWriteSize - followWindow; old >= 0 {
+	c := &prepChunk{b: p.pending, off: p.written, refs: 2} // recent's and the queue's
+	p.pending = nil
+	p.recent[c.off/prepWriteSize] = c
+	if old := c.off/prepWriteSize - followWindow; old >= 0 {
 		p.waitReaders((old + 1) * prepWriteSize)
+		p.unref(p.recent[old])
 		delete(p.recent, old)
 	}
-	p.written += int64(len(c))
+	p.written += int64(len(c.b))
 	err := p.diskErr
 	p.mu.Unlock()
 	p.grew.Broadcast()
 	if err != nil {
 		return err
 	}
-	p.queue <- prepChunk{b: c, off: off}
+	p.queue <- c
 	return nil
+}
+
+// buffer returns an empty buffer for the next chunk.
+func (p *preparation) buffer() []byte {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if n := len(p.free); n > 0 {
+		b := p.free[n-1]
+		p.free = p.free[:n-1]
+		return b[:0]
+	}
+	return directio.Buffer(0, prepWriteSize)
+}
+
+// unref drops one hold on c, and keeps its buffer for a later chunk when
+// it was the last; p.mu is held.
+func (p *preparation) unref(c *prepChunk) {
+	if c.refs--; c.refs == 0 && cap(c.b) == prepWriteSize {
+		p.free = append(p.free, c.b)
+		c.b = nil
+	}
 }
 
 // waitReaders waits until every download it waits for has read up to
@@ -198,8 +226,13 @@ func (p *preparation) waitReaders(end int64) {
 	}
 }
 
-// read records that r has read up to off; p.mu is held.
+// read records that r has read up to off, and so is done with what it
+// was handed before; p.mu is held.
 func (p *preparation) read(r *followReader, off int64) {
+	if r.holding != nil {
+		p.unref(r.holding)
+		r.holding = nil
+	}
 	if _, ok := p.readers[r]; !ok && !r.dropped {
 		p.readers[r] = struct{}{}
 	}
@@ -214,6 +247,10 @@ func (p *preparation) leave(r *followReader) {
 	p.mu.Lock()
 	delete(p.readers, r)
 	r.dropped = true
+	if r.holding != nil {
+		p.unref(r.holding)
+		r.holding = nil
+	}
 	p.mu.Unlock()
 	p.grew.Broadcast()
 }
@@ -238,6 +275,7 @@ func (p *preparation) writeOut() {
 			p.diskErr = err
 		}
 		p.landed[c.off] = int64(len(c.b))
+		p.unref(c)
 		for n, ok := p.landed[p.onDisk]; ok; n, ok = p.landed[p.onDisk] {
 			delete(p.landed, p.onDisk)
 			p.onDisk += n
@@ -366,8 +404,10 @@ func (p *preparation) next(r *followReader, f *os.File, buf []byte, off int64) (
 	for {
 		if off < p.written {
 			if c, ok := p.recent[off/prepWriteSize]; ok {
+				c.refs++
+				r.holding = c
 				p.mu.Unlock()
-				return c[off%prepWriteSize:], nil
+				return c.b[off-c.off:], nil
 			}
 			if off < p.onDisk {
 				onDisk := p.onDisk
