@@ -224,12 +224,15 @@ func TestTwoDownloadsShareOnePreparation(t *testing.T) {
 	}
 }
 
-// TestStalledDownloadDoesNotHoldUpItsExport follows the preparation of an
-// export larger than what it keeps in memory for its downloads with two
-// downloads: one reads a MiB and stops until the job has ended, the other
-// reads along. The job ends without the stalled one; both read the whole
-// .dump, byte for byte the prepared file (the stalled one partly from the
-// preparation's memory, then from the file).
+// TestStalledDownloadDoesNotHoldUpItsExport follows the preparations of
+// exports larger than what a preparation keeps in memory for its
+// downloads:
+//   - alone, a download that reads a MiB and stops until the job has ended:
+//     the job ends without it;
+//   - with another that reads along: the stalled one does not slow it.
+//
+// Every download reads the whole .dump, byte for byte the prepared file
+// (partly from the preparation's memory, partly from the file).
 func TestStalledDownloadDoesNotHoldUpItsExport(t *testing.T) {
 	ctx := context.Background()
 	// A small window and a short wait, so that the test stays small and
@@ -246,34 +249,54 @@ func TestStalledDownloadDoesNotHoldUpItsExport(t *testing.T) {
 	for range 3 {
 		e.exec(t, d.ID, "WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n+1 FROM c WHERE n < 500) INSERT INTO b SELECT randomblob(4000) FROM c")
 	}
-	s, err := e.mgr.Snapshot(ctx, d.ID, snapdeck.SnapshotOnDemand, "test", "system")
+	alone, err := e.mgr.Snapshot(ctx, d.ID, snapdeck.SnapshotOnDemand, "test", "system")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.exec(t, d.ID, "INSERT INTO b SELECT randomblob(4000)")
+	along, err := e.mgr.Snapshot(ctx, d.ID, snapdeck.SnapshotOnDemand, "test", "system")
 	if err != nil {
 		t.Fatal(err)
 	}
 	e.waitIdle(t)
-	stalled, err := e.mgr.Export(ctx, d.ID, s.ID, "ann@example.com")
-	if err != nil {
-		t.Fatal(err)
+
+	export := func(s snapdeck.Snapshot, who string) *database.Export {
+		t.Helper()
+		x, err := e.mgr.Export(ctx, d.ID, s.ID, who)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { x.Close() })
+		if x.Prepared() {
+			t.Fatal("the export is prepared already; want it followed as its job writes it")
+		}
+		return x
 	}
-	defer stalled.Close()
-	along, err := e.mgr.Export(ctx, d.ID, s.ID, "bob@example.com")
-	if err != nil {
-		t.Fatal(err)
+	readHead := func(x *database.Export) []byte {
+		t.Helper()
+		head := make([]byte, 1<<20)
+		if _, err := io.ReadFull(x, head); err != nil {
+			t.Fatal(err)
+		}
+		return head
 	}
-	defer along.Close()
-	if stalled.Prepared() || along.Prepared() {
-		t.Fatal("the exports are prepared already; want them followed as their job writes them")
+	check := func(s snapdeck.Snapshot, what string, got []byte) {
+		t.Helper()
+		prepared, err := os.ReadFile(filepath.Join(e.dir, "tmp", "exports", s.ID+".dump"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(prepared) < 5<<20 {
+			t.Fatalf("the export is %d bytes, want more than 5 MiB", len(prepared))
+		}
+		if !bytes.Equal(got, prepared) {
+			t.Errorf("%s read %d bytes, not the %d of the prepared file", what, len(got), len(prepared))
+		}
 	}
-	head := make([]byte, 1<<20)
-	if _, err := io.ReadFull(stalled, head); err != nil {
-		t.Fatal(err)
-	}
-	var b bytes.Buffer
-	if _, err := along.WriteTo(&b); err != nil {
-		t.Fatal(err)
-	}
-	// Waits for the job, which must end while the stalled download reads
-	// nothing.
+
+	// Alone: the job must end while the download reads nothing.
+	stalled := export(alone, "ann@example.com")
+	head := readHead(stalled)
 	if _, err := e.jobs.Wait(ctx, stalled.JobID); err != nil {
 		t.Fatal(err)
 	}
@@ -281,17 +304,24 @@ func TestStalledDownloadDoesNotHoldUpItsExport(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	prepared, err := os.ReadFile(filepath.Join(e.dir, "tmp", "exports", s.ID+".dump"))
+	check(alone, "the stalled download", append(head, rest...))
+
+	// With another download reading along, to its end, while the first
+	// stalls.
+	stalled = export(along, "ann@example.com")
+	reading := export(along, "bob@example.com")
+	head = readHead(stalled)
+	var b bytes.Buffer
+	if _, err := reading.WriteTo(&b); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.jobs.Wait(ctx, stalled.JobID); err != nil {
+		t.Fatal(err)
+	}
+	rest, err = io.ReadAll(stalled)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(prepared) < 5<<20 {
-		t.Fatalf("the export is %d bytes, want more than 5 MiB", len(prepared))
-	}
-	if got := append(head, rest...); !bytes.Equal(got, prepared) {
-		t.Errorf("the stalled download read %d bytes, not the %d of the prepared file", len(got), len(prepared))
-	}
-	if !bytes.Equal(b.Bytes(), prepared) {
-		t.Errorf("the download that read along read %d bytes, not the %d of the prepared file", b.Len(), len(prepared))
-	}
+	check(along, "the stalled download", append(head, rest...))
+	check(along, "the download that read along", b.Bytes())
 }

@@ -46,7 +46,7 @@ type preparation struct {
 	landed  map[int64]int64 // offset -> length of writes done past onDisk
 	diskErr error           // the first failed write to the file
 	// readers are the downloads reading recent; the preparation waits
-	// for them before it drops a chunk they have not read.
+	// for the one furthest ahead before it drops a chunk.
 	readers map[*followReader]struct{}
 	done    bool  // the export is written whole, or the writing failed
 	err     error // io.EOF when whole
@@ -82,10 +82,10 @@ const prepWriteSize = 1 << 20
 
 // followWindow is how many of the last chunks written the preparation
 // keeps in memory for the downloads that follow it (16 MiB). Before it
-// drops one, it waits for the downloads that have not read it yet, as
-// long as they make progress: a download that fell behind read the file
-// back from the disk (written around the page cache), which cost more
-// than the download itself.
+// drops one, it waits for the download furthest ahead to have read it,
+// as long as that one makes progress: without the wait, a download
+// that fell behind read the file back from the disk (written around the
+// page cache), which cost more than the download itself.
 var followWindow int64 = 16
 
 // followStall is how long the preparation waits for a download that reads
@@ -186,9 +186,10 @@ func (p *preparation) unref(c *prepChunk) {
 	}
 }
 
-// waitReaders waits until every download it waits for has read up to
-// end; p.mu is held. A download that reads nothing for followStall is no
-// longer waited for.
+// waitReaders waits until the download furthest ahead has read up to
+// end; p.mu is held. The downloads behind it then read the file: a slow
+// download does not slow the others down to its pace. A download that
+// reads nothing for followStall is no longer waited for.
 func (p *preparation) waitReaders(end int64) {
 	var timer *time.Timer
 	defer func() {
@@ -199,16 +200,16 @@ func (p *preparation) waitReaders(end int64) {
 	var last int64 = -1
 	var deadline time.Time
 	for {
-		var slow *followReader
+		var lead *followReader
 		for r := range p.readers {
-			if !r.dropped && r.off < end {
-				slow = r
-				break
+			if !r.dropped && (lead == nil || r.off > lead.off) {
+				lead = r
 			}
 		}
-		if slow == nil {
+		if lead == nil || lead.off >= end {
 			return
 		}
+		slow := lead
 		now := time.Now()
 		if slow.off != last {
 			last, deadline = slow.off, now.Add(followStall)
