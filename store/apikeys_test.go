@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/snapdeck/snapdeck/internal/snapdeck"
+	"github.com/snapdeck/snapdeck/store"
 )
 
 func TestAPIKeysLifecycle(t *testing.T) {
@@ -80,15 +81,27 @@ func TestDatabaseCredentialsAndPlacement(t *testing.T) {
 		t.Fatalf("unknown database: got %v, want NotFound", err)
 	}
 	p := snapdeck.Placement{CloudProvider: "gcp", Region: "europe-west1", Memory: "8GB", Storage: "16GB"}
-	if err := db.SetPlacement(ctx, d.ID, p); err != nil {
+	if _, err := db.UpdateDatabase(ctx, d.ID, store.DatabaseUpdate{Placement: &p}); err != nil {
 		t.Fatal(err)
 	}
-	all, err := db.FindPlacements(ctx)
-	if err != nil || all[d.ID] != p {
-		t.Fatalf("placements: got %+v %v, want %+v", all, err, p)
-	}
 	// The lead's columns still round-trip with the new ones beside them.
-	if got, err := db.FindDatabase(ctx, d.ID); err != nil || got.Name != "orders" {
-		t.Fatalf("find database: got %+v %v", got, err)
+	if got, err := db.FindDatabase(ctx, d.ID); err != nil || got.Name != "orders" || got.Placement != p {
+		t.Fatalf("find database: got %+v %v, want orders placed at %+v", got, err, p)
+	}
+	// A new database's record, placement and credentials are one insert.
+	n := store.NewDatabase{Database: snapdeck.Database{ID: "b1b2c3d4", Name: "ledger", Plan: snapdeck.PlanFree,
+		Status: snapdeck.StatusCreating, Placement: p}, Username: "snapdeck-b1b2c3d4", PasswordHash: "sha256:x"}
+	if err := db.CreateDatabaseWith(ctx, &n); err != nil {
+		t.Fatal(err)
+	}
+	got, err := db.FindDatabase(ctx, n.ID)
+	u, h, cerr := db.FindDatabaseCredentials(ctx, n.ID)
+	if err != nil || cerr != nil || got.Placement != p || u != n.Username || h != n.PasswordHash || got.CreatedAt.IsZero() {
+		t.Fatalf("created with: got %+v, %q %q, %v %v", got, u, h, err, cerr)
+	}
+	again := n
+	again.Name = "twin"
+	if err := db.CreateDatabaseWith(ctx, &again); snapdeck.ErrorCode(err) != snapdeck.Conflict {
+		t.Fatalf("the same id again: got %v, want Conflict", err)
 	}
 }

@@ -9,24 +9,47 @@ import (
 	"github.com/snapdeck/snapdeck/internal/snapdeck"
 )
 
-const databaseColumns = `id, name, plan, status, schedule, size_bytes, created_at`
+const databaseColumns = `id, name, plan, status, schedule, size_bytes, created_at, cloud_provider, region, memory, storage`
 
 func scanDatabase(row interface{ Scan(...any) error }) (snapdeck.Database, error) {
 	var d snapdeck.Database
 	var plan, status string
 	var created int64
-	err := row.Scan(&d.ID, &d.Name, &plan, &status, &d.Schedule, &d.SizeBytes, &created)
+	p := &d.Placement
+	err := row.Scan(&d.ID, &d.Name, &plan, &status, &d.Schedule, &d.SizeBytes, &created, &p.CloudProvider, &p.Region, &p.Memory, &p.Storage)
 	d.Plan, d.Status, d.CreatedAt = snapdeck.Plan(plan), snapdeck.Status(status), fromMS(created)
 	return d, err
 }
 
-// CreateDatabase records a new hosted database.
+// NewDatabase is a new hosted database as CreateDatabaseWith records it:
+// the database, with its placement, and its credentials.
+type NewDatabase struct {
+	snapdeck.Database
+	// Username and PasswordHash are its credentials; both "" for none.
+	Username, PasswordHash string
+}
+
+// CreateDatabase records a new hosted database, with its placement and no
+// credentials.
 func (db *DB) CreateDatabase(ctx context.Context, d *snapdeck.Database) error {
+	n := NewDatabase{Database: *d}
+	err := db.CreateDatabaseWith(ctx, &n)
+	*d = n.Database
+	return err
+}
+
+// CreateDatabaseWith records a new hosted database with its placement and
+// credentials, in one insert: all of it or nothing is recorded.
+func (db *DB) CreateDatabaseWith(ctx context.Context, n *NewDatabase) error {
+	d := &n.Database
 	if d.CreatedAt.IsZero() {
 		d.CreatedAt = db.now().UTC()
 	}
-	_, err := db.w.ExecContext(ctx, `INSERT INTO databases (`+databaseColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-		d.ID, d.Name, string(d.Plan), string(d.Status), d.Schedule, d.SizeBytes, ms(d.CreatedAt))
+	p := d.Placement
+	_, err := db.w.ExecContext(ctx, `INSERT INTO databases (`+databaseColumns+`, username, password_hash)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		d.ID, d.Name, string(d.Plan), string(d.Status), d.Schedule, d.SizeBytes, ms(d.CreatedAt),
+		p.CloudProvider, p.Region, p.Memory, p.Storage, n.Username, n.PasswordHash)
 	if isUniqueViolation(err) {
 		return snapdeck.Errorf(snapdeck.Conflict, "A database with id %s already exists.", d.ID)
 	}
@@ -34,6 +57,20 @@ func (db *DB) CreateDatabase(ctx context.Context, d *snapdeck.Database) error {
 		return fmt.Errorf("record database %s: %w", d.ID, err)
 	}
 	return nil
+}
+
+// DatabaseStatus returns the status of one hosted database: the data
+// plane asks it on every request, so it reads one column and nothing else.
+func (db *DB) DatabaseStatus(ctx context.Context, id string) (snapdeck.Status, error) {
+	var status string
+	err := db.r.QueryRowContext(ctx, `SELECT status FROM databases WHERE id = ?`, id).Scan(&status)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", snapdeck.DatabaseNotFound(id)
+	}
+	if err != nil {
+		return "", fmt.Errorf("find status of database %s: %w", id, err)
+	}
+	return snapdeck.Status(status), nil
 }
 
 // FindDatabase returns one hosted database.
@@ -73,6 +110,8 @@ type DatabaseUpdate struct {
 	Status    *snapdeck.Status
 	Schedule  *string
 	SizeBytes *int64
+	// Placement replaces the recorded placement.
+	Placement *snapdeck.Placement
 }
 
 // UpdateDatabase changes some fields of a database and returns it.
@@ -104,8 +143,13 @@ func (db *DB) UpdateDatabase(ctx context.Context, id string, u DatabaseUpdate) (
 	if u.SizeBytes != nil {
 		d.SizeBytes = *u.SizeBytes
 	}
-	_, err = tx.ExecContext(ctx, `UPDATE databases SET name = ?, plan = ?, status = ?, schedule = ?, size_bytes = ? WHERE id = ?`,
-		d.Name, string(d.Plan), string(d.Status), d.Schedule, d.SizeBytes, id)
+	if u.Placement != nil {
+		d.Placement = *u.Placement
+	}
+	p := d.Placement
+	_, err = tx.ExecContext(ctx, `UPDATE databases SET name = ?, plan = ?, status = ?, schedule = ?, size_bytes = ?,
+		cloud_provider = ?, region = ?, memory = ?, storage = ? WHERE id = ?`,
+		d.Name, string(d.Plan), string(d.Status), d.Schedule, d.SizeBytes, p.CloudProvider, p.Region, p.Memory, p.Storage, id)
 	if err != nil {
 		return d, fmt.Errorf("update database %s: %w", id, err)
 	}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/snapdeck/snapdeck/internal/database"
+	"github.com/snapdeck/snapdeck/internal/dbtoken"
 	"github.com/snapdeck/snapdeck/internal/snapdeck"
 )
 
@@ -61,6 +62,15 @@ type Overview struct {
 	Tables []database.Table
 	// Connect tells how to reach the database: its file path on the server.
 	Connect string
+	// ConnectionURL is the database's data-plane URL, <public url>/db/<id>/.
+	ConnectionURL string
+	// Tokens are the database's data-plane tokens; NewToken the one just
+	// issued, shown with its secret this once, nil otherwise.
+	Tokens   []dbtoken.Token
+	NewToken *NewToken
+	// TokenName, TokenScope, TokenError and TokenField re-show the token
+	// form after a wrong input.
+	TokenName, TokenScope, TokenError, TokenField string
 }
 
 // Query is the database page's Query tab.

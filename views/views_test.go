@@ -382,12 +382,13 @@ func TestDatabaseTabs(t *testing.T) {
 			t.Errorf("%s: no tabs", name)
 		}
 	}
-	doc = render(t, OverviewPage(p, Overview{DB: db, Tables: []database.Table{{Name: "orders", Rows: 12345}}, Connect: "/srv/x.sqlite"}))
+	doc = render(t, OverviewPage(p, Overview{DB: db, Tables: []database.Table{{Name: "orders", Rows: 12345}}, Connect: "/srv/x.sqlite",
+		ConnectionURL: "https://db.example.com/db/a1b2c3d4/"}))
 	if got := doc.Find(`[data-table-name=orders]`).Text(); !strings.Contains(got, "12,345") {
 		t.Errorf("overview: got table row %q, want the row count 12,345", got)
 	}
-	// How to connect: the file is for looking at, read-only; the console's
-	// own ways in come first, and no network address is promised.
+	// How to connect: the data-plane URL first; the file is for looking
+	// at, read-only.
 	if got := doc.Find(`[data-connect-command]`).Text(); got != "sqlite3 -readonly /srv/x.sqlite" {
 		t.Errorf("overview: got command %q, want sqlite3 -readonly /srv/x.sqlite", got)
 	}
@@ -400,14 +401,11 @@ func TestDatabaseTabs(t *testing.T) {
 			t.Errorf("overview: the warning about the file lacks %q: %q", w, warning)
 		}
 	}
-	if got := doc.Find(`[data-connect-network]`).Text(); !strings.Contains(got, "not available yet") {
-		t.Errorf("overview: network access %q, want it said to be not available yet", got)
-	}
-	if connect := doc.Find(`[data-how-to-connect]`); connect.Find(`a[href^="http"], a[href^="sqlite"]`).Length() != 0 {
-		t.Error("overview: How to connect offers a network address")
+	if got := doc.Find(`[data-how-to-connect] [data-connect-network]`).Text(); got != "https://db.example.com/db/a1b2c3d4/" {
+		t.Errorf("overview: network address %q, want the data-plane URL", got)
 	}
 	doc = render(t, OverviewPage(p, Overview{DB: db}))
-	if doc.Find(`[data-empty-state]`).Length() != 1 {
+	if !strings.Contains(doc.Find(`[data-empty-state]`).Text(), "No tables yet") {
 		t.Error("overview without tables: no empty state")
 	}
 }

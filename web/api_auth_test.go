@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/snapdeck/snapdeck/internal/activity"
 	"github.com/snapdeck/snapdeck/internal/apikey"
 	"github.com/snapdeck/snapdeck/internal/snapdeck"
 )
@@ -63,7 +64,7 @@ func TestAPIBearerTokens(t *testing.T) {
 	// A token signed an hour and a bit ago has expired, even though it was
 	// signed with the console's own key.
 	id, secret := c.mustAPIKey("member@x", "old")
-	past, err := apikey.NewManager(ctx, c.store, nil, func() time.Time { return time.Now().Add(-61 * time.Minute) })
+	past, err := apikey.NewManager(ctx, c.store, activity.New(c.store, nil, nil), nil, func() time.Time { return time.Now().Add(-61 * time.Minute) })
 	if err != nil {
 		t.Fatal(err)
 	}

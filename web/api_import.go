@@ -1,13 +1,11 @@
 package web
 
 import (
-	"context"
 	"net/http"
 	"strconv"
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/snapdeck/snapdeck/internal/activity"
 	"github.com/snapdeck/snapdeck/internal/apikey"
 	"github.com/snapdeck/snapdeck/internal/upload"
 )
@@ -20,14 +18,9 @@ type importAPI struct {
 	uploads *upload.Service
 }
 
-// newImportAPI makes the upload service with the console's import limits;
-// it is closed when the console shuts down.
+// newImportAPI serves the uploads of Deps.Uploads.
 func (a *api) newImportAPI() *importAPI {
-	s := a.s
-	uploads := upload.New(upload.Config{Loader: s.deps.Databases, FindJob: s.deps.Databases.FindJob,
-		Limits: s.importLimits(), Logger: s.logger})
-	context.AfterFunc(s.stop, func() { uploads.Close(context.Background()) })
-	return &importAPI{a: a, uploads: uploads}
+	return &importAPI{a: a, uploads: a.s.deps.Uploads}
 }
 
 // answer encodes an upload's reply, or the error; the bytes received go
@@ -48,7 +41,7 @@ func answer(c echo.Context, status int, r upload.Reply, err error) error {
 // holds data without X-Snapdeck-Overwrite is refused before any byte is
 // sent.
 func (im *importAPI) start(c echo.Context) error {
-	d, _, err := im.a.findInstance(c)
+	d, err := im.a.findInstance(c)
 	if err != nil {
 		return err
 	}
@@ -58,9 +51,6 @@ func (im *importAPI) start(c echo.Context) error {
 	}
 	req.Filename = cleanFileName(req.Filename)
 	r, err := im.uploads.Announce(c.Request().Context(), d, req, apikey.Actor(callerKey(c)))
-	if upload.IsLoadRefusal(err) {
-		im.a.s.record(c, activity.Load, d.ID, "", "", err)
-	}
 	return answer(c, http.StatusAccepted, r, err)
 }
 
@@ -83,9 +73,6 @@ func (im *importAPI) put(c echo.Context) error {
 	req := c.Request()
 	r, started, err := im.uploads.Put(ctx, c.Param("id"), c.Param("uid"),
 		upload.Chunk{Range: req.Header.Get(upload.HeaderContentRange), Length: req.ContentLength, Body: req.Body})
-	if upload.IsLoadRefusal(err) {
-		im.a.s.record(c, activity.Load, c.Param("id"), "", "", err)
-	}
 	status := http.StatusOK
 	if started {
 		status = http.StatusAccepted

@@ -111,7 +111,7 @@ func TestAPIImportRefusesEarly(t *testing.T) {
 		t.Errorf("over the limit: got %d %s, want 400 import-too-large", r.status, r.raw)
 	}
 	paused := c.mustDatabase("paused", snapdeck.PlanFree)
-	if _, err := c.databases.Pause(context.Background(), paused.ID); err != nil {
+	if _, err := c.databases.Pause(context.Background(), "system", paused.ID); err != nil {
 		t.Fatal(err)
 	}
 	if r := a.announce(paused.ID, file, true); r.status != http.StatusConflict || r.firstError()["reason"] != "ongoing-database-operation" ||

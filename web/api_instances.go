@@ -2,7 +2,6 @@ package web
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,7 +12,6 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/snapdeck/snapdeck/internal/activity"
 	"github.com/snapdeck/snapdeck/internal/database"
 	"github.com/snapdeck/snapdeck/internal/snapdeck"
 )
@@ -73,7 +71,7 @@ func orDefault(v, def string) string {
 
 // instance renders a database as Aura's instance object; overwriting
 // shows Aura's "overwriting" in place of the status (see overwritten).
-func (a *api) instance(c echo.Context, d snapdeck.Database, p snapdeck.Placement, overwriting bool) (apiInstance, error) {
+func (a *api) instance(c echo.Context, d snapdeck.Database, overwriting bool) (apiInstance, error) {
 	tid, err := a.tenant(c)
 	if err != nil {
 		return apiInstance{}, err
@@ -82,7 +80,7 @@ func (a *api) instance(c echo.Context, d snapdeck.Database, p snapdeck.Placement
 	if overwriting {
 		status = statusOverwriting
 	}
-	base := a.s.publicURL(c)
+	base, p := a.s.publicURL(c), d.Placement
 	return apiInstance{
 		ID: d.ID, Name: d.Name, Status: status, TenantID: tid,
 		CloudProvider: orDefault(p.CloudProvider, defaultPlacement.CloudProvider),
@@ -90,34 +88,28 @@ func (a *api) instance(c echo.Context, d snapdeck.Database, p snapdeck.Placement
 		Type:          planType(d.Plan),
 		Memory:        orDefault(p.Memory, defaultPlacement.Memory),
 		Storage:       orDefault(p.Storage, defaultPlacement.Storage),
-		ConnectionURL: base + "/databases/" + d.ID, MetricsIntegrationURL: base + "/metrics",
+		ConnectionURL: a.s.connectionURL(c, d.ID), MetricsIntegrationURL: base + "/metrics",
 		CreatedAt: d.CreatedAt.UTC().Truncate(time.Second).Format(time.RFC3339),
 	}, nil
 }
 
-// findInstance returns the database named in the path, with its placement.
-func (a *api) findInstance(c echo.Context) (snapdeck.Database, snapdeck.Placement, error) {
+// findInstance returns the database named in the path.
+func (a *api) findInstance(c echo.Context) (snapdeck.Database, error) {
 	id := c.Param("id")
 	if !snapdeck.ValidDatabaseID(id) {
-		return snapdeck.Database{}, snapdeck.Placement{}, &snapdeck.Error{Code: snapdeck.NotFound, Reason: "db-not-found",
+		return snapdeck.Database{}, &snapdeck.Error{Code: snapdeck.NotFound, Reason: "db-not-found",
 			Message: "DB not found: " + id}
 	}
-	ctx := c.Request().Context()
-	d, err := a.s.deps.Databases.Find(ctx, id)
-	if err != nil {
-		return d, snapdeck.Placement{}, err
-	}
-	p, err := a.s.deps.Databases.Placement(ctx, id)
-	return d, p, err
+	return a.s.deps.Databases.Find(c.Request().Context(), id)
 }
 
 // reply answers with the instance object of d.
-func (a *api) reply(c echo.Context, status int, d snapdeck.Database, p snapdeck.Placement) error {
+func (a *api) reply(c echo.Context, status int, d snapdeck.Database) error {
 	over, err := a.overwritten(c.Request().Context(), d)
 	if err != nil {
 		return err
 	}
-	inst, err := a.instance(c, d, p, over[d.ID])
+	inst, err := a.instance(c, d, over[d.ID])
 	if err != nil {
 		return err
 	}
@@ -135,17 +127,13 @@ func (a *api) listInstances(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	placements, err := a.s.deps.Databases.Placements(ctx)
-	if err != nil {
-		return err
-	}
 	over, err := a.overwritten(ctx, dbs...)
 	if err != nil {
 		return err
 	}
 	out := make([]apiInstance, 0, len(dbs))
 	for _, d := range dbs {
-		inst, err := a.instance(c, d, placements[d.ID], over[d.ID])
+		inst, err := a.instance(c, d, over[d.ID])
 		if err != nil {
 			return err
 		}
@@ -155,11 +143,11 @@ func (a *api) listInstances(c echo.Context) error {
 }
 
 func (a *api) getInstance(c echo.Context) error {
-	d, p, err := a.findInstance(c)
+	d, err := a.findInstance(c)
 	if err != nil {
 		return err
 	}
-	return a.reply(c, http.StatusOK, d, p)
+	return a.reply(c, http.StatusOK, d)
 }
 
 // decodeJSON reads a JSON object body into v. Unknown fields are ignored:
@@ -214,22 +202,13 @@ func (r createRequest) fromSnapshot() bool {
 
 func (a *api) createInstance(c echo.Context) error {
 	var req createRequest
-	cr, err := a.createRequest(c, &req)
-	if err != nil {
-		// Refused before the call, which records its own outcome.
-		action := activity.DatabaseCreate
-		if req.fromSnapshot() {
-			action = activity.CreateFromSnap
-		}
-		a.s.record(c, action, "", req.SourceSnapshotID, "", err)
-		return err
-	}
-	out, err := a.s.deps.Databases.CreateDatabase(c.Request().Context(), apiActor(c), cr)
+	cr := a.createRequest(c, &req)
+	out, err := a.s.deps.Databases.Create(c.Request().Context(), actor(c), cr)
 	if err != nil {
 		return err
 	}
 	// A database just made is creating or running, never overwritten.
-	inst, err := a.instance(c, out.Database, cr.Placement, false)
+	inst, err := a.instance(c, out.Database, false)
 	if err != nil {
 		return err
 	}
@@ -238,29 +217,33 @@ func (a *api) createInstance(c echo.Context) error {
 }
 
 // createRequest reads the body of a POST /v1/instances into the domain's
-// request.
-func (a *api) createRequest(c echo.Context, req *createRequest) (database.CreateRequest, error) {
+// request; what cannot be read is the request's BadInput, which Create
+// refuses and records.
+func (a *api) createRequest(c echo.Context, req *createRequest) database.CreateRequest {
+	cr := database.CreateRequest{}
 	if err := decodeJSON(c, req, false); err != nil {
-		return database.CreateRequest{}, err
+		cr.BadInput = err
+		return cr
 	}
+	cr = database.CreateRequest{Name: req.Name, FromDatabase: req.SourceInstanceID, FromSnapshot: req.SourceSnapshotID,
+		Placement: snapdeck.Placement{CloudProvider: req.CloudProvider, Region: req.Region, Memory: req.Memory, Storage: req.Storage}}
 	if req.TenantID != "" {
 		if _, err := a.findTenant(c, req.TenantID); err != nil {
-			return database.CreateRequest{}, err
+			cr.BadInput = err
+			return cr
 		}
 	}
 	plan, ok := typePlan(req.Type)
-	if !ok {
-		return database.CreateRequest{}, snapdeck.FieldError("type", "type must be free-db, professional-db or enterprise-db.")
-	}
-	cr := database.CreateRequest{Name: req.Name, Plan: plan, FromDatabase: req.SourceInstanceID, FromSnapshot: req.SourceSnapshotID,
-		Placement: snapdeck.Placement{CloudProvider: req.CloudProvider, Region: req.Region, Memory: req.Memory, Storage: req.Storage}}
+	cr.Plan = plan
 	switch {
+	case !ok:
+		cr.BadInput = snapdeck.FieldError("type", "type must be free-db, professional-db or enterprise-db.")
 	case req.fromSnapshot() && req.SourceInstanceID == "":
-		return cr, snapdeck.FieldError("source_instance_id", "Send source_instance_id with source_snapshot_id: the instance the snapshot is of.")
+		cr.BadInput = snapdeck.FieldError("source_instance_id", "Send source_instance_id with source_snapshot_id: the instance the snapshot is of.")
 	case req.fromSnapshot() && req.SourceSnapshotID == "":
-		return cr, snapdeck.FieldError("source_snapshot_id", "Send source_snapshot_id with source_instance_id: the snapshot to create the instance from.")
+		cr.BadInput = snapdeck.FieldError("source_snapshot_id", "Send source_snapshot_id with source_instance_id: the snapshot to create the instance from.")
 	}
-	return cr, nil
+	return cr
 }
 
 // updateRequest is the body of PATCH /v1/instances/{id}; absent fields stay.
@@ -271,68 +254,39 @@ type updateRequest struct {
 }
 
 func (a *api) updateInstance(c echo.Context) error {
-	d, _, err := a.findInstance(c)
 	var req updateRequest
-	if err == nil {
-		err = decodeJSON(c, &req, true)
-	}
-	if err != nil {
-		a.s.record(c, activity.DatabaseUpdate, c.Param("id"), "", "", err)
-		return err
-	}
-	d, p, err := a.s.deps.Databases.Update(c.Request().Context(), apiActor(c), d.ID,
-		database.Changes{Name: req.Name, Memory: req.Memory, Storage: req.Storage})
+	err := decodeJSON(c, &req, true)
+	d, err := a.s.deps.Databases.Update(c.Request().Context(), actor(c), c.Param("id"),
+		database.Changes{Name: req.Name, Memory: req.Memory, Storage: req.Storage, BadInput: err})
 	if err != nil {
 		return err
 	}
-	return a.reply(c, http.StatusAccepted, d, p)
+	return a.reply(c, http.StatusAccepted, d)
 }
 
 func (a *api) deleteInstance(c echo.Context) error {
-	d, p, err := a.findInstance(c)
-	if err != nil {
-		a.s.record(c, activity.DatabaseDelete, c.Param("id"), "", "", err)
-		return err
-	}
 	// Deletion finishes before the reply; the object shows Aura's
-	// in-between status, and the next GET answers 404.
-	if d, err = a.s.deps.Databases.DeleteDatabase(c.Request().Context(), apiActor(c), d.ID, d.Name); err != nil {
+	// in-between status, and the next GET answers 404. DELETE is its own
+	// confirmation: no name is typed.
+	d, err := a.s.deps.Databases.Delete(c.Request().Context(), actor(c), c.Param("id"), nil)
+	if err != nil {
 		return err
 	}
-	return a.reply(c, http.StatusAccepted, d, p)
+	return a.reply(c, http.StatusAccepted, d)
 }
 
 func (a *api) pauseInstance(c echo.Context) error {
-	return a.lifecycle(c, activity.DatabasePause, a.s.deps.Databases.Pause)
-}
-
-func (a *api) resumeInstance(c echo.Context) error {
-	return a.lifecycle(c, activity.DatabaseResume, a.s.deps.Databases.Resume)
-}
-
-// lifecycle runs pause or resume. Their body, empty or {}, carries
-// nothing, so it is not read.
-func (a *api) lifecycle(c echo.Context, action activity.Action, op func(ctx context.Context, id string) (snapdeck.Database, error)) error {
-	return a.change(c, action, func(d snapdeck.Database, p snapdeck.Placement) (snapdeck.Database, snapdeck.Placement, string, error) {
-		nd, err := op(c.Request().Context(), d.ID)
-		return nd, p, "", err
-	})
-}
-
-// change runs a state-changing call on the database in the path, records
-// it in the activity log, and answers 202 with the instance object.
-func (a *api) change(c echo.Context, action activity.Action,
-	fn func(d snapdeck.Database, p snapdeck.Placement) (snapdeck.Database, snapdeck.Placement, string, error)) error {
-	d, p, err := a.findInstance(c)
-	if err == nil {
-		var detail string
-		d, p, detail, err = fn(d, p)
-		a.s.record(c, action, d.ID, "", detail, err)
-	} else {
-		a.s.record(c, action, c.Param("id"), "", "", err)
-	}
+	d, err := a.s.deps.Databases.Pause(c.Request().Context(), actor(c), c.Param("id"))
 	if err != nil {
 		return err
 	}
-	return a.reply(c, http.StatusAccepted, d, p)
+	return a.reply(c, http.StatusAccepted, d)
+}
+
+func (a *api) resumeInstance(c echo.Context) error {
+	d, err := a.s.deps.Databases.Resume(c.Request().Context(), actor(c), c.Param("id"))
+	if err != nil {
+		return err
+	}
+	return a.reply(c, http.StatusAccepted, d)
 }

@@ -80,8 +80,8 @@ func TestAPIInstances(t *testing.T) {
 	if ok, err := c.databases.CheckCredentials(ctx, id, user, pass); !ok || err != nil {
 		t.Fatalf("create reply's credentials %q/%q do not open the database: %v", user, pass, err)
 	}
-	if !strings.HasSuffix(inst["connection_url"].(string), "/databases/"+id) {
-		t.Errorf("connection_url %v does not name the database", inst["connection_url"])
+	if !strings.HasSuffix(inst["connection_url"].(string), "/db/"+id+"/") {
+		t.Errorf("connection_url %v is not the database's data-plane URL", inst["connection_url"])
 	}
 
 	// Free with defaults: the placement falls back, never empty.

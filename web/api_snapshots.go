@@ -2,14 +2,12 @@ package web
 
 import (
 	"context"
-	"fmt"
 	"net/http"
 	"time"
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/snapdeck/snapdeck/internal/activity"
-	"github.com/snapdeck/snapdeck/internal/apikey"
+	"github.com/snapdeck/snapdeck/internal/database"
 	"github.com/snapdeck/snapdeck/internal/snapdeck"
 )
 
@@ -51,18 +49,15 @@ func toAPISnapshot(s snapdeck.Snapshot) apiSnapshot {
 		Exportable: s.Status == snapdeck.SnapshotCompleted}
 }
 
-// apiActor is who the activity log says acted: the key, by name.
-func apiActor(c echo.Context) string { return apikey.Actor(callerKey(c)) }
-
 // findSnapshot returns the database and the snapshot of it named in the
 // path; an unknown database is db-not-found before anything else.
-func (a *api) findSnapshot(c echo.Context) (snapdeck.Database, snapdeck.Placement, snapdeck.Snapshot, error) {
-	d, p, err := a.findInstance(c)
+func (a *api) findSnapshot(c echo.Context) (snapdeck.Database, snapdeck.Snapshot, error) {
+	d, err := a.findInstance(c)
 	if err != nil {
-		return d, p, snapdeck.Snapshot{}, err
+		return d, snapdeck.Snapshot{}, err
 	}
-	s, err := a.s.deps.Databases.FindSnapshot(c.Request().Context(), d.ID, c.Param("sid"))
-	return d, p, s, err
+	s, err := a.s.deps.Snapshots.FindSnapshot(c.Request().Context(), d.ID, c.Param("sid"))
+	return d, s, err
 }
 
 // listSnapshots is GET /v1/instances/{id}/snapshots: one UTC day, today
@@ -77,11 +72,11 @@ func (a *api) listSnapshots(c echo.Context) error {
 		}
 		day = t
 	}
-	d, _, err := a.findInstance(c)
+	d, err := a.findInstance(c)
 	if err != nil {
 		return err
 	}
-	list, _, err := a.s.deps.Databases.FindSnapshots(c.Request().Context(),
+	list, _, err := a.s.deps.Snapshots.FindSnapshots(c.Request().Context(),
 		snapdeck.SnapshotFilter{DatabaseID: d.ID, From: day, To: day.Add(24 * time.Hour)})
 	if err != nil {
 		return err
@@ -94,7 +89,7 @@ func (a *api) listSnapshots(c echo.Context) error {
 }
 
 func (a *api) getSnapshot(c echo.Context) error {
-	_, _, s, err := a.findSnapshot(c)
+	_, s, err := a.findSnapshot(c)
 	if err != nil {
 		return err
 	}
@@ -104,13 +99,8 @@ func (a *api) getSnapshot(c echo.Context) error {
 // takeSnapshot is POST /v1/instances/{id}/snapshots. aura-cli sends no
 // body and Terraform {}; neither carries anything, so it is not read.
 func (a *api) takeSnapshot(c echo.Context) error {
-	d, _, err := a.findInstance(c)
-	if err != nil {
-		a.s.record(c, activity.SnapshotTake, c.Param("id"), "", "", err)
-		return err
-	}
-	actor := apiActor(c)
-	s, _, err := a.s.deps.Databases.TakeSnapshot(c.Request().Context(), d.ID, snapdeck.SnapshotOnDemand, "Taken by "+actor, actor)
+	who := actor(c)
+	s, _, err := a.s.deps.Snapshots.TakeSnapshot(c.Request().Context(), c.Param("id"), snapdeck.SnapshotOnDemand, "Taken by "+who, who)
 	if err != nil {
 		return err
 	}
@@ -121,30 +111,18 @@ func (a *api) takeSnapshot(c echo.Context) error {
 // instance answers "restoring" and serves the snapshot's data once it is
 // "running" again.
 func (a *api) restoreSnapshot(c echo.Context) error {
-	d, p, s, err := a.findSnapshot(c)
+	d, _, err := a.s.deps.Snapshots.Restore(c.Request().Context(), c.Param("id"), c.Param("sid"), actor(c))
 	if err != nil {
-		a.s.record(c, activity.Restore, c.Param("id"), c.Param("sid"), "", err)
 		return err
 	}
-	if _, err := a.s.deps.Databases.Restore(c.Request().Context(), d.ID, s.ID, apiActor(c)); err != nil {
-		return err
-	}
-	// The job may already be over; the reply shows the operation it began.
-	d.Status = snapdeck.StatusRestoring
-	return a.reply(c, http.StatusAccepted, d, p)
+	return a.reply(c, http.StatusAccepted, d)
 }
 
 // exportSnapshot is snapdeck's GET /v1/instances/{id}/snapshots/{sid}/export:
 // the snapshot as a .dump file, with Range support so a broken download
 // resumes.
 func (a *api) exportSnapshot(c echo.Context) error {
-	d, _, s, err := a.findSnapshot(c)
-	if err != nil {
-		a.s.record(c, activity.SnapshotExport, c.Param("id"), c.Param("sid"), "", err)
-		return err
-	}
-	// Export records its own outcome in the activity log.
-	exp, err := a.s.deps.Databases.Export(c.Request().Context(), d.ID, s.ID, apiActor(c))
+	exp, err := a.s.deps.Snapshots.Export(c.Request().Context(), c.Param("id"), c.Param("sid"), actor(c))
 	if err != nil {
 		return err
 	}
@@ -161,79 +139,19 @@ type overwriteRequest struct {
 // of any database, or from another database's current data. The instance
 // answers "overwriting" until it is "running" again.
 func (a *api) overwriteInstance(c echo.Context) error {
-	d, p, err := a.overwrite(c)
+	var req overwriteRequest
+	err := decodeJSON(c, &req, false)
+	d, _, err := a.s.deps.Snapshots.Overwrite(c.Request().Context(), c.Param("id"),
+		database.OverwriteSource{Database: req.SourceInstanceID, Snapshot: req.SourceSnapshotID, BadInput: err}, actor(c))
 	if err != nil {
 		return err
 	}
 	// The job may already be over; the reply shows the operation it began.
-	inst, err := a.instance(c, d, p, true)
+	inst, err := a.instance(c, d, true)
 	if err != nil {
 		return err
 	}
 	return data(c, http.StatusAccepted, inst)
-}
-
-func (a *api) overwrite(c echo.Context) (snapdeck.Database, snapdeck.Placement, error) {
-	d, p, srcID, sid, err := a.overwriteSource(c)
-	if err != nil {
-		// Refused before OverwriteFrom*, which record their own outcome.
-		a.s.record(c, activity.Overwrite, c.Param("id"), sid, "", err)
-		return d, p, err
-	}
-	ctx, actor := c.Request().Context(), apiActor(c)
-	if sid == "" {
-		_, _, err = a.s.deps.Databases.OverwriteFromDatabase(ctx, d.ID, srcID, actor)
-	} else {
-		_, err = a.s.deps.Databases.OverwriteFromSnapshot(ctx, d.ID, sid, actor)
-	}
-	return d, p, err
-}
-
-// overwriteSource reads and checks an overwrite's request: the target in
-// the path, and the source database (sid "") or snapshot in the body.
-func (a *api) overwriteSource(c echo.Context) (d snapdeck.Database, p snapdeck.Placement, srcID, sid string, err error) {
-	d, p, err = a.findInstance(c)
-	if err != nil {
-		return d, p, "", "", err
-	}
-	var req overwriteRequest
-	if err := decodeJSON(c, &req, false); err != nil {
-		return d, p, "", "", err
-	}
-	if req.SourceSnapshotID == "" {
-		if req.SourceInstanceID == "" {
-			return d, p, "", "", snapdeck.FieldError("source_instance_id",
-				"Send source_instance_id, source_snapshot_id, or both, to say where the data comes from.")
-		}
-		_, err := a.sourceInstance(c, req.SourceInstanceID)
-		return d, p, req.SourceInstanceID, "", err
-	}
-	s, err := a.s.deps.Databases.FindSnapshot(c.Request().Context(), "", req.SourceSnapshotID)
-	if err != nil {
-		return d, p, "", req.SourceSnapshotID, err
-	}
-	// aura-cli names the target itself as the source when only a snapshot
-	// is given, whichever database that snapshot is of.
-	if req.SourceInstanceID != "" && req.SourceInstanceID != d.ID {
-		if _, err := a.sourceInstance(c, req.SourceInstanceID); err != nil {
-			return d, p, "", s.ID, err
-		}
-		if s.DatabaseID != req.SourceInstanceID {
-			return d, p, "", s.ID, &snapdeck.Error{Code: snapdeck.NotFound, Reason: "snapshot-not-found", Field: "source_snapshot_id",
-				Message: fmt.Sprintf("Snapshot %s is not a snapshot of instance %s.", s.ID, req.SourceInstanceID)}
-		}
-	}
-	// OverwriteFromSnapshot refuses a snapshot that is not exportable.
-	return d, p, "", s.ID, nil
-}
-
-// sourceInstance finds a database named in a request body as a source.
-func (a *api) sourceInstance(c echo.Context, id string) (snapdeck.Database, error) {
-	if !snapdeck.ValidDatabaseID(id) {
-		return snapdeck.Database{}, &snapdeck.Error{Code: snapdeck.NotFound, Reason: "db-not-found", Field: "source_instance_id",
-			Message: "DB not found: " + id}
-	}
-	return a.s.deps.Databases.Find(c.Request().Context(), id)
 }
 
 // statusOverwriting is Aura's instance status while an overwrite runs.
@@ -254,7 +172,7 @@ func (a *api) overwritten(ctx context.Context, dbs ...snapdeck.Database) (map[st
 	if len(restoring) == 0 {
 		return nil, nil
 	}
-	jobs, err := a.s.deps.Databases.FindOpenJobs(ctx, "")
+	jobs, err := a.s.deps.Snapshots.FindOpenJobs(ctx, "")
 	if err != nil {
 		return nil, err
 	}

@@ -128,7 +128,7 @@ func TestAPISnapshots(t *testing.T) {
 
 	// A Load snapshot shows snapdeck's own profile; a failed one is not
 	// exportable.
-	if _, err := c.databases.Snapshot(ctx, d.ID, snapdeck.SnapshotLoad, "Loaded x.dump", "system"); err != nil {
+	if _, err := c.snapshots.Snapshot(ctx, d.ID, snapdeck.SnapshotLoad, "Loaded x.dump", "system"); err != nil {
 		t.Fatal(err)
 	}
 	pending := c.pendingSnapshot(d.ID)
@@ -200,17 +200,17 @@ func TestAPISnapshotErrors(t *testing.T) {
 	a := c.mustAPI("member@x")
 	d := c.mustDatabase("ledger", snapdeck.PlanProfessional)
 	other := c.mustDatabase("other", snapdeck.PlanProfessional)
-	snap, err := c.databases.Snapshot(ctx, d.ID, snapdeck.SnapshotOnDemand, "test", "system")
+	snap, err := c.snapshots.Snapshot(ctx, d.ID, snapdeck.SnapshotOnDemand, "test", "system")
 	if err != nil {
 		t.Fatal(err)
 	}
-	otherSnap, err := c.databases.Snapshot(ctx, other.ID, snapdeck.SnapshotOnDemand, "test", "system")
+	otherSnap, err := c.snapshots.Snapshot(ctx, other.ID, snapdeck.SnapshotOnDemand, "test", "system")
 	if err != nil {
 		t.Fatal(err)
 	}
 	pending := c.pendingSnapshot(d.ID)
 	busy := c.mustDatabase("busy", snapdeck.PlanProfessional)
-	busySnap, err := c.databases.Snapshot(ctx, busy.ID, snapdeck.SnapshotOnDemand, "test", "system")
+	busySnap, err := c.snapshots.Snapshot(ctx, busy.ID, snapdeck.SnapshotOnDemand, "test", "system")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -396,7 +396,7 @@ func TestAPIListShowsOverwriting(t *testing.T) {
 // TestAPISnapshotEndToEnd drives the API only, as a client that knows just
 // the Aura API v1 documentation does: create, snapshot, list, restore,
 // overwrite from a snapshot and from another instance, create from a
-// snapshot, export, delete. Rows are written through the manager.
+// snapshot, export, delete. Rows are written through the services.
 func TestAPISnapshotEndToEnd(t *testing.T) {
 	c := mustConsole(t)
 	ctx := context.Background()
@@ -567,12 +567,12 @@ func TestAPIOverwriteFromADeletedDatabase(t *testing.T) {
 	a := c.mustAPI("admin@x")
 	gone := c.mustDatabase("gone", snapdeck.PlanProfessional)
 	c.exec(t, gone.ID, "CREATE TABLE secret (n INTEGER)")
-	snap, err := c.databases.Snapshot(ctx, gone.ID, snapdeck.SnapshotOnDemand, "test", "system")
+	snap, err := c.snapshots.Snapshot(ctx, gone.ID, snapdeck.SnapshotOnDemand, "test", "system")
 	if err != nil {
 		t.Fatal(err)
 	}
 	target := c.mustDatabase("target", snapdeck.PlanProfessional)
-	if err := c.databases.Delete(ctx, gone.ID, "gone"); err != nil {
+	if _, err := c.databases.Delete(ctx, "system", gone.ID, &gone.Name); err != nil {
 		t.Fatal(err)
 	}
 	for _, body := range []string{

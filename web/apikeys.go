@@ -7,7 +7,6 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/snapdeck/snapdeck/internal/activity"
 	"github.com/snapdeck/snapdeck/internal/snapdeck"
 	"github.com/snapdeck/snapdeck/views"
 )
@@ -39,7 +38,6 @@ func (s *Server) createAPIKey(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	s.record(c, activity.APIKeyCreate, "", "", fmt.Sprintf("Created API key %s (%s)", k.Name, k.ClientID), nil)
 	return s.apiKeysPage(c, http.StatusOK, views.APIKeys{New: &views.NewAPIKey{Key: k, Secret: secret}})
 }
 
@@ -52,7 +50,6 @@ func (s *Server) revokeAPIKey(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	s.record(c, activity.APIKeyRevoke, "", "", fmt.Sprintf("Revoked API key %s (%s)", k.Name, k.ClientID), nil)
 	s.flash(c, "ok", fmt.Sprintf("API key %s revoked; its tokens no longer work.", k.Name))
 	return c.Redirect(http.StatusSeeOther, "/settings/api-keys")
 }

@@ -208,7 +208,7 @@ func TestBrowserFreeDatabaseListsOnlyTheLatest(t *testing.T) {
 	var last snapdeck.Snapshot
 	for i := 0; i < 3; i++ {
 		var err error
-		if last, err = c.databases.Snapshot(context.Background(), d.ID, snapdeck.SnapshotOnDemand, "test", "system"); err != nil {
+		if last, err = c.snapshots.Snapshot(context.Background(), d.ID, snapdeck.SnapshotOnDemand, "test", "system"); err != nil {
 			t.Fatal(err)
 		}
 	}

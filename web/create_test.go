@@ -13,7 +13,7 @@ import (
 // console's form and through POST /v1/instances, empty and from a
 // snapshot, and compares what each door left: the database (plan, status,
 // data), its credentials, its placement and its one line in the activity
-// log. Both doors make one call, database.Manager.CreateDatabase.
+// log. Both doors make one call, database.Databases.Create.
 func TestBothDoorsCreateTheSameDatabase(t *testing.T) {
 	c := mustConsole(t)
 	ctx := context.Background()
@@ -23,7 +23,7 @@ func TestBothDoorsCreateTheSameDatabase(t *testing.T) {
 	src := c.mustDatabase("source", snapdeck.PlanProfessional)
 	c.exec(t, src.ID, "CREATE TABLE t (n INTEGER)")
 	c.exec(t, src.ID, "INSERT INTO t VALUES (1), (2), (3)")
-	snap, err := c.databases.Snapshot(ctx, src.ID, snapdeck.SnapshotOnDemand, "test", "system")
+	snap, err := c.snapshots.Snapshot(ctx, src.ID, snapdeck.SnapshotOnDemand, "test", "system")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,11 +56,7 @@ func TestBothDoorsCreateTheSameDatabase(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		p, err := c.databases.Placement(ctx, id)
-		if err != nil {
-			t.Fatal(err)
-		}
-		o := outcome{plan: d.Plan, status: d.Status, username: user != "", placement: p}
+		o := outcome{plan: d.Plan, status: d.Status, username: user != "", placement: d.Placement}
 		if action == "database.create-from-snapshot" && d.Status == snapdeck.StatusRunning {
 			o.rows = c.rows(t, id)
 		}
@@ -123,7 +119,7 @@ func TestBothDoorsCreateTheSameDatabase(t *testing.T) {
 // mustOpenJobs returns the jobs still open on database id.
 func mustOpenJobs(t *testing.T, c *console, id string) []snapdeck.Job {
 	t.Helper()
-	jobs, err := c.databases.FindOpenJobs(context.Background(), id)
+	jobs, err := c.snapshots.FindOpenJobs(context.Background(), id)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,12 +1,10 @@
 package web
 
 import (
-	"fmt"
 	"net/http"
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/snapdeck/snapdeck/internal/activity"
 	"github.com/snapdeck/snapdeck/internal/database"
 	"github.com/snapdeck/snapdeck/internal/snapdeck"
 	"github.com/snapdeck/snapdeck/views"
@@ -48,16 +46,6 @@ func (s *Server) takeCredentials(c echo.Context, id string) (database.Credential
 	return cred, cred.Password != ""
 }
 
-// issueCredentials gives database d new credentials and keeps them for
-// the database page, which shows them once.
-func (s *Server) issueCredentials(c echo.Context, d snapdeck.Database) error {
-	cred, err := s.deps.Databases.IssueCredentials(c.Request().Context(), d.ID)
-	if err != nil {
-		return err
-	}
-	return s.keepCredentials(c, cred)
-}
-
 // showCredentials renders a database's just-issued credentials in place of
 // its Overview tab, this once.
 func (s *Server) showCredentials(c echo.Context, d snapdeck.Database, cred database.Credentials) error {
@@ -68,13 +56,12 @@ func (s *Server) showCredentials(c echo.Context, d snapdeck.Database, cred datab
 // resetCredentials replaces a database's password from its Settings tab
 // and shows the new one on the database page.
 func (s *Server) resetCredentials(c echo.Context) error {
-	d, err := s.database(c)
+	cred, err := s.deps.Databases.ResetCredentials(c.Request().Context(), actor(c), c.Param("id"))
 	if err != nil {
 		return err
 	}
-	if err := s.issueCredentials(c, d); err != nil {
+	if err := s.keepCredentials(c, cred); err != nil {
 		return err
 	}
-	s.record(c, activity.CredentialReset, d.ID, "", fmt.Sprintf("Reset the credentials of %s", d.Name), nil)
-	return c.Redirect(http.StatusSeeOther, "/databases/"+d.ID)
+	return c.Redirect(http.StatusSeeOther, "/databases/"+cred.DatabaseID)
 }

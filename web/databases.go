@@ -6,7 +6,6 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/snapdeck/snapdeck/internal/activity"
 	"github.com/snapdeck/snapdeck/internal/database"
 	"github.com/snapdeck/snapdeck/internal/snapdeck"
 	"github.com/snapdeck/snapdeck/views"
@@ -35,8 +34,7 @@ func (s *Server) newDatabase(c echo.Context) error {
 
 func (s *Server) createDatabase(c echo.Context) error {
 	name, plan := c.FormValue("name"), snapdeck.Plan(c.FormValue("plan"))
-	out, err := s.deps.Databases.CreateDatabase(c.Request().Context(), currentUser(c).Email,
-		database.CreateRequest{Name: name, Plan: plan})
+	out, err := s.deps.Databases.Create(c.Request().Context(), actor(c), database.CreateRequest{Name: name, Plan: plan})
 	if snapdeck.ErrorCode(err) == snapdeck.Invalid {
 		return render(c, http.StatusBadRequest, views.NewDatabasePage(s.page(c, "New database", "databases"),
 			views.NewDatabase{Name: name, Plan: plan, Error: snapdeck.ErrorMessage(err)}))
@@ -68,13 +66,24 @@ func (s *Server) overview(c echo.Context) error {
 	if cred, ok := s.takeCredentials(c, d.ID); ok {
 		return s.showCredentials(c, d, cred) // once, right after they were issued
 	}
-	v := views.Overview{DB: d, Connect: s.deps.Databases.Host().Path(d.ID)}
+	return s.overviewPage(c, http.StatusOK, d, views.Overview{})
+}
+
+// overviewPage renders database d's Overview tab: v brings what a token
+// form left to show, the page fills in the rest.
+func (s *Server) overviewPage(c echo.Context, status int, d snapdeck.Database, v views.Overview) error {
+	ctx := c.Request().Context()
+	v.DB, v.Connect, v.ConnectionURL = d, s.deps.Databases.Host().Path(d.ID), s.connectionURL(c, d.ID)
+	var err error
 	if d.Status == snapdeck.StatusRunning {
-		if v.Tables, err = s.deps.Databases.Host().Tables(c.Request().Context(), d.ID); err != nil {
+		if v.Tables, err = s.deps.Databases.Host().Tables(ctx, d.ID); err != nil {
 			return err
 		}
 	}
-	return render(c, http.StatusOK, views.OverviewPage(s.page(c, d.Name, "databases"), v))
+	if v.Tokens, err = s.deps.Tokens.List(ctx, d.ID); err != nil {
+		return err
+	}
+	return render(c, status, views.OverviewPage(s.page(c, d.Name, "databases"), v))
 }
 
 func (s *Server) queryForm(c echo.Context) error {
@@ -124,10 +133,6 @@ func (s *Server) settingsChange(c echo.Context, change func(d snapdeck.Database)
 		return err
 	}
 	msg, err := change(d)
-	if err != nil {
-		msg = "" // it says what was done: nothing was
-	}
-	s.record(c, activity.DatabaseConfig, d.ID, "", msg, err)
 	if e, ok := snapdeck.AsError(err); ok && e.Code == snapdeck.Invalid {
 		return s.settingsPage(c, http.StatusBadRequest, s.settingsView(c, d, e.Message, e.Field))
 	}
@@ -140,14 +145,16 @@ func (s *Server) settingsChange(c echo.Context, change func(d snapdeck.Database)
 
 func (s *Server) rename(c echo.Context) error {
 	return s.settingsChange(c, func(d snapdeck.Database) (string, error) {
-		nd, err := s.deps.Databases.Rename(c.Request().Context(), d.ID, c.FormValue("name"))
+		name := c.FormValue("name")
+		nd, err := s.deps.Databases.Update(c.Request().Context(), actor(c), d.ID, database.Changes{Name: &name})
 		return fmt.Sprintf("Renamed %s to %s.", d.Name, nd.Name), err
 	})
 }
 
 func (s *Server) setPlan(c echo.Context) error {
 	return s.settingsChange(c, func(d snapdeck.Database) (string, error) {
-		nd, err := s.deps.Databases.SetPlan(c.Request().Context(), d.ID, snapdeck.Plan(c.FormValue("plan")))
+		plan := snapdeck.Plan(c.FormValue("plan"))
+		nd, err := s.deps.Databases.Update(c.Request().Context(), actor(c), d.ID, database.Changes{Plan: &plan})
 		return fmt.Sprintf("%s is now on the %s plan.", nd.Name, nd.Plan), err
 	})
 }
@@ -157,7 +164,8 @@ func (s *Server) deleteDatabase(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	_, err = s.deps.Databases.DeleteDatabase(c.Request().Context(), currentUser(c).Email, d.ID, c.FormValue("confirm_name"))
+	typed := c.FormValue("confirm_name")
+	_, err = s.deps.Databases.Delete(c.Request().Context(), actor(c), d.ID, &typed)
 	if e, ok := snapdeck.AsError(err); ok && e.Code == snapdeck.Invalid {
 		return s.settingsPage(c, http.StatusBadRequest, s.settingsView(c, d, e.Message, e.Field))
 	}

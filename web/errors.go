@@ -12,6 +12,10 @@ import (
 	"github.com/snapdeck/snapdeck/views"
 )
 
+// StatusOf is statusOf for the data plane (internal/dataplane), which
+// answers its own requests: its statuses are decided here too.
+func StatusOf(code snapdeck.Code) int { return statusOf(code) }
+
 // statusOf is the only place error codes become HTTP statuses.
 func statusOf(code snapdeck.Code) int {
 	switch code {

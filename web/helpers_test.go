@@ -27,9 +27,11 @@ type console struct {
 	srv       *httptest.Server
 	server    *web.Server
 	store     *store.DB
-	databases *database.Manager
+	databases *database.Databases
+	snapshots *database.Snapshots
 	auth      *auth.Authenticator
 	jobs      *job.Runner
+	app       *app.App // every part, for the data plane's tests
 	// activity is told of every line of the activity log, so a test can
 	// wait for an action to end.
 	activity *activityLog
@@ -74,7 +76,7 @@ func startConsole(t testing.TB, configure ...func(*web.Config)) *console {
 	}
 	srv := httptest.NewServer(a.Web)
 	t.Cleanup(srv.Close)
-	return &console{dir: dir, srv: srv, server: a.Web, store: a.Store, databases: a.Databases, auth: a.Auth, jobs: a.Jobs, activity: log}
+	return &console{dir: dir, srv: srv, server: a.Web, store: a.Store, databases: a.Databases, snapshots: a.Snapshots, auth: a.Auth, jobs: a.Jobs, activity: log, app: a}
 }
 
 // client is a browser-like HTTP client: cookies kept, redirects not followed.
@@ -149,12 +151,12 @@ func (cl *client) post(path string, form url.Values, withCSRF bool) (*http.Respo
 	return cl.do(req)
 }
 
-// mustDatabase creates a database directly through the manager.
+// mustDatabase creates a database directly through the Databases service.
 func (c *console) mustDatabase(name string, plan snapdeck.Plan) snapdeck.Database {
 	c.t.Helper()
-	d, err := c.databases.Create(context.Background(), name, plan)
+	out, err := c.databases.Create(context.Background(), "system", database.CreateRequest{Name: name, Plan: plan})
 	if err != nil {
 		c.t.Fatal(err)
 	}
-	return d
+	return out.Database
 }

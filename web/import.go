@@ -15,7 +15,6 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/snapdeck/snapdeck/internal/activity"
 	"github.com/snapdeck/snapdeck/internal/bytesize"
 	"github.com/snapdeck/snapdeck/internal/database"
 	"github.com/snapdeck/snapdeck/internal/importfile"
@@ -89,42 +88,28 @@ func (s *Server) importUpload(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	u := currentUser(c)
-	dir, err := s.deps.Databases.UploadDir()
-	if err != nil {
-		return err
-	}
-	// A database busy with another load refuses this one before its file
-	// is received; Load checks again once it is.
-	path, name := "", ""
-	if err = s.deps.Databases.CheckLoad(c.Request().Context(), d, true); err == nil {
-		path, name, err = receiveUpload(c.Request(), dir, s.maxImportSize())
-	}
-	if err == nil {
-		// Read the request to its end: only then does the server see a
-		// client that goes away, which ends the check.
-		io.Copy(io.Discard, io.LimitReader(c.Request().Body, 64<<10))
-		ctx, cancel := s.checkContext(c)
-		defer cancel()
-		var j snapdeck.Job
-		j, err = s.deps.Databases.Load(ctx, d.ID, database.LoadSource{Path: path, Name: name, Overwrite: true,
-			Limits: s.importLimits()}, u.Email)
-		if err == nil {
-			if isPartial(c) {
-				c.Response().Header().Set("HX-Redirect", "/jobs/"+j.ID)
-				return c.NoContent(http.StatusNoContent)
+	ctx, cancel := s.checkContext(c)
+	defer cancel()
+	// Load refuses a database busy with another load before the file is
+	// received, then receives it, checks it, and records the outcome.
+	name := ""
+	j, err := s.deps.Snapshots.Load(ctx, d.ID, database.LoadSource{Overwrite: true, Limits: s.importLimits(),
+		Receive: func(dir string) (string, string, error) {
+			path, n, err := receiveUpload(c.Request(), dir, s.maxImportSize())
+			name = n
+			if err == nil {
+				// Read the request to its end: only then does the server
+				// see a client that goes away, which ends the check.
+				io.Copy(io.Discard, io.LimitReader(c.Request().Body, 64<<10))
 			}
-			return c.Redirect(http.StatusSeeOther, "/jobs/"+j.ID)
+			return path, n, err
+		}}, actor(c))
+	if err == nil {
+		if isPartial(c) {
+			c.Response().Header().Set("HX-Redirect", "/jobs/"+j.ID)
+			return c.NoContent(http.StatusNoContent)
 		}
-	} else {
-		// Load records its own outcome; an upload refused before it
-		// reached Load (busy, too large, cut short) is recorded here,
-		// under its file's name when it got as far as naming one.
-		detail := ""
-		if name != "" {
-			detail = "from " + name
-		}
-		s.record(c, activity.Load, d.ID, "", detail, err)
+		return c.Redirect(http.StatusSeeOther, "/jobs/"+j.ID)
 	}
 	switch code := snapdeck.ErrorCode(err); code {
 	case snapdeck.Invalid, snapdeck.TooLarge, snapdeck.Busy, snapdeck.Conflict, snapdeck.TooMany:

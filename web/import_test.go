@@ -89,7 +89,7 @@ func (c *console) fileHash(t *testing.T, id string) string {
 // loadSnapshots lists a database's Load snapshots.
 func (c *console) loadSnapshots(t *testing.T, id string) []snapdeck.Snapshot {
 	t.Helper()
-	list, _, err := c.databases.FindSnapshots(context.Background(), snapdeck.SnapshotFilter{DatabaseID: id, Type: snapdeck.SnapshotLoad})
+	list, _, err := c.snapshots.FindSnapshots(context.Background(), snapdeck.SnapshotFilter{DatabaseID: id, Type: snapdeck.SnapshotLoad})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -214,7 +214,7 @@ func TestImportTabRefusesHostileUploads(t *testing.T) {
 	if refused != len(uploads) {
 		t.Errorf("activity log: got %d refused loads, want %d", refused, len(uploads))
 	}
-	dir, _ := c.databases.UploadDir()
+	dir, _ := c.snapshots.UploadDir()
 	if left, _ := os.ReadDir(dir); len(left) != 0 {
 		t.Errorf("uploads left in tmp/: %d", len(left))
 	}
@@ -251,7 +251,7 @@ func TestImportNeedsTheCSRFTokenAndAWriter(t *testing.T) {
 func TestImportRefusedBeforeTheFileNamesNoFile(t *testing.T) {
 	c := mustConsole(t, importLimits)
 	d := c.mustDatabase("paused", snapdeck.PlanProfessional)
-	if _, err := c.databases.Pause(context.Background(), d.ID); err != nil {
+	if _, err := c.databases.Pause(context.Background(), "system", d.ID); err != nil {
 		t.Fatal(err)
 	}
 	cl := c.newClient("member@x")

@@ -31,6 +31,13 @@ func isAPI(path string) bool {
 	return strings.HasPrefix(path, "/v1/") || path == "/v1" || strings.HasPrefix(path, "/oauth/")
 }
 
+// isDataPlane reports whether a path belongs to the data plane (SPEC §9),
+// which authenticates with a database's bearer token, keeps no session
+// and answers JSON.
+func isDataPlane(path string) bool {
+	return strings.HasPrefix(path, "/db/")
+}
+
 // requestLogger writes one line per request: method, path, status,
 // duration, user.
 func (s *Server) requestLogger() echo.MiddlewareFunc {
@@ -72,7 +79,7 @@ func (s *Server) requestLogger() echo.MiddlewareFunc {
 func (s *Server) csrf(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		r := c.Request()
-		if isAPI(r.URL.Path) {
+		if isAPI(r.URL.Path) || isDataPlane(r.URL.Path) {
 			return next(c)
 		}
 		sess, err := s.sessions.Get(r, sessionCookie)
@@ -121,7 +128,7 @@ func (s *Server) sessionToken(sessionID string) string {
 // loadUser finds the signed-in user, if any, from the session.
 func (s *Server) loadUser(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		if isAPI(c.Request().URL.Path) {
+		if isAPI(c.Request().URL.Path) || isDataPlane(c.Request().URL.Path) {
 			return next(c)
 		}
 		sess, err := s.sessions.Get(c.Request(), sessionCookie)

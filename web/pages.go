@@ -13,7 +13,7 @@ const flashKey = "flash"
 
 // page fills the layout data every page needs.
 func (s *Server) page(c echo.Context, title, nav string) views.Page {
-	p := views.Page{Title: title, User: currentUser(c), Nav: nav, Policies: s.deps.Databases.Policies()}
+	p := views.Page{Title: title, User: currentUser(c), Nav: nav, Policies: s.deps.Snapshots.Policies()}
 	p.CSRF, _ = c.Get(csrfKey).(string)
 	if sess, err := s.sessions.Get(c.Request(), sessionCookie); err == nil {
 		if f, ok := sess.Values[flashKey].(map[string]any); ok {

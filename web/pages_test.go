@@ -160,7 +160,7 @@ func TestConsoleChangesAreInTheActivityLog(t *testing.T) {
 	for i := len(events) - 1; i >= 0; i-- {
 		got = append(got, events[i].Action+":"+string(events[i].Outcome)+":"+events[i].Actor)
 	}
-	want := "database.create:ok:member@x database.settings:ok:member@x database.delete:refused:member@x database.delete:ok:member@x"
+	want := "database.create:ok:member@x database.update:ok:member@x database.delete:refused:member@x database.delete:ok:member@x"
 	if strings.Join(got, " ") != want {
 		t.Fatalf("activity: got %v, want %s", got, want)
 	}

@@ -10,8 +10,9 @@ import (
 )
 
 // Behind a TLS-terminating proxy, the public URL makes the cookies Secure
-// and is the address in the Import page's command and the API's
-// connection_url. Without it, both follow the request, as before.
+// and is the address in the Import page's command, the API's
+// connection_url and the Overview's data-plane URL. Without it, they
+// follow the request, as before.
 func TestPublicURL(t *testing.T) {
 	for _, tc := range []struct {
 		public, want string
@@ -43,8 +44,14 @@ func TestPublicURL(t *testing.T) {
 		}
 		a := c.mustAPI("member@x")
 		inst := a.do("POST", "/v1/instances", `{"name":"orders","type":"free-db"}`).data()
-		if got, wantURL := inst["connection_url"], want+"/databases/"+fmt.Sprint(inst["id"]); got != wantURL {
+		wantURL := want + "/db/" + fmt.Sprint(inst["id"]) + "/"
+		if got := inst["connection_url"]; got != wantURL {
 			t.Errorf("public URL %q: connection_url %v, want %s", tc.public, got, wantURL)
+		}
+		signedIn := c.newClient("member@x")
+		_, body = signedIn.get("/databases/" + fmt.Sprint(inst["id"]))
+		if !strings.Contains(body, `data-connection-url="`+wantURL+`"`) {
+			t.Errorf("public URL %q: the Overview does not show %s", tc.public, wantURL)
 		}
 	}
 }

@@ -13,7 +13,7 @@ func (s *Server) routes() {
 	e.Pre(middleware.RemoveTrailingSlash())
 	e.Use(middleware.RequestID(), s.requestLogger(), middleware.Recover(), securityHeaders, noStore,
 		middleware.BodyLimitWithConfig(middleware.BodyLimitConfig{Limit: humanLimit(s.cfg.MaxFormSize),
-			Skipper: func(c echo.Context) bool { return isUpload(c.Request()) }}), s.csrf, s.loadUser)
+			Skipper: func(c echo.Context) bool { return isUpload(c.Request()) || isDataPlane(c.Request().URL.Path) }}), s.csrf, s.loadUser)
 
 	e.GET("/static/*", echo.WrapHandler(static.Handler()))
 	e.GET("/healthz", s.healthz)
@@ -48,6 +48,8 @@ func (s *Server) routes() {
 	e.POST("/databases/:id/settings/plan", s.setPlan, writer)
 	e.POST("/databases/:id/settings/schedule", s.setSchedule, writer)
 	e.POST("/databases/:id/delete", s.deleteDatabase, writer)
+	e.POST("/databases/:id/tokens", s.createToken, writer) // answers the new token, once
+	e.POST("/databases/:id/tokens/:tid/revoke", s.revokeToken, writer)
 
 	e.GET("/import", s.importHelp, signedIn)
 
@@ -86,10 +88,19 @@ func (s *Server) routes() {
 	v1.POST("/instances/:id/snapshots/:sid/restore", a.restoreSnapshot, bearer, apiWriter)
 	// snapdeck's extension: Aura has no export endpoint.
 	v1.GET("/instances/:id/snapshots/:sid/export", a.exportSnapshot, bearer, apiWriter)
+	// snapdeck's extension: the data plane's tokens (SPEC §9).
+	v1.POST("/instances/:id/tokens", a.createToken, bearer, apiWriter)
 	// The import extension used by push-to-cloud: announce, then resumable
 	// chunks (docs/api.md).
 	im := a.newImportAPI()
 	v1.POST("/instances/:id/import", im.start, bearer, apiWriter)
 	v1.GET("/instances/:id/import/:uid", im.status, bearer, apiWriter)
 	v1.PUT("/instances/:id/import/:uid", im.put, bearer, apiWriter)
+
+	// The data plane (SPEC §9): Hrana over HTTP for libSQL clients at
+	// /db/<id>/v2/pipeline and the rest. A database's bearer token, no
+	// session or CSRF, JSON answers; its body limit is its own.
+	if s.deps.DataPlane != nil {
+		e.Any("/db/*", s.dataPlane)
+	}
 }

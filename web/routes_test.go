@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/snapdeck/snapdeck/internal/dbtoken"
 	"github.com/snapdeck/snapdeck/internal/snapdeck"
 )
 
@@ -77,6 +78,8 @@ func routeTable() []routeCase {
 		{"POST", "/settings/api-keys", url.Values{"name": {"ci"}}, access{303, 403, 200, 200}},
 		{"POST", "/settings/api-keys/:kid/revoke", nil, access{303, 403, 404, 404}},
 		{"POST", "/databases/{id}/settings/credentials", nil, access{303, 403, 303, 303}},
+		{"POST", "/databases/{id}/tokens", url.Values{"name": {"app"}, "scope": {"read-only"}}, access{303, 403, 200, 200}},
+		{"POST", "/databases/{id}/tokens/{tid}/revoke", nil, access{303, 403, 303, 303}},
 	}
 }
 
@@ -88,11 +91,11 @@ func TestEveryRouteIsInTheTable(t *testing.T) {
 	}
 	for _, r := range c.server.Echo().Routes() {
 		path := r.Path
-		for _, p := range []string{":id", ":sid", ":uid", ":jid"} {
+		for _, p := range []string{":id", ":sid", ":uid", ":jid", ":tid"} {
 			path = strings.ReplaceAll(path, p, "{"+p[1:]+"}")
 		}
-		if strings.HasPrefix(path, "/v1") || strings.HasPrefix(path, "/oauth") {
-			continue // the API authenticates with tokens; its own tests cover it
+		if strings.HasPrefix(path, "/v1") || strings.HasPrefix(path, "/oauth") || strings.HasPrefix(path, "/db/") {
+			continue // the API and the data plane authenticate with tokens; their own tests cover them
 		}
 		if !known[r.Method+" "+path] {
 			t.Errorf("route %s %s is not in routeTable: add it with the status each role gets", r.Method, path)
@@ -130,7 +133,7 @@ func TestRoutesByRoleAndCSRF(t *testing.T) {
 				cl := c.newClient(email)
 				sid, jid := "", ""
 				if strings.Contains(rc.path, "{sid}") || strings.Contains(rc.path, "{jid}") {
-					snap, err := c.databases.Snapshot(ctx, d.ID, snapdeck.SnapshotOnDemand, "route walk", "system")
+					snap, err := c.snapshots.Snapshot(ctx, d.ID, snapdeck.SnapshotOnDemand, "route walk", "system")
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -141,7 +144,15 @@ func TestRoutesByRoleAndCSRF(t *testing.T) {
 					}
 					jid = j.ID
 				}
-				path := strings.NewReplacer("{id}", d.ID, "{uid}", itoa(target.ID), "{sid}", sid, "{jid}", jid, "*", "app.css").Replace(rc.path)
+				tid := ""
+				if strings.Contains(rc.path, "{tid}") {
+					tok, _, err := c.app.Tokens.Issue(ctx, "system", d.ID, "route walk", dbtoken.ReadWrite)
+					if err != nil {
+						t.Fatal(err)
+					}
+					tid = tok.ID
+				}
+				path := strings.NewReplacer("{id}", d.ID, "{uid}", itoa(target.ID), "{sid}", sid, "{jid}", jid, "{tid}", tid, "*", "app.css").Replace(rc.path)
 				before := snapshotState(t, c)
 				var res *http.Response
 				if rc.method == "GET" {
@@ -173,8 +184,8 @@ func TestRoutesByRoleAndCSRF(t *testing.T) {
 	}
 }
 
-// snapshotState summarises what a POST could change: databases, users
-// and snapshots.
+// snapshotState summarises what a POST could change: databases and their
+// tokens, users and snapshots.
 func snapshotState(t *testing.T, c *console) string {
 	t.Helper()
 	ctx := context.Background()
@@ -193,7 +204,11 @@ func snapshotState(t *testing.T, c *console) string {
 	}
 	b.WriteString("snapshots:" + itoa(int64(snaps)) + ";")
 	for _, d := range dbs {
-		b.WriteString(d.ID + ":" + d.Name + ":" + string(d.Plan) + ";")
+		tokens, err := c.app.Tokens.List(ctx, d.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.WriteString(d.ID + ":" + d.Name + ":" + string(d.Plan) + ":" + itoa(int64(len(tokens))) + ";")
 	}
 	for _, u := range users {
 		b.WriteString(u.Email + ":" + string(u.Role) + ":" + boolStr(u.Disabled) + ";")

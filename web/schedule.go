@@ -14,7 +14,7 @@ import (
 // is neither an interval nor a cron expression re-shows the form with 400.
 func (s *Server) setSchedule(c echo.Context) error {
 	return s.settingsChange(c, func(d snapdeck.Database) (string, error) {
-		nd, err := s.deps.Scheduler.SetOverride(c.Request().Context(), d.ID, c.FormValue("schedule"))
+		nd, err := s.deps.Scheduler.SetOverride(c.Request().Context(), actor(c), d.ID, c.FormValue("schedule"))
 		if nd.Schedule == "" {
 			return fmt.Sprintf("%s follows its plan's schedule again.", nd.Name), err
 		}
@@ -43,7 +43,7 @@ func (s *Server) settingsView(c echo.Context, d snapdeck.Database, msg, field st
 // was taken (one query for all), whether its Scheduled snapshots keep
 // failing, and why its stored schedule override is not used, if it is not.
 func (s *Server) databaseRows(ctx context.Context, dbs []snapdeck.Database) ([]views.DatabaseRow, error) {
-	latest, err := s.deps.Databases.LatestSnapshotTimes(ctx)
+	latest, err := s.deps.Snapshots.LatestSnapshotTimes(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -129,7 +129,7 @@ func TestDatabaseListFlagsFailingSchedulesAndShowsLatestSnapshot(t *testing.T) {
 	ctx := context.Background()
 	ok := c.mustDatabase("healthy", snapdeck.PlanProfessional)
 	bad := c.mustDatabase("broken", snapdeck.PlanProfessional)
-	snap, err := c.databases.Snapshot(ctx, ok.ID, snapdeck.SnapshotScheduled, "Database created", "system")
+	snap, err := c.snapshots.Snapshot(ctx, ok.ID, snapdeck.SnapshotScheduled, "Database created", "system")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,9 +20,11 @@ import (
 	"github.com/snapdeck/snapdeck/internal/apikey"
 	"github.com/snapdeck/snapdeck/internal/auth"
 	"github.com/snapdeck/snapdeck/internal/database"
+	"github.com/snapdeck/snapdeck/internal/dbtoken"
 	"github.com/snapdeck/snapdeck/internal/metrics"
 	"github.com/snapdeck/snapdeck/internal/schedule"
 	"github.com/snapdeck/snapdeck/internal/snapdeck"
+	"github.com/snapdeck/snapdeck/internal/upload"
 )
 
 // Config is what the web layer needs to know about its surroundings.
@@ -76,17 +78,21 @@ type Deps struct {
 	// Store is reached only by /healthz, to tell the store answers;
 	// everything else goes through the services. It is the console's
 	// *store.DB.
-	Store     Pinger
-	Databases *database.Manager
+	Store Pinger
+	// Databases and Snapshots are the database services: every action on
+	// a database, through the console or the API, is one call to them,
+	// which records it in the activity log.
+	Databases *database.Databases
+	Snapshots *database.Snapshots
 	// Auth signs users in, manages them and owns the session store.
 	Auth *auth.Authenticator
-	// Activity is the activity log: read by /activity, and written by a
-	// handler only for a request refused before any service was called
-	// (a body that does not parse) or an action with no service yet
-	// (settings, API keys), through the same rule as the services.
+	// Activity is the activity log, read by /activity; only the services
+	// write it.
 	Activity *activity.Recorder
-	Logger   *slog.Logger
-	Now      func() time.Time
+	// Uploads are the API's resumable uploads, loaded by Snapshots.Load.
+	Uploads *upload.Service
+	Logger  *slog.Logger
+	Now     func() time.Time
 	// NextSnapshot tells when a database's next Scheduled snapshot is
 	// due; nil when no scheduler runs.
 	NextSnapshot func(d snapdeck.Database) time.Time
@@ -99,6 +105,11 @@ type Deps struct {
 	APIKeys *apikey.Manager
 	// APILimiter is the per-key rate limit; nil means Aura's 125 a minute.
 	APILimiter *apikey.Limiter
+	// Tokens issues, lists and revokes the data plane's tokens.
+	Tokens *dbtoken.Service
+	// DataPlane serves Hrana over HTTP under /db/ (SPEC §9); nil serves
+	// nothing there.
+	DataPlane http.Handler
 }
 
 // Pinger is what /healthz needs of the store: that it answers.
@@ -137,9 +148,9 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 	// for serve and the tests alike.
 	switch {
 	case deps.Activity == nil:
-		return nil, errors.New("web: Deps.Activity is required: the activity log has one writer")
-	case deps.Store == nil, deps.Databases == nil, deps.Auth == nil, deps.Scheduler == nil, deps.APIKeys == nil:
-		return nil, errors.New("web: Deps needs its Store, Databases, Auth, Scheduler and APIKeys")
+		return nil, errors.New("web: Deps.Activity is required: /activity reads it")
+	case deps.Store == nil, deps.Databases == nil, deps.Snapshots == nil, deps.Uploads == nil, deps.Auth == nil, deps.Scheduler == nil, deps.APIKeys == nil, deps.Tokens == nil:
+		return nil, errors.New("web: Deps needs its Store, Databases, Snapshots, Uploads, Auth, Scheduler, APIKeys and Tokens")
 	}
 	if deps.Now == nil {
 		deps.Now = time.Now

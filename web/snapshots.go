@@ -8,7 +8,6 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/snapdeck/snapdeck/internal/activity"
 	"github.com/snapdeck/snapdeck/internal/database"
 	"github.com/snapdeck/snapdeck/internal/snapdeck"
 	"github.com/snapdeck/snapdeck/views"
@@ -20,20 +19,20 @@ const snapshotsPerPage = 50
 func (s *Server) snapshotsView(c echo.Context, d snapdeck.Database) (views.Snapshots, error) {
 	ctx := c.Request().Context()
 	v := views.Snapshots{DB: d, Type: snapdeck.SnapshotType(c.QueryParam("type")), Now: s.deps.Now().UTC(),
-		OnlyLatest: d.Plan == snapdeck.PlanFree, Retention: s.deps.Databases.Policy(d.Plan).Retention}
+		OnlyLatest: d.Plan == snapdeck.PlanFree, Retention: s.deps.Snapshots.Policy(d.Plan).Retention}
 	if !v.Type.Valid() {
 		v.Type = ""
 	}
 	v.Page, _ = strconv.Atoi(c.QueryParam("page"))
 	v.Page = max(v.Page, 1)
-	list, total, err := s.deps.Databases.FindSnapshots(ctx, snapdeck.SnapshotFilter{DatabaseID: d.ID, Type: v.Type,
+	list, total, err := s.deps.Snapshots.FindSnapshots(ctx, snapdeck.SnapshotFilter{DatabaseID: d.ID, Type: v.Type,
 		Limit: snapshotsPerPage, Offset: (v.Page - 1) * snapshotsPerPage})
 	if err != nil {
 		return v, err
 	}
 	v.Snapshots, v.Total = list, total
 	v.Pages = max(1, (total+snapshotsPerPage-1)/snapshotsPerPage)
-	jobs, err := s.deps.Databases.FindOpenJobs(ctx, d.ID)
+	jobs, err := s.deps.Snapshots.FindOpenJobs(ctx, d.ID)
 	if err != nil {
 		return v, err
 	}
@@ -69,8 +68,8 @@ func (s *Server) takeSnapshot(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	u := currentUser(c)
-	_, _, err = s.deps.Databases.TakeSnapshot(c.Request().Context(), d.ID, snapdeck.SnapshotOnDemand, "Taken by "+u.Email, u.Email)
+	who := actor(c)
+	_, _, err = s.deps.Snapshots.TakeSnapshot(c.Request().Context(), d.ID, snapdeck.SnapshotOnDemand, "Taken by "+who, who)
 	if err != nil {
 		return err
 	}
@@ -91,16 +90,12 @@ func (s *Server) snapshot(c echo.Context) (snapdeck.Database, snapdeck.Snapshot,
 	if err != nil {
 		return d, snapdeck.Snapshot{}, err
 	}
-	snap, err := s.deps.Databases.FindSnapshot(c.Request().Context(), d.ID, c.Param("sid"))
+	snap, err := s.deps.Snapshots.FindSnapshot(c.Request().Context(), d.ID, c.Param("sid"))
 	return d, snap, err
 }
 
 func (s *Server) exportSnapshot(c echo.Context) error {
-	d, snap, err := s.snapshot(c)
-	if err != nil {
-		return err
-	}
-	exp, err := s.deps.Databases.Export(c.Request().Context(), d.ID, snap.ID, currentUser(c).Email)
+	exp, err := s.deps.Snapshots.Export(c.Request().Context(), c.Param("id"), c.Param("sid"), actor(c))
 	if err != nil {
 		return err
 	}
@@ -183,21 +178,20 @@ func (s *Server) restoreForm(c echo.Context) error {
 	return render(c, http.StatusOK, views.RestorePage(s.page(c, "Restore "+d.Name, "databases"), views.Restore{DB: d, Snapshot: snap}))
 }
 
-// restore proceeds only on the exact text RESTORE, checked here whatever
-// the browser did; anything else re-shows the form and changes nothing.
+// restore proceeds only on the exact text RESTORE, checked by the service
+// whatever the browser did; anything else re-shows the form and changes
+// nothing.
 func (s *Server) restore(c echo.Context) error {
 	d, snap, err := s.snapshot(c)
 	if err != nil {
 		return err
 	}
-	u := currentUser(c)
-	if typed := c.FormValue("confirm"); typed != "RESTORE" {
-		s.record(c, activity.Restore, d.ID, snap.ID, "", snapdeck.FieldError("confirm", "confirmation text did not match RESTORE"))
+	typed := c.FormValue("confirm")
+	_, j, err := s.deps.Snapshots.RestoreTyped(c.Request().Context(), d.ID, snap.ID, typed, actor(c))
+	if e, ok := snapdeck.AsError(err); ok && e.Field == "confirm" {
 		return render(c, http.StatusBadRequest, views.RestorePage(s.page(c, "Restore "+d.Name, "databases"), views.Restore{
-			DB: d, Snapshot: snap, Confirm: typed,
-			Error: "Type RESTORE in capital letters, exactly, to continue. Nothing was changed."}))
+			DB: d, Snapshot: snap, Confirm: typed, Error: e.Message}))
 	}
-	j, err := s.deps.Databases.Restore(c.Request().Context(), d.ID, snap.ID, u.Email)
 	if err != nil {
 		return err
 	}
@@ -223,7 +217,7 @@ func (s *Server) createFromSnapshot(c echo.Context) error {
 		return err
 	}
 	name, plan := c.FormValue("name"), snapdeck.Plan(c.FormValue("plan"))
-	out, err := s.deps.Databases.CreateDatabase(c.Request().Context(), currentUser(c).Email,
+	out, err := s.deps.Databases.Create(c.Request().Context(), actor(c),
 		database.CreateRequest{Name: name, Plan: plan, FromDatabase: d.ID, FromSnapshot: snap.ID})
 	if snapdeck.ErrorCode(err) == snapdeck.Invalid {
 		return render(c, http.StatusBadRequest, views.CreateFromSnapshotPage(s.page(c, "Create database from snapshot", "databases"),
@@ -241,7 +235,7 @@ func (s *Server) createFromSnapshot(c echo.Context) error {
 
 func (s *Server) jobPage(c echo.Context) error {
 	ctx := c.Request().Context()
-	j, err := s.deps.Databases.FindJob(ctx, c.Param("jid"))
+	j, err := s.deps.Snapshots.FindJob(ctx, c.Param("jid"))
 	if err != nil {
 		return err
 	}

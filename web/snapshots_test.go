@@ -20,7 +20,7 @@ func TestRestoreNeedsExactlyRESTORE(t *testing.T) {
 	d := c.mustDatabase("ledger", snapdeck.PlanProfessional)
 	c.exec(t, d.ID, "CREATE TABLE t (n INTEGER)")
 	c.exec(t, d.ID, "INSERT INTO t VALUES (1), (2)")
-	snap, err := c.databases.Snapshot(context.Background(), d.ID, snapdeck.SnapshotOnDemand, "test", "system")
+	snap, err := c.snapshots.Snapshot(context.Background(), d.ID, snapdeck.SnapshotOnDemand, "test", "system")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,7 +55,7 @@ func TestRestoreNeedsExactlyRESTORE(t *testing.T) {
 func TestViewersCannotTakeRestoreOrExport(t *testing.T) {
 	c := mustConsole(t)
 	d := c.mustDatabase("ledger", snapdeck.PlanEnterprise)
-	snap, err := c.databases.Snapshot(context.Background(), d.ID, snapdeck.SnapshotOnDemand, "test", "system")
+	snap, err := c.snapshots.Snapshot(context.Background(), d.ID, snapdeck.SnapshotOnDemand, "test", "system")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,7 +88,7 @@ func TestExportAnswersRangesForResumedDownloads(t *testing.T) {
 	d := c.mustDatabase("big", snapdeck.PlanProfessional)
 	c.exec(t, d.ID, "CREATE TABLE t (n INTEGER, s TEXT)")
 	c.exec(t, d.ID, "WITH RECURSIVE s(v) AS (SELECT 1 UNION ALL SELECT v+1 FROM s WHERE v < 5000) INSERT INTO t SELECT v, hex(randomblob(40)) FROM s")
-	snap, err := c.databases.Snapshot(context.Background(), d.ID, snapdeck.SnapshotOnDemand, "test", "system")
+	snap, err := c.snapshots.Snapshot(context.Background(), d.ID, snapdeck.SnapshotOnDemand, "test", "system")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,7 +120,7 @@ func TestExportThatFailsWhileStreamedIsCut(t *testing.T) {
 	d := c.mustDatabase("big", snapdeck.PlanProfessional)
 	c.exec(t, d.ID, "CREATE TABLE t (n INTEGER, s BLOB)")
 	c.exec(t, d.ID, "WITH RECURSIVE s(v) AS (SELECT 1 UNION ALL SELECT v+1 FROM s WHERE v < 3000) INSERT INTO t SELECT v, randomblob(1000) FROM s")
-	snap, err := c.databases.Snapshot(context.Background(), d.ID, snapdeck.SnapshotOnDemand, "test", "system")
+	snap, err := c.snapshots.Snapshot(context.Background(), d.ID, snapdeck.SnapshotOnDemand, "test", "system")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,11 +159,11 @@ func TestExportJobOffersTheDownload(t *testing.T) {
 	c := mustConsole(t)
 	d := c.mustDatabase("big", snapdeck.PlanProfessional)
 	c.exec(t, d.ID, "CREATE TABLE t (n INTEGER)")
-	snap, err := c.databases.Snapshot(context.Background(), d.ID, snapdeck.SnapshotOnDemand, "test", "system")
+	snap, err := c.snapshots.Snapshot(context.Background(), d.ID, snapdeck.SnapshotOnDemand, "test", "system")
 	if err != nil {
 		t.Fatal(err)
 	}
-	exp, err := c.databases.Export(context.Background(), d.ID, snap.ID, "member@x")
+	exp, err := c.snapshots.Export(context.Background(), d.ID, snap.ID, "member@x")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -165,14 +165,24 @@ func TestServeFlagsAndEnvironment(t *testing.T) {
 		{name: "import checks", env: map[string]string{"SNAPDECK_IMPORT_CHECKS": "3", "SNAPDECK_IMPORT_CHECK_TIMEOUT": "90s"},
 			check: func(c *serveCommand) string { return itoa(int64(c.importChecks)) + " " + c.importCheckTimeout.String() }},
 		{name: "no import checks", args: []string{"--import-checks", "0"}, wantErr: "--import-checks must be at least 1"},
+		{name: "pitr defaults", check: func(c *serveCommand) string {
+			return c.pitrWindow["free"].String() + " " + c.pitrWindow["professional"].String() + " " + c.pitrWindow["enterprise"].String() + " " + c.pitrInterval.String()
+		}},
+		{name: "pitr env and flag", args: []string{"--pitr-enterprise", "1h"}, env: map[string]string{"SNAPDECK_PITR_FREE": "10m", "SNAPDECK_PITR_INTERVAL": "250ms"},
+			check: func(c *serveCommand) string {
+				return c.pitrWindow["free"].String() + " " + c.pitrWindow["enterprise"].String() + " " + c.pitrInterval.String()
+			}},
+		{name: "bad pitr interval", args: []string{"--pitr-interval", "0s"}, wantErr: "--pitr-interval must be positive"},
 		{name: "bad flag", args: []string{"--cadence-free", "0s"}, wantErr: "--cadence-free must be positive"},
 		{name: "stray argument", args: []string{"extra"}, wantErr: "no arguments"},
 	}
 	want := map[string]string{
-		"defaults":       "127.0.0.1:8080 ./data 1h0m0s 2160h0m0s",
-		"env":            "0.0.0.0:9 4s 1073741824",
-		"flag beats env": "127.0.0.1:1 15s",
-		"import checks":  "3 1m30s",
+		"defaults":          "127.0.0.1:8080 ./data 1h0m0s 2160h0m0s",
+		"env":               "0.0.0.0:9 4s 1073741824",
+		"flag beats env":    "127.0.0.1:1 15s",
+		"import checks":     "3 1m30s",
+		"pitr defaults":     "0s 24h0m0s 168h0m0s 1s",
+		"pitr env and flag": "10m0s 1h0m0s 250ms",
 	}
 	for _, tc := range cases {
 		c := &serveCommand{getenv: func(k string) string { return tc.env[k] }, stdout: io.Discard, stderr: io.Discard}

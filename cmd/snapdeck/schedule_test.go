@@ -105,18 +105,23 @@ func createDatabases(t *testing.T, data string, names ...string) []string {
 	defer snaps.Close(ctx)
 	jobs := job.NewRunner(db, nil)
 	defer jobs.Close(ctx)
-	mgr, err := database.NewManager(database.Config{Store: db, Host: host, Activity: activity.New(db, nil, nil),
-		Snapshots: database.Snapshots{Store: snaps, Jobs: jobs, TmpDir: filepath.Join(data, "tmp"), ExportDir: filepath.Join(data, "tmp", "exports")}})
+	cfg := database.Config{Store: db, Host: host, Activity: activity.New(db, nil, nil),
+		Snapshots: database.SnapshotConfig{Store: snaps, Jobs: jobs, TmpDir: filepath.Join(data, "tmp"), ExportDir: filepath.Join(data, "tmp", "exports")}}
+	shots, err := database.NewSnapshots(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dbs, err := database.NewDatabases(cfg, shots)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var ids []string
 	for _, name := range names {
-		d, err := mgr.Create(ctx, name, snapdeck.PlanProfessional)
+		out, err := dbs.Create(ctx, "test", database.CreateRequest{Name: name, Plan: snapdeck.PlanProfessional})
 		if err != nil {
 			t.Fatal(err)
 		}
-		ids = append(ids, d.ID)
+		ids = append(ids, out.Database.ID)
 	}
 	return ids
 }

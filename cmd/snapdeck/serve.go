@@ -15,6 +15,7 @@ import (
 	"github.com/snapdeck/snapdeck/internal/app"
 	"github.com/snapdeck/snapdeck/internal/database"
 	"github.com/snapdeck/snapdeck/internal/importfile"
+	"github.com/snapdeck/snapdeck/internal/pitr"
 	"github.com/snapdeck/snapdeck/internal/snapdeck"
 	"github.com/snapdeck/snapdeck/web"
 )
@@ -33,6 +34,10 @@ type serveCommand struct {
 	logLevel      string
 	cadence       map[string]*time.Duration
 	retention     map[string]*time.Duration
+	// pitrWindow is each plan's point-in-time window, pitrInterval how
+	// soon a commit becomes restorable (SPEC §10).
+	pitrWindow    map[string]*time.Duration
+	pitrInterval  time.Duration
 	adminEmail    string
 	adminPassword string
 	// snapshotWorkers bounds the scheduler's snapshots at once; notifyURL,
@@ -66,6 +71,13 @@ func (c *serveCommand) parse(args []string) error {
 		f.Duration(c.cadence[plan], "cadence-"+plan, def.Cadence, "scheduled snapshot interval of the "+plan+" plan")
 		f.Duration(c.retention[plan], "retention-"+plan, def.Retention, "how long "+plan+" snapshots are kept")
 	}
+	c.pitrWindow = map[string]*time.Duration{}
+	for p, def := range pitr.DefaultWindows {
+		plan := string(p)
+		c.pitrWindow[plan] = new(time.Duration)
+		f.Duration(c.pitrWindow[plan], "pitr-"+plan, def, "point-in-time restore window of the "+plan+" plan; 0 turns it off")
+	}
+	f.Duration(&c.pitrInterval, "pitr-interval", time.Second, "how soon a commit becomes restorable to a point in time")
 	f.Int(&c.snapshotWorkers, "snapshot-workers", 2, "scheduled snapshots taken at once")
 	f.Duration(&c.exportTTL, "export-ttl", 24*time.Hour, "how long a prepared .dump export is kept for download")
 	f.Size(&c.exportCache, "export-cache-size", database.DefaultExportCacheSize, "disk the prepared .dump exports may take; the oldest go first")
@@ -106,6 +118,14 @@ func (c *serveCommand) parse(args []string) error {
 		}
 		c.publicURL = u
 	}
+	for plan, d := range c.pitrWindow {
+		if *d < 0 {
+			return usageError{fmt.Sprintf("--pitr-%s must not be negative", plan)}
+		}
+	}
+	if c.pitrInterval <= 0 {
+		return usageError{"--pitr-interval must be positive"}
+	}
 	for plan, d := range c.cadence {
 		if *d <= 0 {
 			return usageError{fmt.Sprintf("--cadence-%s must be positive", plan)}
@@ -127,12 +147,15 @@ func (c *serveCommand) Run(ctx context.Context) error {
 	logger := slog.New(slog.NewTextHandler(c.stderr, &slog.HandlerOptions{Level: level}))
 
 	policies := map[snapdeck.Plan]snapdeck.PlanPolicy{}
+	windows := map[snapdeck.Plan]time.Duration{}
 	for _, plan := range snapdeck.Plans {
 		policies[plan] = snapdeck.PlanPolicy{Cadence: *c.cadence[string(plan)], Retention: *c.retention[string(plan)]}
+		windows[plan] = *c.pitrWindow[string(plan)]
 	}
 	a, err := app.New(ctx, app.Config{DataDir: c.dataDir, Logger: logger, Version: version, SQLiteVersion: sqliteVersion(),
 		QueryTimeout: c.queryTimeout, Policies: policies, SnapshotWorkers: c.snapshotWorkers, NotifyURL: c.notifyURL,
 		ExportTTL: c.exportTTL, ExportCacheSize: c.exportCache, ImportChecks: c.importChecks,
+		PITRWindows: windows, PITRInterval: c.pitrInterval,
 		AdminEmail: c.adminEmail, AdminPassword: c.adminPassword,
 		Web: web.Config{Version: version, MaxImportSize: c.maxImportSize, PublicURL: c.publicURL, ImportCheckTimeout: c.importCheckTimeout}})
 	if err != nil {

@@ -40,6 +40,12 @@ const (
 	Restore         Action = "restore"
 	Overwrite       Action = "overwrite"
 	Load            Action = "load"
+	TokenIssue      Action = "database.token.issue"
+	TokenRevoke     Action = "database.token.revoke"
+	// RestoreToTime and CreateAtTime are point-in-time restores (issue
+	// 16); the detail names the time asked for.
+	RestoreToTime Action = "restore-to-time"
+	CreateAtTime  Action = "database.create-at-time"
 )
 
 // Entry is one action to record: who did what to which database and

@@ -9,6 +9,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/snapdeck/snapdeck/internal/activity"
 	"github.com/snapdeck/snapdeck/internal/auth"
 	"github.com/snapdeck/snapdeck/internal/snapdeck"
 	"github.com/snapdeck/snapdeck/store"
@@ -32,17 +34,23 @@ const touchEvery = time.Minute
 // Manager creates, lists and revokes API keys and issues and verifies
 // access tokens.
 type Manager struct {
-	db     *store.DB
-	tokens *signer
-	logger *slog.Logger
-	now    func() time.Time
+	db *store.DB
+	// activity records the keys created and revoked.
+	activity *activity.Recorder
+	tokens   *signer
+	logger   *slog.Logger
+	now      func() time.Time
 	// tenant is the console's tenant id, made once and kept in the store.
 	tenant string
 }
 
-// NewManager returns a Manager. The token-signing key is kept in the store,
-// so tokens stay valid across a restart of the console until they expire.
-func NewManager(ctx context.Context, db *store.DB, logger *slog.Logger, now func() time.Time) (*Manager, error) {
+// NewManager returns a Manager recording the keys created and revoked in
+// rec. The token-signing key is kept in the store, so tokens stay valid
+// across a restart of the console until they expire.
+func NewManager(ctx context.Context, db *store.DB, rec *activity.Recorder, logger *slog.Logger, now func() time.Time) (*Manager, error) {
+	if rec == nil {
+		return nil, errors.New("apikey: NewManager needs the activity Recorder")
+	}
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
@@ -63,7 +71,7 @@ func NewManager(ctx context.Context, db *store.DB, logger *slog.Logger, now func
 	if err != nil {
 		return nil, err
 	}
-	return &Manager{db: db, tokens: s, logger: logger, now: now, tenant: tenant}, nil
+	return &Manager{db: db, activity: rec, tokens: s, logger: logger, now: now, tenant: tenant}, nil
 }
 
 // TenantID returns the console's one tenant id, as the API shows it.
@@ -95,7 +103,18 @@ func validateName(name string) error {
 
 // Create makes a named key for the user and returns it with its secret,
 // which is not kept and cannot be shown again. Viewers may not create keys.
+// The key, or the refusal, is recorded in the activity log.
 func (m *Manager) Create(ctx context.Context, owner snapdeck.User, name string) (snapdeck.APIKey, string, error) {
+	k, secret, err := m.create(ctx, owner, name)
+	detail := ""
+	if err == nil {
+		detail = fmt.Sprintf("Created API key %s (%s)", k.Name, k.ClientID)
+	}
+	m.activity.Record(ctx, activity.Entry{Actor: owner.Email, Action: activity.APIKeyCreate, Detail: detail, Err: err})
+	return k, secret, err
+}
+
+func (m *Manager) create(ctx context.Context, owner snapdeck.User, name string) (snapdeck.APIKey, string, error) {
 	name = strings.TrimSpace(name)
 	if !owner.Role.CanWrite() {
 		return snapdeck.APIKey{}, "", &snapdeck.Error{Code: snapdeck.Forbidden,
@@ -125,8 +144,19 @@ func (m *Manager) List(ctx context.Context, viewer snapdeck.User) ([]snapdeck.AP
 
 // Revoke ends a key and every token issued for it. Members revoke their
 // own keys, admins anyone's; another user's key is "not found" to a member,
-// so ids reveal nothing.
+// so ids reveal nothing. The revocation, or its refusal, is recorded in the
+// activity log.
 func (m *Manager) Revoke(ctx context.Context, by snapdeck.User, id int64) (snapdeck.APIKey, error) {
+	k, err := m.revoke(ctx, by, id)
+	detail := ""
+	if err == nil {
+		detail = fmt.Sprintf("Revoked API key %s (%s)", k.Name, k.ClientID)
+	}
+	m.activity.Record(ctx, activity.Entry{Actor: by.Email, Action: activity.APIKeyRevoke, Detail: detail, Err: err})
+	return k, err
+}
+
+func (m *Manager) revoke(ctx context.Context, by snapdeck.User, id int64) (snapdeck.APIKey, error) {
 	k, err := m.db.FindAPIKey(ctx, id)
 	if err != nil {
 		return k, err

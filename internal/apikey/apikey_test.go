@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/snapdeck/snapdeck/internal/activity"
 	"github.com/snapdeck/snapdeck/internal/snapdeck"
 	"github.com/snapdeck/snapdeck/store"
 )
@@ -31,7 +32,7 @@ func newFixture(t *testing.T) *fixture {
 	if err := db.CreateUser(ctx, &f.member); err != nil {
 		t.Fatal(err)
 	}
-	if f.m, err = NewManager(ctx, db, nil, func() time.Time { return f.now }); err != nil {
+	if f.m, err = NewManager(ctx, db, activity.New(db, nil, nil), nil, func() time.Time { return f.now }); err != nil {
 		t.Fatal(err)
 	}
 	return f
@@ -62,7 +63,7 @@ func TestTokenLifecycle(t *testing.T) {
 	}
 
 	// A second manager over the same store is a restart: the token holds.
-	again, err := NewManager(ctx, f.db, nil, func() time.Time { return f.now })
+	again, err := NewManager(ctx, f.db, activity.New(f.db, nil, nil), nil, func() time.Time { return f.now })
 	if err != nil {
 		t.Fatal(err)
 	}

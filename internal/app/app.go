@@ -10,17 +10,23 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	"github.com/snapdeck/snapdeck/internal/activity"
 	"github.com/snapdeck/snapdeck/internal/apikey"
 	"github.com/snapdeck/snapdeck/internal/auth"
 	"github.com/snapdeck/snapdeck/internal/database"
+	"github.com/snapdeck/snapdeck/internal/dataplane"
+	"github.com/snapdeck/snapdeck/internal/dbtoken"
+	"github.com/snapdeck/snapdeck/internal/importfile"
 	"github.com/snapdeck/snapdeck/internal/job"
 	"github.com/snapdeck/snapdeck/internal/metrics"
+	"github.com/snapdeck/snapdeck/internal/pitr"
 	"github.com/snapdeck/snapdeck/internal/schedule"
 	"github.com/snapdeck/snapdeck/internal/snapdeck"
 	"github.com/snapdeck/snapdeck/internal/snapstore"
+	"github.com/snapdeck/snapdeck/internal/upload"
 	"github.com/snapdeck/snapdeck/store"
 	"github.com/snapdeck/snapdeck/web"
 )
@@ -60,6 +66,11 @@ type Config struct {
 	// Observer, when set, is told of every line of the activity log as
 	// well as the webhook: tests wait on it for an action to end.
 	Observer activity.Observer
+	// PITRWindows is how much point-in-time history each plan keeps
+	// (SPEC §10); nil or 0 keeps none: no database is replicated.
+	PITRWindows map[snapdeck.Plan]time.Duration
+	// PITRInterval is how soon a commit becomes restorable; zero is 1s.
+	PITRInterval time.Duration
 	// Unscheduled builds a scheduler that stores overrides and answers
 	// the console's questions but takes no snapshot: no "Database
 	// created", no "System upgrade" at start, no cadence. Tests of the web
@@ -70,17 +81,28 @@ type Config struct {
 // App is a built console. Its parts are exported for the tests that drive
 // one directly; serve only serves Web and closes the App.
 type App struct {
-	Store     *store.DB
-	Host      *database.Host
-	Snapshots *snapstore.Store
-	Jobs      *job.Runner
-	Activity  *activity.Recorder
-	Databases *database.Manager
+	Store *store.DB
+	Host  *database.Host
+	// SnapshotStore is where the snapshots' pages are kept.
+	SnapshotStore *snapstore.Store
+	Jobs          *job.Runner
+	Activity      *activity.Recorder
+	Databases     *database.Databases
+	Snapshots     *database.Snapshots
+	// Uploads are the API's resumable uploads.
+	Uploads *upload.Service
+	// PITR replicates the databases of plans with a point-in-time window.
+	PITR      *pitr.Replicators
 	Scheduler *schedule.Scheduler
 	Metrics   *metrics.Metrics
 	APIKeys   *apikey.Manager
 	Auth      *auth.Authenticator
 	Web       *web.Server
+
+	// Tokens are the data plane's tokens, one database and scope each.
+	Tokens *dbtoken.Service
+	// DataPlane serves Hrana over HTTP at /db/ (issue 15).
+	DataPlane *dataplane.Server
 	// AdminCreated tells that New made the first admin; AdminPassword is
 	// the password it generated for it, "" when SNAPDECK_ADMIN_PASSWORD
 	// gave one. serve shows them once.
@@ -145,8 +167,17 @@ func (a *App) build(ctx context.Context, cfg Config, tmp string) error {
 	if err != nil {
 		return err
 	}
-	a.Snapshots = snaps
+	a.SnapshotStore = snaps
 	a.onClose(func(ctx context.Context) { snaps.Close(ctx) })
+	// Point-in-time files follow the snapshots, under their own prefix.
+	// Closed after the jobs (a restore to a time restarts its database's
+	// replicator) and before the snapshot store and the files.
+	reps, err := pitr.New(pitr.Config{Blobs: snaps.Blobs(), Checkpoints: host, Interval: cfg.PITRInterval, Logger: logger})
+	if err != nil {
+		return err
+	}
+	a.PITR = reps
+	a.onClose(func(ctx context.Context) { reps.Close(ctx) })
 	a.Jobs = job.NewRunner(db, logger)
 	// Closed before the store and files beneath it: running jobs are
 	// cancelled and recorded as stopped.
@@ -154,11 +185,17 @@ func (a *App) build(ctx context.Context, cfg Config, tmp string) error {
 	consoleDB := filepath.Join(cfg.DataDir, "console.db")
 	a.Metrics = metrics.New(metrics.Sources{SnapshotStore: snaps.Stats, LastSuccess: db.LatestSnapshotTimes, Logger: logger,
 		OpenJobs:          func(ctx context.Context) ([]snapdeck.Job, error) { return db.FindOpenJobs(ctx, "") },
-		ConsoleStoreBytes: func() int64 { return fileSize(consoleDB) + fileSize(consoleDB+"-wal") }})
+		ConsoleStoreBytes: func() int64 { return fileSize(consoleDB) + fileSize(consoleDB+"-wal") },
+		ReplicationLag:    reps.Lag})
 
 	// The webhook hears of restores and overwrites from the activity log.
 	obs := &observer{metrics: a.Metrics}
 	var heard activityObservers
+	// A deleted database's tokens leave the cache as its deletion is
+	// recorded, before anyone else hears of it; the store drops them
+	// with the database.
+	forget := &forgetTokens{}
+	heard = append(heard, forget)
 	if cfg.NotifyURL != "" {
 		obs.notifier = schedule.NewNotifier(schedule.NotifierConfig{URL: cfg.NotifyURL, Logger: logger, Metrics: a.Metrics})
 		a.onClose(func(ctx context.Context) { obs.notifier.Close(ctx) })
@@ -173,13 +210,18 @@ func (a *App) build(ctx context.Context, cfg Config, tmp string) error {
 	}
 	a.Activity = activity.New(db, activityObserver, logger)
 
-	if a.Databases, err = database.NewManager(database.Config{Store: db, Host: host, Activity: a.Activity, Observer: obs, Logger: logger,
-		Snapshots: database.Snapshots{Store: snaps, Jobs: a.Jobs, Policies: cfg.Policies, TmpDir: tmp, ExportDir: filepath.Join(tmp, "exports"),
+	services := database.Config{Store: db, Host: host, Activity: a.Activity, Observer: obs, Logger: logger,
+		Snapshots: database.SnapshotConfig{Store: snaps, Jobs: a.Jobs, Policies: cfg.Policies, TmpDir: tmp, ExportDir: filepath.Join(tmp, "exports"),
 			ExportTTL: cfg.ExportTTL, ExportCacheSize: cfg.ExportCacheSize, Engine: "snapdeck " + cfg.Version, SQLiteVersion: cfg.SQLiteVersion,
-			ImportChecks: cfg.ImportChecks}}); err != nil {
+			ImportChecks: cfg.ImportChecks},
+		PITR: database.PITR{Replicators: reps, Windows: cfg.PITRWindows}}
+	if a.Snapshots, err = database.NewSnapshots(services); err != nil {
 		return err
 	}
-	a.Scheduler = schedule.New(schedule.Config{Store: db, Databases: a.Databases, Logger: logger, Metrics: a.Metrics,
+	if a.Databases, err = database.NewDatabases(services, a.Snapshots); err != nil {
+		return err
+	}
+	a.Scheduler = schedule.New(schedule.Config{Store: db, Snapshots: a.Snapshots, Activity: a.Activity, Logger: logger, Metrics: a.Metrics,
 		Workers: cfg.SnapshotWorkers, Version: cfg.Version, SQLiteVersion: cfg.SQLiteVersion})
 	// Closed before the job runner and the store: snapshots under way are
 	// cancelled first.
@@ -190,12 +232,15 @@ func (a *App) build(ctx context.Context, cfg Config, tmp string) error {
 	})
 	if !cfg.Unscheduled {
 		// Every database gets a Scheduled snapshot as soon as it exists.
-		// The scheduler needs the Manager, so it joins the Manager's
-		// observer here, before anything can create a database.
+		// The scheduler needs the Snapshots service, so it joins the
+		// services' observer here, before anything can create a database.
 		obs.scheduler = a.Scheduler
 	}
 	if err := a.Databases.Recover(ctx); err != nil {
 		return fmt.Errorf("recover interrupted work: %w", err)
+	}
+	if err := a.Databases.StartReplication(ctx); err != nil {
+		return fmt.Errorf("start point-in-time replication: %w", err)
 	}
 	var nextSnapshot func(snapdeck.Database) time.Time
 	if !cfg.Unscheduled {
@@ -213,14 +258,38 @@ func (a *App) build(ctx context.Context, cfg Config, tmp string) error {
 	if a.AdminCreated, a.AdminPassword, err = a.Auth.EnsureAdmin(ctx, cfg.AdminEmail, cfg.AdminPassword); err != nil {
 		return err
 	}
-	if a.APIKeys, err = apikey.NewManager(ctx, db, logger, time.Now); err != nil {
+	if a.APIKeys, err = apikey.NewManager(ctx, db, a.Activity, logger, time.Now); err != nil {
 		return err
 	}
+	if a.Tokens, err = dbtoken.New(dbtoken.Config{Store: db, Activity: a.Activity, Logger: logger}); err != nil {
+		return err
+	}
+	forget.tokens.Store(a.Tokens)
+	// Closed before the store: the last uses being recorded are written.
+	a.onClose(a.Tokens.Close)
 	if cfg.Web.Version == "" {
 		cfg.Web.Version = cfg.Version
 	}
-	a.Web, err = web.New(ctx, cfg.Web, web.Deps{Store: db, Databases: a.Databases, Auth: a.Auth, Activity: a.Activity, Logger: logger,
-		NextSnapshot: nextSnapshot, Scheduler: a.Scheduler, Metrics: a.Metrics, APIKeys: a.APIKeys})
+	// The data plane's streams are leases of the Host; it is closed before
+	// the Host, so each stream ends as a client would see it.
+	if a.DataPlane, err = dataplane.New(dataplane.Config{Host: host, Metrics: a.Metrics, Logger: logger,
+		Authenticate: func(ctx context.Context, bearer string) (dataplane.Grant, error) {
+			g, err := a.Tokens.Authenticate(ctx, bearer)
+			return dataplane.Grant{TokenID: g.TokenID, DatabaseID: g.DatabaseID, ReadOnly: g.Scope != dbtoken.ReadWrite}, err
+		},
+		Status:     db.DatabaseStatus,
+		HTTPStatus: web.StatusOf, StatementTimeout: host.QueryTimeout}); err != nil {
+		return err
+	}
+	a.onClose(func(ctx context.Context) { a.DataPlane.Close(ctx) })
+	a.Uploads = upload.New(upload.Config{Loader: a.Snapshots, FindJob: a.Snapshots.FindJob, Activity: a.Activity,
+		Limits: importfile.Limits{MaxSize: cfg.Web.MaxImportSize, CheckTimeout: cfg.Web.ImportCheckTimeout}, Logger: logger})
+	// Closed once the web server stopped, before the jobs and the files:
+	// the files of uploads under way go.
+	a.onClose(func(ctx context.Context) { a.Uploads.Close(ctx) })
+	a.Web, err = web.New(ctx, cfg.Web, web.Deps{Store: db, Databases: a.Databases, Snapshots: a.Snapshots, Uploads: a.Uploads, Auth: a.Auth, Activity: a.Activity, Logger: logger,
+		NextSnapshot: nextSnapshot, Scheduler: a.Scheduler, Metrics: a.Metrics, APIKeys: a.APIKeys, Tokens: a.Tokens,
+		DataPlane: a.DataPlane})
 	return err
 }
 
@@ -240,7 +309,7 @@ func (a *App) Close(ctx context.Context) {
 	a.logger.Info("stopped")
 }
 
-// observer passes the Manager's news on: a new database to the scheduler,
+// observer passes the database services' news on: a new database to the scheduler,
 // for its "Database created" snapshot; an ended snapshot to metrics and
 // to the webhook.
 type observer struct {
@@ -268,6 +337,21 @@ type activityObservers []activity.Observer
 func (all activityObservers) Event(e snapdeck.Event) {
 	for _, o := range all {
 		o.Event(e)
+	}
+}
+
+// forgetTokens empties the token cache of a database whose deletion the
+// activity log records, whatever its outcome: forgetting costs only a
+// store read at the next use.
+type forgetTokens struct {
+	// tokens is set once the service is built; until then nothing is
+	// cached, and a deletion (by Recover) has nothing to forget.
+	tokens atomic.Pointer[dbtoken.Service]
+}
+
+func (f *forgetTokens) Event(e snapdeck.Event) {
+	if t := f.tokens.Load(); t != nil && e.Action == string(activity.DatabaseDelete) && e.DatabaseID != "" {
+		t.Forget(e.DatabaseID)
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 
 	"github.com/snapdeck/snapdeck/internal/activity"
 	"github.com/snapdeck/snapdeck/internal/app"
+	"github.com/snapdeck/snapdeck/internal/database"
 	"github.com/snapdeck/snapdeck/internal/snapdeck"
 )
 
@@ -42,7 +43,7 @@ func (l *lockedBuffer) String() string {
 
 // TestNewWiresTheConsole builds the console as serve does and checks the
 // joints the wiring makes: the first admin, a new database's "Database
-// created" snapshot (the Manager's observer reaching the scheduler), the
+// created" snapshot (the services' observer reaching the scheduler), the
 // snapshot counted in /metrics (reaching metrics), and Close stopping the
 // jobs and logging "stopped" last. A second start on the same data makes
 // no admin.
@@ -62,10 +63,11 @@ func TestNewWiresTheConsole(t *testing.T) {
 	if _, err := a.Auth.SignIn(ctx, "admin@localhost", a.AdminPassword, "127.0.0.1"); err != nil {
 		t.Fatalf("sign in as the first admin: %v", err)
 	}
-	d, err := a.Databases.Create(ctx, "orders", snapdeck.PlanFree)
+	out, err := a.Databases.Create(ctx, "admin@localhost", database.CreateRequest{Name: "orders", Plan: snapdeck.PlanFree})
 	if err != nil {
 		t.Fatal(err)
 	}
+	d := out.Database
 	// The timeout only turns a hang into a failure.
 	timeout := time.After(30 * time.Second)
 	for taken := false; !taken; {
@@ -102,5 +104,74 @@ func TestNewWiresTheConsole(t *testing.T) {
 	}
 	if got, err := again.Databases.Find(ctx, d.ID); err != nil || got.Status != snapdeck.StatusRunning {
 		t.Errorf("second start: database %s is %+v, %v; want it running", d.ID, got, err)
+	}
+}
+
+// TestPointInTimeRestoreIsWired builds the console with a window on the
+// enterprise plan: a new enterprise database is replicated, /metrics shows
+// its replication lag, and after a restart the replication goes on on the
+// same timeline.
+func TestPointInTimeRestoreIsWired(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	cfg := app.Config{DataDir: dir, Version: "test", SQLiteVersion: "3", Unscheduled: true,
+		PITRWindows: map[snapdeck.Plan]time.Duration{snapdeck.PlanEnterprise: time.Hour}, PITRInterval: 100 * time.Millisecond}
+	a, err := app.New(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	made, err := a.Databases.Create(ctx, "ann@x", database.CreateRequest{Name: "ledger", Plan: snapdeck.PlanEnterprise})
+	d := made.Database
+	if err != nil {
+		t.Fatal(err)
+	}
+	made, err = a.Databases.Create(ctx, "ann@x", database.CreateRequest{Name: "scratch", Plan: snapdeck.PlanFree})
+	free := made.Database
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, sql := range []string{"CREATE TABLE t(n)", "INSERT INTO t VALUES (1), (2), (3)"} {
+		if _, err := a.Databases.Query(ctx, d.ID, sql, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := a.PITR.Sync(ctx, d.ID); err != nil {
+		t.Fatal(err)
+	}
+	at := time.Now()
+	rec := httptest.NewRecorder()
+	a.Web.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	body := rec.Body.String()
+	if want := `snapdeck_pitr_replication_lag_seconds{database_id="` + d.ID + `"}`; !strings.Contains(body, want) {
+		t.Errorf("/metrics: want %s in\n%s", want, body)
+	}
+	if strings.Contains(body, `snapdeck_pitr_replication_lag_seconds{database_id="`+free.ID+`"}`) {
+		t.Errorf("/metrics shows a replication lag for a free database")
+	}
+	a.Close(ctx)
+
+	a, err = app.New(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close(ctx)
+	if !a.PITR.Running(d.ID) || a.PITR.Running(free.ID) {
+		t.Fatalf("after a restart: enterprise replicated %v, free %v; want true, false", a.PITR.Running(d.ID), a.PITR.Running(free.ID))
+	}
+	if _, err := a.Databases.Query(ctx, d.ID, "DELETE FROM t", false); err != nil {
+		t.Fatal(err)
+	}
+	j, err := a.Snapshots.RestoreToTime(ctx, "ann@x", d.ID, at)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx30, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if j, err = a.Jobs.Wait(ctx30, j.ID); err != nil || j.Status != snapdeck.JobSucceeded {
+		t.Fatalf("restore to a time after a restart: %+v, %v", j, err)
+	}
+	r, err := a.Databases.Query(ctx, d.ID, "SELECT count(*) FROM t", true)
+	if err != nil || r.Rows[0][0] != "3" {
+		t.Errorf("restored to before the restart: got %v, %v; want 3 rows", r, err)
 	}
 }

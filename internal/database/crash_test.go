@@ -60,10 +60,10 @@ func TestRestoreCrashKeepsAWayBack(t *testing.T) {
 			}
 
 			e := envAt(t, dir)
-			if err := e.mgr.Recover(ctx); err != nil {
+			if err := e.dbs.Recover(ctx); err != nil {
 				t.Fatalf("Recover: %v", err)
 			}
-			dbs, err := e.mgr.List(ctx)
+			dbs, err := e.dbs.List(ctx)
 			if err != nil || len(dbs) != 1 {
 				t.Fatalf("databases after the crash: %v, %v; want one", dbs, err)
 			}
@@ -115,7 +115,7 @@ func TestRestoreCrashKeepsAWayBack(t *testing.T) {
 					t.Errorf("Load snapshots after a stop at %s: %+v; want one, completed", tc.point, loads)
 				}
 			}
-			j, err := e.mgr.Restore(ctx, d.ID, safety[0].ID, "ann@example.com")
+			_, j, err := e.snapshots.Restore(ctx, d.ID, safety[0].ID, "ann@example.com")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -160,13 +160,13 @@ func TestRestoreCrashChild(t *testing.T) {
 func TestRestoreEndDoesNotOverwriteTheNextOperation(t *testing.T) {
 	ctx := context.Background()
 	e := mustEnv(t)
-	d, err := e.mgr.Create(ctx, "busy", snapdeck.PlanProfessional)
+	d, err := e.create(ctx, "busy", snapdeck.PlanProfessional)
 	if err != nil {
 		t.Fatal(err)
 	}
 	e.exec(t, d.ID, "CREATE TABLE t (n INTEGER)")
 	e.exec(t, d.ID, "WITH RECURSIVE s(v) AS (SELECT 1 UNION ALL SELECT v+1 FROM s WHERE v < 100) INSERT INTO t SELECT v FROM s")
-	snap, err := e.mgr.Snapshot(ctx, d.ID, snapdeck.SnapshotOnDemand, "test", "ann@example.com")
+	snap, err := e.snapshots.Snapshot(ctx, d.ID, snapdeck.SnapshotOnDemand, "test", "ann@example.com")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -178,7 +178,7 @@ func TestRestoreEndDoesNotOverwriteTheNextOperation(t *testing.T) {
 		}
 	})
 	defer database.SetFaultHook(nil)
-	first, err := e.mgr.Restore(ctx, d.ID, snap.ID, "ann@example.com")
+	_, first, err := e.snapshots.Restore(ctx, d.ID, snap.ID, "ann@example.com")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -192,12 +192,12 @@ func TestRestoreEndDoesNotOverwriteTheNextOperation(t *testing.T) {
 			<-resume2
 		}
 	})
-	if got, _ := e.mgr.Find(ctx, d.ID); got.Status != snapdeck.StatusRunning {
+	if got, _ := e.dbs.Find(ctx, d.ID); got.Status != snapdeck.StatusRunning {
 		close(resume)
 		close(resume2)
 		t.Fatalf("database %s after the first restore's swap, want running", got.Status)
 	}
-	second, err := e.mgr.Restore(ctx, d.ID, snap.ID, "ann@example.com")
+	_, second, err := e.snapshots.Restore(ctx, d.ID, snap.ID, "ann@example.com")
 	if err != nil {
 		close(resume)
 		close(resume2)
@@ -209,7 +209,7 @@ func TestRestoreEndDoesNotOverwriteTheNextOperation(t *testing.T) {
 		close(resume2)
 		t.Fatalf("first restore: %s (%s)", j.Status, j.Error)
 	}
-	if got, _ := e.mgr.Find(ctx, d.ID); got.Status != snapdeck.StatusRestoring {
+	if got, _ := e.dbs.Find(ctx, d.ID); got.Status != snapdeck.StatusRestoring {
 		t.Errorf("the first restore ended with the database %s while the second restore runs; want restoring", got.Status)
 	}
 	close(resume2)

@@ -7,6 +7,8 @@ import (
 	"encoding/hex"
 	"strings"
 
+	"github.com/snapdeck/snapdeck/internal/activity"
+
 	"github.com/snapdeck/snapdeck/internal/auth"
 )
 
@@ -29,21 +31,37 @@ func hashCredential(password string) string {
 	return credentialHashPrefix + hex.EncodeToString(sum[:])
 }
 
-// IssueCredentials gives a database a new password (and its username, the
-// same for the database's whole life), replacing any earlier one.
-func (m *Manager) IssueCredentials(ctx context.Context, id string) (Credentials, error) {
-	c := Credentials{DatabaseID: id, Username: "snapdeck-" + id, Password: auth.RandomSecret(18)}
-	if err := m.db.SetDatabaseCredentials(ctx, id, c.Username, hashCredential(c.Password)); err != nil {
-		return Credentials{}, err
+// newCredentials makes a database's credentials: its username, the same
+// for the database's whole life, and a new random password.
+func newCredentials(id string) Credentials {
+	return Credentials{DatabaseID: id, Username: "snapdeck-" + id, Password: auth.RandomSecret(18)}
+}
+
+// ResetCredentials gives a database a new password, replacing the earlier
+// one, and records database.credentials.reset in the activity log. The
+// password is in the reply only; a hash is kept.
+func (ds *Databases) ResetCredentials(ctx context.Context, actor, id string) (Credentials, error) {
+	d, err := ds.find(ctx, id)
+	var c Credentials
+	if err == nil {
+		c = newCredentials(id)
+		err = ds.db.SetDatabaseCredentials(ctx, id, c.Username, hashCredential(c.Password))
 	}
-	m.logger.Info("database credentials issued", "database_id", id)
-	return c, nil
+	detail := ""
+	if err == nil {
+		detail = "Reset the credentials of " + d.Name
+		ds.logger.Info("database credentials issued", "database_id", id)
+	} else {
+		c = Credentials{}
+	}
+	ds.record(ctx, actor, activity.CredentialReset, id, "", err, 0, detail)
+	return c, err
 }
 
 // CheckCredentials reports whether username and password are the
 // database's current credentials.
-func (m *Manager) CheckCredentials(ctx context.Context, id, username, password string) (bool, error) {
-	u, h, err := m.db.FindDatabaseCredentials(ctx, id)
+func (ds *Databases) CheckCredentials(ctx context.Context, id, username, password string) (bool, error) {
+	u, h, err := ds.db.FindDatabaseCredentials(ctx, id)
 	if err != nil {
 		return false, err
 	}

@@ -9,25 +9,25 @@ import (
 	"github.com/snapdeck/snapdeck/internal/snapdeck"
 )
 
-// BenchmarkExportPreparation times Manager.Export of a 256 MiB snapshot
+// BenchmarkExportPreparation times Snapshots.Export of a 256 MiB snapshot
 // of incompressible rows, read as a download reads it, from the call until
 // the last byte, and then until its job has ended.
 func BenchmarkExportPreparation(b *testing.B) {
 	ctx := context.Background()
 	e := envAt(b, b.TempDir())
-	d, err := e.mgr.Create(ctx, "bench", snapdeck.PlanProfessional)
+	d, err := e.create(ctx, "bench", snapdeck.PlanProfessional)
 	if err != nil {
 		b.Fatal(err)
 	}
-	if _, err := e.mgr.Query(ctx, d.ID, "CREATE TABLE t (b BLOB)", false); err != nil {
+	if _, err := e.dbs.Query(ctx, d.ID, "CREATE TABLE t (b BLOB)", false); err != nil {
 		b.Fatal(err)
 	}
 	for range 4 {
-		if _, err := e.mgr.Query(ctx, d.ID, "WITH RECURSIVE s(v) AS (SELECT 1 UNION ALL SELECT v+1 FROM s WHERE v < 16384) INSERT INTO t SELECT randomblob(4000) FROM s", false); err != nil {
+		if _, err := e.dbs.Query(ctx, d.ID, "WITH RECURSIVE s(v) AS (SELECT 1 UNION ALL SELECT v+1 FROM s WHERE v < 16384) INSERT INTO t SELECT randomblob(4000) FROM s", false); err != nil {
 			b.Fatal(err)
 		}
 	}
-	snap, err := e.mgr.Snapshot(ctx, d.ID, snapdeck.SnapshotOnDemand, "bench", "bench")
+	snap, err := e.snapshots.Snapshot(ctx, d.ID, snapdeck.SnapshotOnDemand, "bench", "bench")
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -38,7 +38,7 @@ func BenchmarkExportPreparation(b *testing.B) {
 	b.ResetTimer()
 	for range b.N {
 		start := time.Now()
-		x, err := e.mgr.Export(ctx, d.ID, snap.ID, "bench")
+		x, err := e.snapshots.Export(ctx, d.ID, snap.ID, "bench")
 		if err != nil {
 			b.Fatal(err)
 		}

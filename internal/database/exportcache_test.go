@@ -27,7 +27,7 @@ const exportCap = 2_500_000
 func TestExportCacheStaysUnderItsSize(t *testing.T) {
 	ctx := context.Background()
 	e := mustEnv(t, func(c *database.Config) { c.Snapshots.ExportCacheSize = exportCap })
-	d, err := e.mgr.Create(ctx, "blobs", snapdeck.PlanProfessional)
+	d, err := e.create(ctx, "blobs", snapdeck.PlanProfessional)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -35,7 +35,7 @@ func TestExportCacheStaysUnderItsSize(t *testing.T) {
 	e.exec(t, d.ID, "WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n+1 FROM c WHERE n < 250) INSERT INTO b SELECT randomblob(4000) FROM c")
 	var snaps []string
 	for range 5 {
-		s, err := e.mgr.Snapshot(ctx, d.ID, snapdeck.SnapshotOnDemand, "test", "system")
+		s, err := e.snapshots.Snapshot(ctx, d.ID, snapdeck.SnapshotOnDemand, "test", "system")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -44,7 +44,7 @@ func TestExportCacheStaysUnderItsSize(t *testing.T) {
 	dir := filepath.Join(e.dir, "tmp", "exports")
 	export := func(i int) *database.Export {
 		t.Helper()
-		exp, err := e.mgr.Export(ctx, d.ID, snaps[i], "ann@example.com")
+		exp, err := e.snapshots.Export(ctx, d.ID, snaps[i], "ann@example.com")
 		if err != nil {
 			t.Fatalf("export %d: %v", i, err)
 		}
@@ -147,7 +147,7 @@ func TestReclaimDeletesExpiredSessions(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if _, err := e.mgr.Reclaim(ctx); err != nil {
+	if _, err := e.snapshots.Reclaim(ctx); err != nil {
 		t.Fatal(err)
 	}
 	// Seen from before its expiry, a session row that is still there would
@@ -169,22 +169,22 @@ func TestReclaimDeletesExpiredSessions(t *testing.T) {
 func TestTwoDownloadsShareOnePreparation(t *testing.T) {
 	ctx := context.Background()
 	e := mustEnv(t)
-	d, err := e.mgr.Create(ctx, "blobs", snapdeck.PlanProfessional)
+	d, err := e.create(ctx, "blobs", snapdeck.PlanProfessional)
 	if err != nil {
 		t.Fatal(err)
 	}
 	e.exec(t, d.ID, "CREATE TABLE b (v BLOB)")
 	e.exec(t, d.ID, "WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n+1 FROM c WHERE n < 500) INSERT INTO b SELECT randomblob(4000) FROM c")
-	s, err := e.mgr.Snapshot(ctx, d.ID, snapdeck.SnapshotOnDemand, "test", "system")
+	s, err := e.snapshots.Snapshot(ctx, d.ID, snapdeck.SnapshotOnDemand, "test", "system")
 	if err != nil {
 		t.Fatal(err)
 	}
-	first, err := e.mgr.Export(ctx, d.ID, s.ID, "ann@example.com")
+	first, err := e.snapshots.Export(ctx, d.ID, s.ID, "ann@example.com")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer first.Close()
-	second, err := e.mgr.Export(ctx, d.ID, s.ID, "bob@example.com")
+	second, err := e.snapshots.Export(ctx, d.ID, s.ID, "bob@example.com")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -239,7 +239,7 @@ func TestStalledDownloadDoesNotHoldUpItsExport(t *testing.T) {
 	// quick under the race detector.
 	t.Cleanup(database.SetFollowWindow(2, 200*time.Millisecond))
 	e := mustEnv(t)
-	d, err := e.mgr.Create(ctx, "blobs", snapdeck.PlanProfessional)
+	d, err := e.create(ctx, "blobs", snapdeck.PlanProfessional)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -249,12 +249,12 @@ func TestStalledDownloadDoesNotHoldUpItsExport(t *testing.T) {
 	for range 3 {
 		e.exec(t, d.ID, "WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n+1 FROM c WHERE n < 500) INSERT INTO b SELECT randomblob(4000) FROM c")
 	}
-	alone, err := e.mgr.Snapshot(ctx, d.ID, snapdeck.SnapshotOnDemand, "test", "system")
+	alone, err := e.snapshots.Snapshot(ctx, d.ID, snapdeck.SnapshotOnDemand, "test", "system")
 	if err != nil {
 		t.Fatal(err)
 	}
 	e.exec(t, d.ID, "INSERT INTO b SELECT randomblob(4000)")
-	along, err := e.mgr.Snapshot(ctx, d.ID, snapdeck.SnapshotOnDemand, "test", "system")
+	along, err := e.snapshots.Snapshot(ctx, d.ID, snapdeck.SnapshotOnDemand, "test", "system")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -262,7 +262,7 @@ func TestStalledDownloadDoesNotHoldUpItsExport(t *testing.T) {
 
 	export := func(s snapdeck.Snapshot, who string) *database.Export {
 		t.Helper()
-		x, err := e.mgr.Export(ctx, d.ID, s.ID, who)
+		x, err := e.snapshots.Export(ctx, d.ID, s.ID, who)
 		if err != nil {
 			t.Fatal(err)
 		}

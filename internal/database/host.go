@@ -49,6 +49,9 @@ type Host struct {
 	// ckptOwners names who took over the checkpoints of a database
 	// (TakeOverCheckpoints); it outlives the database's pools.
 	ckptOwners map[string]string
+	// committed, when set, hears of every commit of user SQL
+	// (host_checkpoint.go, OnCommit).
+	committed func(ctx context.Context, id string, wait bool)
 	// QueryTimeout interrupts a statement that runs longer.
 	QueryTimeout time.Duration
 	// MaxRows is how many rows a query shows.
@@ -351,7 +354,7 @@ func (h *Host) Tables(ctx context.Context, id string) ([]Table, error) {
 	if err != nil {
 		return nil, err
 	}
-	rows, err := p.ro.QueryContext(ctx, `SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name`)
+	rows, err := p.ro.QueryContext(ctx, `SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%'`+notReplicatorTable+` ORDER BY name`)
 	if err != nil {
 		return nil, fmt.Errorf("list tables of %s: %w", id, err)
 	}
@@ -419,6 +422,7 @@ func (h *Host) Query(ctx context.Context, id, sqlText string, readOnly bool) (*R
 	rolledBack := rollBack(ctx, conn)
 	if !readOnly {
 		p.ckpt.Nudge()
+		h.commit(ctx, id, true)
 	}
 	if err != nil {
 		msg := sqlMessage(err, readOnly, policy.refused, h.MaxValueBytes)

@@ -1,6 +1,7 @@
 package database
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/snapdeck/snapdeck/internal/snapdeck"
@@ -41,4 +42,26 @@ func (h *Host) TakeOverCheckpoints(id, owner string) (giveBack func(), err error
 		}
 		h.logger.Info("checkpoints given back", "database_id", id, "owner", owner)
 	}, nil
+}
+
+// OnCommit has f told of every run of user SQL that may have committed,
+// with its database's id: a Query-tab run before it returns (wait), a
+// lease's Nudge without waiting, as a lease may commit thousands of times
+// a second. A point-in-time replicator reads the WAL there, so that the
+// time it gives a Query-tab commit is before anyone saw it committed. Set
+// it once, before serving.
+func (h *Host) OnCommit(f func(ctx context.Context, id string, wait bool)) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.committed = f
+}
+
+// commit tells OnCommit's function of a commit to database id.
+func (h *Host) commit(ctx context.Context, id string, wait bool) {
+	h.mu.Lock()
+	f := h.committed
+	h.mu.Unlock()
+	if f != nil {
+		f(ctx, id, wait)
+	}
 }

@@ -196,9 +196,11 @@ func (l *Lease) Err() error {
 	}
 }
 
-// Nudge tells the database's checkpointer that the lease committed.
+// Nudge tells the database's checkpointer, and the replicator that
+// listens (Host.OnCommit), that the lease committed.
 func (l *Lease) Nudge() {
 	l.pool.ckpt.Nudge()
+	l.host.commit(l.ctx, l.id, false)
 }
 
 // Close ends the lease: an open transaction is rolled back and the
@@ -271,3 +273,7 @@ func (h *Host) revokeLeases(p *pool, why error) {
 		l.revoke(why)
 	}
 }
+
+// ForgetRefusal clears the authorizer's reason, so that Refused tells of
+// the next statement alone: a session runs many on one connection.
+func (l *Lease) ForgetRefusal() { l.policy.refused = "" }

@@ -113,14 +113,14 @@ func TestRestoreRevokesALeaseWithAnOpenTransaction(t *testing.T) {
 	ctx := context.Background()
 	e := mustEnv(t)
 	d, snap := e.twoHundredRows(t, "leased")
-	h := e.mgr.Host()
+	h := e.dbs.Host()
 	l := mustLease(t, h, d.ID, false)
 	for _, s := range []string{"BEGIN", "INSERT INTO t VALUES (1000000)"} {
 		if err := leaseExec(l, s); err != nil {
 			t.Fatalf("%s: %v", s, err)
 		}
 	}
-	j, err := e.mgr.Restore(ctx, d.ID, snap.ID, "ann@example.com")
+	_, j, err := e.snapshots.Restore(ctx, d.ID, snap.ID, "ann@example.com")
 	if err != nil {
 		t.Fatal(err)
 	}

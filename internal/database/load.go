@@ -30,6 +30,13 @@ type LoadSource struct {
 	Overwrite bool
 	// Limits bound the upload: --max-import-size and the SQL time limit.
 	Limits importfile.Limits
+	// Receive, when set, writes the upload into a new file in dir and
+	// returns its path and the name the user gave it: Load calls it once
+	// the database is known to take a load (CheckLoad), so that a
+	// refused load is refused before the file is received, and sets Path
+	// and Name from it. A refusal of Receive (too large, cut short) is
+	// the load's refusal.
+	Receive func(dir string) (path, name string, err error)
 }
 
 // reason is the Load snapshot's reason.
@@ -44,21 +51,21 @@ func (s LoadSource) reason() string {
 // takes them: tmp/uploads, on the data directory's file system so that a
 // checked SQLite file moves next to the database by a rename, and emptied
 // with the rest of tmp/ at every start.
-func (m *Manager) UploadDir() (string, error) {
-	dir := filepath.Join(m.snaps.cfg.TmpDir, "uploads")
+func (ss *Snapshots) UploadDir() (string, error) {
+	dir := filepath.Join(ss.cfg.TmpDir, "uploads")
 	return dir, os.MkdirAll(dir, 0o750)
 }
 
 // HoldsData reports whether a database has any table, view, index or
 // trigger: loading over it throws data away, which push-to-cloud does only
 // when told to.
-func (m *Manager) HoldsData(ctx context.Context, id string) (bool, error) {
-	db, err := m.host.DB(id)
+func (ss *Snapshots) HoldsData(ctx context.Context, id string) (bool, error) {
+	db, err := ss.host.DB(id)
 	if err != nil {
 		return false, err
 	}
 	var n int
-	if err := db.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_schema WHERE name NOT LIKE 'sqlite_%'").Scan(&n); err != nil {
+	if err := db.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_schema WHERE name NOT LIKE 'sqlite_%'"+notReplicatorTable).Scan(&n); err != nil {
 		return false, fmt.Errorf("look into database %s: %w", id, err)
 	}
 	return n > 0, nil
@@ -94,18 +101,18 @@ func errLoadUnderWay(d snapdeck.Database) error {
 // is announced, before any byte is sent, and the IMPORT DATABASE tab before
 // it receives the file; Load runs it again once the file is in, as the
 // database may have changed meanwhile.
-func (m *Manager) CheckLoad(ctx context.Context, d snapdeck.Database, overwrite bool) error {
+func (ss *Snapshots) CheckLoad(ctx context.Context, d snapdeck.Database, overwrite bool) error {
 	if d.Status != snapdeck.StatusRunning {
 		return &snapdeck.Error{Code: snapdeck.Busy, Reason: "ongoing-database-operation",
 			Message: fmt.Sprintf("The database is %s; load the file once it is running again.", d.Status)}
 	}
-	if _, checking := m.loads.loading.Load(d.ID); checking {
+	if _, checking := ss.loads.loading.Load(d.ID); checking {
 		return errLoadUnderWay(d)
 	}
 	if overwrite {
 		return nil
 	}
-	full, err := m.HoldsData(ctx, d.ID)
+	full, err := ss.HoldsData(ctx, d.ID)
 	if err != nil {
 		return err
 	}
@@ -134,7 +141,13 @@ func (m *Manager) CheckLoad(ctx context.Context, d snapdeck.Database, overwrite 
 // On-demand snapshot of the replaced data; whatever happens the database
 // serves again afterwards, with its old content if the swap did not
 // happen.
-func (m *Manager) Load(ctx context.Context, dbID string, src LoadSource, actor string) (snapdeck.Job, error) {
+func (ss *Snapshots) Load(ctx context.Context, dbID string, src LoadSource, actor string) (snapdeck.Job, error) {
+	if src.Receive != nil {
+		var err error
+		if src, err = ss.receive(ctx, dbID, src, actor); err != nil {
+			return snapdeck.Job{}, err
+		}
+	}
 	defer os.Remove(src.Path)
 	start := time.Now()
 	detail := "from " + src.Name
@@ -142,33 +155,33 @@ func (m *Manager) Load(ctx context.Context, dbID string, src LoadSource, actor s
 		detail = src.Reason + " of " + src.Name
 	}
 	refuse := func(err error) (snapdeck.Job, error) {
-		m.record(ctx, actor, activity.Load, dbID, "", err, time.Since(start), detail)
+		ss.record(ctx, actor, activity.Load, dbID, "", err, time.Since(start), detail)
 		return snapdeck.Job{}, err
 	}
-	d, err := m.db.FindDatabase(ctx, dbID)
+	d, err := ss.db.FindDatabase(ctx, dbID)
 	if err != nil {
 		return refuse(err)
 	}
-	if err := m.CheckLoad(ctx, d, src.Overwrite); err != nil {
+	if err := ss.CheckLoad(ctx, d, src.Overwrite); err != nil {
 		return refuse(err)
 	}
-	if _, checking := m.loads.loading.LoadOrStore(dbID, struct{}{}); checking {
+	if _, checking := ss.loads.loading.LoadOrStore(dbID, struct{}{}); checking {
 		return refuse(errLoadUnderWay(d))
 	}
 	// Once the database is marked loading, its status keeps other loads
 	// out; until then, this mark does.
-	defer m.loads.loading.Delete(dbID)
+	defer ss.loads.loading.Delete(dbID)
 	select {
-	case m.loads.checks <- struct{}{}:
+	case ss.loads.checks <- struct{}{}:
 	default:
 		return refuse(&snapdeck.Error{Code: snapdeck.TooMany, Reason: "import-checks-busy",
-			Message: fmt.Sprintf("This console is already checking %d uploaded files, the most it checks at once (--import-checks); nothing was changed: load the file again in a minute.", cap(m.loads.checks))})
+			Message: fmt.Sprintf("This console is already checking %d uploaded files, the most it checks at once (--import-checks); nothing was changed: load the file again in a minute.", cap(ss.loads.checks))})
 	}
-	release := sync.OnceFunc(func() { <-m.loads.checks })
+	release := sync.OnceFunc(func() { <-ss.loads.checks })
 	defer release()
 	// Next to the database file, so the swap is a rename; a crash leaves
 	// a .load- file that Recover removes.
-	tmp := tempPath(m.host.Path(dbID), tempLoad, "")
+	tmp := tempPath(ss.host.Path(dbID), tempLoad, "")
 	res, err := importfile.Prepare(ctx, src.Path, tmp, src.Limits, nil)
 	release()
 	if err != nil && ctx.Err() != nil {
@@ -176,18 +189,18 @@ func (m *Manager) Load(ctx context.Context, dbID string, src LoadSource, actor s
 			Message: "The check of the file stopped before it ended: its client went away, or the console is shutting down. Nothing was changed; load the file again."}
 	}
 	if err != nil {
-		m.logger.Info("upload refused", "database_id", dbID, "user", actor, "err", err)
+		ss.logger.Info("upload refused", "database_id", dbID, "user", actor, "err", err)
 		return refuse(err)
 	}
 	detail += " (" + res.Format.Label() + ")"
-	j, err := m.replace(ctx, dbID, replacement{door: "load", kind: snapdeck.JobLoad, status: snapdeck.StatusLoading,
+	_, j, err := ss.replace(ctx, dbID, replacement{door: "load", kind: snapdeck.JobLoad, status: snapdeck.StatusLoading,
 		action: activity.Load, actor: actor, detail: detail, safetyReason: "Before load of " + src.Name,
 		swapping: "Swapping in the loaded data", held: tmp,
 		prepare: func(context.Context, snapdeck.Database, *job.Progress) (prepared, error) {
 			return prepared{path: tmp, size: res.Size, point: "prepared", done: fmt.Sprintf("Loaded %s into %s", src.Name, d.Name)}, nil
 		},
 		seal: func(ctx context.Context, d snapdeck.Database, p *job.Progress) error {
-			return m.takeLoadSnapshot(ctx, d, src, p)
+			return ss.takeLoadSnapshot(ctx, d, src, p)
 		}})
 	if err != nil {
 		return refuse(err)
@@ -195,17 +208,43 @@ func (m *Manager) Load(ctx context.Context, dbID string, src LoadSource, actor s
 	return j, nil
 }
 
+// receive checks that the database takes a load before src.Receive
+// writes the upload, and returns src with the file's path and name. A
+// refusal is recorded, under the file's name once it is known.
+func (ss *Snapshots) receive(ctx context.Context, dbID string, src LoadSource, actor string) (LoadSource, error) {
+	d, err := ss.findDatabase(ctx, dbID)
+	if err == nil {
+		err = ss.CheckLoad(ctx, d, src.Overwrite)
+	}
+	var dir string
+	if err == nil {
+		dir, err = ss.UploadDir()
+	}
+	if err == nil {
+		src.Path, src.Name, err = src.Receive(dir)
+		src.Receive = nil
+	}
+	if err != nil {
+		detail := ""
+		if src.Name != "" {
+			detail = "from " + src.Name
+		}
+		ss.record(ctx, actor, activity.Load, dbID, "", err, 0, detail)
+	}
+	return src, err
+}
+
 // takeLoadSnapshot takes the Load snapshot of the data just loaded into d,
 // which is still marked loading, so that no one writes before it holds
 // exactly what was loaded.
-func (m *Manager) takeLoadSnapshot(ctx context.Context, d snapdeck.Database, src LoadSource, p *job.Progress) error {
-	p.Stage("Taking the Load snapshot", m.host.Size(d.ID))
-	rec, err := m.newSnapshot(ctx, d, snapdeck.SnapshotLoad, src.reason())
+func (ss *Snapshots) takeLoadSnapshot(ctx context.Context, d snapdeck.Database, src LoadSource, p *job.Progress) error {
+	p.Stage("Taking the Load snapshot", ss.host.Size(d.ID))
+	rec, err := ss.newSnapshot(ctx, d, snapdeck.SnapshotLoad, src.reason())
 	if err != nil {
 		return err
 	}
 	p.SetSnapshot(rec.ID)
-	if err := m.capture(ctx, &rec, p.Bytes); err != nil {
+	if err := ss.capture(ctx, &rec, p.Bytes); err != nil {
 		return fmt.Errorf("the data was loaded, but its Load snapshot failed: %w", err)
 	}
 	return nil

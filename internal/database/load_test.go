@@ -42,7 +42,7 @@ func (e *env) upload(t *testing.T, fixture string) database.LoadSource {
 // that "unchanged" means the data, whatever SQLite did to the file.
 func (e *env) contentHash(t *testing.T, id string) string {
 	t.Helper()
-	db, err := e.mgr.Host().DB(id)
+	db, err := e.dbs.Host().DB(id)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,7 +84,7 @@ func (e *env) contentHash(t *testing.T, id string) string {
 // snapshotsOf lists a database's snapshots of one type.
 func (e *env) snapshotsOf(t *testing.T, id string, typ snapdeck.SnapshotType) []snapdeck.Snapshot {
 	t.Helper()
-	list, _, err := e.mgr.FindSnapshots(context.Background(), snapdeck.SnapshotFilter{DatabaseID: id, Type: typ})
+	list, _, err := e.snapshots.FindSnapshots(context.Background(), snapdeck.SnapshotFilter{DatabaseID: id, Type: typ})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,7 +96,7 @@ func (e *env) snapshotsOf(t *testing.T, id string, typ snapdeck.SnapshotType) []
 func TestLoadEachFormat(t *testing.T) {
 	ctx := context.Background()
 	e := mustEnv(t)
-	d, err := e.mgr.Create(ctx, "orders", snapdeck.PlanProfessional)
+	d, err := e.create(ctx, "orders", snapdeck.PlanProfessional)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,7 +109,7 @@ func TestLoadEachFormat(t *testing.T) {
 	}
 	for i, tc := range cases {
 		before := e.contentHash(t, d.ID)
-		j, err := e.mgr.Load(ctx, d.ID, e.upload(t, tc.fixture), "ann@example.com")
+		j, err := e.snapshots.Load(ctx, d.ID, e.upload(t, tc.fixture), "ann@example.com")
 		if err != nil {
 			t.Fatalf("%s: %v", tc.fixture, err)
 		}
@@ -133,7 +133,7 @@ func TestLoadEachFormat(t *testing.T) {
 		if len(safety) != i+1 || safety[0].Reason != "Before load of "+filepath.Base(tc.fixture) || safety[0].ID != j.TargetID {
 			t.Errorf("%s: safety snapshots got %+v", tc.fixture, safety)
 		}
-		if got, _ := e.mgr.Find(ctx, d.ID); got.Status != snapdeck.StatusRunning {
+		if got, _ := e.dbs.Find(ctx, d.ID); got.Status != snapdeck.StatusRunning {
 			t.Errorf("%s: status got %s, want running", tc.fixture, got.Status)
 		}
 		if got, want := e.mode(t, d.ID), os.FileMode(snapdeck.FileMode)&^umask(); got != want {
@@ -142,7 +142,7 @@ func TestLoadEachFormat(t *testing.T) {
 	}
 	// The first safety snapshot undoes the first load.
 	first := e.snapshotsOf(t, d.ID, snapdeck.SnapshotOnDemand)
-	rj, err := e.mgr.Restore(ctx, d.ID, first[len(first)-1].ID, "ann@example.com")
+	_, rj, err := e.snapshots.Restore(ctx, d.ID, first[len(first)-1].ID, "ann@example.com")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,7 +158,7 @@ func TestLoadEachFormat(t *testing.T) {
 func TestLoadRefusesHostileFiles(t *testing.T) {
 	ctx := context.Background()
 	e := mustEnv(t)
-	d, err := e.mgr.Create(ctx, "ledger", snapdeck.PlanProfessional)
+	d, err := e.create(ctx, "ledger", snapdeck.PlanProfessional)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -176,7 +176,7 @@ func TestLoadRefusesHostileFiles(t *testing.T) {
 		t.Fatalf("corpus: got %d files", len(files))
 	}
 	for _, f := range files {
-		_, err := e.mgr.Load(ctx, d.ID, e.upload(t, f), "ann@example.com")
+		_, err := e.snapshots.Load(ctx, d.ID, e.upload(t, f), "ann@example.com")
 		se, ok := snapdeck.AsError(err)
 		if !ok || (se.Code != snapdeck.Invalid && se.Code != snapdeck.TooLarge) || se.Message == "" {
 			t.Errorf("%s: got %v, want an Invalid or TooLarge refusal", filepath.Base(f), err)
@@ -189,10 +189,10 @@ func TestLoadRefusesHostileFiles(t *testing.T) {
 	if all := e.snapshotsOf(t, d.ID, ""); len(all) != 0 {
 		t.Errorf("snapshots after refusals: got %d, want none", len(all))
 	}
-	if got, _ := e.mgr.Find(ctx, d.ID); got.Status != snapdeck.StatusRunning {
+	if got, _ := e.dbs.Find(ctx, d.ID); got.Status != snapdeck.StatusRunning {
 		t.Errorf("status: got %s, want running", got.Status)
 	}
-	entries, _ := os.ReadDir(e.mgr.Host().Dir())
+	entries, _ := os.ReadDir(e.dbs.Host().Dir())
 	for _, en := range entries {
 		if strings.Contains(en.Name(), ".load-") {
 			t.Errorf("left behind: %s", en.Name())
@@ -223,11 +223,11 @@ func TestLoadRefusesHostileFiles(t *testing.T) {
 func (e *env) mustEmptyAndFull(t *testing.T) (empty, full snapdeck.Database) {
 	t.Helper()
 	ctx := context.Background()
-	empty, err := e.mgr.Create(ctx, "empty", snapdeck.PlanFree)
+	empty, err := e.create(ctx, "empty", snapdeck.PlanFree)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if full, err = e.mgr.Create(ctx, "full", snapdeck.PlanFree); err != nil {
+	if full, err = e.create(ctx, "full", snapdeck.PlanFree); err != nil {
 		t.Fatal(err)
 	}
 	e.exec(t, full.ID, "CREATE TABLE t (n INTEGER)")
@@ -242,7 +242,7 @@ func TestLoadRefusesADatabaseWithDataUnlessOverwrite(t *testing.T) {
 	empty, full := e.mustEmptyAndFull(t)
 	src := e.upload(t, filepath.Join("..", "importfile", "testdata", "good.sql"))
 	src.Overwrite = false
-	_, err := e.mgr.Load(ctx, full.ID, src, "api key k")
+	_, err := e.snapshots.Load(ctx, full.ID, src, "api key k")
 	if se, ok := snapdeck.AsError(err); !ok || se.Reason != "database-not-empty" {
 		t.Fatalf("load without overwrite onto data: got %v, want database-not-empty", err)
 	}
@@ -251,7 +251,7 @@ func TestLoadRefusesADatabaseWithDataUnlessOverwrite(t *testing.T) {
 	}
 	src = e.upload(t, filepath.Join("..", "importfile", "testdata", "good.sql"))
 	src.Overwrite, src.Reason = false, "push-to-cloud"
-	j, err := e.mgr.Load(ctx, empty.ID, src, "api key k")
+	j, err := e.snapshots.Load(ctx, empty.ID, src, "api key k")
 	if err != nil {
 		t.Fatalf("load onto an empty database: %v", err)
 	}
@@ -284,7 +284,7 @@ func TestCheckLoad(t *testing.T) {
 			"Database full already holds data; loading would overwrite it. Nothing was changed: push again with --overwrite to replace it."},
 		{"restoring", restoring, true, "ongoing-database-operation", "The database is restoring; load the file once it is running again."},
 	} {
-		err := e.mgr.CheckLoad(ctx, tc.d, tc.overwrite)
+		err := e.snapshots.CheckLoad(ctx, tc.d, tc.overwrite)
 		se, _ := snapdeck.AsError(err)
 		switch {
 		case tc.reason == "" && err != nil:
@@ -313,7 +313,7 @@ func TestLoadsAreOnePerDatabaseAndFewAtOnce(t *testing.T) {
 	}
 	var dbs []snapdeck.Database
 	for _, name := range []string{"first", "second", "third"} {
-		d, err := e.mgr.Create(ctx, name, snapdeck.PlanProfessional)
+		d, err := e.create(ctx, name, snapdeck.PlanProfessional)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -330,11 +330,11 @@ func TestLoadsAreOnePerDatabaseAndFewAtOnce(t *testing.T) {
 		cctx, cancel := context.WithCancel(ctx)
 		r := running{stop: cancel, err: make(chan error, 1)}
 		go func() {
-			_, err := e.mgr.Load(cctx, d.ID, source(), "ann@example.com")
+			_, err := e.snapshots.Load(cctx, d.ID, source(), "ann@example.com")
 			r.err <- err
 		}()
 		deadline := time.Now().Add(10 * time.Second)
-		for e.mgr.CheckLoad(ctx, d, true) == nil {
+		for e.snapshots.CheckLoad(ctx, d, true) == nil {
 			if time.Now().After(deadline) {
 				t.Fatalf("the load into %s was never checked", d.Name)
 			}
@@ -343,12 +343,12 @@ func TestLoadsAreOnePerDatabaseAndFewAtOnce(t *testing.T) {
 		return r
 	}
 	first := start(dbs[0])
-	_, err := e.mgr.Load(ctx, dbs[0].ID, source(), "ann@example.com")
+	_, err := e.snapshots.Load(ctx, dbs[0].ID, source(), "ann@example.com")
 	if se, _ := snapdeck.AsError(err); se == nil || se.Code != snapdeck.Busy || se.Reason != "ongoing-database-operation" {
 		t.Errorf("a second load into the same database: got %v, want Busy ongoing-database-operation", err)
 	}
 	second := start(dbs[1])
-	_, err = e.mgr.Load(ctx, dbs[2].ID, source(), "ann@example.com")
+	_, err = e.snapshots.Load(ctx, dbs[2].ID, source(), "ann@example.com")
 	if se, _ := snapdeck.AsError(err); se == nil || se.Code != snapdeck.TooMany {
 		t.Errorf("a third check at once (the default cap is %d): got %v, want TooMany", database.DefaultImportChecks, err)
 	}
@@ -359,12 +359,12 @@ func TestLoadsAreOnePerDatabaseAndFewAtOnce(t *testing.T) {
 		if se, _ := snapdeck.AsError(err); se == nil || se.Reason != "import-check-stopped" || time.Since(stopped) > 2*time.Second {
 			t.Errorf("check %d stopped by its caller: got %v after %s, want import-check-stopped at once", i+1, err, time.Since(stopped))
 		}
-		if err := e.mgr.CheckLoad(ctx, dbs[i], true); err != nil {
+		if err := e.snapshots.CheckLoad(ctx, dbs[i], true); err != nil {
 			t.Errorf("database %s after its check stopped: got %v, want it free", dbs[i].Name, err)
 		}
 	}
 	for _, d := range dbs {
-		if got, _ := e.mgr.Find(ctx, d.ID); got.Status != snapdeck.StatusRunning {
+		if got, _ := e.dbs.Find(ctx, d.ID); got.Status != snapdeck.StatusRunning {
 			t.Errorf("%s: got %s, want running", d.Name, got.Status)
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/snapdeck/snapdeck/internal/activity"
 	"github.com/snapdeck/snapdeck/internal/database"
 	"github.com/snapdeck/snapdeck/internal/snapdeck"
 )
@@ -20,11 +21,12 @@ func (h heard) SnapshotEnded(s snapdeck.Snapshot, _ time.Duration) {
 	h <- "snapshot " + s.Reason + " " + string(s.Status)
 }
 
-// TestManagerTellsItsObserver checks the observer given to NewManager, the
-// one way the scheduler, metrics and the webhook hear of the Manager: a
-// database created empty or from a snapshot, running, and a snapshot that
-// ended. NewManager refuses to build a Manager without its dependencies.
-func TestManagerTellsItsObserver(t *testing.T) {
+// TestServicesTellTheirObserver checks the observer given to the
+// services, the one way the scheduler, metrics and the webhook hear of
+// them: a database created empty or from a snapshot, running, and a
+// snapshot that ended. Neither constructor builds a service without its
+// dependencies.
+func TestServicesTellTheirObserver(t *testing.T) {
 	ctx := context.Background()
 	h := make(heard, 10)
 	e := mustEnv(t, func(c *database.Config) { c.Observer = h })
@@ -39,18 +41,18 @@ func TestManagerTellsItsObserver(t *testing.T) {
 			t.Fatalf("observer: told nothing, want %q", want)
 		}
 	}
-	d, err := e.mgr.Create(ctx, "orders", snapdeck.PlanFree)
+	d, err := e.create(ctx, "orders", snapdeck.PlanFree)
 	if err != nil {
 		t.Fatal(err)
 	}
 	expect("created orders running")
-	s, j, err := e.mgr.TakeSnapshot(ctx, d.ID, snapdeck.SnapshotOnDemand, "before the change", "ann@example.com")
+	s, j, err := e.snapshots.TakeSnapshot(ctx, d.ID, snapdeck.SnapshotOnDemand, "before the change", "ann@example.com")
 	if err != nil {
 		t.Fatal(err)
 	}
 	e.waitJob(t, j.ID)
 	expect("snapshot before the change completed")
-	_, j, err = e.mgr.CreateFromSnapshot(ctx, d.ID, s.ID, "copy", snapdeck.PlanFree, "ann@example.com")
+	_, j, err = e.copy(ctx, d.ID, s.ID, "copy", snapdeck.PlanFree, "ann@example.com")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,11 +60,17 @@ func TestManagerTellsItsObserver(t *testing.T) {
 	expect("created copy running")
 
 	for name, cfg := range map[string]database.Config{
-		"no store":          {Host: e.mgr.Host()},
-		"no snapshot store": {Store: e.db, Host: e.mgr.Host()},
+		"no store":          {Host: e.dbs.Host()},
+		"no snapshot store": {Store: e.db, Host: e.dbs.Host()},
 	} {
-		if m, err := database.NewManager(cfg); err == nil || m != nil {
-			t.Errorf("%s: got a Manager, want an error", name)
+		if s, err := database.NewSnapshots(cfg); err == nil || s != nil {
+			t.Errorf("%s: got Snapshots, want an error", name)
 		}
+	}
+	if d, err := database.NewDatabases(database.Config{Store: e.db, Host: e.dbs.Host()}, e.snapshots); err == nil || d != nil {
+		t.Errorf("no activity recorder: got Databases, want an error")
+	}
+	if d, err := database.NewDatabases(database.Config{Store: e.db, Host: e.dbs.Host(), Activity: activity.New(e.db, nil, nil)}, nil); err == nil || d != nil {
+		t.Errorf("no Snapshots: got Databases, want an error")
 	}
 }

@@ -3,33 +3,45 @@ package database
 import (
 	"context"
 
+	"github.com/snapdeck/snapdeck/internal/activity"
 	"github.com/snapdeck/snapdeck/internal/snapdeck"
 )
 
 // Pause stops a running database from serving: its connections close and
-// queries are refused until Resume. Its file and snapshots stay.
-func (m *Manager) Pause(ctx context.Context, id string) (snapdeck.Database, error) {
-	d, err := m.db.TransitionDatabase(ctx, id, []snapdeck.Status{snapdeck.StatusRunning}, snapdeck.StatusPaused)
-	if err != nil {
-		return d, err
+// queries are refused until Resume. Its file and snapshots stay. It is
+// recorded as database.pause, refused or not, and returns the database
+// as it now is.
+func (ds *Databases) Pause(ctx context.Context, actor, id string) (snapdeck.Database, error) {
+	d, err := ds.find(ctx, id)
+	if err == nil {
+		d, err = ds.db.TransitionDatabase(ctx, id, []snapdeck.Status{snapdeck.StatusRunning}, snapdeck.StatusPaused)
 	}
-	if err := m.host.CloseDatabase(ctx, id); err != nil {
-		// The status already refuses queries; an unclosed pool only holds
-		// file handles until the next restart.
-		m.logger.Warn("close paused database", "database_id", id, "err", err)
+	if err == nil {
+		ds.stopPITR(ctx, id)
+		if cerr := ds.host.CloseDatabase(ctx, id); cerr != nil {
+			// The status already refuses queries; an unclosed pool only
+			// holds file handles until the next restart.
+			ds.logger.Warn("close paused database", "database_id", id, "err", cerr)
+		}
+		ds.logger.Info("database paused", "database_id", id)
+		d.SizeBytes = ds.host.Size(id)
 	}
-	m.logger.Info("database paused", "database_id", id)
-	d.SizeBytes = m.host.Size(id)
-	return d, nil
+	ds.record(ctx, actor, activity.DatabasePause, id, "", err, 0, "")
+	return d, err
 }
 
-// Resume lets a paused database serve again.
-func (m *Manager) Resume(ctx context.Context, id string) (snapdeck.Database, error) {
-	d, err := m.db.TransitionDatabase(ctx, id, []snapdeck.Status{snapdeck.StatusPaused}, snapdeck.StatusRunning)
-	if err != nil {
-		return d, err
+// Resume lets a paused database serve again, recorded as
+// database.resume, and returns the database as it now is.
+func (ds *Databases) Resume(ctx context.Context, actor, id string) (snapdeck.Database, error) {
+	d, err := ds.find(ctx, id)
+	if err == nil {
+		d, err = ds.db.TransitionDatabase(ctx, id, []snapdeck.Status{snapdeck.StatusPaused}, snapdeck.StatusRunning)
 	}
-	m.logger.Info("database resumed", "database_id", id)
-	d.SizeBytes = m.host.Size(id)
-	return d, nil
+	if err == nil {
+		ds.startPITR(ctx, d)
+		ds.logger.Info("database resumed", "database_id", id)
+		d.SizeBytes = ds.host.Size(id)
+	}
+	ds.record(ctx, actor, activity.DatabaseResume, id, "", err, 0, "")
+	return d, err
 }

@@ -120,6 +120,9 @@ func (p *queryPolicy) authorize(action sqlite.AuthorizerActionCode, arg1, arg2, 
 			return deny("writing %s is refused: it rewrites raw pages of the file and would corrupt the database", strings.ToLower(arg1))
 		}
 	}
+	if table, ok := replicatorTableChanged(action, arg1, arg2); ok {
+		return deny("changing %s is refused: point-in-time replication keeps it, and the database's history depends on it", table)
+	}
 	return sqlite.AuthorizerOK
 }
 

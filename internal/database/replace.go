@@ -129,7 +129,7 @@ type prepared struct {
 
 // fromSnapshot is the preparer that writes the image of the snapshot
 // source yields (already known, or taken in the job) next to the database.
-func (m *Manager) fromSnapshot(source func(context.Context, *job.Progress) (store.SnapshotRecord, error)) preparer {
+func (ss *Snapshots) fromSnapshot(source func(context.Context, *job.Progress) (store.SnapshotRecord, error)) preparer {
 	return func(ctx context.Context, d snapdeck.Database, p *job.Progress) (prepared, error) {
 		s, err := source(ctx, p)
 		if err == nil {
@@ -139,9 +139,9 @@ func (m *Manager) fromSnapshot(source func(context.Context, *job.Progress) (stor
 			return prepared{}, err
 		}
 		p.Stage("Writing the snapshot's data", s.SizeBytes)
-		out := prepared{path: tempPath(m.host.Path(d.ID), tempRestore, ""), size: s.SizeBytes, point: "materialized",
+		out := prepared{path: tempPath(ss.host.Path(d.ID), tempRestore, ""), size: s.SizeBytes, point: "materialized",
 			done: fmt.Sprintf("Restored %s to the snapshot of %s", d.Name, s.CreatedAt.Format(timeFormat))}
-		if err := snapshot.Materialize(ctx, m.snaps.cfg.Store, image(s), out.path, snapshot.ForRestore, p.Bytes); err != nil {
+		if err := snapshot.Materialize(ctx, ss.cfg.Store, image(s), out.path, snapshot.ForRestore, p.Bytes); err != nil {
 			os.Remove(out.path)
 			return prepared{}, err
 		}
@@ -168,56 +168,59 @@ const timeFormat = "2006-01-02 15:04:05 UTC"
 // at any point leaves the old content, or the new one with the kept file,
 // from which Recover captures the safety snapshot at the next start.
 //
-// The job records the outcome in the activity log; a refusal before the
-// job is the caller's to record.
-func (m *Manager) replace(ctx context.Context, dbID string, r replacement) (snapdeck.Job, error) {
-	d, err := m.db.TransitionDatabase(ctx, dbID, []snapdeck.Status{snapdeck.StatusRunning}, r.status)
+// It returns the database as the replace marked it and the job. The job
+// records the outcome in the activity log; a refusal before the job is the
+// caller's to record.
+func (ss *Snapshots) replace(ctx context.Context, dbID string, r replacement) (snapdeck.Database, snapdeck.Job, error) {
+	d, err := ss.db.TransitionDatabase(ctx, dbID, []snapdeck.Status{snapdeck.StatusRunning}, r.status)
 	if err != nil {
 		if r.held != "" {
 			snapdeck.RemoveDatabaseFiles(r.held)
 		}
-		return snapdeck.Job{}, err
+		return snapdeck.Database{}, snapdeck.Job{}, err
 	}
+	d.SizeBytes = ss.host.Size(dbID)
 	start := time.Now()
-	j, err := m.snaps.cfg.Jobs.Start(ctx, snapdeck.Job{Kind: r.kind, DatabaseID: dbID, SnapshotID: r.snapshotID, Actor: r.actor},
+	j, err := ss.cfg.Jobs.Start(ctx, snapdeck.Job{Kind: r.kind, DatabaseID: dbID, SnapshotID: r.snapshotID, Actor: r.actor},
 		func(ctx context.Context, p *job.Progress) error {
-			err := m.runReplace(ctx, d, r, p)
-			m.record(ctx, r.actor, r.action, dbID, p.Job().SnapshotID, err, time.Since(start), r.detail)
+			err := ss.runReplace(ctx, d, r, p)
+			ss.record(ctx, r.actor, r.action, dbID, p.Job().SnapshotID, err, time.Since(start), r.detail)
 			return err
 		})
 	if err != nil {
 		if r.held != "" {
 			snapdeck.RemoveDatabaseFiles(r.held)
 		}
-		m.setStatus(dbID, snapdeck.StatusRunning)
+		ss.setStatus(dbID, snapdeck.StatusRunning)
+		return snapdeck.Database{}, j, err
 	}
-	return j, err
+	return d, j, nil
 }
 
 // runReplace is replace's job.
-func (m *Manager) runReplace(ctx context.Context, d snapdeck.Database, r replacement, p *job.Progress) error {
+func (ss *Snapshots) runReplace(ctx context.Context, d snapdeck.Database, r replacement, p *job.Progress) error {
 	if r.held != "" {
 		defer snapdeck.RemoveDatabaseFiles(r.held)
 	}
 	swapped := false
 	defer func() {
 		if !swapped {
-			m.setStatus(d.ID, snapdeck.StatusRunning)
+			ss.setStatus(d.ID, snapdeck.StatusRunning)
 		}
 	}()
 	// The base of the safety snapshot's deltas is the latest snapshot
 	// before the replace, the one closest to the replaced data; a load's
 	// Load snapshot is later and holds the new data.
-	base := m.latestRoot(ctx, d.ID)
-	safety, err := m.newSnapshot(ctx, d, snapdeck.SnapshotOnDemand, r.safetyReason)
+	base := ss.latestRoot(ctx, d.ID)
+	safety, err := ss.newSnapshot(ctx, d, snapdeck.SnapshotOnDemand, r.safetyReason)
 	if err != nil {
 		return err
 	}
 	defer func() {
 		if !swapped {
 			// Nothing was replaced, so there is nothing to undo.
-			if derr := m.db.DeleteSnapshot(context.Background(), safety.ID); derr != nil {
-				m.logger.Warn("remove the unused safety snapshot", "snapshot_id", safety.ID, "err", derr)
+			if derr := ss.db.DeleteSnapshot(context.Background(), safety.ID); derr != nil {
+				ss.logger.Warn("remove the unused safety snapshot", "snapshot_id", safety.ID, "err", derr)
 			}
 		}
 	}()
@@ -233,26 +236,31 @@ func (m *Manager) runReplace(ctx context.Context, d snapdeck.Database, r replace
 	}
 	fault(r.door + ":" + in.point)
 	p.Stage(r.swapping, in.size)
-	undo := tempPath(m.host.Path(d.ID), tempUndo, safety.ID)
-	l := m.lock(d.ID)
+	undo := tempPath(ss.host.Path(d.ID), tempUndo, safety.ID)
+	l := ss.lock(d.ID)
 	l.Lock()
-	err = m.host.Replace(ctx, d.ID, in.path, func(tmpPath, dbPath string) error {
+	// Litestream holds the WAL open: it stops, after a last upload, for
+	// the swap, and goes on over the new file with the same history, so
+	// that a restore to a time before the swap gives the old content.
+	ss.stopPITRForReplace(ctx, d.ID)
+	err = ss.host.Replace(ctx, d.ID, in.path, func(tmpPath, dbPath string) error {
 		_, err := snapshot.InstallKeeping(tmpPath, dbPath, undo)
 		return err
 	})
+	ss.startPITR(ctx, d)
 	l.Unlock()
 	if err != nil {
 		return err
 	}
 	swapped = true
-	m.logger.Info("database replaced", "database_id", d.ID, "operation", r.door, "user", r.actor, "bytes", in.size)
+	ss.logger.Info("database replaced", "database_id", d.ID, "operation", r.door, "user", r.actor, "bytes", in.size)
 	var sealErr error
 	if r.seal != nil {
 		sealErr = r.seal(ctx, d, p)
 	}
-	m.setStatus(d.ID, snapdeck.StatusRunning)
+	ss.setStatus(d.ID, snapdeck.StatusRunning)
 	fault(r.door + ":swapped")
-	if err := m.captureUndo(ctx, &safety, undo, base, r.door, p); err != nil {
+	if err := ss.captureUndo(ctx, &safety, undo, base, r.door, p); err != nil {
 		return errors.Join(sealErr, err)
 	}
 	if sealErr != nil {
@@ -265,13 +273,13 @@ func (m *Manager) runReplace(ctx context.Context, d snapdeck.Database, r replace
 
 // latestRoot is the root of the database's latest completed snapshot, the
 // base of a capture's deltas; "" when it has none.
-func (m *Manager) latestRoot(ctx context.Context, dbID string) string {
-	prev, err := m.db.LatestCompletedSnapshot(ctx, dbID)
+func (ss *Snapshots) latestRoot(ctx context.Context, dbID string) string {
+	prev, err := ss.db.LatestCompletedSnapshot(ctx, dbID)
 	if err == nil {
 		return prev.Root
 	}
 	if snapdeck.ErrorCode(err) != snapdeck.NotFound {
-		m.logger.Warn("find the base of a snapshot", "database_id", dbID, "err", err)
+		ss.logger.Warn("find the base of a snapshot", "database_id", dbID, "err", err)
 	}
 	return ""
 }
@@ -280,7 +288,7 @@ func (m *Manager) latestRoot(ctx context.Context, dbID string) string {
 // undo, with base as its deltas' base, then removes the file. On failure
 // the file stays, so the undo is not lost: the error names it, and the next
 // start tries again. door names the operation for the crash tests.
-func (m *Manager) captureUndo(ctx context.Context, rec *store.SnapshotRecord, undo, base, door string, p *job.Progress) error {
+func (ss *Snapshots) captureUndo(ctx context.Context, rec *store.SnapshotRecord, undo, base, door string, p *job.Progress) error {
 	var size int64
 	if fi, err := os.Stat(undo); err == nil {
 		size = fi.Size()
@@ -290,7 +298,7 @@ func (m *Manager) captureUndo(ctx context.Context, rec *store.SnapshotRecord, un
 		p.Stage("Taking the safety snapshot of the replaced data", size)
 		progress = p.Bytes
 	}
-	err := m.captureWithBase(ctx, rec, undo, base, progress)
+	err := ss.captureWithBase(ctx, rec, undo, base, progress)
 	snapshot.ForgetFile(undo)
 	if err != nil {
 		return fmt.Errorf("the data was replaced, but its safety snapshot failed; the replaced data is kept in %s until it succeeds at the next start: %w", undo, err)
@@ -306,8 +314,8 @@ func (m *Manager) captureUndo(ctx context.Context, rec *store.SnapshotRecord, un
 // the swap: nothing was replaced, the second name goes) or the only copy of
 // the replaced data (after the swap: the safety snapshot is captured from
 // it now, before anything serves, and only then is it removed).
-func (m *Manager) recoverUndo(ctx context.Context) error {
-	entries, err := os.ReadDir(m.host.Dir())
+func (ss *Snapshots) recoverUndo(ctx context.Context) error {
+	entries, err := os.ReadDir(ss.host.Dir())
 	if err != nil {
 		return err
 	}
@@ -317,27 +325,27 @@ func (m *Manager) recoverUndo(ctx context.Context) error {
 		if !ok || purpose != tempUndo || strings.HasSuffix(sid, "-wal") || strings.HasSuffix(sid, "-shm") || strings.HasSuffix(sid, "-journal") {
 			continue
 		}
-		undo := filepath.Join(m.host.Dir(), e.Name())
-		rec, err := m.db.FindSnapshot(ctx, sid)
+		undo := filepath.Join(ss.host.Dir(), e.Name())
+		rec, err := ss.db.FindSnapshot(ctx, sid)
 		uf, uerr := os.Stat(undo)
-		df, derr := os.Stat(m.host.Path(dbID))
+		df, derr := os.Stat(ss.host.Path(dbID))
 		switch {
 		case err == nil && rec.Status == snapdeck.SnapshotCompleted,
 			snapdeck.ErrorCode(err) == snapdeck.NotFound,
 			uerr == nil && derr == nil && os.SameFile(uf, df):
 			snapdeck.RemoveDatabaseFiles(undo)
 			if err == nil && rec.Status != snapdeck.SnapshotCompleted {
-				errs = append(errs, m.db.DeleteSnapshot(ctx, sid)) // nothing was replaced: no undo to keep
+				errs = append(errs, ss.db.DeleteSnapshot(ctx, sid)) // nothing was replaced: no undo to keep
 			}
 			continue
 		case err != nil:
 			errs = append(errs, err)
 			continue
 		}
-		m.logger.Warn("a restore, overwrite or load was stopped after its swap; taking its safety snapshot from the replaced data", "database_id", dbID, "snapshot_id", sid)
+		ss.logger.Warn("a restore, overwrite or load was stopped after its swap; taking its safety snapshot from the replaced data", "database_id", dbID, "snapshot_id", sid)
 		rec.Status, rec.Error = snapdeck.SnapshotPending, ""
-		if err := m.captureUndo(ctx, &rec, undo, m.latestRoot(ctx, dbID), "recover", nil); err != nil {
-			m.logger.Error("safety snapshot of a replace stopped after its swap", "database_id", dbID, "snapshot_id", sid, "err", err)
+		if err := ss.captureUndo(ctx, &rec, undo, ss.latestRoot(ctx, dbID), "recover", nil); err != nil {
+			ss.logger.Error("safety snapshot of a replace stopped after its swap", "database_id", dbID, "snapshot_id", sid, "err", err)
 			errs = append(errs, err)
 		}
 	}
@@ -347,15 +355,15 @@ func (m *Manager) recoverUndo(ctx context.Context) error {
 // removeTempFiles removes the temporary files a stop left in the databases
 // directory, of every purpose but the kept replaced files, which are
 // recoverUndo's.
-func (m *Manager) removeTempFiles() error {
-	entries, err := os.ReadDir(m.host.Dir())
+func (ss *Snapshots) removeTempFiles() error {
+	entries, err := os.ReadDir(ss.host.Dir())
 	if err != nil {
 		return nil // no databases directory yet: nothing left
 	}
 	var errs []error
 	for _, e := range entries {
 		if _, purpose, _, ok := parseTempName(e.Name()); ok && purpose != tempUndo {
-			errs = append(errs, os.Remove(filepath.Join(m.host.Dir(), e.Name())))
+			errs = append(errs, os.Remove(filepath.Join(ss.host.Dir(), e.Name())))
 		}
 	}
 	return errors.Join(errs...)

@@ -21,11 +21,11 @@ import (
 func TestTempFilesHaveOneNamer(t *testing.T) {
 	ctx := context.Background()
 	e := mustEnv(t)
-	d, err := e.mgr.Create(ctx, "leftovers", snapdeck.PlanProfessional)
+	d, err := e.create(ctx, "leftovers", snapdeck.PlanProfessional)
 	if err != nil {
 		t.Fatal(err)
 	}
-	path := e.mgr.Host().Path(d.ID)
+	path := e.dbs.Host().Path(d.ID)
 	if got, want := database.TempPath(path, "undo", "x"), snapshot.UndoPath(path, "x"); got != want {
 		t.Errorf("kept file: %s, the engine's %s", got, want)
 	}
@@ -49,7 +49,7 @@ func TestTempFilesHaveOneNamer(t *testing.T) {
 		}
 		left = append(left, f)
 	}
-	if err := e.mgr.Recover(ctx); err != nil {
+	if err := e.dbs.Recover(ctx); err != nil {
 		t.Fatal(err)
 	}
 	for _, f := range left {
@@ -89,10 +89,10 @@ func TestReplaceServesBeforeItsSafetySnapshot(t *testing.T) {
 			case <-time.After(30 * time.Second): // a bound, not a wait: the swap takes milliseconds
 				t.Fatalf("the %s never reached its swap point", door)
 			}
-			got, _ := e.mgr.Find(ctx, d.ID)
+			got, _ := e.dbs.Find(ctx, d.ID)
 			rows := e.count(t, d.ID)
 			held, _ := e.db.FindJob(ctx, j.ID)
-			safety, serr := e.mgr.FindSnapshot(ctx, d.ID, held.TargetID)
+			safety, serr := e.snapshots.FindSnapshot(ctx, d.ID, held.TargetID)
 			close(resume)
 			if got.Status != snapdeck.StatusRunning || rows != "100:5050" {
 				t.Errorf("at the swap: %s with %s, want running with the new data 100:5050", got.Status, rows)
@@ -103,10 +103,10 @@ func TestReplaceServesBeforeItsSafetySnapshot(t *testing.T) {
 			if j = e.waitJob(t, j.ID); j.Status != snapdeck.JobSucceeded {
 				t.Fatalf("%s: %s (%s)", door, j.Status, j.Error)
 			}
-			if left, _ := filepath.Glob(e.mgr.Host().Path(d.ID) + ".*-*"); len(left) != 0 {
+			if left, _ := filepath.Glob(e.dbs.Host().Path(d.ID) + ".*-*"); len(left) != 0 {
 				t.Errorf("left after the %s: %v", door, left)
 			}
-			u, err := e.mgr.Restore(ctx, d.ID, j.TargetID, "ann@example.com")
+			_, u, err := e.snapshots.Restore(ctx, d.ID, j.TargetID, "ann@example.com")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -122,13 +122,13 @@ func TestReplaceServesBeforeItsSafetySnapshot(t *testing.T) {
 func (e *env) twoHundredRows(t *testing.T, name string) (snapdeck.Database, snapdeck.Snapshot) {
 	t.Helper()
 	ctx := context.Background()
-	d, err := e.mgr.Create(ctx, name, snapdeck.PlanProfessional)
+	d, err := e.create(ctx, name, snapdeck.PlanProfessional)
 	if err != nil {
 		t.Fatal(err)
 	}
 	e.exec(t, d.ID, "CREATE TABLE t (n INTEGER)")
 	e.exec(t, d.ID, "WITH RECURSIVE s(v) AS (SELECT 1 UNION ALL SELECT v+1 FROM s WHERE v < 100) INSERT INTO t SELECT v FROM s")
-	snap, err := e.mgr.Snapshot(ctx, d.ID, snapdeck.SnapshotOnDemand, "Taken by ann@example.com", "ann@example.com")
+	snap, err := e.snapshots.Snapshot(ctx, d.ID, snapdeck.SnapshotOnDemand, "Taken by ann@example.com", "ann@example.com")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,11 +144,13 @@ func (e *env) replaceBy(t *testing.T, door, dbID, snap string) (snapdeck.Job, er
 	ctx := context.Background()
 	switch door {
 	case "restore":
-		return e.mgr.Restore(ctx, dbID, snap, "ann@example.com")
+		_, j, err := e.snapshots.Restore(ctx, dbID, snap, "ann@example.com")
+		return j, err
 	case "overwrite":
-		return e.mgr.OverwriteFromSnapshot(ctx, dbID, snap, "ann@example.com")
+		_, j, err := e.snapshots.Overwrite(ctx, dbID, database.OverwriteSource{Snapshot: snap}, "ann@example.com")
+		return j, err
 	case "load":
-		return e.mgr.Load(ctx, dbID, e.upload(t, filepath.Join("..", "importfile", "testdata", "good.sqlite")), "ann@example.com")
+		return e.snapshots.Load(ctx, dbID, e.upload(t, filepath.Join("..", "importfile", "testdata", "good.sqlite")), "ann@example.com")
 	}
 	t.Fatalf("no door %q", door)
 	return snapdeck.Job{}, nil

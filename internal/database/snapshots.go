@@ -20,9 +20,9 @@ import (
 	"github.com/snapdeck/snapdeck/store"
 )
 
-// Snapshots configures snapshot work for a Manager: Store and Jobs are
+// SnapshotConfig configures the Snapshots service: Store and Jobs are
 // required.
-type Snapshots struct {
+type SnapshotConfig struct {
 	Store    *snapstore.Store
 	Jobs     *job.Runner
 	Policies map[snapdeck.Plan]snapdeck.PlanPolicy
@@ -43,9 +43,15 @@ type Snapshots struct {
 	ImportChecks int
 }
 
-// snapshotState is the Manager's snapshot machinery.
-type snapshotState struct {
-	cfg Snapshots
+// Snapshots is the service of everything that reads or writes a
+// database's data as a whole: taking snapshots, restoring, overwriting
+// and loading (one replace pipeline), exporting, copying into a new
+// database, deleting and reclaiming snapshots, and finding them and their
+// jobs. Each action takes its actor and records itself in the activity
+// log, refusals included, whichever door asked.
+type Snapshots struct {
+	*core
+	cfg SnapshotConfig
 	// locks hold per database: captures share it, replacing the file
 	// takes it alone, so a file is never swapped under a capture.
 	locks sync.Map // database id -> *sync.RWMutex
@@ -58,54 +64,69 @@ type snapshotState struct {
 	// verifying bounds background verification to one at a time: it
 	// rebuilds whole images and should not starve captures.
 	verifying chan struct{}
+	loads     loadState
 }
 
-// initSnapshots sets up the Manager's snapshot machinery; NewManager
-// calls it.
-func (m *Manager) initSnapshots(cfg Snapshots) error {
-	if cfg.Policies == nil {
-		cfg.Policies = snapdeck.DefaultPolicies()
+// NewSnapshots returns the Snapshots service over its dependencies, ready
+// to serve: the snapshot scratch and export directories exist once it
+// returns.
+func NewSnapshots(cfg Config) (*Snapshots, error) {
+	c, err := newCore(cfg)
+	if err != nil {
+		return nil, err
 	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
+	sc := cfg.Snapshots
+	if sc.Store == nil || sc.Jobs == nil {
+		return nil, errors.New("database: Snapshots needs its Snapshots.Store and Snapshots.Jobs")
 	}
-	if cfg.ExportTTL == 0 {
-		cfg.ExportTTL = 24 * time.Hour
+	if sc.Policies == nil {
+		sc.Policies = snapdeck.DefaultPolicies()
 	}
-	if cfg.ExportCacheSize == 0 {
-		cfg.ExportCacheSize = DefaultExportCacheSize
+	if sc.Now == nil {
+		sc.Now = time.Now
 	}
-	for _, d := range []string{cfg.TmpDir, cfg.ExportDir} {
+	if sc.ExportTTL == 0 {
+		sc.ExportTTL = 24 * time.Hour
+	}
+	if sc.ExportCacheSize == 0 {
+		sc.ExportCacheSize = DefaultExportCacheSize
+	}
+	for _, d := range []string{sc.TmpDir, sc.ExportDir} {
 		if err := os.MkdirAll(d, 0o750); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	if cfg.ImportChecks <= 0 {
-		cfg.ImportChecks = DefaultImportChecks
+	if sc.ImportChecks <= 0 {
+		sc.ImportChecks = DefaultImportChecks
 	}
-	m.snaps = &snapshotState{cfg: cfg, verifying: make(chan struct{}, 1), preparing: map[string]*preparation{}, exports: &exportCache{dir: cfg.ExportDir,
-		limit: cfg.ExportCacheSize, ttl: cfg.ExportTTL, now: cfg.Now, logger: m.logger, leases: map[string]int{}}}
-	m.loads.checks = make(chan struct{}, cfg.ImportChecks)
-	return nil
+	ss := &Snapshots{core: c, cfg: sc, verifying: make(chan struct{}, 1), preparing: map[string]*preparation{},
+		exports: &exportCache{dir: sc.ExportDir, limit: sc.ExportCacheSize, ttl: sc.ExportTTL, now: sc.Now,
+			logger: c.logger, leases: map[string]int{}}}
+	ss.loads.checks = make(chan struct{}, sc.ImportChecks)
+	if r := cfg.PITR.Replicators; r != nil {
+		// Once, here: a commit of user SQL is read into the history.
+		cfg.Host.OnCommit(r.Committed)
+	}
+	return ss, nil
 }
 
 // Policy returns a plan's cadence and retention.
-func (m *Manager) Policy(plan snapdeck.Plan) snapdeck.PlanPolicy {
-	return m.Policies()[plan]
+func (ss *Snapshots) Policy(plan snapdeck.Plan) snapdeck.PlanPolicy {
+	return ss.Policies()[plan]
 }
 
 // Policies returns every plan's cadence and retention as this console runs
 // them: the Config's, or SPEC's defaults when it gave none.
-func (m *Manager) Policies() map[snapdeck.Plan]snapdeck.PlanPolicy {
-	return m.snaps.cfg.Policies
+func (ss *Snapshots) Policies() map[snapdeck.Plan]snapdeck.PlanPolicy {
+	return ss.cfg.Policies
 }
 
-func (m *Manager) lock(id string) *sync.RWMutex {
-	l, _ := m.snaps.locks.LoadOrStore(id, &sync.RWMutex{})
+func (ss *Snapshots) lock(id string) *sync.RWMutex {
+	l, _ := ss.locks.LoadOrStore(id, &sync.RWMutex{})
 	return l.(*sync.RWMutex)
 }
 
-func (m *Manager) now() time.Time { return m.snaps.cfg.Now().UTC() }
+func (ss *Snapshots) now() time.Time { return ss.cfg.Now().UTC() }
 
 // image turns a stored snapshot into the engine's description of it.
 func image(s store.SnapshotRecord) snapshot.Image {
@@ -113,27 +134,27 @@ func image(s store.SnapshotRecord) snapshot.Image {
 }
 
 // newSnapshot records a pending snapshot of d.
-func (m *Manager) newSnapshot(ctx context.Context, d snapdeck.Database, typ snapdeck.SnapshotType, reason string) (store.SnapshotRecord, error) {
-	now := m.now()
+func (ss *Snapshots) newSnapshot(ctx context.Context, d snapdeck.Database, typ snapdeck.SnapshotType, reason string) (store.SnapshotRecord, error) {
+	now := ss.now()
 	rec := store.SnapshotRecord{Snapshot: snapdeck.Snapshot{
 		ID: uuid.NewString(), DatabaseID: d.ID, Type: typ, Reason: reason, Status: snapdeck.SnapshotPending,
-		CreatedAt: now, ExpiresAt: now.Add(m.Policy(d.Plan).Retention),
+		CreatedAt: now, ExpiresAt: now.Add(ss.Policy(d.Plan).Retention),
 	}}
-	return rec, m.db.CreateSnapshot(ctx, &rec)
+	return rec, ss.db.CreateSnapshot(ctx, &rec)
 }
 
 // capture takes the snapshot rec of its database and records the outcome.
 // The snapshot is listed completed only after Capture returned, that is
 // once all of its data is durable. It holds the database's lock shared,
 // so that its file is not swapped under it.
-func (m *Manager) capture(ctx context.Context, rec *store.SnapshotRecord, progress snapshot.Progress) error {
+func (ss *Snapshots) capture(ctx context.Context, rec *store.SnapshotRecord, progress snapshot.Progress) error {
 	// The latest completed snapshot is the base for deltas of the pages
 	// changed since; without one, pages are stored whole.
-	base := m.latestRoot(ctx, rec.DatabaseID)
-	l := m.lock(rec.DatabaseID)
+	base := ss.latestRoot(ctx, rec.DatabaseID)
+	l := ss.lock(rec.DatabaseID)
 	l.RLock()
 	defer l.RUnlock()
-	return m.captureWithBase(ctx, rec, m.host.Path(rec.DatabaseID), base, progress)
+	return ss.captureWithBase(ctx, rec, ss.host.Path(rec.DatabaseID), base, progress)
 }
 
 // captureWithBase is capture from the file at path (the database's own,
@@ -142,84 +163,84 @@ func (m *Manager) capture(ctx context.Context, rec *store.SnapshotRecord, progre
 // pages whole. It takes no lock: capture holds the database's; the kept
 // replaced file of captureUndo is no longer the database's file, and
 // nothing swaps or writes it.
-func (m *Manager) captureWithBase(ctx context.Context, rec *store.SnapshotRecord, path, baseRoot string, progress snapshot.Progress) error {
+func (ss *Snapshots) captureWithBase(ctx context.Context, rec *store.SnapshotRecord, path, baseRoot string, progress snapshot.Progress) error {
 	rec.Status = snapdeck.SnapshotInProgress
-	if err := m.db.UpdateSnapshot(ctx, *rec); err != nil {
+	if err := ss.db.UpdateSnapshot(ctx, *rec); err != nil {
 		return err
 	}
 	start := time.Now()
-	img, err := snapshot.CaptureWithBase(ctx, path, m.snaps.cfg.Store, baseRoot, progress)
-	rec.CompletedAt = m.now()
+	img, err := snapshot.CaptureWithBase(ctx, path, ss.cfg.Store, baseRoot, progress)
+	rec.CompletedAt = ss.now()
 	if err != nil {
 		rec.Status = snapdeck.SnapshotFailed
 		rec.Error = snapdeck.ErrorMessage(err)
-		if uerr := m.db.UpdateSnapshot(context.Background(), *rec); uerr != nil {
-			m.logger.Error("record failed snapshot", "snapshot_id", rec.ID, "err", uerr)
+		if uerr := ss.db.UpdateSnapshot(context.Background(), *rec); uerr != nil {
+			ss.logger.Error("record failed snapshot", "snapshot_id", rec.ID, "err", uerr)
 		}
-		m.logger.Error("snapshot failed", "database_id", rec.DatabaseID, "snapshot_id", rec.ID, "err", err)
-		m.snapshotEnded(rec.Snapshot, start)
+		ss.logger.Error("snapshot failed", "database_id", rec.DatabaseID, "snapshot_id", rec.ID, "err", err)
+		ss.snapshotEnded(rec.Snapshot, start)
 		return fmt.Errorf("snapshot of %s: %w", rec.DatabaseID, err)
 	}
 	rec.Status = snapdeck.SnapshotCompleted
 	rec.Root, rec.SizeBytes, rec.SHA256, rec.PageSize, rec.Pages = img.Root, img.Size, img.SHA256, img.PageSize, img.Pages
-	if err := m.db.UpdateSnapshot(context.Background(), *rec); err != nil {
+	if err := ss.db.UpdateSnapshot(context.Background(), *rec); err != nil {
 		return err
 	}
-	m.logger.Info("snapshot completed", "database_id", rec.DatabaseID, "snapshot_id", rec.ID, "type", rec.Type,
+	ss.logger.Info("snapshot completed", "database_id", rec.DatabaseID, "snapshot_id", rec.ID, "type", rec.Type,
 		"bytes", img.Size, "new_bytes", img.NewBytes, "duration", time.Since(start))
-	m.snapshotEnded(rec.Snapshot, start)
-	m.verifyLater(*rec)
+	ss.snapshotEnded(rec.Snapshot, start)
+	ss.verifyLater(*rec)
 	return nil
 }
 
 // verifyLater rebuilds the snapshot's image in the background and checks
 // its SHA-256 and integrity, recording the outcome on the snapshot.
-func (m *Manager) verifyLater(rec store.SnapshotRecord) {
-	_, err := m.snaps.cfg.Jobs.Start(context.Background(), snapdeck.Job{Kind: snapdeck.JobVerify, DatabaseID: rec.DatabaseID,
+func (ss *Snapshots) verifyLater(rec store.SnapshotRecord) {
+	_, err := ss.cfg.Jobs.Start(context.Background(), snapdeck.Job{Kind: snapdeck.JobVerify, DatabaseID: rec.DatabaseID,
 		SnapshotID: rec.ID, Actor: "system"}, func(ctx context.Context, p *job.Progress) error {
 		select {
-		case m.snaps.verifying <- struct{}{}:
+		case ss.verifying <- struct{}{}:
 		case <-ctx.Done():
 			return ctx.Err()
 		}
-		defer func() { <-m.snaps.verifying }()
+		defer func() { <-ss.verifying }()
 		p.Stage("Verifying snapshot", rec.SizeBytes)
-		err := snapshot.Verify(ctx, m.snaps.cfg.Store, image(rec), m.snaps.cfg.TmpDir)
+		err := snapshot.Verify(ctx, ss.cfg.Store, image(rec), ss.cfg.TmpDir)
 		if errors.Is(err, context.Canceled) {
 			return err
 		}
-		cur, ferr := m.db.FindSnapshot(context.Background(), rec.ID)
+		cur, ferr := ss.db.FindSnapshot(context.Background(), rec.ID)
 		if ferr != nil {
 			return ferr // deleted meanwhile: nothing to record
 		}
-		cur.Verified, cur.VerifiedAt = err == nil, m.now()
+		cur.Verified, cur.VerifiedAt = err == nil, ss.now()
 		if err != nil {
 			cur.VerifyError = snapdeck.ErrorMessage(err)
-			m.logger.Error("SNAPSHOT FAILED VERIFICATION", "database_id", rec.DatabaseID, "snapshot_id", rec.ID, "err", err)
+			ss.logger.Error("SNAPSHOT FAILED VERIFICATION", "database_id", rec.DatabaseID, "snapshot_id", rec.ID, "err", err)
 		}
-		if uerr := m.db.UpdateSnapshot(context.Background(), cur); uerr != nil {
+		if uerr := ss.db.UpdateSnapshot(context.Background(), cur); uerr != nil {
 			return uerr
 		}
 		return err
 	})
 	if err != nil {
-		m.logger.Warn("schedule verification", "snapshot_id", rec.ID, "err", err)
+		ss.logger.Warn("schedule verification", "snapshot_id", rec.ID, "err", err)
 	}
 }
 
 // TakeSnapshot starts a snapshot of a running database in the background
 // and returns its pending record and the job taking it. A refusal is
 // recorded in the activity log here, the snapshot's outcome by the job.
-func (m *Manager) TakeSnapshot(ctx context.Context, id string, typ snapdeck.SnapshotType, reason, actor string) (snapdeck.Snapshot, snapdeck.Job, error) {
-	s, j, err := m.takeSnapshot(ctx, id, typ, reason, actor)
+func (ss *Snapshots) TakeSnapshot(ctx context.Context, id string, typ snapdeck.SnapshotType, reason, actor string) (snapdeck.Snapshot, snapdeck.Job, error) {
+	s, j, err := ss.takeSnapshot(ctx, id, typ, reason, actor)
 	if err != nil {
-		m.record(ctx, actor, activity.SnapshotTake, id, s.ID, err, 0, reason)
+		ss.record(ctx, actor, activity.SnapshotTake, id, s.ID, err, 0, reason)
 	}
 	return s, j, err
 }
 
-func (m *Manager) takeSnapshot(ctx context.Context, id string, typ snapdeck.SnapshotType, reason, actor string) (snapdeck.Snapshot, snapdeck.Job, error) {
-	d, err := m.db.FindDatabase(ctx, id)
+func (ss *Snapshots) takeSnapshot(ctx context.Context, id string, typ snapdeck.SnapshotType, reason, actor string) (snapdeck.Snapshot, snapdeck.Job, error) {
+	d, err := ss.findDatabase(ctx, id)
 	if err != nil {
 		return snapdeck.Snapshot{}, snapdeck.Job{}, err
 	}
@@ -227,7 +248,7 @@ func (m *Manager) takeSnapshot(ctx context.Context, id string, typ snapdeck.Snap
 		return snapdeck.Snapshot{}, snapdeck.Job{}, &snapdeck.Error{Code: snapdeck.Busy, Reason: "ongoing-database-operation",
 			Message: fmt.Sprintf("The database is %s; take the snapshot once it is running again.", d.Status)}
 	}
-	rec, err := m.newSnapshot(ctx, d, typ, reason)
+	rec, err := ss.newSnapshot(ctx, d, typ, reason)
 	if err != nil {
 		return snapdeck.Snapshot{}, snapdeck.Job{}, err
 	}
@@ -235,16 +256,16 @@ func (m *Manager) takeSnapshot(ctx context.Context, id string, typ snapdeck.Snap
 	// when the job started.
 	pending := rec.Snapshot
 	start := time.Now()
-	j, err := m.snaps.cfg.Jobs.Start(ctx, snapdeck.Job{Kind: snapdeck.JobSnapshot, DatabaseID: id, SnapshotID: rec.ID, Actor: actor},
+	j, err := ss.cfg.Jobs.Start(ctx, snapdeck.Job{Kind: snapdeck.JobSnapshot, DatabaseID: id, SnapshotID: rec.ID, Actor: actor},
 		func(ctx context.Context, p *job.Progress) error {
-			p.Stage("Taking snapshot", m.host.Size(id))
-			err := m.capture(ctx, &rec, p.Bytes)
-			m.record(ctx, actor, activity.SnapshotTake, id, rec.ID, err, time.Since(start), reason)
+			p.Stage("Taking snapshot", ss.host.Size(id))
+			err := ss.capture(ctx, &rec, p.Bytes)
+			ss.record(ctx, actor, activity.SnapshotTake, id, rec.ID, err, time.Since(start), reason)
 			return err
 		})
 	if err != nil {
 		rec.Status, rec.Error = snapdeck.SnapshotFailed, snapdeck.ErrorMessage(err)
-		m.db.UpdateSnapshot(context.Background(), rec)
+		ss.db.UpdateSnapshot(context.Background(), rec)
 		return rec.Snapshot, j, err
 	}
 	return pending, j, nil
@@ -252,30 +273,30 @@ func (m *Manager) takeSnapshot(ctx context.Context, id string, typ snapdeck.Snap
 
 // Snapshot takes a snapshot now and returns when it is durable; the
 // scheduler uses it.
-func (m *Manager) Snapshot(ctx context.Context, id string, typ snapdeck.SnapshotType, reason, actor string) (snapdeck.Snapshot, error) {
-	d, err := m.db.FindDatabase(ctx, id)
+func (ss *Snapshots) Snapshot(ctx context.Context, id string, typ snapdeck.SnapshotType, reason, actor string) (snapdeck.Snapshot, error) {
+	d, err := ss.db.FindDatabase(ctx, id)
 	if err != nil {
 		return snapdeck.Snapshot{}, err
 	}
-	rec, err := m.newSnapshot(ctx, d, typ, reason)
+	rec, err := ss.newSnapshot(ctx, d, typ, reason)
 	if err != nil {
 		return snapdeck.Snapshot{}, err
 	}
 	start := time.Now()
-	err = m.capture(ctx, &rec, nil)
-	m.record(ctx, actor, activity.SnapshotTake, id, rec.ID, err, time.Since(start), reason)
+	err = ss.capture(ctx, &rec, nil)
+	ss.record(ctx, actor, activity.SnapshotTake, id, rec.ID, err, time.Since(start), reason)
 	return rec.Snapshot, err
 }
 
 // FindSnapshot returns a snapshot of the given database, or of any
 // database that exists when dbID is "".
-func (m *Manager) FindSnapshot(ctx context.Context, dbID, sid string) (snapdeck.Snapshot, error) {
-	s, err := m.findSnapshot(ctx, dbID, sid)
+func (ss *Snapshots) FindSnapshot(ctx context.Context, dbID, sid string) (snapdeck.Snapshot, error) {
+	s, err := ss.findSnapshot(ctx, dbID, sid)
 	return s.Snapshot, err
 }
 
-func (m *Manager) findSnapshot(ctx context.Context, dbID, sid string) (store.SnapshotRecord, error) {
-	s, err := m.findLiveSnapshot(ctx, sid)
+func (ss *Snapshots) findSnapshot(ctx context.Context, dbID, sid string) (store.SnapshotRecord, error) {
+	s, err := ss.findLiveSnapshot(ctx, sid)
 	if err != nil {
 		return s, err
 	}
@@ -289,12 +310,12 @@ func (m *Manager) findSnapshot(ctx context.Context, dbID, sid string) (store.Sna
 // findLiveSnapshot returns a snapshot of any database that exists. The
 // snapshots of a deleted database go with it; one still recorded (a
 // delete under way) is out of reach all the same, as NotFound.
-func (m *Manager) findLiveSnapshot(ctx context.Context, sid string) (store.SnapshotRecord, error) {
-	s, err := m.db.FindSnapshot(ctx, sid)
+func (ss *Snapshots) findLiveSnapshot(ctx context.Context, sid string) (store.SnapshotRecord, error) {
+	s, err := ss.db.FindSnapshot(ctx, sid)
 	if err != nil {
 		return s, err
 	}
-	d, err := m.db.FindDatabase(ctx, s.DatabaseID)
+	d, err := ss.db.FindDatabase(ctx, s.DatabaseID)
 	if snapdeck.ErrorCode(err) == snapdeck.NotFound || err == nil && d.Status == snapdeck.StatusDeleting {
 		return store.SnapshotRecord{}, &snapdeck.Error{Code: snapdeck.NotFound, Reason: "snapshot-not-found",
 			Message: fmt.Sprintf("Snapshot %s is of a database that was deleted; its snapshots went with it.", sid)}
@@ -305,13 +326,13 @@ func (m *Manager) findLiveSnapshot(ctx context.Context, sid string) (store.Snaps
 // FindSnapshots lists a database's snapshots, newest first, with the total
 // matching the filter. A free database shows only its latest completed
 // snapshot, as its plan promises.
-func (m *Manager) FindSnapshots(ctx context.Context, f snapdeck.SnapshotFilter) ([]snapdeck.Snapshot, int, error) {
-	d, err := m.db.FindDatabase(ctx, f.DatabaseID)
+func (ss *Snapshots) FindSnapshots(ctx context.Context, f snapdeck.SnapshotFilter) ([]snapdeck.Snapshot, int, error) {
+	d, err := ss.db.FindDatabase(ctx, f.DatabaseID)
 	if err != nil {
 		return nil, 0, err
 	}
 	if d.Plan == snapdeck.PlanFree {
-		latest, err := m.db.LatestCompletedSnapshot(ctx, d.ID)
+		latest, err := ss.db.LatestCompletedSnapshot(ctx, d.ID)
 		if snapdeck.ErrorCode(err) == snapdeck.NotFound {
 			return nil, 0, nil
 		}
@@ -324,11 +345,11 @@ func (m *Manager) FindSnapshots(ctx context.Context, f snapdeck.SnapshotFilter) 
 		}
 		return []snapdeck.Snapshot{latest.Snapshot}, 1, nil
 	}
-	recs, err := m.db.FindSnapshots(ctx, f)
+	recs, err := ss.db.FindSnapshots(ctx, f)
 	if err != nil {
 		return nil, 0, err
 	}
-	total, err := m.db.CountSnapshots(ctx, f)
+	total, err := ss.db.CountSnapshots(ctx, f)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -369,34 +390,56 @@ func notExportable(s store.SnapshotRecord, what, field string) error {
 // Restore overwrites a database with one of its snapshots, in the
 // background (replace): the snapshot's image materialised next to the file
 // and swapped in atomically, then a safety On-demand snapshot of the
-// replaced data. A refusal is recorded in the activity log here, the
-// restore's outcome by the job.
-func (m *Manager) Restore(ctx context.Context, dbID, sid, actor string) (snapdeck.Job, error) {
-	s, err := m.findSnapshot(ctx, dbID, sid)
+// replaced data. It returns the database as it now is, restoring, and the
+// job. A refusal is recorded in the activity log here, the restore's
+// outcome by the job.
+func (ss *Snapshots) Restore(ctx context.Context, dbID, sid, actor string) (snapdeck.Database, snapdeck.Job, error) {
+	var s store.SnapshotRecord
+	var d snapdeck.Database
 	var j snapdeck.Job
+	_, err := ss.findDatabase(ctx, dbID)
 	if err == nil {
-		j, err = m.restore(ctx, dbID, s, actor)
+		s, err = ss.findSnapshot(ctx, dbID, sid)
+	}
+	if err == nil {
+		d, j, err = ss.restore(ctx, dbID, s, actor)
 	}
 	if err != nil {
-		m.recordRefusal(ctx, actor, activity.Restore, dbID, sid, err)
+		ss.recordRefusal(ctx, actor, activity.Restore, dbID, sid, err)
 	}
-	return j, err
+	return d, j, err
+}
+
+// RestoreConfirm is the text the console's restore form must be sent,
+// exactly, for the restore to proceed.
+const RestoreConfirm = "RESTORE"
+
+// RestoreTyped is Restore behind the console's confirmation: it proceeds
+// only when typed is exactly RestoreConfirm. Anything else is refused
+// (Invalid, on the field "confirm") and recorded, and nothing changes.
+func (ss *Snapshots) RestoreTyped(ctx context.Context, dbID, sid, typed, actor string) (snapdeck.Database, snapdeck.Job, error) {
+	if typed != RestoreConfirm {
+		err := snapdeck.FieldError("confirm", "Type %s in capital letters, exactly, to continue. Nothing was changed.", RestoreConfirm)
+		ss.recordRefusal(ctx, actor, activity.Restore, dbID, sid, err)
+		return snapdeck.Database{}, snapdeck.Job{}, err
+	}
+	return ss.Restore(ctx, dbID, sid, actor)
 }
 
 // recordRefusal records an action that ended before its work began, with
 // the outcome the error's code gives.
-func (m *Manager) recordRefusal(ctx context.Context, actor string, action activity.Action, dbID, sid string, err error) {
-	m.record(ctx, actor, action, dbID, sid, err, 0, "")
+func (ss *Snapshots) recordRefusal(ctx context.Context, actor string, action activity.Action, dbID, sid string, err error) {
+	ss.record(ctx, actor, action, dbID, sid, err, 0, "")
 }
 
-func (m *Manager) restore(ctx context.Context, dbID string, s store.SnapshotRecord, actor string) (snapdeck.Job, error) {
+func (ss *Snapshots) restore(ctx context.Context, dbID string, s store.SnapshotRecord, actor string) (snapdeck.Database, snapdeck.Job, error) {
 	if err := usable(s); err != nil {
-		return snapdeck.Job{}, err
+		return snapdeck.Database{}, snapdeck.Job{}, err
 	}
-	return m.replace(ctx, dbID, replacement{door: "restore", kind: snapdeck.JobRestore, status: snapdeck.StatusRestoring,
+	return ss.replace(ctx, dbID, replacement{door: "restore", kind: snapdeck.JobRestore, status: snapdeck.StatusRestoring,
 		action: activity.Restore, snapshotID: s.ID, actor: actor, detail: "from snapshot of " + s.CreatedAt.Format(timeFormat),
 		safetyReason: "Before restore of " + s.CreatedAt.Format(timeFormat), swapping: "Swapping in the restored data",
-		prepare: m.fromSnapshot(func(context.Context, *job.Progress) (store.SnapshotRecord, error) { return s, nil })})
+		prepare: ss.fromSnapshot(func(context.Context, *job.Progress) (store.SnapshotRecord, error) { return s, nil })})
 }
 
 // faultHook, when set, is called at named points of a replace (restore,
@@ -409,67 +452,48 @@ func fault(point string) {
 	}
 }
 
-// CreateFromSnapshot makes a new database holding a snapshot's data. The
-// new database then gets its own "Database created" snapshot, which shares
-// every page with the source in the snapshot store. A refusal is recorded
-// in the activity log here, the copy's outcome by the job.
-func (m *Manager) CreateFromSnapshot(ctx context.Context, dbID, sid, name string, plan snapdeck.Plan, actor string) (snapdeck.Database, snapdeck.Job, error) {
-	d, j, err := m.createFromSnapshot(ctx, dbID, sid, name, plan, actor)
+// createFromSnapshot makes a new database holding the data of the
+// snapshot req names, for Databases.Create: its record, placement and
+// credentials in one insert, then a job writing the data. The new
+// database then gets its own "Database created" snapshot, which shares
+// every page with the source in the snapshot store. The caller records a
+// refusal; the copy's outcome is recorded by the job.
+func (ss *Snapshots) createFromSnapshot(ctx context.Context, actor string, req CreateRequest) (Created, error) {
+	s, err := ss.findSnapshot(ctx, req.FromDatabase, req.FromSnapshot)
 	if err != nil {
-		m.record(ctx, actor, activity.CreateFromSnap, d.ID, sid, err, 0, "")
-	}
-	return d, j, err
-}
-
-func (m *Manager) createFromSnapshot(ctx context.Context, dbID, sid, name string, plan snapdeck.Plan, actor string) (snapdeck.Database, snapdeck.Job, error) {
-	s, err := m.findSnapshot(ctx, dbID, sid)
-	if err != nil {
-		return snapdeck.Database{}, snapdeck.Job{}, err
+		return Created{}, err
 	}
 	if err := usableSource(s); err != nil {
-		return snapdeck.Database{}, snapdeck.Job{}, err
+		return Created{}, err
 	}
-	if err := snapdeck.ValidateDatabaseName(name); err != nil {
-		return snapdeck.Database{}, snapdeck.Job{}, err
-	}
-	if !plan.Valid() {
-		return snapdeck.Database{}, snapdeck.Job{}, snapdeck.FieldError("plan", "Choose a plan: free, professional or enterprise.")
-	}
-	d := snapdeck.Database{ID: snapdeck.NewDatabaseID(), Name: name, Plan: plan, Status: snapdeck.StatusCreating}
-	if err := m.db.CreateDatabase(ctx, &d); err != nil {
-		return d, snapdeck.Job{}, err
-	}
-	start := time.Now()
-	j, err := m.snaps.cfg.Jobs.Start(ctx, snapdeck.Job{Kind: snapdeck.JobCreateFromSnapshot, DatabaseID: s.DatabaseID,
-		SnapshotID: s.ID, TargetID: d.ID, Actor: actor}, func(ctx context.Context, p *job.Progress) error {
-		err := m.materializeNew(ctx, d, s, p)
-		m.record(ctx, actor, activity.CreateFromSnap, d.ID, s.ID, err, time.Since(start), "from database "+s.DatabaseID)
-		if err != nil {
-			m.setStatus(d.ID, snapdeck.StatusFailed)
-			return err
-		}
-		m.setStatus(d.ID, snapdeck.StatusRunning)
-		// A copy: the caller returns d as it was at the start, and the
-		// job must not write to it meanwhile.
-		created := d
-		created.Status = snapdeck.StatusRunning
-		m.observer.DatabaseCreated(ctx, created)
-		return nil
-	})
+	out, err := ss.insertNew(ctx, req)
 	if err != nil {
-		m.setStatus(d.ID, snapdeck.StatusFailed)
+		return out, err
 	}
-	return d, j, err
+	d := out.Database
+	start := time.Now()
+	j, err := ss.cfg.Jobs.Start(ctx, snapdeck.Job{Kind: snapdeck.JobCreateFromSnapshot, DatabaseID: s.DatabaseID,
+		SnapshotID: s.ID, TargetID: d.ID, Actor: actor}, func(ctx context.Context, p *job.Progress) error {
+		err := ss.materializeNew(ctx, d, s, p)
+		ss.record(ctx, actor, activity.CreateFromSnap, d.ID, s.ID, err, time.Since(start), "from database "+s.DatabaseID)
+		return ss.copyEnded(ctx, d, err)
+	})
+	out.Job = j
+	if err != nil {
+		ss.setStatus(d.ID, snapdeck.StatusFailed)
+		return Created{Database: d, Job: j}, err
+	}
+	return out, nil
 }
 
-func (m *Manager) materializeNew(ctx context.Context, d snapdeck.Database, s store.SnapshotRecord, p *job.Progress) error {
+func (ss *Snapshots) materializeNew(ctx context.Context, d snapdeck.Database, s store.SnapshotRecord, p *job.Progress) error {
 	p.Stage("Writing the snapshot's data into the new database", s.SizeBytes)
-	tmp := tempPath(m.host.Path(d.ID), tempCreate, "")
+	tmp := tempPath(ss.host.Path(d.ID), tempCreate, "")
 	defer os.Remove(tmp)
-	if err := snapshot.Materialize(ctx, m.snaps.cfg.Store, image(s), tmp, snapshot.ForNewDatabase, p.Bytes); err != nil {
+	if err := snapshot.Materialize(ctx, ss.cfg.Store, image(s), tmp, snapshot.ForNewDatabase, p.Bytes); err != nil {
 		return err
 	}
-	return snapshot.Install(tmp, m.host.Path(d.ID))
+	return snapshot.Install(tmp, ss.host.Path(d.ID))
 }
 
 // Export returns the snapshot's .dump opened for one download. A prepared
@@ -481,40 +505,40 @@ func (m *Manager) materializeNew(ctx context.Context, d snapdeck.Database, s sto
 // is kept for the next download. The caller closes the export when the
 // download ends; until then its file is kept, whatever the export cache's
 // size. Every export, refusals included, is recorded in the activity log.
-func (m *Manager) Export(ctx context.Context, dbID, sid, actor string) (*Export, error) {
-	d, err := m.db.FindDatabase(ctx, dbID)
+func (ss *Snapshots) Export(ctx context.Context, dbID, sid, actor string) (*Export, error) {
+	d, err := ss.findDatabase(ctx, dbID)
 	var s store.SnapshotRecord
 	if err == nil {
-		s, err = m.findSnapshot(ctx, dbID, sid)
+		s, err = ss.findSnapshot(ctx, dbID, sid)
 	}
 	if err == nil {
 		err = usable(s)
 	}
 	if err != nil {
-		m.recordRefusal(ctx, actor, activity.SnapshotExport, dbID, sid, err)
+		ss.recordRefusal(ctx, actor, activity.SnapshotExport, dbID, sid, err)
 		return nil, err
 	}
 	name := fmt.Sprintf("%s-%s.dump", d.Name, s.CreatedAt.UTC().Format("20060102T150405Z"))
 	file := s.ID + dumpExt
-	m.snaps.preparingMu.Lock()
-	defer m.snaps.preparingMu.Unlock()
-	if prep, ok := m.snaps.preparing[s.ID]; ok {
-		m.record(ctx, actor, activity.SnapshotExport, dbID, sid, nil, 0, name)
+	ss.preparingMu.Lock()
+	defer ss.preparingMu.Unlock()
+	if prep, ok := ss.preparing[s.ID]; ok {
+		ss.record(ctx, actor, activity.SnapshotExport, dbID, sid, nil, 0, name)
 		return prep.follow(name)
 	}
-	if e, ok := m.snaps.exports.open(file, name); ok {
-		m.record(ctx, actor, activity.SnapshotExport, dbID, sid, nil, 0, name)
+	if e, ok := ss.exports.open(file, name); ok {
+		ss.record(ctx, actor, activity.SnapshotExport, dbID, sid, nil, 0, name)
 		return e, nil
 	}
 	// The image's size bounds the .dump's: it is the image compressed
 	// with zstd. Room is made before the work, so the disk does not hold
 	// both the old exports and the new one.
-	m.snaps.exports.makeRoom(s.SizeBytes)
-	tmp, err := os.CreateTemp(m.snaps.cfg.ExportDir, ".export-*")
+	ss.exports.makeRoom(s.SizeBytes)
+	tmp, err := os.CreateTemp(ss.cfg.ExportDir, ".export-*")
 	if err != nil {
 		return nil, err
 	}
-	prep := newPreparation(tmp, m.snaps.exports, file)
+	prep := newPreparation(tmp, ss.exports, file)
 	e, err := prep.follow(name)
 	if err != nil {
 		prep.close()
@@ -522,14 +546,14 @@ func (m *Manager) Export(ctx context.Context, dbID, sid, actor string) (*Export,
 		return nil, err
 	}
 	start := time.Now()
-	j, err := m.snaps.cfg.Jobs.Start(ctx, snapdeck.Job{Kind: snapdeck.JobExport, DatabaseID: dbID, SnapshotID: sid, Actor: actor},
+	j, err := ss.cfg.Jobs.Start(ctx, snapdeck.Job{Kind: snapdeck.JobExport, DatabaseID: dbID, SnapshotID: sid, Actor: actor},
 		func(ctx context.Context, p *job.Progress) error {
 			p.Stage("Preparing export", s.SizeBytes)
-			err := m.writeDump(ctx, d, s, prep, name, p)
-			m.record(ctx, actor, activity.SnapshotExport, dbID, sid, err, time.Since(start), name)
-			m.snaps.preparingMu.Lock()
-			delete(m.snaps.preparing, s.ID)
-			m.snaps.preparingMu.Unlock()
+			err := ss.writeDump(ctx, d, s, prep, name, p)
+			ss.record(ctx, actor, activity.SnapshotExport, dbID, sid, err, time.Since(start), name)
+			ss.preparingMu.Lock()
+			delete(ss.preparing, s.ID)
+			ss.preparingMu.Unlock()
 			// After a failure the file goes, but only now: until the
 			// preparation left the map, a new download could find it
 			// there and open the file by this name. Once installed, the
@@ -545,21 +569,21 @@ func (m *Manager) Export(ctx context.Context, dbID, sid, actor string) (*Export,
 		return nil, err
 	}
 	prep.jobID, e.JobID = j.ID, j.ID
-	m.snaps.preparing[s.ID] = prep
+	ss.preparing[s.ID] = prep
 	return e, nil
 }
 
 // writeDump writes the snapshot's .dump into the preparation's file, makes
 // it durable and installs it in the export cache.
-func (m *Manager) writeDump(ctx context.Context, d snapdeck.Database, s store.SnapshotRecord, prep *preparation, name string, p *job.Progress) error {
+func (ss *Snapshots) writeDump(ctx context.Context, d snapdeck.Database, s store.SnapshotRecord, prep *preparation, name string, p *job.Progress) error {
 	defer prep.close() // the job removes the file after a failure
-	img, err := snapshot.OpenImage(ctx, m.snaps.cfg.Store, image(s))
+	img, err := snapshot.OpenImage(ctx, ss.cfg.Store, image(s))
 	if err != nil {
 		return err
 	}
 	defer img.Close()
 	man := dump.Manifest{FormatVersion: dump.FormatVersion, DatabaseName: d.Name, DatabaseID: d.ID, SnapshotID: s.ID,
-		SnapshotType: string(s.Type), SnapshotTime: s.CreatedAt, Engine: m.snaps.cfg.Engine, SQLiteVersion: m.snaps.cfg.SQLiteVersion,
+		SnapshotType: string(s.Type), SnapshotTime: s.CreatedAt, Engine: ss.cfg.Engine, SQLiteVersion: ss.cfg.SQLiteVersion,
 		Size: s.SizeBytes, SHA256: s.SHA256, PageSize: s.PageSize}
 	counted := &countingReader{r: img, progress: p}
 	// A verified snapshot's image was rebuilt and hashed whole after its
@@ -602,55 +626,59 @@ func (c *countingReader) Read(b []byte) (int, error) {
 // DeleteSnapshot removes a snapshot's record; the storage it alone used is
 // reclaimed by the next Reclaim. The latest completed snapshot of a live
 // database is kept.
-func (m *Manager) DeleteSnapshot(ctx context.Context, sid string) error {
-	s, err := m.db.FindSnapshot(ctx, sid)
+func (ss *Snapshots) DeleteSnapshot(ctx context.Context, sid string) error {
+	s, err := ss.db.FindSnapshot(ctx, sid)
 	if err != nil {
 		return err
 	}
 	if s.Status == snapdeck.SnapshotCompleted {
-		latest, err := m.db.LatestCompletedSnapshot(ctx, s.DatabaseID)
+		latest, err := ss.db.LatestCompletedSnapshot(ctx, s.DatabaseID)
 		if err == nil && latest.ID == s.ID {
-			if _, derr := m.db.FindDatabase(ctx, s.DatabaseID); derr == nil {
+			if _, derr := ss.db.FindDatabase(ctx, s.DatabaseID); derr == nil {
 				return snapdeck.Errorf(snapdeck.Conflict, "This is the latest snapshot of its database; it is kept.")
 			}
 		}
 	}
-	return m.db.DeleteSnapshot(ctx, sid)
+	return ss.db.DeleteSnapshot(ctx, sid)
+}
+
+// FindJob returns a job as last recorded.
+func (ss *Snapshots) FindJob(ctx context.Context, id string) (snapdeck.Job, error) {
+	return ss.cfg.Jobs.Find(ctx, id)
+}
+
+// FindOpenJobs returns the jobs not yet ended, of one database or, for
+// "", of all.
+func (ss *Snapshots) FindOpenJobs(ctx context.Context, dbID string) ([]snapdeck.Job, error) {
+	return ss.cfg.Jobs.FindOpen(ctx, dbID)
+}
+
+// LatestSnapshotTimes returns, per database, when its newest completed
+// snapshot was taken.
+func (ss *Snapshots) LatestSnapshotTimes(ctx context.Context) (map[string]time.Time, error) {
+	return ss.db.LatestSnapshotTimes(ctx)
 }
 
 // Reclaim deletes from the snapshot store everything no snapshot record
 // references, prepared exports past their time (none being downloaded),
 // and sign-in sessions past their expiry. The scheduler's housekeeping
 // calls it at least hourly.
-func (m *Manager) Reclaim(ctx context.Context) (int64, error) {
-	roots, err := m.db.SnapshotRoots(ctx)
+func (ss *Snapshots) Reclaim(ctx context.Context) (int64, error) {
+	roots, err := ss.db.SnapshotRoots(ctx)
 	if err != nil {
 		return 0, err
 	}
-	n, err := m.snaps.cfg.Store.Sweep(ctx, roots)
+	n, err := ss.cfg.Store.Sweep(ctx, roots)
 	if err != nil {
 		return n, err
 	}
-	m.snaps.exports.expire()
-	if err := m.db.DeleteExpiredSessions(ctx); err != nil {
+	ss.exports.expire()
+	if err := ss.db.DeleteExpiredSessions(ctx); err != nil {
 		return n, fmt.Errorf("delete expired sessions: %w", err)
 	}
 	return n, nil
 }
 
-func (m *Manager) setStatus(id string, s snapdeck.Status) {
-	if _, err := m.db.UpdateDatabase(context.Background(), id, store.DatabaseUpdate{Status: &s}); err != nil &&
-		snapdeck.ErrorCode(err) != snapdeck.NotFound {
-		m.logger.Error("set database status", "database_id", id, "status", s, "err", err)
-	}
-}
-
-// record writes an action on a database to the activity log.
-func (m *Manager) record(ctx context.Context, actor string, action activity.Action, dbID, sid string, err error, took time.Duration, detail string) {
-	m.activity.Record(ctx, activity.Entry{Actor: actor, Action: action, DatabaseID: dbID, SnapshotID: sid,
-		Detail: detail, Duration: took, Err: err})
-}
-
-func (m *Manager) snapshotEnded(s snapdeck.Snapshot, start time.Time) {
-	m.observer.SnapshotEnded(s, time.Since(start))
+func (ss *Snapshots) snapshotEnded(s snapdeck.Snapshot, start time.Time) {
+	ss.observer.SnapshotEnded(s, time.Since(start))
 }

@@ -19,16 +19,17 @@ import (
 	"github.com/snapdeck/snapdeck/store"
 )
 
-// env is a manager with snapshots over real files in a temporary directory.
+// env is the database services over real files in a temporary directory.
 type env struct {
-	dir   string
-	db    *store.DB
-	mgr   *database.Manager
-	jobs  *job.Runner
-	snaps *snapstore.Store
+	dir       string
+	db        *store.DB
+	dbs       *database.Databases
+	snapshots *database.Snapshots
+	jobs      *job.Runner
+	snaps     *snapstore.Store
 }
 
-// mustEnv returns an env; configure adjusts the Manager's configuration.
+// mustEnv returns an env; configure adjusts the services' configuration.
 func mustEnv(t *testing.T, configure ...func(*database.Config)) *env {
 	t.Helper()
 	return envAt(t, t.TempDir(), configure...)
@@ -51,12 +52,16 @@ func envAt(t testing.TB, dir string, configure ...func(*database.Config)) *env {
 		t.Fatal(err)
 	}
 	jobs := job.NewRunner(db, nil)
-	cfg := database.Config{Store: db, Host: host, Activity: activity.New(db, nil, nil), Snapshots: database.Snapshots{Store: st, Jobs: jobs,
+	cfg := database.Config{Store: db, Host: host, Activity: activity.New(db, nil, nil), Snapshots: database.SnapshotConfig{Store: st, Jobs: jobs,
 		TmpDir: filepath.Join(dir, "tmp"), ExportDir: filepath.Join(dir, "tmp", "exports"), Engine: "snapdeck test", SQLiteVersion: "3"}}
 	for _, f := range configure {
 		f(&cfg)
 	}
-	mgr, err := database.NewManager(cfg)
+	snapshots, err := database.NewSnapshots(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dbs, err := database.NewDatabases(cfg, snapshots)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +71,20 @@ func envAt(t testing.TB, dir string, configure ...func(*database.Config)) *env {
 		st.Close(ctx)
 		db.Close(ctx)
 	})
-	return &env{dir: dir, db: db, mgr: mgr, jobs: jobs, snaps: st}
+	return &env{dir: dir, db: db, dbs: dbs, snapshots: snapshots, jobs: jobs, snaps: st}
+}
+
+// create makes an empty database, as either door does.
+func (e *env) create(ctx context.Context, name string, plan snapdeck.Plan) (snapdeck.Database, error) {
+	out, err := e.dbs.Create(ctx, "test", database.CreateRequest{Name: name, Plan: plan})
+	return out.Database, err
+}
+
+// copy makes a database from snapshot sid of database dbID, as either
+// door does, and returns it with the job writing its data.
+func (e *env) copy(ctx context.Context, dbID, sid, name string, plan snapdeck.Plan, actor string) (snapdeck.Database, snapdeck.Job, error) {
+	out, err := e.dbs.Create(ctx, actor, database.CreateRequest{Name: name, Plan: plan, FromDatabase: dbID, FromSnapshot: sid})
+	return out.Database, out.Job, err
 }
 
 // mode returns the permission of database id's file, which must be
@@ -82,14 +100,14 @@ func (e *env) mode(t *testing.T, id string) os.FileMode {
 
 func (e *env) exec(t *testing.T, id, sql string) {
 	t.Helper()
-	if _, err := e.mgr.Query(context.Background(), id, sql, false); err != nil {
+	if _, err := e.dbs.Query(context.Background(), id, sql, false); err != nil {
 		t.Fatalf("%s: %v", sql, err)
 	}
 }
 
 func (e *env) count(t *testing.T, id string) string {
 	t.Helper()
-	r, err := e.mgr.Query(context.Background(), id, "SELECT count(*) || ':' || coalesce(sum(n), 0) FROM t", true)
+	r, err := e.dbs.Query(context.Background(), id, "SELECT count(*) || ':' || coalesce(sum(n), 0) FROM t", true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,20 +153,20 @@ func (e *env) waitIdle(t testing.TB) {
 func TestTakeRestoreAndUndo(t *testing.T) {
 	ctx := context.Background()
 	e := mustEnv(t)
-	d, err := e.mgr.Create(ctx, "orders", snapdeck.PlanProfessional)
+	d, err := e.create(ctx, "orders", snapdeck.PlanProfessional)
 	if err != nil {
 		t.Fatal(err)
 	}
 	e.exec(t, d.ID, "CREATE TABLE t (n INTEGER)")
 	e.exec(t, d.ID, "WITH RECURSIVE s(v) AS (SELECT 1 UNION ALL SELECT v+1 FROM s WHERE v < 1000) INSERT INTO t SELECT v FROM s")
-	snap, j, err := e.mgr.TakeSnapshot(ctx, d.ID, snapdeck.SnapshotOnDemand, "Taken by ann@example.com", "ann@example.com")
+	snap, j, err := e.snapshots.TakeSnapshot(ctx, d.ID, snapdeck.SnapshotOnDemand, "Taken by ann@example.com", "ann@example.com")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if j := e.waitJob(t, j.ID); j.Status != snapdeck.JobSucceeded {
 		t.Fatalf("snapshot job: got %s (%s), want succeeded", j.Status, j.Error)
 	}
-	got, err := e.mgr.FindSnapshot(ctx, d.ID, snap.ID)
+	got, err := e.snapshots.FindSnapshot(ctx, d.ID, snap.ID)
 	if err != nil || got.Status != snapdeck.SnapshotCompleted || got.SizeBytes == 0 || len(got.SHA256) != 64 {
 		t.Fatalf("snapshot: got %+v, %v; want completed with size and sha256", got, err)
 	}
@@ -160,7 +178,7 @@ func TestTakeRestoreAndUndo(t *testing.T) {
 	if got := e.count(t, d.ID); got != "10:55" {
 		t.Fatalf("after delete: got %s, want 10:55", got)
 	}
-	rj, err := e.mgr.Restore(ctx, d.ID, snap.ID, "ann@example.com")
+	_, rj, err := e.snapshots.Restore(ctx, d.ID, snap.ID, "ann@example.com")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -177,18 +195,18 @@ func TestTakeRestoreAndUndo(t *testing.T) {
 	if !strings.Contains(rj.Message, "To undo, restore the safety snapshot") {
 		t.Errorf("restore job message: got %q, want how to undo it", rj.Message)
 	}
-	d2, _ := e.mgr.Find(ctx, d.ID)
+	d2, _ := e.dbs.Find(ctx, d.ID)
 	if d2.Status != snapdeck.StatusRunning {
 		t.Errorf("status after restore: got %s, want running", d2.Status)
 	}
 
 	// The safety snapshot holds the data from just before the restore;
 	// restoring it undoes the restore.
-	safety, err := e.mgr.FindSnapshot(ctx, d.ID, rj.TargetID)
+	safety, err := e.snapshots.FindSnapshot(ctx, d.ID, rj.TargetID)
 	if err != nil || safety.Type != snapdeck.SnapshotOnDemand || safety.Reason[:len("Before restore of ")] != "Before restore of " {
 		t.Fatalf("safety snapshot: got %+v, %v", safety, err)
 	}
-	uj, err := e.mgr.Restore(ctx, d.ID, safety.ID, "ann@example.com")
+	_, uj, err := e.snapshots.Restore(ctx, d.ID, safety.ID, "ann@example.com")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -215,18 +233,18 @@ func TestTakeRestoreAndUndo(t *testing.T) {
 func TestRestoreRefusesABusyDatabase(t *testing.T) {
 	ctx := context.Background()
 	e := mustEnv(t)
-	d, err := e.mgr.Create(ctx, "orders", snapdeck.PlanProfessional)
+	d, err := e.create(ctx, "orders", snapdeck.PlanProfessional)
 	if err != nil {
 		t.Fatal(err)
 	}
-	snap, err := e.mgr.Snapshot(ctx, d.ID, snapdeck.SnapshotOnDemand, "test", "system")
+	snap, err := e.snapshots.Snapshot(ctx, d.ID, snapdeck.SnapshotOnDemand, "test", "system")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := e.db.TransitionDatabase(ctx, d.ID, []snapdeck.Status{snapdeck.StatusRunning}, snapdeck.StatusRestoring); err != nil {
 		t.Fatal(err)
 	}
-	_, err = e.mgr.Restore(ctx, d.ID, snap.ID, "bob@example.com")
+	_, _, err = e.snapshots.Restore(ctx, d.ID, snap.ID, "bob@example.com")
 	if e, ok := snapdeck.AsError(err); !ok || e.Code != snapdeck.Busy || e.Reason != "ongoing-database-operation" {
 		t.Fatalf("restore of a restoring database: got %v, want Busy ongoing-database-operation", err)
 	}
@@ -245,17 +263,17 @@ func TestRestoreRefusesABusyDatabase(t *testing.T) {
 func TestCreateFromSnapshotAndExport(t *testing.T) {
 	ctx := context.Background()
 	e := mustEnv(t)
-	d, err := e.mgr.Create(ctx, "source", snapdeck.PlanEnterprise)
+	d, err := e.create(ctx, "source", snapdeck.PlanEnterprise)
 	if err != nil {
 		t.Fatal(err)
 	}
 	e.exec(t, d.ID, "CREATE TABLE t (n INTEGER)")
 	e.exec(t, d.ID, "WITH RECURSIVE s(v) AS (SELECT 1 UNION ALL SELECT v+1 FROM s WHERE v < 100) INSERT INTO t SELECT v FROM s")
-	snap, err := e.mgr.Snapshot(ctx, d.ID, snapdeck.SnapshotOnDemand, "test", "system")
+	snap, err := e.snapshots.Snapshot(ctx, d.ID, snapdeck.SnapshotOnDemand, "test", "system")
 	if err != nil {
 		t.Fatal(err)
 	}
-	nd, j, err := e.mgr.CreateFromSnapshot(ctx, d.ID, snap.ID, "copy", snapdeck.PlanFree, "ann@example.com")
+	nd, j, err := e.copy(ctx, d.ID, snap.ID, "copy", snapdeck.PlanFree, "ann@example.com")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -273,7 +291,7 @@ func TestCreateFromSnapshotAndExport(t *testing.T) {
 		t.Fatalf("source after changing the copy: got %s, want 100:5050", got)
 	}
 
-	exp, err := e.mgr.Export(ctx, d.ID, snap.ID, "ann@example.com")
+	exp, err := e.snapshots.Export(ctx, d.ID, snap.ID, "ann@example.com")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -297,7 +315,7 @@ func TestCreateFromSnapshotAndExport(t *testing.T) {
 	if err := exp.Wait(); err != nil {
 		t.Fatal(err)
 	}
-	again, err := e.mgr.Export(ctx, d.ID, snap.ID, "ann@example.com")
+	again, err := e.snapshots.Export(ctx, d.ID, snap.ID, "ann@example.com")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -313,17 +331,17 @@ func TestCreateFromSnapshotAndExport(t *testing.T) {
 func TestFreeDatabasesListOnlyTheLatest(t *testing.T) {
 	ctx := context.Background()
 	e := mustEnv(t)
-	d, err := e.mgr.Create(ctx, "tiny", snapdeck.PlanFree)
+	d, err := e.create(ctx, "tiny", snapdeck.PlanFree)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var last snapdeck.Snapshot
 	for i := 0; i < 3; i++ {
-		if last, err = e.mgr.Snapshot(ctx, d.ID, snapdeck.SnapshotOnDemand, "test", "system"); err != nil {
+		if last, err = e.snapshots.Snapshot(ctx, d.ID, snapdeck.SnapshotOnDemand, "test", "system"); err != nil {
 			t.Fatal(err)
 		}
 	}
-	list, total, err := e.mgr.FindSnapshots(ctx, snapdeck.SnapshotFilter{DatabaseID: d.ID, Limit: 50})
+	list, total, err := e.snapshots.FindSnapshots(ctx, snapdeck.SnapshotFilter{DatabaseID: d.ID, Limit: 50})
 	if err != nil || total != 1 || len(list) != 1 || list[0].ID != last.ID {
 		t.Fatalf("free list: got %d of %d (%v); want only %s", len(list), total, err, last.ID)
 	}
@@ -332,7 +350,7 @@ func TestFreeDatabasesListOnlyTheLatest(t *testing.T) {
 func TestRecoverFailsInterruptedWork(t *testing.T) {
 	ctx := context.Background()
 	e := mustEnv(t)
-	d, err := e.mgr.Create(ctx, "crashy", snapdeck.PlanProfessional)
+	d, err := e.create(ctx, "crashy", snapdeck.PlanProfessional)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -354,14 +372,14 @@ func TestRecoverFailsInterruptedWork(t *testing.T) {
 	if err := os.WriteFile(replaced, []byte("old content"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.mgr.Recover(ctx); err != nil {
+	if err := e.dbs.Recover(ctx); err != nil {
 		t.Fatal(err)
 	}
 	got, _ := e.db.FindSnapshot(ctx, rec.ID)
 	if got.Status != snapdeck.SnapshotFailed {
 		t.Errorf("interrupted snapshot: got %s, want failed", got.Status)
 	}
-	if d2, _ := e.mgr.Find(ctx, d.ID); d2.Status != snapdeck.StatusRunning {
+	if d2, _ := e.dbs.Find(ctx, d.ID); d2.Status != snapdeck.StatusRunning {
 		t.Errorf("interrupted restore: database got %s, want running", d2.Status)
 	}
 	for _, p := range []string{leftover, replaced} {
@@ -384,13 +402,13 @@ func umask() os.FileMode {
 func TestRecoverVerifiesSnapshotsAStopLeftUnverified(t *testing.T) {
 	ctx := context.Background()
 	e := mustEnv(t)
-	d, err := e.mgr.Create(ctx, "orders", snapdeck.PlanProfessional)
+	d, err := e.create(ctx, "orders", snapdeck.PlanProfessional)
 	if err != nil {
 		t.Fatal(err)
 	}
 	e.exec(t, d.ID, "CREATE TABLE t (n INTEGER)")
 	e.exec(t, d.ID, "INSERT INTO t VALUES (1), (2), (3)")
-	snap, j, err := e.mgr.TakeSnapshot(ctx, d.ID, snapdeck.SnapshotOnDemand, "before the stop", "ann@example.com")
+	snap, j, err := e.snapshots.TakeSnapshot(ctx, d.ID, snapdeck.SnapshotOnDemand, "before the stop", "ann@example.com")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -412,7 +430,7 @@ func TestRecoverVerifiesSnapshotsAStopLeftUnverified(t *testing.T) {
 	if err := e.db.UpdateSnapshot(ctx, rec); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.mgr.Recover(ctx); err != nil {
+	if err := e.dbs.Recover(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if rec := verified(); !rec.Verified || rec.VerifyError != "" {
@@ -430,7 +448,7 @@ func TestSnapshotsOfADeletedDatabaseAreGone(t *testing.T) {
 	e.snaps.SetGrace(0)
 	gone, snap := e.snapshotOfNew(t, "gone", "CREATE TABLE t (n INTEGER, b BLOB)",
 		"WITH RECURSIVE s(v) AS (SELECT 1 UNION ALL SELECT v+1 FROM s WHERE v < 200) INSERT INTO t SELECT v, randomblob(4000) FROM s")
-	target, err := e.mgr.Create(ctx, "target", snapdeck.PlanEnterprise)
+	target, err := e.create(ctx, "target", snapdeck.PlanEnterprise)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -438,27 +456,27 @@ func TestSnapshotsOfADeletedDatabaseAreGone(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := e.mgr.Delete(ctx, gone.ID, "gone"); err != nil {
+	if _, err := e.dbs.Delete(ctx, "test", gone.ID, &gone.Name); err != nil {
 		t.Fatal(err)
 	}
 	checkGone := func(when string) {
 		t.Helper()
-		if _, err := e.mgr.OverwriteFromSnapshot(ctx, target.ID, snap.ID, "ann@example.com"); snapdeck.ErrorCode(err) != snapdeck.NotFound {
+		if _, _, err := e.snapshots.Overwrite(ctx, target.ID, database.OverwriteSource{Snapshot: snap.ID}, "ann@example.com"); snapdeck.ErrorCode(err) != snapdeck.NotFound {
 			t.Errorf("%s: overwrite from it: got %v, want NotFound", when, err)
 		}
-		if _, _, err := e.mgr.CreateFromSnapshot(ctx, "", snap.ID, "revived", snapdeck.PlanFree, "ann@example.com"); snapdeck.ErrorCode(err) != snapdeck.NotFound {
+		if _, _, err := e.copy(ctx, "", snap.ID, "revived", snapdeck.PlanFree, "ann@example.com"); snapdeck.ErrorCode(err) != snapdeck.NotFound {
 			t.Errorf("%s: create from it: got %v, want NotFound", when, err)
 		}
-		if _, err := e.mgr.FindSnapshot(ctx, gone.ID, snap.ID); snapdeck.ErrorCode(err) != snapdeck.NotFound {
+		if _, err := e.snapshots.FindSnapshot(ctx, gone.ID, snap.ID); snapdeck.ErrorCode(err) != snapdeck.NotFound {
 			t.Errorf("%s: find it: got %v, want NotFound", when, err)
 		}
-		if _, err := e.mgr.Restore(ctx, gone.ID, snap.ID, "ann@example.com"); snapdeck.ErrorCode(err) != snapdeck.NotFound {
+		if _, _, err := e.snapshots.Restore(ctx, gone.ID, snap.ID, "ann@example.com"); snapdeck.ErrorCode(err) != snapdeck.NotFound {
 			t.Errorf("%s: restore it: got %v, want NotFound", when, err)
 		}
-		if _, err := e.mgr.Export(ctx, gone.ID, snap.ID, "ann@example.com"); snapdeck.ErrorCode(err) != snapdeck.NotFound {
+		if _, err := e.snapshots.Export(ctx, gone.ID, snap.ID, "ann@example.com"); snapdeck.ErrorCode(err) != snapdeck.NotFound {
 			t.Errorf("%s: export it: got %v, want NotFound", when, err)
 		}
-		if got, _ := e.mgr.Find(ctx, target.ID); got.Status != snapdeck.StatusRunning {
+		if got, _ := e.dbs.Find(ctx, target.ID); got.Status != snapdeck.StatusRunning {
 			t.Errorf("%s: target: got %s, want running and untouched", when, got.Status)
 		}
 	}
@@ -481,7 +499,7 @@ func TestSnapshotsOfADeletedDatabaseAreGone(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkGone("kept by an older console")
-	if err := e.mgr.Recover(ctx); err != nil {
+	if err := e.dbs.Recover(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := e.db.FindSnapshot(ctx, snap.ID); snapdeck.ErrorCode(err) != snapdeck.NotFound {
@@ -494,14 +512,14 @@ func TestSnapshotsOfADeletedDatabaseAreGone(t *testing.T) {
 func (e *env) snapshotOfNew(t *testing.T, name string, statements ...string) (snapdeck.Database, snapdeck.Snapshot) {
 	t.Helper()
 	ctx := context.Background()
-	d, err := e.mgr.Create(ctx, name, snapdeck.PlanEnterprise)
+	d, err := e.create(ctx, name, snapdeck.PlanEnterprise)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, q := range statements {
 		e.exec(t, d.ID, q)
 	}
-	s, err := e.mgr.Snapshot(ctx, d.ID, snapdeck.SnapshotOnDemand, "test", "system")
+	s, err := e.snapshots.Snapshot(ctx, d.ID, snapdeck.SnapshotOnDemand, "test", "system")
 	if err != nil {
 		t.Fatal(err)
 	}

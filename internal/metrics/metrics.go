@@ -26,7 +26,10 @@ type Sources struct {
 	OpenJobs func(ctx context.Context) ([]snapdeck.Job, error)
 	// LastSuccess returns, per database, its newest completed snapshot.
 	LastSuccess func(ctx context.Context) (map[string]time.Time, error)
-	Logger      *slog.Logger
+	// ReplicationLag returns, per replicated database, how long ago its
+	// point-in-time replica last caught up with its WAL.
+	ReplicationLag func() map[string]time.Duration
+	Logger         *slog.Logger
 }
 
 // Metrics are the console's collectors. A nil *Metrics ignores every call,
@@ -44,6 +47,10 @@ type Metrics struct {
 	reclaimed   prometheus.Counter
 	sweepErrors prometheus.Counter
 	notify      *prometheus.CounterVec
+	// The data plane (issue 15).
+	streams   prometheus.Gauge
+	pipelines prometheus.Counter
+	dpErrors  *prometheus.CounterVec
 }
 
 // New registers every collector on a new registry.
@@ -72,8 +79,15 @@ func New(src Sources) *Metrics {
 			Help: "Retention sweeps that failed."}),
 		notify: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "snapdeck_notifications_total",
 			Help: "Webhook notifications, by outcome (sent, failed, dropped)."}, []string{"outcome"}),
+		streams: prometheus.NewGauge(prometheus.GaugeOpts{Name: "snapdeck_dataplane_open_streams",
+			Help: "Hrana streams open on the data plane now."}),
+		pipelines: prometheus.NewCounter(prometheus.CounterOpts{Name: "snapdeck_dataplane_pipeline_requests_total",
+			Help: "Pipeline requests the data plane received."}),
+		dpErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "snapdeck_dataplane_errors_total",
+			Help: "Errors the data plane answered, by Hrana code (UNAUTHORIZED, STREAM_EXPIRED, STREAM_REVOKED, SQLITE_CONSTRAINT, ...)."}, []string{"code"}),
 	}
 	m.Registry.MustRegister(m.snapshots, m.durations, m.retries, m.skipped, m.workers, m.expired, m.reclaimed, m.sweepErrors, m.notify,
+		m.streams, m.pipelines, m.dpErrors,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		&scraped{src: src})
 	return m
@@ -139,6 +153,8 @@ var (
 	jobsDesc         = prometheus.NewDesc("snapdeck_jobs_running", "Background jobs queued or running, by kind.", []string{"kind"}, nil)
 	lastDesc         = prometheus.NewDesc("snapdeck_last_successful_snapshot_timestamp_seconds",
 		"When each database's newest completed snapshot was taken, Unix seconds.", []string{"database_id"}, nil)
+	lagDesc = prometheus.NewDesc("snapdeck_pitr_replication_lag_seconds",
+		"How long ago each replicated database's point-in-time replica last caught up with its WAL; about --pitr-interval when all is well.", []string{"database_id"}, nil)
 )
 
 // scraped reads the Sources at each scrape: the figures are always those of
@@ -146,7 +162,7 @@ var (
 type scraped struct{ src Sources }
 
 func (c *scraped) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{storeBytesDesc, storeBlobsDesc, consoleBytesDesc, jobsDesc, lastDesc} {
+	for _, d := range []*prometheus.Desc{storeBytesDesc, storeBlobsDesc, consoleBytesDesc, jobsDesc, lastDesc, lagDesc} {
 		ch <- d
 	}
 }
@@ -186,5 +202,31 @@ func (c *scraped) Collect(ch chan<- prometheus.Metric) {
 				ch <- prometheus.MustNewConstMetric(lastDesc, prometheus.GaugeValue, float64(at.UnixMilli())/1000, id)
 			}
 		}
+	}
+	if f := c.src.ReplicationLag; f != nil {
+		for id, lag := range f() {
+			ch <- prometheus.MustNewConstMetric(lagDesc, prometheus.GaugeValue, lag.Seconds(), id)
+		}
+	}
+}
+
+// DataPlaneStreams adds delta (1 or -1) to the open data plane streams.
+func (m *Metrics) DataPlaneStreams(delta float64) {
+	if m != nil {
+		m.streams.Add(delta)
+	}
+}
+
+// DataPlanePipeline counts a pipeline request.
+func (m *Metrics) DataPlanePipeline() {
+	if m != nil {
+		m.pipelines.Inc()
+	}
+}
+
+// DataPlaneError counts an error the data plane answered, by its code.
+func (m *Metrics) DataPlaneError(code string) {
+	if m != nil {
+		m.dpErrors.WithLabelValues(code).Inc()
 	}
 }

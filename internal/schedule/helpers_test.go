@@ -26,23 +26,25 @@ type env struct {
 	t     testing.TB
 	clock *clockwork.FakeClock
 	db    *store.DB
-	mgr   *database.Manager
+	dbs   *database.Databases
+	snaps *database.Snapshots
 }
 
 func mustEnv(t testing.TB, policies map[snapdeck.Plan]snapdeck.PlanPolicy) *env {
 	t.Helper()
 	clock := clockwork.NewFakeClockAt(t0)
-	db, mgr := openManager(t, policies, clock.Now, nil)
-	return &env{t: t, clock: clock, db: db, mgr: mgr}
+	db, dbs, snaps := openServices(t, policies, clock.Now, nil)
+	return &env{t: t, clock: clock, db: db, dbs: dbs, snaps: snaps}
 }
 
-// openManager opens a store, database files, a snapshot store and a
-// Manager over them in a temporary directory; now gives the records their
-// times (nil: the real clock); obs hears what the Manager did (nil: nobody).
-// It builds the Manager with its one constructor, as internal/app does:
+// openServices opens a store, database files, a snapshot store and the
+// database services over them in a temporary directory; now gives the
+// records their times (nil: the real clock); obs hears what the services
+// did (nil: nobody). It builds them with their constructors, as
+// internal/app does:
 // this package's own tests cannot import app, which imports it, and they
 // need a fake clock and the scheduler's observe hook that app does not offer.
-func openManager(t testing.TB, policies map[snapdeck.Plan]snapdeck.PlanPolicy, now func() time.Time, obs database.Observer) (*store.DB, *database.Manager) {
+func openServices(t testing.TB, policies map[snapdeck.Plan]snapdeck.PlanPolicy, now func() time.Time, obs database.Observer) (*store.DB, *database.Databases, *database.Snapshots) {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -62,9 +64,14 @@ func openManager(t testing.TB, policies map[snapdeck.Plan]snapdeck.PlanPolicy, n
 		t.Fatal(err)
 	}
 	jobs := job.NewRunner(db, nil)
-	mgr, err := database.NewManager(database.Config{Store: db, Host: host, Activity: activity.New(db, nil, nil), Observer: obs,
-		Snapshots: database.Snapshots{Store: st, Jobs: jobs, Policies: policies, TmpDir: filepath.Join(dir, "tmp"),
-			ExportDir: filepath.Join(dir, "tmp", "exports"), Engine: "snapdeck test", SQLiteVersion: "3", Now: now}})
+	cfg := database.Config{Store: db, Host: host, Activity: activity.New(db, nil, nil), Observer: obs,
+		Snapshots: database.SnapshotConfig{Store: st, Jobs: jobs, Policies: policies, TmpDir: filepath.Join(dir, "tmp"),
+			ExportDir: filepath.Join(dir, "tmp", "exports"), Engine: "snapdeck test", SQLiteVersion: "3", Now: now}}
+	snaps, err := database.NewSnapshots(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dbs, err := database.NewDatabases(cfg, snaps)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,7 +81,7 @@ func openManager(t testing.TB, policies map[snapdeck.Plan]snapdeck.PlanPolicy, n
 		st.Close(ctx)
 		db.Close(ctx)
 	})
-	return db, mgr
+	return db, dbs, snaps
 }
 
 // hourly is every plan on an hourly cadence with a day's retention.
@@ -100,7 +107,7 @@ type testScheduler struct {
 
 func (e *env) scheduler(cfg Config) *testScheduler {
 	e.t.Helper()
-	cfg.Store, cfg.Databases, cfg.Clock = e.db, e.mgr, e.clock
+	cfg.Store, cfg.Snapshots, cfg.Clock = e.db, e.snaps, e.clock
 	if cfg.SweepEvery == 0 {
 		cfg.SweepEvery = 24 * time.Hour // out of the way unless a test wants it
 	}
@@ -181,17 +188,17 @@ func (e *env) advanceTo(at time.Time) { e.clock.Advance(at.Sub(e.clock.Now())) }
 // create makes a running database directly, without hooks.
 func (e *env) create(name string, plan snapdeck.Plan) snapdeck.Database {
 	e.t.Helper()
-	d, err := e.mgr.Create(context.Background(), name, plan)
+	out, err := e.dbs.Create(context.Background(), "test", database.CreateRequest{Name: name, Plan: plan})
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	return d
+	return out.Database
 }
 
 // snapshot takes a Scheduled snapshot now, outside the scheduler.
 func (e *env) snapshot(id, reason string) snapdeck.Snapshot {
 	e.t.Helper()
-	s, err := e.mgr.Snapshot(context.Background(), id, snapdeck.SnapshotScheduled, reason, "test")
+	s, err := e.snaps.Snapshot(context.Background(), id, snapdeck.SnapshotScheduled, reason, "test")
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -224,8 +231,8 @@ func (c *counter) add(k string) int {
 	return c.n[k]
 }
 
-// created passes the Manager's new databases to a scheduler made after
-// the Manager, which it needs; other news is not the scheduler's.
+// created passes the services' new databases to a scheduler made after
+// the Snapshots service, which it needs; other news is not the scheduler's.
 type created struct{ s *Scheduler }
 
 func (c *created) DatabaseCreated(ctx context.Context, d snapdeck.Database) { c.s.Created(ctx, d) }

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/snapdeck/snapdeck/internal/database"
 	"github.com/snapdeck/snapdeck/internal/snapdeck"
 )
 
@@ -20,14 +21,15 @@ func TestRealTimersEverySecond(t *testing.T) {
 	ctx := context.Background()
 	p := snapdeck.PlanPolicy{Cadence: time.Second, Retention: 3 * time.Second}
 	obs := &created{}
-	db, mgr := openManager(t, map[snapdeck.Plan]snapdeck.PlanPolicy{snapdeck.PlanFree: p, snapdeck.PlanProfessional: p, snapdeck.PlanEnterprise: p}, nil, obs)
-	s := New(Config{Store: db, Databases: mgr})
+	db, dbs, snaps := openServices(t, map[snapdeck.Plan]snapdeck.PlanPolicy{snapdeck.PlanFree: p, snapdeck.PlanProfessional: p, snapdeck.PlanEnterprise: p}, nil, obs)
+	s := New(Config{Store: db, Snapshots: snaps})
 	obs.s = s
 	if err := s.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close(ctx) })
-	d, err := mgr.Create(ctx, "orders", snapdeck.PlanEnterprise)
+	out, err := dbs.Create(ctx, "test", database.CreateRequest{Name: "orders", Plan: snapdeck.PlanEnterprise})
+	d := out.Database
 	if err != nil {
 		t.Fatal(err)
 	}

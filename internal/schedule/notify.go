@@ -78,7 +78,7 @@ func NewNotifier(cfg NotifierConfig) *Notifier {
 	return n
 }
 
-// Snapshot notifies a failed snapshot; the Manager's observer calls it for
+// Snapshot notifies a failed snapshot; the database services' observer calls it for
 // every snapshot that ended.
 func (n *Notifier) Snapshot(s snapdeck.Snapshot, _ time.Duration) {
 	if s.Status != snapdeck.SnapshotFailed {

@@ -89,7 +89,7 @@ func TestRefusedOverrideKeepsTheOldSchedule(t *testing.T) {
 	s.waitNext(d, want)
 
 	for _, text := range []string{"0 0 30 2 *", "0 0 0 30 2 *", "*/1 * * * * *", "* * * * * *", "0-59/30 * * * * *", "@every 10s", "30s"} {
-		_, err := s.SetOverride(ctx, d.ID, text)
+		_, err := s.SetOverride(ctx, "test", d.ID, text)
 		if e, ok := snapdeck.AsError(err); !ok || e.Code != snapdeck.Invalid || e.Field != "schedule" {
 			t.Errorf("override %q: got %v, want an Invalid error on the field schedule", text, err)
 		}
@@ -180,7 +180,7 @@ func TestBadOverrideFoundAtReconcileRunsThePlanCadence(t *testing.T) {
 	s := e.scheduler(Config{Logger: slog.New(&warned), SweepEvery: reconcileEvery})
 	s.start()
 	s.waitWaiters(2)
-	d, err := s.SetOverride(ctx, d.ID, "30m")
+	d, err := s.SetOverride(ctx, "test", d.ID, "30m")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,7 +20,7 @@ const reclaimEvery = time.Hour
 // on the free plan, every completed snapshot but the latest, then reclaims
 // the storage nothing references any more. The latest completed snapshot
 // of a live database is never deleted: the queries leave it out and
-// Manager.DeleteSnapshot refuses it besides. It returns how many snapshots
+// Snapshots.DeleteSnapshot refuses it besides. It returns how many snapshots
 // it deleted and how many bytes it reclaimed.
 func (s *Scheduler) Sweep(ctx context.Context) (deleted int, reclaimed int64, err error) {
 	now := s.clock.Now()
@@ -38,7 +38,7 @@ func (s *Scheduler) Sweep(ctx context.Context) (deleted int, reclaimed int64, er
 			}
 			n := 0
 			for _, r := range recs {
-				switch err := s.cfg.Databases.DeleteSnapshot(ctx, r.ID); snapdeck.ErrorCode(err) {
+				switch err := s.cfg.Snapshots.DeleteSnapshot(ctx, r.ID); snapdeck.ErrorCode(err) {
 				case snapdeck.Conflict, snapdeck.NotFound:
 					// Became the latest since the query, or already gone.
 				default:
@@ -63,7 +63,7 @@ func (s *Scheduler) Sweep(ctx context.Context) (deleted int, reclaimed int64, er
 	}
 	s.mu.Unlock()
 	if due {
-		reclaimed, err = s.cfg.Databases.Reclaim(ctx)
+		reclaimed, err = s.cfg.Snapshots.Reclaim(ctx)
 		if err != nil {
 			return deleted, reclaimed, err
 		}

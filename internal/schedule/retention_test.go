@@ -33,7 +33,7 @@ func TestRetentionDeletesExpiredButNeverTheLatestOfALiveDatabase(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := e.mgr.Delete(ctx, gone.ID, gone.Name); err != nil {
+	if _, err := e.dbs.Delete(ctx, "test", gone.ID, &gone.Name); err != nil {
 		t.Fatal(err)
 	}
 	s := e.scheduler(Config{})
@@ -88,11 +88,11 @@ func TestRetentionDeletesExpiredButNeverTheLatestOfALiveDatabase(t *testing.T) {
 		t.Errorf("deleted database keeps %v, want nothing", got)
 	}
 	// The latest snapshot still restores: its storage was not reclaimed.
-	if _, err := e.mgr.Restore(ctx, pro.ID, latest(pro), "test"); err != nil {
+	if _, _, err := e.snaps.Restore(ctx, pro.ID, latest(pro), "test"); err != nil {
 		t.Errorf("restore of the kept snapshot: %v", err)
 	}
 	// And a direct delete of it is refused as well.
-	if err := e.mgr.DeleteSnapshot(ctx, latest(free)); snapdeck.ErrorCode(err) != snapdeck.Conflict {
+	if err := e.snaps.DeleteSnapshot(ctx, latest(free)); snapdeck.ErrorCode(err) != snapdeck.Conflict {
 		t.Errorf("deleting the latest snapshot of a live database: got %v, want Conflict", err)
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/go-co-op/gocron/v2"
 	"github.com/jonboulle/clockwork"
 
+	"github.com/snapdeck/snapdeck/internal/activity"
 	"github.com/snapdeck/snapdeck/internal/database"
 	"github.com/snapdeck/snapdeck/internal/metrics"
 	"github.com/snapdeck/snapdeck/internal/snapdeck"
@@ -27,8 +28,13 @@ import (
 
 // Config configures a Scheduler. Zero values take the defaults noted.
 type Config struct {
-	Store     *store.DB
-	Databases *database.Manager
+	Store *store.DB
+	// Snapshots takes the Scheduled snapshots, deletes the expired ones
+	// and reclaims their storage.
+	Snapshots *database.Snapshots
+	// Activity records the console's changes of a schedule override
+	// (database.settings); nil records nothing.
+	Activity *activity.Recorder
 	// Clock drives gocron, backoff and retention; nil is the real clock.
 	Clock   clockwork.Clock
 	Logger  *slog.Logger
@@ -37,7 +43,7 @@ type Config struct {
 	// must not starve the console of disk bandwidth.
 	Workers int
 	// Take takes one Scheduled snapshot of d and returns when it is
-	// durable; nil is Databases.Snapshot. The benchmark injects one that
+	// durable; nil is Snapshots.Snapshot. The benchmark injects one that
 	// takes nothing, to measure the scheduler alone.
 	Take func(ctx context.Context, d snapdeck.Database, reason string) error
 	// Attempts is how often a failed snapshot is tried before the run gives
@@ -136,7 +142,7 @@ func New(cfg Config) *Scheduler {
 		inFlight: map[string]bool{}, refused: map[string]string{}}
 	if s.take == nil {
 		s.take = func(ctx context.Context, d snapdeck.Database, reason string) error {
-			_, err := cfg.Databases.Snapshot(ctx, d.ID, snapdeck.SnapshotScheduled, reason, "system")
+			_, err := cfg.Snapshots.Snapshot(ctx, d.ID, snapdeck.SnapshotScheduled, reason, "system")
 			return err
 		}
 	}
@@ -152,7 +158,7 @@ func (s *Scheduler) sweepEvery() time.Duration {
 	}
 	every := time.Minute
 	for _, plan := range snapdeck.Plans {
-		if r := s.cfg.Databases.Policy(plan).Retention; r > 0 {
+		if r := s.cfg.Snapshots.Policy(plan).Retention; r > 0 {
 			every = min(every, r/3)
 		}
 	}
@@ -299,7 +305,7 @@ func (s *Scheduler) spec(d snapdeck.Database) (Spec, error) {
 }
 
 func (s *Scheduler) planSpec(d snapdeck.Database) Spec {
-	return Spec{Every: s.cfg.Databases.Policy(d.Plan).Cadence}
+	return Spec{Every: s.cfg.Snapshots.Policy(d.Plan).Cadence}
 }
 
 // OverrideProblem says why the database's stored schedule override is not
@@ -377,7 +383,7 @@ func (s *Scheduler) forget(id string) {
 }
 
 // Created takes a new database's "Database created" snapshot in the
-// background and starts its schedule; the Manager's observer calls it.
+// background and starts its schedule; the database services' observer calls it.
 func (s *Scheduler) Created(_ context.Context, d snapdeck.Database) {
 	if err := s.ensure(d); err != nil {
 		s.logger.Error("schedule new database", "database_id", d.ID, "err", err)
@@ -615,16 +621,36 @@ func (s *Scheduler) NextSnapshot(d snapdeck.Database) time.Time {
 
 // PlanDefault says a plan's cadence in words, for the Settings tab.
 func (s *Scheduler) PlanDefault(plan snapdeck.Plan) string {
-	return describe(Spec{Every: s.cfg.Databases.Policy(plan).Cadence})
+	return describe(Spec{Every: s.cfg.Snapshots.Policy(plan).Cadence})
 }
 
 // SetOverride sets or, with an empty text, removes a database's own
-// schedule, and reschedules it at once. The text is checked with
+// schedule for actor, and reschedules it at once. The text is checked with
 // ParseSpec before anything is stored: one that is neither a duration nor
 // a cron expression, never runs, or runs more often than MinInterval is an
 // Invalid error on the field "schedule", and the old schedule stays. The
-// console's settings handler records the change in the activity log.
-func (s *Scheduler) SetOverride(ctx context.Context, id, text string) (snapdeck.Database, error) {
+// change, or its refusal, is recorded in the activity log as
+// database.settings; it returns the database as it now is.
+func (s *Scheduler) SetOverride(ctx context.Context, actor, id, text string) (snapdeck.Database, error) {
+	d, err := s.setOverride(ctx, id, text)
+	detail := ""
+	switch {
+	case err != nil:
+	case d.Schedule == "":
+		detail = fmt.Sprintf("%s follows its plan's schedule again.", d.Name)
+	default:
+		detail = fmt.Sprintf("%s is now snapshotted on its own schedule: %s.", d.Name, d.Schedule)
+	}
+	if s.cfg.Activity != nil {
+		s.cfg.Activity.Record(ctx, activity.Entry{Actor: actor, Action: activity.DatabaseConfig, DatabaseID: id, Detail: detail, Err: err})
+	}
+	return d, err
+}
+
+func (s *Scheduler) setOverride(ctx context.Context, id, text string) (snapdeck.Database, error) {
+	if !snapdeck.ValidDatabaseID(id) {
+		return snapdeck.Database{}, snapdeck.DatabaseNotFound(id)
+	}
 	text = strings.TrimSpace(text)
 	if text != "" {
 		if _, err := ParseSpec(text, s.clock.Now()); err != nil {

@@ -189,7 +189,7 @@ func TestFailedSnapshotIsRetriedWithBackoffAndCounted(t *testing.T) {
 		if calls.add("take") <= 2 {
 			return errors.New("disk on fire")
 		}
-		_, err := e.mgr.Snapshot(ctx, d.ID, snapdeck.SnapshotScheduled, reason, "system")
+		_, err := e.snaps.Snapshot(ctx, d.ID, snapdeck.SnapshotScheduled, reason, "system")
 		return err
 	}})
 	s.start()
@@ -258,7 +258,7 @@ func TestOverrideReschedulesAtOnce(t *testing.T) {
 	if got, want := s.NextSnapshot(d), (Spec{Every: time.Hour}).First(d.ID, now); !got.Equal(want) {
 		t.Errorf("plan cadence: next %v, want %v", got, want)
 	}
-	if _, err := s.SetOverride(ctx, d.ID, "every day"); snapdeck.ErrorCode(err) != snapdeck.Invalid {
+	if _, err := s.SetOverride(ctx, "test", d.ID, "every day"); snapdeck.ErrorCode(err) != snapdeck.Invalid {
 		t.Fatalf("override %q: got %v, want an Invalid error", "every day", err)
 	} else if e, _ := snapdeck.AsError(err); e.Field != "schedule" {
 		t.Errorf("error on field %q, want schedule", e.Field)
@@ -269,7 +269,7 @@ func TestOverrideReschedulesAtOnce(t *testing.T) {
 		{"", (Spec{Every: time.Hour}).First(d.ID, now).Format(time.RFC3339Nano)},
 	}
 	for _, tc := range cases {
-		nd, err := s.SetOverride(ctx, d.ID, tc.text)
+		nd, err := s.SetOverride(ctx, "test", d.ID, tc.text)
 		if err != nil {
 			t.Fatalf("override %q: %v", tc.text, err)
 		}

@@ -76,6 +76,9 @@ type Database struct {
 	// Schedule overrides the plan's cadence: a Go duration or a cron
 	// expression; empty means the plan's default.
 	Schedule string
+	// Placement is where an API client asked for the database to live;
+	// it is only stored and shown.
+	Placement Placement
 }
 
 var idPattern = regexp.MustCompile(`^[0-9a-f]{8}$`)

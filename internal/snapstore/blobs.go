@@ -8,7 +8,10 @@
 // docs/snapshot-store.md describes the on-disk layout.
 package snapstore
 
-import "context"
+import (
+	"context"
+	"strings"
+)
 
 // Blobs is where the snapshot store keeps its blobs: local disk now,
 // S3-compatible object storage later. Keys are short relative paths of
@@ -69,4 +72,29 @@ type Batch interface {
 	Commit(ctx context.Context) error
 	// Discard removes the blobs put and not committed.
 	Discard()
+}
+
+// PrefixLister is implemented by Blobs that can list the keys under a
+// prefix without walking every key, as a directory or an S3 listing with a
+// prefix can. Point-in-time replication keeps its files under a prefix per
+// database (pitr/<id>/) and lists them at every sync and restore.
+type PrefixLister interface {
+	// ListPrefix calls fn with every stored key starting with prefix, in
+	// no particular order, and stops at fn's first error, which it
+	// returns; otherwise as List.
+	ListPrefix(ctx context.Context, prefix string, fn func(key string) error) error
+}
+
+// ListPrefix calls fn with every key of b starting with prefix: through
+// b's PrefixLister when it has one, else by filtering List.
+func ListPrefix(ctx context.Context, b Blobs, prefix string, fn func(key string) error) error {
+	if pl, ok := b.(PrefixLister); ok {
+		return pl.ListPrefix(ctx, prefix, fn)
+	}
+	return b.List(ctx, func(key string) error {
+		if strings.HasPrefix(key, prefix) {
+			return fn(key)
+		}
+		return nil
+	})
 }

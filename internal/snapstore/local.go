@@ -293,7 +293,31 @@ func (l *Local) Delete(ctx context.Context, key string) error {
 
 // List calls fn with every blob's key.
 func (l *Local) List(ctx context.Context, fn func(key string) error) error {
-	return filepath.WalkDir(l.dir, func(path string, d fs.DirEntry, err error) error {
+	return l.walk(ctx, l.dir, fn)
+}
+
+// ListPrefix lists the keys under prefix, walking only the directory that
+// holds them (PrefixLister).
+func (l *Local) ListPrefix(ctx context.Context, prefix string, fn func(key string) error) error {
+	root := l.dir
+	if i := strings.LastIndex(prefix, "/"); i > 0 {
+		root = filepath.Join(l.dir, filepath.FromSlash(prefix[:i]))
+	}
+	err := l.walk(ctx, root, func(key string) error {
+		if strings.HasPrefix(key, prefix) {
+			return fn(key)
+		}
+		return nil
+	})
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil // nothing stored under the prefix yet
+	}
+	return err
+}
+
+// walk calls fn with the key of every blob under root, a directory of l.
+func (l *Local) walk(ctx context.Context, root string, fn func(key string) error) error {
+	return filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}

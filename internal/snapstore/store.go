@@ -102,6 +102,12 @@ func New(blobs Blobs, logger *slog.Logger) *Store {
 	}
 }
 
+// Blobs returns where the store keeps its blobs, for the other files that
+// follow the snapshots to the same storage (point-in-time replication's,
+// under their own prefix, which the store's sweep never touches: it only
+// deletes packs).
+func (s *Store) Blobs() Blobs { return s.blobs }
+
 // SetGrace changes how long Sweep leaves new packs and their roots alone
 // (DefaultGrace unless set). Tests and tools that know no capture is
 // unrecorded may set it to zero.

@@ -21,6 +21,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jonboulle/clockwork"
 
+	"github.com/snapdeck/snapdeck/internal/activity"
 	"github.com/snapdeck/snapdeck/internal/bytesize"
 	"github.com/snapdeck/snapdeck/internal/database"
 	"github.com/snapdeck/snapdeck/internal/importfile"
@@ -36,7 +37,7 @@ const DefaultTTL = 24 * time.Hour
 // over a map of a few entries.
 const sweepEvery = time.Hour
 
-// Loader is what uploads are loaded by: *database.Manager.
+// Loader is what uploads are loaded by: *database.Snapshots.
 type Loader interface {
 	// CheckLoad refuses a load into d whatever the file holds (not
 	// running, another load under way, data without overwrite).
@@ -53,6 +54,10 @@ type Loader interface {
 type Config struct {
 	// Loader checks and loads the uploads.
 	Loader Loader
+	// Activity records the loads refused before they reach Loader.Load
+	// (over the size limit, the database not ready, a checksum
+	// mismatch); Load records its own. Nil records nothing.
+	Activity *activity.Recorder
 	// FindJob returns a load job, to tell loading from loaded or failed.
 	FindJob func(ctx context.Context, id string) (snapdeck.Job, error)
 	// Limits are handed to every load; Limits.MaxSize also refuses an
@@ -144,11 +149,20 @@ func (r loadRefusal) Unwrap() error { return r.error }
 
 // IsLoadRefusal reports whether err refused a load before the load itself
 // was asked (over the size limit, the database not ready for it, a
-// checksum mismatch): the caller records it in the activity log as the
+// checksum mismatch): the Service records it in the activity log as the
 // load's refusal. Refusals of the load itself are recorded by the load.
 func IsLoadRefusal(err error) bool {
 	var r loadRefusal
 	return errors.As(err, &r)
+}
+
+// refused records err in the activity log when it refused a load before
+// the load itself was asked, and returns it.
+func (s *Service) refused(ctx context.Context, actor, dbID string, err error) error {
+	if IsLoadRefusal(err) && s.cfg.Activity != nil {
+		s.cfg.Activity.Record(ctx, activity.Entry{Actor: actor, Action: activity.Load, DatabaseID: dbID, Err: err})
+	}
+	return err
 }
 
 // Announce starts an upload of a file into d by actor, refusing at once,
@@ -156,6 +170,11 @@ func IsLoadRefusal(err error) bool {
 // not running or is loading another file (Busy: push again), or one that
 // holds data without a.Overwrite. The reply's status is receiving.
 func (s *Service) Announce(ctx context.Context, d snapdeck.Database, a Announce, actor string) (Reply, error) {
+	r, err := s.announce(ctx, d, a, actor)
+	return r, s.refused(ctx, actor, d.ID, err)
+}
+
+func (s *Service) announce(ctx context.Context, d snapdeck.Database, a Announce, actor string) (Reply, error) {
 	if limit := s.cfg.Limits.MaxSize; a.Size > limit {
 		return Reply{}, loadRefusal{&snapdeck.Error{Code: snapdeck.Invalid, Reason: "import-too-large", Field: HeaderSize,
 			Message: fmt.Sprintf("The file is %s, over this console's import limit of %s (--max-import-size).", bytesize.Format(a.Size), bytesize.Format(limit))}}
@@ -368,7 +387,7 @@ func (s *Service) finish(ctx context.Context, u *upload) error {
 		os.Remove(u.path)
 		msg := "checksum mismatch: the file was changed or damaged on the way (its SHA-256 differs from " + HeaderSHA256 + "); nothing was changed"
 		u.set(func() { u.status, u.message = StatusFailed, msg })
-		return loadRefusal{&snapdeck.Error{Code: snapdeck.Invalid, Reason: ReasonChecksumMismatch, Message: snapdeck.Sentence(msg)}}
+		return s.refused(ctx, u.actor, u.dbID, loadRefusal{&snapdeck.Error{Code: snapdeck.Invalid, Reason: ReasonChecksumMismatch, Message: snapdeck.Sentence(msg)}})
 	}
 	u.set(func() { u.status = StatusChecking })
 	j, err := s.cfg.Loader.Load(ctx, u.dbID, database.LoadSource{Path: u.path, Name: u.name, Reason: "push-to-cloud",

@@ -21,7 +21,7 @@ import (
 	"github.com/snapdeck/snapdeck/internal/snapdeck"
 )
 
-// loads stands in for database.Manager at the Loader seam: it keeps the
+// loads stands in for database.Snapshots at the Loader seam: it keeps the
 // files handed to Load (and removes them, as Load does) and the jobs it
 // started, whose outcome the test decides.
 type loads struct {

@@ -1,0 +1,270 @@
+package pitr_test
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/benbjohnson/litestream"
+	"github.com/prometheus/client_golang/prometheus"
+	_ "modernc.org/sqlite"
+
+	"github.com/snapdeck/snapdeck/internal/bytesize"
+	"github.com/snapdeck/snapdeck/internal/checkpoint"
+	"github.com/snapdeck/snapdeck/internal/pitr"
+	"github.com/snapdeck/snapdeck/internal/snapstore"
+)
+
+// checkpointsOf hands the writer's checkpointer over as Host does for the
+// console's pools (database.Host.TakeOverCheckpoints).
+type checkpointsOf struct{ ck *checkpoint.Checkpointer }
+
+func (c checkpointsOf) TakeOverCheckpoints(string, string) (func(), error) {
+	c.ck.StandAside()
+	return c.ck.Resume, nil
+}
+
+// openWriter opens a connection set up as the console's write pools are
+// (internal/database): WAL, synchronous=NORMAL, no checkpoint in a commit.
+func openWriter(b *testing.B, path string) *sql.DB {
+	q := url.Values{}
+	for _, p := range []string{"busy_timeout(10000)", "journal_mode(WAL)", "synchronous(NORMAL)", "wal_autocheckpoint(0)"} {
+		q.Add("_pragma", p)
+	}
+	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { db.Close() })
+	return db
+}
+
+// BenchmarkPointInTime measures, in one run, the issue-4 writer (one row
+// per commit) with and without replication, a restore to a time against
+// cp+sync of the file, and the LTX bytes stored per WAL byte written.
+// SNAPDECK_BENCH_SIZE (default 256MiB) sizes the database;
+// SNAPDECK_BENCH_PITR_PHASE (default 8s) is each writer phase;
+// SNAPDECK_BENCH_PITR_MONITOR and SNAPDECK_BENCH_PITR_MINPAGES tune
+// Litestream's read of the WAL and its passive checkpoint.
+func BenchmarkPointInTime(b *testing.B) {
+	ctx := context.Background()
+	size := int64(256 << 20)
+	if s := os.Getenv("SNAPDECK_BENCH_SIZE"); s != "" {
+		n, err := bytesize.Parse(s)
+		if err != nil {
+			b.Fatal(err)
+		}
+		size = n
+	}
+	tuning := pitr.DefaultTuning
+	if s := os.Getenv("SNAPDECK_BENCH_PITR_MONITOR"); s != "" {
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			b.Fatal(err)
+		}
+		tuning.MonitorInterval = d
+	}
+	if s := os.Getenv("SNAPDECK_BENCH_PITR_MINPAGES"); s != "" {
+		fmt.Sscan(s, &tuning.MinCheckpointPageN)
+	}
+	phase := 8 * time.Second
+	if s := os.Getenv("SNAPDECK_BENCH_PITR_PHASE"); s != "" {
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			b.Fatal(err)
+		}
+		phase = d
+	}
+	dir := b.TempDir()
+	path := filepath.Join(dir, "db.sqlite")
+	w := openWriter(b, path)
+	fill(b, w, size)
+	ck := checkpoint.New(openWriter(b, path), nil)
+	defer ck.Close()
+	blobs, err := snapstore.NewLocal(filepath.Join(dir, "snapshots"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	reps, err := pitr.New(pitr.Config{Blobs: blobs, Checkpoints: checkpointsOf{ck}, Interval: time.Second, Tuning: tuning})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer reps.Close(ctx)
+	const id = "bench"
+	write := func(d time.Duration) []time.Duration {
+		var lat []time.Duration
+		for end := time.Now().Add(d); time.Now().Before(end); {
+			t := time.Now()
+			if _, err := w.Exec(`INSERT INTO orders(customer, email, amount, status, created_at, note) VALUES ('c', 'x@example.com', 1.5, 'paid', '2026-01-01T00:00:00Z', 'latency probe')`); err != nil {
+				b.Fatal(err)
+			}
+			lat = append(lat, time.Since(t))
+			// As a lease's Nudge does after a commit: the checkpointer
+			// is nudged (it stands aside while replicated), and the
+			// replicator asked to read the WAL.
+			ck.Nudge()
+			reps.Committed(ctx, id, false)
+		}
+		return lat
+	}
+	// Without replication first: Litestream started after a stop reads
+	// the whole file again (the console's checkpointer reset the WAL
+	// meanwhile), which would be the replicated phases' storage.
+	var p99s, maxs [2][]time.Duration
+	var lats [2][][]time.Duration
+	for range 3 {
+		lats[0] = append(lats[0], write(phase))
+	}
+	start := time.Now()
+	if err := reps.Start(ctx, id, path, time.Hour); err != nil {
+		b.Fatal(err)
+	}
+	if err := reps.Sync(ctx, id); err != nil {
+		b.Fatal(err)
+	}
+	first := time.Since(start)
+	base, _ := reps.Bytes(ctx, id)
+	b.Logf("database %d MiB; first replication (the whole file) %.2fs, %d MiB of LTX; tuning %+v", size>>20, first.Seconds(), base>>20, tuning)
+	for range 3 {
+		lats[1] = append(lats[1], write(phase))
+	}
+	if err := reps.Sync(ctx, id); err != nil {
+		b.Fatal(err)
+	}
+	walBytes := totalWALBytes(b, path)
+	for run := range 3 {
+		for i := range 2 {
+			p99s[i] = append(p99s[i], percentile(lats[i][run], 99))
+			maxs[i] = append(maxs[i], slices.Max(lats[i][run]))
+		}
+		b.Logf("WRITER run %d: without replication p99 %.2fms max %.2fms (%d commits); with p99 %.2fms max %.2fms (%d commits): p99 %.2fx",
+			run+1, ms(p99s[0][run]), ms(maxs[0][run]), len(lats[0][run]), ms(p99s[1][run]), ms(maxs[1][run]), len(lats[1][run]),
+			float64(p99s[1][run])/float64(p99s[0][run]))
+	}
+	ltx, _ := reps.Bytes(ctx, id)
+	b.Logf("STORAGE: %d KiB of WAL written while replicated, %d KiB of LTX stored for it (all levels): %.3f bytes of LTX per WAL byte, %.0f MiB per GiB",
+		int64(walBytes)/1024, (ltx-base)/1024, float64(ltx-base)/walBytes, float64(ltx-base)/walBytes*1024)
+
+	// 1% of the rows changed, then a time to restore to, then more.
+	if _, err := w.Exec(`UPDATE orders SET amount = amount + 1 WHERE id % 100 = 7`); err != nil {
+		b.Fatal(err)
+	}
+	if err := reps.Sync(ctx, id); err != nil {
+		b.Fatal(err)
+	}
+	at := time.Now()
+	write(time.Second)
+	if err := reps.Sync(ctx, id); err != nil {
+		b.Fatal(err)
+	}
+	planStart := time.Now()
+	plan, err := litestream.CalcRestorePlan(ctx, pitr.NewClient(blobs, id, nil), 0, at.Add(time.Millisecond), slog.New(slog.DiscardHandler))
+	if err != nil {
+		b.Fatal(err)
+	}
+	var planBytes int64
+	levels := map[int]int{}
+	for _, info := range plan {
+		planBytes += info.Size
+		levels[info.Level]++
+	}
+	b.Logf("RESTORE plan: %d files by level %v, %d KiB, planned in %.3fs", len(plan), levels, planBytes/1024, time.Since(planStart).Seconds())
+	var restores, cps []time.Duration
+	for run := range 3 {
+		out := filepath.Join(dir, fmt.Sprintf("restored-%d.sqlite", run))
+		settle(b)
+		t := time.Now()
+		if err := reps.RestoreTo(ctx, id, at, out); err != nil {
+			b.Fatal(err)
+		}
+		restores = append(restores, time.Since(t))
+		os.Remove(out)
+		settle(b)
+		t = time.Now()
+		if err := exec.Command("sh", "-c", fmt.Sprintf("cp %s %s.copy && sync", path, path)).Run(); err != nil {
+			b.Fatal(err)
+		}
+		cps = append(cps, time.Since(t))
+		os.Remove(path + ".copy")
+		b.Logf("RESTORE run %d: restore to a time %.2fs, cp+sync %.2fs: %.2fx", run+1, restores[run].Seconds(), cps[run].Seconds(),
+			restores[run].Seconds()/cps[run].Seconds())
+	}
+	b.ReportMetric(float64(median(p99s[1]))/float64(median(p99s[0])), "p99-with/without")
+	b.ReportMetric(ms(slices.Max(maxs[1])), "worst-ms-with")
+	b.ReportMetric(ms(slices.Max(maxs[0])), "worst-ms-without")
+	b.ReportMetric(median(restores).Seconds()/median(cps).Seconds(), "restore/cp")
+	b.ReportMetric(float64(ltx-base)/walBytes, "ltx-bytes/wal-byte")
+}
+
+// fill writes rows of about 200 bytes into orders until the file has size
+// bytes, then empties the WAL into it.
+func fill(b *testing.B, db *sql.DB, size int64) {
+	if _, err := db.Exec(`CREATE TABLE orders(id INTEGER PRIMARY KEY, customer TEXT, email TEXT, amount REAL, status TEXT, created_at TEXT, note TEXT)`); err != nil {
+		b.Fatal(err)
+	}
+	for {
+		var pages, pageSize int64
+		db.QueryRow(`PRAGMA page_count`).Scan(&pages)
+		db.QueryRow(`PRAGMA page_size`).Scan(&pageSize)
+		if pages*pageSize >= size {
+			break
+		}
+		if _, err := db.Exec(`WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM s WHERE i < 50000)
+			INSERT INTO orders(customer, email, amount, status, created_at, note)
+			SELECT 'customer ' || i, 'x@example.com', i * 1.5, 'paid', '2026-01-01T00:00:00Z', hex(randomblob(60)) FROM s`); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := db.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// totalWALBytes is what Litestream read from the WAL of path since it
+// opened it (its litestream_total_wal_bytes counter).
+func totalWALBytes(b *testing.B, path string) float64 {
+	mfs, err := prometheus.DefaultGatherer.Gather()
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "litestream_total_wal_bytes" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "db" && l.GetValue() == path {
+					return m.GetCounter().GetValue() + m.GetGauge().GetValue()
+				}
+			}
+		}
+	}
+	b.Fatalf("no litestream_total_wal_bytes for %s", path)
+	return 0
+}
+
+// settle writes back what the page cache holds, so that one phase's
+// writeback is not what the next waits for.
+func settle(b *testing.B) {
+	if err := exec.Command("sync").Run(); err != nil {
+		b.Fatal(err)
+	}
+}
+
+func percentile(d []time.Duration, p int) time.Duration {
+	s := slices.Clone(d)
+	slices.Sort(s)
+	return s[(len(s)-1)*p/100]
+}
+
+func median(d []time.Duration) time.Duration { return percentile(d, 50) }
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

@@ -1,0 +1,460 @@
+// Package pitr is snapdeck's point-in-time restore engine: a Litestream
+// replicator per replicated database, embedded as a library, whose LTX
+// files live in the snapshot store's blobs (Client), and the restore of a
+// database as of a time into a new file.
+package pitr
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/benbjohnson/litestream"
+
+	"github.com/snapdeck/snapdeck/internal/durable"
+	"github.com/snapdeck/snapdeck/internal/snapdeck"
+	"github.com/snapdeck/snapdeck/internal/snapstore"
+)
+
+// CheckpointOwner hands a database's checkpoints to a replicator
+// (database.Host.TakeOverCheckpoints): snapdeck's checkpointer stands
+// aside until giveBack.
+type CheckpointOwner interface {
+	TakeOverCheckpoints(id, owner string) (giveBack func(), err error)
+}
+
+// Config is every dependency and setting of the Replicators.
+type Config struct {
+	// Blobs keeps the LTX files, under KeyPrefix.
+	Blobs snapstore.Blobs
+	// Checkpoints is who hands over a database's checkpoints.
+	Checkpoints CheckpointOwner
+	// Interval is how soon a commit becomes restorable: how often the
+	// replicator uploads what it read from the WAL.
+	Interval time.Duration
+	// Tuning is Litestream's checkpoint settings; the zero value is
+	// DefaultTuning.
+	Tuning Tuning
+	// Logger is nil for none.
+	Logger *slog.Logger
+}
+
+// Tuning is how a replicated database is checkpointed and read. Litestream
+// owns the checkpoints of a replicated database (issue 16), so these
+// decide what a commit waits for.
+type Tuning struct {
+	// MonitorInterval is how often the WAL is read into LTX files. It
+	// bounds how far a file's timestamp is after its commits: a restore to
+	// a time tells commits apart only this finely.
+	MonitorInterval time.Duration
+	// MinCheckpointPageN is the WAL size, in pages, over which a passive
+	// checkpoint runs after a read of the WAL.
+	MinCheckpointPageN int
+	// CheckpointInterval is how often a passive checkpoint runs anyway.
+	CheckpointInterval time.Duration
+	// TruncatePageN is the WAL size, in pages, over which a blocking
+	// truncating checkpoint runs.
+	TruncatePageN int
+}
+
+// DefaultTuning is the tuning measured with the issue-4 writer
+// (docs/benchmarks.md, "Point-in-time restore (issue 16)").
+var DefaultTuning = Tuning{
+	// 100 ms: a restore to a time tells apart commits 100 ms apart, and
+	// the read of an unchanged WAL is one stat.
+	MonitorInterval:    100 * time.Millisecond,
+	MinCheckpointPageN: litestream.DefaultMinCheckpointPageN,
+	CheckpointInterval: litestream.DefaultCheckpointInterval,
+	TruncatePageN:      litestream.DefaultTruncatePageN,
+}
+
+// Tables are the tables Litestream keeps in a replicated database: its
+// sequence, which it bumps to force a WAL frame, and its lock, which its
+// checkpoints write to hold other writers off. The console never shows
+// them and user SQL may not change them (internal/database).
+var Tables = []string{"_litestream_seq", "_litestream_lock"}
+
+// DefaultWindows is each plan's point-in-time window unless the operator
+// says otherwise (SPEC §10): none on free, a day on professional, a week
+// on enterprise.
+var DefaultWindows = map[snapdeck.Plan]time.Duration{
+	snapdeck.PlanFree:         0,
+	snapdeck.PlanProfessional: 24 * time.Hour,
+	snapdeck.PlanEnterprise:   168 * time.Hour,
+}
+
+// Replicators runs a Litestream replicator per replicated database.
+type Replicators struct {
+	cfg    Config
+	logger *slog.Logger
+
+	mu      sync.Mutex
+	running map[string]*replicator
+	// clients keeps each database's client, with the keys it has seen.
+	clients map[string]*Client
+	// idLocks holds a lock per database (lockID).
+	idLocks map[string]*sync.Mutex
+	// closed refuses Start after Close.
+	closed bool
+}
+
+// replicator is one database's: a Litestream store of one database, and
+// the give-back of its checkpoints.
+type replicator struct {
+	store    *litestream.Store
+	db       *litestream.DB
+	window   time.Duration
+	giveBack func()
+	// mu keeps Committed's reads of the WAL off a stopped replicator:
+	// Litestream's Sync on a closed DB opens it again.
+	mu      sync.RWMutex
+	stopped bool
+	// kick asks reader, its goroutine, for a read of the WAL; done ends
+	// it, finished says it ended.
+	kick, done, finished chan struct{}
+}
+
+// reader reads the WAL whenever kicked, until done: the commits of a
+// lease, told without waiting, coalesce into one read.
+func (cur *replicator) reader(logger *slog.Logger) {
+	defer close(cur.finished)
+	for {
+		select {
+		case <-cur.done:
+			return
+		case <-cur.kick:
+		}
+		cur.sync(context.Background(), logger)
+	}
+}
+
+// sync reads the WAL into an LTX file unless the replicator stopped.
+func (cur *replicator) sync(ctx context.Context, logger *slog.Logger) {
+	cur.mu.RLock()
+	defer cur.mu.RUnlock()
+	if cur.stopped {
+		return
+	}
+	if err := cur.db.Sync(ctx); err != nil {
+		logger.Warn("read the WAL after a commit", "err", err)
+	}
+}
+
+// owner is how a replicator names itself to Host.TakeOverCheckpoints.
+const owner = "point-in-time replication"
+
+// New returns the Replicators; none runs until Start.
+func New(cfg Config) (*Replicators, error) {
+	if cfg.Blobs == nil || cfg.Checkpoints == nil {
+		return nil, errors.New("pitr: Replicators need their Blobs and Checkpoints")
+	}
+	if cfg.Interval <= 0 {
+		cfg.Interval = time.Second
+	}
+	if cfg.Tuning == (Tuning{}) {
+		cfg.Tuning = DefaultTuning
+	}
+	if cfg.Tuning.MonitorInterval > cfg.Interval {
+		cfg.Tuning.MonitorInterval = cfg.Interval
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Replicators{cfg: cfg, logger: cfg.Logger, running: map[string]*replicator{}, clients: map[string]*Client{},
+		idLocks: map[string]*sync.Mutex{}}, nil
+}
+
+// Interval is how soon a commit becomes restorable.
+func (r *Replicators) Interval() time.Duration { return r.cfg.Interval }
+
+// client is the ReplicaClient of a database.
+func (r *Replicators) client(id string) *Client {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	c, ok := r.clients[id]
+	if !ok {
+		c = NewClient(r.cfg.Blobs, id, r.logger)
+		r.clients[id] = c
+	}
+	return c
+}
+
+// Start replicates database id, whose file is path, keeping window of
+// history. A database already replicated with the same window is left
+// alone; with another window it is restarted. The replicator takes over
+// the database's checkpoints until Stop.
+func (r *Replicators) Start(ctx context.Context, id, path string, window time.Duration) error {
+	if window <= 0 {
+		return r.Stop(ctx, id)
+	}
+	defer r.lockID(id)()
+	r.mu.Lock()
+	cur, ok := r.running[id]
+	closed := r.closed
+	r.mu.Unlock()
+	if closed {
+		return errClosed
+	}
+	if ok {
+		if cur.window == window {
+			return nil
+		}
+		if err := r.stop(ctx, id, cur); err != nil {
+			return err
+		}
+	}
+	giveBack, err := r.cfg.Checkpoints.TakeOverCheckpoints(id, owner)
+	if err != nil {
+		return err
+	}
+	logger := r.logger.With("database_id", id)
+	db := litestream.NewDB(path)
+	db.Logger = logger
+	db.MonitorInterval = r.cfg.Tuning.MonitorInterval
+	db.MinCheckpointPageN = r.cfg.Tuning.MinCheckpointPageN
+	db.CheckpointInterval = r.cfg.Tuning.CheckpointInterval
+	db.TruncatePageN = r.cfg.Tuning.TruncatePageN
+	rep := litestream.NewReplicaWithClient(db, r.client(id))
+	rep.SyncInterval = r.cfg.Interval
+	db.Replica = rep
+	store := litestream.NewStore([]*litestream.DB{db}, litestream.DefaultCompactionLevels)
+	store.Logger = logger
+	// Every L0 file stays for the whole window: compacted levels keep
+	// only the state at their ends, and a restore must tell apart commits
+	// an interval apart anywhere in the window.
+	store.SetL0Retention(window)
+	store.L0RetentionCheckInterval = min(window, litestream.DefaultL0RetentionCheckInterval)
+	// A snapshot at least once per window, kept one interval longer than
+	// the window, so that one always precedes the window's start.
+	store.SnapshotInterval = min(window, litestream.DefaultSnapshotInterval)
+	store.SnapshotRetention = window + store.SnapshotInterval
+	if err := store.Open(ctx); err != nil {
+		giveBack()
+		return fmt.Errorf("start point-in-time replication of database %s: %w", id, err)
+	}
+	cur = &replicator{store: store, db: db, window: window, giveBack: giveBack,
+		kick: make(chan struct{}, 1), done: make(chan struct{}), finished: make(chan struct{})}
+	go cur.reader(logger)
+	r.mu.Lock()
+	closed = r.closed
+	if !closed {
+		r.running[id] = cur
+	}
+	r.mu.Unlock()
+	if closed {
+		// Close came while it opened: it is not Close's to stop.
+		close(cur.done)
+		<-cur.finished
+		store.Close(ctx)
+		giveBack()
+		return errClosed
+	}
+	logger.Info("point-in-time replication started", "window", window, "interval", r.cfg.Interval)
+	return nil
+}
+
+// Stop stops replicating database id, after a last upload of what its WAL
+// holds, and gives its checkpoints back. Its files stay. Stopping a
+// database not replicated does nothing.
+func (r *Replicators) Stop(ctx context.Context, id string) error {
+	defer r.lockID(id)()
+	r.mu.Lock()
+	cur, ok := r.running[id]
+	r.mu.Unlock()
+	if !ok {
+		return nil
+	}
+	return r.stop(ctx, id, cur)
+}
+
+// errClosed refuses a Start after Close.
+var errClosed = snapdeck.Errorf(snapdeck.Busy, "Point-in-time replication is stopping.")
+
+// lockID keeps Start, Stop and Drop of one database one at a time; r.mu
+// guards only the maps, so that stopping one database (its last upload
+// may take a while) holds up no other's commits.
+func (r *Replicators) lockID(id string) (unlock func()) {
+	r.mu.Lock()
+	l, ok := r.idLocks[id]
+	if !ok {
+		l = &sync.Mutex{}
+		r.idLocks[id] = l
+	}
+	r.mu.Unlock()
+	l.Lock()
+	return l.Unlock
+}
+
+// stop stops cur, database id's replicator, unless another stop took it
+// from the running ones first.
+func (r *Replicators) stop(ctx context.Context, id string, cur *replicator) error {
+	r.mu.Lock()
+	mine := r.running[id] == cur
+	if mine {
+		delete(r.running, id)
+	}
+	r.mu.Unlock()
+	if !mine {
+		return nil
+	}
+	close(cur.done)
+	<-cur.finished
+	cur.mu.Lock()
+	cur.stopped = true
+	cur.mu.Unlock()
+	err := cur.store.Close(ctx)
+	cur.giveBack()
+	if err != nil {
+		return fmt.Errorf("stop point-in-time replication of database %s: %w", id, err)
+	}
+	r.logger.Info("point-in-time replication stopped", "database_id", id)
+	return nil
+}
+
+// Running tells whether database id is replicated now.
+func (r *Replicators) Running(id string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	_, ok := r.running[id]
+	return ok
+}
+
+// Drop stops replicating database id and deletes its history: its LTX
+// files and Litestream's local state next to its file (path).
+func (r *Replicators) Drop(ctx context.Context, id, path string) error {
+	err := r.Stop(ctx, id)
+	defer r.lockID(id)()
+	meta := litestream.NewDB(path).MetaPath()
+	err = errors.Join(err, r.client(id).DeleteAll(ctx), os.RemoveAll(meta))
+	r.mu.Lock()
+	delete(r.clients, id)
+	r.mu.Unlock()
+	return err
+}
+
+// Sync uploads at once what database id's WAL holds, so that every commit
+// made so far is restorable; a database not replicated is refused.
+func (r *Replicators) Sync(ctx context.Context, id string) error {
+	r.mu.Lock()
+	cur, ok := r.running[id]
+	r.mu.Unlock()
+	if ok {
+		cur.mu.RLock()
+		defer cur.mu.RUnlock()
+	}
+	if !ok || cur.stopped {
+		return snapdeck.Errorf(snapdeck.Conflict, "Database %s is not replicated.", id)
+	}
+	return cur.db.SyncAndWait(ctx)
+}
+
+// Committed reads database id's WAL into an LTX file, if it is
+// replicated, rather than at the next tick: the file's time is what a
+// restore to a time compares. With wait, the read is done when Committed
+// returns, so the time is between the commit and its caller seeing it (a
+// few ms: the LTX file is fsynced); without, it is only asked for, and
+// commits told meanwhile share one read. The Host calls it after each run
+// of user SQL that may have written (database.Host.OnCommit); a failure is
+// logged, and the next tick reads the WAL anyway.
+func (r *Replicators) Committed(ctx context.Context, id string, wait bool) {
+	r.mu.Lock()
+	cur, ok := r.running[id]
+	r.mu.Unlock()
+	switch {
+	case !ok:
+	case wait:
+		cur.sync(context.WithoutCancel(ctx), r.logger.With("database_id", id))
+	default:
+		select {
+		case cur.kick <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// Lag is how long ago each replicated database's replica last caught up
+// with its WAL: about the interval when all is well.
+func (r *Replicators) Lag() map[string]time.Duration {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make(map[string]time.Duration, len(r.running))
+	now := time.Now()
+	for id, cur := range r.running {
+		if at := cur.db.LastSuccessfulSyncAt(); !at.IsZero() {
+			out[id] = now.Sub(at)
+		}
+	}
+	return out
+}
+
+// Bytes is how many bytes database id's history takes in the blobs.
+func (r *Replicators) Bytes(ctx context.Context, id string) (int64, error) {
+	return r.client(id).Bytes(ctx)
+}
+
+// Earliest is the earliest time database id can be restored to from its
+// history, and false when it has none: the time of its oldest snapshot,
+// or of the oldest file that starts its first transaction.
+func (r *Replicators) Earliest(ctx context.Context, id string) (time.Time, bool, error) {
+	c := r.client(id)
+	var earliest time.Time
+	for level := 0; level <= litestream.SnapshotLevel; level++ {
+		infos, _, err := c.list(ctx, level, 0)
+		if err != nil {
+			return time.Time{}, false, err
+		}
+		for _, info := range infos {
+			if (level == litestream.SnapshotLevel || info.MinTXID == 1) && (earliest.IsZero() || info.CreatedAt.Before(earliest)) {
+				earliest = info.CreatedAt
+			}
+		}
+	}
+	if earliest.IsZero() {
+		return time.Time{}, false, nil
+	}
+	// A restore takes the files made strictly before its time.
+	return earliest.Add(time.Millisecond), true, nil
+}
+
+// RestoreTo writes database id as of at into out, a path that must not
+// exist: the last transaction whose LTX file was made at or before at
+// (read from the WAL at most Tuning.MonitorInterval after its commit). The
+// file is fsynced with its directory and passes integrity_check.
+func (r *Replicators) RestoreTo(ctx context.Context, id string, at time.Time, out string) error {
+	rep := litestream.NewReplicaWithClient(nil, r.client(id))
+	opt := litestream.NewRestoreOptions()
+	opt.OutputPath = out
+	// Litestream takes the files made strictly before its time; at is
+	// inclusive, and timestamps are whole milliseconds.
+	opt.Timestamp = at.Add(time.Millisecond)
+	opt.IntegrityCheck = litestream.IntegrityCheckQuick
+	if err := rep.Restore(ctx, opt); err != nil {
+		if errors.Is(err, litestream.ErrTxNotAvailable) || errors.Is(err, litestream.ErrNoSnapshots) {
+			return snapdeck.Errorf(snapdeck.Invalid, "Database %s has no history at %s.", id, at.UTC().Format(time.RFC3339))
+		}
+		return fmt.Errorf("restore database %s to %s: %w", id, at.UTC().Format(time.RFC3339), err)
+	}
+	if err := durable.Sync(out); err != nil {
+		return err
+	}
+	return durable.SyncDir(filepath.Dir(out))
+}
+
+// Close stops every replicator, after a last upload each.
+func (r *Replicators) Close(ctx context.Context) error {
+	r.mu.Lock()
+	r.closed = true
+	running := maps.Clone(r.running)
+	r.mu.Unlock()
+	var errs []error
+	for id, cur := range running {
+		errs = append(errs, r.stop(ctx, id, cur))
+	}
+	return errors.Join(errs...)
+}
