@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime/pprof"
 	"strings"
 	"testing"
 	"time"
@@ -99,7 +100,9 @@ func consoleRun(b *testing.B, size int64) {
 	// Each step starts on a quiet console: the snapshots before it are
 	// verified (which rebuilds each image in the background) and no job
 	// runs, as in the measurements.
+	stopProfile := profileStep(b, "capture-after-fill")
 	first, d := u.snapshot(b, id)
+	stopProfile()
 	b.Logf("WAL after it: %d bytes", fileSize(dbPath+"-wal"))
 	report("capture-after-fill", d, cpSync)
 	u.quiet(b, id)
@@ -122,8 +125,10 @@ func consoleRun(b *testing.B, size int64) {
 	u.quiet(b, id)
 	start = time.Now()
 	out := filepath.Join(dir, "export.dump")
+	stopProfile = profileStep(b, "export")
 	headers := u.download(b, "/databases/"+id+"/snapshots/"+first+"/export", out)
 	export := time.Since(start)
+	stopProfile()
 	b.Logf("export: the reply began after %s (preparation), the download took %s more", headers.Sub(start).Round(time.Millisecond), time.Since(headers).Round(time.Millisecond))
 	os.Remove(out)
 	b.ReportMetric(export.Seconds(), "export-s")
@@ -138,6 +143,34 @@ func consoleRun(b *testing.B, size int64) {
 		"/databases/"+id+"/snapshots/"+first+"/create-database")
 	u.waitFor(b, "/jobs/"+attr(job, "data-job-id"), "data-job-status", "succeeded")
 	report("create-from-snapshot", time.Since(start), cpSync)
+}
+
+// profileStep writes a CPU profile of one step, of the console and the
+// client together (they share this process), to
+// $SNAPDECK_BENCH_PROFILE/<step>.pprof when that is set, and reports the
+// CPU-seconds the process used in the step; the returned func ends it.
+func profileStep(b *testing.B, step string) func() {
+	b.Helper()
+	cpu0 := processCPU()
+	var f *os.File
+	if dir := os.Getenv("SNAPDECK_BENCH_PROFILE"); dir != "" {
+		var err error
+		if f, err = os.Create(filepath.Join(dir, step+".pprof")); err != nil {
+			b.Fatal(err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return func() {
+		if f != nil {
+			pprof.StopCPUProfile()
+			f.Close()
+		}
+		cpu := processCPU() - cpu0
+		b.Logf("%-28s %8s CPU (console and client)", step, cpu.Round(time.Millisecond))
+		b.ReportMetric(cpu.Seconds(), step+"-cpu-s")
+	}
 }
 
 func timeCommand(b *testing.B, name string, args ...string) time.Duration {

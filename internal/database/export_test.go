@@ -1,5 +1,7 @@
 package database
 
+import "time"
+
 // SetFaultHook sets the function called at the named points of a restore,
 // for the crash tests.
 func SetFaultHook(f func(point string)) { faultHook = f }
@@ -22,3 +24,12 @@ const (
 	MaxLeasesPerDatabase = maxLeasesPerDatabase
 	MaxLeases            = maxLeases
 )
+
+// SetFollowWindow sets how many MiB a preparation keeps in memory for the
+// downloads that follow it, and how long it waits for one that stalls;
+// the returned func sets them back.
+func SetFollowWindow(mib int64, stall time.Duration) (restore func()) {
+	w, s := followWindow, followStall
+	followWindow, followStall = mib, stall
+	return func() { followWindow, followStall = w, s }
+}

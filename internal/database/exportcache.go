@@ -58,6 +58,7 @@ type Export struct {
 	// following is the preparation this export is still being written
 	// by, nil once it is prepared; off is how far a follower has read.
 	following *preparation
+	reader    *followReader
 	off       int64
 }
 
@@ -67,17 +68,37 @@ type Export struct {
 func (e *Export) Prepared() bool { return e.following == nil }
 
 // WriteTo copies the export to w: a prepared one with the file's own
-// WriteTo (sendfile where it can), one being prepared as it is written.
+// WriteTo (sendfile where it can), one being prepared as it is handed
+// over, from the preparation's memory without a copy.
 func (e *Export) WriteTo(w io.Writer) (int64, error) {
 	if e.following == nil {
 		return e.File.WriteTo(w)
 	}
-	// In large reads: io.Copy's 32 KiB made 32,768 reads and writes
-	// per GiB of a download.
-	return io.CopyBuffer(w, struct{ io.Reader }{e}, make([]byte, followBufferSize))
+	// For the reads of the file by a download that fell behind: io.Copy's
+	// 32 KiB made 32,768 reads and writes per GiB.
+	buf := make([]byte, followBufferSize)
+	var total int64
+	for {
+		b, err := e.following.next(e.reader, e.File, buf, e.off)
+		if len(b) > 0 {
+			n, werr := w.Write(b)
+			e.off += int64(n)
+			total += int64(n)
+			if werr != nil {
+				return total, werr
+			}
+		}
+		if err == io.EOF {
+			return total, nil
+		}
+		if err != nil {
+			return total, err
+		}
+	}
 }
 
-// followBufferSize is how much of a followed export one read hands over.
+// followBufferSize is how much of a followed export one read of the file
+// hands over.
 const followBufferSize = 1 << 20
 
 // Wait waits until an export being prepared is whole, and from then on it
@@ -87,6 +108,7 @@ func (e *Export) Wait() error {
 	if e.following == nil {
 		return nil
 	}
+	e.following.leave(e.reader)
 	if err := e.following.wait(); err != nil {
 		return err
 	}
@@ -107,7 +129,8 @@ func (e *Export) Read(b []byte) (int, error) {
 	if e.following == nil {
 		return e.File.Read(b)
 	}
-	n, err := e.following.read(e.File, b, e.off)
+	got, err := e.following.next(e.reader, e.File, b, e.off)
+	n := copy(b, got)
 	e.off += int64(n)
 	if err == io.EOF && n > 0 {
 		err = nil
@@ -117,6 +140,9 @@ func (e *Export) Read(b []byte) (int, error) {
 
 // Close closes the file and ends its lease.
 func (e *Export) Close() error {
+	if e.following != nil {
+		e.following.leave(e.reader)
+	}
 	err := e.File.Close()
 	e.once.Do(e.release)
 	return err

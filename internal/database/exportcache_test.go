@@ -223,3 +223,105 @@ func TestTwoDownloadsShareOnePreparation(t *testing.T) {
 		t.Errorf("export directory holds %v, want only %s.dump", names, s.ID)
 	}
 }
+
+// TestStalledDownloadDoesNotHoldUpItsExport follows the preparations of
+// exports larger than what a preparation keeps in memory for its
+// downloads:
+//   - alone, a download that reads a MiB and stops until the job has ended:
+//     the job ends without it;
+//   - with another that reads along: the stalled one does not slow it.
+//
+// Every download reads the whole .dump, byte for byte the prepared file
+// (partly from the preparation's memory, partly from the file).
+func TestStalledDownloadDoesNotHoldUpItsExport(t *testing.T) {
+	ctx := context.Background()
+	// A small window and a short wait, so that the test stays small and
+	// quick under the race detector.
+	t.Cleanup(database.SetFollowWindow(2, 200*time.Millisecond))
+	e := mustEnv(t)
+	d, err := e.create(ctx, "blobs", snapdeck.PlanProfessional)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.exec(t, d.ID, "CREATE TABLE b (v BLOB)")
+	// About 6 MiB that zstd cannot shrink: more than the 2 MiB the
+	// preparation keeps for its downloads here.
+	for range 3 {
+		e.exec(t, d.ID, "WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n+1 FROM c WHERE n < 500) INSERT INTO b SELECT randomblob(4000) FROM c")
+	}
+	alone, err := e.snapshots.Snapshot(ctx, d.ID, snapdeck.SnapshotOnDemand, "test", "system")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.exec(t, d.ID, "INSERT INTO b SELECT randomblob(4000)")
+	along, err := e.snapshots.Snapshot(ctx, d.ID, snapdeck.SnapshotOnDemand, "test", "system")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.waitIdle(t)
+
+	export := func(s snapdeck.Snapshot, who string) *database.Export {
+		t.Helper()
+		x, err := e.snapshots.Export(ctx, d.ID, s.ID, who)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { x.Close() })
+		if x.Prepared() {
+			t.Fatal("the export is prepared already; want it followed as its job writes it")
+		}
+		return x
+	}
+	readHead := func(x *database.Export) []byte {
+		t.Helper()
+		head := make([]byte, 1<<20)
+		if _, err := io.ReadFull(x, head); err != nil {
+			t.Fatal(err)
+		}
+		return head
+	}
+	check := func(s snapdeck.Snapshot, what string, got []byte) {
+		t.Helper()
+		prepared, err := os.ReadFile(filepath.Join(e.dir, "tmp", "exports", s.ID+".dump"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(prepared) < 5<<20 {
+			t.Fatalf("the export is %d bytes, want more than 5 MiB", len(prepared))
+		}
+		if !bytes.Equal(got, prepared) {
+			t.Errorf("%s read %d bytes, not the %d of the prepared file", what, len(got), len(prepared))
+		}
+	}
+
+	// Alone: the job must end while the download reads nothing.
+	stalled := export(alone, "ann@example.com")
+	head := readHead(stalled)
+	if _, err := e.jobs.Wait(ctx, stalled.JobID); err != nil {
+		t.Fatal(err)
+	}
+	rest, err := io.ReadAll(stalled)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check(alone, "the stalled download", append(head, rest...))
+
+	// With another download reading along, to its end, while the first
+	// stalls.
+	stalled = export(along, "ann@example.com")
+	reading := export(along, "bob@example.com")
+	head = readHead(stalled)
+	var b bytes.Buffer
+	if _, err := reading.WriteTo(&b); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.jobs.Wait(ctx, stalled.JobID); err != nil {
+		t.Fatal(err)
+	}
+	rest, err = io.ReadAll(stalled)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check(along, "the stalled download", append(head, rest...))
+	check(along, "the download that read along", b.Bytes())
+}

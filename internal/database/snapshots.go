@@ -541,7 +541,7 @@ func (ss *Snapshots) Export(ctx context.Context, dbID, sid, actor string) (*Expo
 	prep := newPreparation(tmp, ss.exports, file)
 	e, err := prep.follow(name)
 	if err != nil {
-		tmp.Close()
+		prep.close()
 		os.Remove(tmp.Name())
 		return nil, err
 	}
@@ -564,7 +564,7 @@ func (ss *Snapshots) Export(ctx context.Context, dbID, sid, actor string) (*Expo
 		})
 	if err != nil {
 		e.Close()
-		tmp.Close()
+		prep.close()
 		os.Remove(tmp.Name())
 		return nil, err
 	}
@@ -576,8 +576,7 @@ func (ss *Snapshots) Export(ctx context.Context, dbID, sid, actor string) (*Expo
 // writeDump writes the snapshot's .dump into the preparation's file, makes
 // it durable and installs it in the export cache.
 func (ss *Snapshots) writeDump(ctx context.Context, d snapdeck.Database, s store.SnapshotRecord, prep *preparation, name string, p *job.Progress) error {
-	tmp := prep.file
-	defer tmp.Close() // the job removes it after a failure
+	defer prep.close() // the job removes the file after a failure
 	img, err := snapshot.OpenImage(ctx, ss.cfg.Store, image(s))
 	if err != nil {
 		return err
@@ -597,18 +596,9 @@ func (ss *Snapshots) writeDump(ctx context.Context, d snapdeck.Database, s store
 	if err := write(ctx, prep, man, counted); err != nil {
 		return err
 	}
-	if err := prep.flush(); err != nil {
-		return err
-	}
-	// The downloads following the file have it whole now; making the
-	// cached copy durable (a second per GiB here) is not theirs to wait for.
-	prep.finish(nil)
-	// Durable before it is installed: a prepared export is served for a
-	// day, and must not be a torn file after a crash.
-	if err := tmp.Sync(); err != nil {
-		return err
-	}
-	if err := tmp.Close(); err != nil {
+	// The downloads following the export have it whole once it is handed
+	// over; making the cached copy durable is not theirs to wait for.
+	if err := prep.complete(); err != nil {
 		return err
 	}
 	e, err := prep.install(name)

@@ -30,6 +30,14 @@ func Create(path string, perm os.FileMode) (f *os.File, direct bool, err error) 
 	return create(path, perm)
 }
 
+// OpenWriter opens path, which exists, for writing, directly where the
+// file system allows it; direct reports which. A caller that created the
+// file some other way (os.CreateTemp) writes what is aligned through it
+// and the rest through its own descriptor.
+func OpenWriter(path string) (f *os.File, direct bool, err error) {
+	return openWriter(path)
+}
+
 // Refused reports whether err is a direct write's refusal (of its
 // alignment, or of direct writing at all) after which the same bytes can
 // still be written through the page cache.

@@ -24,3 +24,15 @@ func create(path string, perm os.FileMode) (*os.File, bool, error) {
 }
 
 func refused(err error) bool { return errors.Is(err, unix.EINVAL) }
+
+func openWriter(path string) (*os.File, bool, error) {
+	f, err := os.OpenFile(path, os.O_WRONLY|unix.O_DIRECT, 0)
+	if err == nil {
+		return f, true, nil
+	}
+	if !errors.Is(err, unix.EINVAL) {
+		return nil, false, err
+	}
+	f, err = os.OpenFile(path, os.O_WRONLY, 0)
+	return f, false, err
+}

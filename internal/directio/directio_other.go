@@ -9,4 +9,9 @@ func create(path string, perm os.FileMode) (*os.File, bool, error) {
 	return f, false, err
 }
 
+func openWriter(path string) (*os.File, bool, error) {
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	return f, false, err
+}
+
 func refused(err error) bool { return false }

@@ -39,3 +39,31 @@ func TestBufferIsAlignedAndWritesDirectly(t *testing.T) {
 		t.Errorf("Create over an existing file: got nil, want an error")
 	}
 }
+
+func TestOpenWriterWritesAnExistingFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "f")
+	if err := os.WriteFile(path, nil, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	f, direct, err := OpenWriter(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := Buffer(2*Align, 2*Align)
+	for i := range b {
+		b[i] = byte(i * 3)
+	}
+	if _, err := f.WriteAt(b, Align); err != nil {
+		t.Fatalf("write (direct %v): %v", direct, err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := os.ReadFile(path)
+	if len(got) != 3*Align || !bytes.Equal(got[Align:], b) {
+		t.Errorf("read back %d bytes, not the %d written after a hole of %d", len(got), len(b), Align)
+	}
+	if _, _, err := OpenWriter(filepath.Join(t.TempDir(), "missing")); err == nil {
+		t.Errorf("OpenWriter of a missing file: got nil, want an error")
+	}
+}

@@ -117,7 +117,11 @@ func writeTemp(path string, data []byte, finish func(*os.File) error) (string, e
 	if err != nil {
 		return "", err
 	}
-	_, err = f.Write(data)
+	for len(data) > 0 && err == nil {
+		var n int
+		n, err = f.Write(data[:min(len(data), blobWriteSize)])
+		data = data[n:]
+	}
 	if err == nil {
 		err = finish(f)
 	}
@@ -130,6 +134,12 @@ func writeTemp(path string, data []byte, finish func(*os.File) error) (string, e
 	}
 	return tmp, nil
 }
+
+// blobWriteSize is how much writeTemp writes at once. On the benchmark
+// machine a pack written in one 8 MiB write cost 120-840 ms of CPU per
+// 256 MiB (mostly the kernel finding large pieces of memory for the page
+// cache), in 128 KiB writes a steady 160 ms.
+const blobWriteSize = 128 << 10
 
 // NewBatch starts a batch of blobs written to temporary files (which List
 // never shows and NewLocal removes after a crash) and renamed into place by
