@@ -52,6 +52,13 @@ func mustConsole(t *testing.T, configure ...func(*web.Config)) *console {
 // has no *testing.T, so its clients are made by hand.
 func startConsole(t testing.TB, configure ...func(*web.Config)) *console {
 	t.Helper()
+	return startConsoleApp(t, nil, configure...)
+}
+
+// startConsoleApp is startConsole with edit, when not nil, changing the
+// app's Config too (the snapshot store, say).
+func startConsoleApp(t testing.TB, edit func(*app.Config), configure ...func(*web.Config)) *console {
+	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
 	log := &activityLog{changed: make(chan struct{})}
@@ -61,6 +68,9 @@ func startConsole(t testing.TB, configure ...func(*web.Config)) *console {
 		AdminEmail: "admin@x", AdminPassword: testPassword, Web: web.Config{Version: "test"}}
 	for _, f := range configure {
 		f(&cfg.Web)
+	}
+	if edit != nil {
+		edit(&cfg)
 	}
 	a, err := app.New(ctx, cfg)
 	if err != nil {

@@ -1,0 +1,96 @@
+package web_test
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/snapdeck/snapdeck/internal/activity"
+	"github.com/snapdeck/snapdeck/internal/app"
+	"github.com/snapdeck/snapdeck/internal/snapdeck"
+	"github.com/snapdeck/snapdeck/internal/snapstore/s3blobs"
+	"github.com/snapdeck/snapdeck/internal/snapstore/s3blobs/s3test"
+)
+
+// TestSnapshotRestoreExportOnS3 takes a snapshot, restores it and exports
+// it through the console with the snapshot store on a real SeaweedFS
+// server: the packs land in the bucket and none in data/snapshots/.
+func TestSnapshotRestoreExportOnS3(t *testing.T) {
+	weed := s3test.Start(t)
+	ctx := context.Background()
+	c := startConsoleApp(t, func(cfg *app.Config) {
+		cfg.SnapshotStore = "s3://" + weed.Bucket + "/console"
+		cfg.S3 = app.S3Config{Endpoint: weed.Endpoint, AccessKeyID: weed.AccessKeyID, SecretAccessKey: weed.SecretAccessKey, CacheSize: 64 << 20}
+	})
+	c.t = t
+	d := c.mustDatabase("ledger", snapdeck.PlanProfessional)
+	c.exec(t, d.ID, "CREATE TABLE t (n INTEGER, s TEXT)")
+	c.exec(t, d.ID, "WITH RECURSIVE s(v) AS (SELECT 1 UNION ALL SELECT v+1 FROM s WHERE v < 20000) INSERT INTO t SELECT v, hex(randomblob(100)) FROM s")
+	want := c.rows(t, d.ID)
+
+	member := c.newClient("member@x")
+	mark := c.activity.mark()
+	if res, _ := member.post("/databases/"+d.ID+"/snapshots", nil, true); res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("take snapshot: got %d, want 303", res.StatusCode)
+	}
+	events := c.activity.waitFor(t, mark, "member@x", string(activity.SnapshotTake))
+	if last := events[len(events)-1]; last.Outcome != snapdeck.OutcomeOK {
+		t.Fatalf("snapshot on S3: %s %s: %s", last.Action, last.Outcome, last.Detail)
+	}
+	snaps, err := c.store.FindSnapshots(ctx, snapdeck.SnapshotFilter{DatabaseID: d.ID})
+	if err != nil || len(snaps) != 1 || snaps[0].Status != snapdeck.SnapshotCompleted {
+		t.Fatalf("snapshots: %+v, %v; want one completed", snaps, err)
+	}
+	snap := snaps[0]
+
+	c.exec(t, d.ID, "DELETE FROM t WHERE n % 2 = 0")
+	res, _ := member.post("/databases/"+d.ID+"/snapshots/"+snap.ID+"/restore", url.Values{"confirm": {"RESTORE"}}, true)
+	jobURL := res.Header.Get("Location")
+	if res.StatusCode != http.StatusSeeOther || !strings.HasPrefix(jobURL, "/jobs/") {
+		t.Fatalf("restore: got %d to %q, want 303 to its job", res.StatusCode, jobURL)
+	}
+	j, err := c.jobs.Wait(ctx, strings.TrimPrefix(jobURL, "/jobs/"))
+	if err != nil || j.Status != snapdeck.JobSucceeded {
+		t.Fatalf("restore job: %+v, %v", j, err)
+	}
+	if got := c.rows(t, d.ID); got != want {
+		t.Errorf("after restore from S3: rows %s, want %s", got, want)
+	}
+
+	res, body := member.get("/databases/" + d.ID + "/snapshots/" + snap.ID + "/export")
+	if res.StatusCode != http.StatusOK || len(body) < 100_000 || !bytes.HasPrefix([]byte(body), []byte{0x28, 0xb5, 0x2f, 0xfd}) {
+		t.Fatalf("export from S3: got %d with %d bytes, want 200 and a zstd .dump", res.StatusCode, len(body))
+	}
+
+	// The data directory holds no pack; the bucket does.
+	var local []string
+	filepath.WalkDir(filepath.Join(c.dir, "snapshots"), func(p string, e os.DirEntry, err error) error {
+		if err == nil && !e.IsDir() {
+			local = append(local, p)
+		}
+		return nil
+	})
+	if len(local) > 0 {
+		t.Errorf("data/snapshots/ holds %q, want nothing with an S3 store", local)
+	}
+	remote, err := s3blobs.New(s3blobs.Config{Bucket: weed.Bucket, Prefix: "console", Endpoint: weed.Endpoint,
+		AccessKeyID: weed.AccessKeyID, SecretAccessKey: weed.SecretAccessKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	packs := 0
+	remote.List(ctx, func(key string) error {
+		if strings.HasPrefix(key, "packs/") {
+			packs++
+		}
+		return nil
+	})
+	if packs == 0 {
+		t.Errorf("the bucket holds no pack under console/packs/")
+	}
+}
