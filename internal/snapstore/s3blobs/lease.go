@@ -47,6 +47,7 @@ type Lease struct {
 	stop   chan struct{}
 	done   chan struct{}
 	once   sync.Once
+	mu     sync.Mutex // serialises renewals and guards me.Heartbeat
 }
 
 // AcquireLease makes me the holder of s's prefix, unless another node holds
@@ -145,6 +146,8 @@ func (l *Lease) renew() {
 // Renew writes a fresh heartbeat now, unless another node has taken the
 // lease over.
 func (l *Lease) Renew(ctx context.Context) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	held, err := l.read(ctx)
 	if err != nil && snapdeck.ErrorCode(err) != snapdeck.NotFound {
 		return err
