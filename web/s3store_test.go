@@ -13,6 +13,7 @@ import (
 	"github.com/snapdeck/snapdeck/internal/activity"
 	"github.com/snapdeck/snapdeck/internal/app"
 	"github.com/snapdeck/snapdeck/internal/snapdeck"
+	"github.com/snapdeck/snapdeck/internal/snapstore"
 	"github.com/snapdeck/snapdeck/internal/snapstore/s3blobs"
 	"github.com/snapdeck/snapdeck/internal/snapstore/s3blobs/s3test"
 )
@@ -92,5 +93,73 @@ func TestSnapshotRestoreExportOnS3(t *testing.T) {
 	})
 	if packs == 0 {
 		t.Errorf("the bucket holds no pack under console/packs/")
+	}
+}
+
+// TestS3OutagesLeaveEarlierSnapshots stops the SeaweedFS server in the
+// middle of a capture (right after its first pack is written) and during a
+// restore: each fails saying why, the database keeps its content, and once
+// the server is back the earlier snapshot restores.
+func TestS3OutagesLeaveEarlierSnapshots(t *testing.T) {
+	weed := s3test.Start(t)
+	ctx := context.Background()
+	c := startConsoleApp(t, func(cfg *app.Config) {
+		cfg.SnapshotStore = "s3://" + weed.Bucket + "/outage"
+		// A cache smaller than a block: every read goes to the server.
+		cfg.S3 = app.S3Config{Endpoint: weed.Endpoint, AccessKeyID: weed.AccessKeyID, SecretAccessKey: weed.SecretAccessKey, CacheSize: 1 << 10}
+	})
+	c.t = t
+	d := c.mustDatabase("ledger", snapdeck.PlanProfessional)
+	c.exec(t, d.ID, "CREATE TABLE t (n INTEGER, s TEXT)")
+	c.exec(t, d.ID, "WITH RECURSIVE s(v) AS (SELECT 1 UNION ALL SELECT v+1 FROM s WHERE v < 60000) INSERT INTO t SELECT v, hex(randomblob(100)) FROM s")
+	first, err := c.databases.Snapshot(ctx, d.ID, snapdeck.SnapshotOnDemand, "test", "system")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := c.rows(t, d.ID)
+
+	c.exec(t, d.ID, "UPDATE t SET s = hex(randomblob(100)) WHERE n % 3 = 0")
+	changed := c.rows(t, d.ID)
+	stopped := false
+	snapstore.FaultHook = func(point string) {
+		if point == "capture:pack-written" && !stopped {
+			stopped = true
+			weed.Stop()
+		}
+	}
+	t.Cleanup(func() { snapstore.FaultHook = nil })
+	second, err := c.databases.Snapshot(ctx, d.ID, snapdeck.SnapshotOnDemand, "test", "system")
+	snapstore.FaultHook = nil
+	if !stopped {
+		t.Fatal("the capture wrote no pack: the test no longer stops the server during one")
+	}
+	if err == nil || !strings.Contains(err.Error(), "S3 at "+weed.Endpoint) {
+		t.Fatalf("capture with the server stopped: %v, want an error naming the S3 server", err)
+	}
+	if rec, _ := c.store.FindSnapshot(ctx, second.ID); rec.Status != snapdeck.SnapshotFailed || !strings.Contains(rec.Error, "S3") {
+		t.Errorf("failed snapshot: status %s, error %q; want failed saying S3 is unreachable", rec.Status, rec.Error)
+	}
+
+	j, err := c.databases.Restore(ctx, d.ID, first.ID, "member@x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if j, err = c.jobs.Wait(ctx, j.ID); err != nil || j.Status != snapdeck.JobFailed || !strings.Contains(j.Error, "S3") {
+		t.Errorf("restore with the server stopped: %s %q, %v; want failed saying S3 is unreachable", j.Status, j.Error, err)
+	}
+	if got := c.rows(t, d.ID); got != changed {
+		t.Errorf("after the failed restore: rows %s, want the content before it, %s", got, changed)
+	}
+
+	weed.Restart(t)
+	j, err = c.databases.Restore(ctx, d.ID, first.ID, "member@x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if j, err = c.jobs.Wait(ctx, j.ID); err != nil || j.Status != snapdeck.JobSucceeded {
+		t.Fatalf("restore once the server is back: %s %q, %v", j.Status, j.Error, err)
+	}
+	if got := c.rows(t, d.ID); got != want {
+		t.Errorf("after restoring the first snapshot: rows %s, want %s", got, want)
 	}
 }
