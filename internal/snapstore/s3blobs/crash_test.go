@@ -104,4 +104,3 @@ func TestKillDuringCaptureChild(t *testing.T) {
 	capture(t, st, changed, root)
 	t.Fatalf("not killed at %s", point)
 }
-
