@@ -139,21 +139,18 @@ func (s *S3) Requests() Requests {
 // endpoint that accepts connections and never answers.
 const checkTimeout = 20 * time.Second
 
-// Check makes real requests to the bucket (does it exist, may we list and
-// write under the prefix) and returns what went wrong in words: wrong
-// credentials, a missing bucket, an unreachable endpoint.
+// Check makes a real request to the bucket (a listing of the prefix, which
+// needs the bucket, valid credentials and the right to read it) and
+// returns what went wrong in words: wrong credentials, a missing bucket,
+// an unreachable endpoint. A listing, not a HEAD of the bucket: an error
+// to a HEAD has no body, so it cannot say which of these it was.
 func (s *S3) Check(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, checkTimeout)
 	defer cancel()
-	s.counts.stat.Add(1)
-	ok, err := s.client.BucketExists(ctx, s.bucket)
-	if err != nil {
-		return s.wrap("check bucket", err)
-	}
-	if !ok {
+	err := s.List(ctx, func(string) error { return errStop })
+	if minio.ToErrorResponse(errors.Unwrap(err)).Code == "NoSuchBucket" || minio.ToErrorResponse(err).Code == "NoSuchBucket" {
 		return snapdeck.Errorf(snapdeck.Invalid, "S3 at %s: bucket %q does not exist", s.endpoint, s.bucket)
 	}
-	err = s.List(ctx, func(string) error { return errStop })
 	if err != nil && !errors.Is(err, errStop) {
 		return err
 	}
@@ -174,10 +171,20 @@ func (s *S3) wrap(doing string, err error) error {
 		if msg == "" {
 			msg = resp.Code
 		}
-		return fmt.Errorf("S3 at %s: %s: %s (%s)", s.endpoint, doing, msg, resp.Code)
+		return &s3Error{msg: fmt.Sprintf("S3 at %s: %s: %s (%s)", s.endpoint, doing, msg, resp.Code), err: err}
 	}
 	return fmt.Errorf("S3 at %s: %s: %w", s.endpoint, doing, err)
 }
+
+// s3Error is an error the server answered, in words, with minio-go's
+// error kept for errors.As.
+type s3Error struct {
+	msg string
+	err error
+}
+
+func (e *s3Error) Error() string { return e.msg }
+func (e *s3Error) Unwrap() error { return e.err }
 
 func (s *S3) object(key string) string { return s.prefix + key }
 

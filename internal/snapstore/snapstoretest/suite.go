@@ -9,9 +9,9 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
+	"fmt"
 	"slices"
 	"testing"
-	"time"
 
 	"github.com/snapdeck/snapdeck/internal/snapdeck"
 	"github.com/snapdeck/snapdeck/internal/snapstore"
@@ -38,9 +38,18 @@ func image(n int, seed uint64) []byte {
 
 func put(t *testing.T, s *snapstore.Store, img []byte, base string) (string, int64) {
 	t.Helper()
+	root, added, err := capture(s, img, base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return root, added
+}
+
+// capture stores img, with base as its base when not empty.
+func capture(s *snapstore.Store, img []byte, base string) (string, int64, error) {
 	w, err := s.NewWriter(context.Background())
 	if err != nil {
-		t.Fatalf("NewWriter: %v", err)
+		return "", 0, fmt.Errorf("NewWriter: %w", err)
 	}
 	defer w.Abort()
 	if base != "" {
@@ -49,14 +58,14 @@ func put(t *testing.T, s *snapstore.Store, img []byte, base string) (string, int
 	for off := 0; off < len(img); off += pageSize {
 		page := img[off : off+pageSize]
 		if err := w.AddPage(sha256.Sum256(page), page); err != nil {
-			t.Fatalf("AddPage: %v", err)
+			return "", 0, fmt.Errorf("AddPage: %w", err)
 		}
 	}
 	root, added, err := w.Finish(snapstore.Manifest{PageSize: pageSize, Pages: int64(len(img) / pageSize), Size: int64(len(img)), SHA256: sha256.Sum256(img)})
 	if err != nil {
-		t.Fatalf("Finish: %v", err)
+		return "", 0, fmt.Errorf("Finish: %w", err)
 	}
-	return root, added
+	return root, added, nil
 }
 
 func read(t *testing.T, s *snapstore.Store, root string) []byte {
@@ -206,16 +215,14 @@ func Run(t *testing.T, open Open) {
 		roots := make([]string, 3)
 		for i := range 3 {
 			go func() {
-				defer func() { errs <- nil }()
-				roots[i], _ = put(t, s, image(800, uint64(10+i)), "")
+				var err error
+				roots[i], _, err = capture(s, image(800, uint64(10+i)), "")
+				errs <- err
 			}()
 		}
-		deadline := time.After(5 * time.Minute)
 		for range 3 {
-			select {
-			case <-errs:
-			case <-deadline:
-				t.Fatal("captures did not end within 5 minutes")
+			if err := <-errs; err != nil {
+				t.Fatalf("concurrent capture: %v", err)
 			}
 		}
 		for i, root := range roots {
