@@ -16,6 +16,7 @@ import (
 	"github.com/snapdeck/snapdeck/internal/database"
 	"github.com/snapdeck/snapdeck/internal/job"
 	"github.com/snapdeck/snapdeck/internal/snapdeck"
+	"github.com/snapdeck/snapdeck/internal/snapstore"
 	"github.com/snapdeck/snapdeck/store"
 	"github.com/snapdeck/snapdeck/web"
 )
@@ -30,6 +31,7 @@ type console struct {
 	databases *database.Manager
 	auth      *auth.Authenticator
 	jobs      *job.Runner
+	snaps     *snapstore.Store
 	// activity is told of every line of the activity log, so a test can
 	// wait for an action to end.
 	activity *activityLog
@@ -84,7 +86,7 @@ func startConsoleApp(t testing.TB, edit func(*app.Config), configure ...func(*we
 	}
 	srv := httptest.NewServer(a.Web)
 	t.Cleanup(srv.Close)
-	return &console{dir: dir, srv: srv, server: a.Web, store: a.Store, databases: a.Databases, auth: a.Auth, jobs: a.Jobs, activity: log}
+	return &console{dir: dir, srv: srv, server: a.Web, store: a.Store, databases: a.Databases, auth: a.Auth, jobs: a.Jobs, snaps: a.Snapshots, activity: log}
 }
 
 // client is a browser-like HTTP client: cookies kept, redirects not followed.

@@ -20,7 +20,9 @@ import (
 
 // TestSnapshotRestoreExportOnS3 takes a snapshot, restores it and exports
 // it through the console with the snapshot store on a real SeaweedFS
-// server: the packs land in the bucket and none in data/snapshots/.
+// server, checks its verification, creates a database from it, loads the
+// export, and reclaims deleted snapshots: the packs land in the bucket and
+// none in data/snapshots/.
 func TestSnapshotRestoreExportOnS3(t *testing.T) {
 	weed := s3test.Start(t)
 	ctx := context.Background()
@@ -66,6 +68,63 @@ func TestSnapshotRestoreExportOnS3(t *testing.T) {
 	res, body := member.get("/databases/" + d.ID + "/snapshots/" + snap.ID + "/export")
 	if res.StatusCode != http.StatusOK || len(body) < 100_000 || !bytes.HasPrefix([]byte(body), []byte{0x28, 0xb5, 0x2f, 0xfd}) {
 		t.Fatalf("export from S3: got %d with %d bytes, want 200 and a zstd .dump", res.StatusCode, len(body))
+	}
+
+	// The snapshot's verification job read it back from S3.
+	open, err := c.store.FindOpenJobs(ctx, d.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, j := range open {
+		c.jobs.Wait(ctx, j.ID)
+	}
+	if rec, _ := c.store.FindSnapshot(ctx, snap.ID); !rec.Verified || rec.VerifyError != "" {
+		t.Errorf("verification on S3: verified %v, error %q", rec.Verified, rec.VerifyError)
+	}
+
+	// Create from the snapshot, and load the export into it.
+	copyDB, j2, err := c.databases.CreateFromSnapshot(ctx, d.ID, snap.ID, "copy", snapdeck.PlanProfessional, "member@x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if j2, err = c.jobs.Wait(ctx, j2.ID); err != nil || j2.Status != snapdeck.JobSucceeded {
+		t.Fatalf("create from a snapshot on S3: %s %q, %v", j2.Status, j2.Error, err)
+	}
+	if got := c.rows(t, copyDB.ID); got != want {
+		t.Errorf("created from the snapshot: rows %s, want %s", got, want)
+	}
+	c.exec(t, copyDB.ID, "DELETE FROM t")
+	res, _ = member.upload(copyDB.ID, "ledger.dump", strings.NewReader(body))
+	loadURL := res.Header.Get("Location")
+	if res.StatusCode != http.StatusSeeOther || !strings.HasPrefix(loadURL, "/jobs/") {
+		t.Fatalf("load of the export: got %d to %q, want 303 to its job", res.StatusCode, loadURL)
+	}
+	if j2, err = c.jobs.Wait(ctx, strings.TrimPrefix(loadURL, "/jobs/")); err != nil || j2.Status != snapdeck.JobSucceeded {
+		t.Fatalf("load on S3: %s %q, %v", j2.Status, j2.Error, err)
+	}
+	if got := c.rows(t, copyDB.ID); got != want {
+		t.Errorf("after the load: rows %s, want %s", got, want)
+	}
+
+	// Retention deletes records; reclaiming then deletes their packs.
+	_, before, _ := c.snaps.Stats(ctx)
+	c.snaps.SetGrace(0)
+	all, _ := c.store.FindSnapshots(ctx, snapdeck.SnapshotFilter{})
+	for _, s := range all {
+		if s.ID != snap.ID {
+			c.databases.DeleteSnapshot(ctx, s.ID)
+		}
+	}
+	reclaimed, err := c.databases.Reclaim(ctx)
+	_, after, _ := c.snaps.Stats(ctx)
+	if err != nil || reclaimed <= 0 || after >= before {
+		t.Errorf("reclaim on S3: %d bytes, %v (store %d -> %d bytes); want some reclaimed", reclaimed, err, before, after)
+	}
+	if res, _ := member.post("/databases/"+d.ID+"/snapshots/"+snap.ID+"/restore", url.Values{"confirm": {"RESTORE"}}, true); res.StatusCode == http.StatusSeeOther {
+		j, err := c.jobs.Wait(ctx, strings.TrimPrefix(res.Header.Get("Location"), "/jobs/"))
+		if err != nil || j.Status != snapdeck.JobSucceeded || c.rows(t, d.ID) != want {
+			t.Errorf("restore of the kept snapshot after reclaiming: %s %q, %v", j.Status, j.Error, err)
+		}
 	}
 
 	// The data directory holds no pack; the bucket does.
