@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/json"
+	"fmt"
 	"net"
 	"strings"
 	"testing"
@@ -219,7 +220,7 @@ func TestCacheCutsRequests(t *testing.T) {
 	}
 	type counts struct{ open, capture, warm, restore s3blobs.Requests }
 	run := func(t *testing.T, cached bool) counts {
-		s, dir := remote(t, weed, prefixOf(t)), t.TempDir()
+		s, dir := remote(t, weed, fmt.Sprintf("%s-%v", prefixOf(t), cached)), t.TempDir()
 		open := func() (*snapstore.Store, s3blobs.Requests) {
 			before := s.Requests()
 			var b snapstore.Blobs = s
