@@ -147,23 +147,26 @@ const checkTimeout = 20 * time.Second
 func (s *S3) Check(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, checkTimeout)
 	defer cancel()
-	err := s.List(ctx, func(string) error { return errStop })
-	if minio.ToErrorResponse(errors.Unwrap(err)).Code == "NoSuchBucket" || minio.ToErrorResponse(err).Code == "NoSuchBucket" {
-		return snapdeck.Errorf(snapdeck.Invalid, "S3 at %s: bucket %q does not exist", s.endpoint, s.bucket)
-	}
-	if err != nil && !errors.Is(err, errStop) {
-		return err
+	s.counts.list.Add(1)
+	for info := range s.client.ListObjects(ctx, s.bucket, minio.ListObjectsOptions{Prefix: s.prefix, MaxKeys: 1}) {
+		if info.Err == nil {
+			break
+		}
+		if minio.ToErrorResponse(info.Err).Code == "NoSuchBucket" {
+			return snapdeck.Errorf(snapdeck.Invalid, "S3 at %s: bucket %q does not exist", s.endpoint, s.bucket)
+		}
+		return s.wrap("list "+s.String(), info.Err)
 	}
 	return nil
 }
 
-var errStop = errors.New("stop")
-
 // wrap turns a minio-go error into one that says which server and what it
-// answered.
+// answered, safe to show: a failed job shows it as its reason.
 func (s *S3) wrap(doing string, err error) error {
 	resp := minio.ToErrorResponse(err)
 	switch {
+	case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
+		return fmt.Errorf("S3 at %s: %s: %w", s.endpoint, doing, err)
 	case resp.Code == "NoSuchKey":
 		return &snapdeck.Error{Code: snapdeck.NotFound, Message: doing + ": not found", Err: err}
 	case resp.Code != "":
@@ -171,20 +174,10 @@ func (s *S3) wrap(doing string, err error) error {
 		if msg == "" {
 			msg = resp.Code
 		}
-		return &s3Error{msg: fmt.Sprintf("S3 at %s: %s: %s (%s)", s.endpoint, doing, msg, resp.Code), err: err}
+		return &snapdeck.Error{Code: snapdeck.Internal, Message: fmt.Sprintf("S3 at %s: %s: %s (%s)", s.endpoint, doing, msg, resp.Code)}
 	}
-	return fmt.Errorf("S3 at %s: %s: %w", s.endpoint, doing, err)
+	return &snapdeck.Error{Code: snapdeck.Internal, Message: fmt.Sprintf("S3 at %s: %s: %v", s.endpoint, doing, err)}
 }
-
-// s3Error is an error the server answered, in words, with minio-go's
-// error kept for errors.As.
-type s3Error struct {
-	msg string
-	err error
-}
-
-func (e *s3Error) Error() string { return e.msg }
-func (e *s3Error) Unwrap() error { return e.err }
 
 func (s *S3) object(key string) string { return s.prefix + key }
 
