@@ -274,6 +274,10 @@ func (s *Store) ReadImagePages(ctx context.Context, root string, check Check, fn
 		out    chan result
 	}
 	workers := max(2, runtime.GOMAXPROCS(0))
+	if _, remote := s.blobs.(RangesGetter); remote {
+		// Each batch waits on round trips, not on a core.
+		workers = max(workers, remoteReaders)
+	}
 	jobs := make(chan job)
 	order := make(chan chan result, 2*workers) // results in page order
 	var wg sync.WaitGroup

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"io"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -73,6 +74,12 @@ const blockSize = 256 << 10
 // maxRun caps one remote read: a pack's worth, so a long cold read is
 // split into requests that run in parallel.
 const maxRun = 4 << 20
+
+// readAhead is how many blocks past a miss a remote read also fetches, when
+// they are not cached: restores, verifications and exports read packs
+// front to back, and 1 MiB costs hardly more than its round trip (about
+// 220 MiB/s for 1 MiB ranges against 125 MiB/s for 256 KiB ones here).
+const readAhead = 3
 
 // inFlight is how many range requests run at once: SeaweedFS here gives
 // about twice the throughput with 8 workers as with one, and a restore's
@@ -241,6 +248,12 @@ func (c *Cache) GetRange(ctx context.Context, key string, off int64, buf []byte)
 // at once, kept in the cache after.
 func (c *Cache) GetRanges(ctx context.Context, ranges []snapstore.Range) error {
 	have := make(map[blockID][]byte)
+	var pooled []*[]byte
+	defer func() {
+		for _, bp := range pooled {
+			blockBuffers.Put(bp)
+		}
+	}()
 	missing := make(map[string][]int64) // per key, the blocks to fetch
 	for i := range ranges {
 		r := &ranges[i]
@@ -261,8 +274,9 @@ func (c *Cache) GetRanges(ctx context.Context, ranges []snapstore.Range) error {
 			if _, ok := have[id]; ok || slices.Contains(missing[r.Key], idx) {
 				continue
 			}
-			if data, ok := c.load(id, blockLen(size, idx)); ok {
+			if data, bp, ok := c.load(id, blockLen(size, idx)); ok {
 				have[id] = data
+				pooled = append(pooled, bp)
 			} else {
 				missing[r.Key] = append(missing[r.Key], idx)
 			}
@@ -294,12 +308,17 @@ func (c *Cache) fetch(ctx context.Context, missing map[string][]int64, have map[
 	for key, idxs := range missing {
 		slices.Sort(idxs)
 		size := c.knownSize(key)
+		blocks := (size + blockSize - 1) / blockSize
 		for i := 0; i < len(idxs); {
 			j := i + 1
 			for j < len(idxs) && idxs[j] == idxs[j-1]+1 && (idxs[j]-idxs[i]+1)*blockSize <= maxRun {
 				j++
 			}
-			runs = append(runs, run{key, idxs[i], idxs[j-1] + 1, size})
+			hi := idxs[j-1] + 1
+			for ahead := 0; ahead < readAhead && hi < blocks && (j == len(idxs) || hi < idxs[j]) && !c.cached(blockID{key, hi}); ahead++ {
+				hi++
+			}
+			runs = append(runs, run{key, idxs[i], hi, size})
 			i = j
 		}
 	}
@@ -345,6 +364,14 @@ func (c *Cache) fetchRun(ctx context.Context, key string, lo, hi, size int64, mu
 	return nil
 }
 
+// cached reports whether a block is in the cache.
+func (c *Cache) cached(id blockID) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, ok := c.index[id]
+	return ok
+}
+
 func blockLen(size, idx int64) int64 { return min(blockSize, size-idx*blockSize) }
 
 func (c *Cache) knownSize(key string) int64 {
@@ -372,8 +399,14 @@ func (c *Cache) size(ctx context.Context, key string) (int64, error) {
 	return size, nil
 }
 
-// load returns a cached block of want bytes, if it is there and whole.
-func (c *Cache) load(id blockID, want int64) ([]byte, bool) {
+// blockBuffers holds the buffers cached blocks are read into: a restore
+// reads every block of an image once, and a fresh 256 KiB buffer each cost
+// more (in zeroing and collecting) than the read.
+var blockBuffers = sync.Pool{New: func() any { b := make([]byte, blockSize+4); return &b }}
+
+// load returns a cached block of want bytes, if it is there and whole, in
+// a buffer from blockBuffers that the caller puts back.
+func (c *Cache) load(id blockID, want int64) ([]byte, *[]byte, bool) {
 	c.mu.Lock()
 	e, ok := c.index[id]
 	if ok {
@@ -381,18 +414,30 @@ func (c *Cache) load(id blockID, want int64) ([]byte, bool) {
 	}
 	c.mu.Unlock()
 	if !ok {
-		return nil, false
+		return nil, nil, false
 	}
-	raw, err := os.ReadFile(c.blockPath(id))
-	if err == nil && int64(len(raw)) == want+4 &&
-		crc32.Checksum(raw[:want], castagnoli) == binary.BigEndian.Uint32(raw[want:]) {
-		return raw[:want], true
+	bp := blockBuffers.Get().(*[]byte)
+	raw := (*bp)[:want+4]
+	f, err := os.Open(c.blockPath(id))
+	if err == nil {
+		var fi os.FileInfo
+		if fi, err = f.Stat(); err == nil && fi.Size() != want+4 {
+			err = fmt.Errorf("%d bytes, want %d", fi.Size(), want+4)
+		}
+		if err == nil {
+			_, err = io.ReadFull(f, raw)
+		}
+		f.Close()
 	}
+	if err == nil && crc32.Checksum(raw[:want], castagnoli) == binary.BigEndian.Uint32(raw[want:]) {
+		return raw[:want], bp, true
+	}
+	blockBuffers.Put(bp)
 	c.logger.Warn("snapshot cache: block unreadable, reading it again", "key", id.key, "block", id.idx, "err", err)
 	c.mu.Lock()
 	c.removeLocked(id)
 	c.mu.Unlock()
-	return nil, false
+	return nil, nil, false
 }
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
