@@ -410,7 +410,13 @@ func (s *Store) walkPages(ctx context.Context, depth int, top [][32]byte, perBat
 		if err != nil {
 			return err
 		}
-		for _, p := range pieces {
+		var pre *prefetcher
+		if level == 2 {
+			pre = newPrefetcher(ctx, s, len(pieces))
+			defer pre.wait()
+		}
+		for i, p := range pieces {
+			pre.reach(i, func(j int) ([][32]byte, error) { return decodeNode(pieces[j], level) })
 			children, err := decodeNode(p, level)
 			if err != nil {
 				return err

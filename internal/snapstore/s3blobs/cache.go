@@ -443,8 +443,9 @@ func (c *Cache) load(id blockID, want int64) ([]byte, *[]byte, bool) {
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // store keeps a block, unless the cache has no room at all. The file is
-// written to a temporary name and renamed, without an fsync: a block lost
-// or torn in a crash fails its CRC and is fetched again.
+// written in place, without an fsync: a block torn by a crash, or by two
+// reads storing it at once, fails its size or CRC check and is fetched
+// again.
 func (c *Cache) store(id blockID, data []byte) {
 	if int64(len(data))+4 > c.limit {
 		return
@@ -452,12 +453,16 @@ func (c *Cache) store(id blockID, data []byte) {
 	path := c.blockPath(id)
 	err := os.MkdirAll(filepath.Dir(path), 0o750)
 	if err == nil {
-		tmp := path + ".tmp"
-		raw := make([]byte, len(data)+4)
-		copy(raw, data)
-		binary.BigEndian.PutUint32(raw[len(data):], crc32.Checksum(data, castagnoli))
-		if err = os.WriteFile(tmp, raw, 0o640); err == nil {
-			err = os.Rename(tmp, path)
+		var crc [4]byte
+		binary.BigEndian.PutUint32(crc[:], crc32.Checksum(data, castagnoli))
+		var f *os.File
+		if f, err = os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o640); err == nil {
+			if _, err = f.Write(data); err == nil {
+				_, err = f.Write(crc[:])
+			}
+			if cerr := f.Close(); err == nil {
+				err = cerr
+			}
 		}
 	}
 	if err != nil {
