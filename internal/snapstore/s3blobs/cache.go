@@ -64,12 +64,17 @@ type block struct {
 	size int64
 }
 
-// blockSize is the unit of caching and of remote reads: large enough that
-// the tree leaves spread through a pack every 128 KiB come a few per
-// request, small enough that reading one 4 KiB base page costs little more
-// than its round trip (256 KiB take about 3 ms at the 80 MiB/s of one
-// connection to SeaweedFS here).
-const blockSize = 256 << 10
+// blockSize is the unit of caching: each block is read whole from disk and
+// checked against its CRC, so it is small enough that a capture reading the
+// 1 KiB tree leaves near its changed pages (one every 128 KiB in a pack)
+// does not read the packs whole from the cache (with 256 KiB blocks a
+// capture after 1% changed read the whole image's worth).
+const blockSize = 64 << 10
+
+// maxGap is how many uncached blocks between two wanted ones a remote read
+// fetches rather than making two requests: the tree leaves every 128 KiB
+// come a run of blocks per request, not one each.
+const maxGap = 4
 
 // maxRun caps one remote read: a pack's worth, so a long cold read is
 // split into requests that run in parallel.
@@ -79,7 +84,7 @@ const maxRun = 4 << 20
 // they are not cached: restores, verifications and exports read packs
 // front to back, and 1 MiB costs hardly more than its round trip (about
 // 220 MiB/s for 1 MiB ranges against 125 MiB/s for 256 KiB ones here).
-const readAhead = 3
+const readAhead = 15
 
 // inFlight is how many range requests run at once: SeaweedFS here gives
 // about twice the throughput with 8 workers as with one, and a restore's
@@ -311,7 +316,7 @@ func (c *Cache) fetch(ctx context.Context, missing map[string][]int64, have map[
 		blocks := (size + blockSize - 1) / blockSize
 		for i := 0; i < len(idxs); {
 			j := i + 1
-			for j < len(idxs) && idxs[j] == idxs[j-1]+1 && (idxs[j]-idxs[i]+1)*blockSize <= maxRun {
+			for j < len(idxs) && idxs[j]-idxs[j-1] <= maxGap+1 && (idxs[j]-idxs[i]+1)*blockSize <= maxRun {
 				j++
 			}
 			hi := idxs[j-1] + 1
