@@ -89,12 +89,14 @@ func openSnapshots(ctx context.Context, cfg Config, logger *slog.Logger) (st *sn
 	}
 	st, err = snapstore.OpenBlobs(ctx, cache, logger)
 	if err != nil {
+		cache.Close()
 		release(context.Background())
 		return nil, nil, fmt.Errorf("snapshot store %s: %w", cfg.SnapshotStore, err)
 	}
 	logger.Info("snapshot store on S3", "store", cfg.SnapshotStore, "endpoint", endpoint, "node", node)
 	return st, func(ctx context.Context) {
 		st.Close(ctx)
+		cache.Close()
 		release(ctx)
 	}, nil
 }

@@ -71,6 +71,12 @@ func BenchmarkObjectStorage(b *testing.B) {
 	row("minio-go upload, 16 MiB parts", upload, 0, "")
 	row("minio-go download", download, 0, "")
 
+	var caches []*s3blobs.Cache
+	defer func() {
+		for _, c := range caches {
+			c.Close()
+		}
+	}()
 	open := func(prefix, cacheDir string) (*snapstore.Store, *s3blobs.S3) {
 		s, err := s3blobs.New(s3blobs.Config{Bucket: weed.Bucket, Prefix: prefix, Endpoint: weed.Endpoint,
 			AccessKeyID: weed.AccessKeyID, SecretAccessKey: weed.SecretAccessKey})
@@ -79,9 +85,12 @@ func BenchmarkObjectStorage(b *testing.B) {
 		}
 		var blobs snapstore.Blobs = s
 		if cacheDir != "" {
-			if blobs, err = s3blobs.NewCache(s, cacheDir, 4<<30, nil); err != nil {
+			c, err := s3blobs.NewCache(s, cacheDir, 4<<30, nil)
+			if err != nil {
 				t.Fatal(err)
 			}
+			caches = append(caches, c)
+			blobs = c
 		}
 		st, err := snapstore.OpenBlobs(ctx, blobs, nil)
 		if err != nil {
@@ -140,6 +149,7 @@ func BenchmarkObjectStorage(b *testing.B) {
 	tCached = timed(func() { restore(cached, imgCached) })
 	rCached = cs.Requests().Sub(before)
 	cached.Close(ctx)
+	caches[0].Close()
 	// A new node on the same prefix: an empty cache.
 	cold, colds := open("cached", filepath.Join(work, "cold-cache"))
 	rOpen := colds.Requests()

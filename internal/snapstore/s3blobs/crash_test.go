@@ -48,6 +48,7 @@ func TestKillDuringCaptureOnS3(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			defer c.Close()
 			st, err := snapstore.OpenBlobs(context.Background(), c, nil)
 			if err != nil {
 				t.Fatal(err)

@@ -53,6 +53,7 @@ func TestSuiteOnSeaweedFS(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
+				t.Cleanup(c.Close)
 				return c
 			}
 		})
@@ -67,6 +68,7 @@ func TestSuiteOnSeaweedFS(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
+				t.Cleanup(c.Close)
 				return c
 			}
 		})
@@ -221,12 +223,21 @@ func TestCacheCutsRequests(t *testing.T) {
 	type counts struct{ open, capture, warm, restore s3blobs.Requests }
 	run := func(t *testing.T, cached bool) counts {
 		s, dir := remote(t, weed, fmt.Sprintf("%s-%v", prefixOf(t), cached)), t.TempDir()
+		var c *s3blobs.Cache
+		t.Cleanup(func() {
+			if c != nil {
+				c.Close()
+			}
+		})
 		open := func() (*snapstore.Store, s3blobs.Requests) {
+			if c != nil {
+				c.Close() // its blocks are kept before the next one reads them
+			}
 			before := s.Requests()
 			var b snapstore.Blobs = s
 			if cached {
-				c, err := s3blobs.NewCache(s, dir, 256<<20, nil)
-				if err != nil {
+				var err error
+				if c, err = s3blobs.NewCache(s, dir, 256<<20, nil); err != nil {
 					t.Fatal(err)
 				}
 				b = c
