@@ -56,9 +56,9 @@ type Cache struct {
 	mu      sync.Mutex
 	pending map[string][]byte // blobs put whose blocks the filler has not kept yet
 	sizes   map[string]int64  // blob sizes learnt from List, Put and Stat
-	lru   *list.List       // of *block; front: most recently used
-	index map[blockID]*list.Element
-	used  int64
+	lru     *list.List        // of *block; front: most recently used
+	index   map[blockID]*list.Element
+	used    int64
 }
 
 type blockID struct {
