@@ -220,7 +220,7 @@ func TestCacheCutsRequests(t *testing.T) {
 	for p := 0; p < 8192; p += 100 { // 1% of the pages
 		changed[p*pageSize+17] ^= 0xff
 	}
-	type counts struct{ open, capture, warm, restore s3blobs.Requests }
+	type counts struct{ open, capture, warm, restore, cold s3blobs.Requests }
 	run := func(t *testing.T, cached bool) counts {
 		s, dir := remote(t, weed, fmt.Sprintf("%s-%v", prefixOf(t), cached)), t.TempDir()
 		var c *s3blobs.Cache
@@ -264,7 +264,26 @@ func TestCacheCutsRequests(t *testing.T) {
 			t.Fatal("restored image differs")
 		}
 		n.restore = s.Requests().Sub(before)
-		t.Logf("requests: reopen %+v, first capture %+v, capture after 1%% changed %+v, restore %+v", n.open, n.capture, n.warm, n.restore)
+		if cached {
+			// A new node on the prefix: an empty cache reads runs of
+			// blocks, several leaves and pages a request.
+			cold, err := s3blobs.NewCache(s, t.TempDir(), 256<<20, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(cold.Close)
+			st3, err := snapstore.OpenBlobs(ctx, cold, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer st3.Close(ctx)
+			before = s.Requests()
+			if got := restore(t, st3, root2); !bytes.Equal(got, changed) {
+				t.Fatal("restored image differs on a cold cache")
+			}
+			n.cold = s.Requests().Sub(before)
+		}
+		t.Logf("requests: reopen %+v, first capture %+v, capture after 1%% changed %+v, restore %+v, restore on a cold cache %+v", n.open, n.capture, n.warm, n.restore, n.cold)
 		return n
 	}
 	without := run(t, false)
@@ -277,6 +296,9 @@ func TestCacheCutsRequests(t *testing.T) {
 	}
 	if with.warm.Get != 0 || with.restore.Get != 0 {
 		t.Errorf("with the cache: capture after 1%% changed made %d GETs and the restore %d, want 0 (all cached)", with.warm.Get, with.restore.Get)
+	}
+	if with.cold.Get*4 > without.restore.Get {
+		t.Errorf("a restore on a cold cache made %d GETs, want at most a quarter of the %d without the cache", with.cold.Get, without.restore.Get)
 	}
 	if with.capture.Put != without.capture.Put {
 		t.Errorf("the cache changed the PUTs of a capture: %d with, %d without", with.capture.Put, without.capture.Put)
