@@ -27,6 +27,19 @@ type RangesGetter interface {
 // flight roughly double SeaweedFS's throughput over one.
 const remoteReaders = 8
 
+// remoteFlushers is how many packs a capture uploads at once to a
+// RangesGetter's store: an upload waits on the server, not on the disk,
+// and minio-go itself sends 4 parts of a file at once.
+const remoteFlushers = 4
+
+// flushers returns how many packs a capture writes at once.
+func (s *Store) flushers() int {
+	if _, remote := s.blobs.(RangesGetter); remote {
+		return remoteFlushers
+	}
+	return flushers
+}
+
 // getRanges sets every range's Buf to a buffer from sc (which may be nil)
 // of the length in lens and fills it, through GetRanges when the blobs have
 // it and one range at a time otherwise.
