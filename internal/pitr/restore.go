@@ -37,6 +37,7 @@ func restoreFile(ctx context.Context, c *Client, ts time.Time, out string, logge
 	if err := checkPlan(plan); err != nil {
 		return err
 	}
+	plan = plan[lastSnapshot(plan):]
 	f, err := os.OpenFile(out, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
 		return err
@@ -51,20 +52,23 @@ func restoreFile(ctx context.Context, c *Client, ts time.Time, out string, logge
 	}()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	start := time.Now()
 	fetched := prefetch(ctx, c, plan[1:])
 	pageSize, commit, err := applySnapshot(ctx, c, plan[0], f)
 	if err != nil {
 		return err
 	}
+	snapshotDone := time.Now()
 	w := newPageWriter(f, pageSize)
-	for i, info := range plan[1:] {
-		data, err := fetched.take(ctx, i)
+	for i := range plan[1:] {
+		file, err := fetched.take(ctx, i)
 		if err != nil {
 			return err
 		}
-		if commit, err = applyFile(data, info, pageSize, w); err != nil {
+		if err := file.apply(w); err != nil {
 			return err
 		}
+		commit = file.commit
 	}
 	if err := w.flush(); err != nil {
 		return err
@@ -72,23 +76,47 @@ func restoreFile(ctx context.Context, c *Client, ts time.Time, out string, logge
 	if err := f.Truncate(int64(commit) * int64(pageSize)); err != nil {
 		return err
 	}
-	return f.Sync()
+	applied := time.Now()
+	if err := f.Sync(); err != nil {
+		return err
+	}
+	logger.Debug("restored to a time", "files", len(plan), "snapshot", snapshotDone.Sub(start),
+		"later_files", applied.Sub(snapshotDone), "fsync", time.Since(applied))
+	return nil
 }
 
-// checkPlan makes sure a plan starts at a snapshot and that its files
-// follow each other without a gap or an overlap of transactions, so that
+// checkPlan makes sure a plan starts at a snapshot and that each later
+// file takes up where the one before ended, without a gap (it may start
+// earlier, as a compacted file does: its pages are then those of its last
+// transaction touching them, newer than what they overwrite), so that
 // applying them in order gives exactly the state after the last one.
 func checkPlan(plan []*ltx.FileInfo) error {
 	if len(plan) == 0 || plan[0].MinTXID != 1 {
 		return litestream.ErrNoSnapshots
 	}
 	for i := 1; i < len(plan); i++ {
-		if plan[i].MinTXID != plan[i-1].MaxTXID+1 {
+		if !ltx.IsContiguous(plan[i-1].MaxTXID, plan[i].MinTXID, plan[i].MaxTXID) {
 			return fmt.Errorf("restore plan: file %s-%s does not follow %s-%s",
 				plan[i].MinTXID, plan[i].MaxTXID, plan[i-1].MinTXID, plan[i-1].MaxTXID)
 		}
 	}
 	return nil
+}
+
+// lastSnapshot is the index of the plan's last file that starts at the
+// first transaction. Such a file holds every page (LTX calls it a
+// snapshot, whatever its level): the first compaction of level 1 merges
+// the first read of the WAL, the whole database, so a plan often holds
+// the snapshot of level 9 and then a level-1 file as large that
+// supersedes it, and reading both would double the work.
+func lastSnapshot(plan []*ltx.FileInfo) int {
+	last := 0
+	for i, info := range plan {
+		if info.MinTXID == 1 {
+			last = i
+		}
+	}
+	return last
 }
 
 // writePiece is how much of the file one write takes: 1 MiB, 256 pages of
@@ -125,6 +153,11 @@ func (w *pageWriter) next(pgno uint32) ([]byte, error) {
 	return w.buf[len(w.buf)-w.pageSize:], nil
 }
 
+// unreserve gives back the slot next returned last, unused.
+func (w *pageWriter) unreserve() {
+	w.buf = w.buf[:len(w.buf)-w.pageSize]
+}
+
 // flush writes the pages gathered.
 func (w *pageWriter) flush() error {
 	if len(w.buf) == 0 {
@@ -155,7 +188,6 @@ func applySnapshot(ctx context.Context, c *Client, info *ltx.FileInfo, f *os.Fil
 		return 0, 0, fmt.Errorf("snapshot %s-%s is not a snapshot", info.MinTXID, info.MaxTXID)
 	}
 	w := newPageWriter(f, hdr.PageSize)
-	page := make([]byte, hdr.PageSize)
 	lock := hdr.LockPgno()
 	var ph ltx.PageHeader
 	want := uint32(1)
@@ -163,7 +195,14 @@ func applySnapshot(ctx context.Context, c *Client, info *ltx.FileInfo, f *os.Fil
 		if want == lock {
 			want++
 		}
-		if err := dec.DecodePage(&ph, page); err == io.EOF {
+		// Decoded where it is written: the page's number is known
+		// before it is read.
+		slot, err := w.next(want)
+		if err != nil {
+			return 0, 0, err
+		}
+		if err := dec.DecodePage(&ph, slot); err == io.EOF {
+			w.unreserve()
 			break
 		} else if err != nil {
 			return 0, 0, fmt.Errorf("snapshot %s-%s, page %d: %w", info.MinTXID, info.MaxTXID, want, err)
@@ -171,11 +210,6 @@ func applySnapshot(ctx context.Context, c *Client, info *ltx.FileInfo, f *os.Fil
 		if ph.Pgno != want {
 			return 0, 0, fmt.Errorf("snapshot %s-%s: page %d where page %d belongs", info.MinTXID, info.MaxTXID, ph.Pgno, want)
 		}
-		slot, err := w.next(ph.Pgno)
-		if err != nil {
-			return 0, 0, err
-		}
-		copy(slot, page)
 		want++
 	}
 	if want <= hdr.Commit {
@@ -202,103 +236,149 @@ func firstPage(f *os.File, pageSize uint32) []byte {
 	return b
 }
 
-// applyFile writes the pages of one later file (data, all of it) over the
-// database being restored and returns the database's size in pages after
-// it. The file's checksum must match before its turn ends.
-func applyFile(data []byte, info *ltx.FileInfo, pageSize uint32, w *pageWriter) (commit uint32, err error) {
-	dec := ltx.NewDecoder(bytes.NewReader(data))
-	if err := dec.DecodeHeader(); err != nil {
-		return 0, fmt.Errorf("ltx file %s-%s: %w", info.MinTXID, info.MaxTXID, err)
-	}
-	hdr := dec.Header()
-	if hdr.PageSize != pageSize || hdr.MinTXID != info.MinTXID || hdr.MaxTXID != info.MaxTXID {
-		return 0, fmt.Errorf("ltx file %s-%s: its header says %s-%s of %d-byte pages", info.MinTXID, info.MaxTXID, hdr.MinTXID, hdr.MaxTXID, hdr.PageSize)
-	}
-	var ph ltx.PageHeader
-	page := make([]byte, pageSize)
-	for {
-		if err := dec.DecodePage(&ph, page); err == io.EOF {
-			break
-		} else if err != nil {
-			return 0, fmt.Errorf("ltx file %s-%s: %w", info.MinTXID, info.MaxTXID, err)
-		}
-		slot, err := w.next(ph.Pgno)
-		if err != nil {
-			return 0, err
-		}
-		copy(slot, page)
-	}
-	if err := dec.Close(); err != nil {
-		return 0, fmt.Errorf("ltx file %s-%s: %w", info.MinTXID, info.MaxTXID, err)
-	}
-	return hdr.Commit, nil
+// decodedFile is one later file of a plan, read and decoded whole: its
+// pages in its order, and the database's size after it.
+type decodedFile struct {
+	pageSize uint32
+	pgnos    []uint32
+	pages    []byte
+	commit   uint32
 }
 
-// fetchResult is one file of a plan, read whole.
+// decodeFile reads and decodes one later file of a plan. Its checksum
+// must match, and its header must be the one its key names.
+func decodeFile(ctx context.Context, c *Client, info *ltx.FileInfo) (*decodedFile, error) {
+	rc, err := c.OpenLTXFile(ctx, info.Level, info.MinTXID, info.MaxTXID, 0, 0)
+	if err != nil {
+		return nil, err
+	}
+	data, err := io.ReadAll(rc)
+	rc.Close()
+	if err != nil {
+		return nil, err
+	}
+	dec := ltx.NewDecoder(bytes.NewReader(data))
+	if err := dec.DecodeHeader(); err != nil {
+		return nil, err
+	}
+	hdr := dec.Header()
+	if hdr.MinTXID != info.MinTXID || hdr.MaxTXID != info.MaxTXID {
+		return nil, fmt.Errorf("its header says %s-%s", hdr.MinTXID, hdr.MaxTXID)
+	}
+	pageSize := hdr.PageSize
+	out := &decodedFile{commit: hdr.Commit, pageSize: pageSize}
+	var ph ltx.PageHeader
+	for {
+		out.pages = append(out.pages, make([]byte, pageSize)...)
+		if err := dec.DecodePage(&ph, out.pages[len(out.pages)-int(pageSize):]); err == io.EOF {
+			out.pages = out.pages[:len(out.pages)-int(pageSize)]
+			break
+		} else if err != nil {
+			return nil, err
+		}
+		out.pgnos = append(out.pgnos, ph.Pgno)
+	}
+	if err := dec.Close(); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// apply writes the file's pages over the database being restored.
+func (d *decodedFile) apply(w *pageWriter) error {
+	if int(d.pageSize) != w.pageSize {
+		return fmt.Errorf("ltx file of %d-byte pages after a snapshot of %d-byte pages", d.pageSize, w.pageSize)
+	}
+	for i, pgno := range d.pgnos {
+		slot, err := w.next(pgno)
+		if err != nil {
+			return err
+		}
+		copy(slot, d.pages[i*w.pageSize:(i+1)*w.pageSize])
+	}
+	return nil
+}
+
+// fetchResult is one later file of a plan, decoded.
 type fetchResult struct {
-	data []byte
+	file *decodedFile
 	err  error
 }
 
-// fetchAhead is how many files past the one being applied are read
-// meanwhile: the snapshot's decode, CPU, hides the reads of the files
-// after it, which against object storage are a round trip each.
-const fetchAhead = 16
+// fetchBudget is how many bytes of files (as stored, compressed) may be
+// read and decoded ahead of the one being applied. The later files are
+// decoded while the snapshot is (two cores: the decode is lz4 and CRC-64,
+// CPU), and against object storage each read is a round trip; the budget
+// bounds the memory this holds (about four times as much, decoded).
+const fetchBudget = 64 << 20
 
-// prefetcher reads the files of a plan, each whole, in the background:
-// at most fetchAhead past the one taken, four at a time.
+// prefetcher reads and decodes the later files of a plan in the
+// background, in order, within fetchBudget of the one taken.
 type prefetcher struct {
-	files  []chan fetchResult
-	tokens chan struct{}
+	plan  []*ltx.FileInfo
+	files []chan fetchResult
+
+	mu     sync.Mutex
+	cond   *sync.Cond
+	ahead  int64
+	closed bool
 }
 
 // prefetch starts reading the files of plan until ctx ends.
 func prefetch(ctx context.Context, c *Client, plan []*ltx.FileInfo) *prefetcher {
-	p := &prefetcher{files: make([]chan fetchResult, len(plan)), tokens: make(chan struct{}, fetchAhead)}
+	p := &prefetcher{plan: plan, files: make([]chan fetchResult, len(plan))}
+	p.cond = sync.NewCond(&p.mu)
 	for i := range p.files {
 		p.files[i] = make(chan fetchResult, 1)
 	}
-	var mu sync.Mutex
+	context.AfterFunc(ctx, func() {
+		p.mu.Lock()
+		p.closed = true
+		p.cond.Broadcast()
+		p.mu.Unlock()
+	})
 	next := 0
 	worker := func() {
 		for {
-			select {
-			case p.tokens <- struct{}{}:
-			case <-ctx.Done():
+			p.mu.Lock()
+			// The first file past the one taken always goes, whatever
+			// its size.
+			for !p.closed && next < len(plan) && p.ahead > 0 && p.ahead+plan[next].Size > fetchBudget {
+				p.cond.Wait()
+			}
+			if p.closed || next >= len(plan) {
+				p.mu.Unlock()
 				return
 			}
-			mu.Lock()
 			k := next
 			next++
-			mu.Unlock()
-			if k >= len(plan) {
-				return
-			}
+			p.ahead += plan[k].Size
+			p.mu.Unlock()
 			info := plan[k]
-			var res fetchResult
-			rc, err := c.OpenLTXFile(ctx, info.Level, info.MinTXID, info.MaxTXID, 0, 0)
-			if err == nil {
-				res.data, err = io.ReadAll(rc)
-				rc.Close()
-			}
+			file, err := decodeFile(ctx, c, info)
 			if err != nil {
-				res.err = fmt.Errorf("read ltx file %s-%s of level %d: %w", info.MinTXID, info.MaxTXID, info.Level, err)
+				err = fmt.Errorf("ltx file %s-%s of level %d: %w", info.MinTXID, info.MaxTXID, info.Level, err)
 			}
-			p.files[k] <- res
+			p.files[k] <- fetchResult{file, err}
 		}
 	}
-	for range 4 {
+	// Two: the machine's cores, one of them decoding the snapshot.
+	for range 2 {
 		go worker()
 	}
 	return p
 }
 
-// take waits for the i-th file, taken in order, and frees its slot.
-func (p *prefetcher) take(ctx context.Context, i int) ([]byte, error) {
+// take waits for the i-th file, taken in order, and frees its share of
+// the budget.
+func (p *prefetcher) take(ctx context.Context, i int) (*decodedFile, error) {
 	select {
 	case res := <-p.files[i]:
-		<-p.tokens
-		return res.data, res.err
+		p.mu.Lock()
+		p.ahead -= p.plan[i].Size
+		p.cond.Broadcast()
+		p.mu.Unlock()
+		return res.file, res.err
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}

@@ -6,7 +6,6 @@ import (
 	"database/sql"
 	"fmt"
 	"io/fs"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -37,15 +36,7 @@ func startReplicated(t *testing.T) *replicated {
 	ctx := context.Background()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "db.sqlite")
-	q := url.Values{}
-	for _, p := range []string{"busy_timeout(10000)", "journal_mode(WAL)", "synchronous(NORMAL)", "wal_autocheckpoint(0)"} {
-		q.Add("_pragma", p)
-	}
-	w, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { w.Close() })
+	w := openWriter(t, path)
 	if _, err := w.Exec(`CREATE TABLE t(id INTEGER PRIMARY KEY, n INTEGER, pad TEXT)`); err != nil {
 		t.Fatal(err)
 	}
