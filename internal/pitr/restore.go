@@ -54,12 +54,12 @@ func restoreFile(ctx context.Context, c *Client, ts time.Time, out string, logge
 	defer cancel()
 	start := time.Now()
 	fetched := prefetch(ctx, c, plan[1:])
-	pageSize, commit, err := applySnapshot(ctx, c, plan[0], f)
+	w, commit, err := applySnapshot(ctx, c, plan[0], f)
 	if err != nil {
 		return err
 	}
+	defer w.close()
 	snapshotDone := time.Now()
-	w := newPageWriter(f, pageSize)
 	for i := range plan[1:] {
 		file, err := fetched.take(ctx, i)
 		if err != nil {
@@ -70,10 +70,10 @@ func restoreFile(ctx context.Context, c *Client, ts time.Time, out string, logge
 		}
 		commit = file.commit
 	}
-	if err := w.flush(); err != nil {
+	if err := w.close(); err != nil {
 		return err
 	}
-	if err := f.Truncate(int64(commit) * int64(pageSize)); err != nil {
+	if err := f.Truncate(int64(commit) * int64(w.pageSize)); err != nil {
 		return err
 	}
 	applied := time.Now()
@@ -123,7 +123,13 @@ func lastSnapshot(plan []*ltx.FileInfo) int {
 // 4 KiB, so that writing a snapshot costs a few hundred system calls.
 const writePiece = 1 << 20
 
-// pageWriter gathers pages with consecutive numbers into one write.
+// piecesInFlight is how many pieces are filled while earlier ones are
+// written: the writes (a system call and the kernel's copy of each piece)
+// go on in their own goroutine, beside the decode.
+const piecesInFlight = 4
+
+// pageWriter gathers pages with consecutive numbers into pieces, and
+// writes the pieces in their order from its own goroutine until close.
 type pageWriter struct {
 	f        *os.File
 	pageSize int
@@ -131,26 +137,53 @@ type pageWriter struct {
 	// first is the number of the first page in buf; buf holds
 	// len(buf)/pageSize pages from it.
 	first uint32
+	free  chan []byte
+	work  chan piece
+	done  chan struct{}
+	// err is the first write's error, read once done is closed or by
+	// the writer itself.
+	err    error
+	closed bool
+}
+
+// piece is pages to write at an offset.
+type piece struct {
+	buf []byte
+	off int64
 }
 
 func newPageWriter(f *os.File, pageSize uint32) *pageWriter {
-	return &pageWriter{f: f, pageSize: int(pageSize), buf: make([]byte, 0, writePiece)}
+	w := &pageWriter{f: f, pageSize: int(pageSize), buf: make([]byte, 0, writePiece),
+		free: make(chan []byte, piecesInFlight), work: make(chan piece, piecesInFlight), done: make(chan struct{})}
+	for range piecesInFlight - 1 {
+		w.free <- make([]byte, 0, writePiece)
+	}
+	go func() {
+		defer close(w.done)
+		var err error
+		for p := range w.work {
+			if err == nil {
+				_, err = w.f.WriteAt(p.buf, p.off)
+			}
+			w.free <- p.buf[:0]
+		}
+		w.err = err
+	}()
+	return w
 }
 
 // next returns where page pgno goes: the slot after the pages gathered,
 // when pgno follows them and the piece has room, else a fresh piece.
-func (w *pageWriter) next(pgno uint32) ([]byte, error) {
+func (w *pageWriter) next(pgno uint32) []byte {
 	n := uint32(len(w.buf) / w.pageSize)
 	if len(w.buf) > 0 && (pgno != w.first+n || len(w.buf)+w.pageSize > cap(w.buf)) {
-		if err := w.flush(); err != nil {
-			return nil, err
-		}
+		w.flush()
 	}
 	if len(w.buf) == 0 {
 		w.first = pgno
 	}
 	w.buf = w.buf[:len(w.buf)+w.pageSize]
-	return w.buf[len(w.buf)-w.pageSize:], nil
+	return w.buf[len(w.buf)-w.pageSize:]
 }
 
 // unreserve gives back the slot next returned last, unused.
@@ -158,36 +191,53 @@ func (w *pageWriter) unreserve() {
 	w.buf = w.buf[:len(w.buf)-w.pageSize]
 }
 
-// flush writes the pages gathered.
-func (w *pageWriter) flush() error {
+// flush hands the pages gathered to the writer, and takes a free piece.
+func (w *pageWriter) flush() {
 	if len(w.buf) == 0 {
-		return nil
+		return
 	}
-	_, err := w.f.WriteAt(w.buf, int64(w.first-1)*int64(w.pageSize))
-	w.buf = w.buf[:0]
-	return err
+	w.work <- piece{w.buf, int64(w.first-1) * int64(w.pageSize)}
+	w.buf = <-w.free
+}
+
+// close writes what is gathered, waits for every write and returns the
+// first error; it may be called again.
+func (w *pageWriter) close() error {
+	if !w.closed {
+		w.closed = true
+		w.flush()
+		close(w.work)
+		<-w.done
+	}
+	return w.err
 }
 
 // applySnapshot writes the snapshot file info into f, page after page in
-// large writes, and returns its page size and size in pages. Every page
+// large writes, and returns the writer (to write later files with, then
+// close) and the snapshot's size in pages. Every page
 // from 1 to the size must be there, once, in order (the lock page
 // excepted, which SQLite never writes), and the file's checksum must
 // match: then f holds exactly the snapshot.
-func applySnapshot(ctx context.Context, c *Client, info *ltx.FileInfo, f *os.File) (pageSize, commit uint32, err error) {
+func applySnapshot(ctx context.Context, c *Client, info *ltx.FileInfo, f *os.File) (w *pageWriter, commit uint32, err error) {
 	rc, err := c.OpenLTXFile(ctx, info.Level, info.MinTXID, info.MaxTXID, 0, 0)
 	if err != nil {
-		return 0, 0, err
+		return nil, 0, err
 	}
 	defer rc.Close()
 	dec := ltx.NewDecoder(rc)
 	if err := dec.DecodeHeader(); err != nil {
-		return 0, 0, fmt.Errorf("snapshot %s-%s: %w", info.MinTXID, info.MaxTXID, err)
+		return nil, 0, fmt.Errorf("snapshot %s-%s: %w", info.MinTXID, info.MaxTXID, err)
 	}
 	hdr := dec.Header()
 	if !hdr.IsSnapshot() {
-		return 0, 0, fmt.Errorf("snapshot %s-%s is not a snapshot", info.MinTXID, info.MaxTXID)
+		return nil, 0, fmt.Errorf("snapshot %s-%s is not a snapshot", info.MinTXID, info.MaxTXID)
 	}
-	w := newPageWriter(f, hdr.PageSize)
+	pw := newPageWriter(f, hdr.PageSize)
+	defer func() {
+		if err != nil {
+			pw.close()
+		}
+	}()
 	lock := hdr.LockPgno()
 	var ph ltx.PageHeader
 	want := uint32(1)
@@ -197,43 +247,28 @@ func applySnapshot(ctx context.Context, c *Client, info *ltx.FileInfo, f *os.Fil
 		}
 		// Decoded where it is written: the page's number is known
 		// before it is read.
-		slot, err := w.next(want)
-		if err != nil {
-			return 0, 0, err
-		}
+		slot := pw.next(want)
 		if err := dec.DecodePage(&ph, slot); err == io.EOF {
-			w.unreserve()
+			pw.unreserve()
 			break
 		} else if err != nil {
-			return 0, 0, fmt.Errorf("snapshot %s-%s, page %d: %w", info.MinTXID, info.MaxTXID, want, err)
+			return nil, 0, fmt.Errorf("snapshot %s-%s, page %d: %w", info.MinTXID, info.MaxTXID, want, err)
 		}
 		if ph.Pgno != want {
-			return 0, 0, fmt.Errorf("snapshot %s-%s: page %d where page %d belongs", info.MinTXID, info.MaxTXID, ph.Pgno, want)
+			return nil, 0, fmt.Errorf("snapshot %s-%s: page %d where page %d belongs", info.MinTXID, info.MaxTXID, ph.Pgno, want)
+		}
+		if want == 1 && !bytes.HasPrefix(slot, []byte("SQLite format 3\x00")) {
+			return nil, 0, fmt.Errorf("snapshot %s-%s is not a SQLite database", info.MinTXID, info.MaxTXID)
 		}
 		want++
 	}
 	if want <= hdr.Commit {
-		return 0, 0, fmt.Errorf("snapshot %s-%s ends at page %d of %d", info.MinTXID, info.MaxTXID, want-1, hdr.Commit)
+		return nil, 0, fmt.Errorf("snapshot %s-%s ends at page %d of %d", info.MinTXID, info.MaxTXID, want-1, hdr.Commit)
 	}
 	if err := dec.Close(); err != nil {
-		return 0, 0, fmt.Errorf("snapshot %s-%s: %w", info.MinTXID, info.MaxTXID, err)
+		return nil, 0, fmt.Errorf("snapshot %s-%s: %w", info.MinTXID, info.MaxTXID, err)
 	}
-	if err := w.flush(); err != nil {
-		return 0, 0, err
-	}
-	if !bytes.HasPrefix(firstPage(f, hdr.PageSize), []byte("SQLite format 3\x00")) {
-		return 0, 0, fmt.Errorf("snapshot %s-%s is not a SQLite database", info.MinTXID, info.MaxTXID)
-	}
-	return hdr.PageSize, hdr.Commit, nil
-}
-
-// firstPage reads page 1 of f back; nil if it cannot.
-func firstPage(f *os.File, pageSize uint32) []byte {
-	b := make([]byte, pageSize)
-	if _, err := f.ReadAt(b, 0); err != nil {
-		return nil
-	}
-	return b
+	return pw, hdr.Commit, nil
 }
 
 // decodedFile is one later file of a plan, read and decoded whole: its
@@ -290,11 +325,7 @@ func (d *decodedFile) apply(w *pageWriter) error {
 		return fmt.Errorf("ltx file of %d-byte pages after a snapshot of %d-byte pages", d.pageSize, w.pageSize)
 	}
 	for i, pgno := range d.pgnos {
-		slot, err := w.next(pgno)
-		if err != nil {
-			return err
-		}
-		copy(slot, d.pages[i*w.pageSize:(i+1)*w.pageSize])
+		copy(w.next(pgno), d.pages[i*w.pageSize:(i+1)*w.pageSize])
 	}
 	return nil
 }
