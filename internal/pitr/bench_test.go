@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net/url"
 	"os"
@@ -156,6 +157,8 @@ func BenchmarkPointInTime(b *testing.B) {
 	ltx, _ := reps.Bytes(ctx, id)
 	b.Logf("STORAGE: %d KiB of WAL written while replicated, %d KiB of LTX stored for it (all levels): %.3f bytes of LTX per WAL byte, %.0f MiB per GiB",
 		int64(walBytes)/1024, (ltx-base)/1024, float64(ltx-base)/walBytes, float64(ltx-base)/walBytes*1024)
+	b.Logf("LOCAL: %d KiB of LTX files in Litestream's own directory next to the database, %d KiB in the blobs",
+		dirBytes(litestream.NewDB(path).MetaPath())/1024, ltx/1024)
 
 	// 1% of the rows changed, then a time to restore to, then more.
 	if _, err := w.Exec(`UPDATE orders SET amount = amount + 1 WHERE id % 100 = 7`); err != nil {
@@ -309,4 +312,18 @@ func (h onlyMessage) WithAttrs(attrs []slog.Attr) slog.Handler {
 
 func (h onlyMessage) WithGroup(name string) slog.Handler {
 	return onlyMessage{h.Handler.WithGroup(name), h.msg}
+}
+
+// dirBytes is how many bytes the files under dir take.
+func dirBytes(dir string) int64 {
+	var n int64
+	filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			if fi, err := d.Info(); err == nil {
+				n += fi.Size()
+			}
+		}
+		return nil
+	})
+	return n
 }
