@@ -124,13 +124,28 @@ type replicator struct {
 // lease, told without waiting, coalesce into one read.
 func (cur *replicator) reader(logger *slog.Logger) {
 	defer close(cur.finished)
+	prune := time.NewTicker(pruneInterval)
+	defer prune.Stop()
 	for {
 		select {
 		case <-cur.done:
 			return
+		case <-prune.C:
+			cur.prune(logger)
+			continue
 		case <-cur.kick:
 		}
 		cur.sync(context.Background(), logger)
+	}
+}
+
+// prune removes the local L0 files already uploaded unless the
+// replicator stopped (pruneLocalCopy).
+func (cur *replicator) prune(logger *slog.Logger) {
+	cur.mu.RLock()
+	defer cur.mu.RUnlock()
+	if !cur.stopped {
+		pruneLocalCopy(cur.db, logger)
 	}
 }
 
@@ -351,7 +366,11 @@ func (r *Replicators) Sync(ctx context.Context, id string) error {
 	if !ok || cur.stopped {
 		return snapdeck.Errorf(snapdeck.Conflict, "Database %s is not replicated.", id)
 	}
-	return cur.db.SyncAndWait(ctx)
+	if err := cur.db.SyncAndWait(ctx); err != nil {
+		return err
+	}
+	pruneLocalCopy(cur.db, r.logger.With("database_id", id))
+	return nil
 }
 
 // Committed reads database id's WAL into an LTX file, if it is

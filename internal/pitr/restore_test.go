@@ -174,3 +174,92 @@ func TestRestoreToRefusesADamagedFile(t *testing.T) {
 		}
 	}
 }
+
+// localL0 is how many L0 files Litestream keeps next to the database.
+func localL0(t *testing.T, path string) int {
+	t.Helper()
+	ents, err := os.ReadDir(litestream.NewDB(path).LTXLevelDir(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, e := range ents {
+		if strings.HasSuffix(e.Name(), ".ltx") {
+			n++
+		}
+	}
+	return n
+}
+
+// TestLocalCopyKeepsOnlyTheNewest makes twenty commits, each uploaded:
+// Litestream's local directory keeps the newest L0 file only, the blobs
+// keep every one, a restore to each time is exact, and replication
+// started again goes on from where it was.
+func TestLocalCopyKeepsOnlyTheNewest(t *testing.T) {
+	ctx := context.Background()
+	r := startReplicated(t)
+	var ats []time.Time
+	ats = append(ats, r.step(t, `WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM s WHERE i < 2000) INSERT INTO t(n, pad) SELECT i, hex(randomblob(100)) FROM s`))
+	for range 19 {
+		ats = append(ats, r.step(t, `INSERT INTO t(n) VALUES (1)`))
+	}
+	if n := localL0(t, r.path); n != 1 {
+		t.Errorf("%d local L0 files after twenty uploaded commits, want 1", n)
+	}
+	infos, err := remoteL0(ctx, r.blobs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if infos < 20 {
+		t.Errorf("%d L0 files in the blobs, want 20 or more", infos)
+	}
+	for i, at := range ats {
+		out := filepath.Join(r.dir, fmt.Sprintf("r-%d.sqlite", i))
+		if err := r.reps.RestoreTo(ctx, testID, at, out); err != nil {
+			t.Fatal(err)
+		}
+		if n := countRows(t, out); n != 2000+i {
+			t.Errorf("restore to commit %d: %d rows, want %d", i, n, 2000+i)
+		}
+	}
+	// Stopped and started again, as a plan change does: Litestream reads
+	// its position from the newest local file.
+	if err := r.reps.Stop(ctx, testID); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.reps.Start(ctx, testID, r.path, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	at := r.step(t, `INSERT INTO t(n) VALUES (2)`)
+	out := filepath.Join(r.dir, "after-restart.sqlite")
+	if err := r.reps.RestoreTo(ctx, testID, at, out); err != nil {
+		t.Fatal(err)
+	}
+	if n := countRows(t, out); n != 2020 {
+		t.Errorf("after a restart: %d rows, want 2020", n)
+	}
+}
+
+// remoteL0 counts the L0 files of testID in blobs.
+func remoteL0(ctx context.Context, blobs snapstore.Blobs) (int, error) {
+	var n int
+	err := snapstore.ListPrefix(ctx, blobs, pitr.KeyPrefix+testID+"/l0/", func(string) error {
+		n++
+		return nil
+	})
+	return n, err
+}
+
+func countRows(t *testing.T, path string) int {
+	t.Helper()
+	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var n int
+	if err := db.QueryRow(`SELECT count(*) FROM t`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
