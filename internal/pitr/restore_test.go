@@ -112,19 +112,7 @@ func TestRestoreToMatchesLitestream(t *testing.T) {
 		if !bytes.Equal(a, b) {
 			t.Errorf("point %d: restored %d bytes, Litestream %d bytes, not the same", i, len(a), len(b))
 		}
-		db, err := sql.Open("sqlite", "file:"+mine+"?mode=ro")
-		if err != nil {
-			t.Fatal(err)
-		}
-		var n int
-		var ok string
-		if err := db.QueryRow(`SELECT count(*) FROM t`).Scan(&n); err != nil {
-			t.Fatal(err)
-		}
-		if err := db.QueryRow(`PRAGMA integrity_check`).Scan(&ok); err != nil {
-			t.Fatal(err)
-		}
-		db.Close()
+		n, ok := rowsAndCheck(t, mine)
 		if n != p.rows || ok != "ok" {
 			t.Errorf("point %d: %d rows, integrity_check %q; want %d rows, ok", i, n, ok, p.rows)
 		}
@@ -218,8 +206,8 @@ func TestLocalCopyKeepsOnlyTheNewest(t *testing.T) {
 		if err := r.reps.RestoreTo(ctx, testID, at, out); err != nil {
 			t.Fatal(err)
 		}
-		if n := countRows(t, out); n != 2000+i {
-			t.Errorf("restore to commit %d: %d rows, want %d", i, n, 2000+i)
+		if n, ok := rowsAndCheck(t, out); n != 2000+i || ok != "ok" {
+			t.Errorf("restore to commit %d: %d rows, integrity_check %q; want %d, ok", i, n, ok, 2000+i)
 		}
 	}
 	// Stopped and started again, as a plan change does: Litestream reads
@@ -235,8 +223,8 @@ func TestLocalCopyKeepsOnlyTheNewest(t *testing.T) {
 	if err := r.reps.RestoreTo(ctx, testID, at, out); err != nil {
 		t.Fatal(err)
 	}
-	if n := countRows(t, out); n != 2020 {
-		t.Errorf("after a restart: %d rows, want 2020", n)
+	if n, ok := rowsAndCheck(t, out); n != 2020 || ok != "ok" {
+		t.Errorf("after a restart: %d rows, integrity_check %q; want 2020, ok", n, ok)
 	}
 }
 
@@ -250,7 +238,9 @@ func remoteL0(ctx context.Context, blobs snapstore.Blobs) (int, error) {
 	return n, err
 }
 
-func countRows(t *testing.T, path string) int {
+// rowsAndCheck is t's row count in the database at path and its
+// integrity_check.
+func rowsAndCheck(t *testing.T, path string) (int, string) {
 	t.Helper()
 	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro")
 	if err != nil {
@@ -258,8 +248,12 @@ func countRows(t *testing.T, path string) int {
 	}
 	defer db.Close()
 	var n int
+	var ok string
 	if err := db.QueryRow(`SELECT count(*) FROM t`).Scan(&n); err != nil {
 		t.Fatal(err)
 	}
-	return n
+	if err := db.QueryRow(`PRAGMA integrity_check`).Scan(&ok); err != nil {
+		t.Fatal(err)
+	}
+	return n, ok
 }
