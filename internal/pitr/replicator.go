@@ -324,6 +324,11 @@ func (r *Replicators) stop(ctx context.Context, id string, cur *replicator) erro
 	cur.stopped = true
 	cur.mu.Unlock()
 	err := cur.store.Close(ctx)
+	if err == nil {
+		// Close uploaded what was left: what was read since the last
+		// tick goes too.
+		pruneLocalCopy(cur.db, r.logger.With("database_id", id))
+	}
 	cur.giveBack()
 	if err != nil {
 		return fmt.Errorf("stop point-in-time replication of database %s: %w", id, err)
