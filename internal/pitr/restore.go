@@ -3,6 +3,7 @@ package pitr
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -29,7 +30,20 @@ import (
 // file cut to the last file's size. What proves the result whole is
 // checked as it is written, in place of quick_check (checkPlan, and
 // applySnapshot's page count): see RestoreTo.
-func restoreFile(ctx context.Context, c *Client, ts time.Time, out string, logger *slog.Logger) (err error) {
+func restoreFile(ctx context.Context, c *Client, ts time.Time, out string, logger *slog.Logger) error {
+	// As Litestream's restore does: a file of the plan removed before it
+	// was read (compaction and retention run meanwhile) means a new plan.
+	for attempt := 1; ; attempt++ {
+		err := restoreOnce(ctx, c, ts, out, logger)
+		if err == nil || attempt == 3 || ctx.Err() != nil || !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+		logger.Debug("a file of the restore plan went, planning again", "attempt", attempt, "err", err)
+	}
+}
+
+// restoreOnce is one attempt of restoreFile.
+func restoreOnce(ctx context.Context, c *Client, ts time.Time, out string, logger *slog.Logger) (err error) {
 	plan, err := litestream.CalcRestorePlan(ctx, c, 0, ts, logger)
 	if err != nil {
 		return err
