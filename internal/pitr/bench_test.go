@@ -34,7 +34,7 @@ func (c checkpointsOf) TakeOverCheckpoints(string, string) (func(), error) {
 
 // openWriter opens a connection set up as the console's write pools are
 // (internal/database): WAL, synchronous=NORMAL, no checkpoint in a commit.
-func openWriter(b *testing.B, path string) *sql.DB {
+func openWriter(b testing.TB, path string) *sql.DB {
 	q := url.Values{}
 	for _, p := range []string{"busy_timeout(10000)", "journal_mode(WAL)", "synchronous(NORMAL)", "wal_autocheckpoint(0)"} {
 		q.Add("_pragma", p)
