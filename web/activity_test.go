@@ -432,13 +432,14 @@ func TestBothDoorsRecordTheSameActivity(t *testing.T) {
 				from := c.activity.mark()
 				status := side.act(t, d, sid)
 				answers[side.name] = status
-				var got []string
+				var got, details []string
 				for _, e := range c.activity.waitFor(t, from, side.actor, last) {
 					got = append(got, e.Action+":"+string(e.Outcome))
+					details = append(details, e.Detail)
 				}
 				lines[side.name] = strings.Join(got, " ")
 				if lines[side.name] != tc.want {
-					t.Errorf("%s (answered %d): got %q, want %q", side.name, status, lines[side.name], tc.want)
+					t.Errorf("%s (answered %d): got %q, want %q; details %q", side.name, status, lines[side.name], tc.want, details)
 				}
 				refused := strings.HasSuffix(tc.want, ":refused")
 				if (status >= http.StatusBadRequest) != refused {

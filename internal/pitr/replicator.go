@@ -230,7 +230,6 @@ func (r *Replicators) Start(ctx context.Context, id, path string, window time.Du
 	}
 	logger := r.logger.With("database_id", id)
 	db := litestream.NewDB(path)
-	db.Logger = logger
 	db.MonitorInterval = r.cfg.Tuning.MonitorInterval
 	db.MinCheckpointPageN = r.cfg.Tuning.MinCheckpointPageN
 	db.CheckpointInterval = r.cfg.Tuning.CheckpointInterval
@@ -239,7 +238,10 @@ func (r *Replicators) Start(ctx context.Context, id, path string, window time.Du
 	rep.SyncInterval = r.cfg.Interval
 	db.Replica = rep
 	store := litestream.NewStore([]*litestream.DB{db}, litestream.DefaultCompactionLevels)
-	store.Logger = logger
+	// NewStore gives the DB, its compactor and its client loggers made
+	// from slog's default logger: each is set again, after it, to ours.
+	store.Logger = litestreamLogger(logger)
+	db.SetLogger(store.Logger)
 	// Every L0 file stays for the whole window: compacted levels keep
 	// only the state at their ends, and a restore must tell apart commits
 	// an interval apart anywhere in the window.
