@@ -8,6 +8,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"math"
 	"net/url"
@@ -298,10 +299,46 @@ func (h *Host) Replace(ctx context.Context, id, tmpPath string, install func(tmp
 			return fmt.Errorf("close database %s before replacing it: %w", id, err)
 		}
 	}
+	if err := h.drainWAL(ctx, id); err != nil {
+		return fmt.Errorf("replace database %s: %w", id, err)
+	}
 	if err := install(tmpPath, h.Path(id)); err != nil {
 		return fmt.Errorf("replace database %s: %w", id, err)
 	}
 	return nil
+}
+
+// drainWAL copies into the file what a closed database's write-ahead log
+// still holds, and removes the log. The last connection to close does this
+// itself, but not always: an interrupt left on it by a cancelled statement,
+// or a crash, can leave committed frames in the log. The swap refuses a
+// file with a log, rightly, since those frames belong to the file being
+// replaced (a restore keeps that file as its undo), so they are moved into
+// it here, on a connection of its own, while no pool can open the file.
+func (h *Host) drainWAL(ctx context.Context, id string) error {
+	path := h.Path(id)
+	fi, err := os.Stat(path + "-wal")
+	if errors.Is(err, fs.ErrNotExist) || (err == nil && fi.Size() == 0) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	db, err := sql.Open("sqlite", dsn(path, false))
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	var busy, frames, copied int
+	if err := db.QueryRowContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)").Scan(&busy, &frames, &copied); err != nil {
+		return fmt.Errorf("checkpoint the write-ahead log left after closing: %w", err)
+	}
+	if busy != 0 {
+		return fmt.Errorf("checkpoint the write-ahead log left after closing: %d of %d frames copied, something still reads the file", copied, frames)
+	}
+	h.logger.Warn("a closed database still had a write-ahead log; copied into its file before the swap",
+		"database_id", id, "frames", frames)
+	return nil // the deferred Close, the last connection, removes the log
 }
 
 // Delete closes a database, revoking its leases, and removes its files.

@@ -11,6 +11,7 @@ import (
 
 	"github.com/snapdeck/snapdeck/internal/database"
 	"github.com/snapdeck/snapdeck/internal/snapdeck"
+	"github.com/snapdeck/snapdeck/internal/snapshot"
 )
 
 func mustHost(t *testing.T) *database.Host {
@@ -416,4 +417,62 @@ func TestQueryRefusalsSayWhat(t *testing.T) {
 		t.Errorf("integrity_check: got %v, want ok", res.Rows)
 	}
 	mustQuery(t, h, id, "PRAGMA foreign_keys = 0; SELECT * FROM sqlite_dbpage WHERE pgno = 1", true)
+}
+
+// TestReplaceDrainsAWALLeftAfterClosing gives a database a write-ahead log
+// holding committed rows that its file lacks, as a crash or an interrupted
+// last close leaves one. Replace must move those rows into the file it
+// replaces (kept here as the undo) and swap, not refuse the swap.
+func TestReplaceDrainsAWALLeftAfterClosing(t *testing.T) {
+	ctx := context.Background()
+	h := mustHost(t)
+	const id = "aaaa0042"
+	if err := h.Create(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	path := h.Path(id)
+	// A crash image: the file and its log copied while a writer that never
+	// checkpoints holds 50 committed rows in the log.
+	w, err := sql.Open("sqlite", "file:"+path+"?_pragma=journal_mode(WAL)&_pragma=wal_autocheckpoint(0)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Exec("CREATE TABLE t(n); WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM s WHERE i < 50) INSERT INTO t SELECT i FROM s"); err != nil {
+		t.Fatal(err)
+	}
+	file, _ := os.ReadFile(path)
+	wal, err := os.ReadFile(path + "-wal")
+	if err != nil || len(wal) == 0 {
+		t.Fatalf("the writer left no log to copy: %v", err)
+	}
+	w.Close()
+	if err := os.WriteFile(path, file, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path+"-wal", wal, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(path + "-shm")
+
+	other := filepath.Join(filepath.Dir(path), "new.tmp")
+	if err := os.WriteFile(other, file, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	undo := path + ".undo-test"
+	err = h.Replace(ctx, id, other, func(tmpPath, dbPath string) error {
+		_, err := snapshot.InstallKeeping(tmpPath, dbPath, undo)
+		return err
+	})
+	if err != nil {
+		t.Fatalf("replace with a log left behind: %v", err)
+	}
+	kept, err := sql.Open("sqlite", "file:"+undo+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer kept.Close()
+	var n int
+	if err := kept.QueryRow("SELECT count(*) FROM t").Scan(&n); err != nil || n != 50 {
+		t.Errorf("the replaced file kept %d rows (%v), want the 50 its log held", n, err)
+	}
 }
