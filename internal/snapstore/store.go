@@ -336,6 +336,12 @@ func (s *Store) readRaw(ctx context.Context, hashes [][32]byte, check bool, sc *
 			hi = max(hi, int64(l.off)+int64(l.n))
 			end++
 		}
+		if err := ctx.Err(); err != nil {
+			// Cancelled while the wants were looked up and sorted,
+			// which for a batch of pages takes long enough that a
+			// read checked just before a cancel would still run.
+			return nil, nil, err
+		}
 		buf, err := s.getRange(ctx, keys[first.pack], lo, int(hi-lo), sc)
 		if err != nil {
 			return nil, nil, fmt.Errorf("read snapshot data: %w", err)
