@@ -17,6 +17,7 @@ import (
 	"github.com/snapdeck/snapdeck/internal/job"
 	"github.com/snapdeck/snapdeck/internal/pitr"
 	"github.com/snapdeck/snapdeck/internal/snapdeck"
+	"github.com/snapdeck/snapdeck/internal/snapstore"
 	"github.com/snapdeck/snapdeck/store"
 	"github.com/snapdeck/snapdeck/web"
 )
@@ -33,6 +34,7 @@ type console struct {
 	auth      *auth.Authenticator
 	jobs      *job.Runner
 	app       *app.App // every part, for the data plane's tests
+	snaps     *snapstore.Store
 	// activity is told of every line of the activity log, so a test can
 	// wait for an action to end.
 	activity *activityLog
@@ -90,7 +92,7 @@ func startConsoleWith(t testing.TB, wiring func(*app.Config), configure ...func(
 	srv := httptest.NewServer(a.Web)
 	t.Cleanup(srv.Close)
 	return &console{dir: dir, srv: srv, server: a.Web, store: a.Store, databases: a.Databases, snapshots: a.Snapshots, auth: a.Auth, jobs: a.Jobs, activity: log,
-		app: a, pitr: a.PITR}
+		app: a, pitr: a.PITR, snaps: a.SnapshotStore}
 }
 
 // client is a browser-like HTTP client: cookies kept, redirects not followed.

@@ -17,6 +17,7 @@ import (
 	"github.com/snapdeck/snapdeck/internal/importfile"
 	"github.com/snapdeck/snapdeck/internal/pitr"
 	"github.com/snapdeck/snapdeck/internal/snapdeck"
+	"github.com/snapdeck/snapdeck/internal/snapstore/s3blobs"
 	"github.com/snapdeck/snapdeck/web"
 )
 
@@ -51,6 +52,10 @@ type serveCommand struct {
 	// the time one check may take.
 	importChecks       int
 	importCheckTimeout time.Duration
+	// snapshotStore is "" (snapshots/ in the data directory) or
+	// s3://BUCKET/PREFIX, reached as s3 says.
+	snapshotStore string
+	s3            app.S3Config
 }
 
 func (c *serveCommand) parse(args []string) error {
@@ -83,7 +88,15 @@ func (c *serveCommand) parse(args []string) error {
 	f.Size(&c.exportCache, "export-cache-size", database.DefaultExportCacheSize, "disk the prepared .dump exports may take; the oldest go first")
 	f.String(&c.notifyURL, "notify-url", "", "webhook that receives a JSON POST when a snapshot fails or a restore ends")
 	f.String(&c.publicURL, "public-url", "", "the console's address as users reach it, e.g. https://console.example.com behind a TLS proxy")
+	f.String(&c.snapshotStore, "snapshot-store", "", "where snapshots are kept: empty for snapshots/ in the data directory, or s3://BUCKET/PREFIX")
+	f.String(&c.s3.Endpoint, "s3-endpoint", "", "URL of the S3 server of an s3:// snapshot store, e.g. http://127.0.0.1:8333")
+	f.String(&c.s3.Region, "s3-region", "us-east-1", "region of the S3 snapshot store")
+	f.Size(&c.s3.CacheSize, "snapshot-cache-size", s3blobs.DefaultCacheSize, "disk the local cache of an s3:// snapshot store may take")
 	c.adminEmail, c.adminPassword = c.getenv("SNAPDECK_ADMIN_EMAIL"), c.getenv("SNAPDECK_ADMIN_PASSWORD")
+	c.s3.AccessKeyID, c.s3.SecretAccessKey = c.getenv("SNAPDECK_S3_ACCESS_KEY_ID"), c.getenv("SNAPDECK_S3_SECRET_ACCESS_KEY")
+	if c.s3.AccessKeyID == "" && c.s3.SecretAccessKey == "" {
+		c.s3.AccessKeyID, c.s3.SecretAccessKey = c.getenv("AWS_ACCESS_KEY_ID"), c.getenv("AWS_SECRET_ACCESS_KEY")
+	}
 	if err := errors.Join(f.errs...); err != nil {
 		return usageError{err.Error()}
 	}
@@ -98,6 +111,14 @@ func (c *serveCommand) parse(args []string) error {
 	}
 	if c.exportCache <= 0 {
 		return usageError{"--export-cache-size must be positive"}
+	}
+	if c.snapshotStore != "" {
+		if _, _, err := s3blobs.ParseURL(c.snapshotStore); err != nil {
+			return usageError{"--snapshot-store: " + err.Error()}
+		}
+	}
+	if c.s3.CacheSize <= 0 {
+		return usageError{"--snapshot-cache-size must be positive"}
 	}
 	if c.snapshotWorkers < 1 {
 		return usageError{"--snapshot-workers must be at least 1"}
@@ -156,7 +177,7 @@ func (c *serveCommand) Run(ctx context.Context) error {
 		QueryTimeout: c.queryTimeout, Policies: policies, SnapshotWorkers: c.snapshotWorkers, NotifyURL: c.notifyURL,
 		ExportTTL: c.exportTTL, ExportCacheSize: c.exportCache, ImportChecks: c.importChecks,
 		PITRWindows: windows, PITRInterval: c.pitrInterval,
-		AdminEmail: c.adminEmail, AdminPassword: c.adminPassword,
+		AdminEmail: c.adminEmail, AdminPassword: c.adminPassword, SnapshotStore: c.snapshotStore, S3: c.s3,
 		Web: web.Config{Version: version, MaxImportSize: c.maxImportSize, PublicURL: c.publicURL, ImportCheckTimeout: c.importCheckTimeout}})
 	if err != nil {
 		return err

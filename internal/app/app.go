@@ -61,6 +61,10 @@ type Config struct {
 	// AdminEmail and AdminPassword make the first admin when no user
 	// exists (SNAPDECK_ADMIN_EMAIL, SNAPDECK_ADMIN_PASSWORD).
 	AdminEmail, AdminPassword string
+	// SnapshotStore is where snapshots are kept: "" for snapshots/ in
+	// DataDir, or s3://BUCKET/PREFIX with S3 saying how to reach it.
+	SnapshotStore string
+	S3            S3Config
 	// Web configures the HTTP layer; its Version is Version when empty.
 	Web web.Config
 	// Observer, when set, is told of every line of the activity log as
@@ -163,12 +167,12 @@ func (a *App) build(ctx context.Context, cfg Config, tmp string) error {
 	}
 	a.Host = host
 	a.onClose(func(ctx context.Context) { host.Close(ctx) })
-	snaps, err := snapstore.Open(ctx, filepath.Join(cfg.DataDir, "snapshots"), logger)
+	snaps, closeSnaps, err := openSnapshots(ctx, cfg, logger)
 	if err != nil {
 		return err
 	}
 	a.SnapshotStore = snaps
-	a.onClose(func(ctx context.Context) { snaps.Close(ctx) })
+	a.onClose(closeSnaps)
 	// Point-in-time files follow the snapshots, under their own prefix.
 	// Closed after the jobs (a restore to a time restarts its database's
 	// replicator) and before the snapshot store and the files.

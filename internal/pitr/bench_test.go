@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net/url"
 	"os"
@@ -20,6 +21,7 @@ import (
 	"github.com/snapdeck/snapdeck/internal/bytesize"
 	"github.com/snapdeck/snapdeck/internal/checkpoint"
 	"github.com/snapdeck/snapdeck/internal/pitr"
+	"github.com/snapdeck/snapdeck/internal/snapdeck"
 	"github.com/snapdeck/snapdeck/internal/snapstore"
 )
 
@@ -34,7 +36,7 @@ func (c checkpointsOf) TakeOverCheckpoints(string, string) (func(), error) {
 
 // openWriter opens a connection set up as the console's write pools are
 // (internal/database): WAL, synchronous=NORMAL, no checkpoint in a commit.
-func openWriter(b *testing.B, path string) *sql.DB {
+func openWriter(b testing.TB, path string) *sql.DB {
 	q := url.Values{}
 	for _, p := range []string{"busy_timeout(10000)", "journal_mode(WAL)", "synchronous(NORMAL)", "wal_autocheckpoint(0)"} {
 		q.Add("_pragma", p)
@@ -93,7 +95,10 @@ func BenchmarkPointInTime(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	reps, err := pitr.New(pitr.Config{Blobs: blobs, Checkpoints: checkpointsOf{ck}, Interval: time.Second, Tuning: tuning})
+	// The restore's own timings (pitr.restoreFile's debug line), and
+	// nothing else of the replicator's.
+	logger := slog.New(onlyMessage{slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}), "restored to a time"})
+	reps, err := pitr.New(pitr.Config{Blobs: blobs, Checkpoints: checkpointsOf{ck}, Interval: time.Second, Tuning: tuning, Logger: logger})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -152,6 +157,8 @@ func BenchmarkPointInTime(b *testing.B) {
 	ltx, _ := reps.Bytes(ctx, id)
 	b.Logf("STORAGE: %d KiB of WAL written while replicated, %d KiB of LTX stored for it (all levels): %.3f bytes of LTX per WAL byte, %.0f MiB per GiB",
 		int64(walBytes)/1024, (ltx-base)/1024, float64(ltx-base)/walBytes, float64(ltx-base)/walBytes*1024)
+	b.Logf("LOCAL: %d KiB of LTX files in Litestream's own directory next to the database, %d KiB in the blobs",
+		dirBytes(litestream.NewDB(path).MetaPath())/1024, ltx/1024)
 
 	// 1% of the rows changed, then a time to restore to, then more.
 	if _, err := w.Exec(`UPDATE orders SET amount = amount + 1 WHERE id % 100 = 7`); err != nil {
@@ -177,7 +184,7 @@ func BenchmarkPointInTime(b *testing.B) {
 		levels[info.Level]++
 	}
 	b.Logf("RESTORE plan: %d files by level %v, %d KiB, planned in %.3fs", len(plan), levels, planBytes/1024, time.Since(planStart).Seconds())
-	var restores, cps []time.Duration
+	var restores, cps, checks []time.Duration
 	for run := range 3 {
 		out := filepath.Join(dir, fmt.Sprintf("restored-%d.sqlite", run))
 		settle(b)
@@ -186,7 +193,11 @@ func BenchmarkPointInTime(b *testing.B) {
 			b.Fatal(err)
 		}
 		restores = append(restores, time.Since(t))
-		os.Remove(out)
+		// What Litestream's restore added and this one leaves out.
+		t = time.Now()
+		quickCheck(b, out)
+		checks = append(checks, time.Since(t))
+		snapdeck.RemoveDatabaseFiles(out)
 		settle(b)
 		t = time.Now()
 		if err := exec.Command("sh", "-c", fmt.Sprintf("cp %s %s.copy && sync", path, path)).Run(); err != nil {
@@ -194,8 +205,8 @@ func BenchmarkPointInTime(b *testing.B) {
 		}
 		cps = append(cps, time.Since(t))
 		os.Remove(path + ".copy")
-		b.Logf("RESTORE run %d: restore to a time %.2fs, cp+sync %.2fs: %.2fx", run+1, restores[run].Seconds(), cps[run].Seconds(),
-			restores[run].Seconds()/cps[run].Seconds())
+		b.Logf("RESTORE run %d: restore to a time %.2fs, cp+sync %.2fs: %.2fx; a quick_check of the result would add %.2fs", run+1,
+			restores[run].Seconds(), cps[run].Seconds(), restores[run].Seconds()/cps[run].Seconds(), checks[run].Seconds())
 	}
 	b.ReportMetric(float64(median(p99s[1]))/float64(median(p99s[0])), "p99-with/without")
 	b.ReportMetric(ms(slices.Max(maxs[1])), "worst-ms-with")
@@ -268,3 +279,51 @@ func percentile(d []time.Duration, p int) time.Duration {
 func median(d []time.Duration) time.Duration { return percentile(d, 50) }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// quickCheck runs PRAGMA quick_check on the file at path.
+func quickCheck(b *testing.B, path string) {
+	db, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	var ok string
+	if err := db.QueryRow(`PRAGMA quick_check`).Scan(&ok); err != nil || ok != "ok" {
+		b.Fatalf("quick_check of the restored file: %q, %v", ok, err)
+	}
+}
+
+// onlyMessage passes on the records of one message only.
+type onlyMessage struct {
+	slog.Handler
+	msg string
+}
+
+func (h onlyMessage) Handle(ctx context.Context, r slog.Record) error {
+	if r.Message != h.msg {
+		return nil
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h onlyMessage) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return onlyMessage{h.Handler.WithAttrs(attrs), h.msg}
+}
+
+func (h onlyMessage) WithGroup(name string) slog.Handler {
+	return onlyMessage{h.Handler.WithGroup(name), h.msg}
+}
+
+// dirBytes is how many bytes the files under dir take.
+func dirBytes(dir string) int64 {
+	var n int64
+	filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			if fi, err := d.Info(); err == nil {
+				n += fi.Size()
+			}
+		}
+		return nil
+	})
+	return n
+}

@@ -85,6 +85,16 @@ func Open(ctx context.Context, dir string, logger *slog.Logger) (*Store, error) 
 	return s, nil
 }
 
+// OpenBlobs returns a Store on blobs with its index loaded, so that an
+// unreachable or unreadable store is an error at once.
+func OpenBlobs(ctx context.Context, blobs Blobs, logger *slog.Logger) (*Store, error) {
+	s := New(blobs, logger)
+	if err := s.load(ctx); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
 // New returns a Store on blobs. Its index is loaded on first use; call Open
 // for the local store to have loading errors at once.
 func New(blobs Blobs, logger *slog.Logger) *Store {
@@ -322,8 +332,12 @@ func (s *Store) readRaw(ctx context.Context, hashes [][32]byte, check bool, sc *
 		}
 		return int(a.loc.off) - int(b.loc.off)
 	})
-	out := make([][]byte, len(hashes))
-	kinds := make([]Kind, len(hashes))
+	// The runs of neighbouring pieces, each one range read, are read
+	// together: a remote store reads them several at a time.
+	type run struct{ start, end int }
+	var runs []run
+	var ranges []Range
+	var lens []int
 	for start := 0; start < len(sorted); {
 		first := sorted[start].loc
 		lo, hi := int64(first.off), int64(first.off)+int64(first.n)
@@ -336,26 +350,27 @@ func (s *Store) readRaw(ctx context.Context, hashes [][32]byte, check bool, sc *
 			hi = max(hi, int64(l.off)+int64(l.n))
 			end++
 		}
-		if err := ctx.Err(); err != nil {
-			// Cancelled while the wants were looked up and sorted,
-			// which for a batch of pages takes long enough that a
-			// read checked just before a cancel would still run.
-			return nil, nil, err
-		}
-		buf, err := s.getRange(ctx, keys[first.pack], lo, int(hi-lo), sc)
-		if err != nil {
-			return nil, nil, fmt.Errorf("read snapshot data: %w", err)
-		}
-		for _, w := range sorted[start:end] {
+		runs = append(runs, run{start, end})
+		ranges = append(ranges, Range{Key: keys[first.pack], Off: lo})
+		lens = append(lens, int(hi-lo))
+		start = end
+	}
+	if err := s.getRanges(ctx, ranges, lens, sc); err != nil {
+		return nil, nil, fmt.Errorf("read snapshot data: %w", err)
+	}
+	out := make([][]byte, len(hashes))
+	kinds := make([]Kind, len(hashes))
+	for ri, r := range runs {
+		buf, lo := ranges[ri].Buf, ranges[ri].Off
+		for _, w := range sorted[r.start:r.end] {
 			piece := buf[int64(w.loc.off)-lo : int64(w.loc.off)-lo+int64(w.loc.n)]
 			kinds[w.i] = w.loc.kind
 			if check && !isDelta(w.loc.kind) && sha256.Sum256(piece) != hashes[w.i] {
 				return nil, nil, &snapdeck.Error{Code: snapdeck.Internal,
-					Message: fmt.Sprintf("snapshot data is corrupt: piece %x in %s does not match its hash", hashes[w.i][:8], keys[first.pack])}
+					Message: fmt.Sprintf("snapshot data is corrupt: piece %x in %s does not match its hash", hashes[w.i][:8], ranges[ri].Key)}
 			}
 			out[w.i] = piece
 		}
-		start = end
 	}
 	return out, kinds, nil
 }

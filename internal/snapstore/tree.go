@@ -276,6 +276,10 @@ func (s *Store) ReadImagePages(ctx context.Context, root string, check Check, fn
 		out    chan result
 	}
 	workers := max(2, runtime.GOMAXPROCS(0))
+	if _, remote := s.blobs.(RangesGetter); remote {
+		// Each batch waits on round trips, not on a core.
+		workers = max(workers, remoteReaders)
+	}
 	jobs := make(chan job)
 	order := make(chan chan result, 2*workers) // results in page order
 	var wg sync.WaitGroup
@@ -425,7 +429,13 @@ func (s *Store) walkPages(ctx context.Context, depth int, top [][32]byte, perBat
 		if err != nil {
 			return err
 		}
-		for _, p := range pieces {
+		var pre *prefetcher
+		if level == 2 {
+			pre = newPrefetcher(ctx, s, len(pieces))
+			defer pre.wait()
+		}
+		for i, p := range pieces {
+			pre.reach(i, func(j int) ([][32]byte, error) { return decodeNode(pieces[j], level) })
 			children, err := decodeNode(p, level)
 			if err != nil {
 				return err

@@ -88,7 +88,7 @@ func (s *Store) NewWriter(ctx context.Context) (*Writer, error) {
 	if b, ok := s.blobs.(Batcher); ok {
 		w.batch = b.NewBatch()
 	}
-	for range flushers {
+	for range s.flushers() {
 		w.wg.Add(1)
 		go w.flusher()
 	}

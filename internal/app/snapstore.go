@@ -1,0 +1,133 @@
+package app
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/snapdeck/snapdeck/internal/durable"
+	"github.com/snapdeck/snapdeck/internal/snapstore"
+	"github.com/snapdeck/snapdeck/internal/snapstore/s3blobs"
+)
+
+// S3Config signs in to a snapshot store on S3 (Config.SnapshotStore
+// s3://BUCKET/PREFIX).
+type S3Config struct {
+	// Endpoint is the server's URL; empty is AWS's endpoint of Region.
+	Endpoint string
+	// Region is us-east-1 when empty.
+	Region string
+	// AccessKeyID and SecretAccessKey sign every request.
+	AccessKeyID, SecretAccessKey string
+	// CacheSize bounds the local cache of the store's blobs (under
+	// cache/snapstore/ in the data directory); zero is
+	// s3blobs.DefaultCacheSize.
+	CacheSize int64
+}
+
+// openSnapshots opens the snapshot store cfg names: snapshots/ in the data
+// directory, or an s3:// URL. On S3 it checks the
+// bucket with real requests, takes the prefix's lease (refusing to start
+// when another live node holds it) and keeps a local cache; close releases
+// the lease after the store is closed.
+func openSnapshots(ctx context.Context, cfg Config, logger *slog.Logger) (st *snapstore.Store, close func(context.Context), err error) {
+	if cfg.SnapshotStore == "" {
+		st, err := snapstore.Open(ctx, filepath.Join(cfg.DataDir, "snapshots"), logger)
+		if err != nil {
+			return nil, nil, err
+		}
+		return st, func(ctx context.Context) { st.Close(ctx) }, nil
+	}
+	bucket, prefix, err := s3blobs.ParseURL(cfg.SnapshotStore)
+	if err != nil {
+		return nil, nil, err
+	}
+	endpoint, region := cfg.S3.Endpoint, cfg.S3.Region
+	if region == "" {
+		region = "us-east-1"
+	}
+	if endpoint == "" {
+		endpoint = "https://s3." + region + ".amazonaws.com"
+	}
+	remote, err := s3blobs.New(s3blobs.Config{Bucket: bucket, Prefix: prefix, Endpoint: endpoint, Region: region,
+		AccessKeyID: cfg.S3.AccessKeyID, SecretAccessKey: cfg.S3.SecretAccessKey})
+	if err != nil {
+		return nil, nil, fmt.Errorf("snapshot store %s: %w", cfg.SnapshotStore, err)
+	}
+	if err := remote.Check(ctx); err != nil {
+		return nil, nil, fmt.Errorf("snapshot store %s: %w", cfg.SnapshotStore, err)
+	}
+	node, err := nodeID(cfg.DataDir)
+	if err != nil {
+		return nil, nil, err
+	}
+	host, _ := os.Hostname()
+	lease, err := s3blobs.AcquireLease(ctx, remote, s3blobs.Holder{Node: node, Host: host, PID: os.Getpid()}, 0, logger)
+	if err != nil {
+		return nil, nil, err
+	}
+	release := func(ctx context.Context) {
+		if err := lease.Release(ctx); err != nil {
+			logger.Error("snapshot store: lease not released", "store", cfg.SnapshotStore, "err", err)
+		}
+	}
+	size := cfg.S3.CacheSize
+	if size == 0 {
+		size = s3blobs.DefaultCacheSize
+	}
+	cache, err := s3blobs.NewCache(remote, filepath.Join(cfg.DataDir, "cache", "snapstore"), size, logger)
+	if err != nil {
+		release(context.Background())
+		return nil, nil, err
+	}
+	st, err = snapstore.OpenBlobs(ctx, cache, logger)
+	if err != nil {
+		cache.Close()
+		release(context.Background())
+		return nil, nil, fmt.Errorf("snapshot store %s: %w", cfg.SnapshotStore, err)
+	}
+	logger.Info("snapshot store on S3", "store", cfg.SnapshotStore, "endpoint", endpoint, "node", node)
+	return st, func(ctx context.Context) {
+		st.Close(ctx)
+		cache.Close()
+		release(ctx)
+	}, nil
+}
+
+// nodeID returns this data directory's node id, made at its first start:
+// it names the node in the snapshot store's lease, and lets a node that
+// restarts after a crash take its own lease back at once.
+func nodeID(dataDir string) (string, error) {
+	path := filepath.Join(dataDir, "node-id")
+	b, err := os.ReadFile(path)
+	if err == nil && len(strings.TrimSpace(string(b))) > 0 {
+		return strings.TrimSpace(string(b)), nil
+	}
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return "", fmt.Errorf("read node id: %w", err)
+	}
+	var rnd [8]byte
+	_, _ = rand.Read(rnd[:])
+	id := hex.EncodeToString(rnd[:])
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(id+"\n"), 0o640); err != nil {
+		return "", fmt.Errorf("write node id: %w", err)
+	}
+	if err := durable.Sync(tmp); err != nil {
+		return "", fmt.Errorf("write node id: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return "", fmt.Errorf("write node id: %w", err)
+	}
+	if err := durable.SyncDir(dataDir); err != nil {
+		return "", fmt.Errorf("write node id: %w", err)
+	}
+	return id, nil
+}
