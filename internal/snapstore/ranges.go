@@ -47,6 +47,12 @@ func (s *Store) getRanges(ctx context.Context, ranges []Range, lens []int, sc *s
 	mg, ok := s.blobs.(RangesGetter)
 	if !ok {
 		for i, r := range ranges {
+			if err := ctx.Err(); err != nil {
+				// Cancelled while the ranges were worked out, which for a
+				// batch of pages takes long enough under load that a read
+				// checked just before a cancel would still read them all.
+				return err
+			}
 			buf, err := s.getRange(ctx, r.Key, r.Off, lens[i], sc)
 			if err != nil {
 				return err

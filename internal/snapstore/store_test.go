@@ -8,6 +8,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"strings"
 	"testing"
 	"time"
@@ -328,27 +329,46 @@ func TestLocalBatch(t *testing.T) {
 // walk had queued but not yet handed to a worker once left the reader
 // waiting for it forever, and with it the job runner's Close (seen as rare
 // ten-minute hangs of test runs, in a snapshot's background verification).
+// It also checks that the cancelled read stops handing over pages: it once
+// went on calling fn with the batches read ahead, about two more per call,
+// work a user cancelling a restore or an export waits for for nothing.
 func TestReadImageReturnsWhenCancelledMidway(t *testing.T) {
 	s := mustOpen(t, "")
+	// 20,000 pages of 512 bytes are ten batches: a cancel after the first
+	// leaves work queued and in flight in every goroutine of the read.
 	root, _ := mustPut(t, s, makeImage(20000, 7))
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for range 300 {
-			ctx, cancel := context.WithCancel(context.Background())
-			runs := 0
-			_ = s.ReadImage(ctx, root, CheckPages, func([]byte) error {
+	// Each call gets its own bound, since what is tested is that no call
+	// hangs, and 300 calls together take 30 s or more under -race on a
+	// loaded 2-core machine (a total of 60 s once failed in CI that way).
+	// A cancelled call reads at most the batches already in flight, which
+	// took under 0.5 s under -race on a shared 2-core machine with a load
+	// of 10; 30 s is sixty times that, so only a goroutine blocked for
+	// good reaches it, and it still fails well within go test's timeout.
+	const perCall = 30 * time.Second
+	for i := range 300 {
+		ctx, cancel := context.WithCancel(context.Background())
+		runs := 0
+		done := make(chan error, 1)
+		go func() {
+			done <- s.ReadImage(ctx, root, CheckPages, func([]byte) error {
 				if runs++; runs == 1 {
 					cancel()
 				}
 				return nil
 			})
-			cancel()
+		}()
+		select {
+		case err := <-done:
+			if !errors.Is(err, context.Canceled) {
+				t.Fatalf("call %d: a cancelled ReadImage returned %v, want context.Canceled", i, err)
+			}
+			if runs != 1 {
+				t.Fatalf("call %d: fn was called %d times after the cancel, want none", i, runs-1)
+			}
+		case <-time.After(perCall):
+			pprof.Lookup("goroutine").WriteTo(os.Stderr, 2)
+			t.Fatalf("call %d: a cancelled ReadImage did not return in %v (goroutines above)", i, perCall)
 		}
-	}()
-	select {
-	case <-done:
-	case <-time.After(60 * time.Second):
-		t.Fatal("a cancelled ReadImage did not return")
+		cancel()
 	}
 }

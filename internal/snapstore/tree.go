@@ -224,7 +224,9 @@ const (
 // consecutive runs of whole pages, about 1 MiB at a time; the slice is
 // reused once fn returns, so fn must not keep it. What is checked is set
 // by check; a mismatch is reported as an error, after fn has seen the data,
-// so callers must discard what they wrote on error.
+// so callers must discard what they wrote on error. Once ctx is cancelled,
+// fn is not called again, batches not yet read are not read, and the call
+// returns ctx's error (or nil, if fn had already seen the whole image).
 func (s *Store) ReadImage(ctx context.Context, root string, check Check, fn func(data []byte) error) error {
 	return s.ReadImagePages(ctx, root, check, func(p Pages) error {
 		defer p.Release()
@@ -288,6 +290,12 @@ func (s *Store) ReadImagePages(ctx context.Context, root string, check Check, fn
 		go func() {
 			defer wg.Done()
 			for j := range jobs {
+				if err := ctx.Err(); err != nil {
+					// Cancelled: nobody will use the batch, so it is
+					// not read (out has room for the error).
+					j.out <- result{err: err}
+					continue
+				}
 				sc := new(scratch)
 				data, err := s.readPages(ctx, j.hashes, m.PageSize, sc)
 				j.out <- result{data, sc, err}
@@ -301,6 +309,11 @@ func (s *Store) ReadImagePages(ctx context.Context, root string, check Check, fn
 		defer close(order)
 		defer close(jobs)
 		walkErr = s.walkPages(ctx, depth, top, max(1, readBatchBytes/m.PageSize), func(hashes [][32]byte) error {
+			// Checked first: a select with both cases ready picks
+			// either, and would queue more batches after a cancel.
+			if err := ctx.Err(); err != nil {
+				return err
+			}
 			j := job{hashes: hashes, out: make(chan result, 1)}
 			select {
 			case order <- j.out:
@@ -324,6 +337,12 @@ func (s *Store) ReadImagePages(ctx context.Context, root string, check Check, fn
 	var size int64
 	for out := range order {
 		r := <-out
+		if r.err == nil && ctx.Err() != nil {
+			// Cancelled (by the caller, or by fn itself): batches
+			// read ahead are dropped, not handed over.
+			r.sc.release()
+			r.err = ctx.Err()
+		}
 		if r.err != nil {
 			return fmt.Errorf("snapshot %s: %w", root, r.err)
 		}
