@@ -166,7 +166,6 @@ func (a *App) build(ctx context.Context, cfg Config, tmp string) error {
 		host.QueryTimeout = cfg.QueryTimeout
 	}
 	a.Host = host
-	a.onClose(func(ctx context.Context) { host.Close(ctx) })
 	snaps, closeSnaps, err := openSnapshots(ctx, cfg, logger)
 	if err != nil {
 		return err
@@ -175,13 +174,20 @@ func (a *App) build(ctx context.Context, cfg Config, tmp string) error {
 	a.onClose(closeSnaps)
 	// Point-in-time files follow the snapshots, under their own prefix.
 	// Closed after the jobs (a restore to a time restarts its database's
-	// replicator) and before the snapshot store and the files.
+	// replicator) and the database files, before the snapshot store.
 	reps, err := pitr.New(pitr.Config{Blobs: snaps.Blobs(), Checkpoints: host, Interval: cfg.PITRInterval, Logger: logger})
 	if err != nil {
 		return err
 	}
 	a.PITR = reps
 	a.onClose(func(ctx context.Context) { reps.Close(ctx) })
+	// The database files close before their replicators: Litestream's
+	// connection is then the last, and it keeps the write-ahead log
+	// (PERSIST_WAL), so the next start carries its history on from where
+	// it stopped. Closed last, the console's connection would checkpoint
+	// the log away, and every start would copy each whole database again
+	// as a new snapshot (issue 16).
+	a.onClose(func(ctx context.Context) { host.Close(ctx) })
 	a.Jobs = job.NewRunner(db, logger)
 	// Closed before the store and files beneath it: running jobs are
 	// cancelled and recorded as stopped.

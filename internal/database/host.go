@@ -258,7 +258,8 @@ func (h *Host) DB(id string) (*sql.DB, error) {
 // CloseDatabase closes the pools of one database (when it is paused),
 // waiting for their connections to be returned. Its leases are revoked
 // first. The last connection to close checkpoints the WAL into the file
-// and removes it.
+// and removes it; a replicator still running keeps it (its connection is
+// then the last, and Litestream persists the WAL).
 func (h *Host) CloseDatabase(ctx context.Context, id string) error {
 	return h.closeDatabase(id, errLeasePaused)
 }

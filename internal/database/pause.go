@@ -17,12 +17,15 @@ func (ds *Databases) Pause(ctx context.Context, actor, id string) (snapdeck.Data
 		d, err = ds.db.TransitionDatabase(ctx, id, []snapdeck.Status{snapdeck.StatusRunning}, snapdeck.StatusPaused)
 	}
 	if err == nil {
-		ds.stopPITR(ctx, id)
 		if cerr := ds.host.CloseDatabase(ctx, id); cerr != nil {
 			// The status already refuses queries; an unclosed pool only
 			// holds file handles until the next restart.
 			ds.logger.Warn("close paused database", "database_id", id, "err", cerr)
 		}
+		// After the pools: the replicator's connection closes last and
+		// keeps the write-ahead log, so Resume carries the history on
+		// instead of copying the whole database again (issue 16).
+		ds.stopPITR(ctx, id)
 		ds.logger.Info("database paused", "database_id", id)
 		d.SizeBytes = ds.host.Size(id)
 	}
