@@ -113,9 +113,7 @@ func TestNewWiresTheConsole(t *testing.T) {
 // same timeline.
 func TestPointInTimeRestoreIsWired(t *testing.T) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	cfg := app.Config{DataDir: dir, Version: "test", SQLiteVersion: "3", Unscheduled: true,
-		PITRWindows: map[snapdeck.Plan]time.Duration{snapdeck.PlanEnterprise: time.Hour}, PITRInterval: 100 * time.Millisecond}
+	cfg := pitrConfig(t.TempDir())
 	a, err := app.New(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)

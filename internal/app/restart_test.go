@@ -16,11 +16,16 @@ import (
 // each writes a few pages of history, not a new copy of the whole
 // database (issue 16), and a restore to a time before and after each is
 // exact.
+// pitrConfig is the console of the tests, unscheduled, with an hour of
+// point-in-time history on the enterprise plan, replicated every 100 ms.
+func pitrConfig(dir string) app.Config {
+	return app.Config{DataDir: dir, Version: "test", SQLiteVersion: "3", Unscheduled: true,
+		PITRWindows: map[snapdeck.Plan]time.Duration{snapdeck.PlanEnterprise: time.Hour}, PITRInterval: 100 * time.Millisecond}
+}
+
 func TestRestartAndResumeContinueTheHistory(t *testing.T) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	cfg := app.Config{DataDir: dir, Version: "test", SQLiteVersion: "3", Unscheduled: true,
-		PITRWindows: map[snapdeck.Plan]time.Duration{snapdeck.PlanEnterprise: time.Hour}, PITRInterval: 100 * time.Millisecond}
+	cfg := pitrConfig(t.TempDir())
 	a, err := app.New(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -69,6 +74,16 @@ func TestRestartAndResumeContinueTheHistory(t *testing.T) {
 		}
 		return n
 	}
+	// continued checks that what happened since before wrote a few pages
+	// of history, not a new full copy.
+	continued := func(what string, before int64) {
+		t.Helper()
+		wrote := history() - before
+		t.Logf("a %d-byte database: %s wrote %d bytes of history", size, what, wrote)
+		if wrote > size/20 {
+			t.Errorf("%s wrote %d bytes of history for a %d-byte database: a new full copy, not a continuation", what, wrote, size)
+		}
+	}
 	insert("8001")
 	before := history()
 	a.Close(ctx)
@@ -76,11 +91,7 @@ func TestRestartAndResumeContinueTheHistory(t *testing.T) {
 		t.Fatal(err)
 	}
 	insert("8002")
-	restart := history() - before
-	t.Logf("a %d-byte database: the restart wrote %d bytes of history", size, restart)
-	if restart > size/20 {
-		t.Errorf("a restart wrote %d bytes of history for a %d-byte database: a new full copy, not a continuation", restart, size)
-	}
+	continued("a restart", before)
 
 	before = history()
 	if _, err := a.Databases.Pause(ctx, "ann@x", id); err != nil {
@@ -90,11 +101,7 @@ func TestRestartAndResumeContinueTheHistory(t *testing.T) {
 		t.Fatal(err)
 	}
 	insert("8003")
-	resume := history() - before
-	t.Logf("a %d-byte database: the pause and resume wrote %d bytes of history", size, resume)
-	if resume > size/20 {
-		t.Errorf("a pause and resume wrote %d bytes of history for a %d-byte database: a new full copy, not a continuation", resume, size)
-	}
+	continued("a pause and resume", before)
 
 	for _, p := range []point{points[1], points[0], points[2]} {
 		j, err := a.Snapshots.RestoreToTime(ctx, "ann@x", id, p.at)
