@@ -68,25 +68,17 @@ func (m *core) stopPITR(ctx context.Context, id string) {
 }
 
 // stopPITRForReplace stops replicating a database whose file is about to
-// be swapped, and empties its WAL into the file: Litestream keeps the WAL
-// file when it closes (PERSIST_WAL), so the console's last connection
-// closing need not remove it, and the swap refuses a file with a WAL.
+// be swapped. Litestream keeps the WAL file when it closes (PERSIST_WAL),
+// so the console's last connection closing need not remove it:
+// Host.Replace copies what is left into the replaced file once every pool
+// and lease is closed (drainWAL). A checkpoint here, before the leases are
+// revoked, waited out the busy timeout (10 s) behind any data-plane
+// stream holding a transaction.
 func (m *core) stopPITRForReplace(ctx context.Context, id string) {
 	if m.pitr.Replicators == nil || !m.pitr.Replicators.Running(id) {
 		return
 	}
 	m.stopPITR(ctx, id)
-	db, err := m.host.DB(id)
-	var busy, frames, copied int
-	if err == nil {
-		err = db.QueryRowContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)").Scan(&busy, &frames, &copied)
-	}
-	if err == nil && busy != 0 {
-		err = fmt.Errorf("%d of %d frames copied, a reader is in the way", copied, frames)
-	}
-	if err != nil {
-		m.logger.Warn("checkpoint a database before replacing it", "database_id", id, "err", err)
-	}
 }
 
 // dropPITR stops replicating a database being deleted and deletes its

@@ -426,11 +426,18 @@ func (r *Replicators) Bytes(ctx context.Context, id string) (int64, error) {
 
 // Earliest is the earliest time database id can be restored to from its
 // history, and false when it has none: the time of its oldest snapshot,
-// or of the oldest file that starts its first transaction.
+// or of the oldest file of level 0 or 1 that starts its first
+// transaction. Levels 2 and up are left out: a compaction at a 5-minute or
+// hourly boundary can make a file there that starts at the first
+// transaction, and retention by transaction keeps the last file of a level
+// until that level compacts again (up to an hour), so counting it would
+// hold the window's start at the database's creation long after the
+// window moved on. Leaving it out can only make the window start later,
+// never promise a time that cannot be restored.
 func (r *Replicators) Earliest(ctx context.Context, id string) (time.Time, bool, error) {
 	c := r.client(id)
 	var earliest time.Time
-	for level := 0; level <= litestream.SnapshotLevel; level++ {
+	for _, level := range []int{0, 1, litestream.SnapshotLevel} {
 		infos, _, err := c.list(ctx, level, 0)
 		if err != nil {
 			return time.Time{}, false, err
