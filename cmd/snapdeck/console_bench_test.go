@@ -52,6 +52,14 @@ func consoleRun(b *testing.B, size int64) {
 	defer os.RemoveAll(dir)
 	data := filepath.Join(dir, "data")
 	env := map[string]string{"SNAPDECK_ADMIN_EMAIL": "bench@example.com", "SNAPDECK_ADMIN_PASSWORD": "bench-password-1234"}
+	// The point-in-time settings pass through, so a run can compare the
+	// default (professional databases replicated, 24h) with replication off.
+	for _, kv := range os.Environ() {
+		if k, v, _ := strings.Cut(kv, "="); strings.HasPrefix(k, "SNAPDECK_PITR_") {
+			env[k] = v
+		}
+	}
+	b.Logf("point-in-time professional window: %q (empty: the default, 24h)", env["SNAPDECK_PITR_PROFESSIONAL"])
 	base, stop := startConsole(b, env, "--data", data)
 	defer stop()
 
