@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"github.com/snapdeck/snapdeck/internal/app"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -27,7 +28,16 @@ import (
 // the same file.
 func benchPlane(b *testing.B, rows int) (*console, snapdeck.Database, *sql.DB, *sql.DB) {
 	b.Helper()
-	c := startConsole(b)
+	var wiring func(*app.Config)
+	if os.Getenv("SNAPDECK_BENCH_PITR") != "" {
+		// Every plan replicated, as professional databases are by default
+		// in the binary: Litestream then owns the WAL's checkpoints.
+		wiring = func(cfg *app.Config) {
+			cfg.PITRWindows = map[snapdeck.Plan]time.Duration{snapdeck.PlanFree: 24 * time.Hour,
+				snapdeck.PlanProfessional: 24 * time.Hour, snapdeck.PlanEnterprise: 24 * time.Hour}
+		}
+	}
+	c := startConsoleWith(b, wiring)
 	ctx := context.Background()
 	d, _, remote := c.goClientDB(b, "bench")
 	local, err := c.app.Host.DB(d.ID)
