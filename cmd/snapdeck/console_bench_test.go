@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/snapdeck/snapdeck/internal/bytesize"
+	"github.com/snapdeck/snapdeck/internal/cputime"
 )
 
 // BenchmarkConsole measures what a user waits for, through the real
@@ -159,7 +160,7 @@ func consoleRun(b *testing.B, size int64) {
 // CPU-seconds the process used in the step; the returned func ends it.
 func profileStep(b *testing.B, step string) func() {
 	b.Helper()
-	cpu0 := processCPU()
+	cpu0 := cputime.Process()
 	var f *os.File
 	if dir := os.Getenv("SNAPDECK_BENCH_PROFILE"); dir != "" {
 		var err error
@@ -175,7 +176,7 @@ func profileStep(b *testing.B, step string) func() {
 			pprof.StopCPUProfile()
 			f.Close()
 		}
-		cpu := processCPU() - cpu0
+		cpu := cputime.Process() - cpu0
 		b.Logf("%-28s %8s CPU (console and client)", step, cpu.Round(time.Millisecond))
 		b.ReportMetric(cpu.Seconds(), step+"-cpu-s")
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/snapdeck/snapdeck/internal/bytesize"
+	"github.com/snapdeck/snapdeck/internal/cputime"
 )
 
 // BenchmarkWrite measures Write on a realistic database next to
@@ -56,12 +57,12 @@ func BenchmarkWrite(b *testing.B) {
 			b.Fatal(err)
 		}
 		ourOut.n = 0
-		start, cpu := time.Now(), processCPU()
+		start, cpu := time.Now(), cputime.Process()
 		if err := Write(context.Background(), &ourOut, m, f); err != nil {
 			b.Fatal(err)
 		}
 		ours += time.Since(start)
-		ourCPU += processCPU() - cpu
+		ourCPU += cputime.Process() - cpu
 		f.Close()
 
 		cmd := exec.Command(zstdBin, "-1", "-T2", "-q", "-c", path)
