@@ -47,15 +47,13 @@ type streams struct {
 	srv    *Server
 	mu     sync.Mutex
 	batons map[string]*stream
-	// busy are the streams a request holds now.
-	busy   map[*stream]struct{}
 	ended  map[string]tombstone
 	closed bool
 	seq    uint64
 }
 
 func newStreams(s *Server) *streams {
-	return &streams{srv: s, batons: map[string]*stream{}, busy: map[*stream]struct{}{}, ended: map[string]tombstone{}}
+	return &streams{srv: s, batons: map[string]*stream{}, ended: map[string]tombstone{}}
 }
 
 // errUnknownBaton answers a baton that names no stream.
@@ -78,9 +76,6 @@ func (ss *streams) open(ctx context.Context, g Grant) (*stream, error) {
 		return nil, err
 	}
 	st := &stream{srv: ss.srv, lease: l, grant: g, sqls: map[int32]string{}, totalChanges: -1}
-	ss.mu.Lock()
-	ss.busy[st] = struct{}{}
-	ss.mu.Unlock()
 	ss.srv.cfg.Metrics.DataPlaneStreams(1)
 	return st, nil
 }
@@ -99,7 +94,6 @@ func (ss *streams) acquire(baton string, g Grant) (*stream, error) {
 	}
 	delete(ss.batons, baton)
 	st.idle.Stop()
-	ss.busy[st] = struct{}{}
 	return st, nil
 }
 
@@ -113,7 +107,6 @@ func (ss *streams) release(st *stream) *string {
 		st.wrote = false
 	}
 	ss.mu.Lock()
-	delete(ss.busy, st)
 	if st.closing || ss.closed || st.lease.Err() != nil {
 		ss.mu.Unlock()
 		ss.end(st)
