@@ -28,8 +28,6 @@ type stream struct {
 	wrote bool
 	// closing is set by a close request: the stream ends after it.
 	closing bool
-	// driverConn is the driver's connection while a request runs.
-	driverConn any
 	// idle ends the stream when its baton goes unused (IdleTimeout).
 	idle *time.Timer
 }
@@ -193,19 +191,17 @@ func (st *stream) run(ctx context.Context, reqs []streamRequest) []streamResult 
 		if !ok1 || !ok2 {
 			return errors.New("the SQLite driver's connection cannot query")
 		}
-		st.driverConn = dc
-		defer func() { st.driverConn = nil }()
 		if st.totalChanges < 0 {
 			// The first request of a stream learns where the count
 			// stands.
-			s := &session{st: st, ctx: bctx, q: q, x: x, timeout: st.srv.cfg.StatementTimeout}
+			s := &session{st: st, ctx: bctx, dc: dc, q: q, x: x, timeout: st.srv.cfg.StatementTimeout}
 			var res stmtResult
 			if err := s.counts(bctx, &res); err != nil {
 				return err
 			}
 			st.wrote = false
 		}
-		s := &session{st: st, ctx: bctx, q: q, x: x, budget: st.srv.cfg.MaxResultBytes, timeout: st.srv.cfg.StatementTimeout}
+		s := &session{st: st, ctx: bctx, dc: dc, q: q, x: x, budget: st.srv.cfg.MaxResultBytes, timeout: st.srv.cfg.StatementTimeout}
 		for _, req := range reqs {
 			if lerr := st.lease.Err(); lerr != nil {
 				results = append(results, streamResult{Type: "error", Error: leaseError(lerr).hrana()})
