@@ -23,8 +23,9 @@ type session struct {
 	st  *stream
 	ctx context.Context // the request's, bound to the lease
 	// dc is the driver's connection; q and x its query and exec sides.
-	q driver.QueryerContext
-	x driver.ExecerContext
+	dc any
+	q  driver.QueryerContext
+	x  driver.ExecerContext
 	// budget is what is left of the response's bytes (Config.MaxResultBytes).
 	budget int
 	// timeout limits each statement (Config.StatementTimeout).
@@ -401,7 +402,7 @@ func (s *session) describe(text string) (*describeResult, error) {
 	defer cancel()
 	s.st.lease.ForgetRefusal()
 	res := &describeResult{Params: []describeParam{}, Cols: []describeCol{}}
-	ci, ok := s.st.driverConn.(interface {
+	ci, ok := s.dc.(interface {
 		ColumnInfo(query string) ([]sqlite.ColumnInfo, error)
 	})
 	if !ok {

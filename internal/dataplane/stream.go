@@ -28,8 +28,6 @@ type stream struct {
 	wrote bool
 	// closing is set by a close request: the stream ends after it.
 	closing bool
-	// driverConn is the driver's connection while a request runs.
-	driverConn any
 	// idle ends the stream when its baton goes unused (IdleTimeout).
 	idle *time.Timer
 }
@@ -47,15 +45,13 @@ type streams struct {
 	srv    *Server
 	mu     sync.Mutex
 	batons map[string]*stream
-	// busy are the streams a request holds now.
-	busy   map[*stream]struct{}
 	ended  map[string]tombstone
 	closed bool
 	seq    uint64
 }
 
 func newStreams(s *Server) *streams {
-	return &streams{srv: s, batons: map[string]*stream{}, busy: map[*stream]struct{}{}, ended: map[string]tombstone{}}
+	return &streams{srv: s, batons: map[string]*stream{}, ended: map[string]tombstone{}}
 }
 
 // errUnknownBaton answers a baton that names no stream.
@@ -78,9 +74,6 @@ func (ss *streams) open(ctx context.Context, g Grant) (*stream, error) {
 		return nil, err
 	}
 	st := &stream{srv: ss.srv, lease: l, grant: g, sqls: map[int32]string{}, totalChanges: -1}
-	ss.mu.Lock()
-	ss.busy[st] = struct{}{}
-	ss.mu.Unlock()
 	ss.srv.cfg.Metrics.DataPlaneStreams(1)
 	return st, nil
 }
@@ -99,7 +92,6 @@ func (ss *streams) acquire(baton string, g Grant) (*stream, error) {
 	}
 	delete(ss.batons, baton)
 	st.idle.Stop()
-	ss.busy[st] = struct{}{}
 	return st, nil
 }
 
@@ -113,7 +105,6 @@ func (ss *streams) release(st *stream) *string {
 		st.wrote = false
 	}
 	ss.mu.Lock()
-	delete(ss.busy, st)
 	if st.closing || ss.closed || st.lease.Err() != nil {
 		ss.mu.Unlock()
 		ss.end(st)
@@ -200,19 +191,17 @@ func (st *stream) run(ctx context.Context, reqs []streamRequest) []streamResult 
 		if !ok1 || !ok2 {
 			return errors.New("the SQLite driver's connection cannot query")
 		}
-		st.driverConn = dc
-		defer func() { st.driverConn = nil }()
 		if st.totalChanges < 0 {
 			// The first request of a stream learns where the count
 			// stands.
-			s := &session{st: st, ctx: bctx, q: q, x: x, timeout: st.srv.cfg.StatementTimeout}
+			s := &session{st: st, ctx: bctx, dc: dc, q: q, x: x, timeout: st.srv.cfg.StatementTimeout}
 			var res stmtResult
 			if err := s.counts(bctx, &res); err != nil {
 				return err
 			}
 			st.wrote = false
 		}
-		s := &session{st: st, ctx: bctx, q: q, x: x, budget: st.srv.cfg.MaxResultBytes, timeout: st.srv.cfg.StatementTimeout}
+		s := &session{st: st, ctx: bctx, dc: dc, q: q, x: x, budget: st.srv.cfg.MaxResultBytes, timeout: st.srv.cfg.StatementTimeout}
 		for _, req := range reqs {
 			if lerr := st.lease.Err(); lerr != nil {
 				results = append(results, streamResult{Type: "error", Error: leaseError(lerr).hrana()})
