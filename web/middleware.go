@@ -39,12 +39,26 @@ func isDataPlane(path string) bool {
 }
 
 // requestLogger writes one line per request: method, path, status,
-// duration, user.
+// duration, user; the data plane's at Debug unless they fail on our side.
 func (s *Server) requestLogger() echo.MiddlewareFunc {
 	return middleware.RequestLoggerWithConfig(middleware.RequestLoggerConfig{
 		LogMethod: true, LogURIPath: true, LogStatus: true, LogLatency: true, LogRequestID: true, LogError: true,
 		HandleError: true,
 		LogValuesFunc: func(c echo.Context, v middleware.RequestLoggerValues) error {
+			level := slog.LevelInfo
+			switch {
+			case v.Status >= 500:
+				level = slog.LevelError
+			case isDataPlane(v.URIPath):
+				// Applications send thousands of pipeline requests a
+				// second; a line each would flood the console's log.
+				// /metrics counts them, and failures still log.
+				level = slog.LevelDebug
+			}
+			ctx := c.Request().Context()
+			if !s.logger.Enabled(ctx, level) {
+				return nil
+			}
 			who := ""
 			if u := currentUser(c); u != nil {
 				who = u.Email
@@ -53,14 +67,10 @@ func (s *Server) requestLogger() echo.MiddlewareFunc {
 				slog.String("method", v.Method), slog.String("path", v.URIPath), slog.Int("status", v.Status),
 				slog.Duration("duration", v.Latency), slog.String("user", who), slog.String("request_id", v.RequestID),
 			}
-			level := slog.LevelInfo
-			if v.Status >= 500 {
-				level = slog.LevelError
-				if v.Error != nil {
-					attrs = append(attrs, slog.String("err", v.Error.Error()))
-				}
+			if v.Status >= 500 && v.Error != nil {
+				attrs = append(attrs, slog.String("err", v.Error.Error()))
 			}
-			s.logger.LogAttrs(c.Request().Context(), level, "request", attrs...)
+			s.logger.LogAttrs(ctx, level, "request", attrs...)
 			return nil
 		},
 	})
