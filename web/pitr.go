@@ -118,10 +118,7 @@ func (s *Server) createAtTimeForm(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	v := views.CreateAtTime{DB: d, PITR: w, Plan: d.Plan, Time: c.QueryParam("time"), Name: d.Name + "-at-time"}
-	if len([]rune(v.Name)) > 64 {
-		v.Name = string([]rune(v.Name)[:64])
-	}
+	v := views.CreateAtTime{DB: d, PITR: w, Plan: d.Plan, Time: c.QueryParam("time"), Name: suggestedName(d.Name + "-at-time")}
 	return render(c, http.StatusOK, views.CreateAtTimePage(s.page(c, "Create database at a point in time", "databases"), v))
 }
 

@@ -205,10 +205,7 @@ func (s *Server) createFromSnapshotForm(c echo.Context) error {
 		return err
 	}
 	v := views.CreateFromSnapshot{DB: d, Snapshot: snap, Plan: d.Plan,
-		Name: fmt.Sprintf("%s-%s", d.Name, snap.CreatedAt.UTC().Format("20060102-1504"))}
-	if len([]rune(v.Name)) > 64 {
-		v.Name = string([]rune(v.Name)[:64])
-	}
+		Name: suggestedName(fmt.Sprintf("%s-%s", d.Name, snap.CreatedAt.UTC().Format("20060102-1504")))}
 	return render(c, http.StatusOK, views.CreateFromSnapshotPage(s.page(c, "Create database from snapshot", "databases"), v))
 }
 
@@ -232,6 +229,15 @@ func (s *Server) createFromSnapshot(c echo.Context) error {
 		return err
 	}
 	return c.Redirect(http.StatusSeeOther, "/jobs/"+out.Job.ID)
+}
+
+// suggestedName is a name a create form proposes, cut to the 64
+// characters a database name may have.
+func suggestedName(name string) string {
+	if r := []rune(name); len(r) > 64 {
+		return string(r[:64])
+	}
+	return name
 }
 
 func (s *Server) jobPage(c echo.Context) error {
