@@ -349,13 +349,13 @@ func (c *Cache) List(ctx context.Context, fn func(key string) error) error {
 		return err
 	}
 	c.mu.Lock()
-	var gone []string
+	gone := make(map[string]bool)
 	for id := range c.index {
-		if !seen[id.key] && !slices.Contains(gone, id.key) {
-			gone = append(gone, id.key)
+		if !seen[id.key] {
+			gone[id.key] = true
 		}
 	}
-	for _, key := range gone {
+	for key := range gone {
 		c.dropLocked(key)
 	}
 	c.mu.Unlock()
@@ -747,9 +747,13 @@ func (c *Cache) dropLocked(key string) {
 			delete(c.fetched, id)
 		}
 	}
-	for id := range c.index {
+	// The key's files go with its directory, below: removeLocked would
+	// remove each of them first.
+	for id, e := range c.index {
 		if id.key == key {
-			c.removeLocked(id)
+			c.used -= e.Value.(*block).size
+			c.lru.Remove(e)
+			delete(c.index, id)
 		}
 	}
 	os.RemoveAll(filepath.Join(c.dir, filepath.FromSlash(key)+blockDirSuffix))

@@ -3,6 +3,8 @@ package s3blobs
 import (
 	"bytes"
 	"context"
+	"os"
+	"path/filepath"
 	"runtime"
 	"testing"
 
@@ -89,4 +91,33 @@ func (c *Cache) isFetching(id blockID) bool {
 	defer c.mu.Unlock()
 	_, ok := c.fetching[id]
 	return ok
+}
+
+// TestDropForgetsAKeysBlocks: dropping a key removes its blocks from the
+// index, the bytes in use and the disk, and leaves other keys' alone.
+func TestDropForgetsAKeysBlocks(t *testing.T) {
+	dir := t.TempDir()
+	c, err := NewCache(nil, dir, 1<<20, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	block := make([]byte, blockSize)
+	for idx := range int64(3) {
+		c.store(blockID{"packs/a", idx}, block)
+	}
+	c.store(blockID{"packs/b", 0}, block[:10])
+	c.drop("packs/a")
+	c.mu.Lock()
+	used, n := c.used, len(c.index)
+	c.mu.Unlock()
+	if used != 10+4 || n != 1 || c.lru.Len() != 1 {
+		t.Errorf("after drop: %d bytes in %d blocks (%d in the LRU), want 14 in 1", used, n, c.lru.Len())
+	}
+	if _, err := os.Stat(filepath.Join(dir, "packs", "a"+blockDirSuffix)); !os.IsNotExist(err) {
+		t.Errorf("the dropped key's directory: %v, want it gone", err)
+	}
+	if _, _, ok := c.load(blockID{"packs/b", 0}, 10); !ok {
+		t.Errorf("the other key's block is gone")
+	}
 }
