@@ -122,8 +122,9 @@ func (l *Lease) write(ctx context.Context) error {
 }
 
 // renew writes a fresh heartbeat every ttl/3 until Release. A lease found
-// taken over by another node (this one missed its renewals) is logged and
-// not written back.
+// taken over by another node (this one missed its renewals, or lost a
+// start in the same instant) is logged and not written back, and the
+// store is fenced: its Puts and Deletes fail from then on.
 func (l *Lease) renew() {
 	defer close(l.done)
 	t := time.NewTicker(l.ttl / 3)
@@ -153,7 +154,14 @@ func (l *Lease) Renew(ctx context.Context) error {
 		return err
 	}
 	if err == nil && held.Node != l.me.Node {
-		return &snapdeck.Error{Code: snapdeck.Conflict, Message: fmt.Sprintf("snapshot store %s was taken over by %s", l.s.String(), held.String())}
+		lost := &snapdeck.Error{Code: snapdeck.Conflict, Message: fmt.Sprintf(
+			"snapshot store %s was taken over by %s: this node writes and deletes nothing there any more; restart it on another prefix",
+			l.s.String(), held.String())}
+		// Two nodes that start in the same instant can both read their
+		// own write back; the first renewal tells the loser, which stops
+		// writing then rather than sweep the other's packs.
+		l.s.fence(lost)
+		return lost
 	}
 	l.me.Heartbeat = l.now()
 	return l.write(ctx)

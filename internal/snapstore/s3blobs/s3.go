@@ -78,6 +78,21 @@ type S3 struct {
 	prefix   string // "" or ending in "/"
 	endpoint string
 	counts   counters
+	// fenced, once set by a Lease that found its prefix taken over, is
+	// the error every later Put and Delete returns: a node that lost the
+	// prefix must not write or delete another node's data.
+	fenced atomic.Pointer[error]
+}
+
+// fence makes every later Put and Delete fail with err.
+func (s *S3) fence(err error) { s.fenced.CompareAndSwap(nil, &err) }
+
+// checkFence returns the error a fence set, if any.
+func (s *S3) checkFence() error {
+	if err := s.fenced.Load(); err != nil {
+		return *err
+	}
+	return nil
 }
 
 type counters struct{ put, get, list, del, stat atomic.Int64 }
@@ -183,6 +198,9 @@ func (s *S3) object(key string) string { return s.prefix + key }
 
 // Put uploads data under key, in parts when it is larger than partSize.
 func (s *S3) Put(ctx context.Context, key string, data []byte) error {
+	if err := s.checkFence(); err != nil {
+		return err
+	}
 	s.counts.put.Add(int64(max(1, (len(data)+partSize-1)/partSize)))
 	if len(data) > partSize {
 		s.counts.put.Add(2) // a multipart upload is started and completed
@@ -264,6 +282,9 @@ func (s *S3) Size(ctx context.Context, key string) (int64, error) {
 
 // Delete removes the blob under key; a missing one is not an error.
 func (s *S3) Delete(ctx context.Context, key string) error {
+	if err := s.checkFence(); err != nil {
+		return err
+	}
 	s.counts.del.Add(1)
 	if err := s.client.RemoveObject(ctx, s.bucket, s.object(key), minio.RemoveObjectOptions{}); err != nil {
 		if minio.ToErrorResponse(err).Code == "NoSuchKey" {

@@ -163,6 +163,43 @@ func TestLeaseHasOneOwner(t *testing.T) {
 	d.Release(ctx)
 }
 
+// TestALostLeaseFencesItsNode has a node find, at a renewal, that another
+// node took its prefix (both read their own write back when they started
+// in the same instant, or this one missed its renewals): from then on it
+// writes and deletes nothing there, so it cannot sweep the other's packs.
+func TestALostLeaseFencesItsNode(t *testing.T) {
+	weed := s3test.Start(t)
+	ctx := context.Background()
+	mine, theirs := remote(t, weed, "raced"), remote(t, weed, "raced")
+	a, err := s3blobs.AcquireLease(ctx, mine, s3blobs.Holder{Node: "node-a"}, 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Release(ctx)
+	if err := mine.Put(ctx, "packs/kept", []byte("a's pack")); err != nil {
+		t.Fatal(err)
+	}
+	took, _ := json.Marshal(s3blobs.Holder{Node: "node-b", Host: "host-b", PID: 22, Heartbeat: time.Now()})
+	if err := theirs.Put(ctx, "lease.json", took); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Renew(ctx); snapdeck.ErrorCode(err) != snapdeck.Conflict {
+		t.Fatalf("renewal of a lease taken over: %v, want Conflict", err)
+	}
+	if err := mine.Put(ctx, "packs/new", []byte("x")); snapdeck.ErrorCode(err) != snapdeck.Conflict {
+		t.Errorf("put by the node that lost the prefix: %v, want Conflict", err)
+	}
+	if err := mine.Delete(ctx, "packs/kept"); snapdeck.ErrorCode(err) != snapdeck.Conflict {
+		t.Errorf("delete by the node that lost the prefix: %v, want Conflict", err)
+	}
+	if got, err := theirs.Get(ctx, "packs/kept"); err != nil || string(got) != "a's pack" {
+		t.Errorf("the pack after the fenced delete: %q, %v; want it kept", got, err)
+	}
+	if err := theirs.Put(ctx, "packs/b", []byte("b's pack")); err != nil {
+		t.Errorf("the new holder's put: %v", err)
+	}
+}
+
 const pageSize = 4096
 
 func capture(t *testing.T, st *snapstore.Store, img []byte, base string) string {
