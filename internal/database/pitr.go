@@ -58,27 +58,19 @@ func (m *core) startPITR(ctx context.Context, d snapdeck.Database) {
 
 // stopPITR stops replicating a database, keeping its history: before its
 // pools close (pause) or its file is swapped (replace), as Litestream
-// holds the WAL open.
+// holds the WAL open. A database not replicated is left as it is
+// (Replicators.Stop does nothing for it). For a replace, Litestream keeps
+// the WAL file when it closes (PERSIST_WAL), so the console's last
+// connection closing need not remove it: Host.Replace copies what is left
+// into the replaced file once every pool and lease is closed (drainWAL).
+// A checkpoint here, before the leases are revoked, would wait out the
+// busy timeout (10 s) behind any data-plane stream holding a transaction.
 func (m *core) stopPITR(ctx context.Context, id string) {
 	if r := m.pitr.Replicators; r != nil {
 		if err := r.Stop(ctx, id); err != nil {
 			m.logger.Error("stop point-in-time replication", "database_id", id, "err", err)
 		}
 	}
-}
-
-// stopPITRForReplace stops replicating a database whose file is about to
-// be swapped. Litestream keeps the WAL file when it closes (PERSIST_WAL),
-// so the console's last connection closing need not remove it:
-// Host.Replace copies what is left into the replaced file once every pool
-// and lease is closed (drainWAL). A checkpoint here, before the leases are
-// revoked, waited out the busy timeout (10 s) behind any data-plane
-// stream holding a transaction.
-func (m *core) stopPITRForReplace(ctx context.Context, id string) {
-	if m.pitr.Replicators == nil || !m.pitr.Replicators.Running(id) {
-		return
-	}
-	m.stopPITR(ctx, id)
 }
 
 // dropPITR stops replicating a database being deleted and deletes its
