@@ -109,10 +109,6 @@ func (m *Databases) StartReplication(ctx context.Context) error {
 // the later of its oldest history and its plan's window ago, to now. ok
 // is false when it has none (a plan without a window, or no history yet).
 func (m *Snapshots) PITRWindow(ctx context.Context, dbID string) (from, to time.Time, ok bool, err error) {
-	return m.pitrWindowOf(ctx, dbID)
-}
-
-func (m *core) pitrWindowOf(ctx context.Context, dbID string) (from, to time.Time, ok bool, err error) {
 	d, err := m.db.FindDatabase(ctx, dbID)
 	if err != nil {
 		return from, to, false, err
@@ -147,8 +143,8 @@ func (m *Snapshots) PITRStorage(ctx context.Context, dbID string) (int64, error)
 // the time a restore takes: at, and a time given to the whole second
 // covers that whole second (a commit at 12:00:00.300 is one "at
 // 12:00:00"). A time outside is refused as Invalid, naming the window.
-func (m *core) pitrTarget(ctx context.Context, dbID string, at time.Time) (time.Time, error) {
-	from, to, ok, err := m.pitrWindowOf(ctx, dbID)
+func (m *Snapshots) pitrTarget(ctx context.Context, dbID string, at time.Time) (time.Time, error) {
+	from, to, ok, err := m.PITRWindow(ctx, dbID)
 	if err != nil {
 		return at, err
 	}
