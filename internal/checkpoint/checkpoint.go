@@ -89,14 +89,13 @@ func (c *Checkpointer) Nudge() {
 // truncating one runs with no busy timeout.
 func (c *Checkpointer) loop() {
 	defer close(c.done)
-	ctx := context.Background()
 	for {
 		select {
 		case <-c.stop:
 			return
 		case <-c.kick:
 		}
-		c.checkpoint(ctx)
+		c.checkpoint()
 		select {
 		case <-c.stop:
 			return
@@ -129,21 +128,21 @@ func (c *Checkpointer) Resume() {
 
 // checkpoint runs one passive checkpoint, truncating a long WAL, unless
 // the checkpointer stands aside.
-func (c *Checkpointer) checkpoint(ctx context.Context) {
+func (c *Checkpointer) checkpoint() {
 	c.running.Lock()
 	defer c.running.Unlock()
 	if c.aside.Load() {
 		return
 	}
 	var busy, frames, copied int
-	err := c.db.QueryRowContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &frames, &copied)
-	if err != nil && ctx.Err() == nil {
+	err := c.db.QueryRowContext(context.Background(), "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &frames, &copied)
+	if err != nil {
 		// The next commit tries again; closing the database
 		// checkpoints whatever is left.
 		c.logger.Warn("checkpoint failed", "err", err)
 	}
 	if err == nil && busy == 0 && copied == frames && frames > truncateFrames {
-		c.truncate(ctx)
+		c.truncate()
 	}
 }
 
@@ -161,7 +160,8 @@ var truncateFrames = 16384
 // timeout at 0 it waits for nobody, so a writer is held up only for the
 // truncation itself and a capture's long read transaction simply makes it
 // give up until the next time.
-func (c *Checkpointer) truncate(ctx context.Context) {
+func (c *Checkpointer) truncate() {
+	ctx := context.Background()
 	conn, err := c.db.Conn(ctx)
 	if err != nil {
 		return
@@ -176,10 +176,10 @@ func (c *Checkpointer) truncate(ctx context.Context) {
 		return
 	}
 	var busy, frames, copied int
-	if err := conn.QueryRowContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)").Scan(&busy, &frames, &copied); err != nil && ctx.Err() == nil {
+	if err := conn.QueryRowContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)").Scan(&busy, &frames, &copied); err != nil {
 		c.logger.Debug("truncating checkpoint skipped", "err", err)
 	}
-	if _, err := conn.ExecContext(context.WithoutCancel(ctx), fmt.Sprintf("PRAGMA busy_timeout = %d", timeoutMS)); err != nil {
+	if _, err := conn.ExecContext(ctx, fmt.Sprintf("PRAGMA busy_timeout = %d", timeoutMS)); err != nil {
 		// A pooled connection must not keep the zero timeout: drop it.
 		_ = conn.Raw(func(any) error { return driver.ErrBadConn })
 	}

@@ -58,27 +58,19 @@ func (m *core) startPITR(ctx context.Context, d snapdeck.Database) {
 
 // stopPITR stops replicating a database, keeping its history: before its
 // pools close (pause) or its file is swapped (replace), as Litestream
-// holds the WAL open.
+// holds the WAL open. A database not replicated is left as it is
+// (Replicators.Stop does nothing for it). For a replace, Litestream keeps
+// the WAL file when it closes (PERSIST_WAL), so the console's last
+// connection closing need not remove it: Host.Replace copies what is left
+// into the replaced file once every pool and lease is closed (drainWAL).
+// A checkpoint here, before the leases are revoked, would wait out the
+// busy timeout (10 s) behind any data-plane stream holding a transaction.
 func (m *core) stopPITR(ctx context.Context, id string) {
 	if r := m.pitr.Replicators; r != nil {
 		if err := r.Stop(ctx, id); err != nil {
 			m.logger.Error("stop point-in-time replication", "database_id", id, "err", err)
 		}
 	}
-}
-
-// stopPITRForReplace stops replicating a database whose file is about to
-// be swapped. Litestream keeps the WAL file when it closes (PERSIST_WAL),
-// so the console's last connection closing need not remove it:
-// Host.Replace copies what is left into the replaced file once every pool
-// and lease is closed (drainWAL). A checkpoint here, before the leases are
-// revoked, waited out the busy timeout (10 s) behind any data-plane
-// stream holding a transaction.
-func (m *core) stopPITRForReplace(ctx context.Context, id string) {
-	if m.pitr.Replicators == nil || !m.pitr.Replicators.Running(id) {
-		return
-	}
-	m.stopPITR(ctx, id)
 }
 
 // dropPITR stops replicating a database being deleted and deletes its
@@ -117,10 +109,6 @@ func (m *Databases) StartReplication(ctx context.Context) error {
 // the later of its oldest history and its plan's window ago, to now. ok
 // is false when it has none (a plan without a window, or no history yet).
 func (m *Snapshots) PITRWindow(ctx context.Context, dbID string) (from, to time.Time, ok bool, err error) {
-	return m.pitrWindowOf(ctx, dbID)
-}
-
-func (m *core) pitrWindowOf(ctx context.Context, dbID string) (from, to time.Time, ok bool, err error) {
 	d, err := m.db.FindDatabase(ctx, dbID)
 	if err != nil {
 		return from, to, false, err
@@ -155,8 +143,8 @@ func (m *Snapshots) PITRStorage(ctx context.Context, dbID string) (int64, error)
 // the time a restore takes: at, and a time given to the whole second
 // covers that whole second (a commit at 12:00:00.300 is one "at
 // 12:00:00"). A time outside is refused as Invalid, naming the window.
-func (m *core) pitrTarget(ctx context.Context, dbID string, at time.Time) (time.Time, error) {
-	from, to, ok, err := m.pitrWindowOf(ctx, dbID)
+func (m *Snapshots) pitrTarget(ctx context.Context, dbID string, at time.Time) (time.Time, error) {
+	from, to, ok, err := m.PITRWindow(ctx, dbID)
 	if err != nil {
 		return at, err
 	}

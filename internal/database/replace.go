@@ -242,7 +242,7 @@ func (ss *Snapshots) runReplace(ctx context.Context, d snapdeck.Database, r repl
 	// Litestream holds the WAL open: it stops, after a last upload, for
 	// the swap, and goes on over the new file with the same history, so
 	// that a restore to a time before the swap gives the old content.
-	ss.stopPITRForReplace(ctx, d.ID)
+	ss.stopPITR(ctx, d.ID)
 	err = ss.host.Replace(ctx, d.ID, in.path, func(tmpPath, dbPath string) error {
 		_, err := snapshot.InstallKeeping(tmpPath, dbPath, undo)
 		return err
