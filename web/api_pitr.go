@@ -23,15 +23,12 @@ func (a *api) restoreToTime(c echo.Context) error {
 	var req restoreToTimeRequest
 	err := decodeJSON(c, &req, false)
 	at, bad := apiPointInTime(err, req.Time)
-	if _, err := a.s.deps.Snapshots.RestoreToTimeRead(c.Request().Context(), actor(c), c.Param("id"), at, bad); err != nil {
-		return err
-	}
-	d, err := a.findInstance(c)
+	// The database as the restore marked it, "restoring": the job may
+	// already be over, and the reply shows the operation it began.
+	d, _, err := a.s.deps.Snapshots.RestoreToTimeRead(c.Request().Context(), actor(c), c.Param("id"), at, bad)
 	if err != nil {
 		return err
 	}
-	// The job may already be over; the reply shows the operation it began.
-	d.Status = snapdeck.StatusRestoring
 	return a.reply(c, http.StatusAccepted, d)
 }
 

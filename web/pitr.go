@@ -95,7 +95,7 @@ func (s *Server) restoreToTime(c echo.Context) error {
 	ctx := c.Request().Context()
 	v := views.RestoreToTime{DB: d, Time: c.FormValue("time"), Confirm: c.FormValue("confirm")}
 	at, badTime := parsePointInTime("time", v.Time)
-	j, err := s.deps.Snapshots.RestoreToTimeTyped(ctx, actor(c), d.ID, at, badTime, v.Confirm)
+	_, j, err := s.deps.Snapshots.RestoreToTimeTyped(ctx, actor(c), d.ID, at, badTime, v.Confirm)
 	if snapdeck.ErrorCode(err) != snapdeck.Invalid {
 		if err != nil {
 			return err

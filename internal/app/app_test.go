@@ -159,7 +159,7 @@ func TestPointInTimeRestoreIsWired(t *testing.T) {
 	if _, err := a.Databases.Query(ctx, d.ID, "DELETE FROM t", false); err != nil {
 		t.Fatal(err)
 	}
-	j, err := a.Snapshots.RestoreToTime(ctx, "ann@x", d.ID, at)
+	_, j, err := a.Snapshots.RestoreToTime(ctx, "ann@x", d.ID, at)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -104,7 +104,7 @@ func TestRestartAndResumeContinueTheHistory(t *testing.T) {
 	continued("a pause and resume", before)
 
 	for _, p := range []point{points[1], points[0], points[2]} {
-		j, err := a.Snapshots.RestoreToTime(ctx, "ann@x", id, p.at)
+		_, j, err := a.Snapshots.RestoreToTime(ctx, "ann@x", id, p.at)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -171,12 +171,13 @@ func (m *Snapshots) pitrTarget(ctx context.Context, dbID string, at time.Time) (
 // is refused as Invalid and changes nothing. The replication goes on over
 // the swap, on the same timeline: a later restore to a time before this
 // one gives the content before it.
-func (m *Snapshots) RestoreToTime(ctx context.Context, actor, dbID string, at time.Time) (snapdeck.Job, error) {
+func (m *Snapshots) RestoreToTime(ctx context.Context, actor, dbID string, at time.Time) (snapdeck.Database, snapdeck.Job, error) {
 	asked := at.UTC().Format(time.RFC3339Nano)
 	target, err := m.pitrTarget(ctx, dbID, at)
+	var d snapdeck.Database
 	var j snapdeck.Job
 	if err == nil {
-		_, j, err = m.replace(ctx, dbID, replacement{door: "restore-to-time", kind: snapdeck.JobRestore, status: snapdeck.StatusRestoring,
+		d, j, err = m.replace(ctx, dbID, replacement{door: "restore-to-time", kind: snapdeck.JobRestore, status: snapdeck.StatusRestoring,
 			action: activity.RestoreToTime, actor: actor, detail: "to " + asked,
 			safetyReason: "Before restore to " + at.UTC().Format(timeFormat), swapping: "Swapping in the restored data",
 			prepare: m.fromTime(target)})
@@ -184,7 +185,7 @@ func (m *Snapshots) RestoreToTime(ctx context.Context, actor, dbID string, at ti
 	if err != nil {
 		m.record(ctx, actor, activity.RestoreToTime, dbID, "", err, 0, "to "+asked)
 	}
-	return j, err
+	return d, j, err
 }
 
 // fromTime is the preparer that writes the database as of at next to it.

@@ -206,7 +206,7 @@ func TestPITRCrashChild(t *testing.T) {
 			syscall.Kill(os.Getpid(), syscall.SIGKILL)
 		}
 	})
-	j, err := e.snapshots.RestoreToTime(context.Background(), "ann@x", d.ID, first)
+	_, j, err := e.snapshots.RestoreToTime(context.Background(), "ann@x", d.ID, first)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,10 +13,10 @@ import (
 // request: a badInput (the time or the body could not be read) is refused
 // and recorded as RestoreToTime records its own refusals, and nothing
 // changes.
-func (ss *Snapshots) RestoreToTimeRead(ctx context.Context, actor, dbID string, at time.Time, badInput error) (snapdeck.Job, error) {
+func (ss *Snapshots) RestoreToTimeRead(ctx context.Context, actor, dbID string, at time.Time, badInput error) (snapdeck.Database, snapdeck.Job, error) {
 	if badInput != nil {
 		ss.recordRefusal(ctx, actor, activity.RestoreToTime, dbID, "", badInput)
-		return snapdeck.Job{}, badInput
+		return snapdeck.Database{}, snapdeck.Job{}, badInput
 	}
 	return ss.RestoreToTime(ctx, actor, dbID, at)
 }
@@ -25,7 +25,7 @@ func (ss *Snapshots) RestoreToTimeRead(ctx context.Context, actor, dbID string, 
 // confirmation: it proceeds only when typed is exactly RestoreConfirm. A
 // wrong word and an unreadable time are refused together, each on its
 // field (errors.Join), and recorded once.
-func (ss *Snapshots) RestoreToTimeTyped(ctx context.Context, actor, dbID string, at time.Time, badTime error, typed string) (snapdeck.Job, error) {
+func (ss *Snapshots) RestoreToTimeTyped(ctx context.Context, actor, dbID string, at time.Time, badTime error, typed string) (snapdeck.Database, snapdeck.Job, error) {
 	if typed != RestoreConfirm {
 		badTime = errors.Join(badTime, snapdeck.FieldError("confirm", "Type %s in capital letters, exactly, to continue. Nothing was changed.", RestoreConfirm))
 	}

@@ -88,7 +88,7 @@ func (e *pitrEnv) rows(t *testing.T, id string) string {
 
 func (e *pitrEnv) restoreTo(t *testing.T, id string, at time.Time) {
 	t.Helper()
-	j, err := e.snapshots.RestoreToTime(context.Background(), "ann@x", id, at)
+	_, j, err := e.snapshots.RestoreToTime(context.Background(), "ann@x", id, at)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,7 +124,7 @@ func TestRestoreToTimeOutsideTheWindowChangesNothing(t *testing.T) {
 	d := e.ledger(t)
 	e.batch(t, d.ID, 10)
 	for _, at := range []time.Time{time.Now().Add(-2 * time.Hour), time.Now().Add(time.Hour)} {
-		if _, err := e.snapshots.RestoreToTime(ctx, "ann@x", d.ID, at); snapdeck.ErrorCode(err) != snapdeck.Invalid {
+		if _, _, err := e.snapshots.RestoreToTime(ctx, "ann@x", d.ID, at); snapdeck.ErrorCode(err) != snapdeck.Invalid {
 			t.Errorf("restore to %s: got %v, want Invalid", at, err)
 		}
 		if _, _, err := e.createAtTime(ctx, "ann@x", d.ID, at, "copy", snapdeck.PlanFree); snapdeck.ErrorCode(err) != snapdeck.Invalid {
@@ -146,7 +146,7 @@ func TestRestoreToTimeOutsideTheWindowChangesNothing(t *testing.T) {
 	if _, _, ok, err := e.snapshots.PITRWindow(ctx, free.ID); ok || err != nil {
 		t.Errorf("window of a free database: got %v, %v; want none", ok, err)
 	}
-	if _, err := e.snapshots.RestoreToTime(ctx, "ann@x", free.ID, time.Now()); snapdeck.ErrorCode(err) != snapdeck.Invalid {
+	if _, _, err := e.snapshots.RestoreToTime(ctx, "ann@x", free.ID, time.Now()); snapdeck.ErrorCode(err) != snapdeck.Invalid {
 		t.Errorf("restore of a free database: got %v, want Invalid", err)
 	}
 }
@@ -390,7 +390,7 @@ func TestHistoryIsPrunedWithTheWindow(t *testing.T) {
 	if err != nil || !ok || time.Since(from) > 3*time.Second {
 		t.Errorf("window starts at %s (%v, %v), want within the last 2 s", from, ok, err)
 	}
-	if _, err := e.snapshots.RestoreToTime(ctx, "ann@x", d.ID, created); snapdeck.ErrorCode(err) != snapdeck.Invalid {
+	if _, _, err := e.snapshots.RestoreToTime(ctx, "ann@x", d.ID, created); snapdeck.ErrorCode(err) != snapdeck.Invalid {
 		t.Errorf("restore to before the window: got %v, want Invalid", err)
 	}
 }
