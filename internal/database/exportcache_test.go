@@ -229,7 +229,9 @@ func TestTwoDownloadsShareOnePreparation(t *testing.T) {
 // downloads:
 //   - alone, a download that reads a MiB and stops until the job has ended:
 //     the job ends without it;
-//   - with another that reads along: the stalled one does not slow it.
+//   - with another that reads along: the stalled one does not slow it;
+//   - alone, a download that reads a byte at a time, each well within the
+//     wait for a stalled one: the job ends without it all the same.
 //
 // Every download reads the whole .dump, byte for byte the prepared file
 // (partly from the preparation's memory, partly from the file).
@@ -255,6 +257,11 @@ func TestStalledDownloadDoesNotHoldUpItsExport(t *testing.T) {
 	}
 	e.exec(t, d.ID, "INSERT INTO b SELECT randomblob(4000)")
 	along, err := e.snapshots.Snapshot(ctx, d.ID, snapdeck.SnapshotOnDemand, "test", "system")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.exec(t, d.ID, "INSERT INTO b SELECT randomblob(4000)")
+	trickled, err := e.snapshots.Snapshot(ctx, d.ID, snapdeck.SnapshotOnDemand, "test", "system")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -324,4 +331,38 @@ func TestStalledDownloadDoesNotHoldUpItsExport(t *testing.T) {
 	}
 	check(along, "the stalled download", append(head, rest...))
 	check(along, "the download that read along", b.Bytes())
+
+	// A trickle: a byte every 5 ms is progress well within a wait of a
+	// second, but 4 MiB of it would take six hours.
+	t.Cleanup(database.SetFollowWindow(2, time.Second))
+	trickle := export(trickled, "ann@example.com")
+	head = readHead(trickle)
+	ended := make(chan error, 1)
+	go func() {
+		wctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+		defer cancel()
+		_, err := e.jobs.Wait(wctx, trickle.JobID)
+		ended <- err
+	}()
+	var got bytes.Buffer
+	got.Write(head)
+	one := make([]byte, 1)
+	for waiting := true; waiting; {
+		select {
+		case err := <-ended:
+			if err != nil {
+				t.Fatalf("the export's job, with a download reading a byte every 5 ms: %v", err)
+			}
+			waiting = false
+		case <-time.After(5 * time.Millisecond):
+			if _, err := io.ReadFull(trickle, one); err != nil {
+				t.Fatal(err)
+			}
+			got.Write(one)
+		}
+	}
+	if _, err := got.ReadFrom(trickle); err != nil {
+		t.Fatal(err)
+	}
+	check(trickled, "the trickling download", got.Bytes())
 }

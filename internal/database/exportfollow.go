@@ -88,9 +88,9 @@ const prepWriteSize = 1 << 20
 // page cache), which cost more than the download itself.
 var followWindow int64 = 16
 
-// followStall is how long the preparation waits for a download that reads
-// nothing before it goes on without it; that download then reads the
-// file. A client that stops reading does not hold up the export.
+// followStall is how long the preparation waits for the downloads to read
+// a MiB before it goes on without them; they then read the file. A client
+// that stops reading, or reads a trickle, does not hold up the export.
 var followStall = 2 * time.Second
 
 // prepWriters is how many writes to the file are in flight at once. One
@@ -188,8 +188,10 @@ func (p *preparation) unref(c *prepChunk) {
 
 // waitReaders waits until the download furthest ahead has read up to
 // end; p.mu is held. The downloads behind it then read the file: a slow
-// download does not slow the others down to its pace. A download that
-// reads nothing for followStall is no longer waited for.
+// download does not slow the others down to its pace. The wait lasts at
+// most followStall in all, however the download furthest ahead trickles
+// along: a download that cannot read the MiB it is handed in that time is
+// no longer waited for, and neither is any behind it.
 func (p *preparation) waitReaders(end int64) {
 	var timer *time.Timer
 	defer func() {
@@ -197,8 +199,7 @@ func (p *preparation) waitReaders(end int64) {
 			timer.Stop()
 		}
 	}()
-	var last int64 = -1
-	var deadline time.Time
+	deadline := time.Now().Add(followStall)
 	for {
 		var lead *followReader
 		for r := range p.readers {
@@ -209,19 +210,15 @@ func (p *preparation) waitReaders(end int64) {
 		if lead == nil || lead.off >= end {
 			return
 		}
-		slow := lead
 		now := time.Now()
-		if slow.off != last {
-			last, deadline = slow.off, now.Add(followStall)
-		} else if !now.Before(deadline) {
-			slow.dropped = true
-			last = -1
-			continue
+		if !now.Before(deadline) {
+			for r := range p.readers {
+				r.dropped = true
+			}
+			return
 		}
 		if timer == nil {
-			timer = time.AfterFunc(followStall, p.grew.Broadcast)
-		} else {
-			timer.Reset(deadline.Sub(now))
+			timer = time.AfterFunc(deadline.Sub(now), p.grew.Broadcast)
 		}
 		p.grew.Wait()
 	}
