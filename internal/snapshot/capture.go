@@ -113,6 +113,20 @@ func CaptureWithBase(ctx context.Context, path string, st *snapstore.Store, base
 			}
 			return img, nil
 		}
+		// A replaced file kept for its safety snapshot whose size and
+		// time say it may hold the base image: proven by its SHA-256,
+		// which costs one pass over the file instead of a capture's
+		// two hashes and its store lookups.
+		if img, ok := keptCandidate(st, path, baseRoot, before); ok {
+			same, err := holdsImage(ctx, path, img, progress)
+			if err != nil {
+				return Image{}, fmt.Errorf("capture: %w", err)
+			}
+			if same {
+				fault("capture:kept-unchanged")
+				return img, nil
+			}
+		}
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -238,7 +252,7 @@ func CaptureWithBase(ctx context.Context, path string, st *snapstore.Store, base
 	// Remembered only if nothing was committed from before the read
 	// transaction began until now: then the image is the state "before".
 	if after, ok := stateOf(path); known && ok && before.same(after) {
-		rememberCapture(st, path, before, img)
+		rememberCapture(st, path, captured{state: before, offline: offlineState(path), img: img})
 	}
 	return img, nil
 }
@@ -257,16 +271,23 @@ type captureKey struct {
 
 type captured struct {
 	state fileState
-	img   Image
+	// offline is the file's size and time at the end of the capture: a
+	// hint, never a proof, that a file offline since then (no -wal, no
+	// -shm) still holds img. Only kept files (InstallKeeping) use it.
+	offline fileState
+	// kept says the file is a replaced file that InstallKeeping kept,
+	// which nothing opens but its safety snapshot's capture.
+	kept bool
+	img  Image
 }
 
-func rememberCapture(st *snapstore.Store, path string, state fileState, img Image) {
+func rememberCapture(st *snapstore.Store, path string, c captured) {
 	captures.mu.Lock()
 	defer captures.mu.Unlock()
 	if captures.m == nil {
 		captures.m = make(map[captureKey]captured)
 	}
-	captures.m[captureKey{st, path}] = captured{state: state, img: img}
+	captures.m[captureKey{st, path}] = c
 }
 
 // unchangedSince returns the image last captured from path into st if it
@@ -275,12 +296,58 @@ func unchangedSince(st *snapstore.Store, path, baseRoot string, now fileState) (
 	captures.mu.Lock()
 	defer captures.mu.Unlock()
 	c, ok := captures.m[captureKey{st, path}]
-	if !ok || c.img.Root != baseRoot || !c.state.same(now) {
+	if !ok || c.kept || c.img.Root != baseRoot || !c.state.same(now) {
 		return Image{}, false
 	}
 	img := c.img
 	img.NewBytes = 0
 	return img, true
+}
+
+// keptCandidate returns the image last captured into st from the file
+// that InstallKeeping kept at path, if it is the base and the file's size
+// and modification time are still those it had at the end of that
+// capture. That is only a hint: a write in the same clock tick as the
+// last one before it leaves the time as it was, so the caller must check
+// the file's content (holdsImage) before it takes the image.
+//
+// While a connection had the database open, every commit went to the WAL,
+// and the WAL is gone only once a checkpoint has copied its frames into
+// the file, which writes the file and so sets its time.
+func keptCandidate(st *snapstore.Store, path, baseRoot string, now fileState) (Image, bool) {
+	captures.mu.Lock()
+	defer captures.mu.Unlock()
+	c, ok := captures.m[captureKey{st, path}]
+	if !ok || !c.kept || c.img.Root != baseRoot || now.shm || !c.offline.same(now) {
+		return Image{}, false
+	}
+	img := c.img
+	img.NewBytes = 0
+	return img, true
+}
+
+// offlineState is the state stateOf gives for the file at path once no
+// connection has it open: its identity, size and modification time.
+func offlineState(path string) fileState {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return fileState{}
+	}
+	return fileState{file: fi, size: fi.Size(), modTime: fi.ModTime().UnixNano()}
+}
+
+// keepCaptures moves what is remembered of the database file at dbPath to
+// keptPath, its second name given by InstallKeeping, and marks it kept.
+func keepCaptures(dbPath, keptPath string) {
+	captures.mu.Lock()
+	defer captures.mu.Unlock()
+	for k, c := range captures.m {
+		if k.path == dbPath {
+			delete(captures.m, k)
+			c.kept = true
+			captures.m[captureKey{k.st, keptPath}] = c
+		}
+	}
 }
 
 // forgetCaptures drops what is remembered of the file at path.
@@ -292,6 +359,59 @@ func forgetCaptures(path string) {
 			delete(captures.m, k)
 		}
 	}
+}
+
+// holdsImage reports whether the file at path is byte for byte img, by its
+// size and SHA-256. The file is read a chunk ahead of the hash, on its own
+// goroutine.
+func holdsImage(ctx context.Context, path string, img Image, progress Progress) (bool, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return false, err
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err != nil || fi.Size() != img.Size {
+		return false, err
+	}
+	free := make(chan []byte, 3)
+	for range cap(free) {
+		free <- make([]byte, chunkBytes)
+	}
+	full := make(chan []byte, cap(free))
+	var readErr error
+	go func() {
+		defer close(full)
+		for off := int64(0); off < img.Size; {
+			var buf []byte
+			select {
+			case buf = <-free:
+			case <-ctx.Done():
+				readErr = ctx.Err()
+				return
+			}
+			n, err := f.ReadAt(buf[:min(int64(len(buf)), img.Size-off)], off)
+			if err != nil {
+				readErr = fmt.Errorf("read %s: %w", path, err)
+				return
+			}
+			off += int64(n)
+			full <- buf[:n]
+		}
+	}()
+	h := sha256.New()
+	var done int64
+	for b := range full {
+		h.Write(b)
+		done += int64(len(b))
+		free <- b[:cap(b)]
+		if progress != nil {
+			progress(done, img.Size)
+		}
+	}
+	if readErr != nil {
+		return false, readErr
+	}
+	return hex.EncodeToString(h.Sum(nil)) == img.SHA256, nil
 }
 
 // maxWALShare is the share of the pages above which Capture reads every
