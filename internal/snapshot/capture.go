@@ -6,6 +6,9 @@ package snapshot
 
 import (
 	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
 	"crypto/sha256"
 	"database/sql"
 	"encoding/binary"
@@ -60,11 +63,52 @@ const chunkBytes = 1 << 20
 // the image hash.
 const chunkBuffers = 6
 
-// hashedChunk is a chunk of whole pages, in page order, with the SHA-256
-// of each page.
+// hashedChunk is a chunk of whole pages, in page order, from a leaf
+// boundary, with the SHA-256 of each page of a leaf that is not reused,
+// and the fingerprint of each leaf.
 type hashedChunk struct {
 	data   []byte
 	hashes [][32]byte
+	prints []leafPrint
+	reused []reusedLeaf
+}
+
+// reusedLeaf is the base's leaf, when the pages of a leaf are the base's.
+type reusedLeaf struct {
+	hash [32]byte
+	ok   bool
+}
+
+// leafPrint is a fingerprint of the pages of one leaf: their GMAC (the
+// GHASH of AES-GCM, with the bytes as additional data) under a key drawn
+// at random once per process and never shown. For two different contents
+// chosen without knowing the key, the chance that their prints are equal
+// is at most (bytes/16+1)/2^128, about 2^-115 for a leaf of 4 KiB pages:
+// GHASH is almost-xor-universal. It costs about a quarter of a SHA-256 of
+// the same bytes on the benchmark machine (4.6 against 1.3 GB/s).
+type leafPrint [16]byte
+
+// printGCM is the AES-GCM instance printLeaf uses, keyed once per process.
+var printGCM = sync.OnceValue(func() cipher.AEAD {
+	key := make([]byte, 16)
+	_, _ = rand.Read(key) // crypto/rand.Read never fails
+	b, err := aes.NewCipher(key)
+	if err != nil {
+		panic(err)
+	}
+	g, err := cipher.NewGCM(b)
+	if err != nil {
+		panic(err)
+	}
+	return g
+})
+
+// printLeaf fingerprints a leaf's pages. Tests replace it to force a
+// collision and show that Verify catches what it then misses.
+var printLeaf = func(data []byte) (p leafPrint) {
+	var nonce [12]byte // one key, never shown, so no tag to forge: a fixed nonce is fine
+	printGCM().Seal(p[:0], nonce[:], nil, data)
+	return p
 }
 
 // Capture takes a consistent point-in-time image of the live WAL-mode
@@ -166,7 +210,13 @@ func CaptureWithBase(ctx context.Context, path string, st *snapstore.Store, base
 	}
 	total := pages * int64(pageSize)
 
-	perChunk := max(1, chunkBytes/pageSize)
+	// Whole leaves per chunk, so that a leaf's pages are in one chunk.
+	const leafPages = snapstore.LeafPages
+	perChunk := (max(1, chunkBytes/pageSize) + leafPages - 1) / leafPages * leafPages
+	// The fingerprints of the base's leaves, when the last capture of this
+	// file was the base and this process remembers it.
+	basePrints, basePages := printsOf(st, path, baseRoot, pageSize)
+	baseLeafLen := func(leaf int) int { return int(min(leafPages, basePages-int64(leaf)*leafPages)) }
 	free := make(chan []byte, chunkBuffers)
 	for range cap(free) {
 		free <- make([]byte, 0, perChunk*pageSize)
@@ -184,16 +234,50 @@ func CaptureWithBase(ctx context.Context, path string, st *snapstore.Store, base
 	// Three stages after the reader, over the machine's cores: page
 	// hashes a chunk ahead of adding the pages to the store, the image
 	// hash a chunk behind, which gives the buffers back to the reader.
-	// None waits for another at every chunk.
+	// None waits for another at every chunk. The page hashes of a chunk
+	// are split over two goroutines, the image hash being the one stage
+	// that cannot be.
+	//
+	// Each leaf's pages are fingerprinted (printLeaf); a leaf whose
+	// fingerprint is the base's is the base's leaf, and its pages are not
+	// hashed: after 1% of the rows of a database changed, about three
+	// leaves in four are, and their page hashes were a third of the
+	// capture's CPU.
 	hashed := make(chan hashedChunk, cap(free)-1)
 	go func() {
 		defer close(hashed)
+		firstLeaf := 0
 		for c := range chunks {
-			hs := make([][32]byte, len(c)/pageSize)
-			for i := range hs {
-				hs[i] = sha256.Sum256(c[i*pageSize : (i+1)*pageSize])
+			n := len(c) / pageSize
+			leaves := (n + leafPages - 1) / leafPages
+			hc := hashedChunk{data: c, hashes: make([][32]byte, n), prints: make([]leafPrint, leaves), reused: make([]reusedLeaf, leaves)}
+			hashLeaf := func(j int) {
+				lo, hi := j*leafPages, min((j+1)*leafPages, n)
+				leaf := firstLeaf + j
+				hc.prints[j] = printLeaf(c[lo*pageSize : hi*pageSize])
+				if leaf < len(basePrints) && basePrints[leaf] == hc.prints[j] && baseLeafLen(leaf) == hi-lo {
+					if h, ok := w.BaseLeaf(leaf); ok {
+						hc.reused[j] = reusedLeaf{hash: h, ok: true}
+						return
+					}
+				}
+				for i := lo; i < hi; i++ {
+					hc.hashes[i] = sha256.Sum256(c[i*pageSize : (i+1)*pageSize])
+				}
 			}
-			hashed <- hashedChunk{data: c, hashes: hs}
+			var wg sync.WaitGroup
+			half := leaves / 2
+			wg.Go(func() {
+				for j := half; j < leaves; j++ {
+					hashLeaf(j)
+				}
+			})
+			for j := range half {
+				hashLeaf(j)
+			}
+			wg.Wait()
+			firstLeaf += leaves
+			hashed <- hc
 		}
 	}()
 	image := sha256.New()
@@ -209,13 +293,23 @@ func CaptureWithBase(ctx context.Context, path string, st *snapstore.Store, base
 
 	var done int64
 	var addErr error
+	prints := make([]leafPrint, 0, (pages+leafPages-1)/leafPages)
 	for c := range hashed {
 		if addErr == nil {
-			for i, h := range c.hashes {
-				if addErr = w.AddPage(h, c.data[i*pageSize:(i+1)*pageSize]); addErr != nil {
+			n := len(c.data) / pageSize
+			for j, r := range c.reused {
+				lo, hi := j*leafPages, min((j+1)*leafPages, n)
+				if r.ok {
+					addErr = w.AddLeaf(r.hash, hi-lo)
+				}
+				for i := lo; i < hi && !r.ok && addErr == nil; i++ {
+					addErr = w.AddPage(c.hashes[i], c.data[i*pageSize:(i+1)*pageSize])
+				}
+				if addErr != nil {
 					break
 				}
 			}
+			prints = append(prints, c.prints...)
 			runtime.Gosched() // as in readPages: let other goroutines in
 			done += int64(len(c.data))
 			if progress != nil {
@@ -252,7 +346,7 @@ func CaptureWithBase(ctx context.Context, path string, st *snapstore.Store, base
 	// Remembered only if nothing was committed from before the read
 	// transaction began until now: then the image is the state "before".
 	if after, ok := stateOf(path); known && ok && before.same(after) {
-		rememberCapture(st, path, captured{state: before, offline: offlineState(path), img: img})
+		rememberCapture(st, path, captured{state: before, offline: offlineState(path), img: img, prints: prints})
 	}
 	return img, nil
 }
@@ -279,6 +373,24 @@ type captured struct {
 	// which nothing opens but its safety snapshot's capture.
 	kept bool
 	img  Image
+	// prints are the fingerprints of img's leaves, in order.
+	prints []leafPrint
+}
+
+// printsOf returns the leaf fingerprints and the page count of the image
+// last captured from path into st, if that image is baseRoot with pages
+// of pageSize bytes.
+func printsOf(st *snapstore.Store, path, baseRoot string, pageSize int) ([]leafPrint, int64) {
+	if baseRoot == "" {
+		return nil, 0
+	}
+	captures.mu.Lock()
+	defer captures.mu.Unlock()
+	c, ok := captures.m[captureKey{st, path}]
+	if !ok || c.img.Root != baseRoot || c.img.PageSize != pageSize {
+		return nil, 0
+	}
+	return c.prints, c.img.Pages
 }
 
 func rememberCapture(st *snapstore.Store, path string, c captured) {
