@@ -343,11 +343,14 @@ func CaptureWithBase(ctx context.Context, path string, st *snapstore.Store, base
 		return Image{}, fmt.Errorf("capture: %w", err)
 	}
 	img := Image{Root: root, Size: total, SHA256: hex.EncodeToString(sum[:]), PageSize: pageSize, Pages: pages, NewBytes: added}
-	// Remembered only if nothing was committed from before the read
+	// The fingerprints describe img whatever happened meanwhile; the state
+	// is remembered only if nothing was committed from before the read
 	// transaction began until now: then the image is the state "before".
+	c := captured{img: img, prints: prints}
 	if after, ok := stateOf(path); known && ok && before.same(after) {
-		rememberCapture(st, path, captured{state: before, offline: offlineState(path), img: img, prints: prints})
+		c.state, c.offline = before, offlineState(path)
 	}
+	rememberCapture(st, path, c)
 	return img, nil
 }
 
@@ -364,6 +367,8 @@ type captureKey struct {
 }
 
 type captured struct {
+	// state is the file's state when the capture began, if nothing was
+	// committed until it ended; else the zero state, the same as none.
 	state fileState
 	// offline is the file's size and time at the end of the capture: a
 	// hint, never a proof, that a file offline since then (no -wal, no
