@@ -212,6 +212,12 @@ func CaptureWithBase(ctx context.Context, path string, st *snapstore.Store, base
 
 	// Whole leaves per chunk, so that a leaf's pages are in one chunk.
 	const leafPages = snapstore.LeafPages
+	if baseRoot == "" {
+		// The pages and their leaves; capped (4 GiB of 4 KiB pages,
+		// about 40 MiB), since pages the store already holds leave it
+		// unused.
+		w.ExpectNew(int(min(pages+pages/leafPages, 1<<20)))
+	}
 	perChunk := (max(1, chunkBytes/pageSize) + leafPages - 1) / leafPages * leafPages
 	// The fingerprints of the base's leaves, when the last capture of this
 	// file was the base and this process remembers it.

@@ -276,6 +276,17 @@ func (w *Writer) AddPage(h [32]byte, data []byte) error {
 	return w.tree.add(0, h)
 }
 
+// ExpectNew sizes the writer for about n new pieces, for a caller that
+// expects most of its pages to be new (an image without a base): growing
+// the set of pending pieces a page at a time took about a quarter of a
+// CPU-second per GiB of pages, on the goroutine that adds them. Call it
+// before the first page.
+func (w *Writer) ExpectNew(n int) {
+	if len(w.pending) == 0 && n > 0 {
+		w.pending = make(map[[32]byte]struct{}, n)
+	}
+}
+
 // LeafPages is how many consecutive pages a leaf of an image's tree lists.
 // Leaves start at page indexes that are multiples of it, so the same pages
 // at the same place always make the same leaf.
