@@ -323,6 +323,7 @@ func install(tmpPath, dbPath, old string, keepDurably bool) (kept bool, err erro
 		fault("install:kept")
 		if err := durable.SyncDir(filepath.Dir(dbPath)); err != nil {
 			os.Remove(old)
+			forgetCaptures(old)
 			return false, fmt.Errorf("install: sync directory: %w", err)
 		}
 	}
@@ -330,6 +331,7 @@ func install(tmpPath, dbPath, old string, keepDurably bool) (kept bool, err erro
 	if err := os.Rename(tmpPath, dbPath); err != nil {
 		if kept {
 			os.Remove(old)
+			forgetCaptures(old)
 		}
 		return false, fmt.Errorf("install: %w", err)
 	}
