@@ -306,9 +306,14 @@ func install(tmpPath, dbPath, old string, keepDurably bool) (kept bool, err erro
 		return false, fmt.Errorf("install: %s must be in the directory of %s for an atomic rename", tmpPath, dbPath)
 	}
 	// Every connection to the old file is closed: so may Capture's
-	// descriptor of it be, without dropping anyone's locks.
-	ForgetFile(dbPath)
+	// descriptor of it be, without dropping anyone's locks. What Capture
+	// remembers of it goes with a kept file, whose safety snapshot may
+	// then find it unchanged since the last capture (keptCandidate).
 	kept = os.Link(dbPath, old) == nil // else no old file, or no hard links: the rename frees it
+	if kept && keepDurably {
+		keepCaptures(dbPath, old)
+	}
+	ForgetFile(dbPath)
 	if keepDurably && !kept {
 		if _, err := os.Stat(dbPath); err == nil {
 			return false, fmt.Errorf("install: cannot keep the replaced file as %s (hard links are needed), so the swap would have no undo", old)
@@ -318,6 +323,7 @@ func install(tmpPath, dbPath, old string, keepDurably bool) (kept bool, err erro
 		fault("install:kept")
 		if err := durable.SyncDir(filepath.Dir(dbPath)); err != nil {
 			os.Remove(old)
+			forgetCaptures(old)
 			return false, fmt.Errorf("install: sync directory: %w", err)
 		}
 	}
@@ -325,6 +331,7 @@ func install(tmpPath, dbPath, old string, keepDurably bool) (kept bool, err erro
 	if err := os.Rename(tmpPath, dbPath); err != nil {
 		if kept {
 			os.Remove(old)
+			forgetCaptures(old)
 		}
 		return false, fmt.Errorf("install: %w", err)
 	}
