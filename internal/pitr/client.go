@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -233,9 +234,12 @@ func notExist(err error) error {
 // WriteLTXFile stores a file durably under a key carrying its header's
 // timestamp and its size, then removes an earlier copy of the same range.
 // The whole file is held in memory: Blobs.Put takes bytes (a snapshot file
-// is about the size of the database, compressed).
+// is about the size of the database, compressed). A compaction's file is
+// read at the rate its context carries (Replicators.compactLevel), so the
+// compaction producing it goes no faster.
 func (c *Client) WriteLTXFile(ctx context.Context, level int, minTXID, maxTXID ltx.TXID, r io.Reader) (*ltx.FileInfo, error) {
-	data, err := io.ReadAll(r)
+	start := time.Now()
+	data, err := readAll(paced(ctx, r), r)
 	if err != nil {
 		return nil, err
 	}
@@ -256,6 +260,8 @@ func (c *Client) WriteLTXFile(ctx context.Context, level int, minTXID, maxTXID l
 	c.mu.Lock()
 	c.keys[fileRange{level, minTXID, maxTXID}] = key
 	c.mu.Unlock()
+	c.logger.Debug("ltx file stored", "level", level, "min_txid", minTXID.String(), "max_txid", maxTXID.String(),
+		"bytes", len(data), "took", time.Since(start))
 	for _, old := range keys[[2]ltx.TXID{minTXID, maxTXID}] {
 		if old != key {
 			if err := c.blobs.Delete(ctx, old); err != nil {
@@ -264,6 +270,36 @@ func (c *Client) WriteLTXFile(ctx context.Context, level int, minTXID, maxTXID l
 		}
 	}
 	return info, nil
+}
+
+// readAll reads r whole. When src, what r reads from, is a file (an
+// upload of level 0: after a swap, the whole database), the buffer is
+// made its size at once, rather than grown by doubling, which copies the
+// file about twice more and holds up to three times its size.
+func readAll(r, src io.Reader) ([]byte, error) {
+	f, ok := src.(*os.File)
+	if !ok {
+		return io.ReadAll(r)
+	}
+	fi, err := f.Stat()
+	if err != nil || !fi.Mode().IsRegular() {
+		return io.ReadAll(r)
+	}
+	pos, err := f.Seek(0, io.SeekCurrent)
+	if err != nil || pos > fi.Size() {
+		return io.ReadAll(r)
+	}
+	// One byte more tells a file that grew since, read whole all the same.
+	buf := make([]byte, fi.Size()-pos+1)
+	n, err := io.ReadFull(r, buf)
+	switch {
+	case errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF):
+		return buf[:n], nil
+	case err != nil:
+		return nil, err
+	}
+	rest, err := io.ReadAll(r)
+	return append(buf, rest...), err
 }
 
 // DeleteLTXFiles deletes files, every copy of each range.
