@@ -101,6 +101,9 @@ func (r *Replicators) compactLevel(ctx context.Context, cur *replicator, lvl *li
 	if lvl.Level != litestream.SnapshotLevel && r.cfg.Tuning.CompactionRate > 0 {
 		cctx = context.WithValue(ctx, paceKey{}, r.cfg.Tuning.CompactionRate)
 	}
+	if lvl.Level != litestream.SnapshotLevel {
+		cctx = context.WithValue(cctx, sizeKey{}, compactionInput(ctx, cur, lvl.Level))
+	}
 	start := time.Now()
 	info, err := cur.store.CompactDB(cctx, cur.db, lvl)
 	switch {
@@ -119,6 +122,29 @@ func (r *Replicators) compactLevel(ctx context.Context, cur *replicator, lvl *li
 			logger.Error("point-in-time snapshot retention", "err", err)
 		}
 	}
+}
+
+// compactionInput is how many bytes the next compaction into level
+// reads: the files of the level below after the level's last; 0 when
+// unknown.
+func compactionInput(ctx context.Context, cur *replicator, level int) int64 {
+	c, ok := cur.db.Replica.Client.(*Client)
+	if !ok {
+		return 0
+	}
+	last, err := cur.db.MaxLTXFileInfo(ctx, level)
+	if err != nil {
+		return 0
+	}
+	infos, _, err := c.list(ctx, level-1, last.MaxTXID+1)
+	if err != nil {
+		return 0
+	}
+	var n int64
+	for _, info := range infos {
+		n += info.Size
+	}
+	return n
 }
 
 // paceKey carries, in a compaction's context, the rate in bytes a second

@@ -5,7 +5,10 @@ import (
 	"context"
 	"errors"
 	"io"
+	"os"
+	"path/filepath"
 	"testing"
+	"testing/iotest"
 	"time"
 )
 
@@ -36,5 +39,40 @@ func TestPacedReaderKeepsItsRate(t *testing.T) {
 	_, err = io.ReadAll(paced(ctx, bytes.NewReader(data)))
 	if !errors.Is(err, context.Canceled) || time.Since(start) > time.Second {
 		t.Errorf("a read at 1 MiB/s cancelled after 100 ms: %v after %s, want context.Canceled at once", err, time.Since(start))
+	}
+}
+
+// TestReadAllSizesItsBuffer reads a file, a reader of the size its
+// context announces and one larger than announced: each whole, the first
+// two into a buffer made once.
+func TestReadAllSizesItsBuffer(t *testing.T) {
+	data := bytes.Repeat([]byte("0123456789abcdef"), (3<<20)/16+1)
+	path := filepath.Join(t.TempDir(), "f.ltx")
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	got, err := readAll(context.Background(), f, f)
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("file: read %d bytes (%v), want its %d", len(got), err, len(data))
+	}
+	if cap(got) != len(data)+64<<10 {
+		t.Errorf("file: buffer of %d bytes for %d, want it made once at %d", cap(got), len(data), len(data)+64<<10)
+	}
+
+	ctx := context.WithValue(context.Background(), sizeKey{}, int64(len(data)))
+	got, err = readAll(ctx, iotest.HalfReader(bytes.NewReader(data)), nil)
+	if err != nil || !bytes.Equal(got, data) || cap(got) != len(data)+64<<10 {
+		t.Errorf("announced: read %d bytes into %d (%v), want %d into %d", len(got), cap(got), err, len(data), len(data)+64<<10)
+	}
+
+	ctx = context.WithValue(context.Background(), sizeKey{}, int64(1000))
+	got, err = readAll(ctx, bytes.NewReader(data), nil)
+	if err != nil || !bytes.Equal(got, data) {
+		t.Errorf("larger than announced: read %d bytes (%v), want %d", len(got), err, len(data))
 	}
 }
