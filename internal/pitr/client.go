@@ -243,6 +243,11 @@ func (c *Client) WriteLTXFile(ctx context.Context, level int, minTXID, maxTXID l
 	if err != nil {
 		return nil, err
 	}
+	// Read whole, the file is stored even if ctx ends meanwhile: when
+	// Litestream closes a database (a swap, a stop) it cancels the upload
+	// under way and then uploads the same file again from the start, so
+	// stopping here would only write it twice.
+	ctx = context.WithoutCancel(ctx)
 	hdr, _, err := ltx.PeekHeader(bytes.NewReader(data))
 	if err != nil {
 		return nil, fmt.Errorf("read the header of ltx file %s-%s: %w", minTXID, maxTXID, err)
