@@ -233,12 +233,22 @@ func notExist(err error) error {
 
 // WriteLTXFile stores a file durably under a key carrying its header's
 // timestamp and its size, then removes an earlier copy of the same range.
-// The whole file is held in memory: Blobs.Put takes bytes (a snapshot file
-// is about the size of the database, compressed). A compaction's file is
-// read at the rate its context carries (Replicators.compactLevel), so the
-// compaction producing it goes no faster.
+//
+// A level-0 file comes as Litestream's local copy, an *os.File (after a
+// swap of a database, one about the database's size): when the blobs are a
+// snapstore.FilePutter they take the file itself (local blobs by hard
+// link, S3 streamed from it), without reading it here. Otherwise the whole
+// file is held in memory: Blobs.Put takes bytes. A compaction's file comes
+// as a reader and is read at the rate its context carries
+// (Replicators.compactLevel), so the compaction producing it goes no
+// faster.
 func (c *Client) WriteLTXFile(ctx context.Context, level int, minTXID, maxTXID ltx.TXID, r io.Reader) (*ltx.FileInfo, error) {
 	start := time.Now()
+	if f, ok := r.(*os.File); ok {
+		if fp, ok := c.blobs.(snapstore.FilePutter); ok {
+			return c.writeFile(ctx, level, minTXID, maxTXID, f, fp, start)
+		}
+	}
 	data, err := readAll(ctx, paced(ctx, r), r)
 	if err != nil {
 		return nil, err
@@ -254,19 +264,48 @@ func (c *Client) WriteLTXFile(ctx context.Context, level int, minTXID, maxTXID l
 	}
 	info := &ltx.FileInfo{Level: level, MinTXID: minTXID, MaxTXID: maxTXID, Size: int64(len(data)),
 		CreatedAt: time.UnixMilli(hdr.Timestamp).UTC()}
+	return c.store(ctx, info, start, func(key string) error { return c.blobs.Put(ctx, key, data) })
+}
+
+// writeFile stores Litestream's local file f through fp, its header read
+// from the file and its size from Stat. The store is not cancelled once
+// begun, as a file read whole is not (WriteLTXFile): here nothing is read
+// before it, and a link costs next to nothing.
+func (c *Client) writeFile(ctx context.Context, level int, minTXID, maxTXID ltx.TXID, f *os.File, fp snapstore.FilePutter, start time.Time) (*ltx.FileInfo, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	ctx = context.WithoutCancel(ctx)
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("ltx file %s-%s: %w", minTXID, maxTXID, err)
+	}
+	hdr, _, err := ltx.PeekHeader(io.NewSectionReader(f, 0, fi.Size()))
+	if err != nil {
+		return nil, fmt.Errorf("read the header of ltx file %s-%s: %w", minTXID, maxTXID, err)
+	}
+	info := &ltx.FileInfo{Level: level, MinTXID: minTXID, MaxTXID: maxTXID, Size: fi.Size(),
+		CreatedAt: time.UnixMilli(hdr.Timestamp).UTC()}
+	return c.store(ctx, info, start, func(key string) error { return fp.PutFile(ctx, key, f) })
+}
+
+// store puts a file under its key through put, then removes the earlier
+// copies of its range.
+func (c *Client) store(ctx context.Context, info *ltx.FileInfo, start time.Time, put func(key string) error) (*ltx.FileInfo, error) {
+	level, minTXID, maxTXID := info.Level, info.MinTXID, info.MaxTXID
 	key := c.fileKey(info)
 	_, keys, err := c.list(ctx, level, minTXID)
 	if err != nil {
 		return nil, err
 	}
-	if err := c.blobs.Put(ctx, key, data); err != nil {
+	if err := put(key); err != nil {
 		return nil, err
 	}
 	c.mu.Lock()
 	c.keys[fileRange{level, minTXID, maxTXID}] = key
 	c.mu.Unlock()
 	c.logger.Debug("ltx file stored", "level", level, "min_txid", minTXID.String(), "max_txid", maxTXID.String(),
-		"bytes", len(data), "took", time.Since(start))
+		"bytes", info.Size, "took", time.Since(start))
 	for _, old := range keys[[2]ltx.TXID{minTXID, maxTXID}] {
 		if old != key {
 			if err := c.blobs.Delete(ctx, old); err != nil {
