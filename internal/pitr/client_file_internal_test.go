@@ -13,6 +13,8 @@ import (
 	"github.com/superfly/ltx"
 
 	"github.com/snapdeck/snapdeck/internal/snapstore"
+	"github.com/snapdeck/snapdeck/internal/snapstore/s3blobs"
+	"github.com/snapdeck/snapdeck/internal/snapstore/s3blobs/s3test"
 )
 
 // ltxFile writes an LTX file of pages random pages at dir/name, as
@@ -136,4 +138,33 @@ func TestWriteLTXFileOfACancelledUpload(t *testing.T) {
 	if infos, _, err := c.list(context.Background(), 0, 0); err != nil || len(infos) != 0 {
 		t.Fatalf("after a cancelled upload: %v (%v), want nothing", infos, err)
 	}
+}
+
+// TestWriteLTXFileStreamsToS3 stores a level-0 file of several upload
+// parts through the S3 store's cache, on a real SeaweedFS server, from
+// the file, and reads it back identical after the local copy is gone.
+func TestWriteLTXFileStreamsToS3(t *testing.T) {
+	weed := s3test.Start(t)
+	remote, err := s3blobs.New(s3blobs.Config{Bucket: weed.Bucket, Prefix: "pitr-stream", Endpoint: weed.Endpoint,
+		AccessKeyID: weed.AccessKeyID, SecretAccessKey: weed.SecretAccessKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := t.TempDir()
+	cache, err := s3blobs.NewCache(remote, filepath.Join(root, "cache"), 64<<20, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cache.Close()
+	c := NewClient(cache, "db1", nil)
+	f, data, _ := ltxFile(t, root, 5000) // about 20 MiB: two parts
+	info, err := c.WriteLTXFile(context.Background(), 0, 1, 1, f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if size, err := remote.Size(context.Background(), c.fileKey(info)); err != nil || size != int64(len(data)) {
+		t.Fatalf("the object has %d bytes (%v), want %d", size, err, len(data))
+	}
+	os.Remove(f.Name())
+	readBack(t, NewClient(cache, "db1", nil), data)
 }
