@@ -221,6 +221,9 @@ func TestKillDuringPutFile(t *testing.T) {
 			if len(newData) != 2<<20 {
 				t.Fatalf("the source has %d bytes after the crash, want %d", len(newData), 2<<20)
 			}
+			if again, err := os.ReadFile(filepath.Join(dir, "src", "new.ltx")); err != nil || !bytes.Equal(again, newData) {
+				t.Fatalf("the source after the reopen: %d bytes (%v), want it unchanged", len(again), err)
+			}
 		})
 	}
 }
