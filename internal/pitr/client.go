@@ -268,13 +268,10 @@ func (c *Client) WriteLTXFile(ctx context.Context, level int, minTXID, maxTXID l
 }
 
 // writeFile stores Litestream's local file f through fp, its header read
-// from the file and its size from Stat. The store is not cancelled once
-// begun, as a file read whole is not (WriteLTXFile): here nothing is read
-// before it, and a link costs next to nothing.
+// from the file and its size from Stat. It is stored even if ctx ends, as
+// a file read whole is (WriteLTXFile): the file is already whole on disk,
+// and Litestream's close would only upload it again.
 func (c *Client) writeFile(ctx context.Context, level int, minTXID, maxTXID ltx.TXID, f *os.File, fp snapstore.FilePutter, start time.Time) (*ltx.FileInfo, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
 	ctx = context.WithoutCancel(ctx)
 	fi, err := f.Stat()
 	if err != nil {
