@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime/pprof"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -61,7 +62,20 @@ func consoleRun(b *testing.B, size int64) {
 		}
 	}
 	b.Logf("point-in-time professional window: %q (empty: the default, 24h)", env["SNAPDECK_PITR_PROFESSIONAL"])
-	base, stop := startConsole(b, env, "--data", data)
+	args := []string{"--data", data}
+	var log io.Writer = io.Discard
+	if name := os.Getenv("SNAPDECK_BENCH_LOG"); name != "" {
+		// The program's log at debug level, for the point-in-time
+		// replicator's "ltx file stored" lines.
+		f, err := os.Create(name)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer f.Close()
+		log = f
+		args = append(args, "--log-level", "debug")
+	}
+	base, stop := startConsoleLogging(b, env, log, args...)
 	defer stop()
 
 	u := browserSignIn(b, base, "bench@example.com", "bench-password-1234")
@@ -100,7 +114,7 @@ func consoleRun(b *testing.B, size int64) {
 	b.Logf("references: cp+sync %s, zstd -1 -T2 %s", cpSync.Round(time.Millisecond), zstdT.Round(time.Millisecond))
 	report := func(name string, d time.Duration, ref time.Duration) {
 		ratio := d.Seconds() / ref.Seconds()
-		b.Logf("%-28s %8s  %.2f ×", name, d.Round(time.Millisecond), ratio)
+		b.Logf("%-28s %8s  %.2f ×  (process wrote %d MiB to disk so far)", name, d.Round(time.Millisecond), ratio, diskWritten()>>20)
 		b.ReportMetric(d.Seconds(), name+"-s")
 		b.ReportMetric(ratio, name+"-x")
 	}
@@ -180,6 +194,28 @@ func profileStep(b *testing.B, step string) func() {
 		b.Logf("%-28s %8s CPU (console and client)", step, cpu.Round(time.Millisecond))
 		b.ReportMetric(cpu.Seconds(), step+"-cpu-s")
 	}
+}
+
+// diskWritten is how many bytes this process (the console and the client)
+// has written to disk so far, less those of files removed before they
+// reached it: /proc/self/io, 0 where there is none.
+func diskWritten() int64 {
+	data, err := os.ReadFile("/proc/self/io")
+	if err != nil {
+		return 0
+	}
+	var n int64
+	for _, line := range strings.Split(string(data), "\n") {
+		k, v, _ := strings.Cut(line, ": ")
+		x, _ := strconv.ParseInt(v, 10, 64)
+		switch k {
+		case "write_bytes":
+			n += x
+		case "cancelled_write_bytes":
+			n -= x
+		}
+	}
+	return n
 }
 
 func timeCommand(b *testing.B, name string, args ...string) time.Duration {

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -232,30 +233,76 @@ func notExist(err error) error {
 
 // WriteLTXFile stores a file durably under a key carrying its header's
 // timestamp and its size, then removes an earlier copy of the same range.
-// The whole file is held in memory: Blobs.Put takes bytes (a snapshot file
-// is about the size of the database, compressed).
+//
+// A level-0 file comes as Litestream's local copy, an *os.File (after a
+// swap of a database, one about the database's size): when the blobs are a
+// snapstore.FilePutter they take the file itself (local blobs by hard
+// link, S3 streamed from it), without reading it here. Otherwise the whole
+// file is held in memory: Blobs.Put takes bytes. A compaction's file comes
+// as a reader and is read at the rate its context carries
+// (Replicators.compactLevel), so the compaction producing it goes no
+// faster.
 func (c *Client) WriteLTXFile(ctx context.Context, level int, minTXID, maxTXID ltx.TXID, r io.Reader) (*ltx.FileInfo, error) {
-	data, err := io.ReadAll(r)
+	start := time.Now()
+	if f, ok := r.(*os.File); ok {
+		if fp, ok := c.blobs.(snapstore.FilePutter); ok {
+			return c.writeFile(ctx, level, minTXID, maxTXID, f, fp, start)
+		}
+	}
+	data, err := readAll(ctx, paced(ctx, r), r)
 	if err != nil {
 		return nil, err
 	}
+	// Read whole, the file is stored even if ctx ends meanwhile: when
+	// Litestream closes a database (a swap, a stop) it cancels the upload
+	// under way and then uploads the same file again from the start, so
+	// stopping here would only write it twice.
+	ctx = context.WithoutCancel(ctx)
 	hdr, _, err := ltx.PeekHeader(bytes.NewReader(data))
 	if err != nil {
 		return nil, fmt.Errorf("read the header of ltx file %s-%s: %w", minTXID, maxTXID, err)
 	}
 	info := &ltx.FileInfo{Level: level, MinTXID: minTXID, MaxTXID: maxTXID, Size: int64(len(data)),
 		CreatedAt: time.UnixMilli(hdr.Timestamp).UTC()}
+	return c.store(ctx, info, start, func(key string) error { return c.blobs.Put(ctx, key, data) })
+}
+
+// writeFile stores Litestream's local file f through fp, its header read
+// from the file and its size from Stat. It is stored even if ctx ends, as
+// a file read whole is (WriteLTXFile): the file is already whole on disk,
+// and Litestream's close would only upload it again.
+func (c *Client) writeFile(ctx context.Context, level int, minTXID, maxTXID ltx.TXID, f *os.File, fp snapstore.FilePutter, start time.Time) (*ltx.FileInfo, error) {
+	ctx = context.WithoutCancel(ctx)
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("ltx file %s-%s: %w", minTXID, maxTXID, err)
+	}
+	hdr, _, err := ltx.PeekHeader(io.NewSectionReader(f, 0, fi.Size()))
+	if err != nil {
+		return nil, fmt.Errorf("read the header of ltx file %s-%s: %w", minTXID, maxTXID, err)
+	}
+	info := &ltx.FileInfo{Level: level, MinTXID: minTXID, MaxTXID: maxTXID, Size: fi.Size(),
+		CreatedAt: time.UnixMilli(hdr.Timestamp).UTC()}
+	return c.store(ctx, info, start, func(key string) error { return fp.PutFile(ctx, key, f) })
+}
+
+// store puts a file under its key through put, then removes the earlier
+// copies of its range.
+func (c *Client) store(ctx context.Context, info *ltx.FileInfo, start time.Time, put func(key string) error) (*ltx.FileInfo, error) {
+	level, minTXID, maxTXID := info.Level, info.MinTXID, info.MaxTXID
 	key := c.fileKey(info)
 	_, keys, err := c.list(ctx, level, minTXID)
 	if err != nil {
 		return nil, err
 	}
-	if err := c.blobs.Put(ctx, key, data); err != nil {
+	if err := put(key); err != nil {
 		return nil, err
 	}
 	c.mu.Lock()
 	c.keys[fileRange{level, minTXID, maxTXID}] = key
 	c.mu.Unlock()
+	c.logger.Debug("ltx file stored", "level", level, "min_txid", minTXID.String(), "max_txid", maxTXID.String(),
+		"bytes", info.Size, "took", time.Since(start))
 	for _, old := range keys[[2]ltx.TXID{minTXID, maxTXID}] {
 		if old != key {
 			if err := c.blobs.Delete(ctx, old); err != nil {
@@ -265,6 +312,40 @@ func (c *Client) WriteLTXFile(ctx context.Context, level int, minTXID, maxTXID l
 	}
 	return info, nil
 }
+
+// readAll reads r whole into a buffer made, at once, the size expected:
+// that of src when it is a file (an upload of level 0: after a swap, the
+// whole database), else the size ctx carries (a compaction's, the sum of
+// its inputs). io.ReadAll grows its buffer by a quarter at a time from
+// 512 bytes, which for a file of 1 GiB copies about four times its size
+// and holds twice it until the collector runs.
+func readAll(ctx context.Context, r, src io.Reader) ([]byte, error) {
+	size, _ := ctx.Value(sizeKey{}).(int64)
+	if f, ok := src.(*os.File); ok {
+		if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() {
+			size = fi.Size()
+		}
+	}
+	// A little more, so that a file that grew, or a compaction's headers,
+	// need not grow the buffer.
+	buf := make([]byte, 0, size+64<<10)
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if errors.Is(err, io.EOF) {
+			return buf, nil
+		} else if err != nil {
+			return nil, err
+		}
+	}
+}
+
+// sizeKey carries, in a compaction's context, the size of the file it
+// writes, as far as is known before: the sum of its inputs' sizes.
+type sizeKey struct{}
 
 // DeleteLTXFiles deletes files, every copy of each range.
 func (c *Client) DeleteLTXFiles(ctx context.Context, a []*ltx.FileInfo) error {

@@ -26,6 +26,13 @@ const pruneInterval = 5 * time.Second
 // and those not yet uploaded (Replica.Sync reads them); its compaction
 // reads the replica's copy when a local one is missing
 // (Compactor.LocalFileOpener). It returns how many bytes it removed.
+//
+// With local blobs a stored L0 file is this same file, hard-linked
+// (Client.WriteLTXFile, snapstore.Local.PutFile): removing the local name
+// leaves the stored one whole and frees no space, so the history then
+// takes its size once, and the bytes returned are names removed. That is
+// safe because Litestream never writes to an L0 file once it has its name,
+// only removes it (see Local.PutFile).
 func pruneLocalCopy(db *litestream.DB, logger *slog.Logger) int64 {
 	if db.Replica == nil {
 		return 0

@@ -61,6 +61,10 @@ type Tuning struct {
 	// TruncatePageN is the WAL size, in pages, over which a blocking
 	// truncating checkpoint runs.
 	TruncatePageN int
+	// CompactionRate is how fast, in bytes a second, a compaction into
+	// the levels above 0 reads and writes (compactionLevels); 0 is as fast
+	// as it can. Level 0, what makes a commit restorable, is never paced.
+	CompactionRate int64
 }
 
 // DefaultTuning is the tuning measured with the issue-4 writer
@@ -72,6 +76,7 @@ var DefaultTuning = Tuning{
 	MinCheckpointPageN: litestream.DefaultMinCheckpointPageN,
 	CheckpointInterval: litestream.DefaultCheckpointInterval,
 	TruncatePageN:      litestream.DefaultTruncatePageN,
+	CompactionRate:     DefaultCompactionRate,
 }
 
 // Tables are the tables Litestream keeps in a replicated database: its
@@ -102,6 +107,9 @@ type Replicators struct {
 	idLocks map[string]*sync.Mutex
 	// closed refuses Start after Close.
 	closed bool
+	// background holds a token while a compaction or snapshot runs: one
+	// at a time across all databases (compactLevel).
+	background chan struct{}
 }
 
 // replicator is one database's: a Litestream store of one database, and
@@ -118,6 +126,10 @@ type replicator struct {
 	// kick asks reader, its goroutine, for a read of the WAL; done ends
 	// it, finished says it ended.
 	kick, done, finished chan struct{}
+	// stopCompacting ends compact, its compactions' goroutine, which
+	// closes compacted when it has.
+	stopCompacting context.CancelFunc
+	compacted      chan struct{}
 }
 
 // reader reads the WAL whenever kicked, until done: the commits of a
@@ -182,7 +194,7 @@ func New(cfg Config) (*Replicators, error) {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	return &Replicators{cfg: cfg, logger: cfg.Logger, running: map[string]*replicator{}, clients: map[string]*Client{},
-		idLocks: map[string]*sync.Mutex{}}, nil
+		idLocks: map[string]*sync.Mutex{}, background: make(chan struct{}, 1)}, nil
 }
 
 // Interval is how soon a commit becomes restorable.
@@ -237,7 +249,10 @@ func (r *Replicators) Start(ctx context.Context, id, path string, window time.Du
 	rep := litestream.NewReplicaWithClient(db, r.client(id))
 	rep.SyncInterval = r.cfg.Interval
 	db.Replica = rep
-	store := litestream.NewStore([]*litestream.DB{db}, litestream.DefaultCompactionLevels)
+	store := litestream.NewStore([]*litestream.DB{db}, compactionLevels)
+	// Its compactions and snapshots run on compact's schedule, not on
+	// the store's monitors.
+	store.CompactionMonitorEnabled = false
 	// NewStore gives the DB, its compactor and its client loggers made
 	// from slog's default logger: each is set again, after it, to ours.
 	store.Logger = litestreamLogger(logger)
@@ -255,9 +270,12 @@ func (r *Replicators) Start(ctx context.Context, id, path string, window time.Du
 		giveBack()
 		return fmt.Errorf("start point-in-time replication of database %s: %w", id, err)
 	}
+	compactCtx, stopCompacting := context.WithCancel(context.Background())
 	cur = &replicator{store: store, db: db, window: window, giveBack: giveBack,
-		kick: make(chan struct{}, 1), done: make(chan struct{}), finished: make(chan struct{})}
+		kick: make(chan struct{}, 1), done: make(chan struct{}), finished: make(chan struct{}),
+		stopCompacting: stopCompacting, compacted: make(chan struct{})}
 	go cur.reader(logger)
+	go r.compact(compactCtx, cur, logger)
 	r.mu.Lock()
 	closed = r.closed
 	if !closed {
@@ -268,6 +286,8 @@ func (r *Replicators) Start(ctx context.Context, id, path string, window time.Du
 		// Close came while it opened: it is not Close's to stop.
 		close(cur.done)
 		<-cur.finished
+		cur.stopCompacting()
+		<-cur.compacted
 		store.Close(ctx)
 		giveBack()
 		return errClosed
@@ -322,6 +342,8 @@ func (r *Replicators) stop(ctx context.Context, id string, cur *replicator) erro
 	}
 	close(cur.done)
 	<-cur.finished
+	cur.stopCompacting()
+	<-cur.compacted
 	cur.mu.Lock()
 	cur.stopped = true
 	cur.mu.Unlock()
@@ -427,8 +449,8 @@ func (r *Replicators) Bytes(ctx context.Context, id string) (int64, error) {
 // Earliest is the earliest time database id can be restored to from its
 // history, and false when it has none: the time of its oldest snapshot,
 // or of the oldest file of level 0 or 1 that starts its first
-// transaction. Levels 2 and up are left out: a compaction at a 5-minute or
-// hourly boundary can make a file there that starts at the first
+// transaction. Levels 2 and up are left out: a compaction at an hourly
+// boundary (compactionLevels) can make a file there that starts at the first
 // transaction, and retention by transaction keeps the last file of a level
 // until that level compacts again (up to an hour), so counting it would
 // hold the window's start at the database's creation long after the

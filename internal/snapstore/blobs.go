@@ -10,6 +10,7 @@ package snapstore
 
 import (
 	"context"
+	"os"
 	"strings"
 )
 
@@ -72,6 +73,25 @@ type Batch interface {
 	Commit(ctx context.Context) error
 	// Discard removes the blobs put and not committed.
 	Discard()
+}
+
+// FilePutter is implemented by Blobs that can store a file the caller
+// already has on disk without the caller reading it into memory: local
+// blobs take it by hard link when it is on their filesystem, S3 streams it
+// in parts. Point-in-time replication hands every level-0 file this way;
+// after a swap of a database that file is about the size of the database.
+type FilePutter interface {
+	// PutFile stores the content of f, from its start to the size Stat
+	// gives at the call (whatever f's offset), under key, replacing any
+	// blob of that key; its durability is Put's: when PutFile returns nil
+	// the blob survives a crash or power loss, whole, and a crash during
+	// PutFile leaves either no blob or the whole blob.
+	//
+	// The store may keep f's file itself (a hard link), so the caller
+	// must never change the file's content after the call: it may remove
+	// or rename it, never write to it or truncate it. f stays the
+	// caller's to close.
+	PutFile(ctx context.Context, key string, f *os.File) error
 }
 
 // PrefixLister is implemented by Blobs that can list the keys under a

@@ -1,0 +1,78 @@
+package pitr
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"testing"
+	"testing/iotest"
+	"time"
+)
+
+// TestPacedReaderKeepsItsRate reads 2 MiB at 8 MiB a second, which must
+// take about 250 ms, and checks that a context ended stops a paced read.
+func TestPacedReaderKeepsItsRate(t *testing.T) {
+	data := bytes.Repeat([]byte{7}, 2<<20)
+	ctx := context.WithValue(context.Background(), paceKey{}, int64(8<<20))
+	start := time.Now()
+	got, err := io.ReadAll(paced(ctx, bytes.NewReader(data)))
+	took := time.Since(start)
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("read %d bytes (%v), want the %d written", len(got), err, len(data))
+	}
+	if took < 240*time.Millisecond {
+		t.Errorf("2 MiB at 8 MiB/s took %s, want at least 250 ms", took)
+	}
+
+	if r := paced(context.Background(), bytes.NewReader(data)); r == nil {
+		t.Fatal("nil reader")
+	} else if _, ok := r.(*pacedReader); ok {
+		t.Error("a context without a rate paced the read")
+	}
+
+	ctx, cancel := context.WithCancel(context.WithValue(context.Background(), paceKey{}, int64(1<<20)))
+	time.AfterFunc(100*time.Millisecond, cancel)
+	start = time.Now()
+	_, err = io.ReadAll(paced(ctx, bytes.NewReader(data)))
+	if !errors.Is(err, context.Canceled) || time.Since(start) > time.Second {
+		t.Errorf("a read at 1 MiB/s cancelled after 100 ms: %v after %s, want context.Canceled at once", err, time.Since(start))
+	}
+}
+
+// TestReadAllSizesItsBuffer reads a file, a reader of the size its
+// context announces and one larger than announced: each whole, the first
+// two into a buffer made once.
+func TestReadAllSizesItsBuffer(t *testing.T) {
+	data := bytes.Repeat([]byte("0123456789abcdef"), (3<<20)/16+1)
+	path := filepath.Join(t.TempDir(), "f.ltx")
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	got, err := readAll(context.Background(), f, f)
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("file: read %d bytes (%v), want its %d", len(got), err, len(data))
+	}
+	if cap(got) != len(data)+64<<10 {
+		t.Errorf("file: buffer of %d bytes for %d, want it made once at %d", cap(got), len(data), len(data)+64<<10)
+	}
+
+	ctx := context.WithValue(context.Background(), sizeKey{}, int64(len(data)))
+	got, err = readAll(ctx, iotest.HalfReader(bytes.NewReader(data)), nil)
+	if err != nil || !bytes.Equal(got, data) || cap(got) != len(data)+64<<10 {
+		t.Errorf("announced: read %d bytes into %d (%v), want %d into %d", len(got), cap(got), err, len(data), len(data)+64<<10)
+	}
+
+	ctx = context.WithValue(context.Background(), sizeKey{}, int64(1000))
+	got, err = readAll(ctx, bytes.NewReader(data), nil)
+	if err != nil || !bytes.Equal(got, data) {
+		t.Errorf("larger than announced: read %d bytes (%v), want %d", len(got), err, len(data))
+	}
+}
