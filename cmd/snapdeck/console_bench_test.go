@@ -153,7 +153,6 @@ func consoleRun(b *testing.B, size int64) {
 	u.quiet(b, id)
 	_, d = u.snapshot(b, id)
 	report("capture-1pct-changed", d, cpSync)
-	s3Report("capture-1pct-changed", d, s3Up, "upload")
 
 	u.quiet(b, id)
 	start = time.Now()
