@@ -202,9 +202,11 @@ func consoleRun(b *testing.B, size int64) {
 	u = browserSignIn(b, base, "bench@example.com", "bench-password-1234")
 	u.waitRunning(b, id)
 	u.quiet(b, id)
+	stopProfile = profileStep(b, "restore-cold-cache")
 	start = time.Now()
 	job = u.post(b, "/databases/"+id+"/snapshots/"+first+"/restore", url.Values{"confirm": {"RESTORE"}}, "/databases/"+id+"/snapshots/"+first+"/restore")
 	u.waitFor(b, "/jobs/"+attr(job, "data-job-id"), "data-job-status", "succeeded")
+	stopProfile()
 	report("restore-cold-cache", time.Since(start), cpSync)
 	s3Report("restore-cold-cache", time.Since(start), s3Down, "download")
 	if packs, _ := filepath.Glob(filepath.Join(data, "snapshots", "*", "*")); len(packs) > 0 {
