@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"testing"
+	"time"
 
 	"github.com/snapdeck/snapdeck/internal/snapstore/s3blobs/s3test"
 )
@@ -68,6 +69,25 @@ func TestColdReadsShareFetches(t *testing.T) {
 	}
 	if got := remote.Requests().Sub(before).Get; got != 1 {
 		t.Errorf("two reads of blocks in one run made %d GETs, want 1", got)
+	}
+	// The run read stays in memory for the readers after it, and goes
+	// once no read has come for recentIdle: an idle cache holds none.
+	c.mu.Lock()
+	held := len(c.fetched)
+	c.mu.Unlock()
+	if held == 0 {
+		t.Errorf("the run read is not in memory right after the read")
+	}
+	for deadline := time.Now().Add(recentIdle + 5*time.Second); ; time.Sleep(50 * time.Millisecond) {
+		c.mu.Lock()
+		held, n := len(c.fetched), c.recentN
+		c.mu.Unlock()
+		if held == 0 && n == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d blocks (%d bytes of runs) still in memory %s after the last read", held, n, recentIdle+5*time.Second)
+		}
 	}
 	// The blocks fetched are kept on disk once the filler has run.
 	c.Close()
