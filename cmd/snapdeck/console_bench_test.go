@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -16,8 +17,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
+
 	"github.com/snapdeck/snapdeck/internal/bytesize"
 	"github.com/snapdeck/snapdeck/internal/cputime"
+	"github.com/snapdeck/snapdeck/internal/snapstore/s3blobs/s3test"
 )
 
 // BenchmarkConsole measures what a user waits for, through the real
@@ -32,6 +37,13 @@ import (
 //	    -run '^$' -bench BenchmarkConsole -benchtime 1x -timeout 60m
 //
 // SNAPDECK_BENCH_SIZE defaults to 64MiB so that a plain -bench run is short.
+//
+// With SNAPDECK_BENCH_S3=1 the snapshot store is on a real SeaweedFS (weed
+// mini, started as the S3 tests start it; issue 17): --snapshot-store
+// s3://BUCKET/console, and minio-go's upload (16 MiB parts) and download
+// of the database file are the references of the capture, the restore and
+// the export, measured in the same run. A last restore runs on a new node:
+// the console restarted with its snapshot cache removed.
 func BenchmarkConsole(b *testing.B) {
 	size := int64(64 << 20)
 	if s := os.Getenv("SNAPDECK_BENCH_SIZE"); s != "" {
@@ -62,6 +74,14 @@ func consoleRun(b *testing.B, size int64) {
 		}
 	}
 	b.Logf("point-in-time professional window: %q (empty: the default, 24h)", env["SNAPDECK_PITR_PROFESSIONAL"])
+	var weed *s3test.Server
+	if os.Getenv("SNAPDECK_BENCH_S3") == "1" {
+		weed = s3test.Start(b)
+		env["SNAPDECK_SNAPSHOT_STORE"] = "s3://" + weed.Bucket + "/console"
+		env["SNAPDECK_S3_ENDPOINT"] = weed.Endpoint
+		env["SNAPDECK_S3_ACCESS_KEY_ID"] = weed.AccessKeyID
+		env["SNAPDECK_S3_SECRET_ACCESS_KEY"] = weed.SecretAccessKey
+	}
 	args := []string{"--data", data}
 	var log io.Writer = io.Discard
 	if name := os.Getenv("SNAPDECK_BENCH_LOG"); name != "" {
@@ -76,7 +96,7 @@ func consoleRun(b *testing.B, size int64) {
 		args = append(args, "--log-level", "debug")
 	}
 	base, stop := startConsoleLogging(b, env, log, args...)
-	defer stop()
+	defer func() { stop() }()
 
 	u := browserSignIn(b, base, "bench@example.com", "bench-password-1234")
 	id := u.createDatabase(b, "bench")
@@ -118,6 +138,17 @@ func consoleRun(b *testing.B, size int64) {
 		b.ReportMetric(d.Seconds(), name+"-s")
 		b.ReportMetric(ratio, name+"-x")
 	}
+	var s3Up, s3Down time.Duration
+	s3Report := func(name string, d time.Duration, ref time.Duration, refName string) {
+		if weed != nil {
+			b.Logf("%-28s %8s  %.2f × minio-go's %s", name, d.Round(time.Millisecond), d.Seconds()/ref.Seconds(), refName)
+			b.ReportMetric(d.Seconds()/ref.Seconds(), name+"-x-"+refName)
+		}
+	}
+	if weed != nil {
+		s3Up, s3Down = minioReferences(b, weed, dbPath, filepath.Join(dir, "downloaded"))
+		b.Logf("references on S3: minio-go upload (16 MiB parts) %s, download %s", s3Up.Round(time.Millisecond), s3Down.Round(time.Millisecond))
+	}
 
 	b.Logf("WAL before the first snapshot: %d bytes", fileSize(dbPath+"-wal"))
 	// Each step starts on a quiet console: the snapshots before it are
@@ -128,6 +159,7 @@ func consoleRun(b *testing.B, size int64) {
 	stopProfile()
 	b.Logf("WAL after it: %d bytes", fileSize(dbPath+"-wal"))
 	report("capture-after-fill", d, cpSync)
+	s3Report("capture-after-fill", d, s3Up, "upload")
 	u.quiet(b, id)
 	_, d = u.snapshot(b, id)
 	report("capture-unchanged", d, cpSync)
@@ -144,6 +176,7 @@ func consoleRun(b *testing.B, size int64) {
 	report("restore-to-running", time.Since(start), cpSync)
 	u.waitFor(b, "/jobs/"+jid, "data-job-status", "succeeded")
 	report("restore-with-safety", time.Since(start), cpSync)
+	s3Report("restore-with-safety", time.Since(start), s3Down, "download")
 
 	u.quiet(b, id)
 	start = time.Now()
@@ -159,6 +192,7 @@ func consoleRun(b *testing.B, size int64) {
 		b.Logf("%-28s %8s  %.0f%% of zstd -1 -T2's speed", "export", export.Round(time.Millisecond), 100*zstdT.Seconds()/export.Seconds())
 		b.ReportMetric(100*zstdT.Seconds()/export.Seconds(), "export-pct-of-zstd")
 	}
+	s3Report("export", export, s3Down, "download")
 
 	u.quiet(b, id)
 	start = time.Now()
@@ -166,6 +200,57 @@ func consoleRun(b *testing.B, size int64) {
 		"/databases/"+id+"/snapshots/"+first+"/create-database")
 	u.waitFor(b, "/jobs/"+attr(job, "data-job-id"), "data-job-status", "succeeded")
 	report("create-from-snapshot", time.Since(start), cpSync)
+	if weed == nil {
+		return
+	}
+
+	// A new node: the console restarted without its snapshot cache, so
+	// the restore reads every block from the server.
+	if err := stop(); err != nil {
+		b.Fatalf("stop the console: %v", err)
+	}
+	if err := os.RemoveAll(filepath.Join(data, "cache", "snapstore")); err != nil {
+		b.Fatal(err)
+	}
+	base, stop = startConsoleLogging(b, env, log, args...)
+	u = browserSignIn(b, base, "bench@example.com", "bench-password-1234")
+	u.waitRunning(b, id)
+	u.quiet(b, id)
+	stopProfile = profileStep(b, "restore-cold-cache")
+	start = time.Now()
+	job = u.post(b, "/databases/"+id+"/snapshots/"+first+"/restore", url.Values{"confirm": {"RESTORE"}}, "/databases/"+id+"/snapshots/"+first+"/restore")
+	u.waitFor(b, "/jobs/"+attr(job, "data-job-id"), "data-job-status", "succeeded")
+	stopProfile()
+	report("restore-cold-cache", time.Since(start), cpSync)
+	s3Report("restore-cold-cache", time.Since(start), s3Down, "download")
+	if packs, _ := filepath.Glob(filepath.Join(data, "snapshots", "*", "*")); len(packs) > 0 {
+		b.Errorf("data/snapshots holds %d files with the store on S3: %v", len(packs), packs[:min(3, len(packs))])
+	}
+}
+
+// minioReferences uploads the file with minio-go in 16 MiB parts, and
+// downloads it, timing each: what moving the database itself to and from
+// the server costs.
+func minioReferences(b *testing.B, weed *s3test.Server, path, out string) (up, down time.Duration) {
+	b.Helper()
+	ctx := context.Background()
+	client, err := minio.New(strings.TrimPrefix(weed.Endpoint, "http://"), &minio.Options{
+		Creds: credentials.NewStaticV4(weed.AccessKeyID, weed.SecretAccessKey, ""), BucketLookup: minio.BucketLookupPath, Region: "us-east-1"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	start := time.Now()
+	if _, err := client.FPutObject(ctx, weed.Bucket, "plain/db.sqlite", path, minio.PutObjectOptions{PartSize: 16 << 20}); err != nil {
+		b.Fatal(err)
+	}
+	up = time.Since(start)
+	start = time.Now()
+	if err := client.FGetObject(ctx, weed.Bucket, "plain/db.sqlite", out, minio.GetObjectOptions{}); err != nil {
+		b.Fatal(err)
+	}
+	down = time.Since(start)
+	os.Remove(out)
+	return up, down
 }
 
 // profileStep writes a CPU profile of one step, of the console and the

@@ -17,9 +17,11 @@ type prefetcher struct {
 }
 
 // prefetchDepth is how many inner nodes' leaves are read ahead of the
-// walk: two keep the blobs' 8 requests in flight busy (one node's leaves
-// come in 4 or 5 requests).
-const prefetchDepth = 2
+// walk. The blobs' cache fetches the packs below them whole (a node's
+// leaves lie across about 12 MiB of packs, so 1 or 2 requests), and four
+// nodes ahead keep its 3 requests in flight busy while the page readers
+// work through the packs fetched before.
+const prefetchDepth = 4
 
 // newPrefetcher returns a prefetcher for one list of inner nodes, or nil
 // when s's blobs read each range locally, where reading ahead only doubles

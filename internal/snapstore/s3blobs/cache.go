@@ -2,13 +2,13 @@ package s3blobs
 
 import (
 	"bytes"
+	"cmp"
 	"container/list"
 	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash/crc32"
-	"io"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -18,6 +18,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/snapdeck/snapdeck/internal/snapdeck"
 	"github.com/snapdeck/snapdeck/internal/snapstore"
@@ -27,23 +28,27 @@ import (
 // blocks of blobs on local disk, up to a size, and reads what it lacks
 // several ranges at a time.
 //
-// Blobs are cached in aligned blocks of blockSize. Put keeps the blocks of
+// Blobs are cached in aligned blocks of blockSize, kept in extents: one
+// file holds a run of a key's blocks (a pack put, a run read), so keeping
+// a pack costs one file, not one per block. Put keeps the blocks of
 // what it uploads, in the background (the packs a capture writes are the
 // next capture's bases and the likeliest to be restored), reads keep the
 // blocks they fetched (also in the background, as many as the disk keeps
 // up with; the rest stay in memory for a while and go), and the least
-// recently used blocks go when the cache is full. So after a
+// recently used extents go when the cache is full. So after a
 // restart the store's Open reads each pack's index from disk, a capture
 // after a small change reads its bases from disk, and only a cold read
 // goes to the server, in block-aligned runs: the tree leaves that lie
 // every 128 KiB inside a pack come in one request per run of blocks, not
 // one each.
 //
-// A block file carries a CRC-32C of its bytes and is used only if it
-// matches, so a cache torn by a crash is read again from the server. Blobs
-// are changed only through this Cache (the lease makes this node the
-// prefix's only writer), which drops a key's blocks when it is put or
-// deleted; a key the server no longer lists at Open is dropped too.
+// An extent file carries a CRC-32C of each of its blocks, and a block is
+// used only if it matches, so a cache torn by a crash is read again from
+// the server. Blobs are changed only through this Cache (the lease makes
+// this node the prefix's only writer), which drops a key's blocks when it
+// is put or deleted; a key the server no longer lists at Open is dropped
+// too. A block fetched or put before a drop of its key is not kept after
+// it (gens).
 type Cache struct {
 	remote *S3
 	dir    string
@@ -59,15 +64,18 @@ type Cache struct {
 
 	mu       sync.Mutex
 	pending  map[string][]byte         // blobs put whose blocks the filler has not kept yet
-	fetched  map[blockID][]byte        // blocks read whose files the filler has not written yet
+	fetched  map[blockID][]byte        // blocks of the recent runs read
 	fetching map[blockID]chan struct{} // blocks being read, closed when they are in fetched
-	unkept   []fill                    // runs in fetched that no filler keeps, oldest first
-	unkeptN  int64                     // their bytes
+	recent   []fill                    // runs in fetched, oldest first
+	recentN  int64                     // their bytes
+	idle     *time.Timer               // forgets the recent runs when no read came for a while
 	waited   atomic.Int64              // reads that waited for another's fetch, for tests
 	sizes    map[string]int64          // blob sizes learnt from List, Put and Stat
-	lru      *list.List                // of *block; front: most recently used
-	index    map[blockID]*list.Element
-	used     int64
+	gens     map[string]uint64         // per key, how often it was dropped
+	lru      *list.List                // of *extent; front: most recently used
+	index    map[blockID]*extent       // the extent holding each cached block
+	used     int64                     // bytes of the extents' files
+	seq      atomic.Uint64             // makes extent file names unique
 }
 
 type blockID struct {
@@ -75,10 +83,20 @@ type blockID struct {
 	idx int64
 }
 
-type block struct {
-	id   blockID
-	size int64
+// extent is one file of the cache: blocks first to first+n-1 of key
+// (dataLen bytes), then a CRC-32C of each block. live is how many of its
+// blocks the index still finds here (a later extent may hold the others);
+// none, and it goes.
+type extent struct {
+	key      string
+	first, n int64
+	dataLen  int64
+	name     string // file name in the key's directory
+	live     int64
+	elem     *list.Element // nil once removed
 }
+
+func (e *extent) size() int64 { return e.dataLen + 4*e.n }
 
 // blockSize is the unit of caching: each block is read whole from disk and
 // checked against its CRC, so it is small enough that a capture reading the
@@ -93,19 +111,34 @@ const blockSize = 64 << 10
 const maxGap = 4
 
 // maxRun caps one remote read: a pack's worth, so a long cold read is
-// split into requests that run in parallel.
-const maxRun = 4 << 20
+// split into requests that run in parallel. SeaweedFS here served 263 MiB
+// of 8 MiB packs at 130-300 MiB/s in 1 MiB ranges and at 300-600 MiB/s in
+// 4 to 8 MiB ones (each request costs about 2 ms besides its bytes).
+const maxRun = 12 << 20
+
+// bulkSpan: a read whose missing blocks of a blob span this much or more
+// (a restore's batch of pages, the tree leaves below a node, which lie
+// every 128 KiB through the packs) fetches the blob whole when it is no
+// larger than maxRun, as a pack is: a cold restore of 263 MiB made 186
+// requests of 1.4 MiB on average, split where the readers and the
+// read-ahead of leaves had claimed blocks, and SeaweedFS sent 150 MiB/s
+// that way, against 300-600 MiB/s in 8 MiB requests.
+const bulkSpan = 1 << 20
 
 // readAhead is how many blocks past a miss a remote read also fetches, when
 // they are not cached: restores, verifications and exports read packs
 // front to back, and 1 MiB costs hardly more than its round trip (about
 // 220 MiB/s for 1 MiB ranges against 125 MiB/s for 256 KiB ones here).
+// A read that goes on from blocks just fetched (a reader going through a
+// pack) reads ahead up to maxRun.
 const readAhead = 15
 
-// inFlight is how many range requests run at once: SeaweedFS here gives
-// about twice the throughput with 8 workers as with one, and a restore's
-// readers and a capture's base reads share them.
-const inFlight = 8
+// inFlight is how many range requests run at once; a restore's readers
+// and a capture's base reads share them. With the requests a pack each,
+// SeaweedFS here sent 256 MiB of 8 MiB packs at 410-600 MiB/s two or four
+// at a time, 190-330 MiB/s eight at a time (the server's threads and ours
+// share two cores), and 130-330 MiB/s one at a time.
+const inFlight = 3
 
 // DefaultCacheSize is the local cache's size when none is set.
 const DefaultCacheSize = 1 << 30
@@ -120,7 +153,7 @@ func NewCache(remote *S3, dir string, limit int64, logger *slog.Logger) (*Cache,
 		return nil, fmt.Errorf("create snapshot cache directory: %w", err)
 	}
 	c := &Cache{remote: remote, dir: dir, limit: max(limit, 0), logger: logger, sem: make(chan struct{}, inFlight),
-		sizes: make(map[string]int64), lru: list.New(), index: make(map[blockID]*list.Element),
+		sizes: make(map[string]int64), gens: make(map[string]uint64), lru: list.New(), index: make(map[blockID]*extent),
 		fills: make(chan fill, fillQueue), filled: make(chan struct{}), pending: make(map[string][]byte),
 		reads: make(chan fill, readQueue), readsDone: make(chan struct{}),
 		fetched: make(map[blockID][]byte), fetching: make(map[blockID]chan struct{})}
@@ -138,37 +171,45 @@ type fill struct {
 	key   string
 	data  []byte
 	first int64
+	gen   uint64 // the key's generation when data was put or fetched
 }
 
 // readQueue is how many runs read wait for their blocks to be kept. The
 // runs are kept when there is room and not when there is none: writing
-// blocks (a file each) ran at about 65 MiB/s here, and a cold restore
-// that waited for it took as long as writing its image into the cache
-// (4.1 s of 4.2 s for 263 MiB), while the server sent it 3 to 6 times
-// faster. Up to 8 runs of at most 5 MiB are held.
+// blocks a file each ran at about 65 MiB/s here, and a cold restore that
+// waited for it took as long as writing its image into the cache (4.1 s of
+// 4.2 s for 263 MiB), while the server sent it 3 to 6 times faster; an
+// extent per run is much cheaper, but the disk may still be slower than
+// the network. Up to 8 runs of at most 5 MiB are held.
 const readQueue = 8
 
-// unkeptLimit is how many bytes of runs read and not kept stay in memory,
-// the oldest dropped first: a restore reads the tree leaves of the next
-// inner nodes ahead, which fetches the pages around them too (16 MiB of
-// packs a node), and its page readers find those pages here.
-const unkeptLimit = 64 << 20
+// recentLimit is how many bytes of runs read stay in memory, kept on disk
+// or not, the oldest dropped first: a restore reads the tree leaves of the
+// next inner nodes ahead, which fetches the pages around them too (16 MiB
+// of packs a node), and its page readers find those pages here rather
+// than reading them back from the cache's files. recentIdle after the
+// last read they are all dropped, so an idle cache holds no memory.
+const (
+	recentLimit = 96 << 20
+	recentIdle  = 5 * time.Second
+)
 
 // fillQueue is how many put blobs wait for their blocks to be kept: a
 // capture's flushers hand over a pack and go on uploading the next, so the
 // cache's writes are off the capture's path (writing them in Put made a
-// first capture of 263 MiB 0.2-4 s slower); a full queue makes Put wait,
-// which bounds the copies held to 4 packs.
-const fillQueue = 4
+// first capture of 263 MiB 0.2-4 s slower). A pack put while the queue is
+// full is not kept, which bounds the copies held to 8 packs: a first
+// capture of 1 GiB that waited for the queue took 1.64 x minio-go's upload
+// against 0.97 x without the cache, the disk taking the server's writes,
+// the capture's and the cache's at once.
+const fillQueue = 8
 
 // filler keeps the blocks of put blobs, in the order they were put, until
 // Close.
 func (c *Cache) filler() {
 	defer close(c.filled)
 	for f := range c.fills {
-		for idx := int64(0); idx*blockSize < int64(len(f.data)); idx++ {
-			c.store(blockID{f.key, idx}, f.data[idx*blockSize:min(int64(len(f.data)), (idx+1)*blockSize)])
-		}
+		c.store(f)
 		c.mu.Lock()
 		if p, ok := c.pending[f.key]; ok && len(p) > 0 && &p[0] == &f.data[0] {
 			delete(c.pending, f.key)
@@ -185,27 +226,10 @@ func (c *Cache) readFiller() {
 	}
 }
 
-// keepRead writes the blocks of a run read, then drops them from
-// c.fetched; a block dropped from it meanwhile (its key was put or
-// deleted) is not written.
-func (c *Cache) keepRead(f fill) {
-	for i := int64(0); i*blockSize < int64(len(f.data)); i++ {
-		id := blockID{f.key, f.first + i}
-		data := f.data[i*blockSize : min(int64(len(f.data)), (i+1)*blockSize)]
-		c.mu.Lock()
-		cur, ok := c.fetched[id]
-		c.mu.Unlock()
-		if !ok || &cur[0] != &data[0] {
-			continue
-		}
-		c.store(id, data)
-		c.mu.Lock()
-		if cur, ok := c.fetched[id]; ok && &cur[0] == &data[0] {
-			delete(c.fetched, id)
-		}
-		c.mu.Unlock()
-	}
-}
+// keepRead writes a run read as one extent (its blocks stay in c.fetched
+// while they are recent); a run whose key was put or deleted meanwhile is
+// not kept.
+func (c *Cache) keepRead(f fill) { c.store(f) }
 
 // Close waits for the blocks of blobs put so far to be kept, and ends the
 // cache's use: call it after the store on top is closed.
@@ -216,6 +240,12 @@ func (c *Cache) Close() {
 	})
 	<-c.filled
 	<-c.readsDone
+	c.mu.Lock()
+	if c.idle != nil {
+		c.idle.Stop()
+	}
+	c.mu.Unlock()
+	c.forgetRecent()
 }
 
 // Remote returns the S3 behind the cache.
@@ -225,15 +255,36 @@ func (c *Cache) Remote() *S3 { return c.remote }
 // key character, so no key's directory is another key's file.
 const blockDirSuffix = "@"
 
-func (c *Cache) blockPath(id blockID) string {
-	return filepath.Join(c.dir, filepath.FromSlash(id.key)+blockDirSuffix, strconv.FormatInt(id.idx, 10))
+func (c *Cache) keyDir(key string) string {
+	return filepath.Join(c.dir, filepath.FromSlash(key)+blockDirSuffix)
+}
+
+func (c *Cache) extentPath(e *extent) string { return filepath.Join(c.keyDir(e.key), e.name) }
+
+// parseExtentName reads an extent file's name, FIRST+N.SEQ; a name of a
+// number alone is one block (a file of the cache's earlier layout, one
+// block a file, which is an extent of one).
+func parseExtentName(name string) (first, n int64, ok bool) {
+	base, _, _ := strings.Cut(name, ".")
+	f, count, plus := strings.Cut(base, "+")
+	first, err := strconv.ParseInt(f, 10, 64)
+	if err != nil || first < 0 {
+		return 0, 0, false
+	}
+	n = 1
+	if plus {
+		if n, err = strconv.ParseInt(count, 10, 64); err != nil || n < 1 {
+			return 0, 0, false
+		}
+	}
+	return first, n, true
 }
 
 // scan rebuilds the cache's index from its directory, oldest files least
-// recently used, and removes temporary files.
+// recently used, and removes temporary files and files of the wrong size.
 func (c *Cache) scan() error {
 	type found struct {
-		b     block
+		e     *extent
 		mtime int64
 	}
 	var all []found
@@ -250,25 +301,40 @@ func (c *Cache) scan() error {
 		}
 		dir, name := filepath.Split(filepath.ToSlash(rel))
 		key, ok := strings.CutSuffix(strings.TrimSuffix(dir, "/"), blockDirSuffix)
-		idx, err := strconv.ParseInt(name, 10, 64)
+		first, n, nameOK := parseExtentName(name)
 		info, ierr := d.Info()
-		if !ok || err != nil || ierr != nil {
+		if !ok || !nameOK || ierr != nil {
 			return nil
 		}
-		all = append(all, found{block{blockID{key, idx}, info.Size()}, info.ModTime().UnixNano()})
+		e := &extent{key: key, first: first, n: n, dataLen: info.Size() - 4*n, name: name}
+		if e.dataLen <= (n-1)*blockSize || e.dataLen > n*blockSize {
+			return os.Remove(path) // torn: not the size its name says
+		}
+		all = append(all, found{e, info.ModTime().UnixNano()})
 		return nil
 	})
 	if err != nil {
 		return err
 	}
-	slices.SortFunc(all, func(a, b found) int { return int(b.mtime - a.mtime) })
-	for _, f := range all {
-		c.index[f.b.id] = c.lru.PushBack(&block{id: f.b.id, size: f.b.size})
-		c.used += f.b.size
-	}
+	slices.SortFunc(all, func(a, b found) int { return cmp.Compare(b.mtime, a.mtime) })
 	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, f := range all {
+		e := f.e
+		for i := range e.n {
+			id := blockID{e.key, e.first + i}
+			if _, ok := c.index[id]; !ok { // a newer extent has it
+				c.index[id] = e
+				e.live++
+			}
+		}
+		e.elem = c.lru.PushBack(e)
+		c.used += e.size()
+		if e.live == 0 {
+			c.removeLocked(e)
+		}
+	}
 	c.evictLocked()
-	c.mu.Unlock()
 	return nil
 }
 
@@ -280,17 +346,18 @@ func (c *Cache) Put(ctx context.Context, key string, data []byte) error {
 	}
 	c.mu.Lock()
 	c.sizes[key] = int64(len(data))
+	gen := c.gens[key]
 	c.mu.Unlock()
 	if len(data) > 0 && int64(len(data)) <= c.limit {
 		// A copy: the caller reuses data once Put returns. Reads find it
 		// in pending until its blocks are on disk.
-		f := fill{key: key, data: bytes.Clone(data)}
+		f := fill{key: key, data: bytes.Clone(data), gen: gen}
 		c.mu.Lock()
 		c.pending[key] = f.data
 		c.mu.Unlock()
 		select {
 		case c.fills <- f:
-		case <-ctx.Done():
+		default:
 			c.mu.Lock()
 			delete(c.pending, key)
 			c.mu.Unlock()
@@ -312,6 +379,9 @@ func (c *Cache) Get(ctx context.Context, key string) ([]byte, error) {
 			return nil, err
 		}
 	}
+	c.mu.Lock()
+	gen := c.gens[key]
+	c.mu.Unlock()
 	data, err := c.remote.Get(ctx, key)
 	if err != nil {
 		return nil, err
@@ -319,9 +389,7 @@ func (c *Cache) Get(ctx context.Context, key string) ([]byte, error) {
 	c.mu.Lock()
 	c.sizes[key] = int64(len(data))
 	c.mu.Unlock()
-	for idx := int64(0); idx*blockSize < int64(len(data)); idx++ {
-		c.store(blockID{key, idx}, data[idx*blockSize:min(int64(len(data)), (idx+1)*blockSize)])
-	}
+	c.store(fill{key: key, data: data, gen: gen})
 	return data, nil
 }
 
@@ -469,6 +537,20 @@ func (c *Cache) fetch(ctx context.Context, missing map[string][]int64, have map[
 		slices.Sort(idxs)
 		size := c.knownSize(key)
 		blocks := (size + blockSize - 1) / blockSize
+		if last := idxs[len(idxs)-1]; blocks*blockSize <= maxRun && (last-idxs[0]+1)*blockSize >= bulkSpan {
+			// A read across much of a blob fetches all of it that no
+			// other read has or is fetching, in one request.
+			owned := slices.Clone(idxs)
+			lo, hi := idxs[0], last+1
+			for b := range blocks {
+				if _, mine := slices.BinarySearch(idxs, b); !mine && c.claimAhead(blockID{key, b}) {
+					owned = append(owned, b)
+					lo, hi = min(lo, b), max(hi, b+1)
+				}
+			}
+			runs = append(runs, run{key, lo, hi, owned, size})
+			continue
+		}
 		for i := 0; i < len(idxs); {
 			j := i + 1
 			for j < len(idxs) && idxs[j]-idxs[j-1] <= maxGap+1 && (idxs[j]-idxs[i]+1)*blockSize <= maxRun {
@@ -483,7 +565,11 @@ func (c *Cache) fetch(ctx context.Context, missing map[string][]int64, have map[
 				}
 			}
 			hi := idxs[j-1] + 1
-			for ahead := 0; ahead < readAhead && hi < blocks && (j == len(idxs) || hi < idxs[j]) && c.claimAhead(blockID{key, hi}); ahead++ {
+			limit := int64(readAhead)
+			if c.sequential(blockID{key, idxs[i] - 1}) {
+				limit = max(limit, maxRun/blockSize-(hi-idxs[i]))
+			}
+			for ahead := int64(0); ahead < limit && hi < blocks && (j == len(idxs) || hi < idxs[j]) && c.claimAhead(blockID{key, hi}); ahead++ {
 				owned = append(owned, hi)
 				hi++
 			}
@@ -517,6 +603,9 @@ func (c *Cache) fetch(ctx context.Context, missing map[string][]int64, have map[
 func (c *Cache) fetchRun(ctx context.Context, key string, lo, hi int64, owned []int64, size int64, mu *sync.Mutex, have map[blockID][]byte) error {
 	start := lo * blockSize
 	buf := make([]byte, min(size, hi*blockSize)-start)
+	c.mu.Lock()
+	gen := c.gens[key]
+	c.mu.Unlock()
 	err := func() error {
 		select {
 		case c.sem <- struct{}{}:
@@ -544,22 +633,37 @@ func (c *Cache) fetchRun(ctx context.Context, key string, lo, hi int64, owned []
 		have[blockID{key, idx}] = buf[(idx-lo)*blockSize : min(int64(len(buf)), (idx-lo+1)*blockSize)]
 	}
 	mu.Unlock()
-	f := fill{key: key, data: buf, first: lo}
+	f := fill{key: key, data: buf, first: lo, gen: gen}
+	c.mu.Lock()
+	c.recent = append(c.recent, f)
+	c.recentN += int64(len(buf))
+	for c.recentN > recentLimit {
+		old := c.recent[0]
+		c.recent = c.recent[1:]
+		c.recentN -= int64(len(old.data))
+		c.forgetLocked(old)
+	}
+	if c.idle == nil {
+		c.idle = time.AfterFunc(recentIdle, c.forgetRecent)
+	} else {
+		c.idle.Reset(recentIdle)
+	}
+	c.mu.Unlock()
 	select {
 	case c.reads <- f:
-	default:
-		c.mu.Lock()
-		c.unkept = append(c.unkept, f)
-		c.unkeptN += int64(len(buf))
-		for c.unkeptN > unkeptLimit {
-			old := c.unkept[0]
-			c.unkept = c.unkept[1:]
-			c.unkeptN -= int64(len(old.data))
-			c.forgetLocked(old)
-		}
-		c.mu.Unlock()
+	default: // the disk is behind: not kept
 	}
 	return nil
+}
+
+// forgetRecent drops every run read from memory.
+func (c *Cache) forgetRecent() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, f := range c.recent {
+		c.forgetLocked(f)
+	}
+	c.recent, c.recentN = nil, 0
 }
 
 // forgetLocked drops the blocks of a run read from c.fetched, unless
@@ -595,6 +699,19 @@ func (c *Cache) claim(id blockID) (data []byte, wait chan struct{}, mine bool) {
 	}
 	c.fetching[id] = make(chan struct{})
 	return nil, nil, true
+}
+
+// sequential reports whether block id was just fetched, or is being: a
+// read of the block after it goes on through the blob.
+func (c *Cache) sequential(id blockID) bool {
+	if id.idx < 0 {
+		return false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, fetched := c.fetched[id]
+	_, fetching := c.fetching[id]
+	return fetched || fetching
 }
 
 // claimAhead claims a block for a read-ahead: only when nothing has it or
@@ -642,7 +759,7 @@ func (c *Cache) load(id blockID, want int64) ([]byte, *[]byte, bool) {
 	c.mu.Lock()
 	e, ok := c.index[id]
 	if ok {
-		c.lru.MoveToFront(e)
+		c.lru.MoveToFront(e.elem)
 	}
 	c.mu.Unlock()
 	if !ok {
@@ -650,14 +767,18 @@ func (c *Cache) load(id blockID, want int64) ([]byte, *[]byte, bool) {
 	}
 	bp := blockBuffers.Get().(*[]byte)
 	raw := (*bp)[:want+4]
-	f, err := os.Open(c.blockPath(id))
+	i := id.idx - e.first
+	var err error
+	if have := min(blockSize, e.dataLen-i*blockSize); have != want {
+		err = fmt.Errorf("block of %d bytes, want %d", have, want)
+	}
+	var f *os.File
 	if err == nil {
-		var fi os.FileInfo
-		if fi, err = f.Stat(); err == nil && fi.Size() != want+4 {
-			err = fmt.Errorf("%d bytes, want %d", fi.Size(), want+4)
-		}
-		if err == nil {
-			_, err = io.ReadFull(f, raw)
+		f, err = os.Open(c.extentPath(e))
+	}
+	if err == nil {
+		if _, err = f.ReadAt(raw[:want], i*blockSize); err == nil {
+			_, err = f.ReadAt(raw[want:], e.dataLen+4*i)
 		}
 		f.Close()
 	}
@@ -667,68 +788,96 @@ func (c *Cache) load(id blockID, want int64) ([]byte, *[]byte, bool) {
 	blockBuffers.Put(bp)
 	c.logger.Warn("snapshot cache: block unreadable, reading it again", "key", id.key, "block", id.idx, "err", err)
 	c.mu.Lock()
-	c.removeLocked(id)
+	c.removeLocked(e)
 	c.mu.Unlock()
 	return nil, nil, false
 }
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
-// store keeps a block, unless the cache has no room at all. The file is
-// written in place, without an fsync: a block torn by a crash, or by two
-// reads storing it at once, fails its size or CRC check and is fetched
-// again.
-func (c *Cache) store(id blockID, data []byte) {
-	if int64(len(data))+4 > c.limit {
+// store keeps the blocks of f as one extent, unless the cache has no room
+// for it or f's key was dropped since f was put or fetched. The file is
+// written under a temporary name and renamed, without an fsync: an extent
+// torn by a crash fails its size or CRC checks and is fetched again.
+func (c *Cache) store(f fill) {
+	n := (int64(len(f.data)) + blockSize - 1) / blockSize
+	e := &extent{key: f.key, first: f.first, n: n, dataLen: int64(len(f.data)),
+		name: fmt.Sprintf("%d+%d.%x", f.first, n, c.seq.Add(1))}
+	if n == 0 || e.size() > c.limit {
 		return
 	}
-	path := c.blockPath(id)
+	path := c.extentPath(e)
 	err := os.MkdirAll(filepath.Dir(path), 0o750)
 	if err == nil {
-		var crc [4]byte
-		binary.BigEndian.PutUint32(crc[:], crc32.Checksum(data, castagnoli))
-		var f *os.File
-		if f, err = os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o640); err == nil {
-			if _, err = f.Write(data); err == nil {
-				_, err = f.Write(crc[:])
+		crcs := make([]byte, 4*n)
+		for i := range n {
+			blk := f.data[i*blockSize : min(int64(len(f.data)), (i+1)*blockSize)]
+			binary.BigEndian.PutUint32(crcs[4*i:], crc32.Checksum(blk, castagnoli))
+		}
+		var tmp *os.File
+		if tmp, err = os.CreateTemp(filepath.Dir(path), e.name+".*.tmp"); err == nil {
+			if _, err = tmp.Write(f.data); err == nil {
+				_, err = tmp.Write(crcs)
 			}
-			if cerr := f.Close(); err == nil {
+			if cerr := tmp.Close(); err == nil {
 				err = cerr
+			}
+			if err == nil {
+				err = os.Rename(tmp.Name(), path)
+			}
+			if err != nil {
+				os.Remove(tmp.Name())
 			}
 		}
 	}
 	if err != nil {
-		c.logger.Warn("snapshot cache: block not kept", "key", id.key, "block", id.idx, "err", err)
+		c.logger.Warn("snapshot cache: blocks not kept", "key", f.key, "first", f.first, "err", err)
 		return
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if e, ok := c.index[id]; ok {
-		c.used -= e.Value.(*block).size
-		c.lru.Remove(e)
+	if c.gens[f.key] != f.gen {
+		os.Remove(path) // dropped meanwhile: the blocks may be stale
+		return
 	}
-	b := &block{id: id, size: int64(len(data)) + 4}
-	c.index[id] = c.lru.PushFront(b)
-	c.used += b.size
+	for i := range n {
+		id := blockID{f.key, f.first + i}
+		if old, ok := c.index[id]; ok {
+			if old.live--; old.live == 0 {
+				c.removeLocked(old)
+			}
+		}
+		c.index[id] = e
+		e.live++
+	}
+	e.elem = c.lru.PushFront(e)
+	c.used += e.size()
 	c.evictLocked()
 }
 
 func (c *Cache) evictLocked() {
 	for c.used > c.limit && c.lru.Len() > 0 {
-		c.removeLocked(c.lru.Back().Value.(*block).id)
+		c.removeLocked(c.lru.Back().Value.(*extent))
 	}
 }
 
-func (c *Cache) removeLocked(id blockID) {
-	e, ok := c.index[id]
-	if !ok {
+// removeLocked removes an extent, its file and the blocks the index finds
+// in it.
+func (c *Cache) removeLocked(e *extent) {
+	if e.elem == nil {
 		return
 	}
-	c.used -= e.Value.(*block).size
-	c.lru.Remove(e)
-	delete(c.index, id)
-	if err := os.Remove(c.blockPath(id)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		c.logger.Warn("snapshot cache: block not removed", "key", id.key, "block", id.idx, "err", err)
+	c.used -= e.size()
+	c.lru.Remove(e.elem)
+	e.elem = nil
+	for i := range e.n {
+		id := blockID{e.key, e.first + i}
+		if c.index[id] == e {
+			delete(c.index, id)
+		}
+	}
+	if err := os.Remove(c.extentPath(e)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		c.logger.Warn("snapshot cache: extent not removed", "key", e.key, "first", e.first, "err", err)
 	}
 }
 
@@ -740,6 +889,7 @@ func (c *Cache) drop(key string) {
 }
 
 func (c *Cache) dropLocked(key string) {
+	c.gens[key]++
 	delete(c.sizes, key)
 	delete(c.pending, key)
 	for id := range c.fetched {
@@ -751,12 +901,15 @@ func (c *Cache) dropLocked(key string) {
 	// remove each of them first.
 	for id, e := range c.index {
 		if id.key == key {
-			c.used -= e.Value.(*block).size
-			c.lru.Remove(e)
 			delete(c.index, id)
+			if e.elem != nil {
+				c.used -= e.size()
+				c.lru.Remove(e.elem)
+				e.elem = nil
+			}
 		}
 	}
-	os.RemoveAll(filepath.Join(c.dir, filepath.FromSlash(key)+blockDirSuffix))
+	os.RemoveAll(c.keyDir(key))
 }
 
 var (

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"testing"
+	"time"
 
 	"github.com/snapdeck/snapdeck/internal/snapstore/s3blobs/s3test"
 )
@@ -69,6 +70,25 @@ func TestColdReadsShareFetches(t *testing.T) {
 	if got := remote.Requests().Sub(before).Get; got != 1 {
 		t.Errorf("two reads of blocks in one run made %d GETs, want 1", got)
 	}
+	// The run read stays in memory for the readers after it, and goes
+	// once no read has come for recentIdle: an idle cache holds none.
+	c.mu.Lock()
+	held := len(c.fetched)
+	c.mu.Unlock()
+	if held == 0 {
+		t.Errorf("the run read is not in memory right after the read")
+	}
+	for deadline := time.Now().Add(recentIdle + 5*time.Second); ; time.Sleep(50 * time.Millisecond) {
+		c.mu.Lock()
+		held, n := len(c.fetched), c.recentN
+		c.mu.Unlock()
+		if held == 0 && n == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d blocks (%d bytes of runs) still in memory %s after the last read", held, n, recentIdle+5*time.Second)
+		}
+	}
 	// The blocks fetched are kept on disk once the filler has run.
 	c.Close()
 	warm, err := NewCache(remote, dir, 64<<20, nil)
@@ -104,9 +124,9 @@ func TestDropForgetsAKeysBlocks(t *testing.T) {
 	defer c.Close()
 	block := make([]byte, blockSize)
 	for idx := range int64(3) {
-		c.store(blockID{"packs/a", idx}, block)
+		c.store(fill{key: "packs/a", data: block, first: idx})
 	}
-	c.store(blockID{"packs/b", 0}, block[:10])
+	c.store(fill{key: "packs/b", data: block[:10]})
 	c.drop("packs/a")
 	c.mu.Lock()
 	used, n := c.used, len(c.index)
@@ -119,5 +139,80 @@ func TestDropForgetsAKeysBlocks(t *testing.T) {
 	}
 	if _, _, ok := c.load(blockID{"packs/b", 0}, 10); !ok {
 		t.Errorf("the other key's block is gone")
+	}
+}
+
+// TestExtentsHoldRuns: a run of blocks is kept in one file, each block is
+// read back from it and checked against its CRC, a restart finds them
+// again, a block torn on disk is not returned (its extent goes), and a run
+// fetched before its key was dropped is not kept.
+func TestExtentsHoldRuns(t *testing.T) {
+	dir := t.TempDir()
+	c, err := NewCache(nil, dir, 64<<20, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := make([]byte, 5*blockSize+123)
+	for i := range data {
+		data[i] = byte(i*13 + i/blockSize)
+	}
+	c.store(fill{key: "packs/a", data: data, first: 2})
+	files, _ := filepath.Glob(filepath.Join(dir, "packs", "a"+blockDirSuffix, "*"))
+	if len(files) != 1 {
+		t.Fatalf("a run of 6 blocks is in %d files, want 1: %v", len(files), files)
+	}
+	check := func(c *Cache, idx int64) bool {
+		t.Helper()
+		i := idx - 2
+		want := data[i*blockSize : min(int64(len(data)), (i+1)*blockSize)]
+		got, bp, ok := c.load(blockID{"packs/a", idx}, int64(len(want)))
+		if !ok {
+			return false
+		}
+		defer blockBuffers.Put(bp)
+		if !bytes.Equal(got, want) {
+			t.Fatalf("block %d: other bytes than were kept", idx)
+		}
+		return true
+	}
+	for idx := int64(2); idx < 8; idx++ {
+		if !check(c, idx) {
+			t.Fatalf("block %d not found", idx)
+		}
+	}
+	gen := c.gens["packs/b"]
+	c.drop("packs/b")
+	c.store(fill{key: "packs/b", data: data[:blockSize], gen: gen})
+	if _, _, ok := c.load(blockID{"packs/b", 0}, blockSize); ok {
+		t.Errorf("a run fetched before its key was dropped was kept")
+	}
+	c.Close()
+
+	reopened, err := NewCache(nil, dir, 64<<20, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reopened.Close()
+	if reopened.used != int64(len(data))+6*4 || len(reopened.index) != 6 {
+		t.Errorf("after a restart: %d bytes in %d blocks, want %d in 6", reopened.used, len(reopened.index), len(data)+24)
+	}
+	if !check(reopened, 7) {
+		t.Fatal("the last block is not found after a restart")
+	}
+	// A torn byte in block 4: that block is not returned, and its extent
+	// goes (the others are read again from the server).
+	f, err := os.OpenFile(files[0], os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt([]byte{^data[2*blockSize+7]}, 2*blockSize+7); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	if check(reopened, 4) {
+		t.Fatal("a block with a torn byte was returned")
+	}
+	if _, ok := reopened.index[blockID{"packs/a", 2}]; ok || reopened.used != 0 {
+		t.Errorf("the torn extent is still indexed (%d bytes in use)", reopened.used)
 	}
 }
