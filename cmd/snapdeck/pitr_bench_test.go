@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"io"
+	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
@@ -170,8 +172,18 @@ func pointInTimeRun(b *testing.B, size int64, history time.Duration) {
 	var commits []noted
 	var commitTimes []time.Duration
 	hstart := time.Now()
+	// The seconds restored to: the middle of the history and near its
+	// end. No commit is sent in the last moments of either, so that what
+	// a restore to it holds is known exactly (restoreSecond).
+	targets := []time.Time{hstart.Add(history / 2).UTC().Truncate(time.Second),
+		hstart.Add(history - max(3*every, 3*time.Second)).UTC().Truncate(time.Second)}
 	for k := int64(1); k <= n; k++ {
 		time.Sleep(time.Until(hstart.Add(time.Duration(k-1) * every)))
+		for _, s := range targets {
+			if end := s.Add(time.Second); time.Now().After(end.Add(-replicationLag-100*time.Millisecond)) && time.Now().Before(end) {
+				time.Sleep(time.Until(end))
+			}
+		}
 		row := (k-1)*100%rows + 1
 		c := noted{gen: k, id: row, sent: time.Now().UTC()}
 		u.query(b, id, fmt.Sprintf("UPDATE t SET gen = %d, b = randomblob(4000) WHERE id = %d", k, row))
@@ -202,24 +214,33 @@ func pointInTimeRun(b *testing.B, size int64, history time.Duration) {
 	}
 
 	// The restores, each with cp+sync of the file right after it.
-	mid := hstart.Add(history / 2)
-	end := commits[len(commits)-1].done.Add(-every / 2)
 	var ratios []float64
-	for i, near := range []time.Time{mid, end, mid} {
+	for i, near := range []time.Time{targets[0], targets[1], targets[0]} {
 		second, in := restoreSecond(commits, near)
+		if !second.Equal(near) {
+			b.Logf("restore %d: a commit straddles the end of %s; restoring to %s", i+1, near.Format(time.RFC3339), second.Format(time.RFC3339))
+		}
 		u.quiet(b, id)
 		if err := exec.Command("sync").Run(); err != nil {
 			b.Fatal(err)
 		}
 		at := second.Format("2006-01-02T15:04:05")
+		// The form's page first, as the browser has it: the clock starts
+		// at the POST.
+		token := u.csrf(b, "/databases/"+id+"/restore-to-time")
+		stopProfile := profileStep(b, fmt.Sprintf("restore-to-time-%d", i+1))
 		start := time.Now()
-		job := u.post(b, "/databases/"+id+"/restore-to-time", url.Values{"time": {at}, "confirm": {"RESTORE"}}, "/databases/"+id+"/restore-to-time")
+		job := u.postToken(b, "/databases/"+id+"/restore-to-time", url.Values{"time": {at}, "confirm": {"RESTORE"}, "_csrf": {token}})
 		jid := attr(job, "data-job-id")
 		if jid == "" {
 			b.Fatalf("restore to %s: no job on the page after the POST", at)
 		}
-		u.waitFor(b, "/jobs/"+jid, "data-job-status", "succeeded")
+		stages := u.jobStages(b, "/jobs/"+jid)
 		took := time.Since(start)
+		stopProfile()
+		for _, st := range stages {
+			b.Logf("  %8s  %s", st.at.Sub(start).Round(time.Millisecond), st.message)
+		}
 		u.checkRows(b, id, rows, in, at)
 		cpSync := timeCommand(b, "sh", "-c", fmt.Sprintf("cp %s %s && sync", dbPath, filepath.Join(dir, "copy.sqlite")))
 		os.Remove(filepath.Join(dir, "copy.sqlite"))
@@ -232,6 +253,63 @@ func pointInTimeRun(b *testing.B, size int64, history time.Duration) {
 	}
 	slices.Sort(ratios)
 	b.ReportMetric(ratios[len(ratios)/2], "restore/cp-median")
+}
+
+// csrf is the CSRF token of the form on the page at from.
+func (u *consoleUser) csrf(b *testing.B, from string) string {
+	b.Helper()
+	m := pageCSRF.FindStringSubmatch(u.get(b, from))
+	if m == nil {
+		b.Fatalf("no _csrf field on %s", from)
+	}
+	return m[1]
+}
+
+// postToken submits a form that carries its CSRF token and returns the
+// final page.
+func (u *consoleUser) postToken(b *testing.B, path string, form url.Values) string {
+	b.Helper()
+	res, err := u.c.PostForm(u.base+path, form)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(res.Body)
+	if res.StatusCode != http.StatusOK {
+		b.Fatalf("POST %s: %d\n%s", path, res.StatusCode, body)
+	}
+	return string(body)
+}
+
+// stage is a job's message and when the job page first showed it.
+type stage struct {
+	message string
+	at      time.Time
+}
+
+var jobMessage = regexp.MustCompile(`data-job-message[^>]*>([^<]*)<`)
+
+// jobStages polls a job's page until it succeeds and returns each message
+// it showed meanwhile, as the browser's progress bar shows them. It polls
+// every 20 ms: the console and this client share the machine's two cores.
+func (u *consoleUser) jobStages(b *testing.B, path string) []stage {
+	b.Helper()
+	var stages []stage
+	for deadline := time.Now().Add(30 * time.Minute); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		page := u.get(b, path)
+		now := time.Now()
+		if m := jobMessage.FindStringSubmatch(page); m != nil && (len(stages) == 0 || stages[len(stages)-1].message != m[1]) {
+			stages = append(stages, stage{m[1], now})
+		}
+		switch attr(page, "data-job-status") {
+		case "succeeded":
+			return stages
+		case "failed":
+			b.Fatalf("%s failed: %v", path, stages)
+		}
+	}
+	b.Fatalf("%s never succeeded", path)
+	return nil
 }
 
 // checkRows checks through the Query tab that the database holds exactly
