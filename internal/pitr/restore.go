@@ -372,7 +372,7 @@ func (o *owners) applySnapshot(ctx context.Context, c *Client, f *os.File) (err 
 	if err != nil {
 		return err
 	}
-	blocks, err := o.applySnapshotBlocks(ctx, frc, f)
+	blocks, err := o.applyBlocks(ctx, frc, f, 0)
 	frc.Close()
 	if err == nil {
 		o.written.Add(blocks)
@@ -444,6 +444,20 @@ func (o *owners) applySnapshot(ctx context.Context, c *Client, f *os.File) (err 
 // Its pages must be those its page index named, in that order, and its
 // checksum must match.
 func (o *owners) applyLater(ctx context.Context, c *Client, f *os.File, i int) (err error) {
+	info := o.plan[i]
+	frc, err := c.OpenLTXFile(ctx, info.Level, info.MinTXID, info.MaxTXID, 0, 0)
+	if err != nil {
+		return err
+	}
+	blocks, err := o.applyBlocks(ctx, frc, f, i)
+	frc.Close()
+	if err == nil {
+		o.written.Add(blocks)
+		return nil
+	}
+	if !errors.Is(err, errFrameFormat) {
+		return err
+	}
 	dec, rc, err := o.open(ctx, c, i)
 	if err != nil {
 		return err

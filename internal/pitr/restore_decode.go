@@ -25,7 +25,8 @@ var errFrameFormat = errors.New("ltx pages in lz4 frames")
 // compressed block is decoded where it lies in it, not copied out.
 const decodeBuffer = 1 << 20
 
-// applySnapshotBlocks is applySnapshot for the LTX block format, decoded
+// applyBlocks is applySnapshot, or applyLater for file i > 0 of the plan,
+// for the LTX block format, decoded
 // here rather than by ltx.Decoder, which allocates three buffers a page
 // and copies each compressed block out of its reader: at 1 GiB that was
 // a third of a restore's CPU (docs/benchmarks.md, issue 16). It checks
@@ -34,8 +35,11 @@ const decodeBuffer = 1 << 20
 // page index and the trailer) and the post-apply checksum of the pages.
 // It returns errFrameFormat, having written nothing, for the older
 // format.
-func (o *owners) applySnapshotBlocks(ctx context.Context, rc io.Reader, f *os.File) (n int64, err error) {
-	br := bufio.NewReaderSize(rc, decodeBuffer)
+func (o *owners) applyBlocks(ctx context.Context, rc io.Reader, f *os.File, i int) (n int64, err error) {
+	// A small file takes a buffer of its size: a plan may hold hundreds
+	// of level-0 files of a few KiB.
+	bufSize := int(min(int64(decodeBuffer), o.plan[i].Size+16))
+	br := bufio.NewReaderSize(rc, bufSize)
 	file := crc64.New(crc64.MakeTable(crc64.ISO))
 	b, err := br.Peek(ltx.HeaderSize)
 	if err != nil {
@@ -48,13 +52,13 @@ func (o *owners) applySnapshotBlocks(ctx context.Context, rc io.Reader, f *os.Fi
 	if err := hdr.Validate(); err != nil {
 		return 0, err
 	}
-	info := o.plan[0]
+	info := o.plan[i]
 	switch {
 	case hdr.MinTXID != info.MinTXID || hdr.MaxTXID != info.MaxTXID:
 		return 0, fmt.Errorf("its header says %s-%s", hdr.MinTXID, hdr.MaxTXID)
 	case hdr.PageSize != o.pageSize:
 		return 0, fmt.Errorf("pages of %d bytes in a database of %d-byte pages", hdr.PageSize, o.pageSize)
-	case !hdr.IsSnapshot():
+	case i == 0 && !hdr.IsSnapshot():
 		return 0, errors.New("the plan's first file is not a snapshot")
 	}
 	file.Write(b)
@@ -71,12 +75,20 @@ func (o *owners) applySnapshotBlocks(ctx context.Context, rc io.Reader, f *os.Fi
 	var pgnoBuf [4]byte
 	sum := ltx.ChecksumFlag
 	lock := hdr.LockPgno()
+	pgnos := o.pages[i]
 	want := uint32(1)
-	for ; ; want++ {
-		if want == lock {
-			want++
+	k := 0
+	for ; ; k++ {
+		if i == 0 {
+			if want == lock {
+				want++
+			}
+		} else if k < len(pgnos) {
+			want = pgnos[k]
+		} else {
+			want = 0 // the end of the pages
 		}
-		if want%1024 == 0 && ctx.Err() != nil {
+		if k%1024 == 1023 && ctx.Err() != nil {
 			return 0, ctx.Err()
 		}
 		b, err := br.Peek(ltx.PageHeaderSize + 4)
@@ -86,12 +98,15 @@ func (o *owners) applySnapshotBlocks(ctx context.Context, rc io.Reader, f *os.Fi
 		var ph ltx.PageHeader
 		ph.UnmarshalBinary(b)
 		if ph.IsZero() {
+			if i > 0 && k != len(pgnos) {
+				return 0, fmt.Errorf("%d pages where its index names %d", k, len(pgnos))
+			}
 			file.Write(b[:ltx.PageHeaderSize])
 			br.Discard(ltx.PageHeaderSize)
 			break
 		}
 		if ph.Flags&ltx.PageHeaderFlagSize == 0 {
-			if want == 1 {
+			if k == 0 {
 				return 0, errFrameFormat
 			}
 			return 0, fmt.Errorf("page %d: not in the block format of the pages before it", want)
@@ -100,6 +115,9 @@ func (o *owners) applySnapshotBlocks(ctx context.Context, rc io.Reader, f *os.Fi
 			return 0, fmt.Errorf("page %d: %w", want, err)
 		}
 		if ph.Pgno != want {
+			if i > 0 {
+				return 0, fmt.Errorf("page %d where its index names another", ph.Pgno)
+			}
 			return 0, fmt.Errorf("page %d where page %d belongs", ph.Pgno, want)
 		}
 		if len(b) < ltx.PageHeaderSize+4 {
@@ -108,14 +126,14 @@ func (o *owners) applySnapshotBlocks(ctx context.Context, rc io.Reader, f *os.Fi
 		size := int(binary.BigEndian.Uint32(b[ltx.PageHeaderSize:]))
 		file.Write(b)
 		br.Discard(len(b))
-		if size > decodeBuffer {
+		if size > bufSize {
 			return 0, fmt.Errorf("page %d: a block of %d bytes", want, size)
 		}
 		block, err := br.Peek(size)
 		if len(block) < size {
 			return 0, fmt.Errorf("page %d: %w", want, errShort(err))
 		}
-		mine := want <= o.commit && o.owner[want] == 0
+		mine := want <= o.commit && o.owner[want] == int32(i)
 		slot := scratch
 		if mine {
 			slot = w.next(want)
@@ -125,16 +143,21 @@ func (o *owners) applySnapshotBlocks(ctx context.Context, rc io.Reader, f *os.Fi
 		}
 		br.Discard(size)
 		file.Write(slot)
-		if want == 1 && !bytes.HasPrefix(slot, []byte("SQLite format 3\x00")) {
-			return 0, errors.New("not a SQLite database")
+		if i == 0 {
+			if want == 1 && !bytes.HasPrefix(slot, []byte("SQLite format 3\x00")) {
+				return 0, errors.New("not a SQLite database")
+			}
+			binary.BigEndian.PutUint32(pgnoBuf[:], want)
+			sum ^= pageChecksum(page, pgnoBuf[:], slot)
 		}
-		binary.BigEndian.PutUint32(pgnoBuf[:], want)
-		sum ^= pageChecksum(page, pgnoBuf[:], slot)
 		if mine {
 			n++
 		}
+		if i == 0 {
+			want++
+		}
 	}
-	if want <= hdr.Commit {
+	if i == 0 && want <= hdr.Commit {
 		return 0, fmt.Errorf("it ends at page %d of %d", want-1, hdr.Commit)
 	}
 	// The page index, then the trailer, whose last 8 bytes are the
@@ -154,7 +177,9 @@ func (o *owners) applySnapshotBlocks(ctx context.Context, rc io.Reader, f *os.Fi
 	if got := ltx.ChecksumFlag | ltx.Checksum(file.Sum64()); got != tr.FileChecksum {
 		return 0, ltx.ErrChecksumMismatch
 	}
-	if !hdr.NoChecksum() && tr.PostApplyChecksum != sum {
+	// As ltx.Decoder, the pages' checksum only of a snapshot, which
+	// holds them all.
+	if i == 0 && !hdr.NoChecksum() && tr.PostApplyChecksum != sum {
 		return 0, fmt.Errorf("post-apply checksum in trailer (%s) does not match its pages' (%s)", tr.PostApplyChecksum, sum)
 	}
 	return n, nil
