@@ -235,7 +235,7 @@ func notExist(err error) error {
 // The whole file is held in memory: Blobs.Put takes bytes (a snapshot file
 // is about the size of the database, compressed).
 func (c *Client) WriteLTXFile(ctx context.Context, level int, minTXID, maxTXID ltx.TXID, r io.Reader) (*ltx.FileInfo, error) {
-	data, err := readLTX(r)
+	data, err := io.ReadAll(r)
 	if err != nil {
 		return nil, err
 	}
@@ -264,24 +264,6 @@ func (c *Client) WriteLTXFile(ctx context.Context, level int, minTXID, maxTXID l
 		}
 	}
 	return info, nil
-}
-
-// readLTX reads a whole LTX file to store. A file on disk (Litestream
-// uploads its level-0 files from its local directory) is read into a
-// buffer of its size at once: io.ReadAll's doubling, each step zeroed and
-// copied, cost the whole-database file Litestream uploads after a swap
-// more CPU than a restore's own decode (docs/benchmarks.md, issue 16).
-func readLTX(r io.Reader) ([]byte, error) {
-	var buf bytes.Buffer
-	if f, ok := r.(*os.File); ok {
-		if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() {
-			buf.Grow(int(fi.Size()) + bytes.MinRead)
-		}
-	}
-	if _, err := buf.ReadFrom(r); err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), nil
 }
 
 // DeleteLTXFiles deletes files, every copy of each range.
