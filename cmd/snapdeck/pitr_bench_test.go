@@ -36,7 +36,11 @@ import (
 // what it read from the WAL).
 //
 //	SNAPDECK_BENCH_SIZE=1GiB SNAPDECK_BENCH_HISTORY=1h SNAPDECK_BENCH_DIR=/var/tmp \
-//	    go test ./cmd/snapdeck -run '^$' -bench ConsolePointInTime -benchtime 1x -timeout 3h
+//	    go test ./cmd/snapdeck -run '^$' -bench ConsolePointInTime -benchtime 1x -timeout 100m -v
+//
+// (-v shows every line of the log: without it the testing package cuts a
+// benchmark's log short.) SNAPDECK_BENCH_PROFILE=<dir> writes a CPU
+// profile of each restore.
 //
 // SNAPDECK_BENCH_SIZE defaults to 64MiB and SNAPDECK_BENCH_HISTORY to 2m,
 // so that a plain -bench run is short.
