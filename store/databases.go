@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/snapdeck/snapdeck/internal/snapdeck"
 )
@@ -112,6 +113,12 @@ type DatabaseUpdate struct {
 	SizeBytes *int64
 	// Placement replaces the recorded placement.
 	Placement *snapdeck.Placement
+	// From, when set, are the statuses the database may be in: in any
+	// other the update is refused as Busy and changes nothing, as
+	// TransitionDatabase refuses, so that an update checked against a
+	// status read earlier cannot land after an operation claimed the
+	// database.
+	From []snapdeck.Status
 }
 
 // UpdateDatabase changes some fields of a database and returns it.
@@ -127,6 +134,10 @@ func (db *DB) UpdateDatabase(ctx context.Context, id string, u DatabaseUpdate) (
 	}
 	if err != nil {
 		return d, err
+	}
+	if u.From != nil && !slices.Contains(u.From, d.Status) {
+		return d, &snapdeck.Error{Code: snapdeck.Busy, Reason: "ongoing-database-operation",
+			Message: fmt.Sprintf("The database is currently undergoing an operation: %s", d.Status)}
 	}
 	if u.Name != nil {
 		d.Name = *u.Name

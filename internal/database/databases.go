@@ -308,20 +308,34 @@ func (ds *Databases) update(ctx context.Context, id string, ch Changes) (snapdec
 		return d, "", &snapdeck.Error{Code: snapdeck.Busy, Reason: "ongoing-database-operation",
 			Message: fmt.Sprintf("The database is currently undergoing an operation: %s", d.Status)}
 	}
+	fault("update:checked")
 	if np != p {
 		u.Placement = &np
 		changed = append(changed, "memory/storage recorded")
 	}
-	if u != (store.DatabaseUpdate{}) {
-		nd, err := ds.db.UpdateDatabase(ctx, d.ID, u)
-		if err != nil {
-			return d, "", err
-		}
-		nd.SizeBytes = d.SizeBytes
-		d = nd
-		if u.Plan != nil && d.Status == snapdeck.StatusRunning {
-			ds.startPITR(ctx, d) // the new plan's window, or none
-		}
+	if u.Name == nil && u.Plan == nil && u.Placement == nil {
+		return d, strings.Join(changed, "; "), nil
+	}
+	if u.Plan != nil {
+		// A new plan starts or stops the replication, which a restore,
+		// overwrite or load stops and starts again around its swap, under
+		// this lock: the two must not interleave.
+		l := ds.snaps.lock(d.ID)
+		l.Lock()
+		defer l.Unlock()
+	}
+	// The update lands only if no operation claimed the database since
+	// the check above (a restore's TransitionDatabase); it is then
+	// refused as Busy, as it would have been a moment earlier.
+	u.From = []snapdeck.Status{d.Status}
+	nd, err := ds.db.UpdateDatabase(ctx, d.ID, u)
+	if err != nil {
+		return d, "", err
+	}
+	nd.SizeBytes = d.SizeBytes
+	d = nd
+	if u.Plan != nil && d.Status == snapdeck.StatusRunning {
+		ds.startPITR(ctx, d) // the new plan's window, or none
 	}
 	return d, strings.Join(changed, "; "), nil
 }

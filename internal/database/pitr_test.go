@@ -403,3 +403,79 @@ func (e *env) createAtTime(ctx context.Context, actor, dbID string, at time.Time
 	out, err := e.dbs.Create(ctx, actor, database.CreateRequest{Name: name, Plan: plan, FromDatabase: dbID, At: at})
 	return out.Database, out.Job, err
 }
+
+// TestPlanChangeDuringRestoreToTime races a plan change with a restore to
+// a time, in two goroutines: the change has checked that the database is
+// running when the restore claims it and prepares its file. The change
+// must then be refused as Busy and change nothing, so that the restore's
+// swap, which stops and starts the replication, is not interleaved with
+// the change's own start or stop of it: afterwards the database is on its
+// plan, replicated as the plan says, and holds the restored rows.
+func TestPlanChangeDuringRestoreToTime(t *testing.T) {
+	ctx := context.Background()
+	e := mustPITREnv(t)
+	d := e.ledger(t)
+	at := e.batch(t, d.ID, 2000)
+	e.batch(t, d.ID, 1000)
+
+	checked, release := make(chan struct{}), make(chan struct{})
+	prepared, swap := make(chan struct{}), make(chan struct{})
+	database.SetFaultHook(func(p string) {
+		switch p {
+		case "update:checked":
+			close(checked)
+			<-release
+		case "restore-to-time:materialized":
+			close(prepared)
+			<-swap
+		}
+	})
+	defer database.SetFaultHook(nil)
+
+	updated := make(chan error, 1)
+	go func() {
+		_, err := e.dbs.Update(ctx, "system", d.ID, database.Changes{Plan: ptr(snapdeck.PlanFree)})
+		updated <- err
+	}()
+	<-checked
+	_, j, err := e.snapshots.RestoreToTime(ctx, "ann@x", d.ID, at)
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-prepared
+	close(release)
+	var uerr error
+	returned := false
+	select {
+	case uerr = <-updated:
+		returned = true
+	case <-time.After(5 * time.Second):
+		// The change waits for the swap (it may, if it then applies to
+		// the restored database as it is).
+	}
+	close(swap)
+	if j = e.waitJob(t, j.ID); j.Status != snapdeck.JobSucceeded {
+		t.Fatalf("restore: %s %s", j.Status, j.Error)
+	}
+	if !returned {
+		uerr = <-updated
+	}
+	got, err := e.dbs.Find(ctx, d.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	replicated := e.reps.Running(d.ID)
+	switch {
+	case snapdeck.ErrorCode(uerr) == snapdeck.Busy:
+		if got.Plan != snapdeck.PlanEnterprise || !replicated {
+			t.Errorf("plan change refused: plan %s, replicated %v; want enterprise, replicated", got.Plan, replicated)
+		}
+	case uerr == nil:
+		t.Errorf("plan change went through while the restore held the database (plan %s, replicated %v)", got.Plan, replicated)
+	default:
+		t.Fatalf("plan change: %v", uerr)
+	}
+	if got := e.rows(t, d.ID); got != "2000 ok" {
+		t.Errorf("restored: got %s, want 2000 ok", got)
+	}
+}

@@ -8,11 +8,13 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"sync"
+	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/benbjohnson/litestream"
 	"github.com/superfly/ltx"
+	"golang.org/x/sync/errgroup"
 )
 
 // restoreFile writes the database whose files c keeps, as of the last
@@ -24,12 +26,18 @@ import (
 // files), lz4-compresses the merged page into a pipe and decodes it again
 // on the other side, then runs PRAGMA quick_check: at 256 MiB and ~650
 // files that was 9-19× a cp+sync of the file (docs/benchmarks.md). This
-// applies the plan as SQLite applies a WAL: the snapshot decoded straight
-// into the file in pieces of writePiece, then each later file's pages
-// written over it in order, the last write of a page winning, and the
-// file cut to the last file's size. What proves the result whole is
-// checked as it is written, in place of quick_check (checkPlan, and
-// applySnapshot's page count): see RestoreTo.
+// writes every page of the result once, from the last file of the plan
+// that holds it (owners): the later files' page indexes say which before
+// any page is decoded, so the snapshot and the later files are decoded at
+// the same time, each streamed in pieces of writePiece and writing only
+// its own pages, and the file is cut to the last file's size. Applying
+// the later files over the snapshot in order, as before, wrote a database
+// filled after its creation twice (its pages are in the compacted later
+// files, and the snapshot may already hold them) and held each later file
+// whole in memory. What proves the result whole is checked as it is
+// written, in place of quick_check (checkPlan; each file's checksums and
+// page numbers against its index; every page written once): see
+// RestoreTo.
 func restoreFile(ctx context.Context, c *Client, ts time.Time, out string, logger *slog.Logger) error {
 	// As Litestream's restore does: a file of the plan removed before it
 	// was read (compaction and retention run meanwhile) means a new plan.
@@ -52,6 +60,11 @@ func restoreOnce(ctx context.Context, c *Client, ts time.Time, out string, logge
 		return err
 	}
 	plan = plan[lastSnapshot(plan):]
+	start := time.Now()
+	own, err := planOwners(ctx, c, plan)
+	if err != nil {
+		return err
+	}
 	f, err := os.OpenFile(out, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
 		return err
@@ -64,38 +77,19 @@ func restoreOnce(ctx context.Context, c *Client, ts time.Time, out string, logge
 			os.Remove(out)
 		}
 	}()
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	start := time.Now()
-	fetched := prefetch(ctx, c, plan[1:])
-	w, commit, err := applySnapshot(ctx, c, plan[0], f)
-	if err != nil {
+	planned := time.Now()
+	if err := own.apply(ctx, c, f); err != nil {
 		return err
 	}
-	defer w.close()
-	snapshotDone := time.Now()
-	for i := range plan[1:] {
-		file, err := fetched.take(ctx, i)
-		if err != nil {
-			return err
-		}
-		if err := file.apply(w); err != nil {
-			return err
-		}
-		commit = file.commit
-	}
-	if err := w.close(); err != nil {
-		return err
-	}
-	if err := f.Truncate(int64(commit) * int64(w.pageSize)); err != nil {
+	if err := f.Truncate(int64(own.commit) * int64(own.pageSize)); err != nil {
 		return err
 	}
 	applied := time.Now()
 	if err := f.Sync(); err != nil {
 		return err
 	}
-	logger.Debug("restored to a time", "files", len(plan), "snapshot", snapshotDone.Sub(start),
-		"later_files", applied.Sub(snapshotDone), "fsync", time.Since(applied))
+	logger.Debug("restored to a time", "files", len(plan), "pages", own.commit, "indexes", planned.Sub(start),
+		"files_applied", applied.Sub(planned), "fsync", time.Since(applied))
 	return nil
 }
 
@@ -226,205 +220,289 @@ func (w *pageWriter) close() error {
 	return w.err
 }
 
-// applySnapshot writes the snapshot file info into f, page after page in
-// large writes, and returns the writer (to write later files with, then
-// close) and the snapshot's size in pages. Every page
-// from 1 to the size must be there, once, in order (the lock page
-// excepted, which SQLite never writes), and the file's checksum must
-// match: then f holds exactly the snapshot.
-func applySnapshot(ctx context.Context, c *Client, info *ltx.FileInfo, f *os.File) (w *pageWriter, commit uint32, err error) {
-	rc, err := c.OpenLTXFile(ctx, info.Level, info.MinTXID, info.MaxTXID, 0, 0)
-	if err != nil {
-		return nil, 0, err
-	}
-	defer rc.Close()
-	dec := ltx.NewDecoder(rc)
-	if err := dec.DecodeHeader(); err != nil {
-		return nil, 0, fmt.Errorf("snapshot %s-%s: %w", info.MinTXID, info.MaxTXID, err)
-	}
-	hdr := dec.Header()
-	if !hdr.IsSnapshot() {
-		return nil, 0, fmt.Errorf("snapshot %s-%s is not a snapshot", info.MinTXID, info.MaxTXID)
-	}
-	pw := newPageWriter(f, hdr.PageSize)
-	defer func() {
-		if err != nil {
-			pw.close()
-		}
-	}()
-	lock := hdr.LockPgno()
-	var ph ltx.PageHeader
-	want := uint32(1)
-	for {
-		if want == lock {
-			want++
-		}
-		// Decoded where it is written: the page's number is known
-		// before it is read.
-		slot := pw.next(want)
-		if err := dec.DecodePage(&ph, slot); err == io.EOF {
-			pw.unreserve()
-			break
-		} else if err != nil {
-			return nil, 0, fmt.Errorf("snapshot %s-%s, page %d: %w", info.MinTXID, info.MaxTXID, want, err)
-		}
-		if ph.Pgno != want {
-			return nil, 0, fmt.Errorf("snapshot %s-%s: page %d where page %d belongs", info.MinTXID, info.MaxTXID, ph.Pgno, want)
-		}
-		if want == 1 && !bytes.HasPrefix(slot, []byte("SQLite format 3\x00")) {
-			return nil, 0, fmt.Errorf("snapshot %s-%s is not a SQLite database", info.MinTXID, info.MaxTXID)
-		}
-		want++
-	}
-	if want <= hdr.Commit {
-		return nil, 0, fmt.Errorf("snapshot %s-%s ends at page %d of %d", info.MinTXID, info.MaxTXID, want-1, hdr.Commit)
-	}
-	if err := dec.Close(); err != nil {
-		return nil, 0, fmt.Errorf("snapshot %s-%s: %w", info.MinTXID, info.MaxTXID, err)
-	}
-	return pw, hdr.Commit, nil
-}
-
-// decodedFile is one later file of a plan, read and decoded whole: its
-// pages in its order, and the database's size after it.
-type decodedFile struct {
+// owners is how a plan is applied: every page of the restored database
+// comes from the last file of the plan that holds it, and is written once.
+// The later files' page indexes (read from their ends, a few KiB each)
+// tell which file that is before any page is decoded, so that all the
+// files can be decoded at once, each writing its own pages: the snapshot
+// the pages no later file holds, each later file the pages no file after
+// it holds.
+type owners struct {
+	plan     []*ltx.FileInfo
 	pageSize uint32
-	pgnos    []uint32
-	pages    []byte
-	commit   uint32
+	// commit is the database's size in pages after the last file.
+	commit uint32
+	// owner is, by page number up to commit, the index in plan of the
+	// file whose copy of the page is written; 0 is the snapshot.
+	owner []int32
+	// pages is, by index in plan, the page numbers of each later file
+	// as its page index gives them, in order.
+	pages [][]uint32
+	// written counts the pages written, which must come to every page
+	// up to commit (the lock page excepted).
+	written atomic.Int64
 }
 
-// decodeFile reads and decodes one later file of a plan. Its checksum
-// must match, and its header must be the one its key names.
-func decodeFile(ctx context.Context, c *Client, info *ltx.FileInfo) (*decodedFile, error) {
-	rc, err := c.OpenLTXFile(ctx, info.Level, info.MinTXID, info.MaxTXID, 0, 0)
+// planOwners reads the headers of the plan's first and last files and the
+// page indexes of its later files, and assigns each page its file.
+func planOwners(ctx context.Context, c *Client, plan []*ltx.FileInfo) (*owners, error) {
+	first, err := litestream.FetchLTXHeader(ctx, c, plan[0])
 	if err != nil {
 		return nil, err
 	}
-	data, err := io.ReadAll(rc)
-	rc.Close()
-	if err != nil {
-		return nil, err
-	}
-	dec := ltx.NewDecoder(bytes.NewReader(data))
-	if err := dec.DecodeHeader(); err != nil {
-		return nil, err
-	}
-	hdr := dec.Header()
-	if hdr.MinTXID != info.MinTXID || hdr.MaxTXID != info.MaxTXID {
-		return nil, fmt.Errorf("its header says %s-%s", hdr.MinTXID, hdr.MaxTXID)
-	}
-	pageSize := hdr.PageSize
-	out := &decodedFile{commit: hdr.Commit, pageSize: pageSize}
-	var ph ltx.PageHeader
-	for {
-		out.pages = append(out.pages, make([]byte, pageSize)...)
-		if err := dec.DecodePage(&ph, out.pages[len(out.pages)-int(pageSize):]); err == io.EOF {
-			out.pages = out.pages[:len(out.pages)-int(pageSize)]
-			break
-		} else if err != nil {
+	last := first
+	if len(plan) > 1 {
+		if last, err = litestream.FetchLTXHeader(ctx, c, plan[len(plan)-1]); err != nil {
 			return nil, err
 		}
-		out.pgnos = append(out.pgnos, ph.Pgno)
 	}
-	if err := dec.Close(); err != nil {
+	if last.PageSize != first.PageSize || first.PageSize == 0 {
+		return nil, fmt.Errorf("restore plan: pages of %d bytes after a snapshot of %d-byte pages", last.PageSize, first.PageSize)
+	}
+	o := &owners{plan: plan, pageSize: first.PageSize, commit: last.Commit,
+		owner: make([]int32, last.Commit+1), pages: make([][]uint32, len(plan))}
+	// The indexes are small reads; against object storage each is a
+	// round trip, so a few go at once.
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(4)
+	for i := 1; i < len(plan); i++ {
+		g.Go(func() error {
+			idx, err := litestream.FetchPageIndex(gctx, c, plan[i])
+			if err != nil {
+				return fmt.Errorf("ltx file %s-%s of level %d: page index: %w", plan[i].MinTXID, plan[i].MaxTXID, plan[i].Level, err)
+			}
+			pgnos := make([]uint32, 0, len(idx))
+			for pgno := range idx {
+				pgnos = append(pgnos, pgno)
+			}
+			slices.Sort(pgnos)
+			o.pages[i] = pgnos
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
 		return nil, err
 	}
-	return out, nil
+	for i := 1; i < len(plan); i++ {
+		for _, pgno := range o.pages[i] {
+			if pgno <= o.commit {
+				o.owner[pgno] = int32(i)
+			}
+		}
+	}
+	return o, nil
 }
 
-// apply writes the file's pages over the database being restored.
-func (d *decodedFile) apply(w *pageWriter) error {
-	if int(d.pageSize) != w.pageSize {
-		return fmt.Errorf("ltx file of %d-byte pages after a snapshot of %d-byte pages", d.pageSize, w.pageSize)
+// decodeWorkers is how many files are decoded at once: the machine's two
+// cores (lz4 and CRC-64 are CPU; the writes go on beside them).
+const decodeWorkers = 2
+
+// apply decodes every file of the plan into f, each writing the pages it
+// owns, and checks that every page of the database was written once.
+func (o *owners) apply(ctx context.Context, c *Client, f *os.File) error {
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(decodeWorkers)
+	// The snapshot first: it is the largest, and it is what the others
+	// run beside.
+	for i := range o.plan {
+		g.Go(func() error {
+			var err error
+			if i == 0 {
+				err = o.applySnapshot(gctx, c, f)
+			} else {
+				err = o.applyLater(gctx, c, f, i)
+			}
+			if err != nil {
+				info := o.plan[i]
+				return fmt.Errorf("ltx file %s-%s of level %d: %w", info.MinTXID, info.MaxTXID, info.Level, err)
+			}
+			return nil
+		})
 	}
-	for i, pgno := range d.pgnos {
-		copy(w.next(pgno), d.pages[i*w.pageSize:(i+1)*w.pageSize])
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	want := int64(o.commit)
+	if lock := ltx.LockPgno(o.pageSize); lock <= o.commit {
+		want--
+	}
+	if got := o.written.Load(); got != want {
+		return fmt.Errorf("restore plan: %d pages written of the database's %d", got, want)
 	}
 	return nil
 }
 
-// fetchResult is one later file of a plan, decoded.
-type fetchResult struct {
-	file *decodedFile
-	err  error
-}
-
-// fetchBudget is how many bytes of files (as stored, compressed) may be
-// read and decoded ahead of the one being applied. The later files are
-// decoded while the snapshot is (two cores: the decode is lz4 and CRC-64,
-// CPU), and against object storage each read is a round trip; the budget
-// bounds the memory this holds (about four times as much, decoded).
-const fetchBudget = 64 << 20
-
-// prefetcher reads and decodes the later files of a plan in the
-// background, in order, within fetchBudget of the one taken.
-type prefetcher struct {
-	plan  []*ltx.FileInfo
-	files []chan fetchResult
-
-	mu     sync.Mutex
-	cond   *sync.Cond
-	ahead  int64
-	closed bool
-}
-
-// prefetch starts reading the files of plan until ctx ends.
-func prefetch(ctx context.Context, c *Client, plan []*ltx.FileInfo) *prefetcher {
-	p := &prefetcher{plan: plan, files: make([]chan fetchResult, len(plan))}
-	p.cond = sync.NewCond(&p.mu)
-	for i := range p.files {
-		p.files[i] = make(chan fetchResult, 1)
+// open opens file i of the plan and decodes its header, which must be the
+// one the plan names, with the plan's page size.
+func (o *owners) open(ctx context.Context, c *Client, i int) (*ltx.Decoder, io.Closer, error) {
+	info := o.plan[i]
+	rc, err := c.OpenLTXFile(ctx, info.Level, info.MinTXID, info.MaxTXID, 0, 0)
+	if err != nil {
+		return nil, nil, err
 	}
-	context.AfterFunc(ctx, func() {
-		p.mu.Lock()
-		p.closed = true
-		p.cond.Broadcast()
-		p.mu.Unlock()
-	})
-	next := 0
-	worker := func() {
-		for {
-			p.mu.Lock()
-			// The first file past the one taken always goes, whatever
-			// its size.
-			for !p.closed && next < len(plan) && p.ahead > 0 && p.ahead+plan[next].Size > fetchBudget {
-				p.cond.Wait()
+	dec := ltx.NewDecoder(rc)
+	if err := dec.DecodeHeader(); err != nil {
+		rc.Close()
+		return nil, nil, err
+	}
+	hdr := dec.Header()
+	switch {
+	case hdr.MinTXID != info.MinTXID || hdr.MaxTXID != info.MaxTXID:
+		err = fmt.Errorf("its header says %s-%s", hdr.MinTXID, hdr.MaxTXID)
+	case hdr.PageSize != o.pageSize:
+		err = fmt.Errorf("pages of %d bytes in a database of %d-byte pages", hdr.PageSize, o.pageSize)
+	case i == 0 && !hdr.IsSnapshot():
+		err = errors.New("the plan's first file is not a snapshot")
+	}
+	if err != nil {
+		rc.Close()
+		return nil, nil, err
+	}
+	return dec, rc, nil
+}
+
+// applySnapshot decodes the snapshot and writes the pages no later file
+// holds, in large writes. Every page from 1 to its size must be there,
+// once, in order (the lock page excepted, which SQLite never writes), and
+// the file's checksums must match (the decoder's Close): then what was
+// written is exactly the snapshot's.
+func (o *owners) applySnapshot(ctx context.Context, c *Client, f *os.File) (err error) {
+	info := o.plan[0]
+	frc, err := c.OpenLTXFile(ctx, info.Level, info.MinTXID, info.MaxTXID, 0, 0)
+	if err != nil {
+		return err
+	}
+	blocks, err := o.applyBlocks(ctx, frc, f, 0)
+	frc.Close()
+	if err == nil {
+		o.written.Add(blocks)
+		return nil
+	}
+	if !errors.Is(err, errFrameFormat) {
+		return err
+	}
+	dec, rc, err := o.open(ctx, c, 0)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	hdr := dec.Header()
+	w := newPageWriter(f, o.pageSize)
+	defer func() {
+		if cerr := w.close(); err == nil {
+			err = cerr
+		}
+	}()
+	lock := hdr.LockPgno()
+	scratch := make([]byte, o.pageSize)
+	var ph ltx.PageHeader
+	var n int64
+	want := uint32(1)
+	for ; ; want++ {
+		if want == lock {
+			want++
+		}
+		if want%1024 == 0 && ctx.Err() != nil {
+			return ctx.Err()
+		}
+		// Decoded where it is written, when it is: the page's number is
+		// known before it is read.
+		mine := want <= o.commit && o.owner[want] == 0
+		slot := scratch
+		if mine {
+			slot = w.next(want)
+		}
+		if err := dec.DecodePage(&ph, slot); err == io.EOF {
+			if mine {
+				w.unreserve()
 			}
-			if p.closed || next >= len(plan) {
-				p.mu.Unlock()
-				return
-			}
-			k := next
-			next++
-			p.ahead += plan[k].Size
-			p.mu.Unlock()
-			info := plan[k]
-			file, err := decodeFile(ctx, c, info)
-			if err != nil {
-				err = fmt.Errorf("ltx file %s-%s of level %d: %w", info.MinTXID, info.MaxTXID, info.Level, err)
-			}
-			p.files[k] <- fetchResult{file, err}
+			break
+		} else if err != nil {
+			return fmt.Errorf("page %d: %w", want, err)
+		}
+		if ph.Pgno != want {
+			return fmt.Errorf("page %d where page %d belongs", ph.Pgno, want)
+		}
+		if want == 1 && !bytes.HasPrefix(slot, []byte("SQLite format 3\x00")) {
+			return errors.New("not a SQLite database")
+		}
+		if mine {
+			n++
 		}
 	}
-	// Two: the machine's cores, one of them decoding the snapshot.
-	for range 2 {
-		go worker()
+	if want <= hdr.Commit {
+		return fmt.Errorf("it ends at page %d of %d", want-1, hdr.Commit)
 	}
-	return p
+	if err := dec.Close(); err != nil {
+		return err
+	}
+	o.written.Add(n)
+	return nil
 }
 
-// take waits for the i-th file, taken in order, and frees its share of
-// the budget.
-func (p *prefetcher) take(ctx context.Context, i int) (*decodedFile, error) {
-	select {
-	case res := <-p.files[i]:
-		p.mu.Lock()
-		p.ahead -= p.plan[i].Size
-		p.cond.Broadcast()
-		p.mu.Unlock()
-		return res.file, res.err
-	case <-ctx.Done():
-		return nil, ctx.Err()
+// applyLater decodes later file i of the plan and writes the pages it owns.
+// Its pages must be those its page index named, in that order, and its
+// checksum must match.
+func (o *owners) applyLater(ctx context.Context, c *Client, f *os.File, i int) (err error) {
+	info := o.plan[i]
+	frc, err := c.OpenLTXFile(ctx, info.Level, info.MinTXID, info.MaxTXID, 0, 0)
+	if err != nil {
+		return err
 	}
+	blocks, err := o.applyBlocks(ctx, frc, f, i)
+	frc.Close()
+	if err == nil {
+		o.written.Add(blocks)
+		return nil
+	}
+	if !errors.Is(err, errFrameFormat) {
+		return err
+	}
+	dec, rc, err := o.open(ctx, c, i)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	w := newPageWriter(f, o.pageSize)
+	defer func() {
+		if cerr := w.close(); err == nil {
+			err = cerr
+		}
+	}()
+	scratch := make([]byte, o.pageSize)
+	var ph ltx.PageHeader
+	var n int64
+	pgnos := o.pages[i]
+	for k := 0; ; k++ {
+		if k%1024 == 1023 && ctx.Err() != nil {
+			return ctx.Err()
+		}
+		mine := k < len(pgnos) && pgnos[k] <= o.commit && o.owner[pgnos[k]] == int32(i)
+		slot := scratch
+		if mine {
+			slot = w.next(pgnos[k])
+		}
+		if err := dec.DecodePage(&ph, slot); err == io.EOF {
+			if mine {
+				w.unreserve()
+			}
+			if k != len(pgnos) {
+				return fmt.Errorf("%d pages where its index names %d", k, len(pgnos))
+			}
+			break
+		} else if err != nil {
+			return err
+		}
+		if k >= len(pgnos) || ph.Pgno != pgnos[k] {
+			return fmt.Errorf("page %d where its index names another", ph.Pgno)
+		}
+		if mine {
+			n++
+		}
+	}
+	if err := dec.Close(); err != nil {
+		return err
+	}
+	o.written.Add(n)
+	return nil
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/benbjohnson/litestream"
+	"github.com/superfly/ltx"
 
 	"github.com/snapdeck/snapdeck/internal/checkpoint"
 	"github.com/snapdeck/snapdeck/internal/pitr"
@@ -120,7 +121,8 @@ func TestRestoreToMatchesLitestream(t *testing.T) {
 }
 
 // TestRestoreToRefusesADamagedFile flips one byte in the middle of each
-// later file in turn, and of the snapshot: each restore is refused, and
+// later file in turn, and of the snapshot, then one in each one's page
+// index: each restore is refused, and
 // leaves no file behind.
 func TestRestoreToRefusesADamagedFile(t *testing.T) {
 	ctx := context.Background()
@@ -148,17 +150,21 @@ func TestRestoreToRefusesADamagedFile(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		damaged := bytes.Clone(data)
-		damaged[len(damaged)/2] ^= 0x40
-		os.WriteFile(f, damaged, 0o644)
-		err = r.reps.RestoreTo(ctx, testID, at, out)
-		os.WriteFile(f, data, 0o644)
-		if err == nil {
-			t.Errorf("%s damaged: restored", filepath.Base(f))
-		}
-		if _, serr := os.Stat(out); serr == nil {
-			t.Errorf("%s damaged: %s left behind", filepath.Base(f), out)
-			os.Remove(out)
+		// In the pages, and in the page index before the trailer, which
+		// tells the restore which file's copy of each page to write.
+		for _, at2 := range []int{len(data) / 2, len(data) - ltx.TrailerSize - 8 - 3} {
+			damaged := bytes.Clone(data)
+			damaged[at2] ^= 0x40
+			os.WriteFile(f, damaged, 0o644)
+			err = r.reps.RestoreTo(ctx, testID, at, out)
+			os.WriteFile(f, data, 0o644)
+			if err == nil {
+				t.Errorf("%s damaged at byte %d of %d: restored", filepath.Base(f), at2, len(data))
+			}
+			if _, serr := os.Stat(out); serr == nil {
+				t.Errorf("%s damaged: %s left behind", filepath.Base(f), out)
+				os.Remove(out)
+			}
 		}
 	}
 }
