@@ -25,6 +25,21 @@ import (
 	"github.com/snapdeck/snapdeck/internal/snapstore/s3blobs/s3test"
 )
 
+// benchSize is the size of the database a console benchmark fills:
+// SNAPDECK_BENCH_SIZE, 64MiB unless set, so that a plain -bench run is
+// short.
+func benchSize(b *testing.B) int64 {
+	s := os.Getenv("SNAPDECK_BENCH_SIZE")
+	if s == "" {
+		return 64 << 20
+	}
+	n, err := bytesize.Parse(s)
+	if err != nil {
+		b.Fatalf("SNAPDECK_BENCH_SIZE: %v", err)
+	}
+	return n
+}
+
 // BenchmarkConsole measures what a user waits for, through the real
 // program over HTTP (issue 14): a professional database filled through the
 // Query tab with `INSERT ... SELECT randomblob(4000)` in batches of 16,384
@@ -34,7 +49,7 @@ import (
 // `zstd -1 -T2` of it for the export, measured in the same run.
 //
 //	SNAPDECK_BENCH_SIZE=1GiB SNAPDECK_BENCH_DIR=/var/tmp go test ./cmd/snapdeck \
-//	    -run '^$' -bench BenchmarkConsole -benchtime 1x -timeout 60m
+//	    -run '^$' -bench '^BenchmarkConsole$' -benchtime 1x -timeout 60m
 //
 // SNAPDECK_BENCH_SIZE defaults to 64MiB so that a plain -bench run is short.
 //
@@ -45,14 +60,7 @@ import (
 // the export, measured in the same run. A last restore runs on a new node:
 // the console restarted with its snapshot cache removed.
 func BenchmarkConsole(b *testing.B) {
-	size := int64(64 << 20)
-	if s := os.Getenv("SNAPDECK_BENCH_SIZE"); s != "" {
-		n, err := bytesize.Parse(s)
-		if err != nil {
-			b.Fatalf("SNAPDECK_BENCH_SIZE: %v", err)
-		}
-		size = n
-	}
+	size := benchSize(b)
 	for range b.N {
 		consoleRun(b, size)
 	}

@@ -17,8 +17,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/snapdeck/snapdeck/internal/bytesize"
 )
 
 // BenchmarkConsolePointInTime measures issue 16's restore to a time on the
@@ -45,14 +43,7 @@ import (
 // SNAPDECK_BENCH_SIZE defaults to 64MiB and SNAPDECK_BENCH_HISTORY to 2m,
 // so that a plain -bench run is short.
 func BenchmarkConsolePointInTime(b *testing.B) {
-	size := int64(64 << 20)
-	if s := os.Getenv("SNAPDECK_BENCH_SIZE"); s != "" {
-		n, err := bytesize.Parse(s)
-		if err != nil {
-			b.Fatalf("SNAPDECK_BENCH_SIZE: %v", err)
-		}
-		size = n
-	}
+	size := benchSize(b)
 	history := 2 * time.Minute
 	if s := os.Getenv("SNAPDECK_BENCH_HISTORY"); s != "" {
 		d, err := time.ParseDuration(s)
