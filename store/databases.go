@@ -136,8 +136,7 @@ func (db *DB) UpdateDatabase(ctx context.Context, id string, u DatabaseUpdate) (
 		return d, err
 	}
 	if u.From != nil && !slices.Contains(u.From, d.Status) {
-		return d, &snapdeck.Error{Code: snapdeck.Busy, Reason: "ongoing-database-operation",
-			Message: fmt.Sprintf("The database is currently undergoing an operation: %s", d.Status)}
+		return d, errBusy(d.Status)
 	}
 	if u.Name != nil {
 		d.Name = *u.Name
@@ -167,6 +166,13 @@ func (db *DB) UpdateDatabase(ctx context.Context, id string, u DatabaseUpdate) (
 	return d, tx.Commit()
 }
 
+// errBusy refuses a change to a database that an operation has claimed:
+// one in status s, not among those the change may start from.
+func errBusy(s snapdeck.Status) error {
+	return &snapdeck.Error{Code: snapdeck.Busy, Reason: "ongoing-database-operation",
+		Message: fmt.Sprintf("The database is currently undergoing an operation: %s", s)}
+}
+
 // TransitionDatabase moves a database from one of the allowed statuses to
 // another in one step, so two operations cannot both claim it. A database in
 // any other status gets a Busy error naming what it is doing.
@@ -183,13 +189,8 @@ func (db *DB) TransitionDatabase(ctx context.Context, id string, from []snapdeck
 	if err != nil {
 		return d, err
 	}
-	allowed := false
-	for _, s := range from {
-		allowed = allowed || d.Status == s
-	}
-	if !allowed {
-		return d, &snapdeck.Error{Code: snapdeck.Busy, Reason: "ongoing-database-operation",
-			Message: fmt.Sprintf("The database is currently undergoing an operation: %s", d.Status)}
+	if !slices.Contains(from, d.Status) {
+		return d, errBusy(d.Status)
 	}
 	if _, err := tx.ExecContext(ctx, `UPDATE databases SET status = ? WHERE id = ?`, string(to), id); err != nil {
 		return d, err

@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"sync/atomic"
 	"testing"
+
+	"github.com/snapdeck/snapdeck/internal/snapstore"
 )
 
 // TestCaptureReusesUnchangedLeaves checks the captures that take the base's
@@ -29,7 +31,7 @@ func TestCaptureReusesUnchangedLeaves(t *testing.T) {
 	if second.Root == first.Root {
 		t.Fatal("the capture after a change has the base's root")
 	}
-	if leaves := (second.Pages + 31) / 32; hashed.Load() != leaves {
+	if leaves := (second.Pages + snapstore.LeafPages - 1) / snapstore.LeafPages; hashed.Load() != leaves {
 		t.Errorf("fingerprinted %d leaves, want every one of %d", hashed.Load(), leaves)
 	}
 	out := filepath.Join(t.TempDir(), "out.sqlite")
