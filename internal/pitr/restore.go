@@ -361,24 +361,34 @@ func (o *owners) open(ctx context.Context, c *Client, i int) (*ltx.Decoder, io.C
 	return dec, rc, nil
 }
 
+// applyFile writes the pages file i of the plan owns by its blocks
+// (applyBlocks). done is false, with nothing written, when its pages are
+// lz4 frames: the caller then decodes it page by page.
+func (o *owners) applyFile(ctx context.Context, c *Client, f *os.File, i int) (done bool, err error) {
+	info := o.plan[i]
+	rc, err := c.OpenLTXFile(ctx, info.Level, info.MinTXID, info.MaxTXID, 0, 0)
+	if err != nil {
+		return false, err
+	}
+	defer rc.Close()
+	blocks, err := o.applyBlocks(ctx, rc, f, i)
+	if errors.Is(err, errFrameFormat) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	o.written.Add(blocks)
+	return true, nil
+}
+
 // applySnapshot decodes the snapshot and writes the pages no later file
 // holds, in large writes. Every page from 1 to its size must be there,
 // once, in order (the lock page excepted, which SQLite never writes), and
 // the file's checksums must match (the decoder's Close): then what was
 // written is exactly the snapshot's.
 func (o *owners) applySnapshot(ctx context.Context, c *Client, f *os.File) (err error) {
-	info := o.plan[0]
-	frc, err := c.OpenLTXFile(ctx, info.Level, info.MinTXID, info.MaxTXID, 0, 0)
-	if err != nil {
-		return err
-	}
-	blocks, err := o.applyBlocks(ctx, frc, f, 0)
-	frc.Close()
-	if err == nil {
-		o.written.Add(blocks)
-		return nil
-	}
-	if !errors.Is(err, errFrameFormat) {
+	if done, err := o.applyFile(ctx, c, f, 0); done || err != nil {
 		return err
 	}
 	dec, rc, err := o.open(ctx, c, 0)
@@ -444,18 +454,7 @@ func (o *owners) applySnapshot(ctx context.Context, c *Client, f *os.File) (err 
 // Its pages must be those its page index named, in that order, and its
 // checksum must match.
 func (o *owners) applyLater(ctx context.Context, c *Client, f *os.File, i int) (err error) {
-	info := o.plan[i]
-	frc, err := c.OpenLTXFile(ctx, info.Level, info.MinTXID, info.MaxTXID, 0, 0)
-	if err != nil {
-		return err
-	}
-	blocks, err := o.applyBlocks(ctx, frc, f, i)
-	frc.Close()
-	if err == nil {
-		o.written.Add(blocks)
-		return nil
-	}
-	if !errors.Is(err, errFrameFormat) {
+	if done, err := o.applyFile(ctx, c, f, i); done || err != nil {
 		return err
 	}
 	dec, rc, err := o.open(ctx, c, i)
