@@ -301,6 +301,12 @@ func (r *Replicators) Start(ctx context.Context, id, path string, window time.Du
 // database not replicated does nothing.
 func (r *Replicators) Stop(ctx context.Context, id string) error {
 	defer r.lockID(id)()
+	return r.stopRunning(ctx, id)
+}
+
+// stopRunning stops database id's replicator, if one runs; the caller
+// holds lockID(id).
+func (r *Replicators) stopRunning(ctx context.Context, id string) error {
 	r.mu.Lock()
 	cur, ok := r.running[id]
 	r.mu.Unlock()
@@ -372,8 +378,10 @@ func (r *Replicators) Running(id string) bool {
 // Drop stops replicating database id and deletes its history: its LTX
 // files and Litestream's local state next to its file (path).
 func (r *Replicators) Drop(ctx context.Context, id, path string) error {
-	err := r.Stop(ctx, id)
+	// Stopped under the same lock as the deletion: a Start between the
+	// two would replicate over the files being deleted.
 	defer r.lockID(id)()
+	err := r.stopRunning(ctx, id)
 	meta := litestream.NewDB(path).MetaPath()
 	err = errors.Join(err, r.client(id).DeleteAll(ctx), os.RemoveAll(meta))
 	r.mu.Lock()
