@@ -27,7 +27,7 @@ func (ss *Snapshots) RestoreToTimeRead(ctx context.Context, actor, dbID string, 
 // field (errors.Join), and recorded once.
 func (ss *Snapshots) RestoreToTimeTyped(ctx context.Context, actor, dbID string, at time.Time, badTime error, typed string) (snapdeck.Database, snapdeck.Job, error) {
 	if typed != RestoreConfirm {
-		badTime = errors.Join(badTime, snapdeck.FieldError("confirm", "Type %s in capital letters, exactly, to continue. Nothing was changed.", RestoreConfirm))
+		badTime = errors.Join(badTime, errNotConfirmed())
 	}
 	return ss.RestoreToTimeRead(ctx, actor, dbID, at, badTime)
 }

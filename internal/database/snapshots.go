@@ -414,12 +414,18 @@ func (ss *Snapshots) Restore(ctx context.Context, dbID, sid, actor string) (snap
 // exactly, for the restore to proceed.
 const RestoreConfirm = "RESTORE"
 
+// errNotConfirmed refuses a restore whose confirmation is not exactly
+// RestoreConfirm, on the field "confirm".
+func errNotConfirmed() error {
+	return snapdeck.FieldError("confirm", "Type %s in capital letters, exactly, to continue. Nothing was changed.", RestoreConfirm)
+}
+
 // RestoreTyped is Restore behind the console's confirmation: it proceeds
 // only when typed is exactly RestoreConfirm. Anything else is refused
 // (Invalid, on the field "confirm") and recorded, and nothing changes.
 func (ss *Snapshots) RestoreTyped(ctx context.Context, dbID, sid, typed, actor string) (snapdeck.Database, snapdeck.Job, error) {
 	if typed != RestoreConfirm {
-		err := snapdeck.FieldError("confirm", "Type %s in capital letters, exactly, to continue. Nothing was changed.", RestoreConfirm)
+		err := errNotConfirmed()
 		ss.recordRefusal(ctx, actor, activity.Restore, dbID, sid, err)
 		return snapdeck.Database{}, snapdeck.Job{}, err
 	}

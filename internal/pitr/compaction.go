@@ -49,7 +49,6 @@ const snapshotCatchUp = time.Minute
 // at a time across all databases (Replicators.background), compactions
 // paced to Tuning.CompactionRate.
 func (r *Replicators) compact(ctx context.Context, cur *replicator, logger *slog.Logger) {
-	defer close(cur.compacted)
 	snapshots := cur.store.SnapshotLevel()
 	levels := append(compactionLevels[1:len(compactionLevels):len(compactionLevels)], snapshots)
 	now := time.Now()

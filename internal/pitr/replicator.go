@@ -123,24 +123,29 @@ type replicator struct {
 	// Litestream's Sync on a closed DB opens it again.
 	mu      sync.RWMutex
 	stopped bool
-	// kick asks reader, its goroutine, for a read of the WAL; done ends
-	// it, finished says it ended.
-	kick, done, finished chan struct{}
-	// stopCompacting ends compact, its compactions' goroutine, which
-	// closes compacted when it has.
-	stopCompacting context.CancelFunc
-	compacted      chan struct{}
+	// kick asks reader, its goroutine, for a read of the WAL.
+	kick chan struct{}
+	// cancel ends reader and compact, its compactions' goroutine; wg
+	// waits for both (halt).
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
 }
 
-// reader reads the WAL whenever kicked, until done: the commits of a
+// halt ends cur's goroutines and waits for them: a read of the WAL under
+// way finishes first, a compaction under way is cancelled.
+func (cur *replicator) halt() {
+	cur.cancel()
+	cur.wg.Wait()
+}
+
+// reader reads the WAL whenever kicked, until ctx ends: the commits of a
 // lease, told without waiting, coalesce into one read.
-func (cur *replicator) reader(logger *slog.Logger) {
-	defer close(cur.finished)
+func (cur *replicator) reader(ctx context.Context, logger *slog.Logger) {
 	prune := time.NewTicker(pruneInterval)
 	defer prune.Stop()
 	for {
 		select {
-		case <-cur.done:
+		case <-ctx.Done():
 			return
 		case <-prune.C:
 			cur.prune(logger)
@@ -270,12 +275,11 @@ func (r *Replicators) Start(ctx context.Context, id, path string, window time.Du
 		giveBack()
 		return fmt.Errorf("start point-in-time replication of database %s: %w", id, err)
 	}
-	compactCtx, stopCompacting := context.WithCancel(context.Background())
+	bg, cancel := context.WithCancel(context.Background())
 	cur = &replicator{store: store, db: db, window: window, giveBack: giveBack,
-		kick: make(chan struct{}, 1), done: make(chan struct{}), finished: make(chan struct{}),
-		stopCompacting: stopCompacting, compacted: make(chan struct{})}
-	go cur.reader(logger)
-	go r.compact(compactCtx, cur, logger)
+		kick: make(chan struct{}, 1), cancel: cancel}
+	cur.wg.Go(func() { cur.reader(bg, logger) })
+	cur.wg.Go(func() { r.compact(bg, cur, logger) })
 	r.mu.Lock()
 	closed = r.closed
 	if !closed {
@@ -284,10 +288,7 @@ func (r *Replicators) Start(ctx context.Context, id, path string, window time.Du
 	r.mu.Unlock()
 	if closed {
 		// Close came while it opened: it is not Close's to stop.
-		close(cur.done)
-		<-cur.finished
-		cur.stopCompacting()
-		<-cur.compacted
+		cur.halt()
 		store.Close(ctx)
 		giveBack()
 		return errClosed
@@ -301,6 +302,12 @@ func (r *Replicators) Start(ctx context.Context, id, path string, window time.Du
 // database not replicated does nothing.
 func (r *Replicators) Stop(ctx context.Context, id string) error {
 	defer r.lockID(id)()
+	return r.stopRunning(ctx, id)
+}
+
+// stopRunning stops database id's replicator, if one runs; the caller
+// holds lockID(id).
+func (r *Replicators) stopRunning(ctx context.Context, id string) error {
 	r.mu.Lock()
 	cur, ok := r.running[id]
 	r.mu.Unlock()
@@ -340,10 +347,7 @@ func (r *Replicators) stop(ctx context.Context, id string, cur *replicator) erro
 	if !mine {
 		return nil
 	}
-	close(cur.done)
-	<-cur.finished
-	cur.stopCompacting()
-	<-cur.compacted
+	cur.halt()
 	cur.mu.Lock()
 	cur.stopped = true
 	cur.mu.Unlock()
@@ -372,8 +376,10 @@ func (r *Replicators) Running(id string) bool {
 // Drop stops replicating database id and deletes its history: its LTX
 // files and Litestream's local state next to its file (path).
 func (r *Replicators) Drop(ctx context.Context, id, path string) error {
-	err := r.Stop(ctx, id)
+	// Stopped under the same lock as the deletion: a Start between the
+	// two would replicate over the files being deleted.
 	defer r.lockID(id)()
+	err := r.stopRunning(ctx, id)
 	meta := litestream.NewDB(path).MetaPath()
 	err = errors.Join(err, r.client(id).DeleteAll(ctx), os.RemoveAll(meta))
 	r.mu.Lock()

@@ -1,11 +1,9 @@
 package pitr
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"slices"
@@ -194,11 +192,6 @@ func (w *pageWriter) next(pgno uint32) []byte {
 	return w.buf[len(w.buf)-w.pageSize:]
 }
 
-// unreserve gives back the slot next returned last, unused.
-func (w *pageWriter) unreserve() {
-	w.buf = w.buf[:len(w.buf)-w.pageSize]
-}
-
 // flush hands the pages gathered to the writer, and takes a free piece.
 func (w *pageWriter) flush() {
 	if len(w.buf) == 0 {
@@ -306,13 +299,7 @@ func (o *owners) apply(ctx context.Context, c *Client, f *os.File) error {
 	// run beside.
 	for i := range o.plan {
 		g.Go(func() error {
-			var err error
-			if i == 0 {
-				err = o.applySnapshot(gctx, c, f)
-			} else {
-				err = o.applyLater(gctx, c, f, i)
-			}
-			if err != nil {
+			if err := o.applyFile(gctx, c, f, i); err != nil {
 				info := o.plan[i]
 				return fmt.Errorf("ltx file %s-%s of level %d: %w", info.MinTXID, info.MaxTXID, info.Level, err)
 			}
@@ -332,175 +319,16 @@ func (o *owners) apply(ctx context.Context, c *Client, f *os.File) error {
 	return nil
 }
 
-// open opens file i of the plan and decodes its header, which must be the
-// one the plan names, with the plan's page size.
-func (o *owners) open(ctx context.Context, c *Client, i int) (*ltx.Decoder, io.Closer, error) {
+// applyFile writes the pages file i of the plan owns (applyBlocks).
+func (o *owners) applyFile(ctx context.Context, c *Client, f *os.File, i int) error {
 	info := o.plan[i]
 	rc, err := c.OpenLTXFile(ctx, info.Level, info.MinTXID, info.MaxTXID, 0, 0)
 	if err != nil {
-		return nil, nil, err
-	}
-	dec := ltx.NewDecoder(rc)
-	if err := dec.DecodeHeader(); err != nil {
-		rc.Close()
-		return nil, nil, err
-	}
-	hdr := dec.Header()
-	switch {
-	case hdr.MinTXID != info.MinTXID || hdr.MaxTXID != info.MaxTXID:
-		err = fmt.Errorf("its header says %s-%s", hdr.MinTXID, hdr.MaxTXID)
-	case hdr.PageSize != o.pageSize:
-		err = fmt.Errorf("pages of %d bytes in a database of %d-byte pages", hdr.PageSize, o.pageSize)
-	case i == 0 && !hdr.IsSnapshot():
-		err = errors.New("the plan's first file is not a snapshot")
-	}
-	if err != nil {
-		rc.Close()
-		return nil, nil, err
-	}
-	return dec, rc, nil
-}
-
-// applySnapshot decodes the snapshot and writes the pages no later file
-// holds, in large writes. Every page from 1 to its size must be there,
-// once, in order (the lock page excepted, which SQLite never writes), and
-// the file's checksums must match (the decoder's Close): then what was
-// written is exactly the snapshot's.
-func (o *owners) applySnapshot(ctx context.Context, c *Client, f *os.File) (err error) {
-	info := o.plan[0]
-	frc, err := c.OpenLTXFile(ctx, info.Level, info.MinTXID, info.MaxTXID, 0, 0)
-	if err != nil {
-		return err
-	}
-	blocks, err := o.applyBlocks(ctx, frc, f, 0)
-	frc.Close()
-	if err == nil {
-		o.written.Add(blocks)
-		return nil
-	}
-	if !errors.Is(err, errFrameFormat) {
-		return err
-	}
-	dec, rc, err := o.open(ctx, c, 0)
-	if err != nil {
 		return err
 	}
 	defer rc.Close()
-	hdr := dec.Header()
-	w := newPageWriter(f, o.pageSize)
-	defer func() {
-		if cerr := w.close(); err == nil {
-			err = cerr
-		}
-	}()
-	lock := hdr.LockPgno()
-	scratch := make([]byte, o.pageSize)
-	var ph ltx.PageHeader
-	var n int64
-	want := uint32(1)
-	for ; ; want++ {
-		if want == lock {
-			want++
-		}
-		if want%1024 == 0 && ctx.Err() != nil {
-			return ctx.Err()
-		}
-		// Decoded where it is written, when it is: the page's number is
-		// known before it is read.
-		mine := want <= o.commit && o.owner[want] == 0
-		slot := scratch
-		if mine {
-			slot = w.next(want)
-		}
-		if err := dec.DecodePage(&ph, slot); err == io.EOF {
-			if mine {
-				w.unreserve()
-			}
-			break
-		} else if err != nil {
-			return fmt.Errorf("page %d: %w", want, err)
-		}
-		if ph.Pgno != want {
-			return fmt.Errorf("page %d where page %d belongs", ph.Pgno, want)
-		}
-		if want == 1 && !bytes.HasPrefix(slot, []byte("SQLite format 3\x00")) {
-			return errors.New("not a SQLite database")
-		}
-		if mine {
-			n++
-		}
-	}
-	if want <= hdr.Commit {
-		return fmt.Errorf("it ends at page %d of %d", want-1, hdr.Commit)
-	}
-	if err := dec.Close(); err != nil {
-		return err
-	}
-	o.written.Add(n)
-	return nil
-}
-
-// applyLater decodes later file i of the plan and writes the pages it owns.
-// Its pages must be those its page index named, in that order, and its
-// checksum must match.
-func (o *owners) applyLater(ctx context.Context, c *Client, f *os.File, i int) (err error) {
-	info := o.plan[i]
-	frc, err := c.OpenLTXFile(ctx, info.Level, info.MinTXID, info.MaxTXID, 0, 0)
+	n, err := o.applyBlocks(ctx, rc, f, i)
 	if err != nil {
-		return err
-	}
-	blocks, err := o.applyBlocks(ctx, frc, f, i)
-	frc.Close()
-	if err == nil {
-		o.written.Add(blocks)
-		return nil
-	}
-	if !errors.Is(err, errFrameFormat) {
-		return err
-	}
-	dec, rc, err := o.open(ctx, c, i)
-	if err != nil {
-		return err
-	}
-	defer rc.Close()
-	w := newPageWriter(f, o.pageSize)
-	defer func() {
-		if cerr := w.close(); err == nil {
-			err = cerr
-		}
-	}()
-	scratch := make([]byte, o.pageSize)
-	var ph ltx.PageHeader
-	var n int64
-	pgnos := o.pages[i]
-	for k := 0; ; k++ {
-		if k%1024 == 1023 && ctx.Err() != nil {
-			return ctx.Err()
-		}
-		mine := k < len(pgnos) && pgnos[k] <= o.commit && o.owner[pgnos[k]] == int32(i)
-		slot := scratch
-		if mine {
-			slot = w.next(pgnos[k])
-		}
-		if err := dec.DecodePage(&ph, slot); err == io.EOF {
-			if mine {
-				w.unreserve()
-			}
-			if k != len(pgnos) {
-				return fmt.Errorf("%d pages where its index names %d", k, len(pgnos))
-			}
-			break
-		} else if err != nil {
-			return err
-		}
-		if k >= len(pgnos) || ph.Pgno != pgnos[k] {
-			return fmt.Errorf("page %d where its index names another", ph.Pgno)
-		}
-		if mine {
-			n++
-		}
-	}
-	if err := dec.Close(); err != nil {
 		return err
 	}
 	o.written.Add(n)

@@ -16,25 +16,26 @@ import (
 	"github.com/superfly/ltx"
 )
 
-// errFrameFormat is a snapshot whose pages are lz4 frames, the LTX format
-// before the block format Litestream v0.5 writes: applySnapshot then
-// decodes it with ltx.Decoder.
+// errFrameFormat is a file whose pages are lz4 frames, the LTX format
+// before the block format Litestream v0.5 writes. Snapdeck's history was
+// written by v0.5 (ltx v0.5) from its first file, so it holds none.
 var errFrameFormat = errors.New("ltx pages in lz4 frames")
 
 // decodeBuffer is how much of a snapshot is read at a time; a page's
 // compressed block is decoded where it lies in it, not copied out.
 const decodeBuffer = 1 << 20
 
-// applyBlocks is applySnapshot, or applyLater for file i > 0 of the plan,
-// for the LTX block format, decoded
-// here rather than by ltx.Decoder, which allocates three buffers a page
-// and copies each compressed block out of its reader: at 1 GiB that was
-// a third of a restore's CPU (docs/benchmarks.md, issue 16). It checks
+// applyBlocks decodes file i of the plan, rc, and writes the pages it
+// owns: for the snapshot (i 0) every page from 1 to its size, once, in
+// order (the lock page excepted, which SQLite never writes); for a later
+// file the pages its index named, in that order. It decodes the LTX
+// block format here rather than with ltx.Decoder, which allocates three
+// buffers a page and copies each compressed block out of its reader: at
+// 1 GiB that was a third of a restore's CPU (docs/benchmarks.md, issue 16). It checks
 // what ltx.Decoder checks: the header, every page in order, the file's
 // CRC-64 (over the header, page headers, sizes and decoded pages, the
 // page index and the trailer) and the post-apply checksum of the pages.
-// It returns errFrameFormat, having written nothing, for the older
-// format.
+// It refuses the older format (errFrameFormat), having written nothing.
 func (o *owners) applyBlocks(ctx context.Context, rc io.Reader, f *os.File, i int) (n int64, err error) {
 	// A small file takes a buffer of its size: a plan may hold hundreds
 	// of level-0 files of a few KiB.
