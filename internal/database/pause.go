@@ -24,8 +24,14 @@ func (ds *Databases) Pause(ctx context.Context, actor, id string) (snapdeck.Data
 		}
 		// After the pools: the replicator's connection closes last and
 		// keeps the write-ahead log, so Resume carries the history on
-		// instead of copying the whole database again (issue 16).
+		// instead of copying the whole database again (issue 16). Under
+		// the database's lock, as a plan change starts or stops it: one
+		// that passed its check before this pause must not start it
+		// again after this stop.
+		l := ds.snaps.lock(id)
+		l.Lock()
 		ds.stopPITR(ctx, id)
+		l.Unlock()
 		ds.logger.Info("database paused", "database_id", id)
 		d.SizeBytes = ds.host.Size(id)
 	}
@@ -41,7 +47,15 @@ func (ds *Databases) Resume(ctx context.Context, actor, id string) (snapdeck.Dat
 		d, err = ds.db.TransitionDatabase(ctx, id, []snapdeck.Status{snapdeck.StatusPaused}, snapdeck.StatusRunning)
 	}
 	if err == nil {
-		ds.startPITR(ctx, d)
+		// Under the database's lock, with the plan as it is then: a plan
+		// change beside this resume starts or stops the replication too,
+		// and the later of the two must use the new plan's window.
+		l := ds.snaps.lock(id)
+		l.Lock()
+		if cur, ferr := ds.find(ctx, id); ferr == nil && cur.Status != snapdeck.StatusPaused {
+			ds.startPITR(ctx, cur)
+		}
+		l.Unlock()
 		ds.logger.Info("database resumed", "database_id", id)
 		d.SizeBytes = ds.host.Size(id)
 	}
