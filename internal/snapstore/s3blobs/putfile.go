@@ -41,7 +41,11 @@ func (s *S3) PutFile(ctx context.Context, key string, f *os.File) error {
 // to a time, and one of a database's size would evict the packs.
 func (c *Cache) PutFile(ctx context.Context, key string, f *os.File) error {
 	c.drop(key)
-	return c.remote.PutFile(ctx, key, f)
+	err := c.remote.PutFile(ctx, key, f)
+	// Drop again: a read during the upload may have fetched the old
+	// content under the new gen.
+	c.drop(key)
+	return err
 }
 
 var (
