@@ -5,8 +5,6 @@ import (
 	"io"
 	"os"
 
-	"github.com/minio/minio-go/v7"
-
 	"github.com/snapdeck/snapdeck/internal/snapstore"
 )
 
@@ -23,17 +21,7 @@ func (s *S3) PutFile(ctx context.Context, key string, f *os.File) error {
 	if err != nil {
 		return s.wrap("put blob "+key, err)
 	}
-	size := fi.Size()
-	s.counts.put.Add(max(1, (size+partSize-1)/partSize))
-	if size > partSize {
-		s.counts.put.Add(2) // a multipart upload is started and completed
-	}
-	_, err = s.client.PutObject(ctx, s.bucket, s.object(key), io.NewSectionReader(f, 0, size), size,
-		minio.PutObjectOptions{ContentType: "application/octet-stream", PartSize: partSize, NumThreads: partThreads})
-	if err != nil {
-		return s.wrap("put blob "+key, err)
-	}
-	return nil
+	return s.putObject(ctx, key, io.NewSectionReader(f, 0, fi.Size()), fi.Size())
 }
 
 // PutFile uploads f's content and drops any cached blocks of key. It keeps
