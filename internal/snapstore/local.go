@@ -2,8 +2,6 @@ package snapstore
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -110,21 +108,27 @@ func writeTemp(path string, data []byte, finish func(*os.File) error) (string, e
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return "", err
 	}
-	var rnd [6]byte
-	_, _ = rand.Read(rnd[:])
-	tmp := path + "." + hex.EncodeToString(rnd[:]) + tmpSuffix
+	return fillTemp(path, func(f *os.File) error {
+		for len(data) > 0 {
+			n, err := f.Write(data[:min(len(data), blobWriteSize)])
+			if err != nil {
+				return err
+			}
+			data = data[n:]
+		}
+		return finish(f)
+	})
+}
+
+// fillTemp creates a new temporary file next to path, calls fill on it
+// before closing it, and returns its name. On error the file is removed.
+func fillTemp(path string, fill func(*os.File) error) (string, error) {
+	tmp := tempName(path)
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
 		return "", err
 	}
-	for len(data) > 0 && err == nil {
-		var n int
-		n, err = f.Write(data[:min(len(data), blobWriteSize)])
-		data = data[n:]
-	}
-	if err == nil {
-		err = finish(f)
-	}
+	err = fill(f)
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}

@@ -106,27 +106,17 @@ func linkTemp(path string, f *os.File, fi os.FileInfo) (string, error) {
 // to path, fsynced, and returns its name; a file shorter than size is an
 // error, never a shorter blob.
 func copyTemp(path string, f *os.File, size int64) (string, error) {
-	tmp := tempName(path)
-	out, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
-	if err != nil {
-		return "", err
-	}
-	buf := make([]byte, blobWriteSize)
-	n, err := io.CopyBuffer(struct{ io.Writer }{out}, io.NewSectionReader(f, 0, size), buf)
-	if err == nil && n != size {
-		err = fmt.Errorf("copied %d of its %d bytes: %w", n, size, io.ErrUnexpectedEOF)
-	}
-	if err == nil {
-		err = out.Sync()
-	}
-	if cerr := out.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return "", err
-	}
-	return tmp, nil
+	return fillTemp(path, func(out *os.File) error {
+		buf := make([]byte, blobWriteSize)
+		n, err := io.CopyBuffer(struct{ io.Writer }{out}, io.NewSectionReader(f, 0, size), buf)
+		if err == nil && n != size {
+			err = fmt.Errorf("copied %d of its %d bytes: %w", n, size, io.ErrUnexpectedEOF)
+		}
+		if err != nil {
+			return err
+		}
+		return out.Sync()
+	})
 }
 
 var _ FilePutter = (*Local)(nil)

@@ -345,6 +345,9 @@ func (c *Cache) Put(ctx context.Context, key string, data []byte) error {
 		return err
 	}
 	c.mu.Lock()
+	// Drop again: a read between the first drop and the upload's end
+	// may have fetched the old content under the new gen.
+	c.dropLocked(key)
 	c.sizes[key] = int64(len(data))
 	gen := c.gens[key]
 	c.mu.Unlock()
@@ -396,7 +399,11 @@ func (c *Cache) Get(ctx context.Context, key string) ([]byte, error) {
 // Delete removes the blob and its cached blocks.
 func (c *Cache) Delete(ctx context.Context, key string) error {
 	c.drop(key)
-	return c.remote.Delete(ctx, key)
+	err := c.remote.Delete(ctx, key)
+	// Drop again: a read between the first drop and the delete's end may
+	// have fetched the blob under the new gen.
+	c.drop(key)
+	return err
 }
 
 // List lists the server's keys, learning their sizes; once a listing has
@@ -616,7 +623,10 @@ func (c *Cache) fetchRun(ctx context.Context, key string, lo, hi int64, owned []
 		return c.remote.GetRange(ctx, key, start, buf)
 	}()
 	c.mu.Lock()
-	for idx := lo; idx < hi && err == nil; idx++ {
+	// A key dropped while the run was read may have changed: its blocks
+	// are not shown to other reads (those waiting look again and fetch).
+	isCurrent := c.gens[key] == gen
+	for idx := lo; idx < hi && err == nil && isCurrent; idx++ {
 		c.fetched[blockID{key, idx}] = buf[(idx-lo)*blockSize : min(int64(len(buf)), (idx-lo+1)*blockSize)]
 	}
 	for _, idx := range owned {

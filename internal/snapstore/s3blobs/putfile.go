@@ -5,8 +5,6 @@ import (
 	"io"
 	"os"
 
-	"github.com/minio/minio-go/v7"
-
 	"github.com/snapdeck/snapdeck/internal/snapstore"
 )
 
@@ -23,17 +21,7 @@ func (s *S3) PutFile(ctx context.Context, key string, f *os.File) error {
 	if err != nil {
 		return s.wrap("put blob "+key, err)
 	}
-	size := fi.Size()
-	s.counts.put.Add(max(1, (size+partSize-1)/partSize))
-	if size > partSize {
-		s.counts.put.Add(2) // a multipart upload is started and completed
-	}
-	_, err = s.client.PutObject(ctx, s.bucket, s.object(key), io.NewSectionReader(f, 0, size), size,
-		minio.PutObjectOptions{ContentType: "application/octet-stream", PartSize: partSize, NumThreads: partThreads})
-	if err != nil {
-		return s.wrap("put blob "+key, err)
-	}
-	return nil
+	return s.putObject(ctx, key, io.NewSectionReader(f, 0, fi.Size()), fi.Size())
 }
 
 // PutFile uploads f's content and drops any cached blocks of key. It keeps
@@ -41,7 +29,11 @@ func (s *S3) PutFile(ctx context.Context, key string, f *os.File) error {
 // to a time, and one of a database's size would evict the packs.
 func (c *Cache) PutFile(ctx context.Context, key string, f *os.File) error {
 	c.drop(key)
-	return c.remote.PutFile(ctx, key, f)
+	err := c.remote.PutFile(ctx, key, f)
+	// Drop again: a read during the upload may have fetched the old
+	// content under the new gen.
+	c.drop(key)
+	return err
 }
 
 var (

@@ -4,11 +4,9 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"encoding/json"
 	"os"
 	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/snapdeck/snapdeck/internal/snapdeck"
 	"github.com/snapdeck/snapdeck/internal/snapstore"
@@ -90,13 +88,7 @@ func TestPutFileIsFenced(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer a.Release(ctx)
-	took, _ := json.Marshal(s3blobs.Holder{Node: "node-b", Host: "host-b", PID: 22, Heartbeat: time.Now()})
-	if err := theirs.Put(ctx, "lease.json", took); err != nil {
-		t.Fatal(err)
-	}
-	if err := a.Renew(ctx); snapdeck.ErrorCode(err) != snapdeck.Conflict {
-		t.Fatalf("renewal of a lease taken over: %v, want Conflict", err)
-	}
+	takeOver(t, ctx, a, theirs)
 	name := filepath.Join(t.TempDir(), "f.ltx")
 	if err := os.WriteFile(name, []byte("ltx"), 0o644); err != nil {
 		t.Fatal(err)

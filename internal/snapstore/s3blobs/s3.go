@@ -201,11 +201,17 @@ func (s *S3) Put(ctx context.Context, key string, data []byte) error {
 	if err := s.checkFence(); err != nil {
 		return err
 	}
-	s.counts.put.Add(int64(max(1, (len(data)+partSize-1)/partSize)))
-	if len(data) > partSize {
+	return s.putObject(ctx, key, bytes.NewReader(data), int64(len(data)))
+}
+
+// putObject uploads size bytes from r under key, in parts when they are
+// more than partSize, and counts the requests.
+func (s *S3) putObject(ctx context.Context, key string, r io.Reader, size int64) error {
+	s.counts.put.Add(max(1, (size+partSize-1)/partSize))
+	if size > partSize {
 		s.counts.put.Add(2) // a multipart upload is started and completed
 	}
-	_, err := s.client.PutObject(ctx, s.bucket, s.object(key), bytes.NewReader(data), int64(len(data)),
+	_, err := s.client.PutObject(ctx, s.bucket, s.object(key), r, size,
 		minio.PutObjectOptions{ContentType: "application/octet-stream", PartSize: partSize, NumThreads: partThreads})
 	if err != nil {
 		return s.wrap("put blob "+key, err)

@@ -179,13 +179,7 @@ func TestALostLeaseFencesItsNode(t *testing.T) {
 	if err := mine.Put(ctx, "packs/kept", []byte("a's pack")); err != nil {
 		t.Fatal(err)
 	}
-	took, _ := json.Marshal(s3blobs.Holder{Node: "node-b", Host: "host-b", PID: 22, Heartbeat: time.Now()})
-	if err := theirs.Put(ctx, "lease.json", took); err != nil {
-		t.Fatal(err)
-	}
-	if err := a.Renew(ctx); snapdeck.ErrorCode(err) != snapdeck.Conflict {
-		t.Fatalf("renewal of a lease taken over: %v, want Conflict", err)
-	}
+	takeOver(t, ctx, a, theirs)
 	if err := mine.Put(ctx, "packs/new", []byte("x")); snapdeck.ErrorCode(err) != snapdeck.Conflict {
 		t.Errorf("put by the node that lost the prefix: %v, want Conflict", err)
 	}
@@ -197,6 +191,19 @@ func TestALostLeaseFencesItsNode(t *testing.T) {
 	}
 	if err := theirs.Put(ctx, "packs/b", []byte("b's pack")); err != nil {
 		t.Errorf("the new holder's put: %v", err)
+	}
+}
+
+// takeOver has node-b write the lease of theirs' prefix over a's, and
+// checks that a's next renewal finds it lost, which fences a's node.
+func takeOver(t *testing.T, ctx context.Context, a *s3blobs.Lease, theirs *s3blobs.S3) {
+	t.Helper()
+	took, _ := json.Marshal(s3blobs.Holder{Node: "node-b", Host: "host-b", PID: 22, Heartbeat: time.Now()})
+	if err := theirs.Put(ctx, "lease.json", took); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Renew(ctx); snapdeck.ErrorCode(err) != snapdeck.Conflict {
+		t.Fatalf("renewal of a lease taken over: %v, want Conflict", err)
 	}
 }
 
