@@ -191,7 +191,13 @@ func (a *App) build(ctx context.Context, cfg Config, tmp string) error {
 	a.Jobs = job.NewRunner(db, logger)
 	// Closed before the store and files beneath it: running jobs are
 	// cancelled and recorded as stopped.
-	a.onClose(func(ctx context.Context) { a.Jobs.Close(ctx) })
+	a.onClose(func(ctx context.Context) {
+		a.Jobs.Close(ctx)
+		// What the jobs left running (replaced files being removed).
+		if a.Snapshots != nil {
+			a.Snapshots.Close(ctx)
+		}
+	})
 	consoleDB := filepath.Join(cfg.DataDir, "console.db")
 	a.Metrics = metrics.New(metrics.Sources{SnapshotStore: snaps.Stats, LastSuccess: db.LatestSnapshotTimes, Logger: logger,
 		OpenJobs:          func(ctx context.Context) ([]snapdeck.Job, error) { return db.FindOpenJobs(ctx, "") },

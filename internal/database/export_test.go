@@ -4,7 +4,13 @@ import "time"
 
 // SetFaultHook sets the function called at the named points of a restore,
 // for the crash tests.
-func SetFaultHook(f func(point string)) { faultHook = f }
+func SetFaultHook(f func(point string)) {
+	if f == nil {
+		faultHook.Store(nil)
+		return
+	}
+	faultHook.Store(&f)
+}
 
 // TempPath names a temporary file next to dbPath for purpose, as replace,
 // create-from-snapshot and the snapshot engine's Install do.

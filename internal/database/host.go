@@ -25,6 +25,7 @@ import (
 	"github.com/snapdeck/snapdeck/internal/checkpoint"
 	"github.com/snapdeck/snapdeck/internal/durable"
 	"github.com/snapdeck/snapdeck/internal/snapdeck"
+	"github.com/snapdeck/snapdeck/internal/sqlitemsg"
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 )
@@ -636,20 +637,7 @@ func sqlMessage(err error, readOnly bool, refused string, maxValue int) string {
 		return fmt.Sprintf("A value is larger than the %s one value may have in the Query tab, so it was not read or made. "+
 			"Ask for its size with length() or for a part with substr().", bytesize.Format(int64(maxValue)))
 	}
-	msg := err.Error()
-	// modernc formats errors as "<context>: <result code text>: <SQLite's
-	// message> (<code>)", sometimes without the context; keep SQLite's own
-	// words, which come last.
-	if j := strings.LastIndex(msg, " ("); j > 0 && strings.HasSuffix(msg, ")") {
-		msg = msg[:j]
-	}
-	for _, code := range []string{"SQL logic error: ", "constraint failed: ", "database is locked: ",
-		"attempt to write a readonly database: ", "interrupted: ", "database or disk is full: ", "authorization denied: "} {
-		if i := strings.LastIndex(msg, code); i >= 0 && len(msg) > i+len(code) {
-			msg = msg[i+len(code):]
-			break
-		}
-	}
+	msg := sqlitemsg.Words(err)
 	if readOnly && (strings.Contains(msg, "readonly") || strings.Contains(msg, "read-only") || strings.Contains(msg, "query_only")) {
 		return "This database is read-only for viewers: " + msg
 	}

@@ -126,6 +126,12 @@ func TestErrorsInPlainWordsAndRowLimit(t *testing.T) {
 	if got := snapdeck.ErrorMessage(err); !strings.Contains(got, "no such table: missing") {
 		t.Errorf("missing table: got %q, want it to name the table", got)
 	}
+	// SQLite's sentence holds the words of its result code again
+	// ("constraint failed: UNIQUE constraint failed: t.a"): only the
+	// leading code text goes.
+	if _, err := h.Query(ctx, id, "CREATE TABLE t(a UNIQUE); INSERT INTO t VALUES (1); INSERT INTO t VALUES (1)", false); snapdeck.ErrorMessage(err) != "SQLite says: UNIQUE constraint failed: t.a" {
+		t.Errorf("unique violation: got %q, want %q", snapdeck.ErrorMessage(err), "SQLite says: UNIQUE constraint failed: t.a")
+	}
 	res, err := h.Query(ctx, id, "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM n WHERE i < 50) SELECT i FROM n", false)
 	if err != nil || len(res.Rows) != 10 || !res.Truncated {
 		t.Fatalf("limit: got %d rows truncated=%v err=%v; want 10 truncated", len(res.Rows), res != nil && res.Truncated, err)

@@ -313,11 +313,12 @@ func (ss *Snapshots) captureUndo(ctx context.Context, rec *store.SnapshotRecord,
 	// machine (see snapshot.Install). A stop before it is gone leaves a
 	// kept file whose safety snapshot is completed, which Recover removes.
 	id := rec.ID
-	go func() {
+	ss.background.Go(func() {
+		fault(door + ":removing-kept")
 		if err := removeKept(undo); err != nil {
 			ss.logger.Warn("remove the replaced data kept for a safety snapshot", "snapshot_id", id, "err", err)
 		}
-	}()
+	})
 	return nil
 }
 

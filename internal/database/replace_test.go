@@ -72,6 +72,9 @@ func TestReplaceServesBeforeItsSafetySnapshot(t *testing.T) {
 			swapped, resume := make(chan struct{}), make(chan struct{})
 			var once sync.Once // the undo below is a restore too: held once only
 			database.SetFaultHook(func(p string) {
+				if p == door+":removing-kept" {
+					time.Sleep(100 * time.Millisecond) // a slow file system: Close must wait
+				}
 				if p == door+":swapped" {
 					once.Do(func() {
 						close(swapped)
@@ -104,16 +107,10 @@ func TestReplaceServesBeforeItsSafetySnapshot(t *testing.T) {
 				t.Fatalf("%s: %s (%s)", door, j.Status, j.Error)
 			}
 			// The kept file goes in the background once the safety
-			// snapshot is durable.
-			for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
-				left, _ := filepath.Glob(e.dbs.Host().Path(d.ID) + ".*-*")
-				if len(left) == 0 {
-					break
-				}
-				if time.Now().After(deadline) {
-					t.Errorf("left after the %s: %v", door, left)
-					break
-				}
+			// snapshot is durable; Close waits for that.
+			e.snapshots.Close(ctx)
+			if left, _ := filepath.Glob(e.dbs.Host().Path(d.ID) + ".*-*"); len(left) != 0 {
+				t.Errorf("left after the %s: %v", door, left)
 			}
 			_, u, err := e.snapshots.Restore(ctx, d.ID, j.TargetID, "ann@example.com")
 			if err != nil {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -65,6 +66,26 @@ type Snapshots struct {
 	// rebuilds whole images and should not starve captures.
 	verifying chan struct{}
 	loads     loadState
+	// background is the work a job leaves behind when it ends (the
+	// removal of a replaced file kept for its safety snapshot); Close
+	// waits for it.
+	background sync.WaitGroup
+}
+
+// Close waits for the work the jobs left running in the background, until
+// ctx ends. The console calls it once its jobs have stopped, so that
+// nothing is left half done by the service when the process exits;
+// whatever a stop still interrupts, Recover finishes at the next start.
+func (ss *Snapshots) Close(ctx context.Context) {
+	done := make(chan struct{})
+	go func() {
+		ss.background.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-ctx.Done():
+	}
 }
 
 // NewSnapshots returns the Snapshots service over its dependencies, ready
@@ -450,11 +471,11 @@ func (ss *Snapshots) restore(ctx context.Context, dbID string, s store.SnapshotR
 
 // faultHook, when set, is called at named points of a replace (restore,
 // overwrite, load); the crash tests set it in a child process to die there.
-var faultHook func(point string)
+var faultHook atomic.Pointer[func(point string)]
 
 func fault(point string) {
-	if faultHook != nil {
-		faultHook(point)
+	if f := faultHook.Load(); f != nil {
+		(*f)(point)
 	}
 }
 

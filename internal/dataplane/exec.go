@@ -13,6 +13,8 @@ import (
 
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/snapdeck/snapdeck/internal/sqlitemsg"
 )
 
 // session runs the requests of one pipeline on a stream's connection. It
@@ -571,9 +573,9 @@ func (s *session) sqlError(ctx context.Context, err error) error {
 		if le.Code()&0xff == sqlite3.SQLITE_TOOBIG {
 			return &stmtError{code: "SQLITE_TOOBIG", msg: "A value is larger than the largest one value may be on this console (SQLite's length limit)."}
 		}
-		return &stmtError{code: codeName(le.Code()), msg: "SQLite says: " + sqliteWords(err.Error())}
+		return &stmtError{code: codeName(le.Code()), msg: "SQLite says: " + sqlitemsg.Words(err)}
 	}
-	return &stmtError{code: "SQLITE_ERROR", msg: "SQLite says: " + sqliteWords(err.Error())}
+	return &stmtError{code: "SQLITE_ERROR", msg: "SQLite says: " + sqlitemsg.Words(err)}
 }
 
 // errorOf is err as a Hrana error.
@@ -587,22 +589,6 @@ func (s *session) errorOf(err error) *errorMsg {
 }
 
 func (s *session) maxMiB() int { return s.st.srv.cfg.MaxResultBytes >> 20 }
-
-// sqliteWords keeps SQLite's own message of a driver error: modernc
-// writes "<context>: <result code text>: <message> (<code>)".
-func sqliteWords(msg string) string {
-	if j := strings.LastIndex(msg, " ("); j > 0 && strings.HasSuffix(msg, ")") {
-		msg = msg[:j]
-	}
-	for _, text := range []string{"SQL logic error: ", "constraint failed: ", "database is locked: ", "database table is locked: ",
-		"attempt to write a readonly database: ", "interrupted: ", "database or disk is full: ", "authorization denied: ",
-		"datatype mismatch: ", "string or blob too big: ", "column index out of range: ", "bad parameter or other API misuse: "} {
-		if i := strings.Index(msg, text); i >= 0 && len(msg) > i+len(text) {
-			return msg[i+len(text):]
-		}
-	}
-	return msg
-}
 
 // codeName is SQLite's name of a result code, as libSQL servers send it:
 // SQLITE_CONSTRAINT, SQLITE_CONSTRAINT_UNIQUE and so on.

@@ -8,13 +8,11 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
-
-	"modernc.org/sqlite"
 
 	"github.com/snapdeck/snapdeck/internal/dump"
 	"github.com/snapdeck/snapdeck/internal/durable"
 	"github.com/snapdeck/snapdeck/internal/snapdeck"
+	"github.com/snapdeck/snapdeck/internal/sqlitemsg"
 )
 
 // headerSize is the size of the database header at the start of page 1
@@ -177,23 +175,5 @@ func unreadable(ctx context.Context, err error) error {
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
-	return invalid(err, "the database is damaged: SQLite cannot read it (%s)", truncate(sqliteWords(err), 200))
-}
-
-// sqliteWords keeps SQLite's own sentence of a driver error: modernc
-// writes "<result code text>: <message> (<code>)", and the result code
-// text never holds a colon.
-func sqliteWords(err error) string {
-	var se *sqlite.Error
-	if !errors.As(err, &se) {
-		return err.Error()
-	}
-	msg := strings.TrimSuffix(se.Error(), " (SQLITE_BUSY)")
-	if j := strings.LastIndex(msg, " ("); j > 0 && strings.HasSuffix(msg, ")") {
-		msg = msg[:j]
-	}
-	if _, rest, ok := strings.Cut(msg, ": "); ok {
-		msg = rest
-	}
-	return msg
+	return invalid(err, "the database is damaged: SQLite cannot read it (%s)", truncate(sqlitemsg.Words(err), 200))
 }

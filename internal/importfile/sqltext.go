@@ -18,6 +18,7 @@ import (
 
 	"github.com/snapdeck/snapdeck/internal/bytesize"
 	"github.com/snapdeck/snapdeck/internal/snapdeck"
+	"github.com/snapdeck/snapdeck/internal/sqlitemsg"
 )
 
 // sqlPageSize is the page size of databases built from SQL text. Setting
@@ -291,7 +292,7 @@ func sqlFailure(ctx context.Context, g *guard, line int, limit int64, timeout ti
 	case se != nil && se.Code()&0xff == sqlite3.SQLITE_FULL:
 		return tooLargeSQL(err, limit)
 	}
-	return invalid(err, "the SQL text fails at line %d: SQLite says %s", line, truncate(sqliteWords(err), 300))
+	return invalid(err, "the SQL text fails at line %d: SQLite says %s", line, truncate(sqlitemsg.Words(err), 300))
 }
 
 // tooLargeSQL is the error of SQL text building a database over the limit.
