@@ -7,10 +7,10 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/benbjohnson/litestream"
@@ -57,6 +57,21 @@ type base struct {
 	salt1, salt2 uint32
 	// at is the base's time: before the write that made the WAL.
 	at time.Time
+	// tail is the WAL as the base's connection left it, when it could be
+	// read whole: written as the file after the base, so that Litestream,
+	// which checks the whole of its last level-0 file when it opens (its
+	// position), checks a few pages rather than the base.
+	tail *walTail
+}
+
+// walTail is what a WAL holds from its header to its last commit: each
+// page's last version, the database's size in pages at that commit, and
+// the WAL's size up to there.
+type walTail struct {
+	pages  map[uint32][]byte
+	commit uint32
+	size   int64
+	at     time.Time
 }
 
 // walHeaderSize is the size of a SQLite WAL file's header.
@@ -126,22 +141,61 @@ func prepareBase(ctx context.Context, db *litestream.DB, c *Client, path string)
 			return nil, fmt.Errorf("prepare the WAL: %w", err)
 		}
 	}
-	hdr := make([]byte, walHeaderSize)
-	wal, err := os.Open(path + "-wal")
+	// Read with the write lock held: nothing appends meanwhile, so every
+	// frame up to the WAL's end is committed (the WAL was empty before).
+	conn, err = b.conn.Conn(ctx)
 	if err != nil {
 		return nil, err
 	}
-	_, err = io.ReadFull(wal, hdr)
-	wal.Close()
-	if err != nil {
-		return nil, fmt.Errorf("read the WAL's header: %w", err)
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, `BEGIN IMMEDIATE`); err != nil {
+		return nil, err
 	}
-	if magic := binary.BigEndian.Uint32(hdr); magic != 0x377f0682 && magic != 0x377f0683 {
+	defer conn.ExecContext(context.WithoutCancel(ctx), `ROLLBACK`)
+	data, err := os.ReadFile(path + "-wal")
+	if err != nil {
+		return nil, err
+	}
+	if len(data) < walHeaderSize {
+		return nil, fmt.Errorf("a WAL of %d bytes after a write", len(data))
+	}
+	if magic := binary.BigEndian.Uint32(data); magic != 0x377f0682 && magic != 0x377f0683 {
 		return nil, fmt.Errorf("the WAL's header is not one (magic %#x)", magic)
 	}
-	b.salt1, b.salt2 = binary.BigEndian.Uint32(hdr[16:]), binary.BigEndian.Uint32(hdr[20:])
+	b.salt1, b.salt2 = binary.BigEndian.Uint32(data[16:]), binary.BigEndian.Uint32(data[20:])
+	b.tail = readTail(data)
 	ok = true
 	return b, nil
+}
+
+// walFrameHeaderSize is the size of a WAL frame's header.
+const walFrameHeaderSize = 24
+
+// readTail reads a WAL's frames from its header to its last commit; nil
+// when it has none. A frame of other salts ends it, as SQLite reads it.
+func readTail(data []byte) *walTail {
+	pageSize := int64(binary.BigEndian.Uint32(data[8:]))
+	salts := data[16:24]
+	t := &walTail{pages: map[uint32][]byte{}, at: time.Now()}
+	var pending [][]byte
+	for off := int64(walHeaderSize); off+walFrameHeaderSize+pageSize <= int64(len(data)); off += walFrameHeaderSize + pageSize {
+		frame := data[off : off+walFrameHeaderSize+pageSize]
+		if string(frame[8:16]) != string(salts) {
+			break
+		}
+		pending = append(pending, frame)
+		if commit := binary.BigEndian.Uint32(frame[4:]); commit != 0 {
+			for _, f := range pending {
+				t.pages[binary.BigEndian.Uint32(f)] = f[walFrameHeaderSize:]
+			}
+			pending = pending[:0]
+			t.commit, t.size = commit, off+walFrameHeaderSize+pageSize-walHeaderSize
+		}
+	}
+	if t.commit == 0 {
+		return nil
+	}
+	return t
 }
 
 // close closes the base's connection: once Litestream's is open, it is
@@ -239,5 +293,71 @@ func (b *base) write(ctx context.Context, db *litestream.DB, path string) (int64
 	if err := os.Rename(tmp, name); err != nil {
 		return 0, err
 	}
+	if b.tail != nil {
+		if err := b.writeTail(db, f, pages, uint32(pageSize), fi.Mode().Perm()); err != nil {
+			return 0, err
+		}
+	}
 	return enc.N(), durable.SyncDir(filepath.Dir(name))
+}
+
+// writeTail writes b's tail as the level-0 file after the base: the
+// pages the WAL holds up to its last commit, over the base's pages of the
+// database file f (a page the database grew by but the WAL lacks, which
+// SQLite never leaves, is refused rather than made up).
+func (b *base) writeTail(db *litestream.DB, f *os.File, basePages, pageSize uint32, perm fs.FileMode) error {
+	t := b.tail
+	txID := b.txID + 1
+	pgnos := make([]uint32, 0, len(t.pages))
+	for pgno := range t.pages {
+		if pgno <= t.commit {
+			pgnos = append(pgnos, pgno)
+		}
+	}
+	for pgno := basePages + 1; pgno <= t.commit; pgno++ {
+		if _, ok := t.pages[pgno]; !ok && pgno != ltx.LockPgno(pageSize) {
+			return fmt.Errorf("the WAL grows the database to %d pages but lacks page %d", t.commit, pgno)
+		}
+	}
+	slices.Sort(pgnos)
+	name := db.LTXPath(0, txID, txID)
+	tmp := name + ".tmp"
+	out, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, perm)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		out.Close()
+		os.Remove(tmp)
+	}()
+	w := bufio.NewWriterSize(out, basePiece)
+	enc, err := ltx.NewEncoder(w)
+	if err != nil {
+		return err
+	}
+	if err := enc.EncodeHeader(ltx.Header{
+		Version: ltx.Version, Flags: ltx.HeaderFlagNoChecksum, PageSize: pageSize, Commit: t.commit,
+		MinTXID: txID, MaxTXID: txID, Timestamp: t.at.UnixMilli(),
+		WALOffset: walHeaderSize, WALSize: t.size, WALSalt1: b.salt1, WALSalt2: b.salt2,
+	}); err != nil {
+		return err
+	}
+	for _, pgno := range pgnos {
+		if err := enc.EncodePage(ltx.PageHeader{Pgno: pgno}, t.pages[pgno]); err != nil {
+			return err
+		}
+	}
+	if err := enc.Close(); err != nil {
+		return err
+	}
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	if err := out.Sync(); err != nil {
+		return err
+	}
+	if err := out.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp, name)
 }
