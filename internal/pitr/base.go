@@ -18,6 +18,7 @@ import (
 	"modernc.org/sqlite"
 
 	"github.com/snapdeck/snapdeck/internal/durable"
+	"github.com/snapdeck/snapdeck/internal/snapstore"
 )
 
 // A base is the level-0 file that starts a database's history again from
@@ -80,8 +81,7 @@ const walHeaderSize = 32
 // prepareBase makes the WAL of the database file path, replicated by db
 // with client c, and returns the base to write, or nil when Litestream
 // goes on by itself: the file has a WAL (it reads on from it, or decides
-// itself), or the replica holds a later file than the local ones (it
-// fetches that one and reads the whole file).
+// itself), or the replica holds a later file than the local ones.
 func prepareBase(ctx context.Context, db *litestream.DB, c *Client, path string) (*base, error) {
 	if fi, err := os.Stat(path + "-wal"); err == nil && fi.Size() >= walHeaderSize {
 		return nil, nil
@@ -92,12 +92,24 @@ func prepareBase(ctx context.Context, db *litestream.DB, c *Client, path string)
 	if err != nil {
 		return nil, err
 	}
-	infos, _, err := c.list(ctx, 0, local+1)
-	if err != nil {
-		return nil, err
-	}
-	if len(infos) > 0 {
-		return nil, nil
+	// The base and its tail take the next two TXIDs. A replica that
+	// holds either already (its local files lost or older, as from a
+	// backup of the data directory) is Litestream's to catch up with: it
+	// fetches the replica's last file and reads the whole file itself. One
+	// holding later ones only is too: Litestream finds itself behind it,
+	// drops the base and does the same. So two listings of one name each,
+	// not one of the level (a day of history is many files).
+	for _, txID := range []ltx.TXID{local + 1, local + 2} {
+		later := false
+		if err := snapstore.ListPrefix(ctx, c.blobs, c.levelPrefix(0)+txID.String()+"-", func(string) error {
+			later = true
+			return nil
+		}); err != nil {
+			return nil, err
+		}
+		if later {
+			return nil, nil
+		}
 	}
 	b := &base{txID: local + 1, at: time.Now()}
 	// What Litestream's start does before its first read of the WAL,

@@ -201,3 +201,131 @@ func TestStartAfterASwapWritesTheBaseInPieces(t *testing.T) {
 		}
 	}
 }
+
+// copyTree copies the files under from to to.
+func copyTree(t *testing.T, from, to string) {
+	t.Helper()
+	if err := os.CopyFS(to, os.DirFS(from)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestStartBehindTheReplicaLeavesItToLitestream puts back a database
+// file and Litestream's directory next to it as a backup had them, one
+// file behind the replica (the next TXID is taken there), and starts: the
+// base is not written over that TXID, Litestream catches up with the
+// replica and reads the whole file itself, and a restore to the end holds
+// the file as put back and the commit after it.
+func TestStartBehindTheReplicaLeavesItToLitestream(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "db.sqlite")
+	fileWithRows(t, path, 100)
+	blobs, err := snapstore.NewLocal(filepath.Join(dir, "snapshots"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	reps, err := pitr.New(pitr.Config{Blobs: blobs, Checkpoints: noCheckpointer{}, Interval: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { reps.Close(ctx) })
+	meta := litestream.NewDB(path).MetaPath()
+	backup := filepath.Join(dir, "backup")
+	stop := func(w *sql.DB) {
+		t.Helper()
+		if err := reps.Stop(ctx, testID); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		drain, err := sql.Open("sqlite", "file:"+path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := drain.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
+			t.Fatal(err)
+		}
+		drain.Close()
+		os.Remove(path + "-wal")
+		os.Remove(path + "-shm")
+	}
+	commit := func(w *sql.DB, n int) {
+		t.Helper()
+		if _, err := w.Exec(`INSERT INTO t(n) VALUES (?)`, n); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	if err := reps.Start(ctx, testID, path, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	w := openWriter(t, path)
+	commit(w, -1)
+	if err := reps.Sync(ctx, testID); err != nil {
+		t.Fatal(err)
+	}
+	stop(w)
+	copyTree(t, meta, filepath.Join(backup, "meta"))
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// One more file in the replica: a change already in the WAL when the
+	// replication starts, read by Litestream into the next TXID.
+	w = openWriter(t, path)
+	if _, err := w.Exec(`UPDATE t SET pad = 'changed after the backup' WHERE id = 1`); err != nil {
+		t.Fatal(err)
+	}
+	if err := reps.Start(ctx, testID, path, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if err := reps.Sync(ctx, testID); err != nil {
+		t.Fatal(err)
+	}
+	stop(w)
+
+	// The backup goes back, one file behind the replica.
+	if err := os.RemoveAll(meta); err != nil {
+		t.Fatal(err)
+	}
+	copyTree(t, filepath.Join(backup, "meta"), meta)
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := reps.Start(ctx, testID, path, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	w = openWriter(t, path)
+	commit(w, -3)
+	if err := reps.Sync(ctx, testID); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "restored.sqlite")
+	if err := reps.RestoreTo(ctx, testID, time.Now(), out); err != nil {
+		t.Fatal(err)
+	}
+	if n, ok := rowsAndCheck(t, out); n != 102 || ok != "ok" {
+		t.Errorf("restored to the end: %d rows, integrity_check %q; want 102 (the file put back and one commit), ok", n, ok)
+	}
+	if got, want := content(t, out), content(t, path); got != want {
+		t.Errorf("restored to the end: not the file put back and the commit after it (%d and %d bytes of rows)", len(got), len(want))
+	}
+}
+
+// content is every row of t in the database at path, as one string.
+func content(t *testing.T, path string) string {
+	t.Helper()
+	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var s string
+	if err := db.QueryRow(`SELECT group_concat(id || ',' || n || ',' || ifnull(pad, ''), ';') FROM (SELECT * FROM t ORDER BY id)`).Scan(&s); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
