@@ -86,6 +86,30 @@ func (r *Runner) Wait(ctx context.Context, id string) (snapdeck.Job, error) {
 	return j, nil
 }
 
+// WaitQuiet returns nil once no job of this runner runs, at once when
+// none does, or ctx's error when ctx ends first. Background work that can
+// wait (point-in-time compactions, pitr.Quiet) gives the jobs users wait
+// for the cores.
+func (r *Runner) WaitQuiet(ctx context.Context) error {
+	for {
+		var one chan struct{}
+		r.mu.Lock()
+		for _, ended := range r.ended {
+			one = ended
+			break
+		}
+		r.mu.Unlock()
+		if one == nil {
+			return nil
+		}
+		select {
+		case <-one:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
 // Start records a job and runs fn in the background. The returned job is
 // as recorded at the start.
 func (r *Runner) Start(ctx context.Context, j snapdeck.Job, fn Func) (snapdeck.Job, error) {

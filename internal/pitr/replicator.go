@@ -41,8 +41,19 @@ type Config struct {
 	// Tuning is Litestream's checkpoint settings; the zero value is
 	// DefaultTuning.
 	Tuning Tuning
+	// Quiet, when set, is who tells when the console's jobs run:
+	// compactions and snapshots, which can wait, give way to them
+	// (giveWay).
+	Quiet Quiet
 	// Logger is nil for none.
 	Logger *slog.Logger
+}
+
+// Quiet tells when the console runs work a user waits for (job.Runner).
+type Quiet interface {
+	// WaitQuiet returns nil once no such work runs, or ctx's error when
+	// ctx ends first.
+	WaitQuiet(ctx context.Context) error
 }
 
 // Tuning is how a replicated database is checkpointed and read. Litestream
