@@ -13,8 +13,8 @@ import (
 // compactionLevels are the levels a replicated database's LTX files are
 // compacted into, above level 0 (every read of the WAL). Each level
 // rewrites every page changed since its last run once per interval, so a
-// bulk write (a fill, or the whole file Litestream reads again after a
-// swap) is written once per level: Litestream's default, 30 s, 5 min and
+// bulk write (a fill, or the whole file as the base after a swap) is
+// written once per level: Litestream's default, 30 s, 5 min and
 // 1 h, wrote it four times in the first hour. Level 0 stays for the whole
 // window (Start), so the levels above only make restores apply fewer files
 // and let level 0's retention go (it removes only files level 1 covers):

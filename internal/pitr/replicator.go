@@ -248,7 +248,10 @@ func (r *Replicators) client(id string) *Client {
 // Start replicates database id, whose file is path, keeping window of
 // history. A database already replicated with the same window is left
 // alone; with another window it is restarted. The replicator takes over
-// the database's checkpoints until Stop.
+// the database's checkpoints until Stop. A file without a WAL (after a
+// swap) starts its history again from a base written in the background
+// (base.go): Start returns at once, and the first read of the WAL after
+// it, a commit's (Committed with wait, Sync), waits for the base.
 func (r *Replicators) Start(ctx context.Context, id, path string, window time.Duration) error {
 	if window <= 0 {
 		return r.Stop(ctx, id)
