@@ -157,14 +157,23 @@ func TestWaitReturnsTheEndedJob(t *testing.T) {
 	}
 }
 
-// TestWaitQuietWaitsForEveryRunningJob runs two jobs: WaitQuiet returns
-// with its context while either runs, and once both have ended; at once
-// with none.
+// TestWaitQuietWaitsForEveryRunningJob runs two jobs and a snapshot's
+// verification: WaitQuiet returns with its context while either job runs,
+// and once both have ended, the verification still running; at once with
+// none.
 func TestWaitQuietWaitsForEveryRunningJob(t *testing.T) {
 	ctx := context.Background()
 	_, r := mustRunner(t)
 	if err := r.WaitQuiet(ctx); err != nil {
 		t.Fatalf("with no job: %v, want nil at once", err)
+	}
+	verifying := make(chan struct{})
+	t.Cleanup(func() { close(verifying) })
+	if _, err := r.Start(ctx, snapdeck.Job{Kind: snapdeck.JobVerify, DatabaseID: "a1b2c3d4", Actor: "system"}, func(ctx context.Context, p *job.Progress) error {
+		<-verifying
+		return nil
+	}); err != nil {
+		t.Fatal(err)
 	}
 	releases := []chan struct{}{make(chan struct{}), make(chan struct{})}
 	released := 0
@@ -196,6 +205,6 @@ func TestWaitQuietWaitsForEveryRunningJob(t *testing.T) {
 	done, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	if err := r.WaitQuiet(done); err != nil {
-		t.Fatalf("once both ended: %v, want nil", err)
+		t.Fatalf("once both ended, a verification running: %v, want nil", err)
 	}
 }
