@@ -81,11 +81,19 @@ const walHeaderSize = 32
 // prepareBase makes the WAL of the database file path, replicated by db
 // with client c, and returns the base to write, or nil when Litestream
 // goes on by itself: the file has a WAL (it reads on from it, or decides
-// itself), or the replica holds a later file than the local ones.
+// itself), is empty, or the replica holds a later file than the local
+// ones.
 func prepareBase(ctx context.Context, db *litestream.DB, c *Client, path string) (*base, error) {
 	if fi, err := os.Stat(path + "-wal"); err == nil && fi.Size() >= walHeaderSize {
 		return nil, nil
 	} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
+	// An empty file has no pages for a base to hold: Litestream's first
+	// file is the WAL's few.
+	if fi, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) || (err == nil && fi.Size() == 0) {
+		return nil, nil
+	} else if err != nil {
 		return nil, err
 	}
 	_, local, err := db.MaxLTX()
