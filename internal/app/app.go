@@ -175,7 +175,10 @@ func (a *App) build(ctx context.Context, cfg Config, tmp string) error {
 	// Point-in-time files follow the snapshots, under their own prefix.
 	// Closed after the jobs (a restore to a time restarts its database's
 	// replicator) and the database files, before the snapshot store.
-	reps, err := pitr.New(pitr.Config{Blobs: snaps.Blobs(), Checkpoints: host, Interval: cfg.PITRInterval, Logger: logger})
+	// Made here for the replicators (their compactions give way to the
+	// jobs); closed where registered below.
+	a.Jobs = job.NewRunner(db, logger)
+	reps, err := pitr.New(pitr.Config{Blobs: snaps.Blobs(), Checkpoints: host, Interval: cfg.PITRInterval, Quiet: a.Jobs, Logger: logger})
 	if err != nil {
 		return err
 	}
@@ -188,7 +191,6 @@ func (a *App) build(ctx context.Context, cfg Config, tmp string) error {
 	// the log away, and every start would copy each whole database again
 	// as a new snapshot (issue 16).
 	a.onClose(func(ctx context.Context) { host.Close(ctx) })
-	a.Jobs = job.NewRunner(db, logger)
 	// Closed before the store and files beneath it: running jobs are
 	// cancelled and recorded as stopped.
 	a.onClose(func(ctx context.Context) {

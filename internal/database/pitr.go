@@ -88,7 +88,7 @@ func (m *core) dropPITR(ctx context.Context, id string) {
 // calls it once Recover is done, before serving. Litestream goes on with
 // each history where it was: after a crash it reads the WAL the crash
 // left; after a clean stop, whose last close checkpointed the WAL away,
-// it reads the whole file again as a new snapshot.
+// the whole file starts it again (pitr's base, as after a swap).
 func (m *Databases) StartReplication(ctx context.Context) error {
 	if m.pitr.Replicators == nil {
 		return nil

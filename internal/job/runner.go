@@ -36,6 +36,9 @@ type Runner struct {
 	// once its end is recorded, so Wait needs no polling.
 	mu    sync.Mutex
 	ended map[string]chan struct{}
+	// verifying holds the jobs of ended that verify a snapshot, which
+	// WaitQuiet does not wait for.
+	verifying map[string]bool
 }
 
 // NewRunner returns a Runner recording jobs in db.
@@ -44,7 +47,8 @@ func NewRunner(db *store.DB, logger *slog.Logger) *Runner {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Runner{db: db, logger: logger, now: time.Now, ctx: ctx, cancel: cancel, ended: map[string]chan struct{}{}}
+	return &Runner{db: db, logger: logger, now: time.Now, ctx: ctx, cancel: cancel, ended: map[string]chan struct{}{},
+		verifying: map[string]bool{}}
 }
 
 // Close cancels running jobs and waits for them to stop.
@@ -84,6 +88,34 @@ func (r *Runner) Wait(ctx context.Context, id string) (snapdeck.Job, error) {
 		return j, snapdeck.Errorf(snapdeck.Conflict, "Job %s is %s but not run by this console, so it cannot be waited for.", id, j.Status)
 	}
 	return j, nil
+}
+
+// WaitQuiet returns nil once no job of this runner runs, at once when
+// none does, or ctx's error when ctx ends first. Background work that can
+// wait (point-in-time compactions, pitr.Quiet) gives the jobs users wait
+// for the cores. Verifications of snapshots are not waited for: they are
+// background work of their own, started after every snapshot and queued
+// one behind another.
+func (r *Runner) WaitQuiet(ctx context.Context) error {
+	for {
+		var one chan struct{}
+		r.mu.Lock()
+		for id, ended := range r.ended {
+			if !r.verifying[id] {
+				one = ended
+				break
+			}
+		}
+		r.mu.Unlock()
+		if one == nil {
+			return nil
+		}
+		select {
+		case <-one:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 }
 
 // Start records a job and runs fn in the background. The returned job is
@@ -127,6 +159,9 @@ func (r *Runner) record(ctx context.Context, j *snapdeck.Job) error {
 	}
 	r.mu.Lock()
 	r.ended[j.ID] = make(chan struct{})
+	if j.Kind == snapdeck.JobVerify {
+		r.verifying[j.ID] = true
+	}
 	r.mu.Unlock()
 	return nil
 }
@@ -175,6 +210,7 @@ func (r *Runner) finish(j snapdeck.Job, fn Func, ctx context.Context) (snapdeck.
 	r.mu.Lock()
 	close(r.ended[j.ID])
 	delete(r.ended, j.ID)
+	delete(r.verifying, j.ID)
 	r.mu.Unlock()
 	return j, err
 }

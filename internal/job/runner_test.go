@@ -156,3 +156,55 @@ func TestWaitReturnsTheEndedJob(t *testing.T) {
 		t.Fatalf("waiting for an unknown job: got %v, want not found", err)
 	}
 }
+
+// TestWaitQuietWaitsForEveryRunningJob runs two jobs and a snapshot's
+// verification: WaitQuiet returns with its context while either job runs,
+// and once both have ended, the verification still running; at once with
+// none.
+func TestWaitQuietWaitsForEveryRunningJob(t *testing.T) {
+	ctx := context.Background()
+	_, r := mustRunner(t)
+	if err := r.WaitQuiet(ctx); err != nil {
+		t.Fatalf("with no job: %v, want nil at once", err)
+	}
+	verifying := make(chan struct{})
+	t.Cleanup(func() { close(verifying) })
+	if _, err := r.Start(ctx, snapdeck.Job{Kind: snapdeck.JobVerify, DatabaseID: "a1b2c3d4", Actor: "system"}, func(ctx context.Context, p *job.Progress) error {
+		<-verifying
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	releases := []chan struct{}{make(chan struct{}), make(chan struct{})}
+	released := 0
+	// Registered after mustRunner's, so run before its Close waits for
+	// the jobs: a failure below leaves none blocked.
+	t.Cleanup(func() {
+		for _, release := range releases[released:] {
+			close(release)
+		}
+	})
+	for _, release := range releases {
+		if _, err := r.Start(ctx, snapdeck.Job{Kind: snapdeck.JobSnapshot, DatabaseID: "a1b2c3d4", Actor: "ann"}, func(ctx context.Context, p *job.Progress) error {
+			<-release
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, release := range releases {
+		short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+		err := r.WaitQuiet(short)
+		cancel()
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("with %d jobs running: %v, want the wait to end with its context", len(releases)-i, err)
+		}
+		close(release)
+		released++
+	}
+	done, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := r.WaitQuiet(done); err != nil {
+		t.Fatalf("once both ended, a verification running: %v, want nil", err)
+	}
+}

@@ -16,7 +16,7 @@ import (
 // take about 250 ms, and checks that a context ended stops a paced read.
 func TestPacedReaderKeepsItsRate(t *testing.T) {
 	data := bytes.Repeat([]byte{7}, 2<<20)
-	ctx := context.WithValue(context.Background(), paceKey{}, int64(8<<20))
+	ctx := context.WithValue(context.Background(), paceKey{}, pace{rate: 8 << 20})
 	start := time.Now()
 	got, err := io.ReadAll(paced(ctx, bytes.NewReader(data)))
 	took := time.Since(start)
@@ -33,7 +33,7 @@ func TestPacedReaderKeepsItsRate(t *testing.T) {
 		t.Error("a context without a rate paced the read")
 	}
 
-	ctx, cancel := context.WithCancel(context.WithValue(context.Background(), paceKey{}, int64(1<<20)))
+	ctx, cancel := context.WithCancel(context.WithValue(context.Background(), paceKey{}, pace{rate: 1 << 20}))
 	time.AfterFunc(100*time.Millisecond, cancel)
 	start = time.Now()
 	_, err = io.ReadAll(paced(ctx, bytes.NewReader(data)))
@@ -74,5 +74,56 @@ func TestReadAllSizesItsBuffer(t *testing.T) {
 	got, err = readAll(ctx, bytes.NewReader(data), nil)
 	if err != nil || !bytes.Equal(got, data) {
 		t.Errorf("larger than announced: read %d bytes (%v), want %d", len(got), err, len(data))
+	}
+}
+
+// busy is a console whose jobs run until release is closed.
+type busy struct{ release chan struct{} }
+
+func (b busy) WaitQuiet(ctx context.Context) error {
+	select {
+	case <-b.release:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// TestPacedReaderGivesWayToJobs reads 2 MiB at 8 MiB a second while the
+// console's jobs run for 300 ms: nothing is read until they end, then the
+// read keeps its rate (about 250 ms, not a burst to catch up). With jobs
+// that never end, it gives way for its budget only.
+func TestPacedReaderGivesWayToJobs(t *testing.T) {
+	data := bytes.Repeat([]byte{7}, 2<<20)
+	jobs := busy{make(chan struct{})}
+	r := &Replicators{cfg: Config{Quiet: jobs}}
+	ctx := context.WithValue(context.Background(), paceKey{}, pace{rate: 8 << 20, giveWay: r.giveWayFor(time.Minute)})
+	rd := paced(ctx, bytes.NewReader(data))
+	start := time.Now()
+	time.AfterFunc(300*time.Millisecond, func() { close(jobs.release) })
+	first := make([]byte, 1)
+	if _, err := io.ReadFull(rd, first); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took < 290*time.Millisecond {
+		t.Errorf("the first byte read after %s while jobs ran for 300 ms", took)
+	}
+	resumed := time.Now()
+	rest, err := io.ReadAll(rd)
+	if err != nil || len(rest) != len(data)-1 {
+		t.Fatalf("read %d bytes (%v), want %d", len(rest), err, len(data)-1)
+	}
+	if took := time.Since(resumed); took < 230*time.Millisecond {
+		t.Errorf("the rest read in %s after the jobs ended, want about 250 ms at 8 MiB/s", took)
+	}
+
+	r = &Replicators{cfg: Config{Quiet: busy{make(chan struct{})}}}
+	ctx = context.WithValue(context.Background(), paceKey{}, pace{rate: 64 << 20, giveWay: r.giveWayFor(200 * time.Millisecond)})
+	start = time.Now()
+	if _, err := io.ReadAll(paced(ctx, bytes.NewReader(data))); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took < 190*time.Millisecond || took > 2*time.Second {
+		t.Errorf("with jobs without end and 200 ms to give way, the read took %s", took)
 	}
 }

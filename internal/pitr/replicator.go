@@ -41,8 +41,19 @@ type Config struct {
 	// Tuning is Litestream's checkpoint settings; the zero value is
 	// DefaultTuning.
 	Tuning Tuning
+	// Quiet, when set, is who tells when the console's jobs run:
+	// compactions and snapshots, which can wait, give way to them
+	// (giveWay).
+	Quiet Quiet
 	// Logger is nil for none.
 	Logger *slog.Logger
+}
+
+// Quiet tells when the console runs work a user waits for (job.Runner).
+type Quiet interface {
+	// WaitQuiet returns nil once no such work runs, or ctx's error when
+	// ctx ends first.
+	WaitQuiet(ctx context.Context) error
 }
 
 // Tuning is how a replicated database is checkpointed and read. Litestream
@@ -125,17 +136,34 @@ type replicator struct {
 	stopped bool
 	// kick asks reader, its goroutine, for a read of the WAL.
 	kick chan struct{}
+	// ready is closed once Litestream has opened the database: at once,
+	// or after a base (open). openErr is why it did not.
+	ready   chan struct{}
+	openErr error
 	// cancel ends reader and compact, its compactions' goroutine; wg
 	// waits for both (halt).
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 }
 
-// halt ends cur's goroutines and waits for them: a read of the WAL under
-// way finishes first, a compaction under way is cancelled.
+// halt waits for Litestream to have opened the database, then ends cur's
+// goroutines and waits for them: a read of the WAL under way finishes
+// first, a compaction under way is cancelled.
 func (cur *replicator) halt() {
+	<-cur.ready
 	cur.cancel()
 	cur.wg.Wait()
+}
+
+// wait waits until Litestream has opened the database or ctx ends, and
+// tells whether it did.
+func (cur *replicator) wait(ctx context.Context) bool {
+	select {
+	case <-cur.ready:
+		return cur.openErr == nil
+	case <-ctx.Done():
+		return false
+	}
 }
 
 // reader reads the WAL whenever kicked, until ctx ends: the commits of a
@@ -220,7 +248,10 @@ func (r *Replicators) client(id string) *Client {
 // Start replicates database id, whose file is path, keeping window of
 // history. A database already replicated with the same window is left
 // alone; with another window it is restarted. The replicator takes over
-// the database's checkpoints until Stop.
+// the database's checkpoints until Stop. A file without a WAL (after a
+// swap) starts its history again from a base written in the background
+// (base.go): Start returns at once, and the first read of the WAL after
+// it, a commit's (Committed with wait, Sync), waits for the base.
 func (r *Replicators) Start(ctx context.Context, id, path string, window time.Duration) error {
 	if window <= 0 {
 		return r.Stop(ctx, id)
@@ -245,6 +276,9 @@ func (r *Replicators) Start(ctx context.Context, id, path string, window time.Du
 	if err != nil {
 		return err
 	}
+	// Given back by a stop, or earlier by a store that failed to open in
+	// the background (openOnBase): once.
+	giveBack = sync.OnceFunc(giveBack)
 	logger := r.logger.With("database_id", id)
 	db := litestream.NewDB(path)
 	db.MonitorInterval = r.cfg.Tuning.MonitorInterval
@@ -271,15 +305,24 @@ func (r *Replicators) Start(ctx context.Context, id, path string, window time.Du
 	// the window, so that one always precedes the window's start.
 	store.SnapshotInterval = min(window, litestream.DefaultSnapshotInterval)
 	store.SnapshotRetention = window + store.SnapshotInterval
-	if err := store.Open(ctx); err != nil {
-		giveBack()
-		return fmt.Errorf("start point-in-time replication of database %s: %w", id, err)
+	// A file without a WAL gets its base from prepareBase and write, in
+	// the background, rather than from Litestream; a failure to prepare
+	// one leaves it to Litestream.
+	b, err := prepareBase(ctx, db, r.client(id), path)
+	if err != nil {
+		logger.Warn("prepare the base of the history, Litestream reads the whole file instead", "err", err)
+		b = nil
 	}
 	bg, cancel := context.WithCancel(context.Background())
 	cur = &replicator{store: store, db: db, window: window, giveBack: giveBack,
-		kick: make(chan struct{}, 1), cancel: cancel}
-	cur.wg.Go(func() { cur.reader(bg, logger) })
-	cur.wg.Go(func() { r.compact(bg, cur, logger) })
+		kick: make(chan struct{}, 1), ready: make(chan struct{}), cancel: cancel}
+	if b == nil {
+		if err := r.open(ctx, bg, cur, nil, logger); err != nil {
+			cancel()
+			giveBack()
+			return err
+		}
+	}
 	r.mu.Lock()
 	closed = r.closed
 	if !closed {
@@ -288,12 +331,74 @@ func (r *Replicators) Start(ctx context.Context, id, path string, window time.Du
 	r.mu.Unlock()
 	if closed {
 		// Close came while it opened: it is not Close's to stop.
+		if b != nil {
+			b.close()
+			cancel()
+			giveBack()
+			return errClosed
+		}
 		cur.halt()
 		store.Close(ctx)
 		giveBack()
 		return errClosed
 	}
-	logger.Info("point-in-time replication started", "window", window, "interval", r.cfg.Interval)
+	if b != nil {
+		go func() {
+			if err := r.openOnBase(context.WithoutCancel(ctx), bg, cur, b, path, logger); err != nil {
+				logger.Error("point-in-time replication", "err", err)
+			}
+		}()
+	}
+	logger.Info("point-in-time replication started", "window", window, "interval", r.cfg.Interval, "base", b != nil)
+	return nil
+}
+
+// open opens cur's store and starts its goroutines on bg, then marks it
+// ready; on failure it marks it ready with the error. After a base b,
+// Litestream's first read of the WAL, which opens its connection, comes
+// before b's connection closes (see base).
+func (r *Replicators) open(ctx, bg context.Context, cur *replicator, b *base, logger *slog.Logger) error {
+	defer close(cur.ready)
+	if b != nil {
+		defer b.close()
+	}
+	if err := cur.store.Open(ctx); err != nil {
+		cur.openErr = fmt.Errorf("start point-in-time replication of database %s: %w", cur.db.Path(), err)
+		return cur.openErr
+	}
+	if b != nil {
+		cur.sync(ctx, logger)
+	}
+	cur.wg.Go(func() { cur.reader(bg, logger) })
+	cur.wg.Go(func() { r.compact(bg, cur, logger) })
+	return nil
+}
+
+// openOnBase writes base b of the database file path, then opens cur's
+// store (open). A base that fails is removed and left to Litestream. If
+// the store does not open, cur gives its checkpoints back and leaves the
+// running ones.
+func (r *Replicators) openOnBase(ctx, bg context.Context, cur *replicator, b *base, path string, logger *slog.Logger) error {
+	start := time.Now()
+	n, err := b.write(ctx, cur.db, path)
+	if err != nil {
+		logger.Warn("write the base of the history, Litestream reads the whole file instead", "err", err)
+	} else {
+		logger.Debug("base of the history written", "txid", b.txID.String(), "bytes", n, "took", time.Since(start))
+	}
+	if err := r.open(ctx, bg, cur, b, logger); err != nil {
+		r.mu.Lock()
+		id := cur.db.Path()
+		for k, v := range r.running {
+			if v == cur {
+				delete(r.running, k)
+				id = k
+			}
+		}
+		r.mu.Unlock()
+		cur.giveBack()
+		return fmt.Errorf("database %s: %w", id, err)
+	}
 	return nil
 }
 
@@ -351,6 +456,11 @@ func (r *Replicators) stop(ctx context.Context, id string, cur *replicator) erro
 	cur.mu.Lock()
 	cur.stopped = true
 	cur.mu.Unlock()
+	if cur.openErr != nil {
+		// Never opened: nothing to close.
+		cur.giveBack()
+		return nil
+	}
 	err := cur.store.Close(ctx)
 	if err == nil {
 		// Close uploaded what was left: what was read since the last
@@ -394,6 +504,12 @@ func (r *Replicators) Sync(ctx context.Context, id string) error {
 	r.mu.Lock()
 	cur, ok := r.running[id]
 	r.mu.Unlock()
+	if ok && !cur.wait(ctx) {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		ok = false
+	}
 	if ok {
 		cur.mu.RLock()
 		defer cur.mu.RUnlock()
@@ -423,7 +539,12 @@ func (r *Replicators) Committed(ctx context.Context, id string, wait bool) {
 	switch {
 	case !ok:
 	case wait:
-		cur.sync(context.WithoutCancel(ctx), r.logger.With("database_id", id))
+		// Right after a start on a base, the first read waits for the
+		// base: a commit's file is never earlier than its base.
+		ctx = context.WithoutCancel(ctx)
+		if cur.wait(ctx) {
+			cur.sync(ctx, r.logger.With("database_id", id))
+		}
 	default:
 		select {
 		case cur.kick <- struct{}{}:
@@ -440,6 +561,11 @@ func (r *Replicators) Lag() map[string]time.Duration {
 	out := make(map[string]time.Duration, len(r.running))
 	now := time.Now()
 	for id, cur := range r.running {
+		select {
+		case <-cur.ready:
+		default:
+			continue // still writing its base
+		}
 		if at := cur.db.LastSuccessfulSyncAt(); !at.IsZero() {
 			out[id] = now.Sub(at)
 		}
