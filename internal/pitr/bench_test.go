@@ -55,7 +55,10 @@ func openWriter(b testing.TB, path string) *sql.DB {
 // SNAPDECK_BENCH_SIZE (default 256MiB) sizes the database;
 // SNAPDECK_BENCH_PITR_PHASE (default 8s) is each writer phase;
 // SNAPDECK_BENCH_PITR_MONITOR and SNAPDECK_BENCH_PITR_MINPAGES tune
-// Litestream's read of the WAL and its passive checkpoint.
+// Litestream's read of the WAL and its passive checkpoint;
+// SNAPDECK_BENCH_PITR_TRACE=<ms> logs every commit slower than that and
+// every message of the replicator; SNAPDECK_BENCH_PITR_RESTORES=0 ends the
+// run after the writer.
 func BenchmarkPointInTime(b *testing.B) {
 	ctx := context.Background()
 	size := int64(256 << 20)
@@ -97,13 +100,28 @@ func BenchmarkPointInTime(b *testing.B) {
 	}
 	// The restore's own timings (pitr.restoreFile's debug line), and
 	// nothing else of the replicator's.
-	logger := slog.New(onlyMessage{slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}), "restored to a time"})
+	var logger *slog.Logger
+	if os.Getenv("SNAPDECK_BENCH_PITR_TRACE") != "" {
+		logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	} else {
+		logger = slog.New(onlyMessage{slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}), "restored to a time"})
+	}
 	reps, err := pitr.New(pitr.Config{Blobs: blobs, Checkpoints: checkpointsOf{ck}, Interval: time.Second, Tuning: tuning, Logger: logger})
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer reps.Close(ctx)
 	const id = "bench"
+	// SNAPDECK_BENCH_PITR_TRACE=<ms> logs each commit slower than that,
+	// with its wall-clock start, to be set beside an strace of the run's
+	// fsyncs and Litestream's checkpoints (logged at debug then).
+	var slow time.Duration
+	if s := os.Getenv("SNAPDECK_BENCH_PITR_TRACE"); s != "" {
+		var n float64
+		fmt.Sscan(s, &n)
+		slow = time.Duration(n * float64(time.Millisecond))
+	}
+	phaseName := "without"
 	write := func(d time.Duration) []time.Duration {
 		var lat []time.Duration
 		for end := time.Now().Add(d); time.Now().Before(end); {
@@ -112,6 +130,9 @@ func BenchmarkPointInTime(b *testing.B) {
 				b.Fatal(err)
 			}
 			lat = append(lat, time.Since(t))
+			if slow > 0 && lat[len(lat)-1] > slow {
+				fmt.Fprintf(os.Stderr, "SLOW %s commit %s +%.1fms\n", phaseName, t.UTC().Format("15:04:05.000000"), ms(lat[len(lat)-1]))
+			}
 			// As a lease's Nudge does after a commit: the checkpointer
 			// is nudged (it stands aside while replicated), and the
 			// replicator asked to read the WAL.
@@ -128,6 +149,7 @@ func BenchmarkPointInTime(b *testing.B) {
 	for range 3 {
 		lats[0] = append(lats[0], write(phase))
 	}
+	phaseName = "with"
 	start := time.Now()
 	if err := reps.Start(ctx, id, path, time.Hour); err != nil {
 		b.Fatal(err)
@@ -171,6 +193,9 @@ func BenchmarkPointInTime(b *testing.B) {
 	write(time.Second)
 	if err := reps.Sync(ctx, id); err != nil {
 		b.Fatal(err)
+	}
+	if os.Getenv("SNAPDECK_BENCH_PITR_RESTORES") == "0" {
+		return
 	}
 	planStart := time.Now()
 	plan, err := litestream.CalcRestorePlan(ctx, pitr.NewClient(blobs, id, nil), 0, at.Add(time.Millisecond), slog.New(slog.DiscardHandler))
