@@ -176,9 +176,13 @@ func BenchmarkPointInTime(b *testing.B) {
 			run+1, ms(p99s[0][run]), ms(maxs[0][run]), len(lats[0][run]), ms(p99s[1][run]), ms(maxs[1][run]), len(lats[1][run]),
 			float64(p99s[1][run])/float64(p99s[0][run]))
 	}
+	b.ReportMetric(float64(median(p99s[1]))/float64(median(p99s[0])), "p99-with/without")
+	b.ReportMetric(ms(slices.Max(maxs[1])), "worst-ms-with")
+	b.ReportMetric(ms(slices.Max(maxs[0])), "worst-ms-without")
 	ltx, _ := reps.Bytes(ctx, id)
 	b.Logf("STORAGE: %d KiB of WAL written while replicated, %d KiB of LTX stored for it (all levels): %.3f bytes of LTX per WAL byte, %.0f MiB per GiB",
 		int64(walBytes)/1024, (ltx-base)/1024, float64(ltx-base)/walBytes, float64(ltx-base)/walBytes*1024)
+	b.ReportMetric(float64(ltx-base)/walBytes, "ltx-bytes/wal-byte")
 	b.Logf("LOCAL: %d KiB of LTX files in Litestream's own directory next to the database, %d KiB in the blobs",
 		dirBytes(litestream.NewDB(path).MetaPath())/1024, ltx/1024)
 
@@ -233,11 +237,7 @@ func BenchmarkPointInTime(b *testing.B) {
 		b.Logf("RESTORE run %d: restore to a time %.2fs, cp+sync %.2fs: %.2fx; a quick_check of the result would add %.2fs", run+1,
 			restores[run].Seconds(), cps[run].Seconds(), restores[run].Seconds()/cps[run].Seconds(), checks[run].Seconds())
 	}
-	b.ReportMetric(float64(median(p99s[1]))/float64(median(p99s[0])), "p99-with/without")
-	b.ReportMetric(ms(slices.Max(maxs[1])), "worst-ms-with")
-	b.ReportMetric(ms(slices.Max(maxs[0])), "worst-ms-without")
 	b.ReportMetric(median(restores).Seconds()/median(cps).Seconds(), "restore/cp")
-	b.ReportMetric(float64(ltx-base)/walBytes, "ltx-bytes/wal-byte")
 }
 
 // fill writes rows of about 200 bytes into orders until the file has size
