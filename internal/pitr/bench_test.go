@@ -172,8 +172,9 @@ func BenchmarkPointInTime(b *testing.B) {
 			p99s[i] = append(p99s[i], percentile(lats[i][run], 99))
 			maxs[i] = append(maxs[i], slices.Max(lats[i][run]))
 		}
-		b.Logf("WRITER run %d: without replication p99 %.2fms max %.2fms (%d commits); with p99 %.2fms max %.2fms (%d commits): p99 %.2fx",
-			run+1, ms(p99s[0][run]), ms(maxs[0][run]), len(lats[0][run]), ms(p99s[1][run]), ms(maxs[1][run]), len(lats[1][run]),
+		b.Logf("WRITER run %d: without replication p50 %.3fms p99 %.2fms max %.2fms, %d over 50ms (%d commits); with p50 %.3fms p99 %.2fms max %.2fms, %d over 50ms (%d commits): p99 %.2fx",
+			run+1, ms(median(lats[0][run])), ms(p99s[0][run]), ms(maxs[0][run]), over(lats[0][run], 50*time.Millisecond), len(lats[0][run]),
+			ms(median(lats[1][run])), ms(p99s[1][run]), ms(maxs[1][run]), over(lats[1][run], 50*time.Millisecond), len(lats[1][run]),
 			float64(p99s[1][run])/float64(p99s[0][run]))
 	}
 	b.ReportMetric(float64(median(p99s[1]))/float64(median(p99s[0])), "p99-with/without")
@@ -299,6 +300,17 @@ func percentile(d []time.Duration, p int) time.Duration {
 	s := slices.Clone(d)
 	slices.Sort(s)
 	return s[(len(s)-1)*p/100]
+}
+
+// over counts the durations longer than limit.
+func over(d []time.Duration, limit time.Duration) int {
+	n := 0
+	for _, x := range d {
+		if x > limit {
+			n++
+		}
+	}
+	return n
 }
 
 func median(d []time.Duration) time.Duration { return percentile(d, 50) }
