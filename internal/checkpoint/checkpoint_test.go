@@ -140,3 +140,52 @@ func waitCheckpointed(t *testing.T, path string) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestBusyWriterKeepsItsWAL checks that a long WAL is not truncated under a
+// writer that keeps committing (the truncation holds every commit for the
+// fsync and the ftruncate, 100-440 ms in the engine benchmark), and that
+// it is once the writer stops.
+func TestBusyWriterKeepsItsWAL(t *testing.T) {
+	defer func(n int) { truncateFrames = n }(truncateFrames)
+	truncateFrames = 100
+	path := filepath.Join(t.TempDir(), "db.sqlite")
+	w, ckDB := openPair(t, path)
+	if _, err := w.Exec(`WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM n WHERE i < 1000) INSERT INTO t SELECT randomblob(1000) FROM n`); err != nil {
+		t.Fatal(err)
+	}
+	walSize := func() int64 {
+		fi, err := os.Stat(path + "-wal")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fi.Size()
+	}
+	c := New(ckDB, nil)
+	defer c.Close()
+	// Six times Every of commits, each nudging: every checkpoint copies
+	// a WAL of more than truncateFrames, and none may truncate it.
+	largest := walSize()
+	commits := 0
+	for end := time.Now().Add(6 * Every); time.Now().Before(end); commits++ {
+		if _, err := w.Exec(`INSERT INTO t VALUES (randomblob(1000))`); err != nil {
+			t.Fatal(err)
+		}
+		c.Nudge()
+		// A pause between commits, as a real writer has, in which the
+		// write lock is free for a truncation to take.
+		time.Sleep(time.Millisecond)
+		if n := walSize(); n < largest {
+			t.Fatalf("commit %d: WAL truncated from %d to %d bytes while the writer was busy", commits, largest, n)
+		} else {
+			largest = n
+		}
+	}
+	// The writer stopped: the WAL goes.
+	deadline := time.Now().Add(5 * time.Second)
+	for walSize() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("WAL still %d bytes 5 s after the writer stopped (%d commits)", walSize(), commits)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
