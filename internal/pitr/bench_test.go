@@ -58,7 +58,8 @@ func openWriter(b testing.TB, path string) *sql.DB {
 // Litestream's read of the WAL and its passive checkpoint;
 // SNAPDECK_BENCH_PITR_TRACE=<ms> logs every commit slower than that and
 // every message of the replicator; SNAPDECK_BENCH_PITR_RESTORES=0 ends the
-// run after the writer.
+// run after the writer; SNAPDECK_BENCH_PITR_KICK=0 leaves the replicator to
+// read the WAL on its own tick rather than after each commit.
 func BenchmarkPointInTime(b *testing.B) {
 	ctx := context.Background()
 	size := int64(256 << 20)
@@ -122,6 +123,7 @@ func BenchmarkPointInTime(b *testing.B) {
 		slow = time.Duration(n * float64(time.Millisecond))
 	}
 	phaseName := "without"
+	kick := os.Getenv("SNAPDECK_BENCH_PITR_KICK") != "0"
 	write := func(d time.Duration) []time.Duration {
 		var lat []time.Duration
 		for end := time.Now().Add(d); time.Now().Before(end); {
@@ -137,7 +139,9 @@ func BenchmarkPointInTime(b *testing.B) {
 			// is nudged (it stands aside while replicated), and the
 			// replicator asked to read the WAL.
 			ck.Nudge()
-			reps.Committed(ctx, id, false)
+			if kick {
+				reps.Committed(ctx, id, false)
+			}
 		}
 		return lat
 	}
