@@ -4,6 +4,7 @@ import (
 	"database/sql"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -15,7 +16,7 @@ import (
 func openPair(t *testing.T, path string) (w, ckDB *sql.DB) {
 	t.Helper()
 	open := func() *sql.DB {
-		db, err := sql.Open("sqlite", "file:"+path+"?_pragma=journal_mode(wal)&_pragma=wal_autocheckpoint(0)&_pragma=busy_timeout(5000)")
+		db, err := sql.Open("sqlite", "file:"+path+"?_pragma=journal_mode(wal)&_pragma=synchronous(normal)&_pragma=wal_autocheckpoint(0)&_pragma=busy_timeout(5000)")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -187,5 +188,67 @@ func TestBusyWriterKeepsItsWAL(t *testing.T) {
 			t.Fatalf("WAL still %d bytes 5 s after the writer stopped (%d commits)", walSize(), commits)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestBusyWriterRestartsTheWAL checks that a writer that never pauses does
+// not grow the WAL without end: a passive checkpoint never catches up with
+// it, so the WAL starts again from its beginning only if the checkpointer
+// restarts it. A restart shows as new salts in the WAL's header.
+func TestBusyWriterRestartsTheWAL(t *testing.T) {
+	defer func(n int) { truncateFrames = n }(truncateFrames)
+	truncateFrames = 100
+	path := filepath.Join(t.TempDir(), "db.sqlite")
+	w, ckDB := openPair(t, path)
+	c := New(ckDB, nil)
+	defer c.Close()
+	if _, err := w.Exec(`INSERT INTO t VALUES (randomblob(1000))`); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(path + "-wal")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	salts := func() string {
+		hdr := make([]byte, 24)
+		if _, err := f.ReadAt(hdr, 0); err != nil {
+			t.Fatal(err)
+		}
+		return string(hdr[16:24])
+	}
+	var commits atomic.Int64
+	stop := make(chan struct{})
+	done := make(chan error)
+	go func() {
+		for {
+			select {
+			case <-stop:
+				done <- nil
+				return
+			default:
+			}
+			if _, err := w.Exec(`INSERT INTO t VALUES (randomblob(1000))`); err != nil {
+				done <- err
+				return
+			}
+			commits.Add(1)
+			c.Nudge()
+		}
+	}()
+	last, restarts := salts(), 0
+	for end := time.Now().Add(6 * Every); time.Now().Before(end); {
+		time.Sleep(5 * time.Millisecond)
+		if s := salts(); s != last {
+			last = s
+			restarts++
+		}
+	}
+	close(stop)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if restarts < 2 {
+		t.Fatalf("%d commits over %s with no pause: the WAL started again %d times; want at least 2", commits.Load(), 6*Every, restarts)
 	}
 }
