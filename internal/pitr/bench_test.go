@@ -153,6 +153,9 @@ func BenchmarkPointInTime(b *testing.B) {
 	for range 3 {
 		lats[0] = append(lats[0], write(phase))
 	}
+	if fi, err := os.Stat(path + "-wal"); err == nil {
+		b.Logf("WAL after the writer without replication: %d MiB", fi.Size()>>20)
+	}
 	phaseName = "with"
 	start := time.Now()
 	if err := reps.Start(ctx, id, path, time.Hour); err != nil {
@@ -164,9 +167,29 @@ func BenchmarkPointInTime(b *testing.B) {
 	first := time.Since(start)
 	base, _ := reps.Bytes(ctx, id)
 	b.Logf("database %d MiB; first replication (the whole file) %.2fs, %d MiB of LTX; tuning %+v", size>>20, first.Seconds(), base>>20, tuning)
+	// The replication lag (Replicators.Lag, what /metrics reports),
+	// sampled every 100 ms while the writer runs with replication.
+	var lagMax time.Duration
+	lagDone := make(chan struct{})
+	lagStop := make(chan struct{})
+	go func() {
+		defer close(lagDone)
+		for t := time.NewTicker(100 * time.Millisecond); ; {
+			select {
+			case <-lagStop:
+				t.Stop()
+				return
+			case <-t.C:
+				lagMax = max(lagMax, reps.Lag()[id])
+			}
+		}
+	}()
 	for range 3 {
 		lats[1] = append(lats[1], write(phase))
 	}
+	close(lagStop)
+	<-lagDone
+	b.Logf("LAG: replication lag at most %s while the writer ran with replication (sampled every 100 ms)", lagMax.Round(time.Millisecond))
 	if err := reps.Sync(ctx, id); err != nil {
 		b.Fatal(err)
 	}
