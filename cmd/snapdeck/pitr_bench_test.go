@@ -38,7 +38,8 @@ import (
 //
 // (-v shows every line of the log: without it the testing package cuts a
 // benchmark's log short.) SNAPDECK_BENCH_PROFILE=<dir> writes a CPU
-// profile of each restore.
+// profile of each restore; SNAPDECK_BENCH_LOG=<file> keeps the program's
+// log at debug and lists the history's slow Query-tab commits.
 //
 // SNAPDECK_BENCH_SIZE defaults to 64MiB and SNAPDECK_BENCH_HISTORY to 2m,
 // so that a plain -bench run is short.
@@ -119,7 +120,21 @@ func pointInTimeRun(b *testing.B, size int64, history time.Duration) {
 			env[k] = v
 		}
 	}
-	base, stop := startConsole(b, env, "--data", data)
+	// SNAPDECK_BENCH_LOG=<file> keeps the program's log, at debug, and
+	// prints each Query-tab commit of the history slower than 20 ms with
+	// its wall-clock start, to be set beside it.
+	var base string
+	var stop func() error
+	if f := os.Getenv("SNAPDECK_BENCH_LOG"); f != "" {
+		log, err := os.Create(f)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer log.Close()
+		base, stop = startConsoleLogging(b, env, log, "--data", data, "--log-level", "debug")
+	} else {
+		base, stop = startConsole(b, env, "--data", data)
+	}
 	defer stop()
 	u := browserSignIn(b, base, "bench@example.com", "bench-password-1234")
 	page := u.post(b, "/databases", url.Values{"name": {"bench"}, "plan": {"enterprise"}}, "/databases/new")
@@ -199,6 +214,9 @@ func pointInTimeRun(b *testing.B, size int64, history time.Duration) {
 		c.done = time.Now().UTC()
 		commits = append(commits, c)
 		commitTimes = append(commitTimes, c.done.Sub(c.sent))
+		if os.Getenv("SNAPDECK_BENCH_LOG") != "" && c.done.Sub(c.sent) > 20*time.Millisecond {
+			b.Logf("SLOW Query-tab commit %s +%s", c.sent.Format("15:04:05.000000"), c.done.Sub(c.sent).Round(time.Microsecond))
+		}
 		if k%max(n/10, 1) == 0 {
 			b.Logf("  %s: %d of %d commits, the last at %s", time.Since(hstart).Round(time.Second), k, n, c.done.Format(time.RFC3339Nano))
 		}

@@ -86,20 +86,37 @@ func (c *Checkpointer) Nudge() {
 // about 1 load in 450 on a loaded machine, each time with the pool's one
 // connection running this checkpoint as the swap closed the pool. A
 // checkpoint never waits long: a passive one never waits for a lock, a
-// truncating one runs with no busy timeout.
+// resetting one waits restartWait at most.
+//
+// A long WAL is truncated only once the writers are quiet, when no commit
+// came in the Every after the checkpoint that copied it; while they are
+// busy it is restarted instead (see reset).
 func (c *Checkpointer) loop() {
 	defer close(c.done)
+	// shrink is set while the WAL file may be longer than truncateFrames:
+	// a restart leaves the file as long as it was.
+	shrink := false
 	for {
 		select {
 		case <-c.stop:
 			return
 		case <-c.kick:
 		}
-		c.checkpoint()
+		if c.checkpoint() {
+			shrink = true
+			if len(c.kick) != 0 {
+				// A writer is busy: the WAL is not shrunk, but it is
+				// started again from its beginning (see reset).
+				c.resetIfOwned("RESTART")
+			}
+		}
 		select {
 		case <-c.stop:
 			return
 		case <-time.After(Every):
+		}
+		if shrink && len(c.kick) == 0 && c.resetIfOwned("TRUNCATE") {
+			shrink = false
 		}
 	}
 }
@@ -126,13 +143,14 @@ func (c *Checkpointer) Resume() {
 	c.Nudge()
 }
 
-// checkpoint runs one passive checkpoint, truncating a long WAL, unless
-// the checkpointer stands aside.
-func (c *Checkpointer) checkpoint() {
+// checkpoint runs one passive checkpoint unless the checkpointer stands
+// aside, and tells whether it copied the whole of a WAL longer than
+// truncateFrames, which is then worth truncating.
+func (c *Checkpointer) checkpoint() (long bool) {
 	c.running.Lock()
 	defer c.running.Unlock()
 	if c.aside.Load() {
-		return
+		return false
 	}
 	var busy, frames, copied int
 	err := c.db.QueryRowContext(context.Background(), "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &frames, &copied)
@@ -141,48 +159,95 @@ func (c *Checkpointer) checkpoint() {
 		// checkpoints whatever is left.
 		c.logger.Warn("checkpoint failed", "err", err)
 	}
-	if err == nil && busy == 0 && copied == frames && frames > truncateFrames {
-		c.truncate()
-	}
+	return err == nil && busy == 0 && copied == frames && frames > truncateFrames
+}
+
+// resetIfOwned resets the WAL (reset) unless the checkpointer stands
+// aside.
+func (c *Checkpointer) resetIfOwned(mode string) (done bool) {
+	c.running.Lock()
+	defer c.running.Unlock()
+	return !c.aside.Load() && c.reset(mode)
 }
 
 // truncateFrames is the WAL length, in frames, past which a checkpoint that
-// copied every frame also truncates the WAL file. SQLite reuses a WAL from
+// copied every frame also resets the WAL (reset). SQLite reuses a WAL from
 // its start once it is copied, but never shrinks it: after a load or a big
 // batch of inserts the file stayed at 1.08 GB, all of it already in the
-// database file, for as long as the database was open. 16,384 frames is
-// 64 MiB at the default 4 KiB page: the console's usual commits never reach
-// it, so a truncated WAL is not regrown at once.
+// database file, for as long as the database was open. And under a writer
+// that never pauses, a passive checkpoint never catches up with it, so the
+// WAL is never started again and grows without end (1.5-1.8 GB in 12 s of
+// the engine benchmark's writer). 16,384 frames is 64 MiB at the default
+// 4 KiB page: the console's usual commits never reach it, so a truncated
+// WAL is not regrown at once.
 var truncateFrames = 16384
 
-// truncate empties the WAL file if no reader is using it. A TRUNCATE
-// checkpoint takes the write lock and then waits for readers; with the busy
-// timeout at 0 it waits for nobody, so a writer is held up only for the
-// truncation itself and a capture's long read transaction simply makes it
-// give up until the next time.
-func (c *Checkpointer) truncate() {
+// restartWait is how long, in ms, a RESTART waits for the lock and the
+// readers. A busy writer's every transaction reads as well, so with no wait
+// at all the restart found one under way 2 times in 3 and the WAL went on
+// growing (to 500 MB in 12 s of the engine benchmark's writer); with a few
+// ms it waits for that transaction to end, and new ones wait for it.
+const restartWait = 20
+
+// restartTries is how many times a RESTART is tried in a row: under the
+// tests' writer that never pauses, one try restarted the WAL about half
+// the time.
+const restartTries = 3
+
+// reset checkpoints the whole WAL so that the next commit starts it again
+// from its beginning: RESTART, or TRUNCATE, which also empties the file.
+// Either takes the write lock and then waits for readers; with the busy
+// timeout at 0 (restartWait for a RESTART) it hardly waits, so a writer is
+// held up only for the reset itself and a capture's long read transaction
+// simply makes it give up until the next time. The truncation is not short: it fsyncs the WAL
+// and frees its blocks while holding the write lock, and with the engine
+// benchmark's writer (internal/pitr, one row a commit, as fast as it goes)
+// that held a commit 100-440 ms (fsync 15-115 ms, the ftruncate of a WAL
+// of 64 MiB and more 100-165 ms). So loop truncates only when no commit
+// came in the Every after the checkpoint, and while a writer is busy it
+// restarts the WAL right after the passive checkpoint, when little is left
+// to copy: the file keeps its largest size, reused from its start.
+// It tells whether the WAL was reset; a RESTART is tried restartTries
+// times, as the writer it waits for may begin again meanwhile.
+func (c *Checkpointer) reset(mode string) (done bool) {
 	ctx := context.Background()
 	conn, err := c.db.Conn(ctx)
 	if err != nil {
-		return
+		return false
 	}
 	defer conn.Close()
 	// The pool's own timeout (its DSN's), given back afterwards.
 	var timeoutMS int
 	if err := conn.QueryRowContext(ctx, "PRAGMA busy_timeout").Scan(&timeoutMS); err != nil {
-		return
+		return false
 	}
-	if _, err := conn.ExecContext(ctx, "PRAGMA busy_timeout = 0"); err != nil {
-		return
+	wait := 0
+	if mode == "RESTART" {
+		wait = restartWait
 	}
-	var busy, frames, copied int
-	if err := conn.QueryRowContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)").Scan(&busy, &frames, &copied); err != nil {
-		c.logger.Debug("truncating checkpoint skipped", "err", err)
+	if _, err := conn.ExecContext(ctx, fmt.Sprintf("PRAGMA busy_timeout = %d", wait)); err != nil {
+		return false
+	}
+	tries := 1
+	if mode == "RESTART" {
+		tries = restartTries
+	}
+	for range tries {
+		var busy, frames, copied int
+		err := conn.QueryRowContext(ctx, "PRAGMA wal_checkpoint("+mode+")").Scan(&busy, &frames, &copied)
+		if err != nil {
+			c.logger.Debug("resetting checkpoint skipped", "mode", mode, "err", err)
+			break
+		}
+		if done = busy == 0; done {
+			break
+		}
 	}
 	if _, err := conn.ExecContext(ctx, fmt.Sprintf("PRAGMA busy_timeout = %d", timeoutMS)); err != nil {
 		// A pooled connection must not keep the zero timeout: drop it.
 		_ = conn.Raw(func(any) error { return driver.ErrBadConn })
 	}
+	return done
 }
 
 // Close stops the goroutine once a checkpoint under way has ended (it is

@@ -55,7 +55,11 @@ func openWriter(b testing.TB, path string) *sql.DB {
 // SNAPDECK_BENCH_SIZE (default 256MiB) sizes the database;
 // SNAPDECK_BENCH_PITR_PHASE (default 8s) is each writer phase;
 // SNAPDECK_BENCH_PITR_MONITOR and SNAPDECK_BENCH_PITR_MINPAGES tune
-// Litestream's read of the WAL and its passive checkpoint.
+// Litestream's read of the WAL and its passive checkpoint;
+// SNAPDECK_BENCH_PITR_TRACE=<ms> logs every commit slower than that and
+// every message of the replicator; SNAPDECK_BENCH_PITR_RESTORES=0 ends the
+// run after the writer; SNAPDECK_BENCH_PITR_KICK=0 leaves the replicator to
+// read the WAL on its own tick rather than after each commit.
 func BenchmarkPointInTime(b *testing.B) {
 	ctx := context.Background()
 	size := int64(256 << 20)
@@ -97,13 +101,29 @@ func BenchmarkPointInTime(b *testing.B) {
 	}
 	// The restore's own timings (pitr.restoreFile's debug line), and
 	// nothing else of the replicator's.
-	logger := slog.New(onlyMessage{slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}), "restored to a time"})
+	var logger *slog.Logger
+	if os.Getenv("SNAPDECK_BENCH_PITR_TRACE") != "" {
+		logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	} else {
+		logger = slog.New(onlyMessage{slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}), "restored to a time"})
+	}
 	reps, err := pitr.New(pitr.Config{Blobs: blobs, Checkpoints: checkpointsOf{ck}, Interval: time.Second, Tuning: tuning, Logger: logger})
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer reps.Close(ctx)
 	const id = "bench"
+	// SNAPDECK_BENCH_PITR_TRACE=<ms> logs each commit slower than that,
+	// with its wall-clock start, to be set beside an strace of the run's
+	// fsyncs and Litestream's checkpoints (logged at debug then).
+	var slow time.Duration
+	if s := os.Getenv("SNAPDECK_BENCH_PITR_TRACE"); s != "" {
+		var n float64
+		fmt.Sscan(s, &n)
+		slow = time.Duration(n * float64(time.Millisecond))
+	}
+	phaseName := "without"
+	kick := os.Getenv("SNAPDECK_BENCH_PITR_KICK") != "0"
 	write := func(d time.Duration) []time.Duration {
 		var lat []time.Duration
 		for end := time.Now().Add(d); time.Now().Before(end); {
@@ -112,11 +132,16 @@ func BenchmarkPointInTime(b *testing.B) {
 				b.Fatal(err)
 			}
 			lat = append(lat, time.Since(t))
+			if slow > 0 && lat[len(lat)-1] > slow {
+				fmt.Fprintf(os.Stderr, "SLOW %s commit %s +%.1fms\n", phaseName, t.UTC().Format("15:04:05.000000"), ms(lat[len(lat)-1]))
+			}
 			// As a lease's Nudge does after a commit: the checkpointer
 			// is nudged (it stands aside while replicated), and the
 			// replicator asked to read the WAL.
 			ck.Nudge()
-			reps.Committed(ctx, id, false)
+			if kick {
+				reps.Committed(ctx, id, false)
+			}
 		}
 		return lat
 	}
@@ -128,6 +153,10 @@ func BenchmarkPointInTime(b *testing.B) {
 	for range 3 {
 		lats[0] = append(lats[0], write(phase))
 	}
+	if fi, err := os.Stat(path + "-wal"); err == nil {
+		b.Logf("WAL after the writer without replication: %d MiB", fi.Size()>>20)
+	}
+	phaseName = "with"
 	start := time.Now()
 	if err := reps.Start(ctx, id, path, time.Hour); err != nil {
 		b.Fatal(err)
@@ -138,9 +167,29 @@ func BenchmarkPointInTime(b *testing.B) {
 	first := time.Since(start)
 	base, _ := reps.Bytes(ctx, id)
 	b.Logf("database %d MiB; first replication (the whole file) %.2fs, %d MiB of LTX; tuning %+v", size>>20, first.Seconds(), base>>20, tuning)
+	// The replication lag (Replicators.Lag, what /metrics reports),
+	// sampled every 100 ms while the writer runs with replication.
+	var lagMax time.Duration
+	lagDone := make(chan struct{})
+	lagStop := make(chan struct{})
+	go func() {
+		defer close(lagDone)
+		for t := time.NewTicker(100 * time.Millisecond); ; {
+			select {
+			case <-lagStop:
+				t.Stop()
+				return
+			case <-t.C:
+				lagMax = max(lagMax, reps.Lag()[id])
+			}
+		}
+	}()
 	for range 3 {
 		lats[1] = append(lats[1], write(phase))
 	}
+	close(lagStop)
+	<-lagDone
+	b.Logf("LAG: replication lag at most %s while the writer ran with replication (sampled every 100 ms)", lagMax.Round(time.Millisecond))
 	if err := reps.Sync(ctx, id); err != nil {
 		b.Fatal(err)
 	}
@@ -150,13 +199,18 @@ func BenchmarkPointInTime(b *testing.B) {
 			p99s[i] = append(p99s[i], percentile(lats[i][run], 99))
 			maxs[i] = append(maxs[i], slices.Max(lats[i][run]))
 		}
-		b.Logf("WRITER run %d: without replication p99 %.2fms max %.2fms (%d commits); with p99 %.2fms max %.2fms (%d commits): p99 %.2fx",
-			run+1, ms(p99s[0][run]), ms(maxs[0][run]), len(lats[0][run]), ms(p99s[1][run]), ms(maxs[1][run]), len(lats[1][run]),
+		b.Logf("WRITER run %d: without replication p50 %.3fms p99 %.2fms max %.2fms, %d over 50ms (%d commits); with p50 %.3fms p99 %.2fms max %.2fms, %d over 50ms (%d commits): p99 %.2fx",
+			run+1, ms(median(lats[0][run])), ms(p99s[0][run]), ms(maxs[0][run]), over(lats[0][run], 50*time.Millisecond), len(lats[0][run]),
+			ms(median(lats[1][run])), ms(p99s[1][run]), ms(maxs[1][run]), over(lats[1][run], 50*time.Millisecond), len(lats[1][run]),
 			float64(p99s[1][run])/float64(p99s[0][run]))
 	}
+	b.ReportMetric(float64(median(p99s[1]))/float64(median(p99s[0])), "p99-with/without")
+	b.ReportMetric(ms(slices.Max(maxs[1])), "worst-ms-with")
+	b.ReportMetric(ms(slices.Max(maxs[0])), "worst-ms-without")
 	ltx, _ := reps.Bytes(ctx, id)
 	b.Logf("STORAGE: %d KiB of WAL written while replicated, %d KiB of LTX stored for it (all levels): %.3f bytes of LTX per WAL byte, %.0f MiB per GiB",
 		int64(walBytes)/1024, (ltx-base)/1024, float64(ltx-base)/walBytes, float64(ltx-base)/walBytes*1024)
+	b.ReportMetric(float64(ltx-base)/walBytes, "ltx-bytes/wal-byte")
 	b.Logf("LOCAL: %d KiB of LTX files in Litestream's own directory next to the database, %d KiB in the blobs",
 		dirBytes(litestream.NewDB(path).MetaPath())/1024, ltx/1024)
 
@@ -171,6 +225,9 @@ func BenchmarkPointInTime(b *testing.B) {
 	write(time.Second)
 	if err := reps.Sync(ctx, id); err != nil {
 		b.Fatal(err)
+	}
+	if os.Getenv("SNAPDECK_BENCH_PITR_RESTORES") == "0" {
+		return
 	}
 	planStart := time.Now()
 	plan, err := litestream.CalcRestorePlan(ctx, pitr.NewClient(blobs, id, nil), 0, at.Add(time.Millisecond), slog.New(slog.DiscardHandler))
@@ -208,11 +265,7 @@ func BenchmarkPointInTime(b *testing.B) {
 		b.Logf("RESTORE run %d: restore to a time %.2fs, cp+sync %.2fs: %.2fx; a quick_check of the result would add %.2fs", run+1,
 			restores[run].Seconds(), cps[run].Seconds(), restores[run].Seconds()/cps[run].Seconds(), checks[run].Seconds())
 	}
-	b.ReportMetric(float64(median(p99s[1]))/float64(median(p99s[0])), "p99-with/without")
-	b.ReportMetric(ms(slices.Max(maxs[1])), "worst-ms-with")
-	b.ReportMetric(ms(slices.Max(maxs[0])), "worst-ms-without")
 	b.ReportMetric(median(restores).Seconds()/median(cps).Seconds(), "restore/cp")
-	b.ReportMetric(float64(ltx-base)/walBytes, "ltx-bytes/wal-byte")
 }
 
 // fill writes rows of about 200 bytes into orders until the file has size
@@ -274,6 +327,17 @@ func percentile(d []time.Duration, p int) time.Duration {
 	s := slices.Clone(d)
 	slices.Sort(s)
 	return s[(len(s)-1)*p/100]
+}
+
+// over counts the durations longer than limit.
+func over(d []time.Duration, limit time.Duration) int {
+	n := 0
+	for _, x := range d {
+		if x > limit {
+			n++
+		}
+	}
+	return n
 }
 
 func median(d []time.Duration) time.Duration { return percentile(d, 50) }

@@ -44,6 +44,19 @@ type Client struct {
 	// that opening a file lists nothing (a restore opens hundreds).
 	mu   sync.Mutex
 	keys map[fileRange]string
+
+	// filesMu guards files: every file of the database in the blobs, by
+	// key, from one listing of them all (loadFiles), then kept by this
+	// client's own writes and deletes, the only ones under its prefix (the
+	// replicator's uploads, its compactions, their retention and Drop all
+	// go through it). The window's start and the history's size
+	// (Replicators.Earliest and Bytes) are read from it: the SNAPSHOTS
+	// tab, the restore form and every row of the database list ask for
+	// them, and with a week of history on S3 each ask listed thousands of
+	// keys. nil until loaded; filesMu is held through the listing, so
+	// that a write meanwhile is added after it.
+	filesMu sync.Mutex
+	files   map[string]*ltx.FileInfo
 }
 
 // fileRange names one file: its level and TXID range.
@@ -100,6 +113,58 @@ func parseKey(key, levelPrefix string, level int) (*ltx.FileInfo, bool) {
 		return nil, false
 	}
 	return &ltx.FileInfo{Level: level, MinTXID: minTXID, MaxTXID: maxTXID, Size: size, CreatedAt: time.UnixMilli(ms).UTC()}, true
+}
+
+// parseAnyKey reads a file's metadata back from a key under prefix, of
+// any level.
+func parseAnyKey(key, prefix string) (*ltx.FileInfo, bool) {
+	rest, ok := strings.CutPrefix(key, prefix)
+	dir, _, found := strings.Cut(rest, "/")
+	if !ok || !found || !strings.HasPrefix(dir, "l") {
+		return nil, false
+	}
+	level, err := strconv.Atoi(dir[1:])
+	if err != nil {
+		return nil, false
+	}
+	return parseKey(key, prefix+dir+"/", level)
+}
+
+// withFiles calls fn with every file of the database, listing the blobs
+// the first time only.
+func (c *Client) withFiles(ctx context.Context, fn func(files map[string]*ltx.FileInfo)) error {
+	c.filesMu.Lock()
+	defer c.filesMu.Unlock()
+	if c.files == nil {
+		files := map[string]*ltx.FileInfo{}
+		if err := snapstore.ListPrefix(ctx, c.blobs, c.prefix, func(key string) error {
+			if info, ok := parseAnyKey(key, c.prefix); ok {
+				files[key] = info
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+		c.files = files
+	}
+	fn(c.files)
+	return nil
+}
+
+// fileStored and fileDeleted keep the files, once loaded, as the blobs
+// are after a write or a delete of key.
+func (c *Client) fileStored(key string, info *ltx.FileInfo) {
+	c.filesMu.Lock()
+	defer c.filesMu.Unlock()
+	if c.files != nil {
+		c.files[key] = info
+	}
+}
+
+func (c *Client) fileDeleted(key string) {
+	c.filesMu.Lock()
+	defer c.filesMu.Unlock()
+	delete(c.files, key)
 }
 
 // list returns the files of a level from seek on, one per TXID range: a
@@ -301,12 +366,15 @@ func (c *Client) store(ctx context.Context, info *ltx.FileInfo, start time.Time,
 	c.mu.Lock()
 	c.keys[fileRange{level, minTXID, maxTXID}] = key
 	c.mu.Unlock()
+	c.fileStored(key, info)
 	c.logger.Debug("ltx file stored", "level", level, "min_txid", minTXID.String(), "max_txid", maxTXID.String(),
 		"bytes", info.Size, "took", time.Since(start))
 	for _, old := range keys[[2]ltx.TXID{minTXID, maxTXID}] {
 		if old != key {
 			if err := c.blobs.Delete(ctx, old); err != nil {
 				c.logger.Warn("remove an earlier copy of an ltx file", "key", old, "err", err)
+			} else {
+				c.fileDeleted(old)
 			}
 		}
 	}
@@ -363,6 +431,7 @@ func (c *Client) DeleteLTXFiles(ctx context.Context, a []*ltx.FileInfo) error {
 				if err := c.blobs.Delete(ctx, key); err != nil {
 					return err
 				}
+				c.fileDeleted(key)
 			}
 			c.mu.Lock()
 			delete(c.keys, fileRange{level, info.MinTXID, info.MaxTXID})
@@ -372,7 +441,8 @@ func (c *Client) DeleteLTXFiles(ctx context.Context, a []*ltx.FileInfo) error {
 	return nil
 }
 
-// DeleteAll deletes every file of the database.
+// DeleteAll deletes every file of the database, whatever the blobs hold
+// under its prefix (listed afresh, not taken from the files kept).
 func (c *Client) DeleteAll(ctx context.Context) error {
 	var keys []string
 	if err := snapstore.ListPrefix(ctx, c.blobs, c.prefix, func(key string) error {
@@ -385,6 +455,7 @@ func (c *Client) DeleteAll(ctx context.Context) error {
 		if err := c.blobs.Delete(ctx, key); err != nil {
 			return err
 		}
+		c.fileDeleted(key)
 	}
 	c.mu.Lock()
 	clear(c.keys)
@@ -395,12 +466,35 @@ func (c *Client) DeleteAll(ctx context.Context) error {
 // Bytes is how many bytes the database's files take.
 func (c *Client) Bytes(ctx context.Context) (int64, error) {
 	var n int64
-	err := snapstore.ListPrefix(ctx, c.blobs, c.prefix, func(key string) error {
-		if i := strings.LastIndex(key, "-"); i > 0 {
-			size, _ := strconv.ParseInt(strings.TrimSuffix(key[i+1:], ".ltx"), 10, 64)
-			n += size
+	err := c.withFiles(ctx, func(files map[string]*ltx.FileInfo) {
+		for _, info := range files {
+			n += info.Size
 		}
-		return nil
 	})
 	return n, err
+}
+
+// Earliest is the creation time of the oldest file that can start a
+// restore (Replicators.Earliest says which), and false when there is
+// none.
+func (c *Client) Earliest(ctx context.Context) (time.Time, bool, error) {
+	var earliest time.Time
+	err := c.withFiles(ctx, func(files map[string]*ltx.FileInfo) {
+		// A range written twice counts as its later copy, as list and so
+		// a restore's plan take it.
+		byRange := map[fileRange]*ltx.FileInfo{}
+		for _, info := range files {
+			fr := fileRange{info.Level, info.MinTXID, info.MaxTXID}
+			if prev, ok := byRange[fr]; !ok || info.CreatedAt.After(prev.CreatedAt) {
+				byRange[fr] = info
+			}
+		}
+		for _, info := range byRange {
+			starts := info.Level == litestream.SnapshotLevel || (info.Level <= 1 && info.MinTXID == 1)
+			if starts && (earliest.IsZero() || info.CreatedAt.Before(earliest)) {
+				earliest = info.CreatedAt
+			}
+		}
+	})
+	return earliest, !earliest.IsZero() && err == nil, err
 }

@@ -573,7 +573,8 @@ func (r *Replicators) Lag() map[string]time.Duration {
 	return out
 }
 
-// Bytes is how many bytes database id's history takes in the blobs.
+// Bytes is how many bytes database id's history takes in the blobs,
+// without a listing once its files are known (Client).
 func (r *Replicators) Bytes(ctx context.Context, id string) (int64, error) {
 	return r.client(id).Bytes(ctx)
 }
@@ -588,22 +589,13 @@ func (r *Replicators) Bytes(ctx context.Context, id string) (int64, error) {
 // hold the window's start at the database's creation long after the
 // window moved on. Leaving it out can only make the window start later,
 // never promise a time that cannot be restored.
+//
+// It lists nothing once the database's files are known (Client keeps
+// them from its first listing on), so a page view costs no LIST.
 func (r *Replicators) Earliest(ctx context.Context, id string) (time.Time, bool, error) {
-	c := r.client(id)
-	var earliest time.Time
-	for _, level := range []int{0, 1, litestream.SnapshotLevel} {
-		infos, _, err := c.list(ctx, level, 0)
-		if err != nil {
-			return time.Time{}, false, err
-		}
-		for _, info := range infos {
-			if (level == litestream.SnapshotLevel || info.MinTXID == 1) && (earliest.IsZero() || info.CreatedAt.Before(earliest)) {
-				earliest = info.CreatedAt
-			}
-		}
-	}
-	if earliest.IsZero() {
-		return time.Time{}, false, nil
+	earliest, ok, err := r.client(id).Earliest(ctx)
+	if err != nil || !ok {
+		return time.Time{}, false, err
 	}
 	// A restore takes the files made strictly before its time.
 	return earliest.Add(time.Millisecond), true, nil

@@ -81,7 +81,15 @@ func (l *Local) Put(ctx context.Context, key string, data []byte) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	tmp, err := writeTemp(path, data, (*os.File).Sync)
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return fmt.Errorf("put blob %s: %w", key, err)
+	}
+	tmp, err := fillTemp(path, func(f *os.File) error {
+		if err := writeBehind(f, data); err != nil {
+			return err
+		}
+		return f.Sync()
+	})
 	if err == nil {
 		err = os.Rename(tmp, path)
 	}
@@ -144,6 +152,15 @@ func fillTemp(path string, fill func(*os.File) error) (string, error) {
 // 256 MiB (mostly the kernel finding large pieces of memory for the page
 // cache), in 128 KiB writes a steady 160 ms.
 const blobWriteSize = 128 << 10
+
+// writeBehindPiece is how much of a blob Put writes before it starts that
+// piece's writeback (writeBehind): at most twice this is dirty at once.
+// BenchmarkPutBesideSmallFsyncs, 256 MiB on the 2-core machine (shared):
+// the worst fsync of a small file beside the put went from 225-305 ms
+// (the blob written whole, then fsynced) to 49-162 ms; what is left is the
+// disk's own cache flush, which each small fsync orders after the pieces
+// already sent.
+const writeBehindPiece = 1 << 20
 
 // NewBatch starts a batch of blobs written to temporary files (which List
 // never shows and NewLocal removes after a crash) and renamed into place by

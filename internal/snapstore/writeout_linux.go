@@ -16,3 +16,40 @@ func writeOut(f *os.File) error {
 	return unix.SyncFileRange(int(f.Fd()), 0, 0,
 		unix.SYNC_FILE_RANGE_WAIT_BEFORE|unix.SYNC_FILE_RANGE_WRITE|unix.SYNC_FILE_RANGE_WAIT_AFTER)
 }
+
+// writeBehind writes data to f in blobWriteSize writes and starts each
+// writeBehindPiece's writeback as soon as it is written, waiting for the
+// piece before it: no more than two pieces of f are dirty or in flight at
+// a time, so the fsync after it has only the last to write. A blob of
+// hundreds of MiB (a point-in-time compaction's file) otherwise sits in the
+// page cache whole until that fsync, and on ext4 every other fsync made
+// meanwhile (a level-0 file of a Query-tab commit, a checkpoint's WAL and
+// database) waits behind its journal commit: 114-218 ms for a 4 KiB file
+// in the console benchmark, as the fsync of a 267 MB compaction ran.
+func writeBehind(f *os.File, data []byte) error {
+	fd := int(f.Fd())
+	var off, started int64
+	for len(data) > 0 {
+		n, err := f.Write(data[:min(len(data), blobWriteSize)])
+		if err != nil {
+			return err
+		}
+		data = data[n:]
+		off += int64(n)
+		if off-started < writeBehindPiece && len(data) > 0 {
+			continue
+		}
+		if err := unix.SyncFileRange(fd, started, off-started, unix.SYNC_FILE_RANGE_WRITE); err != nil {
+			return err
+		}
+		if started > 0 {
+			prev := max(started-writeBehindPiece, 0)
+			if err := unix.SyncFileRange(fd, prev, started-prev,
+				unix.SYNC_FILE_RANGE_WAIT_BEFORE|unix.SYNC_FILE_RANGE_WRITE|unix.SYNC_FILE_RANGE_WAIT_AFTER); err != nil {
+				return err
+			}
+		}
+		started = off
+	}
+	return nil
+}
