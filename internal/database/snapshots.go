@@ -623,9 +623,36 @@ type countingReader struct {
 
 func (c *countingReader) Read(b []byte) (int, error) {
 	n, err := c.r.Read(b)
+	c.count(n)
+	return n, err
+}
+
+func (c *countingReader) count(n int) {
 	c.n += int64(n)
 	j := c.progress.Job()
 	c.progress.Bytes(c.n, j.TotalBytes)
+}
+
+// WriteTo hands the image's runs of pages to w as the image reader holds
+// them (dump.Write takes this path), without copying them into a buffer
+// first.
+func (c *countingReader) WriteTo(w io.Writer) (int64, error) {
+	wt, ok := c.r.(io.WriterTo)
+	if !ok {
+		return io.Copy(w, struct{ io.Reader }{c})
+	}
+	return wt.WriteTo(countingWriter{w: w, c: c})
+}
+
+// countingWriter counts what passes through it as the export's progress.
+type countingWriter struct {
+	w io.Writer
+	c *countingReader
+}
+
+func (cw countingWriter) Write(b []byte) (int, error) {
+	n, err := cw.w.Write(b)
+	cw.c.count(n)
 	return n, err
 }
 
