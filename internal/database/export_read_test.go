@@ -8,7 +8,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/snapdeck/snapdeck/internal/database"
 	"github.com/snapdeck/snapdeck/internal/dump"
 	"github.com/snapdeck/snapdeck/internal/snapdeck"
 )
@@ -123,6 +125,43 @@ func TestExportsLeakNoFiles(t *testing.T) {
 	}
 	if after := countFDs(t); after > before {
 		t.Errorf("%d files open after 20 more exports, %d after the first", after, before)
+	}
+}
+
+// When the writers of the cached copy are all busy, the preparation
+// writes through the page cache rather than wait for them: with none at
+// all, every chunk goes that way, and the download and the cached copy
+// are the same whole .dump.
+func TestExportDoesNotWaitForItsDirectWriters(t *testing.T) {
+	defer database.SetPrepWriters(0)()
+	e, d, s := exportEnv(t)
+	type result struct {
+		out []byte
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		out, err := exportOnce(t, e, d, s)
+		done <- result{out, err}
+	}()
+	var r result
+	select {
+	case r = <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the export did not end in 30 s: it waits for writers that are not there")
+	}
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	cached, err := os.ReadFile(filepath.Join(e.dir, "tmp", "exports", s.ID+".dump"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(r.out, cached) {
+		t.Errorf("the download read %d bytes, the cached copy holds %d that differ", len(r.out), len(cached))
+	}
+	if _, err := dump.Verify(context.Background(), bytes.NewReader(cached), t.TempDir(), dump.Limits{}); err != nil {
+		t.Errorf("the cached copy: %v", err)
 	}
 }
 
