@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -591,7 +592,8 @@ func (ss *Snapshots) writeDump(ctx context.Context, d snapdeck.Database, s store
 	man := dump.Manifest{FormatVersion: dump.FormatVersion, DatabaseName: d.Name, DatabaseID: d.ID, SnapshotID: s.ID,
 		SnapshotType: string(s.Type), SnapshotTime: s.CreatedAt, Engine: ss.cfg.Engine, SQLiteVersion: ss.cfg.SQLiteVersion,
 		Size: s.SizeBytes, SHA256: s.SHA256, PageSize: s.PageSize}
-	counted := &countingReader{r: img, progress: p}
+	counted := &countingReader{r: img}
+	defer reportProgress(p, &counted.n)()
 	// A verified snapshot's image was rebuilt and hashed whole after its
 	// capture, and OpenImage checks every page it reads against its hash
 	// and the snapshot's tree: hashing it whole again only costs time.
@@ -614,23 +616,16 @@ func (ss *Snapshots) writeDump(ctx context.Context, d snapdeck.Database, s store
 	return e.Close()
 }
 
-// countingReader reports bytes read as job progress.
+// countingReader counts the bytes read through it, for reportProgress.
 type countingReader struct {
-	r        io.Reader
-	n        int64
-	progress *job.Progress
+	r io.Reader
+	n atomic.Int64
 }
 
 func (c *countingReader) Read(b []byte) (int, error) {
 	n, err := c.r.Read(b)
-	c.count(n)
+	c.n.Add(int64(n))
 	return n, err
-}
-
-func (c *countingReader) count(n int) {
-	c.n += int64(n)
-	j := c.progress.Job()
-	c.progress.Bytes(c.n, j.TotalBytes)
 }
 
 // WriteTo hands the image's runs of pages to w as the image reader holds
@@ -641,20 +636,49 @@ func (c *countingReader) WriteTo(w io.Writer) (int64, error) {
 	if !ok {
 		return io.Copy(w, struct{ io.Reader }{c})
 	}
-	return wt.WriteTo(countingWriter{w: w, c: c})
+	return wt.WriteTo(countingWriter{w: w, n: &c.n})
 }
 
-// countingWriter counts what passes through it as the export's progress.
+// countingWriter counts what passes through it.
 type countingWriter struct {
 	w io.Writer
-	c *countingReader
+	n *atomic.Int64
 }
 
 func (cw countingWriter) Write(b []byte) (int, error) {
 	n, err := cw.w.Write(b)
-	cw.c.count(n)
+	cw.n.Add(int64(n))
 	return n, err
 }
+
+// reportProgress records *done as the job's progress a few times a second
+// until the returned func is called. It runs beside the work: recording
+// progress is a write to the console's store, which waited on its fsync
+// in the middle of the export's one goroutine that feeds the compression.
+func reportProgress(p *job.Progress, done *atomic.Int64) (stop func()) {
+	quit, ended := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(ended)
+		t := time.NewTicker(progressInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-quit:
+				return
+			case <-t.C:
+				p.Bytes(done.Load(), p.Job().TotalBytes)
+			}
+		}
+	}()
+	return func() {
+		close(quit)
+		<-ended
+	}
+}
+
+// progressInterval is how often reportProgress records progress; the job
+// runner writes it at most every 250 ms anyway.
+const progressInterval = 250 * time.Millisecond
 
 // DeleteSnapshot removes a snapshot's record; the storage it alone used is
 // reclaimed by the next Reclaim. The latest completed snapshot of a live
