@@ -165,6 +165,38 @@ func TestExportDoesNotWaitForItsDirectWriters(t *testing.T) {
 	}
 }
 
+// The export's job shows its stage and size from the start, and all of
+// it done at the end.
+func TestExportJobShowsItsProgress(t *testing.T) {
+	ctx := context.Background()
+	e, d, s := exportEnv(t)
+	x, err := e.snapshots.Export(ctx, d.ID, s.ID, "ann@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer x.Close()
+	if x.JobID == "" {
+		t.Fatal("a new export has no job")
+	}
+	j, err := e.snapshots.FindJob(ctx, x.JobID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if j.Message != "Preparing export" || j.TotalBytes != s.SizeBytes {
+		t.Errorf("the job at its start: %q, %d bytes in all; want %q, %d", j.Message, j.TotalBytes, "Preparing export", s.SizeBytes)
+	}
+	if _, err := io.Copy(io.Discard, x); err != nil {
+		t.Fatal(err)
+	}
+	if err := x.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	e.waitIdle(t) // the runner records the job's end after the export's
+	if j, err = e.snapshots.FindJob(ctx, x.JobID); err != nil || j.DoneBytes != s.SizeBytes || j.Status != snapdeck.JobSucceeded {
+		t.Errorf("the job at its end: %s, %d of %d bytes, %v; want succeeded, all done", j.Status, j.DoneBytes, j.TotalBytes, err)
+	}
+}
+
 // countFDs returns how many files this process has open.
 func countFDs(t *testing.T) int {
 	t.Helper()

@@ -553,9 +553,11 @@ func (ss *Snapshots) Export(ctx context.Context, dbID, sid, actor string) (*Expo
 		return nil, err
 	}
 	start := time.Now()
-	j, err := ss.cfg.Jobs.Start(ctx, snapdeck.Job{Kind: snapdeck.JobExport, DatabaseID: dbID, SnapshotID: sid, Actor: actor},
+	// The job is recorded with its stage, rather than a Stage after: one
+	// write to the console's store less before the download's first byte.
+	j, err := ss.cfg.Jobs.Start(ctx, snapdeck.Job{Kind: snapdeck.JobExport, DatabaseID: dbID, SnapshotID: sid, Actor: actor,
+		Message: "Preparing export", TotalBytes: s.SizeBytes},
 		func(ctx context.Context, p *job.Progress) error {
-			p.Stage("Preparing export", s.SizeBytes)
 			err := ss.writeDump(ctx, d, s, prep, name, p)
 			ss.record(ctx, actor, activity.SnapshotExport, dbID, sid, err, time.Since(start), name)
 			ss.preparingMu.Lock()
