@@ -39,3 +39,12 @@ func SetFollowWindow(mib int64, stall time.Duration) (restore func()) {
 	followWindow, followStall = mib, stall
 	return func() { followWindow, followStall = w, s }
 }
+
+// SetPrepWriters sets how many writers put a preparation's chunks on disk
+// around the page cache (zero: every chunk goes through it); the returned
+// func sets it back.
+func SetPrepWriters(n int) (restore func()) {
+	w := prepWriters
+	prepWriters = n
+	return func() { prepWriters = w }
+}

@@ -96,8 +96,8 @@ var followStall = 2 * time.Second
 // prepWriters is how many writes to the file are in flight at once. One
 // at a time, a direct write waits for the disk to finish the one before
 // (see snapshot's directWrites); two keep the disk's queue from running
-// dry.
-const prepWriters = 2
+// dry. What comes while both are busy is written through the page cache.
+var prepWriters = 2
 
 // newPreparation starts writing the export that will be name in cache
 // into f, a new empty file.
@@ -161,7 +161,17 @@ func (p *preparation) flush() error {
 	if err != nil {
 		return err
 	}
-	p.queue <- c
+	select {
+	case p.queue <- c:
+	default:
+		// Both writers wait on the disk: this chunk goes through the page
+		// cache instead, a copy rather than a wait. The downloads never
+		// wait for the cached copy, so neither should what they read:
+		// on the benchmark machine, with the disk shared, the writes
+		// around the page cache ran at 230-460 MB/s, and the preparation
+		// of 256 MiB waited 0.36-1.0 s of its 1.2-2.0 s for them.
+		p.land(c, p.writeBuffered(c.b, c.off))
+	}
 	return nil
 }
 
@@ -268,19 +278,34 @@ func (p *preparation) writeOut() {
 		if err == nil {
 			err = p.writeAt(c.b, c.off)
 		}
-		p.mu.Lock()
-		if err != nil && p.diskErr == nil {
-			p.diskErr = err
-		}
-		p.landed[c.off] = int64(len(c.b))
-		p.unref(c)
-		for n, ok := p.landed[p.onDisk]; ok; n, ok = p.landed[p.onDisk] {
-			delete(p.landed, p.onDisk)
-			p.onDisk += n
-		}
-		p.mu.Unlock()
-		p.grew.Broadcast()
+		p.land(c, err)
 	}
+}
+
+// land records that the write of c to the file has ended, with err.
+func (p *preparation) land(c *prepChunk, err error) {
+	p.mu.Lock()
+	if err != nil && p.diskErr == nil {
+		p.diskErr = err
+	}
+	p.landed[c.off] = int64(len(c.b))
+	p.unref(c)
+	for n, ok := p.landed[p.onDisk]; ok; n, ok = p.landed[p.onDisk] {
+		delete(p.landed, p.onDisk)
+		p.onDisk += n
+	}
+	p.mu.Unlock()
+	p.grew.Broadcast()
+}
+
+// writeBuffered writes b at off through the page cache, unless a write
+// has failed already.
+func (p *preparation) writeBuffered(b []byte, off int64) error {
+	if err := p.failed(); err != nil {
+		return err
+	}
+	_, err := p.file.WriteAt(b, off)
+	return err
 }
 
 // writeAt writes b at off: what is aligned around the page cache where it

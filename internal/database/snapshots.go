@@ -573,9 +573,11 @@ func (ss *Snapshots) Export(ctx context.Context, dbID, sid, actor string) (*Expo
 		return nil, err
 	}
 	start := time.Now()
-	j, err := ss.cfg.Jobs.Start(ctx, snapdeck.Job{Kind: snapdeck.JobExport, DatabaseID: dbID, SnapshotID: sid, Actor: actor},
+	// The job is recorded with its stage, rather than a Stage after: one
+	// write to the console's store less before the download's first byte.
+	j, err := ss.cfg.Jobs.Start(ctx, snapdeck.Job{Kind: snapdeck.JobExport, DatabaseID: dbID, SnapshotID: sid, Actor: actor,
+		Message: "Preparing export", TotalBytes: s.SizeBytes},
 		func(ctx context.Context, p *job.Progress) error {
-			p.Stage("Preparing export", s.SizeBytes)
 			err := ss.writeDump(ctx, d, s, prep, name, p)
 			ss.record(ctx, actor, activity.SnapshotExport, dbID, sid, err, time.Since(start), name)
 			ss.preparingMu.Lock()
@@ -612,7 +614,8 @@ func (ss *Snapshots) writeDump(ctx context.Context, d snapdeck.Database, s store
 	man := dump.Manifest{FormatVersion: dump.FormatVersion, DatabaseName: d.Name, DatabaseID: d.ID, SnapshotID: s.ID,
 		SnapshotType: string(s.Type), SnapshotTime: s.CreatedAt, Engine: ss.cfg.Engine, SQLiteVersion: ss.cfg.SQLiteVersion,
 		Size: s.SizeBytes, SHA256: s.SHA256, PageSize: s.PageSize}
-	counted := &countingReader{r: img, progress: p}
+	counted := &countingReader{r: img}
+	defer reportProgress(p, &counted.n)()
 	// A verified snapshot's image was rebuilt and hashed whole after its
 	// capture, and OpenImage checks every page it reads against its hash
 	// and the snapshot's tree: hashing it whole again only costs time.
@@ -635,20 +638,69 @@ func (ss *Snapshots) writeDump(ctx context.Context, d snapdeck.Database, s store
 	return e.Close()
 }
 
-// countingReader reports bytes read as job progress.
+// countingReader counts the bytes read through it, for reportProgress.
 type countingReader struct {
-	r        io.Reader
-	n        int64
-	progress *job.Progress
+	r io.Reader
+	n atomic.Int64
 }
 
 func (c *countingReader) Read(b []byte) (int, error) {
 	n, err := c.r.Read(b)
-	c.n += int64(n)
-	j := c.progress.Job()
-	c.progress.Bytes(c.n, j.TotalBytes)
+	c.n.Add(int64(n))
 	return n, err
 }
+
+// WriteTo hands the image's runs of pages to w as the image reader holds
+// them (dump.Write takes this path), without copying them into a buffer
+// first.
+func (c *countingReader) WriteTo(w io.Writer) (int64, error) {
+	wt, ok := c.r.(io.WriterTo)
+	if !ok {
+		return io.Copy(w, struct{ io.Reader }{c})
+	}
+	return wt.WriteTo(countingWriter{w: w, n: &c.n})
+}
+
+// countingWriter counts what passes through it.
+type countingWriter struct {
+	w io.Writer
+	n *atomic.Int64
+}
+
+func (cw countingWriter) Write(b []byte) (int, error) {
+	n, err := cw.w.Write(b)
+	cw.n.Add(int64(n))
+	return n, err
+}
+
+// reportProgress records *done as the job's progress a few times a second
+// until the returned func is called. It runs beside the work: recording
+// progress is a write to the console's store, which waited on its fsync
+// in the middle of the export's one goroutine that feeds the compression.
+func reportProgress(p *job.Progress, done *atomic.Int64) (stop func()) {
+	quit, ended := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(ended)
+		t := time.NewTicker(progressInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-quit:
+				return
+			case <-t.C:
+				p.Bytes(done.Load(), p.Job().TotalBytes)
+			}
+		}
+	}()
+	return func() {
+		close(quit)
+		<-ended
+	}
+}
+
+// progressInterval is how often reportProgress records progress; the job
+// runner writes it at most every 250 ms anyway.
+const progressInterval = 250 * time.Millisecond
 
 // DeleteSnapshot removes a snapshot's record; the storage it alone used is
 // reclaimed by the next Reclaim. The latest completed snapshot of a live

@@ -204,20 +204,37 @@ func TestWriteRefusesMismatchedImage(t *testing.T) {
 		{"no snapshot id", func(m Manifest) Manifest { m.SnapshotID = ""; return m }, img, "needs the database id"},
 		{"snapshot type", func(m Manifest) Manifest { m.SnapshotType = "Hourly"; return m }, img, `unknown snapshot type "Hourly"`},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			m := good
-			if tt.m != nil {
-				m = tt.m(m)
-			}
+	// An image that writes itself out (io.WriterTo, as bytes.Reader and
+	// snapdeck's snapshot reader do) and one that is only read.
+	readers := map[string]func([]byte) io.Reader{
+		"writer-to": func(b []byte) io.Reader { return bytes.NewReader(b) },
+		"reader":    func(b []byte) io.Reader { return struct{ io.Reader }{bytes.NewReader(b)} },
+	}
+	for kind, reader := range readers {
+		for _, tt := range tests {
+			t.Run(kind+"/"+tt.name, func(t *testing.T) {
+				m := good
+				if tt.m != nil {
+					m = tt.m(m)
+				}
+				var out bytes.Buffer
+				err := Write(context.Background(), &out, m, reader(tt.image))
+				if err == nil || !strings.Contains(err.Error(), tt.want) {
+					t.Fatalf("Write: got error %v, want one containing %q", err, tt.want)
+				}
+				// Whatever was written must not pass for a dump.
+				if _, err := Verify(context.Background(), &out, t.TempDir(), Limits{}); err == nil {
+					t.Errorf("Verify of a failed Write's output: got no error, want one")
+				}
+			})
+		}
+		t.Run(kind+"/good", func(t *testing.T) {
 			var out bytes.Buffer
-			err := Write(context.Background(), &out, m, bytes.NewReader(tt.image))
-			if err == nil || !strings.Contains(err.Error(), tt.want) {
-				t.Fatalf("Write: got error %v, want one containing %q", err, tt.want)
+			if err := Write(context.Background(), &out, good, reader(img)); err != nil {
+				t.Fatalf("Write: %v", err)
 			}
-			// Whatever was written must not pass for a dump.
-			if _, err := Verify(context.Background(), &out, t.TempDir(), Limits{}); err == nil {
-				t.Errorf("Verify of a failed Write's output: got no error, want one")
+			if _, err := Verify(context.Background(), &out, t.TempDir(), Limits{}); err != nil {
+				t.Errorf("Verify: %v", err)
 			}
 		})
 	}

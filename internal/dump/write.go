@@ -111,7 +111,7 @@ func write(ctx context.Context, w io.Writer, m Manifest, image io.Reader, hashIm
 	if hashImage {
 		h = sha256.New()
 	}
-	err = copyImage(ctx, tw, io.MultiReader(bytes.NewReader(first), image), m.Size, h)
+	err = copyImage(ctx, tw, first, image, m.Size, h)
 	if err != nil {
 		return fail(err)
 	}
@@ -161,9 +161,69 @@ func completeManifest(m *Manifest, first []byte) error {
 	return nil
 }
 
-// copyImage copies exactly size bytes of image to w, hashing them into h
-// unless it is nil. It fails if image holds fewer or more bytes.
-func copyImage(ctx context.Context, w io.Writer, image io.Reader, size int64, h hash.Hash) error {
+// copyImage copies exactly size bytes, first and then the rest of image,
+// to w, hashing them into h unless it is nil. It fails if they are fewer
+// or more. An image that can write itself out (io.WriterTo, as snapdeck's
+// snapshot reader does with the runs of pages it reads) does, which saves
+// copying every byte into a buffer of ours first.
+func copyImage(ctx context.Context, w io.Writer, first []byte, image io.Reader, size int64, h hash.Hash) error {
+	wt, ok := image.(io.WriterTo)
+	if !ok {
+		return copyImageBuffered(ctx, w, io.MultiReader(bytes.NewReader(first), image), size, h)
+	}
+	sink := &imageSink{ctx: ctx, w: w, h: h, size: size, left: size}
+	if _, err := sink.Write(first); err != nil {
+		return err
+	}
+	if _, err := wt.WriteTo(sink); err != nil {
+		if sink.err != nil {
+			return sink.err
+		}
+		return fmt.Errorf("dump: reading the image: %w", err)
+	}
+	if sink.left > 0 {
+		return fmt.Errorf("dump: the image ended after %d bytes, the snapshot record says %d", size-sink.left, size)
+	}
+	return nil
+}
+
+// imageSink passes an image's bytes on to the archive, hashing and
+// counting them, and refuses any past the size it expects.
+type imageSink struct {
+	ctx  context.Context
+	w    io.Writer
+	h    hash.Hash
+	size int64 // the image's whole size
+	left int64 // bytes of it still expected
+	err  error // the sink's own failure, which ends the copy
+}
+
+func (s *imageSink) Write(p []byte) (int, error) {
+	if s.err != nil {
+		return 0, s.err
+	}
+	if err := s.ctx.Err(); err != nil {
+		s.err = err
+		return 0, err
+	}
+	if int64(len(p)) > s.left {
+		s.err = fmt.Errorf("dump: the image is longer than the %d bytes the snapshot record says", s.size)
+		return 0, s.err
+	}
+	if s.h != nil {
+		s.h.Write(p)
+	}
+	n, err := s.w.Write(p)
+	s.left -= int64(n)
+	if err != nil {
+		s.err = fmt.Errorf("dump: writing the image: %w", err)
+		return n, s.err
+	}
+	return n, nil
+}
+
+// copyImageBuffered is copyImage for an image that is only an io.Reader.
+func copyImageBuffered(ctx context.Context, w io.Writer, image io.Reader, size int64, h hash.Hash) error {
 	bufp := copyBuffers.Get().(*[]byte)
 	defer copyBuffers.Put(bufp)
 	buf := *bufp

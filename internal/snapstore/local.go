@@ -18,8 +18,11 @@ import (
 // Local is a Blobs on the local filesystem: one file per blob under a
 // directory, written to a temporary name, fsynced, renamed into place and
 // the directory fsynced, so a blob is durable and whole once Put returns.
+// It keeps the files of recently read blobs open (handles.go); Close
+// closes them.
 type Local struct {
-	dir string
+	dir   string
+	files handles
 }
 
 // tmpSuffix marks files being written by Put; NewLocal removes leftovers of
@@ -94,6 +97,7 @@ func (l *Local) Put(ctx context.Context, key string, data []byte) error {
 		err = os.Rename(tmp, path)
 	}
 	if err == nil {
+		l.files.forget(key) // renamed over: a later read opens the new file
 		err = durable.SyncDir(filepath.Dir(path))
 	}
 	if err != nil {
@@ -178,7 +182,7 @@ type localBatch struct {
 	files []stagedFile
 }
 
-type stagedFile struct{ tmp, path string }
+type stagedFile struct{ key, tmp, path string }
 
 // Put writes data to a temporary file for key.
 func (b *localBatch) Put(ctx context.Context, key string, data []byte) error {
@@ -194,7 +198,7 @@ func (b *localBatch) Put(ctx context.Context, key string, data []byte) error {
 		return fmt.Errorf("put blob %s: %w", key, err)
 	}
 	b.mu.Lock()
-	b.files = append(b.files, stagedFile{tmp: tmp, path: path})
+	b.files = append(b.files, stagedFile{key: key, tmp: tmp, path: path})
 	b.mu.Unlock()
 	return nil
 }
@@ -229,6 +233,7 @@ func (b *localBatch) Commit(ctx context.Context) error {
 			return fail(err)
 		}
 		files[i].tmp = "" // renamed: no longer ours to remove on failure
+		b.l.files.forget(f.key)
 		dirs[filepath.Dir(f.path)] = true
 		fault("batch:renamed")
 	}
@@ -267,31 +272,27 @@ func (l *Local) Get(ctx context.Context, key string) ([]byte, error) {
 }
 
 // GetRange reads len(buf) bytes at off of the blob under key (off < 0:
-// from the end).
+// from the end), through the file kept open for key when there is one.
 func (l *Local) GetRange(ctx context.Context, key string, off int64, buf []byte) error {
 	path, err := l.path(key)
 	if err != nil {
 		return err
 	}
-	f, err := os.Open(path)
+	h, err := l.files.acquire(key, path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return &snapdeck.Error{Code: snapdeck.NotFound, Message: "blob " + key + " not found", Err: err}
 	}
 	if err != nil {
 		return fmt.Errorf("get blob %s: %w", key, err)
 	}
-	defer f.Close()
+	defer l.files.release(h)
 	if off < 0 {
-		fi, err := f.Stat()
-		if err != nil {
-			return fmt.Errorf("get blob %s: %w", key, err)
-		}
-		off += fi.Size()
+		off += h.size
 		if off < 0 {
-			return fmt.Errorf("get blob %s: range %d bytes from the end of a %d-byte blob", key, len(buf), fi.Size())
+			return fmt.Errorf("get blob %s: range %d bytes from the end of a %d-byte blob", key, len(buf), h.size)
 		}
 	}
-	if _, err := f.ReadAt(buf, off); err != nil {
+	if _, err := h.f.ReadAt(buf, off); err != nil {
 		if errors.Is(err, io.EOF) {
 			err = io.ErrUnexpectedEOF
 		}
@@ -306,9 +307,22 @@ func (l *Local) Delete(ctx context.Context, key string) error {
 	if err != nil {
 		return err
 	}
-	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	// Forgotten before, so that a file nobody reads is closed before its
+	// name goes, and after, for a read that opened it in between.
+	l.files.forget(key)
+	err = os.Remove(path)
+	l.files.forget(key)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("delete blob %s: %w", key, err)
 	}
+	return nil
+}
+
+// Close closes the files kept open for reading (those in use as their
+// reads end). The blobs stay usable: later reads open their file each
+// time.
+func (l *Local) Close() error {
+	l.files.close()
 	return nil
 }
 

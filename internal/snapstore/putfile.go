@@ -65,6 +65,7 @@ func (l *Local) PutFile(ctx context.Context, key string, f *os.File) error {
 		os.Remove(tmp)
 		return fail(err)
 	}
+	l.files.forget(key) // renamed over: a later read opens the new file
 	// A rename between two names of the same file (the same file put
 	// twice under a key) leaves both: the temporary one goes here.
 	os.Remove(tmp)

@@ -37,6 +37,7 @@ const DefaultGrace = time.Hour
 // from the packs' own indexes at Open. It is safe for concurrent use.
 type Store struct {
 	blobs  Blobs
+	own    *Local // the blobs Open made, which Close closes
 	logger *slog.Logger
 	now    func() time.Time
 	grace  time.Duration
@@ -79,7 +80,9 @@ func Open(ctx context.Context, dir string, logger *slog.Logger) (*Store, error) 
 		return nil, err
 	}
 	s := New(local, logger)
+	s.own = local
 	if err := s.load(ctx); err != nil {
+		local.Close()
 		return nil, err
 	}
 	return s, nil
@@ -128,12 +131,16 @@ func (s *Store) SetGrace(d time.Duration) {
 }
 
 // Close waits for captures and sweeps in progress and then refuses further
-// use. The blobs themselves need no closing.
+// use. It closes the local blobs Open made (their open files); blobs passed
+// to OpenBlobs or New stay the caller's to close.
 func (s *Store) Close(ctx context.Context) error {
 	s.gc.Lock()
 	defer s.gc.Unlock()
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.own != nil {
+		s.own.Close()
+	}
 	s.closed = true
 	s.index = nil
 	s.bases = nil
