@@ -304,6 +304,40 @@ func (s *S3) GetRange(ctx context.Context, key string, off int64, buf []byte) er
 	return nil
 }
 
+// streamRange reads len(buf) bytes of the blob under key at off >= 0,
+// straight from the response body (minio-go's Core: the Object that
+// GetObject returns hands every read to a goroutine of its own), and calls
+// filled with how much of buf holds data each time another step bytes (or
+// the last of buf) have arrived: a reader of a pack's first blocks goes on
+// while its last ones are still on the wire.
+func (s *S3) streamRange(ctx context.Context, key string, off int64, buf []byte, step int, filled func(n int)) error {
+	if len(buf) == 0 {
+		return nil
+	}
+	var opts minio.GetObjectOptions
+	if err := opts.SetRange(off, off+int64(len(buf))-1); err != nil {
+		return fmt.Errorf("get blob %s: %w", key, err)
+	}
+	s.count(kindGet, 1)
+	body, _, _, err := minio.Core{Client: s.client}.GetObject(ctx, s.bucket, s.object(key), opts)
+	if err != nil {
+		return s.wrap("get blob "+key, err)
+	}
+	defer body.Close()
+	for n := 0; n < len(buf); {
+		m, err := io.ReadFull(body, buf[n:min(len(buf), n+step)])
+		n += m
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				err = io.ErrUnexpectedEOF
+			}
+			return s.wrap(fmt.Sprintf("get blob %s [%d, +%d)", key, off, len(buf)), err)
+		}
+		filled(n)
+	}
+	return nil
+}
+
 // Size returns the size of the blob under key.
 func (s *S3) Size(ctx context.Context, key string) (int64, error) {
 	s.count(kindStat, 1)

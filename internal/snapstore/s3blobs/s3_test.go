@@ -348,3 +348,50 @@ func TestCacheCutsRequests(t *testing.T) {
 		t.Errorf("the cache changed the PUTs of a capture: %d with, %d without", with.capture.Put, without.capture.Put)
 	}
 }
+
+// TestColdRestoreReadsPacksWhole restores an image of 48 MiB on a new
+// node (an empty cache): the content is the image's, and the restore reads
+// each pack in about one request, not one per run of pages or leaves.
+func TestColdRestoreReadsPacksWhole(t *testing.T) {
+	weed := s3test.Start(t)
+	ctx := context.Background()
+	s := remote(t, weed, prefixOf(t))
+	img := testImage(12288) // 48 MiB
+	st, err := snapstore.OpenBlobs(ctx, s, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := capture(t, st, img, "")
+	st.Close(ctx)
+	packs := 0
+	if err := s.List(ctx, func(key string) error {
+		if strings.HasPrefix(key, "packs/") {
+			packs++
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	c, err := s3blobs.NewCache(s, t.TempDir(), 256<<20, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	st, err = snapstore.OpenBlobs(ctx, c, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close(ctx)
+	before := s.Requests()
+	if got := restore(t, st, root); !bytes.Equal(got, img) {
+		t.Fatal("restored image differs on a cold cache")
+	}
+	got := s.Requests().Sub(before)
+	t.Logf("a cold restore of %d packs made %+v", packs, got)
+	// Each pack once, and one more request at most (the root and the top
+	// nodes lie at the end of the last pack, the packs' indexes at their
+	// ends, read when the store opened).
+	if want := int64(packs) + 1; got.Get > want {
+		t.Errorf("a cold restore of %d packs made %d GETs, want at most %d", packs, got.Get, want)
+	}
+}
