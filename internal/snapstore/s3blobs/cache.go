@@ -540,13 +540,17 @@ func (c *Cache) fetch(ctx context.Context, missing map[string][]int64, have map[
 		size   int64
 	}
 	var runs []run
+	onePass := snapstore.IsOnePass(ctx)
 	for key, idxs := range missing {
 		slices.Sort(idxs)
 		size := c.knownSize(key)
 		blocks := (size + blockSize - 1) / blockSize
-		if last := idxs[len(idxs)-1]; blocks*blockSize <= maxRun && (last-idxs[0]+1)*blockSize >= bulkSpan {
-			// A read across much of a blob fetches all of it that no
-			// other read has or is fetching, in one request.
+		if last := idxs[len(idxs)-1]; blocks*blockSize <= maxRun && ((last-idxs[0]+1)*blockSize >= bulkSpan || onePass) {
+			// A read across much of a blob, or any read of one pass
+			// through an image, fetches all of it that no other read
+			// has or is fetching, in one request: a cold restore read
+			// the first leaves of six packs in runs of 1-2 MiB, then
+			// the whole packs again.
 			owned := slices.Clone(idxs)
 			lo, hi := idxs[0], last+1
 			for b := range blocks {
@@ -703,6 +707,14 @@ func (c *Cache) fetchRun(ctx context.Context, key string, lo, hi int64, owned []
 		c.idle.Reset(recentIdle)
 	}
 	c.mu.Unlock()
+	if len(buf) >= bulkSpan && snapstore.IsOnePass(ctx) {
+		// Read once, and from memory (c.fetched) by the readers that
+		// follow: writing it to the cache's files too doubled the
+		// restore's writes. Small runs are kept all the same: the tree
+		// nodes and the small packs of later captures, which a restore
+		// of an image with deltas reads again throughout.
+		return nil
+	}
 	select {
 	case c.reads <- f:
 	default: // the disk is behind: not kept

@@ -7,7 +7,9 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"io/fs"
 	"net"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -372,7 +374,8 @@ func TestColdRestoreReadsPacksWhole(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	c, err := s3blobs.NewCache(s, t.TempDir(), 256<<20, nil)
+	dir := t.TempDir()
+	c, err := s3blobs.NewCache(s, dir, 256<<20, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -387,6 +390,14 @@ func TestColdRestoreReadsPacksWhole(t *testing.T) {
 		t.Fatal("restored image differs on a cold cache")
 	}
 	got := s.Requests().Sub(before)
+	st.Close(ctx)
+	c.Close() // every block it was to keep is kept
+	// The packs' ends read when the store opened (their indexes) are
+	// kept, and so are small runs; the packs a restore reads once are
+	// not written to the cache's files as well as to the restored file.
+	if kept := dirBytes(t, dir); kept > int64(packs)<<20+(2<<20) {
+		t.Errorf("the cache keeps %d bytes after a cold restore of %d packs, want at most about 1 MiB a pack (their indexes)", kept, packs)
+	}
 	t.Logf("a cold restore of %d packs made %+v", packs, got)
 	// Each pack once, and one more request at most (the root and the top
 	// nodes lie at the end of the last pack, the packs' indexes at their
@@ -394,4 +405,25 @@ func TestColdRestoreReadsPacksWhole(t *testing.T) {
 	if want := int64(packs) + 1; got.Get > want {
 		t.Errorf("a cold restore of %d packs made %d GETs, want at most %d", packs, got.Get, want)
 	}
+}
+
+// dirBytes is the size of the files under dir.
+func dirBytes(t *testing.T, dir string) int64 {
+	t.Helper()
+	var n int64
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		n += info.Size()
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }
