@@ -21,6 +21,22 @@ type RangesGetter interface {
 	GetRanges(ctx context.Context, ranges []Range) error
 }
 
+type onePassKey struct{}
+
+// OnePass marks the reads made with ctx as one pass through an image, in
+// page order, each piece read once (a restore, an export, a verification):
+// a RangesGetter may then read whole blobs at the first touch and need not
+// keep what it read for later.
+func OnePass(ctx context.Context) context.Context {
+	return context.WithValue(ctx, onePassKey{}, true)
+}
+
+// IsOnePass reports whether ctx was marked by OnePass.
+func IsOnePass(ctx context.Context) bool {
+	is, _ := ctx.Value(onePassKey{}).(bool)
+	return is
+}
+
 // remoteReaders is how many batches of a restore are read at once from a
 // RangesGetter: a batch there waits on a round trip or two (its pages,
 // then the bases of its deltas) rather than on a core, and 8 requests in

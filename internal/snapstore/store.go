@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/snapdeck/snapdeck/internal/snapdeck"
@@ -173,16 +174,38 @@ func (s *Store) load(ctx context.Context) error {
 		return fmt.Errorf("list snapshot store: %w", err)
 	}
 	slices.Sort(keys) // oldest first, so a duplicate piece resolves to its first copy
-	for _, key := range keys {
-		entries, size, err := s.readPackIndex(ctx, key)
-		if err != nil {
+	type index struct {
+		entries []entry
+		size    int64
+		err     error
+	}
+	indexes := make([]index, len(keys))
+	// On a remote store each index is a round trip: a new node opening
+	// 263 packs one after the other waited on each.
+	workers := 1
+	if _, remote := s.blobs.(RangesGetter); remote {
+		workers = remoteReaders
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(workers, len(keys)) {
+		wg.Go(func() {
+			for i := int(next.Add(1) - 1); i < len(keys); i = int(next.Add(1) - 1) {
+				ix := &indexes[i]
+				ix.entries, ix.size, ix.err = s.readPackIndex(ctx, keys[i])
+			}
+		})
+	}
+	wg.Wait()
+	for i, key := range keys {
+		if err := indexes[i].err; err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
 			s.logger.Error("snapshot store: unreadable pack left alone", "pack", key, "err", err)
 			continue
 		}
-		s.registerLocked(key, size, entries)
+		s.registerLocked(key, indexes[i].size, indexes[i].entries)
 	}
 	s.loaded = true
 	s.logger.Debug("snapshot store loaded", "packs", len(s.packs), "pieces", len(s.index))

@@ -264,7 +264,7 @@ func (s *Store) ReadImagePages(ctx context.Context, root string, check Check, fn
 		}
 		return fmt.Errorf("snapshot root %s: page size %d", root, m.PageSize)
 	}
-	ctx, cancel := context.WithCancel(ctx)
+	ctx, cancel := context.WithCancel(OnePass(ctx))
 	defer cancel()
 	type result struct {
 		data []byte

@@ -540,13 +540,17 @@ func (c *Cache) fetch(ctx context.Context, missing map[string][]int64, have map[
 		size   int64
 	}
 	var runs []run
+	onePass := snapstore.IsOnePass(ctx)
 	for key, idxs := range missing {
 		slices.Sort(idxs)
 		size := c.knownSize(key)
 		blocks := (size + blockSize - 1) / blockSize
-		if last := idxs[len(idxs)-1]; blocks*blockSize <= maxRun && (last-idxs[0]+1)*blockSize >= bulkSpan {
-			// A read across much of a blob fetches all of it that no
-			// other read has or is fetching, in one request.
+		if last := idxs[len(idxs)-1]; blocks*blockSize <= maxRun && ((last-idxs[0]+1)*blockSize >= bulkSpan || onePass) {
+			// A read across much of a blob, or any read of one pass
+			// through an image, fetches all of it that no other read
+			// has or is fetching, in one request: a cold restore read
+			// the first leaves of six packs in runs of 1-2 MiB, then
+			// the whole packs again.
 			owned := slices.Clone(idxs)
 			lo, hi := idxs[0], last+1
 			for b := range blocks {
@@ -580,7 +584,18 @@ func (c *Cache) fetch(ctx context.Context, missing map[string][]int64, have map[
 				owned = append(owned, hi)
 				hi++
 			}
-			runs = append(runs, run{key, idxs[i], hi, owned, size})
+			lo := idxs[i]
+			if hi == blocks && i == 0 {
+				// A read of a blob's end (a pack's footer, then its
+				// index just before it; a root and the top nodes,
+				// written last) reads ahead backwards: opening the
+				// store on a new node made two requests a pack.
+				for ahead := int64(0); ahead < readAhead && lo > 0 && c.claimAhead(blockID{key, lo - 1}); ahead++ {
+					lo--
+					owned = append(owned, lo)
+				}
+			}
+			runs = append(runs, run{key, lo, hi, owned, size})
 			i = j
 		}
 	}
@@ -604,15 +619,46 @@ func (c *Cache) fetch(ctx context.Context, missing map[string][]int64, have map[
 
 // fetchRun reads blocks [lo, hi) of key, which this read has claimed, in
 // one request once a slot of c.sem is free, and hands them to the filler
-// to keep. The slot is freed before, and the files are written after, so
-// neither the next request nor this read waits on the cache's disk (a
-// cold restore wrote every block, CRC and all, on the request's slot).
+// to keep. Each block is shown to other reads (and those waiting for it
+// are woken) as soon as it has arrived, not when the whole run has: a
+// restore's page readers check and write a pack's first pages while its
+// last ones are still on the wire. The slot is freed before, and the
+// files are written after, so neither the next request nor this read
+// waits on the cache's disk (a cold restore wrote every block, CRC and
+// all, on the request's slot).
 func (c *Cache) fetchRun(ctx context.Context, key string, lo, hi int64, owned []int64, size int64, mu *sync.Mutex, have map[blockID][]byte) error {
 	start := lo * blockSize
 	buf := make([]byte, min(size, hi*blockSize)-start)
+	block := func(idx int64) []byte {
+		return buf[(idx-lo)*blockSize : min(int64(len(buf)), (idx-lo+1)*blockSize)]
+	}
+	slices.Sort(owned)
 	c.mu.Lock()
 	gen := c.gens[key]
 	c.mu.Unlock()
+	shown := lo // blocks [lo, shown) have arrived and are in c.fetched
+	show := func(filled int) {
+		upto := lo + int64(filled)/blockSize
+		if filled == len(buf) {
+			upto = hi
+		}
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		// A key dropped while the run was read may have changed: its
+		// blocks are not shown to other reads (those waiting look again
+		// and fetch).
+		isCurrent := c.gens[key] == gen
+		for ; shown < upto; shown++ {
+			id := blockID{key, shown}
+			if isCurrent {
+				c.fetched[id] = block(shown)
+			}
+			if _, mine := slices.BinarySearch(owned, shown); mine {
+				close(c.fetching[id])
+				delete(c.fetching, id)
+			}
+		}
+	}
 	err := func() error {
 		select {
 		case c.sem <- struct{}{}:
@@ -620,22 +666,24 @@ func (c *Cache) fetchRun(ctx context.Context, key string, lo, hi int64, owned []
 			return context.Cause(ctx)
 		}
 		defer func() { <-c.sem }()
-		return c.remote.GetRange(ctx, key, start, buf)
+		return c.remote.streamRange(ctx, key, start, buf, blockSize, show)
 	}()
-	c.mu.Lock()
-	// A key dropped while the run was read may have changed: its blocks
-	// are not shown to other reads (those waiting look again and fetch).
-	isCurrent := c.gens[key] == gen
-	for idx := lo; idx < hi && err == nil && isCurrent; idx++ {
-		c.fetched[blockID{key, idx}] = buf[(idx-lo)*blockSize : min(int64(len(buf)), (idx-lo+1)*blockSize)]
-	}
-	for _, idx := range owned {
-		id := blockID{key, idx}
-		close(c.fetching[id])
-		delete(c.fetching, id)
-	}
-	c.mu.Unlock()
 	if err != nil {
+		c.mu.Lock()
+		// The blocks shown are not in c.recent, which would forget them:
+		// they go now. The others' waiters look again.
+		for idx := lo; idx < hi; idx++ {
+			id := blockID{key, idx}
+			if idx < shown {
+				if cur, ok := c.fetched[id]; ok && &cur[0] == &block(idx)[0] {
+					delete(c.fetched, id)
+				}
+			} else if _, mine := slices.BinarySearch(owned, idx); mine {
+				close(c.fetching[id])
+				delete(c.fetching, id)
+			}
+		}
+		c.mu.Unlock()
 		return err
 	}
 	mu.Lock()
@@ -659,6 +707,14 @@ func (c *Cache) fetchRun(ctx context.Context, key string, lo, hi int64, owned []
 		c.idle.Reset(recentIdle)
 	}
 	c.mu.Unlock()
+	if len(buf) >= bulkSpan && snapstore.IsOnePass(ctx) {
+		// Read once, and from memory (c.fetched) by the readers that
+		// follow: writing it to the cache's files too doubled the
+		// restore's writes. Small runs are kept all the same: the tree
+		// nodes and the small packs of later captures, which a restore
+		// of an image with deltas reads again throughout.
+		return nil
+	}
 	select {
 	case c.reads <- f:
 	default: // the disk is behind: not kept

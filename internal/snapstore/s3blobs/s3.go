@@ -95,7 +95,35 @@ func (s *S3) checkFence() error {
 	return nil
 }
 
-type counters struct{ put, get, list, del, stat atomic.Int64 }
+// The kinds of request counted.
+const (
+	kindPut = iota
+	kindGet
+	kindList
+	kindDelete
+	kindStat
+	kinds
+)
+
+type counters [kinds]atomic.Int64
+
+func (c *counters) load() Requests {
+	return Requests{c[kindPut].Load(), c[kindGet].Load(), c[kindList].Load(), c[kindDelete].Load(), c[kindStat].Load()}
+}
+
+// processCounts counts the requests of every S3 of the process.
+var processCounts counters
+
+// count records n requests of kind k.
+func (s *S3) count(k int, n int64) {
+	s.counts[k].Add(n)
+	processCounts[k].Add(n)
+}
+
+// ProcessRequests returns how many requests every S3 of this process has
+// made so far: a benchmark running the whole console in its own process
+// counts the requests of one step with it.
+func ProcessRequests() Requests { return processCounts.load() }
 
 // Requests counts the requests an S3 has made, by kind.
 type Requests struct {
@@ -147,7 +175,7 @@ func (s *S3) String() string {
 
 // Requests returns how many requests s has made so far.
 func (s *S3) Requests() Requests {
-	return Requests{s.counts.put.Load(), s.counts.get.Load(), s.counts.list.Load(), s.counts.del.Load(), s.counts.stat.Load()}
+	return s.counts.load()
 }
 
 // checkTimeout bounds the start-up check, so that serve does not hang on an
@@ -162,7 +190,7 @@ const checkTimeout = 20 * time.Second
 func (s *S3) Check(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, checkTimeout)
 	defer cancel()
-	s.counts.list.Add(1)
+	s.count(kindList, 1)
 	for info := range s.client.ListObjects(ctx, s.bucket, minio.ListObjectsOptions{Prefix: s.prefix, MaxKeys: 1}) {
 		if info.Err == nil {
 			break
@@ -207,9 +235,9 @@ func (s *S3) Put(ctx context.Context, key string, data []byte) error {
 // putObject uploads size bytes from r under key, in parts when they are
 // more than partSize, and counts the requests.
 func (s *S3) putObject(ctx context.Context, key string, r io.Reader, size int64) error {
-	s.counts.put.Add(max(1, (size+partSize-1)/partSize))
+	s.count(kindPut, max(1, (size+partSize-1)/partSize))
 	if size > partSize {
-		s.counts.put.Add(2) // a multipart upload is started and completed
+		s.count(kindPut, 2) // a multipart upload is started and completed
 	}
 	_, err := s.client.PutObject(ctx, s.bucket, s.object(key), r, size,
 		minio.PutObjectOptions{ContentType: "application/octet-stream", PartSize: partSize, NumThreads: partThreads})
@@ -221,7 +249,7 @@ func (s *S3) putObject(ctx context.Context, key string, r io.Reader, size int64)
 
 // Get downloads the whole blob under key.
 func (s *S3) Get(ctx context.Context, key string) ([]byte, error) {
-	s.counts.get.Add(1)
+	s.count(kindGet, 1)
 	obj, err := s.client.GetObject(ctx, s.bucket, s.object(key), minio.GetObjectOptions{})
 	if err != nil {
 		return nil, s.wrap("get blob "+key, err)
@@ -261,7 +289,7 @@ func (s *S3) GetRange(ctx context.Context, key string, off int64, buf []byte) er
 	if err != nil {
 		return fmt.Errorf("get blob %s: %w", key, err)
 	}
-	s.counts.get.Add(1)
+	s.count(kindGet, 1)
 	obj, err := s.client.GetObject(ctx, s.bucket, s.object(key), opts)
 	if err != nil {
 		return s.wrap("get blob "+key, err)
@@ -276,9 +304,43 @@ func (s *S3) GetRange(ctx context.Context, key string, off int64, buf []byte) er
 	return nil
 }
 
+// streamRange reads len(buf) bytes of the blob under key at off >= 0,
+// straight from the response body (minio-go's Core: the Object that
+// GetObject returns hands every read to a goroutine of its own), and calls
+// filled with how much of buf holds data each time another step bytes (or
+// the last of buf) have arrived: a reader of a pack's first blocks goes on
+// while its last ones are still on the wire.
+func (s *S3) streamRange(ctx context.Context, key string, off int64, buf []byte, step int, filled func(n int)) error {
+	if len(buf) == 0 {
+		return nil
+	}
+	var opts minio.GetObjectOptions
+	if err := opts.SetRange(off, off+int64(len(buf))-1); err != nil {
+		return fmt.Errorf("get blob %s: %w", key, err)
+	}
+	s.count(kindGet, 1)
+	body, _, _, err := minio.Core{Client: s.client}.GetObject(ctx, s.bucket, s.object(key), opts)
+	if err != nil {
+		return s.wrap("get blob "+key, err)
+	}
+	defer body.Close()
+	for n := 0; n < len(buf); {
+		m, err := io.ReadFull(body, buf[n:min(len(buf), n+step)])
+		n += m
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				err = io.ErrUnexpectedEOF
+			}
+			return s.wrap(fmt.Sprintf("get blob %s [%d, +%d)", key, off, len(buf)), err)
+		}
+		filled(n)
+	}
+	return nil
+}
+
 // Size returns the size of the blob under key.
 func (s *S3) Size(ctx context.Context, key string) (int64, error) {
-	s.counts.stat.Add(1)
+	s.count(kindStat, 1)
 	info, err := s.client.StatObject(ctx, s.bucket, s.object(key), minio.StatObjectOptions{})
 	if err != nil {
 		return 0, s.wrap("stat blob "+key, err)
@@ -291,7 +353,7 @@ func (s *S3) Delete(ctx context.Context, key string) error {
 	if err := s.checkFence(); err != nil {
 		return err
 	}
-	s.counts.del.Add(1)
+	s.count(kindDelete, 1)
 	if err := s.client.RemoveObject(ctx, s.bucket, s.object(key), minio.RemoveObjectOptions{}); err != nil {
 		if minio.ToErrorResponse(err).Code == "NoSuchKey" {
 			return nil
@@ -315,13 +377,13 @@ func (s *S3) ListSizes(ctx context.Context, fn func(key string, size int64) erro
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel() // stops minio-go's listing goroutine when fn stops early
 	seen := 0
-	s.counts.list.Add(1)
+	s.count(kindList, 1)
 	for info := range s.client.ListObjects(ctx, s.bucket, minio.ListObjectsOptions{Prefix: s.prefix, Recursive: true}) {
 		if info.Err != nil {
 			return s.wrap("list "+s.String(), info.Err)
 		}
 		if seen++; seen%listPage == 0 {
-			s.counts.list.Add(1)
+			s.count(kindList, 1)
 		}
 		key := strings.TrimPrefix(info.Key, s.prefix)
 		if key == leaseKey || key == "" || strings.HasSuffix(key, "/") {

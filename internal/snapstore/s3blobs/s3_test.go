@@ -7,7 +7,9 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"io/fs"
 	"net"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -347,4 +349,81 @@ func TestCacheCutsRequests(t *testing.T) {
 	if with.capture.Put != without.capture.Put {
 		t.Errorf("the cache changed the PUTs of a capture: %d with, %d without", with.capture.Put, without.capture.Put)
 	}
+}
+
+// TestColdRestoreReadsPacksWhole restores an image of 48 MiB on a new
+// node (an empty cache): the content is the image's, and the restore reads
+// each pack in about one request, not one per run of pages or leaves.
+func TestColdRestoreReadsPacksWhole(t *testing.T) {
+	weed := s3test.Start(t)
+	ctx := context.Background()
+	s := remote(t, weed, prefixOf(t))
+	img := testImage(12288) // 48 MiB
+	st, err := snapstore.OpenBlobs(ctx, s, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := capture(t, st, img, "")
+	st.Close(ctx)
+	packs := 0
+	if err := s.List(ctx, func(key string) error {
+		if strings.HasPrefix(key, "packs/") {
+			packs++
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	c, err := s3blobs.NewCache(s, dir, 256<<20, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	st, err = snapstore.OpenBlobs(ctx, c, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close(ctx)
+	before := s.Requests()
+	if got := restore(t, st, root); !bytes.Equal(got, img) {
+		t.Fatal("restored image differs on a cold cache")
+	}
+	got := s.Requests().Sub(before)
+	st.Close(ctx)
+	c.Close() // every block it was to keep is kept
+	// The packs' ends read when the store opened (their indexes) are
+	// kept, and so are small runs; the packs a restore reads once are
+	// not written to the cache's files as well as to the restored file.
+	if kept := dirBytes(t, dir); kept > int64(packs)<<20+(2<<20) {
+		t.Errorf("the cache keeps %d bytes after a cold restore of %d packs, want at most about 1 MiB a pack (their indexes)", kept, packs)
+	}
+	t.Logf("a cold restore of %d packs made %+v", packs, got)
+	// Each pack once, and one more request at most (the root and the top
+	// nodes lie at the end of the last pack, the packs' indexes at their
+	// ends, read when the store opened).
+	if want := int64(packs) + 1; got.Get > want {
+		t.Errorf("a cold restore of %d packs made %d GETs, want at most %d", packs, got.Get, want)
+	}
+}
+
+// dirBytes is the size of the files under dir.
+func dirBytes(t *testing.T, dir string) int64 {
+	t.Helper()
+	var n int64
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		n += info.Size()
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }
