@@ -254,78 +254,50 @@ func (b *base) write(ctx context.Context, db *litestream.DB, path string) (int64
 	if err := os.MkdirAll(filepath.Dir(name), 0o755); err != nil {
 		return 0, err
 	}
-	tmp := name + ".tmp"
-	out, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, fi.Mode().Perm())
-	if err != nil {
-		return 0, err
-	}
-	defer func() {
-		out.Close()
-		os.Remove(tmp)
-	}()
-	// Buffered: the encoder writes each page as three writes (its header,
-	// its size, its data), each a system call on the file itself.
-	w := bufio.NewWriterSize(out, basePiece)
-	enc, err := ltx.NewEncoder(w)
-	if err != nil {
-		return 0, err
-	}
 	pages := uint32(fi.Size() / pageSize)
-	if err := enc.EncodeHeader(ltx.Header{
+	n, err := writeLTX(name, fi.Mode().Perm(), ltx.Header{
 		Version: ltx.Version, Flags: ltx.HeaderFlagNoChecksum, PageSize: uint32(pageSize), Commit: pages,
 		MinTXID: b.txID, MaxTXID: b.txID, Timestamp: b.at.UnixMilli(),
 		WALOffset: walHeaderSize, WALSize: 0, WALSalt1: b.salt1, WALSalt2: b.salt2,
-	}); err != nil {
-		return 0, err
-	}
-	lock := ltx.LockPgno(uint32(pageSize))
-	buf := make([]byte, basePiece-basePiece%pageSize)
-	for off := int64(0); off < fi.Size(); off += int64(len(buf)) {
-		if err := ctx.Err(); err != nil {
-			return 0, err
-		}
-		piece := buf[:min(int64(len(buf)), fi.Size()-off)]
-		if _, err := f.ReadAt(piece, off); err != nil {
-			return 0, fmt.Errorf("read the database file: %w", err)
-		}
-		for i := int64(0); i < int64(len(piece)); i += pageSize {
-			pgno := uint32((off+i)/pageSize) + 1
-			if pgno == lock {
-				continue
+	}, func(enc *ltx.Encoder) error {
+		lock := ltx.LockPgno(uint32(pageSize))
+		buf := make([]byte, basePiece-basePiece%pageSize)
+		for off := int64(0); off < fi.Size(); off += int64(len(buf)) {
+			if err := ctx.Err(); err != nil {
+				return err
 			}
-			if err := enc.EncodePage(ltx.PageHeader{Pgno: pgno}, piece[i:i+pageSize]); err != nil {
-				return 0, err
+			piece := buf[:min(int64(len(buf)), fi.Size()-off)]
+			if _, err := f.ReadAt(piece, off); err != nil {
+				return fmt.Errorf("read the database file: %w", err)
+			}
+			for i := int64(0); i < int64(len(piece)); i += pageSize {
+				pgno := uint32((off+i)/pageSize) + 1
+				if pgno == lock {
+					continue
+				}
+				if err := enc.EncodePage(ltx.PageHeader{Pgno: pgno}, piece[i:i+pageSize]); err != nil {
+					return err
+				}
 			}
 		}
-	}
-	if err := enc.Close(); err != nil {
-		return 0, err
-	}
-	if err := w.Flush(); err != nil {
-		return 0, err
-	}
-	if err := out.Sync(); err != nil {
-		return 0, err
-	}
-	if err := out.Close(); err != nil {
-		return 0, err
-	}
-	if err := os.Rename(tmp, name); err != nil {
+		return nil
+	})
+	if err != nil {
 		return 0, err
 	}
 	if b.tail != nil {
-		if err := b.writeTail(db, f, pages, uint32(pageSize), fi.Mode().Perm()); err != nil {
+		if err := b.writeTail(db, pages, uint32(pageSize), fi.Mode().Perm()); err != nil {
 			return 0, err
 		}
 	}
-	return enc.N(), durable.SyncDir(filepath.Dir(name))
+	return n, durable.SyncDir(filepath.Dir(name))
 }
 
 // writeTail writes b's tail as the level-0 file after the base: the
-// pages the WAL holds up to its last commit, over the base's pages of the
-// database file f (a page the database grew by but the WAL lacks, which
-// SQLite never leaves, is refused rather than made up).
-func (b *base) writeTail(db *litestream.DB, f *os.File, basePages, pageSize uint32, perm fs.FileMode) error {
+// pages the WAL holds up to its last commit, over the base's basePages
+// pages (a page the database grew by but the WAL lacks, which SQLite never
+// leaves, is refused rather than made up).
+func (b *base) writeTail(db *litestream.DB, basePages, pageSize uint32, perm fs.FileMode) error {
 	t := b.tail
 	txID := b.txID + 1
 	pgnos := make([]uint32, 0, len(t.pages))
@@ -341,10 +313,31 @@ func (b *base) writeTail(db *litestream.DB, f *os.File, basePages, pageSize uint
 	}
 	slices.Sort(pgnos)
 	name := db.LTXPath(0, txID, txID)
+	_, err := writeLTX(name, perm, ltx.Header{
+		Version: ltx.Version, Flags: ltx.HeaderFlagNoChecksum, PageSize: pageSize, Commit: t.commit,
+		MinTXID: txID, MaxTXID: txID, Timestamp: t.at.UnixMilli(),
+		WALOffset: walHeaderSize, WALSize: t.size, WALSalt1: b.salt1, WALSalt2: b.salt2,
+	}, func(enc *ltx.Encoder) error {
+		for _, pgno := range pgnos {
+			if err := enc.EncodePage(ltx.PageHeader{Pgno: pgno}, t.pages[pgno]); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return err
+}
+
+// writeLTX writes the LTX file name as Litestream writes its own: into a
+// temporary file beside it, buffered a piece at a time (the encoder makes
+// three writes a page), with hdr and the pages that encode gives it,
+// fsynced, then renamed. It returns the file's size; the caller syncs the
+// directory.
+func writeLTX(name string, perm fs.FileMode, hdr ltx.Header, encode func(enc *ltx.Encoder) error) (int64, error) {
 	tmp := name + ".tmp"
 	out, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, perm)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	defer func() {
 		out.Close()
@@ -353,31 +346,25 @@ func (b *base) writeTail(db *litestream.DB, f *os.File, basePages, pageSize uint
 	w := bufio.NewWriterSize(out, basePiece)
 	enc, err := ltx.NewEncoder(w)
 	if err != nil {
-		return err
+		return 0, err
 	}
-	if err := enc.EncodeHeader(ltx.Header{
-		Version: ltx.Version, Flags: ltx.HeaderFlagNoChecksum, PageSize: pageSize, Commit: t.commit,
-		MinTXID: txID, MaxTXID: txID, Timestamp: t.at.UnixMilli(),
-		WALOffset: walHeaderSize, WALSize: t.size, WALSalt1: b.salt1, WALSalt2: b.salt2,
-	}); err != nil {
-		return err
+	if err := enc.EncodeHeader(hdr); err != nil {
+		return 0, err
 	}
-	for _, pgno := range pgnos {
-		if err := enc.EncodePage(ltx.PageHeader{Pgno: pgno}, t.pages[pgno]); err != nil {
-			return err
-		}
+	if err := encode(enc); err != nil {
+		return 0, err
 	}
 	if err := enc.Close(); err != nil {
-		return err
+		return 0, err
 	}
 	if err := w.Flush(); err != nil {
-		return err
+		return 0, err
 	}
 	if err := out.Sync(); err != nil {
-		return err
+		return 0, err
 	}
 	if err := out.Close(); err != nil {
-		return err
+		return 0, err
 	}
-	return os.Rename(tmp, name)
+	return enc.N(), os.Rename(tmp, name)
 }
