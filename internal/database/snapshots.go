@@ -614,8 +614,7 @@ func (ss *Snapshots) writeDump(ctx context.Context, d snapdeck.Database, s store
 	man := dump.Manifest{FormatVersion: dump.FormatVersion, DatabaseName: d.Name, DatabaseID: d.ID, SnapshotID: s.ID,
 		SnapshotType: string(s.Type), SnapshotTime: s.CreatedAt, Engine: ss.cfg.Engine, SQLiteVersion: ss.cfg.SQLiteVersion,
 		Size: s.SizeBytes, SHA256: s.SHA256, PageSize: s.PageSize}
-	counted := &countingReader{r: img}
-	defer reportProgress(p, &counted.n)()
+	counted := &countingReader{r: img, progress: p}
 	// A verified snapshot's image was rebuilt and hashed whole after its
 	// capture, and OpenImage checks every page it reads against its hash
 	// and the snapshot's tree: hashing it whole again only costs time.
@@ -638,16 +637,23 @@ func (ss *Snapshots) writeDump(ctx context.Context, d snapdeck.Database, s store
 	return e.Close()
 }
 
-// countingReader counts the bytes read through it, for reportProgress.
+// countingReader reports bytes read as job progress (which Progress
+// records in the background, a few times a second).
 type countingReader struct {
-	r io.Reader
-	n atomic.Int64
+	r        io.Reader
+	n        int64
+	progress *job.Progress
 }
 
 func (c *countingReader) Read(b []byte) (int, error) {
 	n, err := c.r.Read(b)
-	c.n.Add(int64(n))
+	c.add(n)
 	return n, err
+}
+
+func (c *countingReader) add(n int) {
+	c.n += int64(n)
+	c.progress.Bytes(c.n, c.progress.Job().TotalBytes)
 }
 
 // WriteTo hands the image's runs of pages to w as the image reader holds
@@ -658,49 +664,20 @@ func (c *countingReader) WriteTo(w io.Writer) (int64, error) {
 	if !ok {
 		return io.Copy(w, struct{ io.Reader }{c})
 	}
-	return wt.WriteTo(countingWriter{w: w, n: &c.n})
+	return wt.WriteTo(countingWriter{w: w, c: c})
 }
 
-// countingWriter counts what passes through it.
+// countingWriter counts what passes through it into c.
 type countingWriter struct {
 	w io.Writer
-	n *atomic.Int64
+	c *countingReader
 }
 
 func (cw countingWriter) Write(b []byte) (int, error) {
 	n, err := cw.w.Write(b)
-	cw.n.Add(int64(n))
+	cw.c.add(n)
 	return n, err
 }
-
-// reportProgress records *done as the job's progress a few times a second
-// until the returned func is called. It runs beside the work: recording
-// progress is a write to the console's store, which waited on its fsync
-// in the middle of the export's one goroutine that feeds the compression.
-func reportProgress(p *job.Progress, done *atomic.Int64) (stop func()) {
-	quit, ended := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(ended)
-		t := time.NewTicker(progressInterval)
-		defer t.Stop()
-		for {
-			select {
-			case <-quit:
-				return
-			case <-t.C:
-				p.Bytes(done.Load(), p.Job().TotalBytes)
-			}
-		}
-	}()
-	return func() {
-		close(quit)
-		<-ended
-	}
-}
-
-// progressInterval is how often reportProgress records progress; the job
-// runner writes it at most every 250 ms anyway.
-const progressInterval = 250 * time.Millisecond
 
 // DeleteSnapshot removes a snapshot's record; the storage it alone used is
 // reclaimed by the next Reclaim. The latest completed snapshot of a live

@@ -187,6 +187,8 @@ func (r *Runner) finish(j snapdeck.Job, fn Func, ctx context.Context) (snapdeck.
 		}()
 		return fn(ctx, p)
 	}()
+	// A progress write still under way lands before the end, not after.
+	p.writes.Wait()
 	p.mu.Lock()
 	j = p.job
 	p.mu.Unlock()
@@ -221,6 +223,12 @@ type Progress struct {
 	mu     sync.Mutex
 	job    snapdeck.Job
 	saved  time.Time
+	// writing is set while a write of Bytes' progress runs in the
+	// background; writes waits for it, and writeMu orders the writes, each
+	// of the job as it stands when it runs.
+	writing bool
+	writes  sync.WaitGroup
+	writeMu sync.Mutex
 }
 
 // Job returns the job as it stands.
@@ -264,16 +272,39 @@ func (p *Progress) SetTarget(id string) {
 	p.save(true)
 }
 
+// save records the job. A change of stage, snapshot or target (force) is
+// written before save returns; progress within a stage at most every
+// 250 ms, and in the background: a write to the console's store waits on
+// its fsync, and the work reporting progress (a capture's, a restore's or
+// an export's one goroutine that feeds the rest) should not wait with it.
 func (p *Progress) save(force bool) {
 	p.mu.Lock()
 	now := p.runner.now()
-	if !force && now.Sub(p.saved) < 250*time.Millisecond {
+	if !force && (p.writing || now.Sub(p.saved) < 250*time.Millisecond) {
 		p.mu.Unlock()
 		return
 	}
 	p.saved = now
-	j := p.job
+	if !force {
+		p.writing = true
+		p.writes.Go(func() {
+			p.write()
+			p.mu.Lock()
+			p.writing = false
+			p.mu.Unlock()
+		})
+	}
 	p.mu.Unlock()
+	if force {
+		p.write()
+	}
+}
+
+// write records the job as it stands, after any write before it.
+func (p *Progress) write() {
+	p.writeMu.Lock()
+	defer p.writeMu.Unlock()
+	j := p.Job()
 	if err := p.runner.db.UpdateJob(context.Background(), j); err != nil {
 		p.runner.logger.Warn("record job progress", "job_id", j.ID, "err", err)
 	}

@@ -2,6 +2,7 @@ package job_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"path/filepath"
 	"testing"
@@ -10,6 +11,8 @@ import (
 	"github.com/snapdeck/snapdeck/internal/job"
 	"github.com/snapdeck/snapdeck/internal/snapdeck"
 	"github.com/snapdeck/snapdeck/store"
+
+	_ "modernc.org/sqlite"
 )
 
 func mustRunner(t *testing.T) (*store.DB, *job.Runner) {
@@ -206,5 +209,57 @@ func TestWaitQuietWaitsForEveryRunningJob(t *testing.T) {
 	defer cancel()
 	if err := r.WaitQuiet(done); err != nil {
 		t.Fatalf("once both ended, a verification running: %v, want nil", err)
+	}
+}
+
+// TestProgressDoesNotWaitForTheStore holds the console store's write lock
+// while a job reports progress: Bytes returns at once (the write of
+// progress runs in the background), and that write, landing once the lock
+// goes, does not overwrite the job's end.
+func TestProgressDoesNotWaitForTheStore(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "console.db")
+	db, err := store.Open(ctx, path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := job.NewRunner(db, nil)
+	t.Cleanup(func() { r.Close(ctx); db.Close(ctx) })
+	other, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	other.SetMaxOpenConns(1)
+	const hold = 1500 * time.Millisecond
+	var took time.Duration
+	j, err := r.Run(ctx, snapdeck.Job{Kind: snapdeck.JobExport, DatabaseID: "a1b2c3d4", Actor: "ann"}, func(ctx context.Context, p *job.Progress) error {
+		p.Stage("Preparing export", 1000)
+		tx, err := other.BeginTx(ctx, nil)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, "CREATE TABLE held (x)"); err != nil { // takes the write lock
+			return err
+		}
+		time.AfterFunc(hold, func() { tx.Rollback() })
+		time.Sleep(300 * time.Millisecond) // past the 250 ms between progress writes
+		start := time.Now()
+		p.Bytes(500, 1000)
+		took = time.Since(start)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if took > hold/3 {
+		t.Errorf("Bytes took %s while the store was locked for %s: it waited for the write", took, hold)
+	}
+	got, err := db.FindJob(ctx, j.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Status != snapdeck.JobSucceeded || got.DoneBytes != 1000 {
+		t.Fatalf("after the end: got %s with %d bytes done, want succeeded with 1000", got.Status, got.DoneBytes)
 	}
 }
