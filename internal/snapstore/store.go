@@ -9,8 +9,9 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/snapdeck/snapdeck/internal/snapdeck"
 )
@@ -186,17 +187,16 @@ func (s *Store) load(ctx context.Context) error {
 	if _, remote := s.blobs.(RangesGetter); remote {
 		workers = remoteReaders
 	}
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range min(workers, len(keys)) {
-		wg.Go(func() {
-			for i := int(next.Add(1) - 1); i < len(keys); i = int(next.Add(1) - 1) {
-				ix := &indexes[i]
-				ix.entries, ix.size, ix.err = s.readPackIndex(ctx, keys[i])
-			}
+	var g errgroup.Group
+	g.SetLimit(workers)
+	for i, key := range keys {
+		g.Go(func() error {
+			ix := &indexes[i]
+			ix.entries, ix.size, ix.err = s.readPackIndex(ctx, key)
+			return nil // each pack's error is its own (below)
 		})
 	}
-	wg.Wait()
+	g.Wait()
 	for i, key := range keys {
 		if err := indexes[i].err; err != nil {
 			if ctx.Err() != nil {
