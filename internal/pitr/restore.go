@@ -13,6 +13,8 @@ import (
 	"github.com/benbjohnson/litestream"
 	"github.com/superfly/ltx"
 	"golang.org/x/sync/errgroup"
+
+	"github.com/snapdeck/snapdeck/internal/durable"
 )
 
 // restoreFile writes the database whose files c keeps, as of the last
@@ -75,6 +77,11 @@ func restoreOnce(ctx context.Context, c *Client, ts time.Time, out string, logge
 			os.Remove(out)
 		}
 	}()
+	// Its blocks are reserved before the first write: a disk without the
+	// room fails the restore now, and the writes allocate nothing.
+	if err := durable.Preallocate(f, int64(own.commit)*int64(own.pageSize)); err != nil {
+		return err
+	}
 	planned := time.Now()
 	if err := own.apply(ctx, c, f); err != nil {
 		return err
@@ -169,7 +176,11 @@ func newPageWriter(f *os.File, pageSize uint32) *pageWriter {
 		var err error
 		for p := range w.work {
 			if err == nil {
-				_, err = w.f.WriteAt(p.buf, p.off)
+				if _, err = w.f.WriteAt(p.buf, p.off); err == nil {
+					// The disk starts on it now, beside the decode, and the
+					// fsync at the end has little left to write.
+					durable.StartWriteback(w.f, p.off, int64(len(p.buf)))
+				}
 			}
 			w.free <- p.buf[:0]
 		}
