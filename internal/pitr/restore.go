@@ -165,11 +165,21 @@ type piece struct {
 	off int64
 }
 
-func newPageWriter(f *os.File, pageSize uint32) *pageWriter {
-	w := &pageWriter{f: f, pageSize: int(pageSize), buf: make([]byte, 0, writePiece),
-		free: make(chan []byte, piecesInFlight), work: make(chan piece, piecesInFlight), done: make(chan struct{})}
-	for range piecesInFlight - 1 {
-		w.free <- make([]byte, 0, writePiece)
+// newPageWriter makes a writer of at most pages pages of pageSize bytes
+// to f: its pieces are no larger than those pages, and a writer of one
+// piece's worth or less has no second piece (a restore plan may hold
+// hundreds of level-0 files of a page or two).
+func newPageWriter(f *os.File, pageSize uint32, pages int) *pageWriter {
+	size := int(min(int64(writePiece), int64(max(pages, 1))*int64(pageSize)))
+	size = max(size-size%int(pageSize), int(pageSize))
+	inFlight := piecesInFlight
+	if size < writePiece {
+		inFlight = 1
+	}
+	w := &pageWriter{f: f, pageSize: int(pageSize), buf: make([]byte, 0, size),
+		free: make(chan []byte, inFlight), work: make(chan piece, inFlight), done: make(chan struct{})}
+	for range inFlight - 1 {
+		w.free <- make([]byte, 0, size)
 	}
 	go func() {
 		defer close(w.done)
