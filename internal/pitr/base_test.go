@@ -70,20 +70,15 @@ func fileWithRows(t *testing.T, path string, rows int) {
 	}
 }
 
-// TestStartAfterASwapWritesTheBaseInPieces replicates a database, swaps
-// another file in as a restore does (replication stopped, the new file
-// without a WAL renamed over the old), starts again and commits at once.
-// The history after the swap starts from the whole new file, read once
-// and written a piece at a time (Litestream's own encoder wrote three
-// write system calls a page, and its start read the base once more), and
-// the timeline is exact: a restore to before the swap
-// gives the old content, to after the commit the new content with it,
-// byte for byte as Litestream's own restore gives it.
-func TestStartAfterASwapWritesTheBaseInPieces(t *testing.T) {
+// replicatedFile makes a database file of rows rows in dir (fileWithRows)
+// and starts replicating it into local blobs under dir, every 100 ms
+// with an hour's window; it returns the file's path, the blobs and the
+// replicators, closed at the test's end.
+func replicatedFile(t *testing.T, dir string, rows int) (string, *snapstore.Local, *pitr.Replicators) {
+	t.Helper()
 	ctx := context.Background()
-	dir := t.TempDir()
 	path := filepath.Join(dir, "db.sqlite")
-	fileWithRows(t, path, 100)
+	fileWithRows(t, path, rows)
 	blobs, err := snapstore.NewLocal(filepath.Join(dir, "snapshots"))
 	if err != nil {
 		t.Fatal(err)
@@ -96,6 +91,22 @@ func TestStartAfterASwapWritesTheBaseInPieces(t *testing.T) {
 	if err := reps.Start(ctx, testID, path, time.Hour); err != nil {
 		t.Fatal(err)
 	}
+	return path, blobs, reps
+}
+
+// TestStartAfterASwapWritesTheBaseInPieces replicates a database, swaps
+// another file in as a restore does (replication stopped, the new file
+// without a WAL renamed over the old), starts again and commits at once.
+// The history after the swap starts from the whole new file, read once
+// and written a piece at a time (Litestream's own encoder wrote three
+// write system calls a page, and its start read the base once more), and
+// the timeline is exact: a restore to before the swap
+// gives the old content, to after the commit the new content with it,
+// byte for byte as Litestream's own restore gives it.
+func TestStartAfterASwapWritesTheBaseInPieces(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	path, blobs, reps := replicatedFile(t, dir, 100)
 	w := openWriter(t, path)
 	if _, err := w.Exec(`INSERT INTO t(n) VALUES (-1)`); err != nil {
 		t.Fatal(err)
@@ -186,19 +197,25 @@ func TestStartAfterASwapWritesTheBaseInPieces(t *testing.T) {
 		if n, ok := rowsAndCheck(t, mine); n != c.rows || ok != "ok" {
 			t.Errorf("%s: %d rows, integrity_check %q; want %d, ok", c.name, n, ok, c.rows)
 		}
-		theirs := filepath.Join(dir, "theirs.sqlite")
-		os.Remove(theirs)
-		opt := litestream.NewRestoreOptions()
-		opt.OutputPath = theirs
-		opt.Timestamp = c.at.Add(time.Millisecond)
-		if err := litestream.NewReplicaWithClient(nil, pitr.NewClient(blobs, testID, nil)).Restore(ctx, opt); err != nil {
-			t.Fatalf("%s, Litestream: %v", c.name, err)
-		}
-		a, _ := os.ReadFile(mine)
-		b, _ := os.ReadFile(theirs)
-		if !bytes.Equal(a, b) {
-			t.Errorf("%s: restored %d bytes, Litestream %d bytes, not the same", c.name, len(a), len(b))
-		}
+		sameAsLitestream(t, blobs, c.name, c.at, mine)
+	}
+}
+
+// sameAsLitestream checks that mine, restored to at (what) from the
+// history in blobs, is byte for byte what Litestream's own restore gives.
+func sameAsLitestream(t *testing.T, blobs snapstore.Blobs, what string, at time.Time, mine string) {
+	t.Helper()
+	theirs := filepath.Join(t.TempDir(), "theirs.sqlite")
+	opt := litestream.NewRestoreOptions()
+	opt.OutputPath = theirs
+	opt.Timestamp = at.Add(time.Millisecond)
+	if err := litestream.NewReplicaWithClient(nil, pitr.NewClient(blobs, testID, nil)).Restore(context.Background(), opt); err != nil {
+		t.Fatalf("%s, Litestream: %v", what, err)
+	}
+	a, _ := os.ReadFile(mine)
+	b, _ := os.ReadFile(theirs)
+	if !bytes.Equal(a, b) {
+		t.Errorf("%s: restored %d bytes, Litestream %d bytes, not the same", what, len(a), len(b))
 	}
 }
 
@@ -346,20 +363,7 @@ func TestStartAfterSwapStoresWhatChanged(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			ctx := context.Background()
 			dir := t.TempDir()
-			path := filepath.Join(dir, "db.sqlite")
-			fileWithRows(t, path, 3000)
-			blobs, err := snapstore.NewLocal(filepath.Join(dir, "snapshots"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			reps, err := pitr.New(pitr.Config{Blobs: blobs, Checkpoints: noCheckpointer{}, Interval: 100 * time.Millisecond})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { reps.Close(ctx) })
-			if err := reps.Start(ctx, testID, path, time.Hour); err != nil {
-				t.Fatal(err)
-			}
+			path, blobs, reps := replicatedFile(t, dir, 3000)
 			w := openWriter(t, path)
 			if _, err := w.Exec(`UPDATE t SET n = -n WHERE id % 100 = 0`); err != nil {
 				t.Fatal(err)
@@ -484,19 +488,7 @@ func TestStartAfterSwapStoresWhatChanged(t *testing.T) {
 				if changed != at.changed {
 					t.Errorf("%s: %d rows changed by the new file; want %d", at.name, changed, at.changed)
 				}
-				theirs := filepath.Join(dir, "theirs.sqlite")
-				os.Remove(theirs)
-				opt := litestream.NewRestoreOptions()
-				opt.OutputPath = theirs
-				opt.Timestamp = at.at.Add(time.Millisecond)
-				if err := litestream.NewReplicaWithClient(nil, pitr.NewClient(blobs, testID, nil)).Restore(ctx, opt); err != nil {
-					t.Fatalf("%s, Litestream: %v", at.name, err)
-				}
-				a, _ := os.ReadFile(mine)
-				b, _ := os.ReadFile(theirs)
-				if !bytes.Equal(a, b) {
-					t.Errorf("%s: restored %d bytes, Litestream %d bytes, not the same", at.name, len(a), len(b))
-				}
+				sameAsLitestream(t, blobs, at.name, at.at, mine)
 			}
 			// The new file itself, page for page, is what the history holds
 			// at the end (but for Litestream's own tables).

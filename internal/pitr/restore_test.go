@@ -274,20 +274,7 @@ func rowsAndCheck(t *testing.T, path string) (int, string) {
 func TestRestoreOverManyLevel0FilesAllocatesLittle(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	path := filepath.Join(dir, "db.sqlite")
-	fileWithRows(t, path, 1000)
-	blobs, err := snapstore.NewLocal(filepath.Join(dir, "snapshots"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	reps, err := pitr.New(pitr.Config{Blobs: blobs, Checkpoints: noCheckpointer{}, Interval: 100 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { reps.Close(ctx) })
-	if err := reps.Start(ctx, testID, path, time.Hour); err != nil {
-		t.Fatal(err)
-	}
+	path, _, reps := replicatedFile(t, dir, 1000)
 	w := openWriter(t, path)
 	const commits = 300
 	for range commits {
