@@ -282,9 +282,11 @@ func (h *Host) closeDatabase(id string, why error) error {
 // Replace swaps a database's file for tmpPath, a complete, fsynced file in
 // the same directory. New connections and leases are refused meanwhile,
 // every lease is revoked (its open transaction rolled back), every pool is
-// closed (the last connection checkpoints the WAL away), and install does
+// closed (the last connection checkpoints the WAL away), quiesced, when
+// set, runs (no pool or lease is open then, and none opens: what still
+// holds the file then is not the console's, Litestream), and install does
 // the atomic rename; a crash at any point leaves the old or the new file.
-func (h *Host) Replace(ctx context.Context, id, tmpPath string, install func(tmpPath, dbPath string) error) error {
+func (h *Host) Replace(ctx context.Context, id, tmpPath string, quiesced func(), install func(tmpPath, dbPath string) error) error {
 	h.mu.Lock()
 	h.suspended[id] = true
 	p := h.pools[id]
@@ -295,9 +297,27 @@ func (h *Host) Replace(ctx context.Context, id, tmpPath string, install func(tmp
 		delete(h.suspended, id)
 		h.mu.Unlock()
 	}()
+	// A connection of its own stays open across quiesced, so that it, not
+	// one quiesced closes (Litestream's, which keeps the WAL file when it
+	// closes), is the last to close: it checkpoints the WAL away and
+	// removes it, as the pools' last connection does without quiesced.
+	var last *sql.DB
+	if quiesced != nil {
+		var err error
+		if last, err = openLast(ctx, h.Path(id)); err != nil {
+			return fmt.Errorf("replace database %s: %w", id, err)
+		}
+		defer last.Close()
+	}
 	if p != nil {
 		h.revokeLeases(p, errLeaseReplaced)
 		if err := p.close(); err != nil {
+			return fmt.Errorf("close database %s before replacing it: %w", id, err)
+		}
+	}
+	if quiesced != nil {
+		quiesced()
+		if err := last.Close(); err != nil {
 			return fmt.Errorf("close database %s before replacing it: %w", id, err)
 		}
 	}
@@ -308,6 +328,20 @@ func (h *Host) Replace(ctx context.Context, id, tmpPath string, install func(tmp
 		return fmt.Errorf("replace database %s: %w", id, err)
 	}
 	return nil
+}
+
+// openLast opens one connection to the database file path, idle.
+func openLast(ctx context.Context, path string) (*sql.DB, error) {
+	db, err := sql.Open("sqlite", dsn(path, false))
+	if err != nil {
+		return nil, err
+	}
+	db.SetMaxOpenConns(1)
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
 }
 
 // drainWAL copies into the file what a closed database's write-ahead log

@@ -465,7 +465,7 @@ func TestReplaceDrainsAWALLeftAfterClosing(t *testing.T) {
 		t.Fatal(err)
 	}
 	undo := path + ".undo-test"
-	err = h.Replace(ctx, id, other, func(tmpPath, dbPath string) error {
+	err = h.Replace(ctx, id, other, nil, func(tmpPath, dbPath string) error {
 		_, err := snapshot.InstallKeeping(tmpPath, dbPath, undo)
 		return err
 	})

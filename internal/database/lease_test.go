@@ -158,7 +158,7 @@ func TestLeaseRefusedWhileReplacing(t *testing.T) {
 	if err := leaseExec(held, "BEGIN IMMEDIATE"); err != nil {
 		t.Fatal(err)
 	}
-	err := h.Replace(ctx, id, "", func(_, _ string) error {
+	err := h.Replace(ctx, id, "", nil, func(_, _ string) error {
 		revokedWith(t, held, snapdeck.Busy, "replaced")
 		_, err := h.Lease(ctx, id, database.LeaseOptions{Owner: "during"})
 		if !hasCode(err, snapdeck.Busy) {

@@ -56,15 +56,30 @@ func (m *core) startPITR(ctx context.Context, d snapdeck.Database) {
 	}
 }
 
+// startPITRAfterSwap is startPITR right after d's file was swapped, with
+// replaced the file swapped out (pitr.Replicators.StartAfterSwap).
+func (m *core) startPITRAfterSwap(ctx context.Context, d snapdeck.Database, replaced string) {
+	r := m.pitr.Replicators
+	if r == nil {
+		return
+	}
+	window := m.pitrWindow(d.Plan)
+	if window <= 0 {
+		m.startPITR(ctx, d)
+		return
+	}
+	if err := r.StartAfterSwap(ctx, d.ID, m.host.Path(d.ID), window, replaced); err != nil {
+		m.logger.Error("point-in-time replication", "database_id", d.ID, "plan", d.Plan, "err", err)
+	}
+}
+
 // stopPITR stops replicating a database, keeping its history: before its
-// pools close (pause) or its file is swapped (replace), as Litestream
-// holds the WAL open. A database not replicated is left as it is
-// (Replicators.Stop does nothing for it). For a replace, Litestream keeps
-// the WAL file when it closes (PERSIST_WAL), so the console's last
-// connection closing need not remove it: Host.Replace copies what is left
-// into the replaced file once every pool and lease is closed (drainWAL).
-// A checkpoint here, before the leases are revoked, would wait out the
-// busy timeout (10 s) behind any data-plane stream holding a transaction.
+// pools close (pause), or for a swap once they are closed (replace, from
+// Host.Replace's quiesced), after a last upload of what the WAL holds.
+// Litestream keeps the WAL file when it closes (PERSIST_WAL); Host.Replace
+// copies what is left into the replaced file once every pool and lease is
+// closed (drainWAL). A database not replicated is left as it is
+// (Replicators.Stop does nothing for it).
 func (m *core) stopPITR(ctx context.Context, id string) {
 	if r := m.pitr.Replicators; r != nil {
 		if err := r.Stop(ctx, id); err != nil {

@@ -2,7 +2,10 @@ package database_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"database/sql"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -478,4 +481,113 @@ func TestPlanChangeDuringRestoreToTime(t *testing.T) {
 	if got := e.rows(t, d.ID); got != "2000 ok" {
 		t.Errorf("restored: got %s, want 2000 ok", got)
 	}
+}
+
+// TestRestoreStoresWhatChangedInTheHistory restores a replicated database
+// to a snapshot while another user keeps writing: the history after the
+// swap holds the pages the restore changed, not the whole file (the
+// replicator stops once the writers are closed, so its history ends on
+// the replaced file), and what it holds at the end is the database as it
+// is, commit for commit.
+func TestRestoreStoresWhatChangedInTheHistory(t *testing.T) {
+	ctx := context.Background()
+	e := mustPITREnv(t)
+	d := e.ledger(t)
+	e.exec(t, d.ID, "CREATE TABLE big(id INTEGER PRIMARY KEY, pad BLOB)")
+	e.exec(t, d.ID, "WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM s WHERE i < 4000) INSERT INTO big(pad) SELECT randomblob(1000) FROM s")
+	e.batch(t, d.ID, 100)
+	snap, err := e.snapshots.Snapshot(ctx, d.ID, snapdeck.SnapshotOnDemand, "test", "system")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.batch(t, d.ID, 100)
+	e.exec(t, d.ID, "UPDATE big SET pad = randomblob(1000) WHERE id % 500 = 0")
+	e.sync(t, d.ID)
+	path := filepath.Join(e.dir, "databases", d.ID+".sqlite")
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	size := fi.Size()
+	before, err := e.reps.Bytes(ctx, d.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// The other user: one-row commits until the restore is done, refused
+	// while it runs.
+	stop := make(chan struct{})
+	wrote := make(chan int)
+	go func() {
+		n := 0
+		for {
+			select {
+			case <-stop:
+				wrote <- n
+				return
+			default:
+			}
+			if _, err := e.dbs.Query(ctx, d.ID, "INSERT INTO t(n) VALUES (1)", false); err == nil {
+				n++
+			}
+		}
+	}()
+	_, j, err := e.snapshots.Restore(ctx, d.ID, snap.ID, "ann@x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if j = e.waitJob(t, j.ID); j.Status != snapdeck.JobSucceeded {
+		t.Fatalf("restore: %s %s", j.Status, j.Error)
+	}
+	time.Sleep(50 * time.Millisecond)
+	close(stop)
+	t.Logf("%d commits of the other user", <-wrote)
+	e.sync(t, d.ID)
+	after, err := e.reps.Bytes(ctx, d.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("the history grew by %d bytes over the restore of a file of %d bytes", after-before, size)
+	if after-before > size/4 {
+		t.Errorf("the history grew by %d bytes over the restore of a file of %d bytes; want under a quarter of it", after-before, size)
+	}
+	out := filepath.Join(t.TempDir(), "now.sqlite")
+	if err := e.reps.RestoreTo(ctx, d.ID, time.Now(), out); err != nil {
+		t.Fatal(err)
+	}
+	if restored, live := rowsDigest(t, out), rowsDigest(t, path); restored != live {
+		t.Errorf("the history ends on rows %s; the database holds %s", restored, live)
+	}
+}
+
+// rowsDigest is a digest of the rows of tables t and big in the database
+// file path, read through a connection of its own.
+func rowsDigest(t *testing.T, path string) string {
+	t.Helper()
+	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	h := sha256.New()
+	n := 0
+	for _, q := range []string{"SELECT id, n FROM t ORDER BY id", "SELECT id, pad FROM big ORDER BY id"} {
+		rows, err := db.Query(q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for rows.Next() {
+			var id int64
+			var v []byte
+			if err := rows.Scan(&id, &v); err != nil {
+				t.Fatal(err)
+			}
+			fmt.Fprintf(h, "%d:%x;", id, v)
+			n++
+		}
+		if err := rows.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return fmt.Sprintf("%d rows, %x", n, h.Sum(nil)[:8])
 }

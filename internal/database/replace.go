@@ -241,13 +241,30 @@ func (ss *Snapshots) runReplace(ctx context.Context, d snapdeck.Database, r repl
 	l.Lock()
 	// Litestream holds the WAL open: it stops, after a last upload, for
 	// the swap, and goes on over the new file with the same history, so
-	// that a restore to a time before the swap gives the old content.
-	ss.stopPITR(ctx, d.ID)
-	err = ss.host.Replace(ctx, d.ID, in.path, func(tmpPath, dbPath string) error {
+	// that a restore to a time before the swap gives the old content. It
+	// stops once every other connection is closed, so that its last
+	// upload holds every commit: the history then ends on the replaced
+	// file, and its base after the swap need hold only the pages the new
+	// file changes (pitr.Replicators.StartAfterSwap). Its connection,
+	// open until then, keeps the WAL from the pools' last close.
+	stopped := false
+	err = ss.host.Replace(ctx, d.ID, in.path, func() {
+		ss.stopPITR(ctx, d.ID)
+		stopped = true
+	}, func(tmpPath, dbPath string) error {
 		_, err := snapshot.InstallKeeping(tmpPath, dbPath, undo)
 		return err
 	})
-	ss.startPITR(ctx, d)
+	if !stopped {
+		// The pools did not close: it stops now, as it must before a
+		// start, and the database keeps its file.
+		ss.stopPITR(ctx, d.ID)
+	}
+	if err == nil {
+		ss.startPITRAfterSwap(ctx, d, undo)
+	} else {
+		ss.startPITR(ctx, d)
+	}
 	l.Unlock()
 	if err != nil {
 		return err

@@ -600,7 +600,7 @@ func TestReplaceEndsStreams(t *testing.T) {
 	if _, err := db.ExecContext(ctx, "VACUUM INTO ?", tmp); err != nil {
 		t.Fatal(err)
 	}
-	if err := p.host.Replace(ctx, dbA, tmp, func(tmpPath, dbPath string) error { return os.Rename(tmpPath, dbPath) }); err != nil {
+	if err := p.host.Replace(ctx, dbA, tmp, nil, func(tmpPath, dbPath string) error { return os.Rename(tmpPath, dbPath) }); err != nil {
 		t.Fatal(err)
 	}
 	p.setStatus(dbA, snapdeck.StatusRunning)

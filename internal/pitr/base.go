@@ -2,6 +2,7 @@ package pitr
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"database/sql"
 	"encoding/binary"
@@ -63,6 +64,96 @@ type base struct {
 	// which checks the whole of its last level-0 file when it opens (its
 	// position), checks a few pages rather than the base.
 	tail *walTail
+	// prev, when set, is the file the history ended on (over): the base
+	// then holds only the pages that differ from it, and the pages of
+	// always.
+	prev *os.File
+	// always are pages the base holds even when prev has them the same:
+	// those of Litestream's own tables (see over).
+	always map[uint32]bool
+}
+
+// settle is where a database's history ended when its replicator stopped:
+// its last level-0 file's TXID, and the database file as it was then.
+type settle struct {
+	txID ltx.TXID
+	file os.FileInfo
+}
+
+// settleOf is where db's history ends now that it is closed; false when
+// that is not known.
+func settleOf(db *litestream.DB) (settle, bool) {
+	_, local, err := db.MaxLTX()
+	if err != nil || local == 0 {
+		return settle{}, false
+	}
+	fi, err := os.Stat(db.Path())
+	if err != nil {
+		return settle{}, false
+	}
+	return settle{txID: local, file: fi}, true
+}
+
+// over makes b a base over replaced, the file swapped out, when the
+// history ended on it (s): it holds only the pages that differ from it.
+// The history ended on replaced when the last level-0 file is s's (none
+// came since) and replaced is the file s saw. Its replicator stopped after
+// every other connection had closed, so its last read of the WAL held
+// every commit but one: Litestream's own write to _litestream_seq after a
+// checkpoint that leaves the WAL where it was, read only by the next read
+// of the WAL, which a stop does not make. The pages of Litestream's two
+// tables, in either file, are therefore always in the base. On an error b
+// stays a whole base.
+func (b *base) over(replaced string, s settle) error {
+	if s.txID+1 != b.txID {
+		return fmt.Errorf("the history went on after its stop (TXID %s, then %s)", s.txID, b.txID-1)
+	}
+	f, err := os.Open(replaced)
+	if err != nil {
+		return err
+	}
+	fi, err := f.Stat()
+	if err != nil || !os.SameFile(fi, s.file) {
+		f.Close()
+		return fmt.Errorf("%s is not the file the history ended on", replaced)
+	}
+	always := map[uint32]bool{1: true}
+	ctx := context.Background()
+	if err := litestreamPages(ctx, b.conn, always); err != nil {
+		f.Close()
+		return err
+	}
+	old, err := sql.Open("sqlite", "file:"+replaced+"?mode=ro&immutable=1")
+	if err != nil {
+		f.Close()
+		return err
+	}
+	err = litestreamPages(ctx, old, always)
+	old.Close()
+	if err != nil {
+		f.Close()
+		return err
+	}
+	b.prev, b.always = f, always
+	return nil
+}
+
+// litestreamPages adds to pages the root pages of Litestream's tables in
+// the database db opens: each holds one page (a row, or none).
+func litestreamPages(ctx context.Context, db *sql.DB, pages map[uint32]bool) error {
+	rows, err := db.QueryContext(ctx, `SELECT rootpage FROM sqlite_schema WHERE type = 'table' AND name IN ('_litestream_seq', '_litestream_lock')`)
+	if err != nil {
+		return fmt.Errorf("find Litestream's tables: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var pgno uint32
+		if err := rows.Scan(&pgno); err != nil {
+			return err
+		}
+		pages[pgno] = true
+	}
+	return rows.Err()
 }
 
 // walTail is what a WAL holds from its header to its last commit: each
@@ -220,7 +311,18 @@ func readTail(data []byte) *walTail {
 
 // close closes the base's connection: once Litestream's is open, it is
 // not the last, and its close checkpoints nothing.
-func (b *base) close() error { return b.conn.Close() }
+func (b *base) close() error {
+	b.closePrev()
+	return b.conn.Close()
+}
+
+// closePrev closes the file b is over, if any.
+func (b *base) closePrev() {
+	if b.prev != nil {
+		b.prev.Close()
+		b.prev = nil
+	}
+}
 
 // basePiece is how much of the file writeBase reads, and writes, at a time.
 const basePiece = 1 << 20
@@ -255,6 +357,23 @@ func (b *base) write(ctx context.Context, db *litestream.DB, path string) (int64
 		return 0, err
 	}
 	pages := uint32(fi.Size() / pageSize)
+	defer b.closePrev()
+	var prevSize int64
+	if b.prev != nil {
+		pfi, err := b.prev.Stat()
+		if err != nil {
+			return 0, err
+		}
+		var phdr [100]byte
+		if _, err := b.prev.ReadAt(phdr[:], 0); err != nil {
+			return 0, fmt.Errorf("read the replaced file's header: %w", err)
+		}
+		if string(phdr[16:18]) != string(hdr[16:18]) {
+			// Pages of another size share no page with these.
+			b.closePrev()
+		}
+		prevSize = pfi.Size()
+	}
 	n, err := writeLTX(name, fi.Mode().Perm(), ltx.Header{
 		Version: ltx.Version, Flags: ltx.HeaderFlagNoChecksum, PageSize: uint32(pageSize), Commit: pages,
 		MinTXID: b.txID, MaxTXID: b.txID, Timestamp: b.at.UnixMilli(),
@@ -262,6 +381,10 @@ func (b *base) write(ctx context.Context, db *litestream.DB, path string) (int64
 	}, func(enc *ltx.Encoder) error {
 		lock := ltx.LockPgno(uint32(pageSize))
 		buf := make([]byte, basePiece-basePiece%pageSize)
+		var prevBuf []byte
+		if b.prev != nil {
+			prevBuf = make([]byte, len(buf))
+		}
 		for off := int64(0); off < fi.Size(); off += int64(len(buf)) {
 			if err := ctx.Err(); err != nil {
 				return err
@@ -270,12 +393,25 @@ func (b *base) write(ctx context.Context, db *litestream.DB, path string) (int64
 			if _, err := f.ReadAt(piece, off); err != nil {
 				return fmt.Errorf("read the database file: %w", err)
 			}
+			// What the replaced file holds at the same place: pages past
+			// its end differ.
+			var prev []byte
+			if b.prev != nil && off < prevSize {
+				prev = prevBuf[:min(int64(len(piece)), prevSize-off)]
+				if _, err := b.prev.ReadAt(prev, off); err != nil {
+					return fmt.Errorf("read the replaced file: %w", err)
+				}
+			}
 			for i := int64(0); i < int64(len(piece)); i += pageSize {
 				pgno := uint32((off+i)/pageSize) + 1
 				if pgno == lock {
 					continue
 				}
-				if err := enc.EncodePage(ltx.PageHeader{Pgno: pgno}, piece[i:i+pageSize]); err != nil {
+				page := piece[i : i+pageSize]
+				if i+pageSize <= int64(len(prev)) && !b.always[pgno] && bytes.Equal(page, prev[i:i+pageSize]) {
+					continue
+				}
+				if err := enc.EncodePage(ltx.PageHeader{Pgno: pgno}, page); err != nil {
 					return err
 				}
 			}

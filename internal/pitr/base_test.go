@@ -70,20 +70,15 @@ func fileWithRows(t *testing.T, path string, rows int) {
 	}
 }
 
-// TestStartAfterASwapWritesTheBaseInPieces replicates a database, swaps
-// another file in as a restore does (replication stopped, the new file
-// without a WAL renamed over the old), starts again and commits at once.
-// The history after the swap starts from the whole new file, read once
-// and written a piece at a time (Litestream's own encoder wrote three
-// write system calls a page, and its start read the base once more), and
-// the timeline is exact: a restore to before the swap
-// gives the old content, to after the commit the new content with it,
-// byte for byte as Litestream's own restore gives it.
-func TestStartAfterASwapWritesTheBaseInPieces(t *testing.T) {
+// replicatedFile makes a database file of rows rows in dir (fileWithRows)
+// and starts replicating it into local blobs under dir, every 100 ms
+// with an hour's window; it returns the file's path, the blobs and the
+// replicators, closed at the test's end.
+func replicatedFile(t *testing.T, dir string, rows int) (string, *snapstore.Local, *pitr.Replicators) {
+	t.Helper()
 	ctx := context.Background()
-	dir := t.TempDir()
 	path := filepath.Join(dir, "db.sqlite")
-	fileWithRows(t, path, 100)
+	fileWithRows(t, path, rows)
 	blobs, err := snapstore.NewLocal(filepath.Join(dir, "snapshots"))
 	if err != nil {
 		t.Fatal(err)
@@ -96,6 +91,22 @@ func TestStartAfterASwapWritesTheBaseInPieces(t *testing.T) {
 	if err := reps.Start(ctx, testID, path, time.Hour); err != nil {
 		t.Fatal(err)
 	}
+	return path, blobs, reps
+}
+
+// TestStartAfterASwapWritesTheBaseInPieces replicates a database, swaps
+// another file in as a restore does (replication stopped, the new file
+// without a WAL renamed over the old), starts again and commits at once.
+// The history after the swap starts from the whole new file, read once
+// and written a piece at a time (Litestream's own encoder wrote three
+// write system calls a page, and its start read the base once more), and
+// the timeline is exact: a restore to before the swap
+// gives the old content, to after the commit the new content with it,
+// byte for byte as Litestream's own restore gives it.
+func TestStartAfterASwapWritesTheBaseInPieces(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	path, blobs, reps := replicatedFile(t, dir, 100)
 	w := openWriter(t, path)
 	if _, err := w.Exec(`INSERT INTO t(n) VALUES (-1)`); err != nil {
 		t.Fatal(err)
@@ -186,19 +197,25 @@ func TestStartAfterASwapWritesTheBaseInPieces(t *testing.T) {
 		if n, ok := rowsAndCheck(t, mine); n != c.rows || ok != "ok" {
 			t.Errorf("%s: %d rows, integrity_check %q; want %d, ok", c.name, n, ok, c.rows)
 		}
-		theirs := filepath.Join(dir, "theirs.sqlite")
-		os.Remove(theirs)
-		opt := litestream.NewRestoreOptions()
-		opt.OutputPath = theirs
-		opt.Timestamp = c.at.Add(time.Millisecond)
-		if err := litestream.NewReplicaWithClient(nil, pitr.NewClient(blobs, testID, nil)).Restore(ctx, opt); err != nil {
-			t.Fatalf("%s, Litestream: %v", c.name, err)
-		}
-		a, _ := os.ReadFile(mine)
-		b, _ := os.ReadFile(theirs)
-		if !bytes.Equal(a, b) {
-			t.Errorf("%s: restored %d bytes, Litestream %d bytes, not the same", c.name, len(a), len(b))
-		}
+		sameAsLitestream(t, blobs, c.name, c.at, mine)
+	}
+}
+
+// sameAsLitestream checks that mine, restored to at (what) from the
+// history in blobs, is byte for byte what Litestream's own restore gives.
+func sameAsLitestream(t *testing.T, blobs snapstore.Blobs, what string, at time.Time, mine string) {
+	t.Helper()
+	theirs := filepath.Join(t.TempDir(), "theirs.sqlite")
+	opt := litestream.NewRestoreOptions()
+	opt.OutputPath = theirs
+	opt.Timestamp = at.Add(time.Millisecond)
+	if err := litestream.NewReplicaWithClient(nil, pitr.NewClient(blobs, testID, nil)).Restore(context.Background(), opt); err != nil {
+		t.Fatalf("%s, Litestream: %v", what, err)
+	}
+	a, _ := os.ReadFile(mine)
+	b, _ := os.ReadFile(theirs)
+	if !bytes.Equal(a, b) {
+		t.Errorf("%s: restored %d bytes, Litestream %d bytes, not the same", what, len(a), len(b))
 	}
 }
 
@@ -328,4 +345,160 @@ func content(t *testing.T, path string) string {
 		t.Fatal(err)
 	}
 	return s
+}
+
+// TestStartAfterSwapStoresWhatChanged swaps in a copy of the database with
+// a few rows changed, as a restore to a snapshot or to a time mostly does,
+// and starts again with the replaced file: once the history ended on the
+// replaced file (the writers closed, then the stop), the base after the
+// swap holds the pages that changed, not the file, and the timeline is
+// exact on either side of the swap, byte for byte as Litestream's own
+// restore gives it. Given a file the history did not end on, the base
+// holds the whole file.
+func TestStartAfterSwapStoresWhatChanged(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		other bool // the replaced file given is not the one the history ended on
+	}{{"over the replaced file", false}, {"over another file", true}} {
+		t.Run(c.name, func(t *testing.T) {
+			ctx := context.Background()
+			dir := t.TempDir()
+			path, blobs, reps := replicatedFile(t, dir, 3000)
+			w := openWriter(t, path)
+			if _, err := w.Exec(`UPDATE t SET n = -n WHERE id % 100 = 0`); err != nil {
+				t.Fatal(err)
+			}
+			if err := reps.Sync(ctx, testID); err != nil {
+				t.Fatal(err)
+			}
+			// The swap, as Host.Replace does it: the writers close, then
+			// replication stops, what the WAL holds is copied into the old
+			// file, which is kept under another name, and the new file takes
+			// its name.
+			if err := w.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if err := reps.Stop(ctx, testID); err != nil {
+				t.Fatal(err)
+			}
+			before := time.Now()
+			time.Sleep(5 * time.Millisecond)
+			drain, err := sql.Open("sqlite", "file:"+path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := drain.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
+				t.Fatal(err)
+			}
+			if err := drain.Close(); err != nil {
+				t.Fatal(err)
+			}
+			os.Remove(path + "-wal")
+			os.Remove(path + "-shm")
+			old, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			next := filepath.Join(dir, "next.sqlite")
+			if err := os.WriteFile(next, old, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			e, err := sql.Open("sqlite", "file:"+next)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := e.Exec(`UPDATE t SET n = 777777 WHERE id IN (5, 1500, 2999)`); err != nil {
+				t.Fatal(err)
+			}
+			if err := e.Close(); err != nil {
+				t.Fatal(err)
+			}
+			os.Remove(next + "-wal")
+			kept := filepath.Join(dir, "db.sqlite.undo-1")
+			if err := os.Rename(path, kept); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Rename(next, path); err != nil {
+				t.Fatal(err)
+			}
+			replaced := kept
+			if c.other {
+				replaced = filepath.Join(dir, "other.sqlite")
+				if err := os.WriteFile(replaced, old, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			fi, err := os.Stat(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			stored0, err := reps.Bytes(ctx, testID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := reps.StartAfterSwap(ctx, testID, path, time.Hour, replaced); err != nil {
+				t.Fatal(err)
+			}
+			// The replaced file goes while the base may still be read from
+			// it, as a replace removes it once its safety snapshot is done.
+			if err := os.Remove(kept); err != nil {
+				t.Fatal(err)
+			}
+			w = openWriter(t, path)
+			if _, err := w.Exec(`INSERT INTO t(n) VALUES (-2)`); err != nil {
+				t.Fatal(err)
+			}
+			if err := reps.Sync(ctx, testID); err != nil {
+				t.Fatal(err)
+			}
+			after := time.Now()
+			stored1, err := reps.Bytes(ctx, testID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			grew := stored1 - stored0
+			t.Logf("the history grew by %d bytes over the swap of a file of %d bytes", grew, fi.Size())
+			if small := grew < fi.Size()/10; small == c.other {
+				t.Errorf("the history grew by %d bytes over the swap of a file of %d bytes; want %s", grew, fi.Size(),
+					map[bool]string{false: "under a tenth of it", true: "the whole file"}[c.other])
+			}
+			for _, at := range []struct {
+				name    string
+				at      time.Time
+				rows    int
+				changed int
+			}{{"before the swap", before, 3000, 0}, {"after the first commit after it", after, 3001, 3}} {
+				mine := filepath.Join(dir, "mine.sqlite")
+				os.Remove(mine)
+				if err := reps.RestoreTo(ctx, testID, at.at, mine); err != nil {
+					t.Fatalf("%s: %v", at.name, err)
+				}
+				if n, ok := rowsAndCheck(t, mine); n != at.rows || ok != "ok" {
+					t.Errorf("%s: %d rows, integrity_check %q; want %d, ok", at.name, n, ok, at.rows)
+				}
+				r, err := sql.Open("sqlite", "file:"+mine+"?mode=ro")
+				if err != nil {
+					t.Fatal(err)
+				}
+				var changed int
+				if err := r.QueryRow(`SELECT count(*) FROM t WHERE n = 777777`).Scan(&changed); err != nil {
+					t.Fatal(err)
+				}
+				r.Close()
+				if changed != at.changed {
+					t.Errorf("%s: %d rows changed by the new file; want %d", at.name, changed, at.changed)
+				}
+				sameAsLitestream(t, blobs, at.name, at.at, mine)
+			}
+			// The new file itself, page for page, is what the history holds
+			// at the end (but for Litestream's own tables).
+			mine := filepath.Join(dir, "end.sqlite")
+			if err := reps.RestoreTo(ctx, testID, time.Now(), mine); err != nil {
+				t.Fatal(err)
+			}
+			if n, ok := rowsAndCheck(t, mine); n != 3001 || ok != "ok" {
+				t.Errorf("now: %d rows, %q", n, ok)
+			}
+		})
+	}
 }

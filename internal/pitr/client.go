@@ -255,7 +255,10 @@ func (c *Client) OpenLTXFile(ctx context.Context, level int, minTXID, maxTXID lt
 		if n < 0 {
 			return nil, fmt.Errorf("open ltx file %s: offset %d beyond its %d bytes", key, offset, info.Size)
 		}
-		return io.NopCloser(bufio.NewReaderSize(io.NewSectionReader(blobReaderAt{ctx, rg, key}, offset, n), readPiece)), nil
+		// A buffer no larger than what is read: a restore plan may hold
+		// hundreds of level-0 files of a few KiB, and a page index is
+		// read from a file's last KiBs.
+		return io.NopCloser(bufio.NewReaderSize(io.NewSectionReader(blobReaderAt{ctx, rg, key}, offset, n), int(min(readPiece, max(n, 16))))), nil
 	}
 	data, err := c.blobs.Get(ctx, key)
 	if err != nil {

@@ -116,6 +116,10 @@ type Replicators struct {
 	clients map[string]*Client
 	// idLocks holds a lock per database (lockID).
 	idLocks map[string]*sync.Mutex
+	// settled is, per database, where its history ended when Stop last
+	// stopped it cleanly, and the file it ended on (settle), for the base
+	// of a StartAfterSwap right after.
+	settled map[string]settle
 	// closed refuses Start after Close.
 	closed bool
 	// background holds a token while a compaction or snapshot runs: one
@@ -144,6 +148,9 @@ type replicator struct {
 	// waits for both (halt).
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+	// end is where its history ended, once stopped cleanly (ended).
+	end   settle
+	ended bool
 }
 
 // halt waits for Litestream to have opened the database, then ends cur's
@@ -227,7 +234,7 @@ func New(cfg Config) (*Replicators, error) {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	return &Replicators{cfg: cfg, logger: cfg.Logger, running: map[string]*replicator{}, clients: map[string]*Client{},
-		idLocks: map[string]*sync.Mutex{}, background: make(chan struct{}, 1)}, nil
+		idLocks: map[string]*sync.Mutex{}, settled: map[string]settle{}, background: make(chan struct{}, 1)}, nil
 }
 
 // Interval is how soon a commit becomes restorable.
@@ -253,6 +260,28 @@ func (r *Replicators) client(id string) *Client {
 // (base.go): Start returns at once, and the first read of the WAL after
 // it, a commit's (Committed with wait, Sync), waits for the base.
 func (r *Replicators) Start(ctx context.Context, id, path string, window time.Duration) error {
+	return r.start(ctx, id, path, window, "")
+}
+
+// StartAfterSwap is Start right after database id's file was swapped for
+// another (a restore, overwrite, load or restore to a time), with replaced
+// the file swapped out, still there under that name. When its history
+// ended on replaced, the base holds only the pages the new file changes
+// (a level-0 file like any other, so the history reads on the same as
+// with a whole base), not the whole file: after a restore that leaves
+// most pages as they were, it writes and stores a few pages instead of
+// the whole file, and the next compaction into level 1 rewrites those
+// few. The history ended on replaced when its replicator was stopped
+// (Stop) after every other connection to it had closed (Litestream's last
+// read of the WAL then holds every commit; see settle), and nothing wrote
+// the file since but the WAL that read held. Otherwise the base holds the
+// whole file, as Start's.
+func (r *Replicators) StartAfterSwap(ctx context.Context, id, path string, window time.Duration, replaced string) error {
+	return r.start(ctx, id, path, window, replaced)
+}
+
+// start is Start and StartAfterSwap.
+func (r *Replicators) start(ctx context.Context, id, path string, window time.Duration, replaced string) error {
 	if window <= 0 {
 		return r.Stop(ctx, id)
 	}
@@ -260,6 +289,8 @@ func (r *Replicators) Start(ctx context.Context, id, path string, window time.Du
 	r.mu.Lock()
 	cur, ok := r.running[id]
 	closed := r.closed
+	settled, wasSettled := r.settled[id]
+	delete(r.settled, id)
 	r.mu.Unlock()
 	if closed {
 		return errClosed
@@ -313,6 +344,11 @@ func (r *Replicators) Start(ctx context.Context, id, path string, window time.Du
 		logger.Warn("prepare the base of the history, Litestream reads the whole file instead", "err", err)
 		b = nil
 	}
+	if b != nil && replaced != "" && wasSettled {
+		if err := b.over(replaced, settled); err != nil {
+			logger.Warn("the base of the history holds the whole file", "reason", err)
+		}
+	}
 	bg, cancel := context.WithCancel(context.Background())
 	cur = &replicator{store: store, db: db, window: window, giveBack: giveBack,
 		kick: make(chan struct{}, 1), ready: make(chan struct{}), cancel: cancel}
@@ -349,7 +385,8 @@ func (r *Replicators) Start(ctx context.Context, id, path string, window time.Du
 			}
 		}()
 	}
-	logger.Info("point-in-time replication started", "window", window, "interval", r.cfg.Interval, "base", b != nil)
+	logger.Info("point-in-time replication started", "window", window, "interval", r.cfg.Interval, "base", b != nil,
+		"base_over_replaced", b != nil && b.prev != nil)
 	return nil
 }
 
@@ -405,9 +442,27 @@ func (r *Replicators) openOnBase(ctx, bg context.Context, cur *replicator, b *ba
 // Stop stops replicating database id, after a last upload of what its WAL
 // holds, and gives its checkpoints back. Its files stay. Stopping a
 // database not replicated does nothing.
+//
+// Where its history ended, and on which file, is kept for the next start
+// (StartAfterSwap), and forgotten by any other Stop or start.
 func (r *Replicators) Stop(ctx context.Context, id string) error {
 	defer r.lockID(id)()
-	return r.stopRunning(ctx, id)
+	r.mu.Lock()
+	cur, ok := r.running[id]
+	delete(r.settled, id)
+	r.mu.Unlock()
+	if !ok {
+		return nil
+	}
+	if err := r.stop(ctx, id, cur); err != nil {
+		return err
+	}
+	if cur.ended {
+		r.mu.Lock()
+		r.settled[id] = cur.end
+		r.mu.Unlock()
+	}
+	return nil
 }
 
 // stopRunning stops database id's replicator, if one runs; the caller
@@ -466,6 +521,7 @@ func (r *Replicators) stop(ctx context.Context, id string, cur *replicator) erro
 		// Close uploaded what was left: what was read since the last
 		// tick goes too.
 		pruneLocalCopy(cur.db, r.logger.With("database_id", id))
+		cur.end, cur.ended = settleOf(cur.db)
 	}
 	cur.giveBack()
 	if err != nil {
@@ -490,6 +546,9 @@ func (r *Replicators) Drop(ctx context.Context, id, path string) error {
 	// two would replicate over the files being deleted.
 	defer r.lockID(id)()
 	err := r.stopRunning(ctx, id)
+	r.mu.Lock()
+	delete(r.settled, id)
+	r.mu.Unlock()
 	meta := litestream.NewDB(path).MetaPath()
 	err = errors.Join(err, r.client(id).DeleteAll(ctx), os.RemoveAll(meta))
 	r.mu.Lock()

@@ -13,6 +13,8 @@ import (
 	"github.com/benbjohnson/litestream"
 	"github.com/superfly/ltx"
 	"golang.org/x/sync/errgroup"
+
+	"github.com/snapdeck/snapdeck/internal/durable"
 )
 
 // restoreFile writes the database whose files c keeps, as of the last
@@ -75,6 +77,11 @@ func restoreOnce(ctx context.Context, c *Client, ts time.Time, out string, logge
 			os.Remove(out)
 		}
 	}()
+	// Its blocks are reserved before the first write: a disk without the
+	// room fails the restore now, and the writes allocate nothing.
+	if err := durable.Preallocate(f, int64(own.commit)*int64(own.pageSize)); err != nil {
+		return err
+	}
 	planned := time.Now()
 	if err := own.apply(ctx, c, f); err != nil {
 		return err
@@ -158,18 +165,32 @@ type piece struct {
 	off int64
 }
 
-func newPageWriter(f *os.File, pageSize uint32) *pageWriter {
-	w := &pageWriter{f: f, pageSize: int(pageSize), buf: make([]byte, 0, writePiece),
-		free: make(chan []byte, piecesInFlight), work: make(chan piece, piecesInFlight), done: make(chan struct{})}
-	for range piecesInFlight - 1 {
-		w.free <- make([]byte, 0, writePiece)
+// newPageWriter makes a writer of at most pages pages of pageSize bytes
+// to f: its pieces are no larger than those pages, and a writer of one
+// piece's worth or less has no second piece (a restore plan may hold
+// hundreds of level-0 files of a page or two).
+func newPageWriter(f *os.File, pageSize uint32, pages int) *pageWriter {
+	size := int(min(int64(writePiece), int64(max(pages, 1))*int64(pageSize)))
+	size = max(size-size%int(pageSize), int(pageSize))
+	inFlight := piecesInFlight
+	if size < writePiece {
+		inFlight = 1
+	}
+	w := &pageWriter{f: f, pageSize: int(pageSize), buf: make([]byte, 0, size),
+		free: make(chan []byte, inFlight), work: make(chan piece, inFlight), done: make(chan struct{})}
+	for range inFlight - 1 {
+		w.free <- make([]byte, 0, size)
 	}
 	go func() {
 		defer close(w.done)
 		var err error
 		for p := range w.work {
 			if err == nil {
-				_, err = w.f.WriteAt(p.buf, p.off)
+				if _, err = w.f.WriteAt(p.buf, p.off); err == nil {
+					// The disk starts on it now, beside the decode, and the
+					// fsync at the end has little left to write.
+					durable.StartWriteback(w.f, p.off, int64(len(p.buf)))
+				}
 			}
 			w.free <- p.buf[:0]
 		}

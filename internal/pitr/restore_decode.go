@@ -65,7 +65,11 @@ func (o *owners) applyBlocks(ctx context.Context, rc io.Reader, f *os.File, i in
 	file.Write(b)
 	br.Discard(ltx.HeaderSize)
 
-	w := newPageWriter(f, o.pageSize)
+	pages := int(o.commit)
+	if i > 0 {
+		pages = len(o.pages[i])
+	}
+	w := newPageWriter(f, o.pageSize, pages)
 	defer func() {
 		if cerr := w.close(); err == nil {
 			err = cerr

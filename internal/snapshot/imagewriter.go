@@ -6,6 +6,7 @@ import (
 	"sync"
 
 	"github.com/snapdeck/snapdeck/internal/directio"
+	"github.com/snapdeck/snapdeck/internal/durable"
 	"github.com/snapdeck/snapdeck/internal/snapdeck"
 	"github.com/snapdeck/snapdeck/internal/snapstore"
 )
@@ -75,7 +76,7 @@ func createImageFile(path string, size int64, around bool) (*imageWriter, error)
 	if err != nil {
 		return nil, err
 	}
-	if err := preallocate(f, size); err != nil {
+	if err := durable.Preallocate(f, size); err != nil {
 		f.Close()
 		os.Remove(path)
 		return nil, fmt.Errorf("reserve %d bytes for %s: %w", size, path, err)
@@ -167,7 +168,7 @@ func (w *imageWriter) writeCached(b []byte, off int64) error {
 		b, off = b[n:], off+int64(n)
 	}
 	if off-w.kicked >= writebackBytes {
-		startWriteback(w.cached, w.kicked, off-w.kicked)
+		durable.StartWriteback(w.cached, w.kicked, off-w.kicked)
 		w.kicked = off
 	}
 	return nil

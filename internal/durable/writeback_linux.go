@@ -1,4 +1,4 @@
-package snapshot
+package durable
 
 import (
 	"errors"
@@ -7,21 +7,21 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// startWriteback asks the kernel to start writing n bytes of f at off to
-// disk now, without waiting. Materialize calls it behind its writes so that
-// the disk works while later pages are still being read and checked, and
-// the final fsync has little left to do.
-func startWriteback(f *os.File, off, n int64) {
+// StartWriteback asks the kernel to start writing n bytes of f at off to
+// disk now, without waiting. A writer calls it behind its writes (a restore's
+// file) so that the disk works while later pages are still being read and
+// checked, and the final fsync has little left to do.
+func StartWriteback(f *os.File, off, n int64) {
 	// Only a hint: the fsync that follows is what makes the file durable.
 	_ = unix.SyncFileRange(int(f.Fd()), off, n, unix.SYNC_FILE_RANGE_WRITE)
 }
 
-// preallocate reserves n bytes for f, so that a restore without the disk
+// Preallocate reserves n bytes for f, so that a restore without the disk
 // space for it fails before it writes anything, and so that the writes
 // that follow need no block allocation (about a third less kernel time
 // per GiB on the benchmark machine). A file system that cannot preallocate
 // is no error: the writes allocate as they go.
-func preallocate(f *os.File, n int64) error {
+func Preallocate(f *os.File, n int64) error {
 	if n <= 0 {
 		return nil
 	}
