@@ -71,6 +71,7 @@ type Cache struct {
 	spare    [][]byte                  // buffers of forgotten runs, for the next ones
 	idle     *time.Timer               // forgets the recent runs when no read came for a while
 	waited   atomic.Int64              // reads that waited for another's fetch, for tests
+	opens    atomic.Int64              // extent files opened to read blocks, for tests
 	sizes    map[string]int64          // blob sizes learnt from List, Put and Stat
 	gens     map[string]uint64         // per key, how often it was dropped
 	lru      *list.List                // of *extent; front: most recently used
@@ -512,11 +513,13 @@ func (c *Cache) GetRanges(ctx context.Context, ranges []snapstore.Range) error {
 	have := make(map[blockID][]byte)
 	var pooled []*[]byte
 	var held []*runBuf // the runs some of have's blocks lie in
+	files := make(extentFiles)
 	defer func() {
 		for _, bp := range pooled {
 			blockBuffers.Put(bp)
 		}
 		c.unref(held)
+		files.close()
 	}()
 	for i := range ranges {
 		r := &ranges[i]
@@ -559,7 +562,7 @@ func (c *Cache) GetRanges(ctx context.Context, ranges []snapstore.Range) error {
 				case mine:
 					missing[r.Key] = append(missing[r.Key], idx)
 				default:
-					if data, bp, ok := c.load(id, blockLen(size, idx)); ok {
+					if data, bp, ok := c.loadFrom(id, blockLen(size, idx), files); ok {
 						have[id] = data
 						pooled = append(pooled, bp)
 					} else if data, run, wait, mine := c.claim(id); data != nil {
@@ -929,9 +932,27 @@ func (c *Cache) size(ctx context.Context, key string) (int64, error) {
 // more (in zeroing and collecting) than the read.
 var blockBuffers = sync.Pool{New: func() any { b := make([]byte, blockSize+4); return &b }}
 
+// extentFiles are the extent files one read has opened, each opened once:
+// a restore from the cache reads 16 blocks of an extent a batch, and
+// opening the file for each cost as much CPU as reading and checking the
+// blocks (os.Open 0.11 of 0.22 CPU-s in a warm restore of 263 MiB).
+type extentFiles map[*extent]*os.File
+
+func (fs extentFiles) close() {
+	for _, f := range fs {
+		f.Close()
+	}
+}
+
 // load returns a cached block of want bytes, if it is there and whole, in
 // a buffer from blockBuffers that the caller puts back.
 func (c *Cache) load(id blockID, want int64) ([]byte, *[]byte, bool) {
+	return c.loadFrom(id, want, nil)
+}
+
+// loadFrom is load through the files a read has open (files may be nil:
+// the extent's file is opened for this block alone).
+func (c *Cache) loadFrom(id blockID, want int64, files extentFiles) ([]byte, *[]byte, bool) {
 	c.mu.Lock()
 	e, ok := c.index[id]
 	if ok {
@@ -948,15 +969,21 @@ func (c *Cache) load(id blockID, want int64) ([]byte, *[]byte, bool) {
 	if have := min(blockSize, e.dataLen-i*blockSize); have != want {
 		err = fmt.Errorf("block of %d bytes, want %d", have, want)
 	}
-	var f *os.File
-	if err == nil {
-		f, err = os.Open(c.extentPath(e))
+	f := files[e]
+	if err == nil && f == nil {
+		c.opens.Add(1)
+		if f, err = os.Open(c.extentPath(e)); err == nil {
+			if files != nil {
+				files[e] = f
+			} else {
+				defer f.Close()
+			}
+		}
 	}
 	if err == nil {
 		if _, err = f.ReadAt(raw[:want], i*blockSize); err == nil {
 			_, err = f.ReadAt(raw[want:], e.dataLen+4*i)
 		}
-		f.Close()
 	}
 	if err == nil && crc32.Checksum(raw[:want], castagnoli) == binary.BigEndian.Uint32(raw[want:]) {
 		return raw[:want], bp, true

@@ -297,3 +297,32 @@ func TestOnePassReusesRunBuffers(t *testing.T) {
 		}
 	}
 }
+
+// TestWarmReadOpensEachExtentOnce: a read of many blocks of one extent (a
+// restore's batch from a warm cache) opens its file once, not once a
+// block, and returns the bytes kept.
+func TestWarmReadOpensEachExtentOnce(t *testing.T) {
+	c, err := NewCache(nil, t.TempDir(), 64<<20, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	data := make([]byte, 16*blockSize+100)
+	for i := range data {
+		data[i] = byte(i*7 + i/blockSize)
+	}
+	c.store(fill{key: "packs/a", data: data})
+	c.mu.Lock()
+	c.sizes["packs/a"] = int64(len(data))
+	c.mu.Unlock()
+	got := make([]byte, len(data)-10)
+	if err := c.GetRange(context.Background(), "packs/a", 10, got); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, data[10:]) {
+		t.Fatal("the read returned other bytes than were kept")
+	}
+	if n := c.opens.Load(); n != 1 {
+		t.Errorf("reading 17 blocks of one extent opened its file %d times, want 1", n)
+	}
+}
