@@ -109,17 +109,22 @@ type runBuf struct {
 // recentLimit of them, so a few are enough.
 const maxSpare = 4
 
-// newRunBuf returns a run buffer of n <= maxRun bytes held by the read
-// that fetches it.
+// newRunBuf returns a run buffer of n bytes held by the read that fetches
+// it: a spare one large enough, or a new one. New ones are rounded up to
+// a MiB, so that the runs of one image's packs (8 MiB and a few KiB of
+// index, or that less the MiB an Open read) fit each other's buffers, and
+// no larger: a new buffer is zeroed, and with buffers of maxRun the
+// zeroing cost a cold restore more than the page faults it saved.
 func (c *Cache) newRunBuf(n int64) *runBuf {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if k := len(c.spare); k > 0 {
-		b := c.spare[k-1]
-		c.spare = c.spare[:k-1]
-		return &runBuf{data: b[:n], refs: 1}
+	for k, b := range slices.Backward(c.spare) {
+		if int64(cap(b)) >= n {
+			c.spare = slices.Delete(c.spare, k, k+1)
+			return &runBuf{data: b[:n], refs: 1}
+		}
 	}
-	return &runBuf{data: make([]byte, n, maxRun), refs: 1}
+	return &runBuf{data: make([]byte, n, (n+1<<20-1)&^(1<<20-1)), refs: 1}
 }
 
 // unref ends the use of a run's buffer by one read.
@@ -139,9 +144,10 @@ func (c *Cache) unref(runs []*runBuf) {
 // and unused.
 func (c *Cache) recycleLocked(r *runBuf) {
 	if r.refs == 0 && r.forgotten && r.data != nil {
-		if len(c.spare) < maxSpare {
-			c.spare = append(c.spare, r.data[:cap(r.data)])
+		if len(c.spare) == maxSpare {
+			c.spare = slices.Delete(c.spare, 0, 1) // the oldest goes
 		}
+		c.spare = append(c.spare, r.data[:cap(r.data)])
 		r.data = nil
 	}
 }
