@@ -715,7 +715,7 @@ func (c *Cache) fetchRun(ctx context.Context, key string, lo, hi int64, owned []
 	// done with it.
 	var rb *runBuf
 	var buf []byte
-	if isOnce := n >= bulkSpan && n <= maxRun && snapstore.IsOnePass(ctx); isOnce {
+	if n >= bulkSpan && n <= maxRun && snapstore.IsOnePass(ctx) {
 		rb = c.newRunBuf(n)
 		buf = rb.data
 		mu.Lock()
