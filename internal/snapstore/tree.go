@@ -375,6 +375,11 @@ func (s *Store) ReadImagePages(ctx context.Context, root string, check Check, fn
 // readPages returns the pages with the given hashes back to back, each
 // checked against its hash and its size, in buffers from sc.
 func (s *Store) readPages(ctx context.Context, hashes [][32]byte, pageSize int, sc *scratch) ([]byte, error) {
+	if _, remote := s.blobs.(RangesGetter); remote {
+		s.gc.RLock()
+		defer s.gc.RUnlock()
+		return s.readPagesInto(ctx, hashes, pageSize, sc)
+	}
 	s.gc.RLock()
 	pieces, err := s.readPieces(ctx, hashes, sc)
 	s.gc.RUnlock()
@@ -469,3 +474,93 @@ func (s *Store) walkPages(ctx context.Context, depth int, top [][32]byte, perBat
 
 // RootString formats a root hash the way Capture returns it.
 func RootString(h [32]byte) string { return hex.EncodeToString(h[:]) }
+
+// readPagesInto is readPages for blobs that read ranges themselves
+// (RangesGetter): the runs of pages that lie back to back in a pack are
+// read straight into their place in the batch's buffer, one range each,
+// rather than a range with the tree leaves between them into a buffer of
+// its own and then copied into the batch (a leaf lies every 32 pages, so
+// hardly a batch was one run, and a cold restore from S3 copied every
+// page twice after it arrived). Pieces stored otherwise (deltas) are read
+// in the same call and rebuilt as readPieces does. The caller holds s.gc
+// shared.
+func (s *Store) readPagesInto(ctx context.Context, hashes [][32]byte, pageSize int, sc *scratch) ([]byte, error) {
+	locs := make([]loc, len(hashes))
+	s.mu.RLock()
+	if s.closed {
+		s.mu.RUnlock()
+		return nil, errClosed
+	}
+	keys := make(map[uint32]string)
+	for i, h := range hashes {
+		l, ok := s.index[h]
+		if !ok {
+			s.mu.RUnlock()
+			return nil, &snapdeck.Error{Code: snapdeck.NotFound, Message: fmt.Sprintf("snapshot data is missing: piece %x is not in the store", h[:8])}
+		}
+		locs[i] = l
+		keys[l.pack] = s.packs[l.pack].key
+	}
+	s.mu.RUnlock()
+
+	buf := sc.get(len(hashes) * pageSize)
+	isPage := func(l loc) bool { return l.kind == KindPage && int(l.n) == pageSize }
+	var ranges []Range
+	var at []int    // the batch position of each range of pages
+	var other []int // batch positions of the pieces that are not plain pages
+	for i := 0; i < len(hashes); {
+		l := locs[i]
+		if !isPage(l) {
+			other = append(other, i)
+			i++
+			continue
+		}
+		j := i + 1
+		for j < len(hashes) && isPage(locs[j]) && locs[j].pack == l.pack && locs[j].off == locs[j-1].off+uint32(pageSize) {
+			j++
+		}
+		ranges = append(ranges, Range{Key: keys[l.pack], Off: int64(l.off), Buf: buf[i*pageSize : j*pageSize]})
+		at = append(at, i)
+		i = j
+	}
+	pages := len(ranges)
+	for _, i := range other {
+		ranges = append(ranges, Range{Key: keys[locs[i].pack], Off: int64(locs[i].off), Buf: sc.get(int(locs[i].n))})
+	}
+	if err := s.blobs.(RangesGetter).GetRanges(ctx, ranges); err != nil {
+		return nil, fmt.Errorf("read snapshot data: %w", err)
+	}
+	corrupt := func(i int, key string) error {
+		return &snapdeck.Error{Code: snapdeck.Internal,
+			Message: fmt.Sprintf("snapshot data is corrupt: piece %x in %s does not match its hash", hashes[i][:8], key)}
+	}
+	for ri, r := range ranges[:pages] {
+		for k := range len(r.Buf) / pageSize {
+			if sha256.Sum256(r.Buf[k*pageSize:(k+1)*pageSize]) != hashes[at[ri]+k] {
+				return nil, corrupt(at[ri]+k, r.Key)
+			}
+		}
+	}
+	if len(other) == 0 {
+		return buf, nil
+	}
+	oh := make([][32]byte, len(other))
+	pieces := make([][]byte, len(other))
+	kinds := make([]Kind, len(other))
+	for k, i := range other {
+		oh[k], pieces[k], kinds[k] = hashes[i], ranges[pages+k].Buf, locs[i].kind
+		if !isDelta(kinds[k]) && sha256.Sum256(pieces[k]) != hashes[i] {
+			return nil, corrupt(i, ranges[pages+k].Key)
+		}
+	}
+	if err := s.resolveDeltas(ctx, oh, pieces, kinds, maxDeltaDepth, true, sc); err != nil {
+		return nil, err
+	}
+	for k, i := range other {
+		if len(pieces[k]) != pageSize {
+			return nil, fmt.Errorf("page of %d bytes, want %d", len(pieces[k]), pageSize)
+		}
+		copy(buf[i*pageSize:], pieces[k])
+	}
+	return buf, nil
+}

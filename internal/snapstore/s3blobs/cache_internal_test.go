@@ -3,12 +3,14 @@ package s3blobs
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
 	"testing"
 	"time"
 
+	"github.com/snapdeck/snapdeck/internal/snapstore"
 	"github.com/snapdeck/snapdeck/internal/snapstore/s3blobs/s3test"
 )
 
@@ -217,5 +219,110 @@ func TestExtentsHoldRuns(t *testing.T) {
 	}
 	if _, ok := reopened.index[blockID{"packs/a", 2}]; ok || reopened.used != 0 {
 		t.Errorf("the torn extent is still indexed (%d bytes in use)", reopened.used)
+	}
+}
+
+// TestOnePassReusesRunBuffers: the runs a pass through an image reads
+// once (a restore from a new node's empty cache) are read into buffers
+// of the runs before, once those are forgotten and no read copies from
+// them, rather than into new memory each; and what every read returns is
+// still the blob's bytes, while other reads share the runs.
+func TestOnePassReusesRunBuffers(t *testing.T) {
+	weed, ctx := s3test.Start(t), snapstore.OnePass(context.Background())
+	remote, err := New(Config{Endpoint: weed.Endpoint, Bucket: weed.Bucket, Prefix: "run-buffers",
+		AccessKeyID: weed.AccessKeyID, SecretAccessKey: weed.SecretAccessKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const packs, size = 4, 2 << 20
+	blobs := make([][]byte, packs)
+	for i := range blobs {
+		blobs[i] = make([]byte, size)
+		for j := range blobs[i] {
+			blobs[i][j] = byte(j*31/7 + i*5)
+		}
+		if err := remote.Put(ctx, fmt.Sprintf("p/%d", i), blobs[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c, err := NewCache(remote, t.TempDir(), 64<<20, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var allocated [3]uint64
+	for round := range allocated {
+		for i := range packs {
+			c.drop(fmt.Sprintf("p/%d", i)) // read cold again
+		}
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		// Two readers a pack, each reading it in 128 KiB ranges from
+		// its own end: they share the pack's one fetch.
+		errs := make(chan error, 2*packs)
+		for i := range 2 * packs {
+			go func() {
+				key, want := fmt.Sprintf("p/%d", i/2), blobs[i/2]
+				buf := make([]byte, 128<<10)
+				for k := range size / len(buf) {
+					off := k * len(buf)
+					if i%2 == 1 {
+						off = size - (k+1)*len(buf)
+					}
+					if err := c.GetRange(ctx, key, int64(off), buf); err != nil {
+						errs <- err
+						return
+					}
+					if !bytes.Equal(buf, want[off:off+len(buf)]) {
+						errs <- fmt.Errorf("round %d: %s at %d: other bytes than the blob's", round, key, off)
+						return
+					}
+				}
+				errs <- nil
+			}()
+		}
+		for range 2 * packs {
+			if err := <-errs; err != nil {
+				t.Fatal(err)
+			}
+		}
+		runtime.ReadMemStats(&after)
+		allocated[round] = after.TotalAlloc - before.TotalAlloc
+		c.forgetRecent() // as when the runs after them are read
+	}
+	for round := 1; round < len(allocated); round++ {
+		if allocated[round] > packs*size/2 {
+			t.Errorf("round %d of reading %d packs of %d MiB cold allocated %d MiB, want under %d MiB (the runs' buffers reused)",
+				round+1, packs, size>>20, allocated[round]>>20, packs*size/2>>20)
+		}
+	}
+}
+
+// TestWarmReadOpensEachExtentOnce: a read of many blocks of one extent (a
+// restore's batch from a warm cache) opens its file once, not once a
+// block, and returns the bytes kept.
+func TestWarmReadOpensEachExtentOnce(t *testing.T) {
+	c, err := NewCache(nil, t.TempDir(), 64<<20, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	data := make([]byte, 16*blockSize+100)
+	for i := range data {
+		data[i] = byte(i*7 + i/blockSize)
+	}
+	c.store(fill{key: "packs/a", data: data})
+	c.mu.Lock()
+	c.sizes["packs/a"] = int64(len(data))
+	c.mu.Unlock()
+	got := make([]byte, len(data)-10)
+	if err := c.GetRange(context.Background(), "packs/a", 10, got); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, data[10:]) {
+		t.Fatal("the read returned other bytes than were kept")
+	}
+	if n := c.opens.Load(); n != 1 {
+		t.Errorf("reading 17 blocks of one extent opened its file %d times, want 1", n)
 	}
 }
