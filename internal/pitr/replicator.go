@@ -226,6 +226,8 @@ func New(cfg Config) (*Replicators, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	// Litestream's own commits are not fsynced one by one (conn.go).
+	registerNormalSync()
 	return &Replicators{cfg: cfg, logger: cfg.Logger, running: map[string]*replicator{}, clients: map[string]*Client{},
 		idLocks: map[string]*sync.Mutex{}, background: make(chan struct{}, 1)}, nil
 }
