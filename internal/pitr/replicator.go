@@ -213,7 +213,7 @@ func (cur *replicator) sync(ctx context.Context, logger *slog.Logger) {
 // so a commit read just after a tick waits a whole tick, then the upload
 // of every file read meanwhile (a file and a directory fsync each, on the
 // local store): with the tick at the interval, a commit was restorable
-// only 1.5-2.5 s after it under a busy writer, with a 1 s interval
+// only 1.3-2.5 s after it under a busy writer, with a 1 s interval
 // (docs/benchmarks.md, s7-barrier). A quarter leaves three quarters for
 // the read of the WAL and the upload, which take a time in proportion to
 // the tick. A tick with nothing to upload reads nothing and lists nothing.
