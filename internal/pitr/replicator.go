@@ -571,7 +571,8 @@ func (r *Replicators) Committed(ctx context.Context, id string, wait bool) {
 }
 
 // Lag is how long ago each replicated database's replica last caught up
-// with its WAL: about the interval when all is well.
+// with its WAL: at most about a quarter of the interval when all is well
+// (uploadInterval), up to the interval under a busy writer.
 func (r *Replicators) Lag() map[string]time.Duration {
 	r.mu.Lock()
 	defer r.mu.Unlock()
