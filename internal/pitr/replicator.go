@@ -35,8 +35,9 @@ type Config struct {
 	Blobs snapstore.Blobs
 	// Checkpoints is who hands over a database's checkpoints.
 	Checkpoints CheckpointOwner
-	// Interval is how soon a commit becomes restorable: how often the
-	// replicator uploads what it read from the WAL.
+	// Interval is how soon a commit becomes restorable; the replicator
+	// uploads what it read from the WAL four times as often
+	// (uploadInterval).
 	Interval time.Duration
 	// Tuning is Litestream's checkpoint settings; the zero value is
 	// DefaultTuning.
@@ -213,6 +214,20 @@ func (cur *replicator) sync(ctx context.Context, logger *slog.Logger) {
 	}
 }
 
+// uploadInterval is how often a replicator uploads the LTX files read
+// since its last upload, for a promise that a commit is restorable within
+// interval: a quarter of it. Litestream's replica uploads on a ticker,
+// so a commit read just after a tick waits a whole tick, then the upload
+// of every file read meanwhile (a file and a directory fsync each, on the
+// local store): with the tick at the interval, a commit was restorable
+// only 1.3-2.5 s after it under a busy writer, with a 1 s interval
+// (docs/benchmarks.md, s7-barrier). A quarter leaves three quarters for
+// the read of the WAL and the upload, which take a time in proportion to
+// the tick. A tick with nothing to upload reads nothing and lists nothing.
+func uploadInterval(interval time.Duration) time.Duration {
+	return max(interval/4, time.Millisecond)
+}
+
 // owner is how a replicator names itself to Host.TakeOverCheckpoints.
 const owner = "point-in-time replication"
 
@@ -233,6 +248,8 @@ func New(cfg Config) (*Replicators, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	// Litestream's own commits are not fsynced one by one (conn.go).
+	registerNormalSync()
 	return &Replicators{cfg: cfg, logger: cfg.Logger, running: map[string]*replicator{}, clients: map[string]*Client{},
 		idLocks: map[string]*sync.Mutex{}, settled: map[string]settle{}, background: make(chan struct{}, 1)}, nil
 }
@@ -317,7 +334,7 @@ func (r *Replicators) start(ctx context.Context, id, path string, window time.Du
 	db.CheckpointInterval = r.cfg.Tuning.CheckpointInterval
 	db.TruncatePageN = r.cfg.Tuning.TruncatePageN
 	rep := litestream.NewReplicaWithClient(db, r.client(id))
-	rep.SyncInterval = r.cfg.Interval
+	rep.SyncInterval = uploadInterval(r.cfg.Interval)
 	db.Replica = rep
 	store := litestream.NewStore([]*litestream.DB{db}, compactionLevels)
 	// Its compactions and snapshots run on compact's schedule, not on
@@ -613,7 +630,8 @@ func (r *Replicators) Committed(ctx context.Context, id string, wait bool) {
 }
 
 // Lag is how long ago each replicated database's replica last caught up
-// with its WAL: about the interval when all is well.
+// with its WAL: at most about a quarter of the interval when all is well
+// (uploadInterval), up to the interval under a busy writer.
 func (r *Replicators) Lag() map[string]time.Duration {
 	r.mu.Lock()
 	defer r.mu.Unlock()

@@ -308,3 +308,64 @@ func TestRestoreOverManyLevel0FilesAllocatesLittle(t *testing.T) {
 		t.Errorf("%d bytes allocated during a restore over about %d files; want under %d", allocated, commits, limit)
 	}
 }
+
+// TestCommitRestorableWithinInterval: a commit, told to the replicator as
+// a lease does (Committed without waiting), is restorable within half the
+// interval even when it comes right after an upload, the worst moment:
+// each commit after the first is made 50 ms after the previous one became
+// restorable, which is just after an upload. With the uploads on a ticker
+// of the whole interval (before uploadInterval) such a commit waited
+// nearly the whole interval.
+func TestCommitRestorableWithinInterval(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "db.sqlite")
+	w := openWriter(t, path)
+	if _, err := w.Exec(`CREATE TABLE t(id INTEGER PRIMARY KEY, n INTEGER, pad TEXT)`); err != nil {
+		t.Fatal(err)
+	}
+	ck := checkpoint.New(w, nil)
+	t.Cleanup(ck.Close)
+	blobs, err := snapstore.NewLocal(filepath.Join(dir, "snapshots"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const interval = 4 * time.Second
+	reps, err := pitr.New(pitr.Config{Blobs: blobs, Checkpoints: checkpointsOf{ck}, Interval: interval})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { reps.Close(ctx) })
+	if err := reps.Start(ctx, testID, path, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if err := reps.Sync(ctx, testID); err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i <= 4; i++ {
+		if _, err := w.Exec(`INSERT INTO t(n) VALUES (?)`, i); err != nil {
+			t.Fatal(err)
+		}
+		committed := time.Now()
+		reps.Committed(ctx, testID, false)
+		out := filepath.Join(dir, "restored.sqlite")
+		for {
+			if err := reps.RestoreTo(ctx, testID, time.Now(), out); err != nil {
+				t.Fatal(err)
+			}
+			n, _ := rowsAndCheck(t, out)
+			for _, f := range []string{out, out + "-wal", out + "-shm"} {
+				os.Remove(f)
+			}
+			if n == i {
+				break
+			}
+			if waited := time.Since(committed); waited > interval/2 {
+				t.Fatalf("commit %d not restorable %s after it (interval %s)", i, waited.Round(time.Millisecond), interval)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		t.Logf("commit %d restorable after %s", i, time.Since(committed).Round(time.Millisecond))
+		time.Sleep(50 * time.Millisecond)
+	}
+}

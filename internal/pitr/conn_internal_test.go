@@ -1,0 +1,116 @@
+package pitr
+
+import (
+	"context"
+	"database/sql"
+	"net/url"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/snapdeck/snapdeck/internal/checkpoint"
+	"github.com/snapdeck/snapdeck/internal/snapstore"
+)
+
+// TestLitestreamRunsNormalSync: Litestream's own connections to a
+// replicated database run synchronous=NORMAL (normalSync), and no other
+// connection is changed.
+func TestLitestreamRunsNormalSync(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "db.sqlite")
+	q := url.Values{}
+	for _, p := range []string{"busy_timeout(10000)", "journal_mode(WAL)", "synchronous(NORMAL)", "wal_autocheckpoint(0)"} {
+		q.Add("_pragma", p)
+	}
+	w, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.Close() })
+	if _, err := w.Exec(`CREATE TABLE t(id INTEGER PRIMARY KEY, pad TEXT)`); err != nil {
+		t.Fatal(err)
+	}
+	ck := checkpoint.New(w, nil)
+	t.Cleanup(ck.Close)
+	blobs, err := snapstore.NewLocal(filepath.Join(dir, "snapshots"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	reps, err := New(Config{Blobs: blobs, Checkpoints: asideFor{ck}, Interval: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { reps.Close(ctx) })
+	const id = "db1"
+	if err := reps.Start(ctx, id, path, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Exec(`INSERT INTO t(pad) VALUES ('x')`); err != nil {
+		t.Fatal(err)
+	}
+	if err := reps.Sync(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	reps.mu.Lock()
+	ls := reps.running[id].db.SQLDB()
+	reps.mu.Unlock()
+	// Litestream holds a read transaction on one connection: asking on
+	// two more at once makes the pool open new ones.
+	c1, err := ls.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c1.Close()
+	c2, err := ls.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	for i, c := range []*sql.Conn{c1, c2} {
+		var level int
+		if err := c.QueryRowContext(ctx, `PRAGMA synchronous`).Scan(&level); err != nil {
+			t.Fatal(err)
+		}
+		if level != 1 {
+			t.Errorf("Litestream's connection %d runs synchronous=%d, want 1 (NORMAL)", i+1, level)
+		}
+	}
+	// Any other connection keeps what its DSN says, or SQLite's FULL.
+	for dsn, want := range map[string]int{
+		"file:" + path + "?_pragma=busy_timeout(10000)":                                                         2,
+		"file:" + path + "?_pragma=busy_timeout(10000)&_pragma=wal_autocheckpoint(0)&_pragma=foo(1)":            2,
+		"file:" + path + "?" + url.Values{"_pragma": {"busy_timeout(10000)", "wal_autocheckpoint(0)"}}.Encode(): 2,
+		"file:" + path + "?_pragma=busy_timeout(10000)&_pragma=synchronous(EXTRA)":                              3,
+	} {
+		db, err := sql.Open("sqlite", dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var level int
+		err = db.QueryRow(`PRAGMA synchronous`).Scan(&level)
+		db.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if level != want {
+			t.Errorf("%s: synchronous=%d, want %d", dsn, level, want)
+		}
+	}
+}
+
+func TestLitestreamDSN(t *testing.T) {
+	for dsn, want := range map[string]bool{
+		"file:/d/db.sqlite?_pragma=busy_timeout(1000)&_pragma=wal_autocheckpoint(0)":         true,
+		"file:/d/a?b.sqlite?_pragma=busy_timeout(0)&_pragma=wal_autocheckpoint(0)":           true,
+		"file:/d/db.sqlite?_pragma=busy_timeout()&_pragma=wal_autocheckpoint(0)":             false,
+		"file:/d/db.sqlite?_pragma=busy_timeout(1x)&_pragma=wal_autocheckpoint(0)":           false,
+		"file:/d/db.sqlite?_pragma=busy_timeout(1000)&_pragma=wal_autocheckpoint(1000)":      false,
+		"/d/db.sqlite?_pragma=busy_timeout(1000)&_pragma=wal_autocheckpoint(0)":              false,
+		"file:/d/db.sqlite?_pragma=busy_timeout%281000%29&_pragma=wal_autocheckpoint%280%29": false,
+	} {
+		if got := litestreamDSN(dsn); got != want {
+			t.Errorf("litestreamDSN(%q) = %v, want %v", dsn, got, want)
+		}
+	}
+}
