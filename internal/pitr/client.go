@@ -321,11 +321,17 @@ func (c *Client) WriteLTXFile(ctx context.Context, level int, minTXID, maxTXID l
 	if err != nil {
 		return nil, err
 	}
-	// Read whole, the file is stored even if ctx ends meanwhile: when
-	// Litestream closes a database (a swap, a stop) it cancels the upload
-	// under way and then uploads the same file again from the start, so
-	// stopping here would only write it twice.
-	ctx = context.WithoutCancel(ctx)
+	// Read whole, a level-0 file is stored even if ctx ends meanwhile:
+	// when Litestream closes a database (a swap, a stop) it cancels the
+	// upload under way and then uploads the same file again from the
+	// start, so stopping here would only write it twice. A compacted file
+	// (a compaction's, or a snapshot's) is not: its inputs stay, the next
+	// compaction makes it again, and a stop for a swap (a restore) would
+	// otherwise wait for the store of a file as large as the database (a
+	// second per GiB here, half a minute on S3).
+	if level == 0 {
+		ctx = context.WithoutCancel(ctx)
+	}
 	hdr, _, err := ltx.PeekHeader(bytes.NewReader(data))
 	if err != nil {
 		return nil, fmt.Errorf("read the header of ltx file %s-%s: %w", minTXID, maxTXID, err)

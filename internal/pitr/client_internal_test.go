@@ -29,36 +29,47 @@ func (c cancelAtEOF) Read(b []byte) (int, error) {
 }
 
 // TestWriteLTXFileStoresAFileReadWhole cancels an upload's context when
-// its file has been read whole: the file is stored all the same, so that
-// Litestream's close, which then uploads it again, finds it there.
+// its file has been read whole. A level-0 file is stored all the same, so
+// that Litestream's close, which then uploads it again, finds it there. A
+// compacted file is not: a stop for a swap does not wait for the store of
+// a file as large as the database, which the next compaction makes again.
 func TestWriteLTXFileStoresAFileReadWhole(t *testing.T) {
-	var file bytes.Buffer
-	enc, err := ltx.NewEncoder(&file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := enc.EncodeHeader(ltx.Header{Version: ltx.Version, Flags: ltx.HeaderFlagNoChecksum, PageSize: 4096, Commit: 1,
-		MinTXID: 1, MaxTXID: 1, Timestamp: time.Now().UnixMilli()}); err != nil {
-		t.Fatal(err)
-	}
-	if err := enc.EncodePage(ltx.PageHeader{Pgno: 1}, make([]byte, 4096)); err != nil {
-		t.Fatal(err)
-	}
-	if err := enc.Close(); err != nil {
-		t.Fatal(err)
-	}
-	blobs, err := snapstore.NewLocal(filepath.Join(t.TempDir(), "blobs"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := NewClient(blobs, "db1", nil)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	if _, err := c.WriteLTXFile(ctx, 0, 1, 1, cancelAtEOF{bytes.NewReader(file.Bytes()), cancel}); err != nil {
-		t.Fatalf("write with its context cancelled once read: %v", err)
-	}
-	infos, _, err := c.list(context.Background(), 0, 0)
-	if err != nil || len(infos) != 1 || infos[0].Size != int64(file.Len()) {
-		t.Fatalf("stored %v (%v), want the one file of %d bytes", infos, err, file.Len())
+	for _, c := range []struct {
+		level int
+		kept  bool
+	}{{0, true}, {1, false}} {
+		var file bytes.Buffer
+		enc, err := ltx.NewEncoder(&file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := enc.EncodeHeader(ltx.Header{Version: ltx.Version, Flags: ltx.HeaderFlagNoChecksum, PageSize: 4096, Commit: 1,
+			MinTXID: 1, MaxTXID: 1, Timestamp: time.Now().UnixMilli()}); err != nil {
+			t.Fatal(err)
+		}
+		if err := enc.EncodePage(ltx.PageHeader{Pgno: 1}, make([]byte, 4096)); err != nil {
+			t.Fatal(err)
+		}
+		if err := enc.Close(); err != nil {
+			t.Fatal(err)
+		}
+		blobs, err := snapstore.NewLocal(filepath.Join(t.TempDir(), "blobs"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cl := NewClient(blobs, "db1", nil)
+		ctx, cancel := context.WithCancel(context.Background())
+		_, err = cl.WriteLTXFile(ctx, c.level, 1, 1, cancelAtEOF{bytes.NewReader(file.Bytes()), cancel})
+		cancel()
+		infos, _, lerr := cl.list(context.Background(), c.level, 0)
+		if lerr != nil {
+			t.Fatal(lerr)
+		}
+		switch {
+		case c.kept && (err != nil || len(infos) != 1 || infos[0].Size != int64(file.Len())):
+			t.Errorf("level %d: stored %v (%v), want the one file of %d bytes", c.level, infos, err, file.Len())
+		case !c.kept && (err == nil || len(infos) != 0):
+			t.Errorf("level %d: stored %v (%v), want nothing and the context's error", c.level, infos, err)
+		}
 	}
 }

@@ -88,7 +88,7 @@ func (l *Local) Put(ctx context.Context, key string, data []byte) error {
 		return fmt.Errorf("put blob %s: %w", key, err)
 	}
 	tmp, err := fillTemp(path, func(f *os.File) error {
-		if err := writeBehind(f, data); err != nil {
+		if err := writeBehind(ctx, f, data); err != nil {
 			return err
 		}
 		return f.Sync()

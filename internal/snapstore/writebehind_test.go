@@ -3,7 +3,9 @@ package snapstore
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -134,5 +136,40 @@ func BenchmarkPutBesideSmallFsyncs(b *testing.B) {
 	for way, w := range worst {
 		slices.Sort(w)
 		b.ReportMetric(float64(w[len(w)/2])/float64(time.Millisecond), "median-worst-small-ms-"+way)
+	}
+}
+
+// endsAfter is a context whose Err is Canceled from its n-th call on: a
+// context that ends while a Put writes.
+type endsAfter struct {
+	context.Context
+	n     int
+	calls atomic.Int32
+}
+
+func (c *endsAfter) Err() error {
+	if int(c.calls.Add(1)) >= c.n {
+		return context.Canceled
+	}
+	return nil
+}
+
+// TestPutStopsWhenItsContextEnds puts a blob of several pieces with a
+// context that ends after its first writes: Put stops there with the
+// context's error and stores nothing, so that a point-in-time compaction
+// halted for a swap does not finish writing a file as large as the
+// database first.
+func TestPutStopsWhenItsContextEnds(t *testing.T) {
+	l, err := NewLocal(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := &endsAfter{Context: context.Background(), n: 3}
+	err = l.Put(ctx, "pitr/x/l1/big", make([]byte, 3*writeBehindPiece))
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("Put with its context ended meanwhile: %v, want context.Canceled", err)
+	}
+	if _, err := l.Get(context.Background(), "pitr/x/l1/big"); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the blob after a Put that stopped: %v, want not found", err)
 	}
 }

@@ -1,6 +1,7 @@
 package snapstore
 
 import (
+	"context"
 	"os"
 
 	"golang.org/x/sys/unix"
@@ -25,11 +26,15 @@ func writeOut(f *os.File) error {
 // page cache whole until that fsync, and on ext4 every other fsync made
 // meanwhile (a level-0 file of a Query-tab commit, a checkpoint's WAL and
 // database) waits behind its journal commit: 114-218 ms for a 4 KiB file
-// in the console benchmark, as the fsync of a 267 MB compaction ran.
-func writeBehind(f *os.File, data []byte) error {
+// in the console benchmark, as the fsync of a 267 MB compaction ran. It
+// stops with ctx's error between writes.
+func writeBehind(ctx context.Context, f *os.File, data []byte) error {
 	fd := int(f.Fd())
 	var off, started int64
 	for len(data) > 0 {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		n, err := f.Write(data[:min(len(data), blobWriteSize)])
 		if err != nil {
 			return err
