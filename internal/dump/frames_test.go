@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"runtime"
 	"testing"
+
+	"github.com/klauspost/compress/zstd"
 )
 
 // mustCreateBlobDB creates a database of incompressible rows of about
@@ -88,5 +90,42 @@ func TestToolsReadManyFrameDump(t *testing.T) {
 	}
 	if _, err := Verify(context.Background(), bytes.NewReader(b.Bytes()), t.TempDir(), Limits{}); err != nil {
 		t.Errorf("Verify: got error %v, want none", err)
+	}
+}
+
+// TestFramesKeepTheRatio checks that cutting a dump into independent
+// frames costs under 1% of its size against one frame of the same archive
+// at the same level and window, on realistic rows.
+func TestFramesKeepTheRatio(t *testing.T) {
+	src := mustCreateDB(t, t.TempDir(), 160000, false)
+	var ours bytes.Buffer
+	writeDumpOf(t, src, manifestFor(t, src), &ours)
+	dec, err := zstd.NewReader(bytes.NewReader(ours.Bytes()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	archive, err := io.ReadAll(dec)
+	dec.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var one bytes.Buffer
+	enc, err := zstd.NewWriter(&one, encoderOptions...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := enc.Write(archive); err != nil {
+		t.Fatal(err)
+	}
+	if err := enc.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if len(archive) <= 2*frameSize {
+		t.Fatalf("the archive is %d bytes: too small to cut into several frames", len(archive))
+	}
+	if got, want := ours.Len(), one.Len(); float64(got) > 1.01*float64(want) {
+		t.Errorf("dump of %d archive bytes: got %d compressed bytes in frames, want at most 1%% more than one frame's %d", len(archive), got, want)
+	} else {
+		t.Logf("archive %d bytes: %d in frames, %d in one frame", len(archive), got, want)
 	}
 }
