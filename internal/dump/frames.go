@@ -2,6 +2,7 @@ package dump
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"sync"
 
@@ -61,6 +62,7 @@ type frameBuffer struct {
 // frame is one frame on its way to the output.
 type frame struct {
 	buf  *frameBuffer
+	err  error // set before done is closed
 	done chan struct{}
 }
 
@@ -124,6 +126,13 @@ func (fw *frameWriter) dispatch() {
 	fw.flight = append(fw.flight, f)
 	go func() {
 		defer close(f.done)
+		// EncodeAll panics on what it cannot encode, which only a bug in
+		// it can cause: the export fails rather than the program.
+		defer func() {
+			if r := recover(); r != nil {
+				f.err = fmt.Errorf("dump: compressing: %v", r)
+			}
+		}()
 		b := f.buf
 		if want := fw.enc.MaxEncodedSize(len(b.in)); cap(b.out) < want {
 			b.out = make([]byte, 0, max(want, fw.enc.MaxEncodedSize(frameSize)))
@@ -138,6 +147,9 @@ func (fw *frameWriter) writeOldest() {
 	f := fw.flight[0]
 	fw.flight = fw.flight[1:]
 	<-f.done
+	if fw.err == nil && f.err != nil {
+		fw.err = f.err
+	}
 	if fw.err == nil {
 		if _, err := fw.w.Write(f.buf.out); err != nil {
 			fw.err = err
