@@ -23,7 +23,8 @@ const firstFrameSize = 256 << 10
 
 // framesInFlight is how many frames one dump has handed to the encoder
 // and not yet written out: two being compressed, one waiting to be written
-// while the next is filled.
+// while the next is filled. With the one being filled, a dump holds at
+// most four frames' input and output, about 32 MiB.
 const framesInFlight = 3
 
 // encoderOptions is how every frame is compressed: zstd's fastest level, as
