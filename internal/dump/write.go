@@ -12,8 +12,6 @@ import (
 	"io"
 	"sync"
 
-	"github.com/klauspost/compress/zstd"
-
 	"github.com/snapdeck/snapdeck/internal/snapdeck"
 )
 
@@ -23,21 +21,6 @@ const copyBufferSize = 1 << 20
 
 // copyBuffers recycles copy buffers across dumps.
 var copyBuffers = sync.Pool{New: func() any { b := make([]byte, copyBufferSize); return &b }}
-
-// encoderOptions is how every dump is compressed: zstd's fastest level, as
-// fast as `zstd -1`, split into jobs compressed by two goroutines in
-// parallel, the way `zstd -T2` does, into one standard frame with a checksum.
-// A 1 MiB window makes 4 MiB jobs: memory stays near 20 MiB per export
-// (the 8 MiB default makes 32 MiB jobs, over 100 MiB in flight) and the
-// two workers stay busy to the end; the ratio is the same to 0.1% on
-// database images, whose matches are near each other.
-var encoderOptions = []zstd.EOption{
-	zstd.WithEncoderLevel(zstd.SpeedFastest),
-	zstd.WithEncoderConcurrency(2),
-	zstd.WithConcurrentBlocks(true),
-	zstd.WithWindowSize(1 << 20),
-	zstd.WithEncoderCRC(true),
-}
 
 // Write streams a .dump of image to w: manifest.json made from m, then
 // database.sqlite copied from image.
@@ -78,15 +61,14 @@ func write(ctx context.Context, w io.Writer, m Manifest, image io.Reader, hashIm
 		return fmt.Errorf("dump: encoding the manifest: %w", err)
 	}
 
-	// The gate lets a failed dump end without the zstd frame's end mark.
-	out := &gateWriter{w: w}
-	enc, err := zstd.NewWriter(out, encoderOptions...)
+	enc, err := newFrameWriter(w)
 	if err != nil {
 		return fmt.Errorf("dump: starting zstd: %w", err)
 	}
+	// A failed dump ends before the archive's image does: the frames still
+	// being compressed, which hold its last bytes, are dropped.
 	fail := func(err error) error {
-		out.shut()
-		_ = enc.Close() // it can only fail on the shut gate now
+		enc.abandon()
 		return err
 	}
 
@@ -256,30 +238,4 @@ func copyImageBuffered(ctx context.Context, w io.Writer, image io.Reader, size i
 		return fmt.Errorf("dump: reading the image: %w", err)
 	}
 	return nil
-}
-
-// gateWriter passes writes through until shut, then refuses them.
-type gateWriter struct {
-	w      io.Writer
-	mu     sync.Mutex
-	closed bool
-}
-
-// errShut is what a shut gate answers.
-var errShut = errors.New("dump: output abandoned")
-
-func (g *gateWriter) Write(p []byte) (int, error) {
-	// The encoder flushes from its own goroutines, so the flag is guarded.
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if g.closed {
-		return 0, errShut
-	}
-	return g.w.Write(p)
-}
-
-func (g *gateWriter) shut() {
-	g.mu.Lock()
-	g.closed = true
-	g.mu.Unlock()
 }
