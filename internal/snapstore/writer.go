@@ -287,6 +287,10 @@ func (w *Writer) ExpectNew(n int) {
 	}
 }
 
+// BaseLeaves is how many leaves the base image (UseBase) has; 0 without
+// one. It lists at most BaseLeaves×LeafPages pages.
+func (w *Writer) BaseLeaves() int { return len(w.baseLeaves) }
+
 // LeafPages is how many consecutive pages a leaf of an image's tree lists.
 // Leaves start at page indexes that are multiples of it, so the same pages
 // at the same place always make the same leaf.
