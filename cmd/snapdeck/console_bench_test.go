@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime/pprof"
+	"runtime/trace"
 	"strconv"
 	"strings"
 	"testing"
@@ -203,6 +204,7 @@ func consoleRun(b *testing.B, size int64) {
 
 	u.quiet(b, id)
 	reqs = s3blobs.ProcessRequests()
+	stopProfile = profileStep(b, "restore-with-safety")
 	start = time.Now()
 	job := u.post(b, "/databases/"+id+"/snapshots/"+first+"/restore", url.Values{"confirm": {"RESTORE"}}, "/databases/"+id+"/snapshots/"+first+"/restore")
 	jid := attr(job, "data-job-id")
@@ -211,6 +213,7 @@ func consoleRun(b *testing.B, size int64) {
 	restoreReport("restore-to-running", time.Since(start))
 	gets("restore-to-running", reqs)
 	u.waitFor(b, "/jobs/"+jid, "data-job-status", "succeeded")
+	stopProfile()
 	report("restore-with-safety", time.Since(start), cpSync)
 	restoreReport("restore-with-safety", time.Since(start))
 	gets("restore-with-safety", reqs)
@@ -364,10 +367,12 @@ func minioReferences(b *testing.B, weed *s3test.Server, path, out string) (up ti
 // client together (they share this process), to
 // $SNAPDECK_BENCH_PROFILE/<step>.pprof when that is set, and reports the
 // CPU-seconds the process used in the step; the returned func ends it.
+// With $SNAPDECK_BENCH_TRACE=1 it also writes an execution trace of the
+// step, <step>.trace, for where the step waits (go tool trace).
 func profileStep(b *testing.B, step string) func() {
 	b.Helper()
 	cpu0 := cputime.Process()
-	var f *os.File
+	var f, tf *os.File
 	if dir := os.Getenv("SNAPDECK_BENCH_PROFILE"); dir != "" {
 		var err error
 		if f, err = os.Create(filepath.Join(dir, step+".pprof")); err != nil {
@@ -376,8 +381,20 @@ func profileStep(b *testing.B, step string) func() {
 		if err := pprof.StartCPUProfile(f); err != nil {
 			b.Fatal(err)
 		}
+		if os.Getenv("SNAPDECK_BENCH_TRACE") == "1" {
+			if tf, err = os.Create(filepath.Join(dir, step+".trace")); err != nil {
+				b.Fatal(err)
+			}
+			if err := trace.Start(tf); err != nil {
+				b.Fatal(err)
+			}
+		}
 	}
 	return func() {
+		if tf != nil {
+			trace.Stop()
+			tf.Close()
+		}
 		if f != nil {
 			pprof.StopCPUProfile()
 			f.Close()

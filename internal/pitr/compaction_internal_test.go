@@ -42,6 +42,23 @@ func TestPacedReaderKeepsItsRate(t *testing.T) {
 	}
 }
 
+// TestPacedReaderStopsBehindItsPace cancels a paced read that is behind its
+// pace (a rate no read reaches), as halt cancels a compaction before a
+// swap: it must end with context.Canceled at its next read, not read its
+// input to the end.
+func TestPacedReaderStopsBehindItsPace(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.WithValue(context.Background(), paceKey{}, pace{rate: 1 << 50}))
+	rd := paced(ctx, iotest.OneByteReader(bytes.NewReader(make([]byte, 1<<20))))
+	if _, err := io.ReadFull(rd, make([]byte, 100)); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	n, err := io.Copy(io.Discard, rd)
+	if !errors.Is(err, context.Canceled) || n > 0 {
+		t.Errorf("after the cancel, read %d more bytes (%v), want none and context.Canceled", n, err)
+	}
+}
+
 // TestReadAllSizesItsBuffer reads a file, a reader of the size its
 // context announces and one larger than announced: each whole, the first
 // two into a buffer made once.

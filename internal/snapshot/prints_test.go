@@ -91,3 +91,26 @@ func countLeafPrints(t *testing.T) *atomic.Int64 {
 	t.Cleanup(func() { printLeaf = real })
 	return &n
 }
+
+// TestExpectNewCountsThePagesPastTheBase checks how many new pieces a
+// capture sizes its writer for: every page and leaf without a base, those
+// past the base's end with one (the first capture after a fill has the
+// database's first snapshot, a few pages, as its base), none when the
+// base is as large.
+func TestExpectNewCountsThePagesPastTheBase(t *testing.T) {
+	const leaf = snapstore.LeafPages
+	for _, c := range []struct {
+		pages, base int64
+		want        int
+	}{
+		{pages: 64 * leaf, base: 0, want: 64*leaf + 64},
+		{pages: 64 * leaf, base: leaf, want: 63*leaf + 63},
+		{pages: 64 * leaf, base: 64 * leaf, want: 0},
+		{pages: leaf, base: 64 * leaf, want: 0},
+		{pages: 1 << 40, base: leaf, want: 1 << 20},
+	} {
+		if got := expectNew(c.pages, c.base); got != c.want {
+			t.Errorf("expectNew(%d pages, base of %d) = %d, want %d", c.pages, c.base, got, c.want)
+		}
+	}
+}

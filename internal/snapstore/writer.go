@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 )
 
 // flushers is how many packs a capture writes at once while it keeps
@@ -47,6 +48,12 @@ type Writer struct {
 	deltaBuf   []byte // for makeDelta, reused
 	lastLeaf   bool   // AddLeaf added a partial leaf: nothing may follow
 
+	// spare holds the buffers of this writer's written packs for its next
+	// ones (packBuffer), which the pool alone did not keep: a garbage
+	// collection empties it, several times in a capture of a GiB, and each
+	// new buffer then costs 2,048 page faults as it is first filled.
+	spare chan []byte
+
 	batch    Batch        // nil: each pack is Put durably on its own
 	stagedMu sync.Mutex   // guards staged
 	staged   []stagedPack // packs in batch, indexed once it is committed
@@ -83,6 +90,9 @@ func (s *Store) NewWriter(ctx context.Context) (*Writer, error) {
 		pending: make(map[[32]byte]struct{}),
 		queue:   make(chan packBuf, 1),
 	}
+	// A buffer for each pack that can be in flight: filling, queued, and
+	// one per flusher.
+	w.spare = make(chan []byte, s.flushers()+2)
 	w.tree.emit = func(data []byte) ([32]byte, error) {
 		h := sha256.Sum256(data)
 		return h, w.add(h, KindNode, data)
@@ -107,14 +117,42 @@ func getPackBuffer() []byte {
 	if b, ok := packBuffers.Get().(*[]byte); ok {
 		return (*b)[:0]
 	}
+	packBuffersMade.Add(1)
 	return make([]byte, 0, packTarget+packTarget/32)
 }
+
+// packBuffersMade counts the pack buffers made, for a test.
+var packBuffersMade atomic.Int64
 
 // putPackBuffer gives back a buffer from getPackBuffer once its pack is
 // written; one that grew elsewhere is left to the garbage collector.
 func putPackBuffer(b []byte) {
 	if cap(b) == packTarget+packTarget/32 {
 		packBuffers.Put(&b)
+	}
+}
+
+// packBuffer returns an empty pack buffer, one of this writer's written
+// packs' if there is one.
+func (w *Writer) packBuffer() []byte {
+	select {
+	case b := <-w.spare:
+		return b[:0]
+	default:
+		return getPackBuffer()
+	}
+}
+
+// recycle keeps the buffer of a written pack for this writer's next pack,
+// or gives it back to the pool.
+func (w *Writer) recycle(b []byte) {
+	if cap(b) != packTarget+packTarget/32 {
+		return
+	}
+	select {
+	case w.spare <- b:
+	default:
+		putPackBuffer(b)
 	}
 }
 
@@ -125,7 +163,7 @@ func (w *Writer) flusher() {
 			continue // drain: a capture that failed writes nothing more
 		}
 		err := w.putPack(p)
-		putPackBuffer(p.data)
+		w.recycle(p.data)
 		if err != nil {
 			w.setErr(err)
 			continue
@@ -221,7 +259,7 @@ func (w *Writer) add(h [32]byte, kind Kind, data []byte) error {
 // addNew stores a piece the store does not hold.
 func (w *Writer) addNew(e entry, data []byte) error {
 	if w.cur.data == nil {
-		w.cur.data = getPackBuffer()
+		w.cur.data = w.packBuffer()
 	}
 	w.pending[e.hash] = struct{}{}
 	w.cur.addEntry(e, data)
@@ -286,6 +324,10 @@ func (w *Writer) ExpectNew(n int) {
 		w.pending = make(map[[32]byte]struct{}, n)
 	}
 }
+
+// BaseLeaves is how many leaves the base image (UseBase) has; 0 without
+// one. It lists at most BaseLeaves×LeafPages pages.
+func (w *Writer) BaseLeaves() int { return len(w.baseLeaves) }
 
 // LeafPages is how many consecutive pages a leaf of an image's tree lists.
 // Leaves start at page indexes that are multiples of it, so the same pages
@@ -477,6 +519,11 @@ func (w *Writer) Abort() {
 	}
 	if w.batch != nil {
 		w.batch.Discard() // after a Commit, nothing is left to discard
+	}
+	// The flushers are done: the spare buffers go back to the pool, for
+	// the next writer.
+	for len(w.spare) > 0 {
+		putPackBuffer(<-w.spare)
 	}
 	w.s.gc.RUnlock()
 	w.s = nil
