@@ -395,6 +395,8 @@ func (r *Replicators) start(ctx context.Context, id, path string, window time.Du
 		giveBack()
 		return errClosed
 	}
+	// Read before openOnBase runs: its write closes the replaced file.
+	over := b != nil && b.prev != nil
 	if b != nil {
 		go func() {
 			if err := r.openOnBase(context.WithoutCancel(ctx), bg, cur, b, path, logger); err != nil {
@@ -403,7 +405,7 @@ func (r *Replicators) start(ctx context.Context, id, path string, window time.Du
 		}()
 	}
 	logger.Info("point-in-time replication started", "window", window, "interval", r.cfg.Interval, "base", b != nil,
-		"base_over_replaced", b != nil && b.prev != nil)
+		"base_over_replaced", over)
 	return nil
 }
 
