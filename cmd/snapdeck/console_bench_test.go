@@ -82,8 +82,11 @@ func consoleRun(b *testing.B, size int64) {
 	env := map[string]string{"SNAPDECK_ADMIN_EMAIL": "bench@example.com", "SNAPDECK_ADMIN_PASSWORD": "bench-password-1234"}
 	// The point-in-time settings pass through, so a run can compare the
 	// default (professional databases replicated, 24h) with replication off.
+	// So does the S3 store's cache size (SNAPDECK_SNAPSHOT_CACHE_SIZE): its
+	// default, 1 GiB, cannot hold a 1 GiB database's packs, and a warm
+	// capture then fetches its bases again.
 	for _, kv := range os.Environ() {
-		if k, v, _ := strings.Cut(kv, "="); strings.HasPrefix(k, "SNAPDECK_PITR_") {
+		if k, v, _ := strings.Cut(kv, "="); strings.HasPrefix(k, "SNAPDECK_PITR_") || k == "SNAPDECK_SNAPSHOT_CACHE_SIZE" {
 			env[k] = v
 		}
 	}
