@@ -84,15 +84,7 @@ func TestStandardTools(t *testing.T) {
 // pzstd writes them: RFC 8878 makes concatenated frames one stream.
 func TestReadsManyFrames(t *testing.T) {
 	src := mustCreateDB(t, t.TempDir(), 2000, false)
-	dec, err := zstd.NewReader(bytes.NewReader(mustWriteDump(t, src)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	archive, err := io.ReadAll(dec)
-	dec.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
+	archive := archiveOf(t, mustWriteDump(t, src))
 	enc, err := zstd.NewWriter(nil, encoderOptions...)
 	if err != nil {
 		t.Fatal(err)

@@ -103,15 +103,7 @@ func TestFramesKeepTheRatio(t *testing.T) {
 	src := mustCreateDB(t, t.TempDir(), 160000, false)
 	var ours bytes.Buffer
 	writeDumpOf(t, src, manifestFor(t, src), &ours)
-	dec, err := zstd.NewReader(bytes.NewReader(ours.Bytes()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	archive, err := io.ReadAll(dec)
-	dec.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
+	archive := archiveOf(t, ours.Bytes())
 	var one bytes.Buffer
 	enc, err := zstd.NewWriter(&one, encoderOptions...)
 	if err != nil {

@@ -7,11 +7,14 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/klauspost/compress/zstd"
 )
 
 // testTime is the snapshot time of every test dump.
@@ -133,4 +136,20 @@ func dirEntries(t testing.TB, dir string) []string {
 		names = append(names, e.Name())
 	}
 	return names
+}
+
+// archiveOf is the tar archive a .dump compresses: its zstd stream
+// decompressed, every frame.
+func archiveOf(t *testing.T, dump []byte) []byte {
+	t.Helper()
+	dec, err := zstd.NewReader(bytes.NewReader(dump))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dec.Close()
+	archive, err := io.ReadAll(dec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return archive
 }

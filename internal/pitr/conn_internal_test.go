@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/snapdeck/snapdeck/internal/checkpoint"
 	"github.com/snapdeck/snapdeck/internal/snapstore"
 )
 
@@ -18,21 +17,7 @@ import (
 func TestLitestreamRunsNormalSync(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	path := filepath.Join(dir, "db.sqlite")
-	q := url.Values{}
-	for _, p := range []string{"busy_timeout(10000)", "journal_mode(WAL)", "synchronous(NORMAL)", "wal_autocheckpoint(0)"} {
-		q.Add("_pragma", p)
-	}
-	w, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { w.Close() })
-	if _, err := w.Exec(`CREATE TABLE t(id INTEGER PRIMARY KEY, pad TEXT)`); err != nil {
-		t.Fatal(err)
-	}
-	ck := checkpoint.New(w, nil)
-	t.Cleanup(ck.Close)
+	path, w, ck := checkpointedWriter(t, dir)
 	blobs, err := snapstore.NewLocal(filepath.Join(dir, "snapshots"))
 	if err != nil {
 		t.Fatal(err)

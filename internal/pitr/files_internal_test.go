@@ -79,21 +79,7 @@ func window(t *testing.T, reps *Replicators, truth snapstore.Blobs, id string) (
 func TestWindowReadsListNothing(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	path := filepath.Join(dir, "db.sqlite")
-	q := url.Values{}
-	for _, p := range []string{"busy_timeout(10000)", "journal_mode(WAL)", "synchronous(NORMAL)", "wal_autocheckpoint(0)"} {
-		q.Add("_pragma", p)
-	}
-	w, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { w.Close() })
-	if _, err := w.Exec(`CREATE TABLE t(id INTEGER PRIMARY KEY, pad TEXT)`); err != nil {
-		t.Fatal(err)
-	}
-	ck := checkpoint.New(w, nil)
-	t.Cleanup(ck.Close)
+	path, w, ck := checkpointedWriter(t, dir)
 	local, err := snapstore.NewLocal(filepath.Join(dir, "snapshots"))
 	if err != nil {
 		t.Fatal(err)
@@ -221,4 +207,27 @@ func TestFilesFollowDeletes(t *testing.T) {
 	if _, ok, n := read("every file deleted"); ok || n != 0 {
 		t.Fatalf("every file deleted: %d bytes, a history %v; want none", n, ok)
 	}
+}
+
+// checkpointedWriter makes database db.sqlite in dir with table t, and
+// returns its path, a writer as the console's pools open one, and the
+// writer's checkpointer; both are closed at the test's end.
+func checkpointedWriter(t *testing.T, dir string) (string, *sql.DB, *checkpoint.Checkpointer) {
+	t.Helper()
+	path := filepath.Join(dir, "db.sqlite")
+	q := url.Values{}
+	for _, p := range []string{"busy_timeout(10000)", "journal_mode(WAL)", "synchronous(NORMAL)", "wal_autocheckpoint(0)"} {
+		q.Add("_pragma", p)
+	}
+	w, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.Close() })
+	if _, err := w.Exec(`CREATE TABLE t(id INTEGER PRIMARY KEY, pad TEXT)`); err != nil {
+		t.Fatal(err)
+	}
+	ck := checkpoint.New(w, nil)
+	t.Cleanup(ck.Close)
+	return path, w, ck
 }

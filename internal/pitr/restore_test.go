@@ -35,6 +35,13 @@ const testID = "db1"
 
 func startReplicated(t *testing.T) *replicated {
 	t.Helper()
+	return startReplicatedEvery(t, 100*time.Millisecond)
+}
+
+// startReplicatedEvery is startReplicated with a replication interval
+// of its own.
+func startReplicatedEvery(t *testing.T, interval time.Duration) *replicated {
+	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "db.sqlite")
@@ -48,7 +55,7 @@ func startReplicated(t *testing.T) *replicated {
 	if err != nil {
 		t.Fatal(err)
 	}
-	reps, err := pitr.New(pitr.Config{Blobs: blobs, Checkpoints: checkpointsOf{ck}, Interval: 100 * time.Millisecond})
+	reps, err := pitr.New(pitr.Config{Blobs: blobs, Checkpoints: checkpointsOf{ck}, Interval: interval})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -318,27 +325,9 @@ func TestRestoreOverManyLevel0FilesAllocatesLittle(t *testing.T) {
 // nearly the whole interval.
 func TestCommitRestorableWithinInterval(t *testing.T) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	path := filepath.Join(dir, "db.sqlite")
-	w := openWriter(t, path)
-	if _, err := w.Exec(`CREATE TABLE t(id INTEGER PRIMARY KEY, n INTEGER, pad TEXT)`); err != nil {
-		t.Fatal(err)
-	}
-	ck := checkpoint.New(w, nil)
-	t.Cleanup(ck.Close)
-	blobs, err := snapstore.NewLocal(filepath.Join(dir, "snapshots"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	const interval = 4 * time.Second
-	reps, err := pitr.New(pitr.Config{Blobs: blobs, Checkpoints: checkpointsOf{ck}, Interval: interval})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { reps.Close(ctx) })
-	if err := reps.Start(ctx, testID, path, time.Hour); err != nil {
-		t.Fatal(err)
-	}
+	r := startReplicatedEvery(t, interval)
+	dir, w, reps := r.dir, r.w, r.reps
 	if err := reps.Sync(ctx, testID); err != nil {
 		t.Fatal(err)
 	}
