@@ -201,7 +201,9 @@ func consoleRun(b *testing.B, size int64) {
 	u.query(b, id, "UPDATE t SET b = randomblob(4000) WHERE id % 100 = 0")
 	u.quiet(b, id)
 	reqs := s3blobs.ProcessRequests()
+	stopProfile = profileStep(b, "capture-1pct-changed")
 	_, d = u.snapshot(b, id)
+	stopProfile()
 	report("capture-1pct-changed", d, cpSync)
 	gets("capture-1pct-changed", reqs)
 
