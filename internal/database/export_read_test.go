@@ -15,9 +15,9 @@ import (
 	"github.com/snapdeck/snapdeck/internal/snapdeck"
 )
 
-// exportEnv makes a database of about 2 MiB of random rows and a verified
-// snapshot of it.
-func exportEnv(t *testing.T) (*env, snapdeck.Database, snapdeck.Snapshot) {
+// blobsSnapshot makes a database of about 2 MiB of random rows and a
+// snapshot of it, whose verification may still run.
+func blobsSnapshot(t *testing.T) (*env, snapdeck.Database, snapdeck.Snapshot) {
 	t.Helper()
 	ctx := context.Background()
 	e := mustEnv(t)
@@ -31,8 +31,17 @@ func exportEnv(t *testing.T) (*env, snapdeck.Database, snapdeck.Snapshot) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return e, d, s
+}
+
+// exportEnv is blobsSnapshot with the snapshot verified.
+func exportEnv(t *testing.T) (*env, snapdeck.Database, snapdeck.Snapshot) {
+	t.Helper()
+	ctx := context.Background()
+	e, d, s := blobsSnapshot(t)
 	e.waitIdle(t) // its verification has ended
-	if s, err = e.snapshots.FindSnapshot(ctx, d.ID, s.ID); err != nil || !s.Verified {
+	s, err := e.snapshots.FindSnapshot(ctx, d.ID, s.ID)
+	if err != nil || !s.Verified {
 		t.Fatalf("snapshot: verified %v, %v; want a verified snapshot", s.Verified, err)
 	}
 	return e, d, s

@@ -168,17 +168,7 @@ func TestReclaimDeletesExpiredSessions(t *testing.T) {
 // .dump.
 func TestTwoDownloadsShareOnePreparation(t *testing.T) {
 	ctx := context.Background()
-	e := mustEnv(t)
-	d, err := e.create(ctx, "blobs", snapdeck.PlanProfessional)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.exec(t, d.ID, "CREATE TABLE b (v BLOB)")
-	e.exec(t, d.ID, "WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n+1 FROM c WHERE n < 500) INSERT INTO b SELECT randomblob(4000) FROM c")
-	s, err := e.snapshots.Snapshot(ctx, d.ID, snapdeck.SnapshotOnDemand, "test", "system")
-	if err != nil {
-		t.Fatal(err)
-	}
+	e, d, s := blobsSnapshot(t)
 	first, err := e.snapshots.Export(ctx, d.ID, s.ID, "ann@example.com")
 	if err != nil {
 		t.Fatal(err)

@@ -4,19 +4,15 @@ import (
 	"context"
 	"os"
 
-	"golang.org/x/sys/unix"
+	"github.com/snapdeck/snapdeck/internal/durable"
 )
 
-// writeOut writes f's dirty pages to disk and waits for them, without the
-// journal commit and cache flush of an fsync. It makes nothing durable: it
-// paces a writer to the disk, so that a capture never holds more than a
-// few packs of dirty memory (which an unrelated fsync, such as a database
-// writer's checkpoint, would otherwise have to wait for), and it leaves the
-// fsync in Commit only metadata to write.
-func writeOut(f *os.File) error {
-	return unix.SyncFileRange(int(f.Fd()), 0, 0,
-		unix.SYNC_FILE_RANGE_WAIT_BEFORE|unix.SYNC_FILE_RANGE_WRITE|unix.SYNC_FILE_RANGE_WAIT_AFTER)
-}
+// writeOut writes f's dirty pages to disk and waits for them. It paces a
+// writer to the disk, so that a capture never holds more than a few packs
+// of dirty memory (which an unrelated fsync, such as a database writer's
+// checkpoint, would otherwise have to wait for), and it leaves the fsync in
+// Commit only metadata to write.
+func writeOut(f *os.File) error { return durable.WriteOut(f, 0, 0) }
 
 // writeBehind writes data to f in blobWriteSize writes and starts each
 // writeBehindPiece's writeback as soon as it is written, waiting for the
@@ -29,7 +25,6 @@ func writeOut(f *os.File) error {
 // in the console benchmark, as the fsync of a 267 MB compaction ran. It
 // stops with ctx's error between writes.
 func writeBehind(ctx context.Context, f *os.File, data []byte) error {
-	fd := int(f.Fd())
 	var off, started int64
 	for len(data) > 0 {
 		if err := ctx.Err(); err != nil {
@@ -44,13 +39,10 @@ func writeBehind(ctx context.Context, f *os.File, data []byte) error {
 		if off-started < writeBehindPiece && len(data) > 0 {
 			continue
 		}
-		if err := unix.SyncFileRange(fd, started, off-started, unix.SYNC_FILE_RANGE_WRITE); err != nil {
-			return err
-		}
+		durable.StartWriteback(f, started, off-started)
 		if started > 0 {
 			prev := max(started-writeBehindPiece, 0)
-			if err := unix.SyncFileRange(fd, prev, started-prev,
-				unix.SYNC_FILE_RANGE_WAIT_BEFORE|unix.SYNC_FILE_RANGE_WRITE|unix.SYNC_FILE_RANGE_WAIT_AFTER); err != nil {
+			if err := durable.WriteOut(f, prev, started-prev); err != nil {
 				return err
 			}
 		}
