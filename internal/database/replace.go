@@ -235,7 +235,7 @@ func (ss *Snapshots) runReplace(ctx context.Context, d snapdeck.Database, r repl
 		return err
 	}
 	fault(r.door + ":" + in.point)
-	p.Stage(r.swapping, in.size)
+	p.StageInBackground(r.swapping, in.size)
 	undo := tempPath(ss.host.Path(d.ID), tempUndo, safety.ID)
 	l := ss.lock(d.ID)
 	l.Lock()

@@ -263,3 +263,54 @@ func TestProgressDoesNotWaitForTheStore(t *testing.T) {
 		t.Fatalf("after the end: got %s with %d bytes done, want succeeded with 1000", got.Status, got.DoneBytes)
 	}
 }
+
+// TestStageInBackgroundDoesNotWaitForTheStore: a stage is recorded behind a store
+// that is busy, without holding up the work, in order, and before the
+// job's end, which no stage write overwrites.
+func TestStageInBackgroundDoesNotWaitForTheStore(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "console.db")
+	db, err := store.Open(ctx, path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := job.NewRunner(db, nil)
+	t.Cleanup(func() { r.Close(ctx); db.Close(ctx) })
+	other, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	other.SetMaxOpenConns(1)
+	const hold = 1500 * time.Millisecond
+	var took time.Duration
+	j, err := r.Run(ctx, snapdeck.Job{Kind: snapdeck.JobRestore, DatabaseID: "a1b2c3d4", Actor: "ann"}, func(ctx context.Context, p *job.Progress) error {
+		tx, err := other.BeginTx(ctx, nil)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, "CREATE TABLE held (x)"); err != nil { // takes the write lock
+			return err
+		}
+		time.AfterFunc(hold, func() { tx.Rollback() })
+		start := time.Now()
+		p.StageInBackground("Restoring the snapshot", 1000)
+		p.StageInBackground("Swapping the restored data in", 1000)
+		took = time.Since(start)
+		p.Stage("Restored.", 1000)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if took > hold/3 {
+		t.Errorf("two stages took %s while the store was locked for %s: they waited for the writes", took, hold)
+	}
+	got, err := db.FindJob(ctx, j.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Status != snapdeck.JobSucceeded || got.Message != "Restored." || got.DoneBytes != 1000 {
+		t.Fatalf("after the end: got %s %q with %d bytes done, want succeeded, the last stage and 1000", got.Status, got.Message, got.DoneBytes)
+	}
+}
