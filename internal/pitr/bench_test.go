@@ -89,6 +89,14 @@ func BenchmarkPointInTime(b *testing.B) {
 	if s := os.Getenv("SNAPDECK_BENCH_PITR_MINPAGES"); s != "" {
 		fmt.Sscan(s, &tuning.MinCheckpointPageN)
 	}
+	// SNAPDECK_BENCH_PITR_RATE=<size> paces compactions (a second).
+	if s := os.Getenv("SNAPDECK_BENCH_PITR_RATE"); s != "" {
+		n, err := bytesize.Parse(s)
+		if err != nil {
+			b.Fatal(err)
+		}
+		tuning.CompactionRate = n
+	}
 	// SNAPDECK_BENCH_PITR_WRITEBACK=<d> is how often the WAL is written
 	// back while the writer runs; 0 is never.
 	if s := os.Getenv("SNAPDECK_BENCH_PITR_WRITEBACK"); s != "" {
