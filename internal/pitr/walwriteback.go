@@ -19,12 +19,13 @@ import (
 // issue-4 writer 4-140 MB, 30-200 ms on the benchmark machine, and the
 // checkpoint's fsync of the database after it waits behind the same
 // writes. Started every 10 ms, the frames are mostly on disk by then: in
-// a pair of traced runs (docs/benchmarks.md, s8-commit) the WAL's fsyncs
+// one pair of traced runs (docs/benchmarks.md, s8-commit) the WAL's fsyncs
 // went from p99 105 ms, max 213 ms to p99 36 ms, max 76 ms, and the
-// database's from p99 166 ms to 24 ms. The cost: one sync_file_range
-// call per 10 ms while a database is written, none while it is idle, and
-// no byte more written (each frame is written once either way, only
-// sooner).
+// database's from p99 166 ms to 24 ms; a second pair, under more load and
+// a compaction, showed no difference, and the worst commits on the shared
+// machine could not tell it apart. The cost: one sync_file_range call per
+// 10 ms while a database is written, none while it is idle, and no byte
+// more written (each frame is written once either way, only sooner).
 const DefaultWALWriteback = 10 * time.Millisecond
 
 // writeBackWAL starts the writeback of the WAL's dirty pages after a
