@@ -10,7 +10,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/metrics"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -59,7 +61,13 @@ func openWriter(b testing.TB, path string) *sql.DB {
 // SNAPDECK_BENCH_PITR_TRACE=<ms> logs every commit slower than that and
 // every message of the replicator; SNAPDECK_BENCH_PITR_RESTORES=0 ends the
 // run after the writer; SNAPDECK_BENCH_PITR_KICK=0 leaves the replicator to
-// read the WAL on its own tick rather than after each commit.
+// read the WAL on its own tick rather than after each commit;
+// SNAPDECK_BENCH_PITR_PROBE=<interval> writes and fdatasyncs a lone 4 KiB
+// block beside the database that often while the writer runs, to set the
+// disk's own fsync tail beside the writer's; SNAPDECK_BENCH_PITR_POLL=<d>
+// makes the writer retry a busy commit every d itself (busy_timeout 0)
+// rather than on SQLite's busy schedule. Every phase reports the Go
+// runtime's scheduling latencies and GC pauses.
 func BenchmarkPointInTime(b *testing.B) {
 	ctx := context.Background()
 	size := int64(256 << 20)
@@ -81,6 +89,23 @@ func BenchmarkPointInTime(b *testing.B) {
 	if s := os.Getenv("SNAPDECK_BENCH_PITR_MINPAGES"); s != "" {
 		fmt.Sscan(s, &tuning.MinCheckpointPageN)
 	}
+	// SNAPDECK_BENCH_PITR_RATE=<size> paces compactions (a second).
+	if s := os.Getenv("SNAPDECK_BENCH_PITR_RATE"); s != "" {
+		n, err := bytesize.Parse(s)
+		if err != nil {
+			b.Fatal(err)
+		}
+		tuning.CompactionRate = n
+	}
+	// SNAPDECK_BENCH_PITR_WRITEBACK=<d> is how often the WAL is written
+	// back while the writer runs; 0 is never.
+	if s := os.Getenv("SNAPDECK_BENCH_PITR_WRITEBACK"); s != "" {
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			b.Fatal(err)
+		}
+		tuning.WALWriteback = d
+	}
 	phase := 8 * time.Second
 	if s := os.Getenv("SNAPDECK_BENCH_PITR_PHASE"); s != "" {
 		d, err := time.ParseDuration(s)
@@ -89,10 +114,32 @@ func BenchmarkPointInTime(b *testing.B) {
 		}
 		phase = d
 	}
+	var poll time.Duration
+	if s := os.Getenv("SNAPDECK_BENCH_PITR_POLL"); s != "" {
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			b.Fatal(err)
+		}
+		poll = d
+	}
+	var probeEvery time.Duration
+	if s := os.Getenv("SNAPDECK_BENCH_PITR_PROBE"); s != "" {
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			b.Fatal(err)
+		}
+		probeEvery = d
+	}
 	dir := b.TempDir()
 	path := filepath.Join(dir, "db.sqlite")
 	w := openWriter(b, path)
 	fill(b, w, size)
+	if poll > 0 {
+		// The same connection settings but no busy handler: the loop
+		// below waits for the lock in steps of poll.
+		w.Close()
+		w = openWriterBusy(b, path, 0)
+	}
 	ck := checkpoint.New(openWriter(b, path), nil)
 	defer ck.Close()
 	blobs, err := snapstore.NewLocal(filepath.Join(dir, "snapshots"))
@@ -126,12 +173,28 @@ func BenchmarkPointInTime(b *testing.B) {
 	kick := os.Getenv("SNAPDECK_BENCH_PITR_KICK") != "0"
 	write := func(d time.Duration) []time.Duration {
 		var lat []time.Duration
+		var probe *fsyncProbe
+		if probeEvery > 0 {
+			probe = startFsyncProbe(b, filepath.Join(dir, "probe"), probeEvery)
+		}
+		rt := readRuntime()
+		var slowAt [][2]time.Time
 		for end := time.Now().Add(d); time.Now().Before(end); {
 			t := time.Now()
-			if _, err := w.Exec(`INSERT INTO orders(customer, email, amount, status, created_at, note) VALUES ('c', 'x@example.com', 1.5, 'paid', '2026-01-01T00:00:00Z', 'latency probe')`); err != nil {
-				b.Fatal(err)
+			for {
+				_, err := w.Exec(`INSERT INTO orders(customer, email, amount, status, created_at, note) VALUES ('c', 'x@example.com', 1.5, 'paid', '2026-01-01T00:00:00Z', 'latency probe')`)
+				if err == nil {
+					break
+				}
+				if poll == 0 || !strings.Contains(err.Error(), "SQLITE_BUSY") {
+					b.Fatal(err)
+				}
+				time.Sleep(poll)
 			}
 			lat = append(lat, time.Since(t))
+			if lat[len(lat)-1] > 50*time.Millisecond {
+				slowAt = append(slowAt, [2]time.Time{t, t.Add(lat[len(lat)-1])})
+			}
 			if slow > 0 && lat[len(lat)-1] > slow {
 				fmt.Fprintf(os.Stderr, "SLOW %s commit %s +%.1fms\n", phaseName, t.UTC().Format("15:04:05.000000"), ms(lat[len(lat)-1]))
 			}
@@ -143,6 +206,12 @@ func BenchmarkPointInTime(b *testing.B) {
 				reps.Committed(ctx, id, false)
 			}
 		}
+		sched, gc := readRuntime().since(rt)
+		line := fmt.Sprintf("RUNTIME %s: goroutine scheduling latency %s; GC pauses %s", phaseName, sched, gc)
+		if probe != nil {
+			line += "; " + probe.stop(slowAt)
+		}
+		b.Log(line)
 		return lat
 	}
 	// Without replication first: Litestream started after a stop reads
@@ -199,10 +268,12 @@ func BenchmarkPointInTime(b *testing.B) {
 			p99s[i] = append(p99s[i], percentile(lats[i][run], 99))
 			maxs[i] = append(maxs[i], slices.Max(lats[i][run]))
 		}
-		b.Logf("WRITER run %d: without replication p50 %.3fms p99 %.2fms max %.2fms, %d over 50ms (%d commits); with p50 %.3fms p99 %.2fms max %.2fms, %d over 50ms (%d commits): p99 %.2fx",
+		b.Logf("WRITER run %d: without replication p50 %.3fms p99 %.2fms max %.2fms, %d over 50ms (%d commits); with p50 %.3fms p99 %.2fms max %.2fms, %d over 50ms (%d commits): p99 %.2fx; over 100ms %d without, %d with; p99.99 %.1fms without, %.1fms with",
 			run+1, ms(median(lats[0][run])), ms(p99s[0][run]), ms(maxs[0][run]), over(lats[0][run], 50*time.Millisecond), len(lats[0][run]),
 			ms(median(lats[1][run])), ms(p99s[1][run]), ms(maxs[1][run]), over(lats[1][run], 50*time.Millisecond), len(lats[1][run]),
-			float64(p99s[1][run])/float64(p99s[0][run]))
+			float64(p99s[1][run])/float64(p99s[0][run]),
+			over(lats[0][run], 100*time.Millisecond), over(lats[1][run], 100*time.Millisecond),
+			ms(perTenThousand(lats[0][run], 9999)), ms(perTenThousand(lats[1][run], 9999)))
 	}
 	b.ReportMetric(float64(median(p99s[1]))/float64(median(p99s[0])), "p99-with/without")
 	b.ReportMetric(ms(slices.Max(maxs[1])), "worst-ms-with")
@@ -266,6 +337,146 @@ func BenchmarkPointInTime(b *testing.B) {
 			restores[run].Seconds(), cps[run].Seconds(), restores[run].Seconds()/cps[run].Seconds(), checks[run].Seconds())
 	}
 	b.ReportMetric(median(restores).Seconds()/median(cps).Seconds(), "restore/cp")
+}
+
+// openWriterBusy is openWriter with the busy timeout given in ms.
+func openWriterBusy(b testing.TB, path string, busyMS int) *sql.DB {
+	q := url.Values{}
+	for _, p := range []string{fmt.Sprintf("busy_timeout(%d)", busyMS), "journal_mode(WAL)", "synchronous(NORMAL)", "wal_autocheckpoint(0)"} {
+		q.Add("_pragma", p)
+	}
+	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { db.Close() })
+	return db
+}
+
+// fsyncProbe overwrites one 4 KiB block of its own file and fdatasyncs it
+// at a fixed interval: what a lone small durable write costs on this disk
+// at that moment, beside the writer's commits.
+type fsyncProbe struct {
+	done chan struct{}
+	quit chan struct{}
+	// spans are each fdatasync's start and end.
+	spans [][2]time.Time
+}
+
+func startFsyncProbe(b *testing.B, path string, every time.Duration) *fsyncProbe {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		b.Fatal(err)
+	}
+	block := make([]byte, 4096)
+	// Allocated and durable first: each probe is an overwrite, which
+	// fdatasync makes durable without a journal commit.
+	if _, err := f.WriteAt(block, 0); err != nil {
+		b.Fatal(err)
+	}
+	f.Sync()
+	p := &fsyncProbe{done: make(chan struct{}), quit: make(chan struct{})}
+	go func() {
+		defer close(p.done)
+		defer f.Close()
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for i := 0; ; i++ {
+			select {
+			case <-p.quit:
+				return
+			case <-t.C:
+			}
+			block[0] = byte(i)
+			start := time.Now()
+			f.WriteAt(block, 0)
+			syncData(f)
+			p.spans = append(p.spans, [2]time.Time{start, time.Now()})
+		}
+	}()
+	return p
+}
+
+// stop ends the probe and sums it up, with how many of the writer's slow
+// commits (slow: their spans) overlapped a probe sync of 20 ms or more.
+func (p *fsyncProbe) stop(slow [][2]time.Time) string {
+	close(p.quit)
+	<-p.done
+	var d []time.Duration
+	var long [][2]time.Time
+	for _, s := range p.spans {
+		d = append(d, s[1].Sub(s[0]))
+		if s[1].Sub(s[0]) >= 20*time.Millisecond {
+			long = append(long, s)
+		}
+	}
+	if len(d) == 0 {
+		return "probe: no syncs"
+	}
+	both := 0
+	for _, c := range slow {
+		for _, s := range long {
+			if s[0].Before(c[1]) && c[0].Before(s[1]) {
+				both++
+				break
+			}
+		}
+	}
+	return fmt.Sprintf("probe: %d fdatasyncs of 4 KiB, p50 %.2fms p99 %.1fms p99.9 %.1fms max %.1fms, %d over 20ms, %d over 50ms, %d over 100ms; %d of %d commits over 50ms overlapped a probe sync of 20ms or more",
+		len(d), ms(median(d)), ms(percentile(d, 99)), ms(permille(d, 999)), ms(slices.Max(d)), over(d, 20*time.Millisecond), over(d, 50*time.Millisecond), over(d, 100*time.Millisecond), both, len(slow))
+}
+
+func permille(d []time.Duration, p int) time.Duration {
+	s := slices.Clone(d)
+	slices.Sort(s)
+	return s[(len(s)-1)*p/1000]
+}
+
+func perTenThousand(d []time.Duration, p int) time.Duration {
+	s := slices.Clone(d)
+	slices.Sort(s)
+	return s[(len(s)-1)*p/10000]
+}
+
+// runtimeSample is the Go runtime's scheduling-latency and GC-pause
+// histograms at one moment.
+type runtimeSample []metrics.Sample
+
+func readRuntime() runtimeSample {
+	s := runtimeSample{{Name: "/sched/latencies:seconds"}, {Name: "/gc/pauses:seconds"}}
+	metrics.Read(s)
+	return s
+}
+
+// since sums up each histogram's samples taken after old: how many, how
+// many over 1, 10 and 50 ms, and the largest bucket reached.
+func (s runtimeSample) since(old runtimeSample) (sched, gc string) {
+	var out [2]string
+	for i := range s {
+		h, o := s[i].Value.Float64Histogram(), old[i].Value.Float64Histogram()
+		var n, o1, o10, o50 uint64
+		top := 0.0
+		for j, c := range h.Counts {
+			c -= o.Counts[j]
+			if c == 0 {
+				continue
+			}
+			n += c
+			lo := h.Buckets[j]
+			if lo >= 0.001 {
+				o1 += c
+			}
+			if lo >= 0.010 {
+				o10 += c
+			}
+			if lo >= 0.050 {
+				o50 += c
+			}
+			top = max(top, lo)
+		}
+		out[i] = fmt.Sprintf("%d, %d from 1ms, %d from 10ms, %d from 50ms, largest from %.1fms", n, o1, o10, o50, top*1000)
+	}
+	return out[0], out[1]
 }
 
 // fill writes rows of about 200 bytes into orders until the file has size

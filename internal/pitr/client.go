@@ -369,6 +369,8 @@ func (c *Client) store(ctx context.Context, info *ltx.FileInfo, start time.Time,
 	if err != nil {
 		return nil, err
 	}
+	c.logger.Debug("ltx file storing", "level", level, "min_txid", minTXID.String(), "max_txid", maxTXID.String(),
+		"bytes", info.Size, "read_in", time.Since(start))
 	if err := put(key); err != nil {
 		return nil, err
 	}

@@ -77,6 +77,9 @@ type Tuning struct {
 	// the levels above 0 reads and writes (compactionLevels); 0 is as fast
 	// as it can. Level 0, what makes a commit restorable, is never paced.
 	CompactionRate int64
+	// WALWriteback is how often, at most, the WAL's new frames are sent
+	// to disk while commits come (writeBackWAL); 0 is never.
+	WALWriteback time.Duration
 }
 
 // DefaultTuning is the tuning measured with the issue-4 writer
@@ -89,6 +92,7 @@ var DefaultTuning = Tuning{
 	CheckpointInterval: litestream.DefaultCheckpointInterval,
 	TruncatePageN:      litestream.DefaultTruncatePageN,
 	CompactionRate:     DefaultCompactionRate,
+	WALWriteback:       DefaultWALWriteback,
 }
 
 // Tables are the tables Litestream keeps in a replicated database: its
@@ -141,6 +145,8 @@ type replicator struct {
 	stopped bool
 	// kick asks reader, its goroutine, for a read of the WAL.
 	kick chan struct{}
+	// written tells writeBackWAL, its goroutine, that a commit came.
+	written chan struct{}
 	// ready is closed once Litestream has opened the database: at once,
 	// or after a base (open). openErr is why it did not.
 	ready   chan struct{}
@@ -368,7 +374,7 @@ func (r *Replicators) start(ctx context.Context, id, path string, window time.Du
 	}
 	bg, cancel := context.WithCancel(context.Background())
 	cur = &replicator{store: store, db: db, window: window, giveBack: giveBack,
-		kick: make(chan struct{}, 1), ready: make(chan struct{}), cancel: cancel}
+		kick: make(chan struct{}, 1), written: make(chan struct{}, 1), ready: make(chan struct{}), cancel: cancel}
 	if b == nil {
 		if err := r.open(ctx, bg, cur, nil, logger); err != nil {
 			cancel()
@@ -426,6 +432,9 @@ func (r *Replicators) open(ctx, bg context.Context, cur *replicator, b *base, lo
 		cur.sync(ctx, logger)
 	}
 	cur.wg.Go(func() { cur.reader(bg, logger) })
+	if every := r.cfg.Tuning.WALWriteback; every > 0 {
+		cur.wg.Go(func() { cur.writeBackWAL(bg, every) })
+	}
 	cur.wg.Go(func() { r.compact(bg, cur, logger) })
 	return nil
 }
@@ -614,6 +623,12 @@ func (r *Replicators) Committed(ctx context.Context, id string, wait bool) {
 	r.mu.Lock()
 	cur, ok := r.running[id]
 	r.mu.Unlock()
+	if ok {
+		select {
+		case cur.written <- struct{}{}:
+		default:
+		}
+	}
 	switch {
 	case !ok:
 	case wait:
