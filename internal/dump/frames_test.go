@@ -124,3 +124,46 @@ func TestFramesKeepTheRatio(t *testing.T) {
 		t.Logf("archive %d bytes: %d in frames, %d in one frame", len(archive), got, want)
 	}
 }
+
+// taker is a BufferTaker that keeps every buffer until the test gives it
+// back, as a download that has not read it yet would.
+type taker struct {
+	bufs     [][]byte
+	releases []func()
+	copied   int // bytes that came through Write
+}
+
+func (k *taker) Write(b []byte) (int, error) {
+	k.copied += len(b)
+	k.bufs = append(k.bufs, bytes.Clone(b))
+	return len(b), nil
+}
+
+func (k *taker) TakeBuffer(b []byte, release func()) error {
+	k.bufs = append(k.bufs, b)
+	k.releases = append(k.releases, release)
+	return nil
+}
+
+// TestFramesAreTakenNotCopied checks that a BufferTaker gets the frames
+// themselves, kept intact while it holds them (no later frame is
+// compressed into a buffer it holds), and that once each is released the
+// dump is byte for byte the one written through Write.
+func TestFramesAreTakenNotCopied(t *testing.T) {
+	path := mustCreateBlobDB(t, t.TempDir(), 12<<20)
+	m := manifestFor(t, path)
+	var plain bytes.Buffer
+	writeDumpOf(t, path, m, &plain)
+
+	k := &taker{}
+	writeDumpOf(t, path, m, k)
+	if k.copied != 0 || len(k.releases) < 3 {
+		t.Fatalf("the taker got %d bytes through Write and %d frames taken, want none copied and every frame taken", k.copied, len(k.releases))
+	}
+	if got := bytes.Join(k.bufs, nil); !bytes.Equal(got, plain.Bytes()) {
+		t.Errorf("the frames taken hold %d bytes, the dump written %d: want the same dump", len(got), plain.Len())
+	}
+	for _, release := range k.releases {
+		release()
+	}
+}
