@@ -137,10 +137,10 @@ func TestExportsLeakNoFiles(t *testing.T) {
 	}
 }
 
-// bigSnapshot makes a database of about 2 MiB of random rows per batch,
-// more than the export's cached copy may fall behind in these tests, and
-// a verified snapshot of it.
-func bigSnapshot(t *testing.T, batches int) (*env, snapdeck.Database, snapdeck.Snapshot) {
+// bigSnapshot makes a database of about 6 MiB of random rows, more than
+// the export's cached copy may fall behind in these tests, and a
+// verified snapshot of it.
+func bigSnapshot(t *testing.T) (*env, snapdeck.Database, snapdeck.Snapshot) {
 	t.Helper()
 	ctx := context.Background()
 	e := mustEnv(t)
@@ -149,7 +149,7 @@ func bigSnapshot(t *testing.T, batches int) (*env, snapdeck.Database, snapdeck.S
 		t.Fatal(err)
 	}
 	e.exec(t, d.ID, "CREATE TABLE b (v BLOB)")
-	for range batches {
+	for range 3 {
 		e.exec(t, d.ID, "WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n+1 FROM c WHERE n < 500) INSERT INTO b SELECT randomblob(4000) FROM c")
 	}
 	s, err := e.snapshots.Snapshot(ctx, d.ID, snapdeck.SnapshotOnDemand, "test", "system")
@@ -181,7 +181,7 @@ func exportFiles(t *testing.T, e *env) []string {
 // the writers free, that copy is kept, byte for byte what it read.
 func TestExportDoesNotWaitForItsCachedCopy(t *testing.T) {
 	ctx := context.Background()
-	e, d, s := bigSnapshot(t, 3)
+	e, d, s := bigSnapshot(t)
 	restoreBehind := database.SetCopyBehind(2)
 	t.Cleanup(restoreBehind)
 	release := database.HoldCopyWriters()
@@ -263,7 +263,7 @@ func TestExportDoesNotWaitForItsCachedCopy(t *testing.T) {
 // the export again, and reads it whole.
 func TestDownloadBehindAGivenUpCopyFails(t *testing.T) {
 	ctx := context.Background()
-	e, d, s := bigSnapshot(t, 7)
+	e, d, s := bigSnapshot(t)
 	t.Cleanup(database.SetFollowWindow(2, 10*time.Second))
 	t.Cleanup(database.SetCopyBehind(1))
 	release := database.HoldCopyWriters()
@@ -287,10 +287,9 @@ func TestDownloadBehindAGivenUpCopyFails(t *testing.T) {
 	if _, err := io.ReadFull(ahead, head); err != nil {
 		t.Fatal(err)
 	}
-	// The preparation has handed over its 4 MiB frames past what ahead
-	// read, and keeps 2 MiB: it now waits for ahead, up to 10 s. Its
-	// copy, held on the writers, fell more than 1 MiB behind and was
-	// given up. A download starting now prepares the export anew.
+	// The preparation is 4 MiB in and keeps 2: its copy, whose writers
+	// hold at most 2 chunks and the queue 1, is given up, and it now
+	// waits for ahead, up to 10 s. A download starting now prepares anew.
 	late, err := e.snapshots.Export(ctx, d.ID, s.ID, "cat@example.com")
 	if err != nil {
 		t.Fatal(err)

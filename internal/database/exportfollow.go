@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -47,23 +46,18 @@ type preparation struct {
 
 	file    *os.File        // being written through the page cache: the tail, and the fsync
 	direct  *os.File        // the same file written around the page cache; nil where it cannot be
-	writes  chan *prepChunk // aligned MiBs of the file for the writers, made by assemble
-	wg      sync.WaitGroup  // assemble and the writers
-	closed  bool            // copyClosed is set
-	stopped chan struct{}   // closed once assemble and the writers have ended
+	queue   chan *prepChunk // the chunks the writers have yet to write
+	wg      sync.WaitGroup
+	closed  bool          // queue is closed
+	stopped chan struct{} // closed once the writers have ended
 
 	pending []byte // written by Write, not yet handed over; the writer's own
 
 	mu     sync.Mutex
 	grew   *sync.Cond
-	path   string       // where the file is now: its temporary name, then name in the cache
-	recent []*prepChunk // the last handed over, in order
-	free   [][]byte     // aligned MiB buffers nobody holds, for Write and assemble
-	// copyQ is what assemble has yet to copy into aligned MiBs for the
-	// writers; queued wakes it, and copyClosed says nothing more comes.
-	copyQ      []*prepChunk
-	queued     *sync.Cond
-	copyClosed bool
+	path   string               // where the file is now: its temporary name, then name in the cache
+	recent map[int64]*prepChunk // by offset / prepWriteSize
+	free   [][]byte             // buffers of chunks nobody holds, for Write
 	// written is how much the downloads may read: handed over by Write.
 	written int64
 	// onDisk is how much of the file, from its start, is written; a
@@ -93,22 +87,16 @@ type followReader struct {
 	holding *prepChunk // what it was handed last, and may still be writing out
 }
 
-// prepChunk is a part of the export, handed over: a compressed frame of
-// the dump, taken over from its writer without a copy, or a MiB written
-// to the preparation. Its buffer is given back once nobody holds it: not
-// recent, not waiting for the file, not being written out by a download.
-// Fresh buffers cost more than the copy into them (zeroing, and the
-// kernel finding the memory): 0.6 CPU-seconds per GiB on the benchmark
-// machine.
+// prepChunk is a MiB of the export, handed over. Its buffer is used again
+// once nobody holds it: not recent, not waiting for the file, not being
+// written out by a download. Fresh buffers cost more than the copy into
+// them (zeroing, and the kernel finding the memory): 0.6 CPU-seconds per
+// GiB on the benchmark machine.
 type prepChunk struct {
-	b       []byte
-	off     int64
-	refs    int    // guarded by the preparation's mu
-	release func() // gives b back to its owner; nil for the preparation's own MiBs
+	b    []byte
+	off  int64
+	refs int // guarded by the preparation's mu
 }
-
-// end is the offset just past c.
-func (c *prepChunk) end() int64 { return c.off + int64(len(c.b)) }
 
 // prepWriteSize is how much the preparation hands over at once: to the
 // downloads and to the file. zstd hands over its output a block at a
@@ -116,8 +104,8 @@ func (c *prepChunk) end() int64 { return c.off + int64(len(c.b)) }
 // 256 MiB of system time on the benchmark machine.
 const prepWriteSize = 1 << 20
 
-// followWindow is how many MiB of the last chunks handed over the
-// preparation keeps in memory for the downloads that follow it (16 MiB). Before it
+// followWindow is how many of the last chunks written the preparation
+// keeps in memory for the downloads that follow it (16 MiB). Before it
 // drops one, it waits for the download furthest ahead to have read it,
 // as long as that one makes progress: without the wait, a download
 // that fell behind read the file back from the disk (written around the
@@ -148,17 +136,14 @@ var copyBehind = 64
 // into f, a new empty file.
 func newPreparation(f *os.File, cache *exportCache, name string) *preparation {
 	p := &preparation{cache: cache, name: name, file: f, path: f.Name(), ended: make(chan struct{}),
-		landed: map[int64]int64{}, readers: map[*followReader]struct{}{},
-		writes: make(chan *prepChunk, copyBehind)}
+		recent: map[int64]*prepChunk{}, landed: map[int64]int64{}, readers: map[*followReader]struct{}{},
+		queue: make(chan *prepChunk, copyBehind)}
 	p.grew = sync.NewCond(&p.mu)
-	p.queued = sync.NewCond(&p.mu)
 	if d, direct, err := directio.OpenWriter(f.Name()); err == nil && direct {
 		p.direct = d
 	} else if err == nil {
 		d.Close()
 	}
-	p.wg.Add(1)
-	go p.assemble()
 	for range prepWriters {
 		p.wg.Add(1)
 		go p.writeOut()
@@ -184,54 +169,31 @@ func (p *preparation) Write(b []byte) (int, error) {
 	return n, nil
 }
 
-// TakeBuffer hands b over to the downloads and the cached copy as it is,
-// and calls release once nobody holds it: the dump's compressed frames
-// come this way, not copied into the preparation's MiBs (0.35 of 3.5
-// CPU-seconds of a 1 GiB export on the benchmark machine). It never
-// fails.
-func (p *preparation) TakeBuffer(b []byte, release func()) error {
-	p.flush()
-	if len(b) == 0 {
-		release()
-		return nil
-	}
-	p.hand(&prepChunk{b: b, release: release})
-	return nil
-}
-
-// flush hands what Write holds back over.
+// flush hands what Write holds back to the downloads, wakes them, and
+// queues it for the file, unless the copy was abandoned. A chunk is never
+// changed once handed over: the downloads write it out as it is.
 func (p *preparation) flush() {
 	if len(p.pending) == 0 {
 		return
 	}
-	c := &prepChunk{b: p.pending}
-	p.pending = nil
-	p.hand(c)
-}
-
-// hand hands c over to the downloads, wakes them, and queues it for the
-// cached copy unless that was given up. A chunk is never changed once
-// handed over: the downloads write it out as it is.
-func (p *preparation) hand(c *prepChunk) {
 	p.mu.Lock()
-	c.off, c.refs = p.written, 1 // recent's
-	p.recent = append(p.recent, c)
-	for len(p.recent) > 1 && c.end()-p.recent[0].end() >= followWindow*prepWriteSize {
-		old := p.recent[0]
-		p.waitReaders(old.end())
-		p.unref(old)
-		p.recent[0] = nil
-		p.recent = p.recent[1:]
+	c := &prepChunk{b: p.pending, off: p.written, refs: 1} // recent's
+	p.pending = nil
+	p.recent[c.off/prepWriteSize] = c
+	if old := c.off/prepWriteSize - followWindow; old >= 0 {
+		p.waitReaders((old + 1) * prepWriteSize)
+		p.unref(p.recent[old])
+		delete(p.recent, old)
 	}
-	p.written = c.end()
+	p.written += int64(len(c.b))
 	if !p.abandoned {
-		if p.written-p.onDisk > int64(copyBehind)*prepWriteSize {
-			// The copy is copyBehind behind the export: it gives way.
+		c.refs++ // the queue's
+		select {
+		case p.queue <- c:
+		default:
+			// The writers are copyBehind behind: the copy gives way.
+			c.refs--
 			p.abandonLocked(nil)
-		} else {
-			c.refs++ // copyQ's
-			p.copyQ = append(p.copyQ, c)
-			p.queued.Signal()
 		}
 	}
 	p.mu.Unlock()
@@ -240,11 +202,10 @@ func (p *preparation) hand(c *prepChunk) {
 
 // abandonLocked gives the cached copy up, because of err or, for nil,
 // because it fell too far behind; p.mu is held. The chunks queued are
-// dropped by assemble and the writers as they come to them.
+// dropped by the writers as they come to them.
 func (p *preparation) abandonLocked(err error) {
 	if !p.abandoned {
 		p.abandoned, p.copyErr = true, err
-		p.queued.Broadcast()
 	}
 }
 
@@ -260,18 +221,13 @@ func (p *preparation) buffer() []byte {
 	return directio.Buffer(0, prepWriteSize)
 }
 
-// unref drops one hold on c and, when it was the last, gives its buffer
-// back, or keeps it for a later chunk; p.mu is held.
+// unref drops one hold on c, and keeps its buffer for a later chunk when
+// it was the last; p.mu is held.
 func (p *preparation) unref(c *prepChunk) {
-	if c.refs--; c.refs > 0 {
-		return
-	}
-	if c.release != nil {
-		c.release()
-	} else if cap(c.b) == prepWriteSize {
+	if c.refs--; c.refs == 0 && cap(c.b) == prepWriteSize {
 		p.free = append(p.free, c.b)
+		c.b = nil
 	}
-	c.b = nil
 }
 
 // waitReaders waits until the download furthest ahead has read up to
@@ -352,7 +308,7 @@ func (p *preparation) isAbandoned() bool {
 // it drops what it takes from the queue.
 func (p *preparation) writeOut() {
 	defer p.wg.Done()
-	for c := range p.writes {
+	for c := range p.queue {
 		if hook := copyWriteHook.Load(); hook != nil {
 			(*hook)()
 		}
@@ -361,57 +317,6 @@ func (p *preparation) writeOut() {
 			continue
 		}
 		p.land(c, true, p.writeAt(c.b, c.off))
-	}
-}
-
-// assemble copies what is handed over into aligned MiBs of the file, in
-// order, for the writers: direct writes need aligned buffers and offsets,
-// and the frames are neither. It runs until the export is whole, or the
-// copy is given up.
-func (p *preparation) assemble() {
-	defer p.wg.Done()
-	defer close(p.writes)
-	var buf []byte
-	var bufOff int64
-	for {
-		p.mu.Lock()
-		for len(p.copyQ) == 0 && !p.copyClosed && !p.abandoned {
-			p.queued.Wait()
-		}
-		if p.abandoned || len(p.copyQ) == 0 {
-			for _, c := range p.copyQ {
-				p.unref(c)
-			}
-			p.copyQ = nil
-			if buf != nil && p.abandoned {
-				p.free = append(p.free, buf)
-				buf = nil
-			}
-			p.mu.Unlock()
-			break
-		}
-		c := p.copyQ[0]
-		p.copyQ[0] = nil
-		p.copyQ = p.copyQ[1:]
-		p.mu.Unlock()
-		for b, off := c.b, c.off; len(b) > 0; {
-			if buf == nil {
-				buf, bufOff = p.buffer(), off
-			}
-			k := min(len(b), cap(buf)-len(buf))
-			buf = append(buf, b[:k]...)
-			b, off = b[k:], off+int64(k)
-			if len(buf) == cap(buf) {
-				p.writes <- &prepChunk{b: buf, off: bufOff, refs: 1}
-				buf = nil
-			}
-		}
-		p.mu.Lock()
-		p.unref(c)
-		p.mu.Unlock()
-	}
-	if len(buf) > 0 {
-		p.writes <- &prepChunk{b: buf, off: bufOff, refs: 1}
 	}
 }
 
@@ -491,16 +396,12 @@ func (p *preparation) complete() error {
 // export was handed over whole, but is not kept.
 var errCopyAbandoned = errors.New("the prepared export was not kept")
 
-// stop says nothing more is to be copied, and when wait is set waits for
-// assemble and the writers to end; the last to end closes the file's
-// direct handle.
+// stop closes the writers' queue, and when wait is set waits for them to
+// end; the last to end closes the file's direct handle.
 func (p *preparation) stop(wait bool) {
 	if !p.closed {
 		p.closed = true
-		p.mu.Lock()
-		p.copyClosed = true
-		p.mu.Unlock()
-		p.queued.Broadcast()
+		close(p.queue)
 		p.stopped = make(chan struct{})
 		go func() {
 			p.wg.Wait()
@@ -613,7 +514,7 @@ func (p *preparation) next(r *followReader, f *os.File, buf []byte, off int64) (
 	p.read(r, off)
 	for {
 		if off < p.written {
-			if c := p.recentAt(off); c != nil {
+			if c, ok := p.recent[off/prepWriteSize]; ok {
 				c.refs++
 				r.holding = c
 				p.mu.Unlock()
@@ -639,16 +540,6 @@ func (p *preparation) next(r *followReader, f *os.File, buf []byte, off int64) (
 		}
 		p.grew.Wait()
 	}
-}
-
-// recentAt returns the chunk in recent that holds off, or nil; p.mu is
-// held.
-func (p *preparation) recentAt(off int64) *prepChunk {
-	i := sort.Search(len(p.recent), func(i int) bool { return p.recent[i].end() > off })
-	if i < len(p.recent) && p.recent[i].off <= off {
-		return p.recent[i]
-	}
-	return nil
 }
 
 // wait waits until the job has ended and returns its error; nil when the

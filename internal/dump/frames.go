@@ -152,27 +152,11 @@ func (fw *frameWriter) writeOldest() {
 		fw.err = f.err
 	}
 	if fw.err == nil {
-		if t, ok := fw.w.(BufferTaker); ok {
-			buf := f.buf
-			if err := t.TakeBuffer(buf.out, func() { frameBuffers.Put(buf) }); err != nil {
-				fw.err = err
-			}
-			return
-		}
 		if _, err := fw.w.Write(f.buf.out); err != nil {
 			fw.err = err
 		}
 	}
 	frameBuffers.Put(f.buf)
-}
-
-// BufferTaker is an io.Writer that can take a buffer over instead of
-// copying it: a dump's compressed frames are handed to it that way.
-type BufferTaker interface {
-	// TakeBuffer writes b, which the taker may keep and read until it
-	// calls release, exactly once, from any goroutine, also when it
-	// fails. Nobody changes b before that.
-	TakeBuffer(b []byte, release func()) error
 }
 
 // Close compresses what is left and writes every frame out.
