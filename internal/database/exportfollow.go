@@ -125,11 +125,13 @@ var prepWriters = 2
 
 // copyBehind is how many chunks (MiB) the cached copy may fall behind the
 // export before it is abandoned: the memory an export may hold for it,
-// beyond the followWindow the downloads read. With the disk taking
-// 0.5-0.6 GB/s and an export handing over 0.7-1 GB/s, the copy of an
-// export of up to about 200 MiB is kept; a larger one is prepared again
-// by its next download (1.2-1.5 s per GiB) rather than make every
-// export's first download wait for the disk.
+// beyond the followWindow the downloads read. On the benchmark machine
+// (direct writes at 0.5-0.6 GB/s), BenchmarkExportPreparation kept the
+// copy of 2 of 4 exports of 256 MiB handed over at 170-250 MB/s; an
+// export at the pace issue 14 asks for (0.7 GB/s and more) loses that
+// lead after 200-300 MiB. A larger export is prepared again by its next
+// download rather than make every export's first download wait for the
+// disk.
 var copyBehind = 64
 
 // newPreparation starts writing the export that will be name in cache
@@ -471,11 +473,11 @@ var errPreparationFailed = errors.New("the export failed while it was being down
 // errFellBehind ends a download that fell behind what its preparation
 // keeps in memory, of an export whose cached copy was given up: what it
 // has yet to read is neither in memory nor on disk.
-var errFellBehind = snapdeck.Errorf(snapdeck.Busy, "This download fell too far behind its export, which is too large to keep prepared: download it again.")
+var errFellBehind = snapdeck.Errorf(snapdeck.Busy, "This download fell too far behind its export, which could not be kept prepared: download it again.")
 
 // errNotKept answers a download that waited for its export to be whole
 // (for its size, or a part of it) when the export was not kept.
-var errNotKept = snapdeck.Errorf(snapdeck.Busy, "This export is too large to keep prepared: download it whole, from its start.")
+var errNotKept = snapdeck.Errorf(snapdeck.Busy, "This export could not be kept prepared: download it whole, from its start.")
 
 // joinable reports whether a new download may follow p: not once its
 // cached copy was given up, when the start of the export may be neither
