@@ -137,40 +137,184 @@ func TestExportsLeakNoFiles(t *testing.T) {
 	}
 }
 
-// When the writers of the cached copy are all busy, the preparation
-// writes through the page cache rather than wait for them: with none at
-// all, every chunk goes that way, and the download and the cached copy
-// are the same whole .dump.
-func TestExportDoesNotWaitForItsDirectWriters(t *testing.T) {
-	defer database.SetPrepWriters(0)()
-	e, d, s := exportEnv(t)
+// bigSnapshot makes a database of about 6 MiB of random rows, more than
+// the export's cached copy may fall behind in these tests, and a
+// verified snapshot of it.
+func bigSnapshot(t *testing.T) (*env, snapdeck.Database, snapdeck.Snapshot) {
+	t.Helper()
+	ctx := context.Background()
+	e := mustEnv(t)
+	d, err := e.create(ctx, "blobs", snapdeck.PlanProfessional)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.exec(t, d.ID, "CREATE TABLE b (v BLOB)")
+	for range 3 {
+		e.exec(t, d.ID, "WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n+1 FROM c WHERE n < 500) INSERT INTO b SELECT randomblob(4000) FROM c")
+	}
+	s, err := e.snapshots.Snapshot(ctx, d.ID, snapdeck.SnapshotOnDemand, "test", "system")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.waitIdle(t)
+	return e, d, s
+}
+
+// exportFiles lists the export directory.
+func exportFiles(t *testing.T, e *env) []string {
+	t.Helper()
+	entries, err := os.ReadDir(filepath.Join(e.dir, "tmp", "exports"))
+	if err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, en := range entries {
+		names = append(names, en.Name())
+	}
+	return names
+}
+
+// The export never waits for its cached copy: with the copy's writers held
+// (a disk slower than the export), the download reads the whole .dump and
+// the job ends; the copy, fallen behind, is given up, not installed, and
+// leaves no file. The next download prepares the export again, and with
+// the writers free, that copy is kept, byte for byte what it read.
+func TestExportDoesNotWaitForItsCachedCopy(t *testing.T) {
+	ctx := context.Background()
+	e, d, s := bigSnapshot(t)
+	restoreBehind := database.SetCopyBehind(2)
+	t.Cleanup(restoreBehind)
+	release := database.HoldCopyWriters()
+	t.Cleanup(database.ReleaseCopyWriters)
+	t.Cleanup(release)
+
+	x, err := e.snapshots.Export(ctx, d.ID, s.ID, "ann@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer x.Close()
 	type result struct {
 		out []byte
 		err error
 	}
 	done := make(chan result, 1)
 	go func() {
-		out, err := exportOnce(t, e, d, s)
-		done <- result{out, err}
+		var b bytes.Buffer
+		_, err := x.WriteTo(&b)
+		if err == nil {
+			wctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+			defer cancel()
+			_, err = e.jobs.Wait(wctx, x.JobID)
+		}
+		done <- result{b.Bytes(), err}
 	}()
 	var r result
 	select {
 	case r = <-done:
 	case <-time.After(30 * time.Second):
-		t.Fatal("the export did not end in 30 s: it waits for writers that are not there")
+		t.Fatal("the export did not end in 30 s: it waits for its cached copy's writers")
 	}
 	if r.err != nil {
-		t.Fatal(r.err)
+		t.Fatalf("the export with its copy's writers held: %v", r.err)
+	}
+	if len(r.out) < 5<<20 {
+		t.Fatalf("the download read %d bytes, want the whole export of more than 5 MiB", len(r.out))
+	}
+	if _, err := dump.Verify(ctx, bytes.NewReader(r.out), t.TempDir(), dump.Limits{}); err != nil {
+		t.Fatalf("the download: %v", err)
+	}
+	if err := x.Wait(); snapdeck.ErrorCode(err) != snapdeck.Busy {
+		t.Errorf("waiting for the export to be prepared: got %v, want a Busy error saying it is not kept", err)
+	}
+	if names := exportFiles(t, e); len(names) != 0 {
+		t.Errorf("the export directory holds %v after a copy given up, want nothing", names)
+	}
+
+	release()
+	restoreBehind()
+	again, err := e.snapshots.Export(ctx, d.ID, s.ID, "ann@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer again.Close()
+	if again.Prepared() || again.JobID == "" || again.JobID == x.JobID {
+		t.Fatalf("the next export: prepared %v, job %q (the first's %q); want it prepared again by a job of its own", again.Prepared(), again.JobID, x.JobID)
+	}
+	var b bytes.Buffer
+	if _, err := again.WriteTo(&b); err != nil {
+		t.Fatal(err)
+	}
+	if err := again.Wait(); err != nil {
+		t.Fatal(err)
 	}
 	cached, err := os.ReadFile(filepath.Join(e.dir, "tmp", "exports", s.ID+".dump"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Equal(r.out, cached) {
-		t.Errorf("the download read %d bytes, the cached copy holds %d that differ", len(r.out), len(cached))
+	if !bytes.Equal(cached, b.Bytes()) || !bytes.Equal(cached, r.out) {
+		t.Errorf("the cached copy holds %d bytes, the downloads read %d and %d: want the same .dump", len(cached), b.Len(), len(r.out))
 	}
-	if _, err := dump.Verify(context.Background(), bytes.NewReader(cached), t.TempDir(), dump.Limits{}); err != nil {
-		t.Errorf("the cached copy: %v", err)
+}
+
+// Once its export's cached copy is given up, a download that fell behind
+// what the preparation keeps in memory ends with an error that says so,
+// rather than wait or read a torn file; and a download that starts then
+// does not follow that preparation (whose start may be gone) but prepares
+// the export again, and reads it whole.
+func TestDownloadBehindAGivenUpCopyFails(t *testing.T) {
+	ctx := context.Background()
+	e, d, s := bigSnapshot(t)
+	t.Cleanup(database.SetFollowWindow(2, 10*time.Second))
+	t.Cleanup(database.SetCopyBehind(1))
+	release := database.HoldCopyWriters()
+	t.Cleanup(database.ReleaseCopyWriters)
+	t.Cleanup(release)
+
+	behind, err := e.snapshots.Export(ctx, d.ID, s.ID, "ann@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer behind.Close()
+	ahead, err := e.snapshots.Export(ctx, d.ID, s.ID, "bob@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ahead.Close()
+	if ahead.JobID != behind.JobID {
+		t.Fatalf("the second download follows job %q, want the first's %q", ahead.JobID, behind.JobID)
+	}
+	head := make([]byte, 4<<20)
+	if _, err := io.ReadFull(ahead, head); err != nil {
+		t.Fatal(err)
+	}
+	// The preparation is 4 MiB in and keeps 2: its copy, whose writers
+	// hold at most 2 chunks and the queue 1, is given up, and it now
+	// waits for ahead, up to 10 s. A download starting now prepares anew.
+	late, err := e.snapshots.Export(ctx, d.ID, s.ID, "cat@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer late.Close()
+	if late.Prepared() || late.JobID == behind.JobID {
+		t.Fatalf("a download after the copy was given up: prepared %v, job %q; want a new preparation, not %q", late.Prepared(), late.JobID, behind.JobID)
+	}
+	var whole bytes.Buffer
+	if _, err := late.WriteTo(&whole); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dump.Verify(ctx, bytes.NewReader(whole.Bytes()), t.TempDir(), dump.Limits{}); err != nil {
+		t.Fatalf("the late download: %v", err)
+	}
+	rest, err := io.ReadAll(ahead)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(append(head, rest...), whole.Bytes()) {
+		t.Errorf("the download that read along read %d bytes, the late one %d: want the same .dump", len(head)+len(rest), whole.Len())
+	}
+	_, err = io.ReadAll(behind)
+	if snapdeck.ErrorCode(err) != snapdeck.Busy || !strings.Contains(err.Error(), "fell too far behind") {
+		t.Errorf("the download left behind: got %v, want a Busy error saying it fell too far behind", err)
 	}
 }
 

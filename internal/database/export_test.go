@@ -1,6 +1,9 @@
 package database
 
-import "time"
+import (
+	"sync"
+	"time"
+)
 
 // SetFaultHook sets the function called at the named points of a restore,
 // for the crash tests.
@@ -40,11 +43,29 @@ func SetFollowWindow(mib int64, stall time.Duration) (restore func()) {
 	return func() { followWindow, followStall = w, s }
 }
 
-// SetPrepWriters sets how many writers put a preparation's chunks on disk
-// around the page cache (zero: every chunk goes through it); the returned
-// func sets it back.
-func SetPrepWriters(n int) (restore func()) {
-	w := prepWriters
-	prepWriters = n
-	return func() { prepWriters = w }
+// SetCopyBehind sets how many MiB a preparation's cached copy may fall
+// behind before it is given up; the returned func sets it back.
+func SetCopyBehind(mib int) (restore func()) {
+	b := copyBehind
+	copyBehind = mib
+	return func() { copyBehind = b }
 }
+
+// HoldCopyWriters makes the writers of every cached copy wait, before each
+// chunk, until the returned func is called, as a disk slower than the
+// export would; that func also removes the hold.
+func HoldCopyWriters() (release func()) {
+	held := make(chan struct{})
+	hook := func() { <-held }
+	copyWriteHook.Store(&hook)
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			close(held)
+		})
+	}
+}
+
+// ReleaseCopyWriters removes the hook HoldCopyWriters set; call it once no
+// preparation runs.
+func ReleaseCopyWriters() { copyWriteHook.Store(nil) }

@@ -2,18 +2,37 @@ package database
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/snapdeck/snapdeck/internal/directio"
+	"github.com/snapdeck/snapdeck/internal/snapdeck"
 )
 
 // preparation is an export being written. It is the io.Writer the .dump is
 // written through: it hands what is written to the downloads that follow
 // it straight from memory, and writes it to the cache's file around the
 // page cache where it can, in the background.
+//
+// The cached copy gives way to the downloads: it is written behind, from
+// a bounded queue, by writers of its own, and the export never waits for
+// it. When the queue is full (the disk is slower than the export), the
+// copy is abandoned: what is queued is dropped, nothing more is written,
+// and the file is not installed; the downloads in progress go on from
+// memory, and the next download prepares the export again. A download
+// that fell behind what the preparation keeps in memory reads what of the
+// file was written; past that, it ends with errFellBehind. On the
+// benchmark machine (2 cores, a disk taking 0.5-0.6 GB/s of direct
+// writes, 1.15 GB/s through the page cache at 0.9 CPU-seconds per GiB),
+// the copy's writes through the page cache on the export's own goroutine,
+// when both direct writers were busy, took 0.6-1.0 s of a 2.3-3.0 s
+// export of 1 GiB: they waited for the direct writes in flight, which
+// hold the file's inode lock while they extend it, and took CPU from the
+// compression.
 //
 // The downloads used to follow the file itself. That wrote every byte
 // through the page cache and read it back from there: on the benchmark
@@ -25,11 +44,12 @@ type preparation struct {
 	name  string // the file's name in the cache once installed
 	jobID string // the job preparing it; set before anyone else can follow
 
-	file   *os.File // being written through the page cache: the tail, and the fsync
-	direct *os.File // the same file written around the page cache; nil where it cannot be
-	queue  chan *prepChunk
-	wg     sync.WaitGroup
-	closed bool // queue is closed and the writers have ended
+	file    *os.File        // being written through the page cache: the tail, and the fsync
+	direct  *os.File        // the same file written around the page cache; nil where it cannot be
+	queue   chan *prepChunk // the chunks the writers have yet to write
+	wg      sync.WaitGroup
+	closed  bool          // queue is closed
+	stopped chan struct{} // closed once the writers have ended
 
 	pending []byte // written by Write, not yet handed over; the writer's own
 
@@ -42,9 +62,13 @@ type preparation struct {
 	written int64
 	// onDisk is how much of the file, from its start, is written; a
 	// download that fell out of recent reads the file up to there.
-	onDisk  int64
-	landed  map[int64]int64 // offset -> length of writes done past onDisk
-	diskErr error           // the first failed write to the file
+	onDisk int64
+	landed map[int64]int64 // offset -> length of writes done past onDisk
+	// abandoned says the cached copy was given up: it fell more than
+	// copyBehind behind the export, or a write to it failed (copyErr).
+	abandoned bool
+	copyErr   error
+	kept      bool // the file is installed in the cache
 	// readers are the downloads reading recent; the preparation waits
 	// for the one furthest ahead before it drops a chunk.
 	readers map[*followReader]struct{}
@@ -96,15 +120,26 @@ var followStall = 2 * time.Second
 // prepWriters is how many writes to the file are in flight at once. One
 // at a time, a direct write waits for the disk to finish the one before
 // (see snapshot's directWrites); two keep the disk's queue from running
-// dry. What comes while both are busy is written through the page cache.
+// dry. Four were no faster on the benchmark machine (s7-export).
 var prepWriters = 2
+
+// copyBehind is how many chunks (MiB) the cached copy may fall behind the
+// export before it is abandoned: the memory an export may hold for it,
+// beyond the followWindow the downloads read. On the benchmark machine
+// (direct writes at 0.5-0.6 GB/s), BenchmarkExportPreparation kept the
+// copy of 2 of 4 exports of 256 MiB handed over at 170-250 MB/s; an
+// export at the pace issue 14 asks for (0.7 GB/s and more) loses that
+// lead after 200-300 MiB. A larger export is prepared again by its next
+// download rather than make every export's first download wait for the
+// disk.
+var copyBehind = 64
 
 // newPreparation starts writing the export that will be name in cache
 // into f, a new empty file.
 func newPreparation(f *os.File, cache *exportCache, name string) *preparation {
 	p := &preparation{cache: cache, name: name, file: f, path: f.Name(), ended: make(chan struct{}),
 		recent: map[int64]*prepChunk{}, landed: map[int64]int64{}, readers: map[*followReader]struct{}{},
-		queue: make(chan *prepChunk, prepWriters)}
+		queue: make(chan *prepChunk, copyBehind)}
 	p.grew = sync.NewCond(&p.mu)
 	if d, direct, err := directio.OpenWriter(f.Name()); err == nil && direct {
 		p.direct = d
@@ -118,8 +153,8 @@ func newPreparation(f *os.File, cache *exportCache, name string) *preparation {
 	return p
 }
 
-// Write hands b over to the downloads and the file, prepWriteSize at a
-// time. It fails once a write to the file has failed.
+// Write hands b over to the downloads and the cached copy,
+// prepWriteSize at a time. It never fails: the copy gives way.
 func (p *preparation) Write(b []byte) (int, error) {
 	n := len(b)
 	for len(b) > 0 {
@@ -130,23 +165,21 @@ func (p *preparation) Write(b []byte) (int, error) {
 		p.pending = append(p.pending, b[:k]...)
 		b = b[k:]
 		if len(p.pending) == cap(p.pending) {
-			if err := p.flush(); err != nil {
-				return n - len(b), err
-			}
+			p.flush()
 		}
 	}
 	return n, nil
 }
 
 // flush hands what Write holds back to the downloads, wakes them, and
-// queues it for the file. A chunk is never changed once handed over: the
-// downloads write it out as it is.
-func (p *preparation) flush() error {
+// queues it for the file, unless the copy was abandoned. A chunk is never
+// changed once handed over: the downloads write it out as it is.
+func (p *preparation) flush() {
 	if len(p.pending) == 0 {
-		return p.failed()
+		return
 	}
 	p.mu.Lock()
-	c := &prepChunk{b: p.pending, off: p.written, refs: 2} // recent's and the queue's
+	c := &prepChunk{b: p.pending, off: p.written, refs: 1} // recent's
 	p.pending = nil
 	p.recent[c.off/prepWriteSize] = c
 	if old := c.off/prepWriteSize - followWindow; old >= 0 {
@@ -155,24 +188,27 @@ func (p *preparation) flush() error {
 		delete(p.recent, old)
 	}
 	p.written += int64(len(c.b))
-	err := p.diskErr
+	if !p.abandoned {
+		c.refs++ // the queue's
+		select {
+		case p.queue <- c:
+		default:
+			// The writers are copyBehind behind: the copy gives way.
+			c.refs--
+			p.abandonLocked(nil)
+		}
+	}
 	p.mu.Unlock()
 	p.grew.Broadcast()
-	if err != nil {
-		return err
+}
+
+// abandonLocked gives the cached copy up, because of err or, for nil,
+// because it fell too far behind; p.mu is held. The chunks queued are
+// dropped by the writers as they come to them.
+func (p *preparation) abandonLocked(err error) {
+	if !p.abandoned {
+		p.abandoned, p.copyErr = true, err
 	}
-	select {
-	case p.queue <- c:
-	default:
-		// Both writers wait on the disk: this chunk goes through the page
-		// cache instead, a copy rather than a wait. The downloads never
-		// wait for the cached copy, so neither should what they read:
-		// on the benchmark machine, with the disk shared, the writes
-		// around the page cache ran at 230-460 MB/s, and the preparation
-		// of 256 MiB waited 0.36-1.0 s of its 1.2-2.0 s for them.
-		p.land(c, p.writeBuffered(c.b, c.off))
-	}
-	return nil
 }
 
 // buffer returns an empty buffer for the next chunk.
@@ -263,49 +299,49 @@ func (p *preparation) leave(r *followReader) {
 	p.grew.Broadcast()
 }
 
-// failed returns the first failed write to the file.
-func (p *preparation) failed() error {
+// isAbandoned reports whether the cached copy was given up.
+func (p *preparation) isAbandoned() bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.diskErr
+	return p.abandoned
 }
 
-// writeOut is one of the writers of the file.
+// writeOut is one of the writers of the file. Once the copy is abandoned
+// it drops what it takes from the queue.
 func (p *preparation) writeOut() {
 	defer p.wg.Done()
 	for c := range p.queue {
-		err := p.failed()
-		if err == nil {
-			err = p.writeAt(c.b, c.off)
+		if hook := copyWriteHook.Load(); hook != nil {
+			(*hook)()
 		}
-		p.land(c, err)
+		if p.isAbandoned() {
+			p.land(c, false, nil)
+			continue
+		}
+		p.land(c, true, p.writeAt(c.b, c.off))
 	}
 }
 
-// land records that the write of c to the file has ended, with err.
-func (p *preparation) land(c *prepChunk, err error) {
+// copyWriteHook, when set, is called by the writers before each chunk:
+// the tests hold them with it, as a disk slower than the export would.
+var copyWriteHook atomic.Pointer[func()]
+
+// land records that the writers are done with c: written to the file, or
+// failed with err, or dropped.
+func (p *preparation) land(c *prepChunk, written bool, err error) {
 	p.mu.Lock()
-	if err != nil && p.diskErr == nil {
-		p.diskErr = err
+	if err != nil {
+		p.abandonLocked(err)
+	} else if written {
+		p.landed[c.off] = int64(len(c.b))
+		for n, ok := p.landed[p.onDisk]; ok; n, ok = p.landed[p.onDisk] {
+			delete(p.landed, p.onDisk)
+			p.onDisk += n
+		}
 	}
-	p.landed[c.off] = int64(len(c.b))
 	p.unref(c)
-	for n, ok := p.landed[p.onDisk]; ok; n, ok = p.landed[p.onDisk] {
-		delete(p.landed, p.onDisk)
-		p.onDisk += n
-	}
 	p.mu.Unlock()
 	p.grew.Broadcast()
-}
-
-// writeBuffered writes b at off through the page cache, unless a write
-// has failed already.
-func (p *preparation) writeBuffered(b []byte, off int64) error {
-	if err := p.failed(); err != nil {
-		return err
-	}
-	_, err := p.file.WriteAt(b, off)
-	return err
 }
 
 // writeAt writes b at off: what is aligned around the page cache where it
@@ -328,38 +364,70 @@ func (p *preparation) writeAt(b []byte, off int64) error {
 // complete hands over what Write holds back, tells the downloads the
 // export is whole, and then waits for the file's writes and makes the
 // file durable: a prepared export is served for a day, and must not be a
-// torn file after a crash. The downloads do not wait for the file.
+// torn file after a crash. The downloads do not wait for the file. It
+// returns errCopyAbandoned, with the write that failed if one did, when
+// the cached copy was given up: the file is then not to be installed.
 func (p *preparation) complete() error {
-	if err := p.flush(); err != nil {
-		return err
-	}
+	p.flush()
 	p.finish(nil)
-	if err := p.stop(); err != nil {
-		return err
+	// A copy given up is not waited for: its writers drop what is queued,
+	// and the job ends without waiting for the writes in flight.
+	p.stop(!p.isAbandoned())
+	p.mu.Lock()
+	abandoned, cause := p.abandoned, p.copyErr
+	if !abandoned && p.onDisk != p.written {
+		// Never installed short: the writers ended before their queue.
+		abandoned, cause = true, fmt.Errorf("the cached copy holds %d of %d bytes", p.onDisk, p.written)
+	}
+	p.mu.Unlock()
+	if abandoned {
+		p.file.Close()
+		return errors.Join(errCopyAbandoned, cause)
 	}
 	if err := p.file.Sync(); err != nil {
-		return err
+		p.file.Close()
+		return errors.Join(errCopyAbandoned, err)
 	}
-	return p.file.Close()
+	if err := p.file.Close(); err != nil {
+		return errors.Join(errCopyAbandoned, err)
+	}
+	return nil
 }
 
-// stop waits for the writes in flight and returns the first that failed.
-func (p *preparation) stop() error {
+// errCopyAbandoned says a preparation's cached copy was given up: the
+// export was handed over whole, but is not kept.
+var errCopyAbandoned = errors.New("the prepared export was not kept")
+
+// stop closes the writers' queue, and when wait is set waits for them to
+// end; the last to end closes the file's direct handle.
+func (p *preparation) stop(wait bool) {
 	if !p.closed {
 		p.closed = true
 		close(p.queue)
-		p.wg.Wait()
-		if p.direct != nil {
-			p.direct.Close()
-		}
+		p.stopped = make(chan struct{})
+		go func() {
+			p.wg.Wait()
+			if p.direct != nil {
+				p.direct.Close()
+			}
+			close(p.stopped)
+		}()
 	}
-	return p.failed()
+	if wait {
+		<-p.stopped
+	}
 }
 
 // close ends the writing of the file without making it durable, after a
-// failure, when the job removes it.
+// failure (the job removes the file) or once complete: what is left in
+// the queue is dropped.
 func (p *preparation) close() {
-	p.stop()
+	p.mu.Lock()
+	if !p.kept {
+		p.abandonLocked(errors.New("the export ended"))
+	}
+	p.mu.Unlock()
+	p.stop(false)
 	p.file.Close()
 }
 
@@ -388,7 +456,7 @@ func (p *preparation) install(download string) (*Export, error) {
 	defer p.mu.Unlock()
 	e, err := p.cache.install(p.path, p.name, download)
 	if err == nil {
-		p.path = p.cache.path(p.name)
+		p.path, p.kept = p.cache.path(p.name), true
 	}
 	return e, err
 }
@@ -402,6 +470,20 @@ func (p *preparation) end(err error) {
 // errPreparationFailed ends a download whose export failed part way.
 var errPreparationFailed = errors.New("the export failed while it was being downloaded")
 
+// errFellBehind ends a download that fell behind what its preparation
+// keeps in memory, of an export whose cached copy was given up: what it
+// has yet to read is neither in memory nor on disk.
+var errFellBehind = snapdeck.Errorf(snapdeck.Busy, "This download fell too far behind its export, which could not be kept prepared: download it again.")
+
+// errNotKept answers a download that waited for its export to be whole
+// (for its size, or a part of it) when the export was not kept.
+var errNotKept = snapdeck.Errorf(snapdeck.Busy, "This export could not be kept prepared: download it whole, from its start.")
+
+// joinable reports whether a new download may follow p: not once its
+// cached copy was given up, when the start of the export may be neither
+// in memory nor on disk. The download then prepares the export anew.
+func (p *preparation) joinable() bool { return !p.isAbandoned() }
+
 // follow opens the file for one download that reads it as it is written.
 // The download holds the cache's lease on the file's final name from the
 // start, so the cache never removes the file under it once installed.
@@ -409,12 +491,20 @@ func (p *preparation) follow(download string) (*Export, error) {
 	release := p.cache.hold(p.name)
 	p.mu.Lock()
 	f, err := os.Open(p.path)
+	// Counted from now, not from its first read: the preparation keeps
+	// what it hands over for the download until it has read it (or
+	// stalls), so the download's start is not dropped before the
+	// handler first reads.
+	r := &followReader{}
+	if err == nil {
+		p.readers[r] = struct{}{}
+	}
 	p.mu.Unlock()
 	if err != nil {
 		release()
 		return nil, err
 	}
-	return &Export{File: f, Name: download, JobID: p.jobID, following: p, reader: &followReader{}, release: release}, nil
+	return &Export{File: f, Name: download, JobID: p.jobID, following: p, reader: r, release: release}, nil
 }
 
 // next returns the export's bytes at off for the download r, waiting for
@@ -438,10 +528,9 @@ func (p *preparation) next(r *followReader, f *os.File, buf []byte, off int64) (
 				n, err := f.ReadAt(buf[:min(int64(len(buf)), onDisk-off)], off)
 				return buf[:n], err
 			}
-			if p.diskErr != nil {
-				err := p.diskErr
+			if p.abandoned {
 				p.mu.Unlock()
-				return nil, errors.Join(errPreparationFailed, err)
+				return nil, errFellBehind
 			}
 		} else if p.done {
 			end := p.err
@@ -461,6 +550,9 @@ func (p *preparation) wait() error {
 	<-p.ended
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.err == io.EOF && !p.kept {
+		return errNotKept
+	}
 	if p.err == io.EOF {
 		return nil
 	}

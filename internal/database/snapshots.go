@@ -549,7 +549,7 @@ func (ss *Snapshots) Export(ctx context.Context, dbID, sid, actor string) (*Expo
 	file := s.ID + dumpExt
 	ss.preparingMu.Lock()
 	defer ss.preparingMu.Unlock()
-	if prep, ok := ss.preparing[s.ID]; ok {
+	if prep, ok := ss.preparing[s.ID]; ok && prep.joinable() {
 		ss.record(ctx, actor, activity.SnapshotExport, dbID, sid, nil, 0, name)
 		return prep.follow(name)
 	}
@@ -581,7 +581,11 @@ func (ss *Snapshots) Export(ctx context.Context, dbID, sid, actor string) (*Expo
 			err := ss.writeDump(ctx, d, s, prep, name, p)
 			ss.record(ctx, actor, activity.SnapshotExport, dbID, sid, err, time.Since(start), name)
 			ss.preparingMu.Lock()
-			delete(ss.preparing, s.ID)
+			// A download that came after this preparation gave its cached
+			// copy up has a preparation of its own under the same ID.
+			if ss.preparing[s.ID] == prep {
+				delete(ss.preparing, s.ID)
+			}
 			ss.preparingMu.Unlock()
 			// After a failure the file goes, but only now: until the
 			// preparation left the map, a new download could find it
@@ -626,9 +630,11 @@ func (ss *Snapshots) writeDump(ctx context.Context, d snapdeck.Database, s store
 		return err
 	}
 	// The downloads following the export have it whole once it is handed
-	// over; making the cached copy durable is not theirs to wait for.
+	// over; making the cached copy durable is not theirs to wait for. A
+	// copy given up is not an export that failed: it is not kept.
 	if err := prep.complete(); err != nil {
-		return err
+		ss.logger.Info("prepared export not kept", "database_id", d.ID, "snapshot_id", s.ID, "err", err)
+		return nil
 	}
 	e, err := prep.install(name)
 	if err != nil {
