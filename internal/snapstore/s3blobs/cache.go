@@ -54,7 +54,7 @@ type Cache struct {
 	dir    string
 	limit  int64
 	logger *slog.Logger
-	sem    chan struct{} // bounds the range requests in flight
+	slots  *slots // bounds the range requests in flight
 
 	fills     chan fill // blobs put, whose blocks filler keeps
 	filled    chan struct{}
@@ -66,6 +66,7 @@ type Cache struct {
 	pending  map[string][]byte         // blobs put whose blocks the filler has not kept yet
 	fetched  map[blockID]fetchedBlock  // blocks of the recent runs read
 	fetching map[blockID]chan struct{} // blocks being read, closed when they are in fetched
+	queued   map[blockID]*waiter       // of those, the ones whose request waits for a slot
 	recent   []fill                    // runs in fetched, oldest first
 	recentN  int64                     // their bytes
 	spare    [][]byte                  // buffers of forgotten runs, for the next ones
@@ -221,11 +222,11 @@ func NewCache(remote *S3, dir string, limit int64, logger *slog.Logger) (*Cache,
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("create snapshot cache directory: %w", err)
 	}
-	c := &Cache{remote: remote, dir: dir, limit: max(limit, 0), logger: logger, sem: make(chan struct{}, inFlight),
+	c := &Cache{remote: remote, dir: dir, limit: max(limit, 0), logger: logger, slots: newSlots(inFlight),
 		sizes: make(map[string]int64), gens: make(map[string]uint64), lru: list.New(), index: make(map[blockID]*extent),
 		fills: make(chan fill, fillQueue), filled: make(chan struct{}), pending: make(map[string][]byte),
 		reads: make(chan fill, readQueue), readsDone: make(chan struct{}),
-		fetched: make(map[blockID]fetchedBlock), fetching: make(map[blockID]chan struct{})}
+		fetched: make(map[blockID]fetchedBlock), fetching: make(map[blockID]chan struct{}), queued: make(map[blockID]*waiter)}
 	if err := c.scan(); err != nil {
 		return nil, fmt.Errorf("read snapshot cache directory: %w", err)
 	}
@@ -546,6 +547,7 @@ func (c *Cache) GetRanges(ctx context.Context, ranges []snapstore.Range) error {
 	// again (a restore's readers and its read-ahead of tree leaves want
 	// the same runs), then looked for once more: if that read failed,
 	// this one fetches them.
+	order := snapstore.ReadOrder(ctx)
 	for {
 		missing := make(map[string][]int64) // per key, the blocks this read fetches
 		var waits []chan struct{}
@@ -565,6 +567,7 @@ func (c *Cache) GetRanges(ctx context.Context, ranges []snapstore.Range) error {
 					have[id] = data
 				case wait != nil:
 					waits = append(waits, wait)
+					c.boost(id, order)
 				case mine:
 					missing[r.Key] = append(missing[r.Key], idx)
 				default:
@@ -578,6 +581,7 @@ func (c *Cache) GetRanges(ctx context.Context, ranges []snapstore.Range) error {
 						have[id] = data
 					} else if wait != nil {
 						waits = append(waits, wait)
+						c.boost(id, order)
 					} else if mine {
 						missing[r.Key] = append(missing[r.Key], idx)
 					}
@@ -632,15 +636,24 @@ func (c *Cache) fetch(ctx context.Context, missing map[string][]int64, have map[
 			// has or is fetching, in one request: a cold restore read
 			// the first leaves of six packs in runs of 1-2 MiB, then
 			// the whole packs again.
-			owned := slices.Clone(idxs)
-			lo, hi := idxs[0], last+1
-			for b := range blocks {
-				if _, mine := slices.BinarySearch(idxs, b); !mine && c.claimAhead(blockID{key, b}) {
-					owned = append(owned, b)
-					lo, hi = min(lo, b), max(hi, b+1)
+			// The blob's free blocks are claimed at once: claimed one at
+			// a time, two reads of one pack (the read-ahead of two
+			// nodes whose leaves share it) took every other stretch of
+			// it, and each fetched the whole span, the other's blocks
+			// too.
+			owned := append(slices.Clone(idxs), c.claimFree(key, blocks)...)
+			slices.Sort(owned)
+			// One request per stretch of claimed blocks: gaps of up to
+			// maxGap blocks another read has are fetched again rather
+			// than split.
+			for i := 0; i < len(owned); {
+				j := i + 1
+				for j < len(owned) && owned[j]-owned[j-1] <= maxGap+1 {
+					j++
 				}
+				runs = append(runs, run{key, owned[i], owned[j-1] + 1, slices.Clone(owned[i:j]), size})
+				i = j
 			}
-			runs = append(runs, run{key, lo, hi, owned, size})
 			continue
 		}
 		for i := 0; i < len(idxs); {
@@ -699,7 +712,7 @@ func (c *Cache) fetch(ctx context.Context, missing map[string][]int64, have map[
 }
 
 // fetchRun reads blocks [lo, hi) of key, which this read has claimed, in
-// one request once a slot of c.sem is free, and hands them to the filler
+// one request once a slot of c.slots is free, and hands them to the filler
 // to keep. Each block is shown to other reads (and those waiting for it
 // are woken) as soon as it has arrived, not when the whole run has: a
 // restore's page readers check and write a pack's first pages while its
@@ -755,12 +768,22 @@ func (c *Cache) fetchRun(ctx context.Context, key string, lo, hi int64, owned []
 		}
 	}
 	err := func() error {
-		select {
-		case c.sem <- struct{}{}:
-		case <-ctx.Done():
-			return context.Cause(ctx)
+		w := c.slots.enqueue(snapstore.ReadOrder(ctx))
+		c.mu.Lock()
+		for _, idx := range owned {
+			c.queued[blockID{key, idx}] = w
 		}
-		defer func() { <-c.sem }()
+		c.mu.Unlock()
+		err := c.slots.wait(ctx, w)
+		c.mu.Lock()
+		for _, idx := range owned {
+			delete(c.queued, blockID{key, idx})
+		}
+		c.mu.Unlock()
+		if err != nil {
+			return err
+		}
+		defer c.slots.release()
 		return c.remote.streamRange(ctx, key, start, buf, blockSize, show)
 	}()
 	if err != nil {
@@ -894,6 +917,45 @@ func (c *Cache) sequential(id blockID) bool {
 	_, fetched := c.fetched[id]
 	_, fetching := c.fetching[id]
 	return fetched || fetching
+}
+
+// boost makes the request that is to fetch block id, while it waits for
+// a slot, go no later than a read of the given order, which now waits
+// for it.
+func (c *Cache) boost(id blockID, order int64) {
+	c.mu.Lock()
+	w := c.queued[id]
+	c.mu.Unlock()
+	if w != nil {
+		c.slots.boost(w, order)
+	}
+}
+
+// claimFree claims, at once, every block of key below blocks that
+// nothing has, is fetching or holds in the cache's files, and returns
+// them in order.
+func (c *Cache) claimFree(key string, blocks int64) []int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var got []int64
+	for b := range blocks {
+		id := blockID{key, b}
+		if p, ok := c.pending[key]; ok && b*blockSize < int64(len(p)) {
+			continue
+		}
+		if _, ok := c.fetched[id]; ok {
+			continue
+		}
+		if _, ok := c.fetching[id]; ok {
+			continue
+		}
+		if _, ok := c.index[id]; ok {
+			continue
+		}
+		c.fetching[id] = make(chan struct{})
+		got = append(got, b)
+	}
+	return got
 }
 
 // claimAhead claims a block for a read-ahead: only when nothing has it or

@@ -44,7 +44,9 @@ func TestColdReadsShareFetches(t *testing.T) {
 	// Every request slot taken: the first read claims its blocks and
 	// waits for a slot.
 	for range inFlight {
-		c.sem <- struct{}{}
+		if err := c.slots.acquire(ctx, 0); err != nil {
+			t.Fatal(err)
+		}
 	}
 	before := remote.Requests()
 	first, second := make([]byte, 1000), make([]byte, 3000)
@@ -62,7 +64,7 @@ func TestColdReadsShareFetches(t *testing.T) {
 		runtime.Gosched()
 	}
 	for range inFlight {
-		<-c.sem
+		c.slots.release()
 	}
 	for range 2 {
 		if err := <-errs; err != nil {
