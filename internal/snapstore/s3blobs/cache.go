@@ -52,7 +52,7 @@ import (
 type Cache struct {
 	remote *S3
 	dir    string
-	limit  int64
+	limit  atomic.Int64 // bytes the extents' files may take (SetLimit)
 	logger *slog.Logger
 	slots  *slots // bounds the range requests in flight
 
@@ -210,9 +210,6 @@ const readAhead = 15
 // share two cores), and 130-330 MiB/s one at a time.
 const inFlight = 3
 
-// DefaultCacheSize is the local cache's size when none is set.
-const DefaultCacheSize = 1 << 30
-
 // NewCache returns a Cache of at most limit bytes under dir in front of
 // remote, keeping what an earlier run left in dir.
 func NewCache(remote *S3, dir string, limit int64, logger *slog.Logger) (*Cache, error) {
@@ -222,11 +219,12 @@ func NewCache(remote *S3, dir string, limit int64, logger *slog.Logger) (*Cache,
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("create snapshot cache directory: %w", err)
 	}
-	c := &Cache{remote: remote, dir: dir, limit: max(limit, 0), logger: logger, slots: newSlots(inFlight),
+	c := &Cache{remote: remote, dir: dir, logger: logger, slots: newSlots(inFlight),
 		sizes: make(map[string]int64), gens: make(map[string]uint64), lru: list.New(), index: make(map[blockID]*extent),
 		fills: make(chan fill, fillQueue), filled: make(chan struct{}), pending: make(map[string][]byte),
 		reads: make(chan fill, readQueue), readsDone: make(chan struct{}),
 		fetched: make(map[blockID]fetchedBlock), fetching: make(map[blockID]chan struct{}), queued: make(map[blockID]*waiter)}
+	c.limit.Store(max(limit, 0))
 	if err := c.scan(); err != nil {
 		return nil, fmt.Errorf("read snapshot cache directory: %w", err)
 	}
@@ -317,6 +315,28 @@ func (c *Cache) Close() {
 	}
 	c.mu.Unlock()
 	c.goIdle()
+}
+
+// SetLimit changes the bytes the cache may take, dropping the least
+// recently used extents at once when it holds more.
+func (c *Cache) SetLimit(limit int64) {
+	c.limit.Store(max(limit, 0))
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.evictLocked()
+}
+
+// Dir returns the cache's directory.
+func (c *Cache) Dir() string { return c.dir }
+
+// Limit returns the bytes the cache may take.
+func (c *Cache) Limit() int64 { return c.limit.Load() }
+
+// Used returns the bytes the cache's files take.
+func (c *Cache) Used() int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.used
 }
 
 // Remote returns the S3 behind the cache.
@@ -422,7 +442,7 @@ func (c *Cache) Put(ctx context.Context, key string, data []byte) error {
 	c.sizes[key] = int64(len(data))
 	gen := c.gens[key]
 	c.mu.Unlock()
-	if len(data) > 0 && int64(len(data)) <= c.limit {
+	if len(data) > 0 && int64(len(data)) <= c.limit.Load() {
 		// A copy: the caller reuses data once Put returns. Reads find it
 		// in pending until its blocks are on disk.
 		f := fill{key: key, data: bytes.Clone(data), gen: gen}
@@ -1074,7 +1094,7 @@ func (c *Cache) store(f fill) {
 	n := (int64(len(f.data)) + blockSize - 1) / blockSize
 	e := &extent{key: f.key, first: f.first, n: n, dataLen: int64(len(f.data)),
 		name: fmt.Sprintf("%d+%d.%x", f.first, n, c.seq.Add(1))}
-	if n == 0 || e.size() > c.limit {
+	if n == 0 || e.size() > c.limit.Load() {
 		return
 	}
 	path := c.extentPath(e)
@@ -1127,7 +1147,7 @@ func (c *Cache) store(f fill) {
 }
 
 func (c *Cache) evictLocked() {
-	for c.used > c.limit && c.lru.Len() > 0 {
+	for c.used > c.limit.Load() && c.lru.Len() > 0 {
 		c.removeLocked(c.lru.Back().Value.(*extent))
 	}
 }
