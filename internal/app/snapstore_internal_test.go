@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/snapdeck/snapdeck/internal/snapdeck"
 	"github.com/snapdeck/snapdeck/internal/snapstore/s3blobs"
 	"github.com/snapdeck/snapdeck/internal/snapstore/s3blobs/s3test"
 )
@@ -101,6 +102,20 @@ func TestSnapshotCacheSizeAuto(t *testing.T) {
 	}
 	if !strings.Contains(log.String(), "snapshot cache resized") {
 		t.Errorf("the resize is not in the log:\n%s", log.String())
+	}
+	closeStore(ctx)
+
+	// With point-in-time replication on, Litestream's files (a copy of
+	// each database, first) go through the cache too: twice the files.
+	cfg.PITRWindows = map[snapdeck.Plan]time.Duration{snapdeck.PlanProfessional: time.Hour}
+	st, closeStore, err = openSnapshots(ctx, cfg, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cache = st.Blobs().(*s3blobs.Cache)
+	size, bounded = want(cache, 7<<30)
+	if got := cache.Limit(); !near(got, size) {
+		t.Errorf("auto cache size %d for 3.5 GiB of replicated databases, want %d (bounded by the disk: %v)", got, size, bounded)
 	}
 	closeStore(ctx)
 
