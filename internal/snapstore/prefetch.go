@@ -19,7 +19,7 @@ type prefetcher struct {
 // prefetchDepth is how many inner nodes' leaves are read ahead of the
 // walk. The blobs' cache fetches the packs below them whole (a node's
 // leaves lie across 16 MiB of packs, so 2 or 3 requests), and three
-// nodes ahead keep its 3 requests in flight busy while the page readers
+// nodes ahead keep its requests in flight busy while the page readers
 // work through the packs fetched before. Not four: the cache holds the
 // runs a restore fetched in memory only (up to 96 MiB, the oldest dropped
 // first), and with four nodes ahead (80 MiB and the runs in flight) a cold
