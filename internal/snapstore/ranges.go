@@ -40,6 +40,25 @@ func IsOnePass(ctx context.Context) bool {
 	return is
 }
 
+type sparseKey struct{}
+
+// Sparse marks the reads made with ctx as wanting only the ranges asked
+// for: a RangesGetter is not to read whole blobs or read ahead for them
+// (and no longer treats them as one pass). A restore reads the inner
+// nodes of its tree this way: they lie one every 16 MiB of the first
+// capture's packs, and fetching each one's pack whole, as one pass would,
+// fetched most of a 1 GiB image before its first page was read, and again
+// later when the packs had been dropped from memory.
+func Sparse(ctx context.Context) context.Context {
+	return context.WithValue(context.WithValue(ctx, onePassKey{}, false), sparseKey{}, true)
+}
+
+// IsSparse reports whether ctx was marked by Sparse.
+func IsSparse(ctx context.Context) bool {
+	is, _ := ctx.Value(sparseKey{}).(bool)
+	return is
+}
+
 type readOrderKey struct{}
 
 // WithReadOrder marks the reads made with ctx as serving page first (from

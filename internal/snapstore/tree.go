@@ -432,8 +432,14 @@ func (s *Store) walkPages(ctx context.Context, depth int, top [][32]byte, perBat
 		if err := ctx.Err(); err != nil {
 			return err
 		}
+		// Inner nodes above the leaves are read alone (Sparse): the
+		// prefetcher below fetches the packs of the pages, in order.
+		rctx := ctx
+		if level >= 2 {
+			rctx = Sparse(ctx)
+		}
 		s.gc.RLock()
-		pieces, err := s.readPieces(ctx, nodes, nil)
+		pieces, err := s.readPieces(rctx, nodes, nil)
 		s.gc.RUnlock()
 		if err != nil {
 			return err

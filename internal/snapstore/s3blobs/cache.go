@@ -648,12 +648,12 @@ func (c *Cache) fetch(ctx context.Context, missing map[string][]int64, have map[
 		size   int64
 	}
 	var runs []run
-	onePass := snapstore.IsOnePass(ctx)
+	onePass, sparse := snapstore.IsOnePass(ctx), snapstore.IsSparse(ctx)
 	for key, idxs := range missing {
 		slices.Sort(idxs)
 		size := c.knownSize(key)
 		blocks := (size + blockSize - 1) / blockSize
-		if last := idxs[len(idxs)-1]; blocks*blockSize <= maxRun && ((last-idxs[0]+1)*blockSize >= bulkSpan || onePass) {
+		if last := idxs[len(idxs)-1]; !sparse && blocks*blockSize <= maxRun && ((last-idxs[0]+1)*blockSize >= bulkSpan || onePass) {
 			// A read across much of a blob, or any read of one pass
 			// through an image, fetches all of it that no other read
 			// has or is fetching, in one request: a cold restore read
@@ -697,12 +697,15 @@ func (c *Cache) fetch(ctx context.Context, missing map[string][]int64, have map[
 			if c.sequential(blockID{key, idxs[i] - 1}) {
 				limit = max(limit, maxRun/blockSize-(hi-idxs[i]))
 			}
+			if sparse {
+				limit = 0
+			}
 			for ahead := int64(0); ahead < limit && hi < blocks && (j == len(idxs) || hi < idxs[j]) && c.claimAhead(blockID{key, hi}); ahead++ {
 				owned = append(owned, hi)
 				hi++
 			}
 			lo := idxs[i]
-			if hi == blocks && i == 0 {
+			if hi == blocks && i == 0 && !sparse {
 				// A read of a blob's end (a pack's footer, then its
 				// index just before it; a root and the top nodes,
 				// written last) reads ahead backwards: opening the
