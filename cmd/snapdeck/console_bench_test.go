@@ -83,8 +83,9 @@ func consoleRun(b *testing.B, size int64) {
 	// The point-in-time settings pass through, so a run can compare the
 	// default (professional databases replicated, 24h) with replication off.
 	// So does the S3 store's cache size (SNAPDECK_SNAPSHOT_CACHE_SIZE): its
-	// default, 1 GiB, cannot hold a 1 GiB database's packs, and a warm
-	// capture then fetches its bases again.
+	// default, auto, follows the database files; a fixed 1 GiB could not
+	// hold a 1 GiB database's packs, and a warm capture fetched its bases
+	// again.
 	for _, kv := range os.Environ() {
 		if k, v, _ := strings.Cut(kv, "="); strings.HasPrefix(k, "SNAPDECK_PITR_") || k == "SNAPDECK_SNAPSHOT_CACHE_SIZE" {
 			env[k] = v

@@ -93,3 +93,36 @@ func (f *envFlags) Size(p *int64, name string, def int64, usage string) {
 		return nil
 	})
 }
+
+// SizeOrAuto defines a byte-size flag that may also be "auto", stored as
+// 0 (the default): the program then works the size out itself. Sizes
+// must be positive.
+func (f *envFlags) SizeOrAuto(p *int64, name string, usage string) {
+	parse := func(s string) (int64, error) {
+		if strings.EqualFold(strings.TrimSpace(s), "auto") {
+			return 0, nil
+		}
+		n, err := bytesize.Parse(s)
+		if err == nil && n <= 0 {
+			err = fmt.Errorf("must be positive, or auto")
+		}
+		return n, err
+	}
+	*p = 0
+	def := "auto"
+	if v, ok := f.fromEnv(name); ok {
+		if n, err := parse(v); err != nil {
+			f.errs = append(f.errs, fmt.Errorf("%s=%q: %v", envName(name), v, err))
+		} else {
+			*p, def = n, v
+		}
+	}
+	f.fs.Func(name, usage+" (default "+def+"; "+envName(name)+")", func(s string) error {
+		n, err := parse(s)
+		if err != nil {
+			return err
+		}
+		*p = n
+		return nil
+	})
+}

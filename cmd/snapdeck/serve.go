@@ -91,7 +91,7 @@ func (c *serveCommand) parse(args []string) error {
 	f.String(&c.snapshotStore, "snapshot-store", "", "where snapshots are kept: empty for snapshots/ in the data directory, or s3://BUCKET/PREFIX")
 	f.String(&c.s3.Endpoint, "s3-endpoint", "", "URL of the S3 server of an s3:// snapshot store, e.g. http://127.0.0.1:8333")
 	f.String(&c.s3.Region, "s3-region", "us-east-1", "region of the S3 snapshot store")
-	f.Size(&c.s3.CacheSize, "snapshot-cache-size", s3blobs.DefaultCacheSize, "disk the local cache of an s3:// snapshot store may take")
+	f.SizeOrAuto(&c.s3.CacheSize, "snapshot-cache-size", "disk the local cache of an s3:// snapshot store may take, or auto: the database files' size (twice with point-in-time replication) with a quarter more and 256 MiB, at most half the cache's free disk, sized again every 10 s")
 	c.adminEmail, c.adminPassword = c.getenv("SNAPDECK_ADMIN_EMAIL"), c.getenv("SNAPDECK_ADMIN_PASSWORD")
 	c.s3.AccessKeyID, c.s3.SecretAccessKey = c.getenv("SNAPDECK_S3_ACCESS_KEY_ID"), c.getenv("SNAPDECK_S3_SECRET_ACCESS_KEY")
 	if c.s3.AccessKeyID == "" && c.s3.SecretAccessKey == "" {
@@ -116,9 +116,6 @@ func (c *serveCommand) parse(args []string) error {
 		if _, _, err := s3blobs.ParseURL(c.snapshotStore); err != nil {
 			return usageError{"--snapshot-store: " + err.Error()}
 		}
-	}
-	if c.s3.CacheSize <= 0 {
-		return usageError{"--snapshot-cache-size must be positive"}
 	}
 	if c.snapshotWorkers < 1 {
 		return usageError{"--snapshot-workers must be at least 1"}

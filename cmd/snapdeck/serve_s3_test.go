@@ -21,8 +21,16 @@ func TestSnapshotStoreFlags(t *testing.T) {
 		return c, c.parse(args)
 	}
 	c, err := parse(nil)
-	if err != nil || c.snapshotStore != "" || c.s3.Region != "us-east-1" || c.s3.CacheSize != 1<<30 {
-		t.Errorf("defaults: store %q region %q cache %d, %v; want local, us-east-1, 1 GiB", c.snapshotStore, c.s3.Region, c.s3.CacheSize, err)
+	if err != nil || c.snapshotStore != "" || c.s3.Region != "us-east-1" || c.s3.CacheSize != 0 {
+		t.Errorf("defaults: store %q region %q cache %d, %v; want local, us-east-1, auto (0)", c.snapshotStore, c.s3.Region, c.s3.CacheSize, err)
+	}
+	for _, v := range []string{"auto", "AUTO"} {
+		if c, err := parse(map[string]string{"SNAPDECK_SNAPSHOT_CACHE_SIZE": "4GiB"}, "--snapshot-cache-size", v); err != nil || c.s3.CacheSize != 0 {
+			t.Errorf("--snapshot-cache-size %s over the variable's 4GiB: cache %d, %v; want auto (0)", v, c.s3.CacheSize, err)
+		}
+	}
+	if c, err := parse(map[string]string{"SNAPDECK_SNAPSHOT_CACHE_SIZE": "auto"}); err != nil || c.s3.CacheSize != 0 {
+		t.Errorf("SNAPDECK_SNAPSHOT_CACHE_SIZE=auto: cache %d, %v; want auto (0)", c.s3.CacheSize, err)
 	}
 	c, err = parse(map[string]string{"SNAPDECK_SNAPSHOT_STORE": "s3://b/p", "SNAPDECK_S3_ENDPOINT": "http://127.0.0.1:8333",
 		"SNAPDECK_SNAPSHOT_CACHE_SIZE": "64MiB", "AWS_ACCESS_KEY_ID": "aws", "AWS_SECRET_ACCESS_KEY": "aws-secret"})
@@ -40,8 +48,13 @@ func TestSnapshotStoreFlags(t *testing.T) {
 			t.Errorf("--snapshot-store %q: %v, want a usage error", bad, err)
 		}
 	}
-	if _, err := parse(nil, "--snapshot-cache-size", "0"); !isUsage(err) {
-		t.Errorf("--snapshot-cache-size 0: %v, want a usage error", err)
+	for _, bad := range []string{"0", "-1GiB", "lots"} {
+		if _, err := parse(nil, "--snapshot-cache-size", bad); !isUsage(err) {
+			t.Errorf("--snapshot-cache-size %s: %v, want a usage error", bad, err)
+		}
+		if _, err := parse(map[string]string{"SNAPDECK_SNAPSHOT_CACHE_SIZE": bad}); !isUsage(err) {
+			t.Errorf("SNAPDECK_SNAPSHOT_CACHE_SIZE=%s: %v, want a usage error", bad, err)
+		}
 	}
 }
 

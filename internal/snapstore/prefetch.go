@@ -19,7 +19,7 @@ type prefetcher struct {
 // prefetchDepth is how many inner nodes' leaves are read ahead of the
 // walk. The blobs' cache fetches the packs below them whole (a node's
 // leaves lie across 16 MiB of packs, so 2 or 3 requests), and three
-// nodes ahead keep its 3 requests in flight busy while the page readers
+// nodes ahead keep its requests in flight busy while the page readers
 // work through the packs fetched before. Not four: the cache holds the
 // runs a restore fetched in memory only (up to 96 MiB, the oldest dropped
 // first), and with four nodes ahead (80 MiB and the runs in flight) a cold
@@ -38,13 +38,14 @@ func newPrefetcher(ctx context.Context, s *Store, n int) *prefetcher {
 }
 
 // reach makes sure the leaves of nodes i to i+prefetchDepth are being
-// read (children returns a node's leaves), then waits for node i's.
-func (p *prefetcher) reach(i int, children func(j int) ([][32]byte, error)) {
+// read (children returns a node's leaves and the number of its first
+// page, the order of its reads), then waits for node i's.
+func (p *prefetcher) reach(i int, children func(j int) ([][32]byte, int64, error)) {
 	if p == nil {
 		return
 	}
 	for ; p.launched < len(p.done) && p.launched <= i+prefetchDepth; p.launched++ {
-		hashes, err := children(p.launched)
+		hashes, first, err := children(p.launched)
 		done := make(chan struct{})
 		p.done[p.launched] = done
 		if err != nil {
@@ -56,7 +57,7 @@ func (p *prefetcher) reach(i int, children func(j int) ([][32]byte, error)) {
 			p.s.gc.RLock()
 			defer p.s.gc.RUnlock()
 			// Errors are the walk's to report when it reads these itself.
-			_, _, _ = p.s.readRaw(p.ctx, hashes, false, nil)
+			_, _, _ = p.s.readRaw(WithReadOrder(p.ctx, first), hashes, false, nil)
 		}()
 	}
 	<-p.done[i]

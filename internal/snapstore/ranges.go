@@ -1,6 +1,9 @@
 package snapstore
 
-import "context"
+import (
+	"context"
+	"math"
+)
 
 // Range is one part of a blob to read: len(Buf) bytes of the blob under Key
 // from Off (Off < 0: from its end, as for GetRange).
@@ -35,6 +38,45 @@ func OnePass(ctx context.Context) context.Context {
 func IsOnePass(ctx context.Context) bool {
 	is, _ := ctx.Value(onePassKey{}).(bool)
 	return is
+}
+
+type sparseKey struct{}
+
+// Sparse marks the reads made with ctx as wanting only the ranges asked
+// for: a RangesGetter is not to read whole blobs or read ahead for them
+// (and no longer treats them as one pass). A restore reads the inner
+// nodes of its tree this way: they lie one every 16 MiB of the first
+// capture's packs, and fetching each one's pack whole, as one pass would,
+// fetched most of a 1 GiB image before its first page was read, and again
+// later when the packs had been dropped from memory.
+func Sparse(ctx context.Context) context.Context {
+	return context.WithValue(context.WithValue(ctx, onePassKey{}, false), sparseKey{}, true)
+}
+
+// IsSparse reports whether ctx was marked by Sparse.
+func IsSparse(ctx context.Context) bool {
+	is, _ := ctx.Value(sparseKey{}).(bool)
+	return is
+}
+
+type readOrderKey struct{}
+
+// WithReadOrder marks the reads made with ctx as serving page first (from
+// 0) of a pass through an image: a RangesGetter that has to queue its
+// requests may send those of the earlier pages first, which the pass
+// waits for sooner.
+func WithReadOrder(ctx context.Context, first int64) context.Context {
+	return context.WithValue(ctx, readOrderKey{}, first)
+}
+
+// ReadOrder returns the order WithReadOrder gave ctx, or math.MinInt64
+// (before any page) when it gave none: such reads (a tree's top, a
+// pack's index, a capture's bases) are few and waited for at once.
+func ReadOrder(ctx context.Context) int64 {
+	if first, ok := ctx.Value(readOrderKey{}).(int64); ok {
+		return first
+	}
+	return math.MinInt64
 }
 
 // remoteReaders is how many batches of a restore are read at once from a

@@ -273,6 +273,7 @@ func (s *Store) ReadImagePages(ctx context.Context, root string, check Check, fn
 	}
 	type job struct {
 		hashes [][32]byte
+		first  int64 // the page number of hashes[0], from 0
 		out    chan result
 	}
 	workers := max(2, runtime.GOMAXPROCS(0))
@@ -297,12 +298,13 @@ func (s *Store) ReadImagePages(ctx context.Context, root string, check Check, fn
 					continue
 				}
 				sc := new(scratch)
-				data, err := s.readPages(ctx, j.hashes, m.PageSize, sc)
+				data, err := s.readPages(WithReadOrder(ctx, j.first), j.hashes, m.PageSize, sc)
 				j.out <- result{data, sc, err}
 			}
 		}()
 	}
 	var walkErr error
+	var handed int64 // pages handed to the workers
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
@@ -314,7 +316,8 @@ func (s *Store) ReadImagePages(ctx context.Context, root string, check Check, fn
 			if err := ctx.Err(); err != nil {
 				return err
 			}
-			j := job{hashes: hashes, out: make(chan result, 1)}
+			j := job{hashes: hashes, first: handed, out: make(chan result, 1)}
+			handed += int64(len(hashes))
 			select {
 			case order <- j.out:
 			case <-ctx.Done():
@@ -423,13 +426,20 @@ func adjacent(pieces [][]byte, pageSize int) ([]byte, bool) {
 // shorter). fn owns the slice it is given.
 func (s *Store) walkPages(ctx context.Context, depth int, top [][32]byte, perBatch int, fn func(hashes [][32]byte) error) error {
 	var pending [][32]byte
+	var handed int64 // pages handed to fn
 	var walk func(level int, nodes [][32]byte) error
 	walk = func(level int, nodes [][32]byte) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
+		// Inner nodes above the leaves are read alone (Sparse): the
+		// prefetcher below fetches the packs of the pages, in order.
+		rctx := ctx
+		if level >= 2 {
+			rctx = Sparse(ctx)
+		}
 		s.gc.RLock()
-		pieces, err := s.readPieces(ctx, nodes, nil)
+		pieces, err := s.readPieces(rctx, nodes, nil)
 		s.gc.RUnlock()
 		if err != nil {
 			return err
@@ -440,7 +450,13 @@ func (s *Store) walkPages(ctx context.Context, depth int, top [][32]byte, perBat
 			defer pre.wait()
 		}
 		for i, p := range pieces {
-			pre.reach(i, func(j int) ([][32]byte, error) { return decodeNode(pieces[j], level) })
+			// Node i's first page is the next one; the nodes after it
+			// (level 2) hold innerFanout leaves each.
+			next := handed + int64(len(pending))
+			pre.reach(i, func(j int) ([][32]byte, int64, error) {
+				hashes, err := decodeNode(pieces[j], level)
+				return hashes, next + int64(j-i)*innerFanout*leafFanout, err
+			})
 			children, err := decodeNode(p, level)
 			if err != nil {
 				return err
@@ -457,6 +473,7 @@ func (s *Store) walkPages(ctx context.Context, depth int, top [][32]byte, perBat
 					return err
 				}
 				pending = pending[perBatch:]
+				handed += int64(perBatch)
 			}
 		}
 		return nil

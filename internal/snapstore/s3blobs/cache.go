@@ -52,9 +52,9 @@ import (
 type Cache struct {
 	remote *S3
 	dir    string
-	limit  int64
+	limit  atomic.Int64 // bytes the extents' files may take (SetLimit)
 	logger *slog.Logger
-	sem    chan struct{} // bounds the range requests in flight
+	slots  *slots // bounds the range requests in flight
 
 	fills     chan fill // blobs put, whose blocks filler keeps
 	filled    chan struct{}
@@ -66,6 +66,7 @@ type Cache struct {
 	pending  map[string][]byte         // blobs put whose blocks the filler has not kept yet
 	fetched  map[blockID]fetchedBlock  // blocks of the recent runs read
 	fetching map[blockID]chan struct{} // blocks being read, closed when they are in fetched
+	queued   map[blockID]*waiter       // of those, the ones whose request waits for a slot
 	recent   []fill                    // runs in fetched, oldest first
 	recentN  int64                     // their bytes
 	spare    [][]byte                  // buffers of forgotten runs, for the next ones
@@ -206,11 +207,11 @@ const readAhead = 15
 // and a capture's base reads share them. With the requests a pack each,
 // SeaweedFS here sent 256 MiB of 8 MiB packs at 410-600 MiB/s two or four
 // at a time, 190-330 MiB/s eight at a time (the server's threads and ours
-// share two cores), and 130-330 MiB/s one at a time.
-const inFlight = 3
-
-// DefaultCacheSize is the local cache's size when none is set.
-const DefaultCacheSize = 1 << 30
+// share two cores), and 130-330 MiB/s one at a time. Four once the slots
+// went in the order a restore needs its packs (slots): ten cold restores
+// of 263 MiB each with 3 and 4 (load average 8-9.5), medians 1.64 s and
+// 1.42 s.
+const inFlight = 4
 
 // NewCache returns a Cache of at most limit bytes under dir in front of
 // remote, keeping what an earlier run left in dir.
@@ -221,11 +222,12 @@ func NewCache(remote *S3, dir string, limit int64, logger *slog.Logger) (*Cache,
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("create snapshot cache directory: %w", err)
 	}
-	c := &Cache{remote: remote, dir: dir, limit: max(limit, 0), logger: logger, sem: make(chan struct{}, inFlight),
+	c := &Cache{remote: remote, dir: dir, logger: logger, slots: newSlots(inFlight),
 		sizes: make(map[string]int64), gens: make(map[string]uint64), lru: list.New(), index: make(map[blockID]*extent),
 		fills: make(chan fill, fillQueue), filled: make(chan struct{}), pending: make(map[string][]byte),
 		reads: make(chan fill, readQueue), readsDone: make(chan struct{}),
-		fetched: make(map[blockID]fetchedBlock), fetching: make(map[blockID]chan struct{})}
+		fetched: make(map[blockID]fetchedBlock), fetching: make(map[blockID]chan struct{}), queued: make(map[blockID]*waiter)}
+	c.limit.Store(max(limit, 0))
 	if err := c.scan(); err != nil {
 		return nil, fmt.Errorf("read snapshot cache directory: %w", err)
 	}
@@ -316,6 +318,28 @@ func (c *Cache) Close() {
 	}
 	c.mu.Unlock()
 	c.goIdle()
+}
+
+// SetLimit changes the bytes the cache may take, dropping the least
+// recently used extents at once when it holds more.
+func (c *Cache) SetLimit(limit int64) {
+	c.limit.Store(max(limit, 0))
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.evictLocked()
+}
+
+// Dir returns the cache's directory.
+func (c *Cache) Dir() string { return c.dir }
+
+// Limit returns the bytes the cache may take.
+func (c *Cache) Limit() int64 { return c.limit.Load() }
+
+// Used returns the bytes the cache's files take.
+func (c *Cache) Used() int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.used
 }
 
 // Remote returns the S3 behind the cache.
@@ -421,7 +445,7 @@ func (c *Cache) Put(ctx context.Context, key string, data []byte) error {
 	c.sizes[key] = int64(len(data))
 	gen := c.gens[key]
 	c.mu.Unlock()
-	if len(data) > 0 && int64(len(data)) <= c.limit {
+	if len(data) > 0 && int64(len(data)) <= c.limit.Load() {
 		// A copy: the caller reuses data once Put returns. Reads find it
 		// in pending until its blocks are on disk.
 		f := fill{key: key, data: bytes.Clone(data), gen: gen}
@@ -546,6 +570,7 @@ func (c *Cache) GetRanges(ctx context.Context, ranges []snapstore.Range) error {
 	// again (a restore's readers and its read-ahead of tree leaves want
 	// the same runs), then looked for once more: if that read failed,
 	// this one fetches them.
+	order := snapstore.ReadOrder(ctx)
 	for {
 		missing := make(map[string][]int64) // per key, the blocks this read fetches
 		var waits []chan struct{}
@@ -565,6 +590,7 @@ func (c *Cache) GetRanges(ctx context.Context, ranges []snapstore.Range) error {
 					have[id] = data
 				case wait != nil:
 					waits = append(waits, wait)
+					c.boost(id, order)
 				case mine:
 					missing[r.Key] = append(missing[r.Key], idx)
 				default:
@@ -578,6 +604,7 @@ func (c *Cache) GetRanges(ctx context.Context, ranges []snapstore.Range) error {
 						have[id] = data
 					} else if wait != nil {
 						waits = append(waits, wait)
+						c.boost(id, order)
 					} else if mine {
 						missing[r.Key] = append(missing[r.Key], idx)
 					}
@@ -621,26 +648,35 @@ func (c *Cache) fetch(ctx context.Context, missing map[string][]int64, have map[
 		size   int64
 	}
 	var runs []run
-	onePass := snapstore.IsOnePass(ctx)
+	onePass, sparse := snapstore.IsOnePass(ctx), snapstore.IsSparse(ctx)
 	for key, idxs := range missing {
 		slices.Sort(idxs)
 		size := c.knownSize(key)
 		blocks := (size + blockSize - 1) / blockSize
-		if last := idxs[len(idxs)-1]; blocks*blockSize <= maxRun && ((last-idxs[0]+1)*blockSize >= bulkSpan || onePass) {
+		if last := idxs[len(idxs)-1]; !sparse && blocks*blockSize <= maxRun && ((last-idxs[0]+1)*blockSize >= bulkSpan || onePass) {
 			// A read across much of a blob, or any read of one pass
 			// through an image, fetches all of it that no other read
 			// has or is fetching, in one request: a cold restore read
 			// the first leaves of six packs in runs of 1-2 MiB, then
 			// the whole packs again.
-			owned := slices.Clone(idxs)
-			lo, hi := idxs[0], last+1
-			for b := range blocks {
-				if _, mine := slices.BinarySearch(idxs, b); !mine && c.claimAhead(blockID{key, b}) {
-					owned = append(owned, b)
-					lo, hi = min(lo, b), max(hi, b+1)
+			// The blob's free blocks are claimed at once: claimed one at
+			// a time, two reads of one pack (the read-ahead of two
+			// nodes whose leaves share it) took every other stretch of
+			// it, and each fetched the whole span, the other's blocks
+			// too.
+			owned := append(slices.Clone(idxs), c.claimFree(key, blocks)...)
+			slices.Sort(owned)
+			// One request per stretch of claimed blocks: gaps of up to
+			// maxGap blocks another read has are fetched again rather
+			// than split.
+			for i := 0; i < len(owned); {
+				j := i + 1
+				for j < len(owned) && owned[j]-owned[j-1] <= maxGap+1 {
+					j++
 				}
+				runs = append(runs, run{key, owned[i], owned[j-1] + 1, slices.Clone(owned[i:j]), size})
+				i = j
 			}
-			runs = append(runs, run{key, lo, hi, owned, size})
 			continue
 		}
 		for i := 0; i < len(idxs); {
@@ -661,12 +697,15 @@ func (c *Cache) fetch(ctx context.Context, missing map[string][]int64, have map[
 			if c.sequential(blockID{key, idxs[i] - 1}) {
 				limit = max(limit, maxRun/blockSize-(hi-idxs[i]))
 			}
+			if sparse {
+				limit = 0
+			}
 			for ahead := int64(0); ahead < limit && hi < blocks && (j == len(idxs) || hi < idxs[j]) && c.claimAhead(blockID{key, hi}); ahead++ {
 				owned = append(owned, hi)
 				hi++
 			}
 			lo := idxs[i]
-			if hi == blocks && i == 0 {
+			if hi == blocks && i == 0 && !sparse {
 				// A read of a blob's end (a pack's footer, then its
 				// index just before it; a root and the top nodes,
 				// written last) reads ahead backwards: opening the
@@ -699,7 +738,7 @@ func (c *Cache) fetch(ctx context.Context, missing map[string][]int64, have map[
 }
 
 // fetchRun reads blocks [lo, hi) of key, which this read has claimed, in
-// one request once a slot of c.sem is free, and hands them to the filler
+// one request once a slot of c.slots is free, and hands them to the filler
 // to keep. Each block is shown to other reads (and those waiting for it
 // are woken) as soon as it has arrived, not when the whole run has: a
 // restore's page readers check and write a pack's first pages while its
@@ -755,12 +794,22 @@ func (c *Cache) fetchRun(ctx context.Context, key string, lo, hi int64, owned []
 		}
 	}
 	err := func() error {
-		select {
-		case c.sem <- struct{}{}:
-		case <-ctx.Done():
-			return context.Cause(ctx)
+		w := c.slots.enqueue(snapstore.ReadOrder(ctx))
+		c.mu.Lock()
+		for _, idx := range owned {
+			c.queued[blockID{key, idx}] = w
 		}
-		defer func() { <-c.sem }()
+		c.mu.Unlock()
+		err := c.slots.wait(ctx, w)
+		c.mu.Lock()
+		for _, idx := range owned {
+			delete(c.queued, blockID{key, idx})
+		}
+		c.mu.Unlock()
+		if err != nil {
+			return err
+		}
+		defer c.slots.release()
 		return c.remote.streamRange(ctx, key, start, buf, blockSize, show)
 	}()
 	if err != nil {
@@ -896,6 +945,45 @@ func (c *Cache) sequential(id blockID) bool {
 	return fetched || fetching
 }
 
+// boost makes the request that is to fetch block id, while it waits for
+// a slot, go no later than a read of the given order, which now waits
+// for it.
+func (c *Cache) boost(id blockID, order int64) {
+	c.mu.Lock()
+	w := c.queued[id]
+	c.mu.Unlock()
+	if w != nil {
+		c.slots.boost(w, order)
+	}
+}
+
+// claimFree claims, at once, every block of key below blocks that
+// nothing has, is fetching or holds in the cache's files, and returns
+// them in order.
+func (c *Cache) claimFree(key string, blocks int64) []int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var got []int64
+	for b := range blocks {
+		id := blockID{key, b}
+		if p, ok := c.pending[key]; ok && b*blockSize < int64(len(p)) {
+			continue
+		}
+		if _, ok := c.fetched[id]; ok {
+			continue
+		}
+		if _, ok := c.fetching[id]; ok {
+			continue
+		}
+		if _, ok := c.index[id]; ok {
+			continue
+		}
+		c.fetching[id] = make(chan struct{})
+		got = append(got, b)
+	}
+	return got
+}
+
 // claimAhead claims a block for a read-ahead: only when nothing has it or
 // is fetching it.
 func (c *Cache) claimAhead(id blockID) bool {
@@ -1012,7 +1100,7 @@ func (c *Cache) store(f fill) {
 	n := (int64(len(f.data)) + blockSize - 1) / blockSize
 	e := &extent{key: f.key, first: f.first, n: n, dataLen: int64(len(f.data)),
 		name: fmt.Sprintf("%d+%d.%x", f.first, n, c.seq.Add(1))}
-	if n == 0 || e.size() > c.limit {
+	if n == 0 || e.size() > c.limit.Load() {
 		return
 	}
 	path := c.extentPath(e)
@@ -1065,7 +1153,7 @@ func (c *Cache) store(f fill) {
 }
 
 func (c *Cache) evictLocked() {
-	for c.used > c.limit && c.lru.Len() > 0 {
+	for c.used > c.limit.Load() && c.lru.Len() > 0 {
 		c.removeLocked(c.lru.Back().Value.(*extent))
 	}
 }

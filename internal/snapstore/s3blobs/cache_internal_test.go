@@ -44,7 +44,9 @@ func TestColdReadsShareFetches(t *testing.T) {
 	// Every request slot taken: the first read claims its blocks and
 	// waits for a slot.
 	for range inFlight {
-		c.sem <- struct{}{}
+		if err := c.slots.acquire(ctx, 0); err != nil {
+			t.Fatal(err)
+		}
 	}
 	before := remote.Requests()
 	first, second := make([]byte, 1000), make([]byte, 3000)
@@ -62,7 +64,7 @@ func TestColdReadsShareFetches(t *testing.T) {
 		runtime.Gosched()
 	}
 	for range inFlight {
-		<-c.sem
+		c.slots.release()
 	}
 	for range 2 {
 		if err := <-errs; err != nil {
@@ -324,5 +326,62 @@ func TestWarmReadOpensEachExtentOnce(t *testing.T) {
 	}
 	if n := c.opens.Load(); n != 1 {
 		t.Errorf("reading 17 blocks of one extent opened its file %d times, want 1", n)
+	}
+}
+
+// TestSparseReadFetchesOnlyItsBlocks checks that a read marked Sparse
+// within one pass through an image (a restore's read of its inner tree
+// nodes, one in every 16 MiB of packs) fetches the blocks it wants and no
+// more, where a read of one pass fetches the blob whole.
+func TestSparseReadFetchesOnlyItsBlocks(t *testing.T) {
+	weed, ctx := s3test.Start(t), context.Background()
+	remote, err := New(Config{Endpoint: weed.Endpoint, Bucket: weed.Bucket, Prefix: "sparse",
+		AccessKeyID: weed.AccessKeyID, SecretAccessKey: weed.SecretAccessKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	blob := make([]byte, 8<<20)
+	for i := range blob {
+		blob[i] = byte(i * 5 / 7)
+	}
+	for _, key := range []string{"p/sparse", "p/whole"} {
+		if err := remote.Put(ctx, key, blob); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c, err := NewCache(remote, t.TempDir(), 64<<20, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	held := func(key string) (n int) {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		for id := range c.fetched {
+			if id.key == key {
+				n++
+			}
+		}
+		return n
+	}
+	pass := snapstore.OnePass(ctx)
+	off := int64(3<<20 + 100)
+	for key, rctx := range map[string]context.Context{"p/sparse": snapstore.Sparse(pass), "p/whole": pass} {
+		if _, err := c.size(ctx, key); err != nil {
+			t.Fatal(err)
+		}
+		got := make([]byte, 4096)
+		if err := c.GetRanges(rctx, []snapstore.Range{{Key: key, Off: off, Buf: got}}); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, blob[off:off+4096]) {
+			t.Fatalf("%s: the read returned other bytes than the blob's", key)
+		}
+	}
+	if n := held("p/sparse"); n != 1 {
+		t.Errorf("a sparse read of 4 KiB fetched %d blocks, want 1", n)
+	}
+	if n := held("p/whole"); n != len(blob)/blockSize {
+		t.Errorf("a read of one pass fetched %d blocks, want the whole blob's %d", n, len(blob)/blockSize)
 	}
 }
