@@ -7,9 +7,14 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"testing/iotest"
 	"time"
+
+	"github.com/superfly/ltx"
+
+	"github.com/snapdeck/snapdeck/internal/snapstore"
 )
 
 // TestPacedReaderKeepsItsRate reads 2 MiB at 8 MiB a second, which must
@@ -142,5 +147,87 @@ func TestPacedReaderGivesWayToJobs(t *testing.T) {
 	}
 	if took := time.Since(start); took < 190*time.Millisecond || took > 2*time.Second {
 		t.Errorf("with jobs without end and 200 ms to give way, the read took %s", took)
+	}
+}
+
+// jobsAtEOF is a reader that starts a console job (jobs.busy) once it
+// has been read to its end: the compaction it feeds then writes while
+// the job runs, unless it gives way.
+type jobsAtEOF struct {
+	r     io.Reader
+	start func()
+}
+
+func (j jobsAtEOF) Read(b []byte) (int, error) {
+	n, err := j.r.Read(b)
+	if err == io.EOF && j.start != nil {
+		j.start()
+	}
+	return n, err
+}
+
+// TestCompactionWriteGivesWayToJobs: a compaction read whole waits for a
+// console job that began meanwhile before it writes its file, for what is
+// left of its budget.
+func TestCompactionWriteGivesWayToJobs(t *testing.T) {
+	var file bytes.Buffer
+	enc, err := ltx.NewEncoder(&file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := enc.EncodeHeader(ltx.Header{Version: ltx.Version, Flags: ltx.HeaderFlagNoChecksum, PageSize: 4096, Commit: 1,
+		MinTXID: 1, MaxTXID: 1, Timestamp: time.Now().UnixMilli()}); err != nil {
+		t.Fatal(err)
+	}
+	if err := enc.EncodePage(ltx.PageHeader{Pgno: 1}, make([]byte, 4096)); err != nil {
+		t.Fatal(err)
+	}
+	if err := enc.Close(); err != nil {
+		t.Fatal(err)
+	}
+	blobs, err := snapstore.NewLocal(filepath.Join(t.TempDir(), "blobs"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl := NewClient(blobs, "db1", nil)
+	jobs := &startable{release: make(chan struct{})}
+	r := &Replicators{cfg: Config{Quiet: jobs}}
+	ctx := context.WithValue(context.Background(), paceKey{}, pace{rate: 64 << 20, giveWay: r.giveWayFor(time.Minute)})
+	var read time.Time
+	in := jobsAtEOF{bytes.NewReader(file.Bytes()), func() {
+		if read.IsZero() {
+			read = time.Now()
+			jobs.busy.Store(true)
+			time.AfterFunc(300*time.Millisecond, func() { close(jobs.release) })
+		}
+	}}
+	if _, err := cl.WriteLTXFile(ctx, 1, 1, 1, in); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(read); took < 290*time.Millisecond {
+		t.Errorf("the compacted file was written %s after it was read, while a job ran for 300 ms", took)
+	}
+	infos, _, err := cl.list(context.Background(), 1, 0)
+	if err != nil || len(infos) != 1 {
+		t.Fatalf("stored %v (%v), want the one file", infos, err)
+	}
+}
+
+// startable is the console's jobs: none until busy is set, then one
+// until release is closed.
+type startable struct {
+	busy    atomic.Bool
+	release chan struct{}
+}
+
+func (s *startable) WaitQuiet(ctx context.Context) error {
+	if !s.busy.Load() {
+		return nil
+	}
+	select {
+	case <-s.release:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }
