@@ -455,6 +455,7 @@ func (c *Cache) Put(ctx context.Context, key string, data []byte) error {
 		select {
 		case c.fills <- f:
 		default:
+			c.logger.Debug("snapshot cache: put not kept, the filler is behind", "key", key, "bytes", len(data))
 			c.mu.Lock()
 			delete(c.pending, key)
 			c.mu.Unlock()
@@ -865,6 +866,7 @@ func (c *Cache) fetchRun(ctx context.Context, key string, lo, hi int64, owned []
 	select {
 	case c.reads <- f:
 	default: // the disk is behind: not kept
+		c.logger.Debug("snapshot cache: run read not kept, the filler is behind", "key", key, "first", lo, "bytes", len(buf))
 	}
 	return nil
 }
@@ -1103,6 +1105,7 @@ func (c *Cache) store(f fill) {
 	if n == 0 || e.size() > c.limit.Load() {
 		return
 	}
+	start := time.Now()
 	path := c.extentPath(e)
 	err := os.MkdirAll(filepath.Dir(path), 0o750)
 	if err == nil {
@@ -1149,12 +1152,15 @@ func (c *Cache) store(f fill) {
 	}
 	e.elem = c.lru.PushFront(e)
 	c.used += e.size()
+	c.logger.Debug("snapshot cache: extent kept", "key", f.key, "first", f.first, "bytes", len(f.data), "took", time.Since(start))
 	c.evictLocked()
 }
 
 func (c *Cache) evictLocked() {
 	for c.used > c.limit.Load() && c.lru.Len() > 0 {
-		c.removeLocked(c.lru.Back().Value.(*extent))
+		e := c.lru.Back().Value.(*extent)
+		c.logger.Debug("snapshot cache: extent evicted", "key", e.key, "first", e.first, "bytes", e.size(), "used", c.used, "limit", c.limit.Load())
+		c.removeLocked(e)
 	}
 }
 
