@@ -124,3 +124,24 @@ func (s *Store) getRanges(ctx context.Context, ranges []Range, lens []int, sc *s
 	}
 	return mg.GetRanges(ctx, ranges)
 }
+
+type passingKey struct{}
+
+// Passing marks the blobs put and read with ctx as passing through: read
+// once and written for later, not for soon. A Blobs with a local cache
+// (the S3 store's) reads what it has there, but keeps none of them. The
+// point-in-time compactions put and read this way: each reads the
+// level-0 files once and writes a file as large as what changed (the
+// database's size after a fill or a swap), and a compaction of 1 GiB at
+// a 30 s boundary between two captures pushed the first capture's packs,
+// the next capture's bases, out of the cache (its capture after 1%
+// changed made 42 GETs and took 2.2 × local, against 1 GET and 1.03 s).
+func Passing(ctx context.Context) context.Context {
+	return context.WithValue(ctx, passingKey{}, true)
+}
+
+// IsPassing reports whether ctx was marked by Passing.
+func IsPassing(ctx context.Context) bool {
+	is, _ := ctx.Value(passingKey{}).(bool)
+	return is
+}
