@@ -132,10 +132,11 @@ type passingKey struct{}
 // (the S3 store's) reads what it has there, but keeps none of them. The
 // point-in-time compactions put and read this way: each reads the
 // level-0 files once and writes a file as large as what changed (the
-// database's size after a fill or a swap), and a compaction of 1 GiB at
-// a 30 s boundary between two captures pushed the first capture's packs,
-// the next capture's bases, out of the cache (its capture after 1%
-// changed made 42 GETs and took 2.2 × local, against 1 GET and 1.03 s).
+// database's size after a fill or a swap). Kept, two compactions of a
+// 1 GiB fill held 1.8 GiB of a 2.8 GiB cache, and what one reads or
+// writes after a capture makes that capture's packs, the next capture's
+// bases, the least recently used, the first to go (docs/benchmarks.md,
+// s9-s3cache: a capture after 1% changed made 42 GETs in one run of two).
 func Passing(ctx context.Context) context.Context {
 	return context.WithValue(ctx, passingKey{}, true)
 }
