@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/benbjohnson/litestream"
+
+	"github.com/snapdeck/snapdeck/internal/snapstore"
 )
 
 // compactionLevels are the levels a replicated database's LTX files are
@@ -134,11 +136,16 @@ func (r *Replicators) compactLevel(ctx context.Context, cur *replicator, lvl *li
 		return
 	}
 	defer func() { <-r.background }()
-	cctx := ctx
+	// What a compaction reads (the level below, once) and writes (a file
+	// as large as what changed, the database's size after a fill) passes
+	// through the snapshot store's cache rather than pushing out of it
+	// the packs of the latest snapshots, the next captures' bases
+	// (snapstore.Passing).
+	cctx := snapstore.Passing(ctx)
 	// A snapshot is not paced: it holds off the database's checkpoints
 	// (and so its reads of the WAL) while it reads the file.
 	if lvl.Level != litestream.SnapshotLevel && r.cfg.Tuning.CompactionRate > 0 {
-		cctx = context.WithValue(ctx, paceKey{}, pace{rate: r.cfg.Tuning.CompactionRate, giveWay: r.giveWayFor(budget)})
+		cctx = context.WithValue(cctx, paceKey{}, pace{rate: r.cfg.Tuning.CompactionRate, giveWay: r.giveWayFor(budget)})
 	}
 	if lvl.Level != litestream.SnapshotLevel {
 		cctx = context.WithValue(cctx, sizeKey{}, compactionInput(ctx, cur, lvl.Level))

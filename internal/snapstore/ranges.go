@@ -124,3 +124,25 @@ func (s *Store) getRanges(ctx context.Context, ranges []Range, lens []int, sc *s
 	}
 	return mg.GetRanges(ctx, ranges)
 }
+
+type passingKey struct{}
+
+// Passing marks the blobs put and read with ctx as passing through: read
+// once and written for later, not for soon. A Blobs with a local cache
+// (the S3 store's) reads what it has there, but keeps none of them. The
+// point-in-time compactions put and read this way: each reads the
+// level-0 files once and writes a file as large as what changed (the
+// database's size after a fill or a swap). Kept, two compactions of a
+// 1 GiB fill held 1.8 GiB of a 2.8 GiB cache, and what one reads or
+// writes after a capture makes that capture's packs, the next capture's
+// bases, the least recently used, the first to go (docs/benchmarks.md,
+// s9-s3cache: a capture after 1% changed made 42 GETs in one run of two).
+func Passing(ctx context.Context) context.Context {
+	return context.WithValue(ctx, passingKey{}, true)
+}
+
+// IsPassing reports whether ctx was marked by Passing.
+func IsPassing(ctx context.Context) bool {
+	is, _ := ctx.Value(passingKey{}).(bool)
+	return is
+}

@@ -432,7 +432,8 @@ func (c *Cache) scan() error {
 	return nil
 }
 
-// Put uploads data and hands its blocks to the filler to keep.
+// Put uploads data and hands its blocks to the filler to keep, unless
+// ctx marks it as passing through (snapstore.Passing).
 func (c *Cache) Put(ctx context.Context, key string, data []byte) error {
 	c.drop(key)
 	if err := c.remote.Put(ctx, key, data); err != nil {
@@ -445,6 +446,10 @@ func (c *Cache) Put(ctx context.Context, key string, data []byte) error {
 	c.sizes[key] = int64(len(data))
 	gen := c.gens[key]
 	c.mu.Unlock()
+	if snapstore.IsPassing(ctx) {
+		c.logger.Debug("snapshot cache: put not kept, passing through", "key", key, "bytes", len(data))
+		return nil
+	}
 	if len(data) > 0 && int64(len(data)) <= c.limit.Load() {
 		// A copy: the caller reuses data once Put returns. Reads find it
 		// in pending until its blocks are on disk.
@@ -455,6 +460,7 @@ func (c *Cache) Put(ctx context.Context, key string, data []byte) error {
 		select {
 		case c.fills <- f:
 		default:
+			c.logger.Debug("snapshot cache: put not kept, the filler is behind", "key", key, "bytes", len(data))
 			c.mu.Lock()
 			delete(c.pending, key)
 			c.mu.Unlock()
@@ -486,7 +492,9 @@ func (c *Cache) Get(ctx context.Context, key string) ([]byte, error) {
 	c.mu.Lock()
 	c.sizes[key] = int64(len(data))
 	c.mu.Unlock()
-	c.store(fill{key: key, data: data, gen: gen})
+	if !snapstore.IsPassing(ctx) {
+		c.store(fill{key: key, data: data, gen: gen})
+	}
 	return data, nil
 }
 
@@ -538,7 +546,8 @@ func (c *Cache) GetRange(ctx context.Context, key string, off int64, buf []byte)
 
 // GetRanges fills every range: blocks in the cache from disk, the others
 // from the server in runs of neighbouring blocks, up to inFlight requests
-// at once, kept in the cache after.
+// at once, kept in the cache after (unless ctx marks them as passing
+// through: snapstore.Passing).
 func (c *Cache) GetRanges(ctx context.Context, ranges []snapstore.Range) error {
 	have := make(map[blockID][]byte)
 	var pooled []*[]byte
@@ -854,17 +863,19 @@ func (c *Cache) fetchRun(ctx context.Context, key string, lo, hi int64, owned []
 		c.idle.Reset(recentIdle)
 	}
 	c.mu.Unlock()
-	if rb != nil {
+	if rb != nil || snapstore.IsPassing(ctx) {
 		// Read once, and from memory (c.fetched) by the readers that
 		// follow: writing it to the cache's files too doubled the
 		// restore's writes. Small runs are kept all the same: the tree
 		// nodes and the small packs of later captures, which a restore
-		// of an image with deltas reads again throughout.
+		// of an image with deltas reads again throughout. Blobs
+		// passing through (snapstore.Passing) are not kept at all.
 		return nil
 	}
 	select {
 	case c.reads <- f:
 	default: // the disk is behind: not kept
+		c.logger.Debug("snapshot cache: run read not kept, the filler is behind", "key", key, "first", lo, "bytes", len(buf))
 	}
 	return nil
 }
@@ -1103,6 +1114,7 @@ func (c *Cache) store(f fill) {
 	if n == 0 || e.size() > c.limit.Load() {
 		return
 	}
+	start := time.Now()
 	path := c.extentPath(e)
 	err := os.MkdirAll(filepath.Dir(path), 0o750)
 	if err == nil {
@@ -1149,12 +1161,15 @@ func (c *Cache) store(f fill) {
 	}
 	e.elem = c.lru.PushFront(e)
 	c.used += e.size()
+	c.logger.Debug("snapshot cache: extent kept", "key", f.key, "first", f.first, "bytes", len(f.data), "took", time.Since(start))
 	c.evictLocked()
 }
 
 func (c *Cache) evictLocked() {
 	for c.used > c.limit.Load() && c.lru.Len() > 0 {
-		c.removeLocked(c.lru.Back().Value.(*extent))
+		e := c.lru.Back().Value.(*extent)
+		c.logger.Debug("snapshot cache: extent evicted", "key", e.key, "first", e.first, "bytes", e.size(), "used", c.used, "limit", c.limit.Load())
+		c.removeLocked(e)
 	}
 }
 

@@ -385,3 +385,87 @@ func TestSparseReadFetchesOnlyItsBlocks(t *testing.T) {
 		t.Errorf("a read of one pass fetched %d blocks, want the whole blob's %d", n, len(blob)/blockSize)
 	}
 }
+
+// TestPassingBlobsAreNotKept: blobs put and read passing through
+// (snapstore.Passing: the point-in-time compactions' files) are put and
+// read as usual, but not kept, and so push no pack out of a full cache: a
+// compaction of 1 GiB between two captures pushed out the first one's
+// packs, and the capture after 1% changed fetched its bases again (42
+// GETs against 1).
+func TestPassingBlobsAreNotKept(t *testing.T) {
+	weed, ctx := s3test.Start(t), context.Background()
+	remote, err := New(Config{Endpoint: weed.Endpoint, Bucket: weed.Bucket, Prefix: "passing",
+		AccessKeyID: weed.AccessKeyID, SecretAccessKey: weed.SecretAccessKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	blob := func(n int, seed byte) []byte {
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = byte(i*7/3) + seed
+		}
+		return b
+	}
+	pack, ltxPut, ltxRead := blob(2<<20, 1), blob(3<<20, 2), blob(3<<20, 3)
+	if err := remote.Put(ctx, "pitr/db/l0/read.ltx", ltxRead); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	// Room for the pack and one of the others, not for both.
+	c, err := NewCache(remote, dir, 4<<20, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Put(ctx, "packs/a", pack); err != nil {
+		t.Fatal(err)
+	}
+	passing := snapstore.Passing(ctx)
+	if err := c.Put(passing, "pitr/db/l1/put.ltx", ltxPut); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.size(ctx, "pitr/db/l0/read.ltx"); err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, len(ltxRead))
+	for off := 0; off < len(got); off += 1 << 20 { // as the compaction reads: a MiB at a time
+		if err := c.GetRange(passing, "pitr/db/l0/read.ltx", int64(off), got[off:off+1<<20]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !bytes.Equal(got, ltxRead) {
+		t.Fatal("a blob read passing through: other bytes than the blob's")
+	}
+	got = make([]byte, len(ltxPut))
+	if err := c.GetRange(passing, "pitr/db/l1/put.ltx", 0, got); err != nil || !bytes.Equal(got, ltxPut) {
+		t.Fatalf("a blob put passing through reads back wrong (%v)", err)
+	}
+	c.Close() // waits for the blocks handed to the fillers to be kept
+
+	reopened, err := NewCache(remote, dir, 4<<20, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reopened.Close()
+	reopened.mu.Lock()
+	var packBlocks, others int
+	for id := range reopened.index {
+		if id.key == "packs/a" {
+			packBlocks++
+		} else {
+			others++
+		}
+	}
+	reopened.mu.Unlock()
+	if want := len(pack) / blockSize; packBlocks != want || others != 0 {
+		t.Errorf("the cache holds %d of the pack's %d blocks and %d blocks of blobs passing through; want all and none",
+			packBlocks, want, others)
+	}
+	before := remote.Requests()
+	got = make([]byte, len(pack))
+	if err := reopened.GetRange(ctx, "packs/a", 0, got); err != nil || !bytes.Equal(got, pack) {
+		t.Fatalf("the pack reads back wrong (%v)", err)
+	}
+	if n := remote.Requests().Sub(before).Get; n != 0 {
+		t.Errorf("reading the pack back made %d GETs, want none", n)
+	}
+}
