@@ -79,13 +79,7 @@ func BenchmarkPointInTime(b *testing.B) {
 		size = n
 	}
 	tuning := pitr.DefaultTuning
-	if s := os.Getenv("SNAPDECK_BENCH_PITR_MONITOR"); s != "" {
-		d, err := time.ParseDuration(s)
-		if err != nil {
-			b.Fatal(err)
-		}
-		tuning.MonitorInterval = d
-	}
+	tuning.MonitorInterval = envDuration(b, "SNAPDECK_BENCH_PITR_MONITOR", tuning.MonitorInterval)
 	if s := os.Getenv("SNAPDECK_BENCH_PITR_MINPAGES"); s != "" {
 		fmt.Sscan(s, &tuning.MinCheckpointPageN)
 	}
@@ -99,37 +93,10 @@ func BenchmarkPointInTime(b *testing.B) {
 	}
 	// SNAPDECK_BENCH_PITR_WRITEBACK=<d> is how often the WAL is written
 	// back while the writer runs; 0 is never.
-	if s := os.Getenv("SNAPDECK_BENCH_PITR_WRITEBACK"); s != "" {
-		d, err := time.ParseDuration(s)
-		if err != nil {
-			b.Fatal(err)
-		}
-		tuning.WALWriteback = d
-	}
-	phase := 8 * time.Second
-	if s := os.Getenv("SNAPDECK_BENCH_PITR_PHASE"); s != "" {
-		d, err := time.ParseDuration(s)
-		if err != nil {
-			b.Fatal(err)
-		}
-		phase = d
-	}
-	var poll time.Duration
-	if s := os.Getenv("SNAPDECK_BENCH_PITR_POLL"); s != "" {
-		d, err := time.ParseDuration(s)
-		if err != nil {
-			b.Fatal(err)
-		}
-		poll = d
-	}
-	var probeEvery time.Duration
-	if s := os.Getenv("SNAPDECK_BENCH_PITR_PROBE"); s != "" {
-		d, err := time.ParseDuration(s)
-		if err != nil {
-			b.Fatal(err)
-		}
-		probeEvery = d
-	}
+	tuning.WALWriteback = envDuration(b, "SNAPDECK_BENCH_PITR_WRITEBACK", tuning.WALWriteback)
+	phase := envDuration(b, "SNAPDECK_BENCH_PITR_PHASE", 8*time.Second)
+	poll := envDuration(b, "SNAPDECK_BENCH_PITR_POLL", 0)
+	probeEvery := envDuration(b, "SNAPDECK_BENCH_PITR_PROBE", 0)
 	dir := b.TempDir()
 	path := filepath.Join(dir, "db.sqlite")
 	w := openWriter(b, path)
@@ -601,4 +568,19 @@ func dirBytes(dir string) int64 {
 		return nil
 	})
 	return n
+}
+
+// envDuration is the duration in the environment variable name, or def
+// when it is not set.
+func envDuration(b *testing.B, name string, def time.Duration) time.Duration {
+	b.Helper()
+	s := os.Getenv(name)
+	if s == "" {
+		return def
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		b.Fatalf("%s: %v", name, err)
+	}
+	return d
 }

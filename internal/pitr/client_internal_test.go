@@ -38,28 +38,9 @@ func TestWriteLTXFileStoresAFileReadWhole(t *testing.T) {
 		level int
 		kept  bool
 	}{{0, true}, {1, false}} {
-		var file bytes.Buffer
-		enc, err := ltx.NewEncoder(&file)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := enc.EncodeHeader(ltx.Header{Version: ltx.Version, Flags: ltx.HeaderFlagNoChecksum, PageSize: 4096, Commit: 1,
-			MinTXID: 1, MaxTXID: 1, Timestamp: time.Now().UnixMilli()}); err != nil {
-			t.Fatal(err)
-		}
-		if err := enc.EncodePage(ltx.PageHeader{Pgno: 1}, make([]byte, 4096)); err != nil {
-			t.Fatal(err)
-		}
-		if err := enc.Close(); err != nil {
-			t.Fatal(err)
-		}
-		blobs, err := snapstore.NewLocal(filepath.Join(t.TempDir(), "blobs"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		cl := NewClient(blobs, "db1", nil)
+		file, cl := onePageLTX(t), localClient(t)
 		ctx, cancel := context.WithCancel(context.Background())
-		_, err = cl.WriteLTXFile(ctx, c.level, 1, 1, cancelAtEOF{bytes.NewReader(file.Bytes()), cancel})
+		_, err := cl.WriteLTXFile(ctx, c.level, 1, 1, cancelAtEOF{bytes.NewReader(file.Bytes()), cancel})
 		cancel()
 		infos, _, lerr := cl.list(context.Background(), c.level, 0)
 		if lerr != nil {
@@ -72,4 +53,37 @@ func TestWriteLTXFileStoresAFileReadWhole(t *testing.T) {
 			t.Errorf("level %d: stored %v (%v), want nothing and the context's error", c.level, infos, err)
 		}
 	}
+}
+
+// onePageLTX is a level-0 LTX file of one transaction (TXID 1) that
+// writes one zeroed page of 4 KiB.
+func onePageLTX(t *testing.T) *bytes.Buffer {
+	t.Helper()
+	var file bytes.Buffer
+	enc, err := ltx.NewEncoder(&file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := enc.EncodeHeader(ltx.Header{Version: ltx.Version, Flags: ltx.HeaderFlagNoChecksum, PageSize: 4096, Commit: 1,
+		MinTXID: 1, MaxTXID: 1, Timestamp: time.Now().UnixMilli()}); err != nil {
+		t.Fatal(err)
+	}
+	if err := enc.EncodePage(ltx.PageHeader{Pgno: 1}, make([]byte, 4096)); err != nil {
+		t.Fatal(err)
+	}
+	if err := enc.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return &file
+}
+
+// localClient is the ReplicaClient of database db1 over a local store in
+// a temporary directory.
+func localClient(t *testing.T) *Client {
+	t.Helper()
+	blobs, err := snapstore.NewLocal(filepath.Join(t.TempDir(), "blobs"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return NewClient(blobs, "db1", nil)
 }

@@ -11,10 +11,6 @@ import (
 	"testing"
 	"testing/iotest"
 	"time"
-
-	"github.com/superfly/ltx"
-
-	"github.com/snapdeck/snapdeck/internal/snapstore"
 )
 
 // TestPacedReaderKeepsItsRate reads 2 MiB at 8 MiB a second, which must
@@ -170,26 +166,7 @@ func (j jobsAtEOF) Read(b []byte) (int, error) {
 // console job that began meanwhile before it writes its file, for what is
 // left of its budget.
 func TestCompactionWriteGivesWayToJobs(t *testing.T) {
-	var file bytes.Buffer
-	enc, err := ltx.NewEncoder(&file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := enc.EncodeHeader(ltx.Header{Version: ltx.Version, Flags: ltx.HeaderFlagNoChecksum, PageSize: 4096, Commit: 1,
-		MinTXID: 1, MaxTXID: 1, Timestamp: time.Now().UnixMilli()}); err != nil {
-		t.Fatal(err)
-	}
-	if err := enc.EncodePage(ltx.PageHeader{Pgno: 1}, make([]byte, 4096)); err != nil {
-		t.Fatal(err)
-	}
-	if err := enc.Close(); err != nil {
-		t.Fatal(err)
-	}
-	blobs, err := snapstore.NewLocal(filepath.Join(t.TempDir(), "blobs"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cl := NewClient(blobs, "db1", nil)
+	file, cl := onePageLTX(t), localClient(t)
 	jobs := &startable{release: make(chan struct{})}
 	r := &Replicators{cfg: Config{Quiet: jobs}}
 	ctx := context.WithValue(context.Background(), paceKey{}, pace{rate: 64 << 20, giveWay: r.giveWayFor(time.Minute)})
