@@ -172,7 +172,6 @@ func openSnapshots(ctx context.Context, cfg Config, logger *slog.Logger) (st *sn
 		return nil, nil, err
 	}
 	cacheAttrs := []any{"cache_size", bytesize.Format(size)}
-	// (close is this function's result here.)
 	sizingCtx, stopSizing := context.WithCancel(context.Background())
 	var sizing sync.WaitGroup
 	if auto {

@@ -15,18 +15,29 @@ import (
 	"github.com/snapdeck/snapdeck/internal/snapdeck"
 )
 
+// blobsDatabase makes the database "blobs" in e with table b of batches
+// times 500 random rows of 4,000 bytes (about 2 MiB a batch, which zstd
+// cannot shrink).
+func blobsDatabase(t *testing.T, e *env, batches int) snapdeck.Database {
+	t.Helper()
+	d, err := e.create(context.Background(), "blobs", snapdeck.PlanProfessional)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.exec(t, d.ID, "CREATE TABLE b (v BLOB)")
+	for range batches {
+		e.exec(t, d.ID, "WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n+1 FROM c WHERE n < 500) INSERT INTO b SELECT randomblob(4000) FROM c")
+	}
+	return d
+}
+
 // blobsSnapshot makes a database of about 2 MiB of random rows and a
 // snapshot of it, whose verification may still run.
 func blobsSnapshot(t *testing.T) (*env, snapdeck.Database, snapdeck.Snapshot) {
 	t.Helper()
 	ctx := context.Background()
 	e := mustEnv(t)
-	d, err := e.create(ctx, "blobs", snapdeck.PlanProfessional)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.exec(t, d.ID, "CREATE TABLE b (v BLOB)")
-	e.exec(t, d.ID, "WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n+1 FROM c WHERE n < 500) INSERT INTO b SELECT randomblob(4000) FROM c")
+	d := blobsDatabase(t, e, 1)
 	s, err := e.snapshots.Snapshot(ctx, d.ID, snapdeck.SnapshotOnDemand, "test", "system")
 	if err != nil {
 		t.Fatal(err)
@@ -144,14 +155,7 @@ func bigSnapshot(t *testing.T) (*env, snapdeck.Database, snapdeck.Snapshot) {
 	t.Helper()
 	ctx := context.Background()
 	e := mustEnv(t)
-	d, err := e.create(ctx, "blobs", snapdeck.PlanProfessional)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.exec(t, d.ID, "CREATE TABLE b (v BLOB)")
-	for range 3 {
-		e.exec(t, d.ID, "WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n+1 FROM c WHERE n < 500) INSERT INTO b SELECT randomblob(4000) FROM c")
-	}
+	d := blobsDatabase(t, e, 3)
 	s, err := e.snapshots.Snapshot(ctx, d.ID, snapdeck.SnapshotOnDemand, "test", "system")
 	if err != nil {
 		t.Fatal(err)

@@ -231,16 +231,9 @@ func TestStalledDownloadDoesNotHoldUpItsExport(t *testing.T) {
 	// quick under the race detector.
 	t.Cleanup(database.SetFollowWindow(2, 200*time.Millisecond))
 	e := mustEnv(t)
-	d, err := e.create(ctx, "blobs", snapdeck.PlanProfessional)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.exec(t, d.ID, "CREATE TABLE b (v BLOB)")
 	// About 6 MiB that zstd cannot shrink: more than the 2 MiB the
 	// preparation keeps for its downloads here.
-	for range 3 {
-		e.exec(t, d.ID, "WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n+1 FROM c WHERE n < 500) INSERT INTO b SELECT randomblob(4000) FROM c")
-	}
+	d := blobsDatabase(t, e, 3)
 	alone, err := e.snapshots.Snapshot(ctx, d.ID, snapdeck.SnapshotOnDemand, "test", "system")
 	if err != nil {
 		t.Fatal(err)

@@ -218,31 +218,14 @@ func TestWaitQuietWaitsForEveryRunningJob(t *testing.T) {
 // goes, does not overwrite the job's end.
 func TestProgressDoesNotWaitForTheStore(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "console.db")
-	db, err := store.Open(ctx, path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := job.NewRunner(db, nil)
-	t.Cleanup(func() { r.Close(ctx); db.Close(ctx) })
-	other, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer other.Close()
-	other.SetMaxOpenConns(1)
+	db, r, lock := lockableRunner(t)
 	const hold = 1500 * time.Millisecond
 	var took time.Duration
 	j, err := r.Run(ctx, snapdeck.Job{Kind: snapdeck.JobExport, DatabaseID: "a1b2c3d4", Actor: "ann"}, func(ctx context.Context, p *job.Progress) error {
 		p.Stage("Preparing export", 1000)
-		tx, err := other.BeginTx(ctx, nil)
-		if err != nil {
+		if err := lock(ctx, hold); err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, "CREATE TABLE held (x)"); err != nil { // takes the write lock
-			return err
-		}
-		time.AfterFunc(hold, func() { tx.Rollback() })
 		time.Sleep(300 * time.Millisecond) // past the 250 ms between progress writes
 		start := time.Now()
 		p.Bytes(500, 1000)
@@ -269,30 +252,13 @@ func TestProgressDoesNotWaitForTheStore(t *testing.T) {
 // job's end, which no stage write overwrites.
 func TestStageInBackgroundDoesNotWaitForTheStore(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "console.db")
-	db, err := store.Open(ctx, path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := job.NewRunner(db, nil)
-	t.Cleanup(func() { r.Close(ctx); db.Close(ctx) })
-	other, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer other.Close()
-	other.SetMaxOpenConns(1)
+	db, r, lock := lockableRunner(t)
 	const hold = 1500 * time.Millisecond
 	var took time.Duration
 	j, err := r.Run(ctx, snapdeck.Job{Kind: snapdeck.JobRestore, DatabaseID: "a1b2c3d4", Actor: "ann"}, func(ctx context.Context, p *job.Progress) error {
-		tx, err := other.BeginTx(ctx, nil)
-		if err != nil {
+		if err := lock(ctx, hold); err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, "CREATE TABLE held (x)"); err != nil { // takes the write lock
-			return err
-		}
-		time.AfterFunc(hold, func() { tx.Rollback() })
 		start := time.Now()
 		p.StageInBackground("Restoring the snapshot", 1000)
 		p.StageInBackground("Swapping the restored data in", 1000)
@@ -313,4 +279,36 @@ func TestStageInBackgroundDoesNotWaitForTheStore(t *testing.T) {
 	if got.Status != snapdeck.JobSucceeded || got.Message != "Restored." || got.DoneBytes != 1000 {
 		t.Fatalf("after the end: got %s %q with %d bytes done, want succeeded, the last stage and 1000", got.Status, got.Message, got.DoneBytes)
 	}
+}
+
+// lockableRunner is mustRunner with lock, which takes the console store's
+// write lock from another connection and gives it back after d.
+func lockableRunner(t *testing.T) (*store.DB, *job.Runner, func(ctx context.Context, d time.Duration) error) {
+	t.Helper()
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "console.db")
+	db, err := store.Open(ctx, path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := job.NewRunner(db, nil)
+	t.Cleanup(func() { r.Close(ctx); db.Close(ctx) })
+	other, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { other.Close() })
+	other.SetMaxOpenConns(1)
+	lock := func(ctx context.Context, d time.Duration) error {
+		tx, err := other.BeginTx(ctx, nil)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, "CREATE TABLE held (x)"); err != nil { // takes the write lock
+			return err
+		}
+		time.AfterFunc(d, func() { tx.Rollback() })
+		return nil
+	}
+	return db, r, lock
 }

@@ -4,13 +4,10 @@ import (
 	"bytes"
 	"context"
 	"io"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/superfly/ltx"
-
-	"github.com/snapdeck/snapdeck/internal/snapstore"
 )
 
 // cancelAtEOF cancels its context once its reader is read to the end, as
@@ -81,9 +78,5 @@ func onePageLTX(t *testing.T) *bytes.Buffer {
 // a temporary directory.
 func localClient(t *testing.T) *Client {
 	t.Helper()
-	blobs, err := snapstore.NewLocal(filepath.Join(t.TempDir(), "blobs"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return NewClient(blobs, "db1", nil)
+	return NewClient(localBlobs(t, t.TempDir()), "db1", nil)
 }

@@ -4,11 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"net/url"
-	"path/filepath"
 	"testing"
 	"time"
-
-	"github.com/snapdeck/snapdeck/internal/snapstore"
 )
 
 // TestLitestreamRunsNormalSync: Litestream's own connections to a
@@ -18,15 +15,7 @@ func TestLitestreamRunsNormalSync(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	path, w, ck := checkpointedWriter(t, dir)
-	blobs, err := snapstore.NewLocal(filepath.Join(dir, "snapshots"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	reps, err := New(Config{Blobs: blobs, Checkpoints: asideFor{ck}, Interval: 100 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { reps.Close(ctx) })
+	reps := newReplicators(t, ck, Config{Blobs: localBlobs(t, dir), Interval: 100 * time.Millisecond})
 	const id = "db1"
 	if err := reps.Start(ctx, id, path, time.Hour); err != nil {
 		t.Fatal(err)

@@ -80,16 +80,9 @@ func TestWindowReadsListNothing(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	path, w, ck := checkpointedWriter(t, dir)
-	local, err := snapstore.NewLocal(filepath.Join(dir, "snapshots"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	local := localBlobs(t, dir)
 	blobs := &countingBlobs{Blobs: local}
-	reps, err := New(Config{Blobs: blobs, Checkpoints: asideFor{ck}, Interval: 100 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { reps.Close(ctx) })
+	reps := newReplicators(t, ck, Config{Blobs: blobs, Interval: 100 * time.Millisecond})
 	const id = "db1"
 	// commits writes rows with replication on, then stops it, so that
 	// only the window's reads list anything afterwards.
@@ -207,6 +200,29 @@ func TestFilesFollowDeletes(t *testing.T) {
 	if _, ok, n := read("every file deleted"); ok || n != 0 {
 		t.Fatalf("every file deleted: %d bytes, a history %v; want none", n, ok)
 	}
+}
+
+// localBlobs is a local snapshot store in dir/snapshots.
+func localBlobs(t *testing.T, dir string) *snapstore.Local {
+	t.Helper()
+	local, err := snapstore.NewLocal(filepath.Join(dir, "snapshots"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return local
+}
+
+// newReplicators is New(cfg) with ck's checkpointer standing aside for
+// the replicators (asideFor), closed at the test's end.
+func newReplicators(t *testing.T, ck *checkpoint.Checkpointer, cfg Config) *Replicators {
+	t.Helper()
+	cfg.Checkpoints = asideFor{ck}
+	reps, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { reps.Close(context.Background()) })
+	return reps
 }
 
 // checkpointedWriter makes database db.sqlite in dir with table t, and

@@ -3,7 +3,6 @@ package pitr
 import (
 	"context"
 	"log/slog"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -44,16 +43,8 @@ func TestCompactionsPassThroughTheCache(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	path, w, ck := checkpointedWriter(t, dir)
-	local, err := snapstore.NewLocal(filepath.Join(dir, "snapshots"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	blobs := &passingBlobs{Blobs: local, puts: map[string]bool{}, reads: map[string]bool{}}
-	reps, err := New(Config{Blobs: blobs, Checkpoints: asideFor{ck}, Interval: 100 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { reps.Close(ctx) })
+	blobs := &passingBlobs{Blobs: localBlobs(t, dir), puts: map[string]bool{}, reads: map[string]bool{}}
+	reps := newReplicators(t, ck, Config{Blobs: blobs, Interval: 100 * time.Millisecond})
 	const id = "db1"
 	if err := reps.Start(ctx, id, path, time.Hour); err != nil {
 		t.Fatal(err)

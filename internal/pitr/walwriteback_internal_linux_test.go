@@ -4,14 +4,11 @@ import (
 	"context"
 	"errors"
 	"os"
-	"path/filepath"
 	"testing"
 	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
-
-	"github.com/snapdeck/snapdeck/internal/snapstore"
 )
 
 // dirtyPages is how many of the file at path's pages in the page cache
@@ -46,18 +43,10 @@ func TestWALWrittenBackWhileWritten(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	path, w, ck := checkpointedWriter(t, dir)
-	blobs, err := snapstore.NewLocal(filepath.Join(dir, "snapshots"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	tuning := DefaultTuning
 	tuning.MinCheckpointPageN = 100_000
 	tuning.CheckpointInterval = time.Hour
-	reps, err := New(Config{Blobs: blobs, Checkpoints: asideFor{ck}, Interval: time.Second, Tuning: tuning})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { reps.Close(ctx) })
+	reps := newReplicators(t, ck, Config{Blobs: localBlobs(t, dir), Interval: time.Second, Tuning: tuning})
 	const id = "db1"
 	if err := reps.Start(ctx, id, path, time.Hour); err != nil {
 		t.Fatal(err)

@@ -59,11 +59,6 @@ func (w *waiters) Pop() any {
 	return wt
 }
 
-// acquire waits for a slot; the caller releases it.
-func (s *slots) acquire(ctx context.Context, order int64) error {
-	return s.wait(ctx, s.enqueue(order))
-}
-
 // enqueue asks for a slot, which wait then waits for.
 func (s *slots) enqueue(order int64) *waiter {
 	s.mu.Lock()

@@ -89,3 +89,9 @@ func TestSlotsBoost(t *testing.T) {
 	<-early.ready
 	_ = held
 }
+
+// acquire waits for a slot of s, as Cache.fetchRun does in two steps
+// (enqueue, then wait); the caller releases it.
+func (s *slots) acquire(ctx context.Context, order int64) error {
+	return s.wait(ctx, s.enqueue(order))
+}
