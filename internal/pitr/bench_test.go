@@ -39,16 +39,7 @@ func (c checkpointsOf) TakeOverCheckpoints(string, string) (func(), error) {
 // openWriter opens a connection set up as the console's write pools are
 // (internal/database): WAL, synchronous=NORMAL, no checkpoint in a commit.
 func openWriter(b testing.TB, path string) *sql.DB {
-	q := url.Values{}
-	for _, p := range []string{"busy_timeout(10000)", "journal_mode(WAL)", "synchronous(NORMAL)", "wal_autocheckpoint(0)"} {
-		q.Add("_pragma", p)
-	}
-	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { db.Close() })
-	return db
+	return openWriterBusy(b, path, 10000)
 }
 
 // BenchmarkPointInTime measures, in one run, the issue-4 writer (one row
