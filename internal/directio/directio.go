@@ -56,8 +56,3 @@ func Buffer(n, c int) []byte {
 	skip := (Align - int(uintptr(unsafe.Pointer(&b[0]))%Align)) % Align
 	return b[skip : skip+n : skip+c]
 }
-
-// ReadAhead asks the kernel to read f whole into the page cache, without
-// waiting for it (posix_fadvise WILLNEED where there is one). The pages
-// are filled by the disk, not copied in by the caller's core.
-func ReadAhead(f *os.File) { readAhead(f) }

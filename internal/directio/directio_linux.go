@@ -36,5 +36,3 @@ func openWriter(path string) (*os.File, bool, error) {
 	f, err = os.OpenFile(path, os.O_WRONLY, 0)
 	return f, false, err
 }
-
-func readAhead(f *os.File) { unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_WILLNEED) }

@@ -15,5 +15,3 @@ func openWriter(path string) (*os.File, bool, error) {
 }
 
 func refused(err error) bool { return false }
-
-func readAhead(f *os.File) {}
