@@ -6,30 +6,22 @@ import (
 	"os"
 	"testing"
 	"time"
-	"unsafe"
 
-	"golang.org/x/sys/unix"
+	"github.com/snapdeck/snapdeck/internal/pagecache"
 )
 
 // dirtyPages is how many of the file at path's pages in the page cache
-// are dirty, from cachestat(2) (Linux 6.5).
+// are dirty.
 func dirtyPages(t *testing.T, path string) uint64 {
 	t.Helper()
-	f, err := os.Open(path)
+	st, err := pagecache.Of(path)
+	if errors.Is(err, pagecache.ErrUnsupported) {
+		t.Skip(err)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	var rng struct{ off, len uint64 } // the whole file
-	var cs struct{ cache, dirty, writeback, evicted, recentlyEvicted uint64 }
-	_, _, errno := unix.Syscall6(unix.SYS_CACHESTAT, f.Fd(), uintptr(unsafe.Pointer(&rng)), uintptr(unsafe.Pointer(&cs)), 0, 0, 0)
-	if errno != 0 {
-		if errors.Is(errno, unix.ENOSYS) {
-			t.Skip("no cachestat(2) on this kernel")
-		}
-		t.Fatal(errno)
-	}
-	return cs.dirty
+	return st.Dirty
 }
 
 // TestWALWrittenBackWhileWritten: the frames commits add to a replicated

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+
+	"github.com/snapdeck/snapdeck/internal/directio"
 )
 
 // flushers is how many packs a capture writes at once while it keeps
@@ -118,7 +120,9 @@ func getPackBuffer() []byte {
 		return (*b)[:0]
 	}
 	packBuffersMade.Add(1)
-	return make([]byte, 0, packTarget+packTarget/32)
+	// Aligned, so that the pack can be written around the page cache
+	// (writeTempAround).
+	return directio.Buffer(0, packTarget+packTarget/32)
 }
 
 // packBuffersMade counts the pack buffers made, for a test.
