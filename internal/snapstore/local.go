@@ -151,20 +151,12 @@ func writeTempAround(path string, data []byte) (string, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return "", err
 	}
-	tmp := tempName(path)
-	f, direct, err := directio.Create(tmp, 0o644)
-	if err != nil {
-		return "", err
+	var direct bool
+	create := func(tmp string) (f *os.File, err error) {
+		f, direct, err = directio.Create(tmp, 0o644)
+		return f, err
 	}
-	err = writeAround(f, tmp, direct, data)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return "", err
-	}
-	return tmp, nil
+	return createTemp(path, create, func(f *os.File) error { return writeAround(f, f.Name(), direct, data) })
 }
 
 // writeAround writes data to f, created at path, directly where f is
@@ -214,8 +206,16 @@ const directWriteSize = 4 << 20
 // fillTemp creates a new temporary file next to path, calls fill on it
 // before closing it, and returns its name. On error the file is removed.
 func fillTemp(path string, fill func(*os.File) error) (string, error) {
+	create := func(tmp string) (*os.File, error) {
+		return os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	}
+	return createTemp(path, create, fill)
+}
+
+// createTemp is fillTemp with the temporary file made by create.
+func createTemp(path string, create func(tmp string) (*os.File, error), fill func(*os.File) error) (string, error) {
 	tmp := tempName(path)
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	f, err := create(tmp)
 	if err != nil {
 		return "", err
 	}
