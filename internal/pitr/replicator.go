@@ -80,7 +80,31 @@ type Tuning struct {
 	// WALWriteback is how often, at most, the WAL's new frames are sent
 	// to disk while commits come (writeBackWAL); 0 is never.
 	WALWriteback time.Duration
+	// BusyTimeout is how long Litestream's own connection waits for a
+	// lock (its busy_timeout); 0 is Litestream's default, 1 s. See
+	// DefaultBusyTimeout.
+	BusyTimeout time.Duration
 }
+
+// DefaultBusyTimeout is how long Litestream waits for the write lock it
+// takes as the barrier of a passive checkpoint before it gives up until
+// its next read of the WAL (Litestream skips a passive checkpoint that
+// finds the database busy).
+//
+// Under a writer that commits without pause, Litestream's wait on
+// SQLite's busy schedule (retries after 1, 2, 5, 10 ... 100 ms) lost the
+// lock to the writer for up to a second: in a traced run of the issue-4
+// writer its read of the WAL before the barrier ended at 16.569 s, the
+// barrier was won at 17.502 s, and under it Litestream then read the
+// 250 MB the writer had added meanwhile, for 241 ms, while every commit
+// waited (the worst, 254 ms). Giving up after 20 ms and trying again
+// after the next read keeps what is read under the barrier to what came
+// in those few milliseconds. Alternated with 1 s (docs/benchmarks.md,
+// "s10-busy"): worst commit per phase 45-74 ms against 132-230 ms.
+// Litestream's other statements on that connection wait as long: its
+// reads never wait for a writer in WAL mode, and a busy error anywhere
+// else fails that read of the WAL, which the next one repeats.
+const DefaultBusyTimeout = 20 * time.Millisecond
 
 // DefaultTuning is the tuning measured with the issue-4 writer
 // (docs/benchmarks.md, "Point-in-time restore (issue 16)").
@@ -93,6 +117,7 @@ var DefaultTuning = Tuning{
 	TruncatePageN:      litestream.DefaultTruncatePageN,
 	CompactionRate:     DefaultCompactionRate,
 	WALWriteback:       DefaultWALWriteback,
+	BusyTimeout:        DefaultBusyTimeout,
 }
 
 // Tables are the tables Litestream keeps in a replicated database: its
@@ -339,6 +364,9 @@ func (r *Replicators) start(ctx context.Context, id, path string, window time.Du
 	db.MinCheckpointPageN = r.cfg.Tuning.MinCheckpointPageN
 	db.CheckpointInterval = r.cfg.Tuning.CheckpointInterval
 	db.TruncatePageN = r.cfg.Tuning.TruncatePageN
+	if r.cfg.Tuning.BusyTimeout > 0 {
+		db.BusyTimeout = r.cfg.Tuning.BusyTimeout
+	}
 	rep := litestream.NewReplicaWithClient(db, r.client(id))
 	rep.SyncInterval = uploadInterval(r.cfg.Interval)
 	db.Replica = rep
