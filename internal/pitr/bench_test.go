@@ -85,6 +85,9 @@ func BenchmarkPointInTime(b *testing.B) {
 	// SNAPDECK_BENCH_PITR_WRITEBACK=<d> is how often the WAL is written
 	// back while the writer runs; 0 is never.
 	tuning.WALWriteback = envDuration(b, "SNAPDECK_BENCH_PITR_WRITEBACK", tuning.WALWriteback)
+	// SNAPDECK_BENCH_PITR_BUSY=<d> is how long Litestream waits for a
+	// lock; 0 is Litestream's default (1 s).
+	tuning.BusyTimeout = envDuration(b, "SNAPDECK_BENCH_PITR_BUSY", tuning.BusyTimeout)
 	phase := envDuration(b, "SNAPDECK_BENCH_PITR_PHASE", 8*time.Second)
 	poll := envDuration(b, "SNAPDECK_BENCH_PITR_POLL", 0)
 	probeEvery := envDuration(b, "SNAPDECK_BENCH_PITR_PROBE", 0)

@@ -49,6 +49,14 @@ func TestLitestreamRunsNormalSync(t *testing.T) {
 		if level != 1 {
 			t.Errorf("Litestream's connection %d runs synchronous=%d, want 1 (NORMAL)", i+1, level)
 		}
+		// The barrier's wait (DefaultBusyTimeout), not Litestream's 1 s.
+		var busy int64
+		if err := c.QueryRowContext(ctx, `PRAGMA busy_timeout`).Scan(&busy); err != nil {
+			t.Fatal(err)
+		}
+		if want := DefaultBusyTimeout.Milliseconds(); busy != want {
+			t.Errorf("Litestream's connection %d waits %d ms for a lock, want %d", i+1, busy, want)
+		}
 	}
 	// Any other connection keeps what its DSN says, or SQLite's FULL.
 	for dsn, want := range map[string]int{

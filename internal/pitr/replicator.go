@@ -80,7 +80,34 @@ type Tuning struct {
 	// WALWriteback is how often, at most, the WAL's new frames are sent
 	// to disk while commits come (writeBackWAL); 0 is never.
 	WALWriteback time.Duration
+	// BusyTimeout is how long Litestream's own connection waits for a
+	// lock (its busy_timeout); 0 is Litestream's default, 1 s. See
+	// DefaultBusyTimeout.
+	BusyTimeout time.Duration
 }
+
+// DefaultBusyTimeout is how long Litestream waits for the write lock it
+// takes as the barrier of a passive checkpoint before it gives up until
+// its next read of the WAL (Litestream skips a passive checkpoint that
+// finds the database busy).
+//
+// Under a writer that commits without pause, Litestream's wait on
+// SQLite's busy schedule (retries after 1, 2, 5, 10 ... 100 ms) lost the
+// lock to the writer for up to a second: in a traced run of the issue-4
+// writer its read of the WAL before the barrier ended at 16.569 s, the
+// barrier was won at 17.502 s, and under it Litestream then read the
+// 250 MB the writer had added meanwhile, for 241 ms, while every commit
+// waited (the worst, 254 ms). Giving up sooner keeps what is read under
+// the barrier to what came in those milliseconds. Measured with that
+// writer (docs/benchmarks.md, "s10-busy"), worst commit per phase: 1 s,
+// 183-336 ms; 100 ms, 54-131 ms; 50 ms, 34-82 ms; 20 ms, 26-56 ms. The
+// same wait applies to Litestream's other writes on that connection, and
+// one of them, the bump of its sequence right after a checkpoint, lost
+// more often the shorter the wait: Litestream then cannot tell the
+// restarted WAL follows its last file and reads the whole database again
+// (4 times in 3 runs at 20 ms, none in 5 at 50 ms, none in 3 at 1 s).
+// Its reads never wait for a writer in WAL mode.
+const DefaultBusyTimeout = 50 * time.Millisecond
 
 // DefaultTuning is the tuning measured with the issue-4 writer
 // (docs/benchmarks.md, "Point-in-time restore (issue 16)").
@@ -93,6 +120,7 @@ var DefaultTuning = Tuning{
 	TruncatePageN:      litestream.DefaultTruncatePageN,
 	CompactionRate:     DefaultCompactionRate,
 	WALWriteback:       DefaultWALWriteback,
+	BusyTimeout:        DefaultBusyTimeout,
 }
 
 // Tables are the tables Litestream keeps in a replicated database: its
@@ -339,6 +367,9 @@ func (r *Replicators) start(ctx context.Context, id, path string, window time.Du
 	db.MinCheckpointPageN = r.cfg.Tuning.MinCheckpointPageN
 	db.CheckpointInterval = r.cfg.Tuning.CheckpointInterval
 	db.TruncatePageN = r.cfg.Tuning.TruncatePageN
+	if r.cfg.Tuning.BusyTimeout > 0 {
+		db.BusyTimeout = r.cfg.Tuning.BusyTimeout
+	}
 	rep := litestream.NewReplicaWithClient(db, r.client(id))
 	rep.SyncInterval = uploadInterval(r.cfg.Interval)
 	db.Replica = rep
