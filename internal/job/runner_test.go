@@ -17,8 +17,14 @@ import (
 
 func mustRunner(t *testing.T) (*store.DB, *job.Runner) {
 	t.Helper()
+	return runnerAt(t, filepath.Join(t.TempDir(), "console.db"))
+}
+
+// runnerAt is mustRunner with its console store at path.
+func runnerAt(t *testing.T, path string) (*store.DB, *job.Runner) {
+	t.Helper()
 	ctx := context.Background()
-	db, err := store.Open(ctx, filepath.Join(t.TempDir(), "console.db"), nil)
+	db, err := store.Open(ctx, path, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -285,14 +291,8 @@ func TestStageInBackgroundDoesNotWaitForTheStore(t *testing.T) {
 // write lock from another connection and gives it back after d.
 func lockableRunner(t *testing.T) (*store.DB, *job.Runner, func(ctx context.Context, d time.Duration) error) {
 	t.Helper()
-	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "console.db")
-	db, err := store.Open(ctx, path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := job.NewRunner(db, nil)
-	t.Cleanup(func() { r.Close(ctx); db.Close(ctx) })
+	db, r := runnerAt(t, path)
 	other, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)")
 	if err != nil {
 		t.Fatal(err)

@@ -156,12 +156,12 @@ func writeTempAround(path string, data []byte) (string, error) {
 		f, direct, err = directio.Create(tmp, 0o644)
 		return f, err
 	}
-	return createTemp(path, create, func(f *os.File) error { return writeAround(f, f.Name(), direct, data) })
+	return createTemp(path, create, func(f *os.File) error { return writeAround(f, direct, data) })
 }
 
-// writeAround writes data to f, created at path, directly where f is
-// direct and data aligned, and the rest through a second descriptor.
-func writeAround(f *os.File, path string, direct bool, data []byte) error {
+// writeAround writes data to f directly where f is direct and data
+// aligned, and the rest through a second descriptor of f's file.
+func writeAround(f *os.File, direct bool, data []byte) error {
 	body := 0
 	if direct {
 		body = len(data) / directio.Align * directio.Align
@@ -181,7 +181,7 @@ func writeAround(f *os.File, path string, direct bool, data []byte) error {
 	}
 	rest := f
 	if direct {
-		g, err := os.OpenFile(path, os.O_WRONLY, 0)
+		g, err := os.OpenFile(f.Name(), os.O_WRONLY, 0)
 		if err != nil {
 			return err
 		}
