@@ -240,7 +240,7 @@ func (a *App) build(ctx context.Context, cfg Config, tmp string) error {
 		return err
 	}
 	a.Scheduler = schedule.New(schedule.Config{Store: db, Snapshots: a.Snapshots, Activity: a.Activity, Logger: logger, Metrics: a.Metrics,
-		Workers: cfg.SnapshotWorkers, Version: cfg.Version, SQLiteVersion: cfg.SQLiteVersion})
+		Workers: cfg.SnapshotWorkers, Version: cfg.Version, SQLiteVersion: cfg.SQLiteVersion, Quiet: a.Jobs})
 	// Closed before the job runner and the store: snapshots under way are
 	// cancelled first.
 	a.onClose(func(ctx context.Context) {

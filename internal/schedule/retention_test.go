@@ -2,9 +2,11 @@ package schedule
 
 import (
 	"context"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/snapdeck/snapdeck/internal/job"
 	"github.com/snapdeck/snapdeck/internal/snapdeck"
 	"github.com/snapdeck/snapdeck/store"
 )
@@ -135,4 +137,61 @@ func TestSweeperRunsOnItsOwnAndReschedulesPlanChanges(t *testing.T) {
 	}
 	t.Errorf("after 10 minutes: snapshots %d (want 1, the newer), next snapshot in %v (want within the hour)",
 		len(e.snapshots(d.ID)), s.NextSnapshot(d).Sub(e.clock.Now()))
+}
+
+// TestReclaimGivesWayToJobs checks that the reclaim of the snapshot store
+// waits while a job of the console runs, and starts once it ends, or once
+// ReclaimGiveWay has passed beside jobs that do not end.
+func TestReclaimGivesWayToJobs(t *testing.T) {
+	e := mustEnv(t, hourly())
+	ctx := context.Background()
+	jobs := job.NewRunner(e.db, nil)
+	t.Cleanup(func() { jobs.Close(ctx) })
+	release := make(chan struct{})
+	var once sync.Once
+	t.Cleanup(func() { once.Do(func() { close(release) }) }) // before jobs.Close, which waits for the job
+	if _, err := jobs.Start(ctx, snapdeck.Job{Kind: snapdeck.JobExport}, func(ctx context.Context, p *job.Progress) error {
+		<-release
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	s := e.scheduler(Config{Quiet: jobs, ReclaimGiveWay: time.Hour})
+	swept := make(chan error, 1)
+	go func() { _, _, err := s.Sweep(ctx); swept <- err }()
+	select {
+	case err := <-swept:
+		t.Fatalf("the sweep reclaimed while a job ran (err %v)", err)
+	case <-time.After(300 * time.Millisecond):
+	}
+	once.Do(func() { close(release) })
+	select {
+	case err := <-swept:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the sweep did not reclaim after the job ended")
+	}
+
+	// A job without end holds the reclaim back for ReclaimGiveWay only.
+	never := make(chan struct{})
+	t.Cleanup(func() { close(never) })
+	if _, err := jobs.Start(ctx, snapdeck.Job{Kind: snapdeck.JobExport}, func(ctx context.Context, p *job.Progress) error {
+		select {
+		case <-never:
+		case <-ctx.Done():
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	s2 := e.scheduler(Config{Quiet: jobs, ReclaimGiveWay: 200 * time.Millisecond})
+	start := time.Now()
+	if _, _, err := s2.Sweep(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d < 200*time.Millisecond || d > 10*time.Second {
+		t.Errorf("the sweep beside a job without end took %v, want about its 200ms give-way", d)
+	}
 }

@@ -64,6 +64,19 @@ type Config struct {
 	// Version and SQLiteVersion are the running console's; a change from
 	// the ones recorded at the previous start is a system change.
 	Version, SQLiteVersion string
+	// Quiet, when set, tells when the console runs jobs users wait for
+	// (job.Runner). The hourly reclaim of the snapshot store marks every
+	// live piece, and captures wait for it: it starts once no job runs,
+	// or after ReclaimGiveWay (default a minute) of jobs without end.
+	Quiet          Quiet
+	ReclaimGiveWay time.Duration
+}
+
+// Quiet is who tells when the console runs work a user waits for.
+type Quiet interface {
+	// WaitQuiet returns nil once no such work runs, or ctx's error when
+	// ctx ends first.
+	WaitQuiet(ctx context.Context) error
 }
 
 // Scheduler runs every database's Scheduled snapshots and the retention

@@ -64,12 +64,15 @@ const chunkBytes = 1 << 20
 const chunkBuffers = 6
 
 // hashedChunk is a chunk of whole pages, in page order, from a leaf
-// boundary, with the SHA-256 of each page of a leaf that is not reused,
-// and the fingerprint of each leaf.
+// boundary, with the fingerprint of each page, and the SHA-256 of each
+// page that is not the base's page at the same index.
 type hashedChunk struct {
 	data   []byte
 	hashes [][32]byte
-	prints []leafPrint
+	prints []pagePrint
+	// asBase says which pages are the base's (their fingerprint is the
+	// base's there): they are listed by the base's hash, not hashed.
+	asBase []bool
 	reused []reusedLeaf
 }
 
@@ -79,16 +82,16 @@ type reusedLeaf struct {
 	ok   bool
 }
 
-// leafPrint is a fingerprint of the pages of one leaf: their GMAC (the
-// GHASH of AES-GCM, with the bytes as additional data) under a key drawn
-// at random once per process and never shown. For two different contents
-// chosen without knowing the key, the chance that their prints are equal
-// is at most (bytes/16+1)/2^128, about 2^-115 for a leaf of 4 KiB pages:
-// GHASH is almost-xor-universal. It costs about a quarter of a SHA-256 of
-// the same bytes on the benchmark machine (4.6 against 1.3 GB/s).
-type leafPrint [16]byte
+// pagePrint is a fingerprint of one page: its GMAC (the GHASH of AES-GCM,
+// with the page as additional data) under a key drawn at random once per
+// process and never shown. For two different pages chosen without knowing
+// the key, the chance that their prints are equal is at most
+// (bytes/16+1)/2^128, about 2^-120 for 4 KiB pages: GHASH is
+// almost-xor-universal. It costs about a quarter of a SHA-256 of the same
+// bytes on the benchmark machine (6 against 1.9 GB/s).
+type pagePrint [16]byte
 
-// printGCM is the AES-GCM instance printLeaf uses, keyed once per process.
+// printGCM is the AES-GCM instance printPage uses, keyed once per process.
 var printGCM = sync.OnceValue(func() cipher.AEAD {
 	key := make([]byte, 16)
 	_, _ = rand.Read(key) // crypto/rand.Read never fails
@@ -103,9 +106,13 @@ var printGCM = sync.OnceValue(func() cipher.AEAD {
 	return g
 })
 
-// printLeaf fingerprints a leaf's pages. Tests replace it to force a
-// collision and show that Verify catches what it then misses.
-var printLeaf = func(data []byte) (p leafPrint) {
+// hashPage is a page's SHA-256, its key in the store. Tests count its
+// calls.
+var hashPage = func(data []byte) [32]byte { return sha256.Sum256(data) }
+
+// printPage fingerprints a page. Tests replace it to force a collision
+// and show that Verify catches what it then misses.
+var printPage = func(data []byte) (p pagePrint) {
 	var nonce [12]byte // one key, never shown, so no tag to forge: a fixed nonce is fine
 	printGCM().Seal(p[:0], nonce[:], nil, data)
 	return p
@@ -219,10 +226,9 @@ func CaptureWithBase(ctx context.Context, path string, st *snapstore.Store, base
 	// at a time took about 7% of its CPU, on the goroutine adding pages.
 	w.ExpectNew(expectNew(pages, int64(w.BaseLeaves())*leafPages))
 	perChunk := (max(1, chunkBytes/pageSize) + leafPages - 1) / leafPages * leafPages
-	// The fingerprints of the base's leaves, when the last capture of this
+	// The fingerprints of the base's pages, when the last capture of this
 	// file was the base and this process remembers it.
-	basePrints, basePages := printsOf(st, path, baseRoot, pageSize)
-	baseLeafLen := func(leaf int) int { return int(min(leafPages, basePages-int64(leaf)*leafPages)) }
+	basePrints := printsOf(st, path, baseRoot, pageSize)
 	free := make(chan []byte, chunkBuffers)
 	for range cap(free) {
 		free <- make([]byte, 0, perChunk*pageSize)
@@ -244,10 +250,12 @@ func CaptureWithBase(ctx context.Context, path string, st *snapstore.Store, base
 	// are split over two goroutines, the image hash being the one stage
 	// that cannot be.
 	//
-	// Each leaf's pages are fingerprinted (printLeaf); a leaf whose
-	// fingerprint is the base's is the base's leaf, and its pages are not
-	// hashed: after 1% of the rows of a database changed, about three
-	// leaves in four are, and their page hashes were a third of the
+	// Every page is fingerprinted (printPage). A page whose fingerprint
+	// is the base's at the same index is the base's page, and is not
+	// hashed; a leaf of such pages alone, as many as the base's leaf, is
+	// the base's leaf. After 1% of the rows of a database changed, about
+	// three leaves in four are the base's, and in the others one page in
+	// 32: hashing the unchanged pages of those leaves took a sixth of the
 	// capture's CPU.
 	hashed := make(chan hashedChunk, cap(free)-1)
 	go func() {
@@ -256,19 +264,29 @@ func CaptureWithBase(ctx context.Context, path string, st *snapstore.Store, base
 		for c := range chunks {
 			n := len(c) / pageSize
 			leaves := (n + leafPages - 1) / leafPages
-			hc := hashedChunk{data: c, hashes: make([][32]byte, n), prints: make([]leafPrint, leaves), reused: make([]reusedLeaf, leaves)}
+			hc := hashedChunk{data: c, hashes: make([][32]byte, n), prints: make([]pagePrint, n), asBase: make([]bool, n), reused: make([]reusedLeaf, leaves)}
 			hashLeaf := func(j int) {
 				lo, hi := j*leafPages, min((j+1)*leafPages, n)
-				leaf := firstLeaf + j
-				hc.prints[j] = printLeaf(c[lo*pageSize : hi*pageSize])
-				if leaf < len(basePrints) && basePrints[leaf] == hc.prints[j] && baseLeafLen(leaf) == hi-lo {
-					if h, ok := w.BaseLeaf(leaf); ok {
+				first := (firstLeaf + j) * leafPages // the image's index of page lo
+				same := 0
+				for i := lo; i < hi; i++ {
+					hc.prints[i] = printPage(c[i*pageSize : (i+1)*pageSize])
+					if k := first + i - lo; k < len(basePrints) && basePrints[k] == hc.prints[i] {
+						hc.asBase[i] = true
+						same++
+					}
+				}
+				baseLen := min(leafPages, len(basePrints)-first)
+				if same == hi-lo && baseLen == hi-lo {
+					if h, ok := w.BaseLeaf(firstLeaf + j); ok {
 						hc.reused[j] = reusedLeaf{hash: h, ok: true}
 						return
 					}
 				}
 				for i := lo; i < hi; i++ {
-					hc.hashes[i] = sha256.Sum256(c[i*pageSize : (i+1)*pageSize])
+					if !hc.asBase[i] {
+						hc.hashes[i] = hashPage(c[i*pageSize : (i+1)*pageSize])
+					}
 				}
 			}
 			var wg sync.WaitGroup
@@ -299,7 +317,7 @@ func CaptureWithBase(ctx context.Context, path string, st *snapstore.Store, base
 
 	var done int64
 	var addErr error
-	prints := make([]leafPrint, 0, (pages+leafPages-1)/leafPages)
+	prints := make([]pagePrint, 0, pages)
 	for c := range hashed {
 		if addErr == nil {
 			n := len(c.data) / pageSize
@@ -309,7 +327,12 @@ func CaptureWithBase(ctx context.Context, path string, st *snapstore.Store, base
 					addErr = w.AddLeaf(r.hash, hi-lo)
 				}
 				for i := lo; i < hi && !r.ok && addErr == nil; i++ {
-					addErr = w.AddPage(c.hashes[i], c.data[i*pageSize:(i+1)*pageSize])
+					page := c.data[i*pageSize : (i+1)*pageSize]
+					if c.asBase[i] {
+						addErr = w.AddBasePage(page)
+					} else {
+						addErr = w.AddPage(c.hashes[i], page)
+					}
 				}
 				if addErr != nil {
 					break
@@ -394,24 +417,24 @@ type captured struct {
 	// which nothing opens but its safety snapshot's capture.
 	kept bool
 	img  Image
-	// prints are the fingerprints of img's leaves, in order.
-	prints []leafPrint
+	// prints are the fingerprints of img's pages, in order.
+	prints []pagePrint
 }
 
-// printsOf returns the leaf fingerprints and the page count of the image
-// last captured from path into st, if that image is baseRoot with pages
-// of pageSize bytes.
-func printsOf(st *snapstore.Store, path, baseRoot string, pageSize int) ([]leafPrint, int64) {
+// printsOf returns the page fingerprints of the image last captured from
+// path into st, one per page, if that image is baseRoot with pages of
+// pageSize bytes.
+func printsOf(st *snapstore.Store, path, baseRoot string, pageSize int) []pagePrint {
 	if baseRoot == "" {
-		return nil, 0
+		return nil
 	}
 	captures.mu.Lock()
 	defer captures.mu.Unlock()
 	c, ok := captures.m[captureKey{st, path}]
-	if !ok || c.img.Root != baseRoot || c.img.PageSize != pageSize {
-		return nil, 0
+	if !ok || c.img.Root != baseRoot || c.img.PageSize != pageSize || int64(len(c.prints)) != c.img.Pages {
+		return nil
 	}
-	return c.prints, c.img.Pages
+	return c.prints
 }
 
 func rememberCapture(st *snapstore.Store, path string, c captured) {

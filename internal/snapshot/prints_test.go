@@ -1,7 +1,9 @@
 package snapshot
 
 import (
+	"bytes"
 	"context"
+	"os"
 	"path/filepath"
 	"sync/atomic"
 	"testing"
@@ -10,11 +12,12 @@ import (
 )
 
 // TestCaptureReusesUnchangedLeaves checks the captures that take the base's
-// leaf for pages whose fingerprint is the base's: after rows changed here
-// and there and the database grew (its last leaf, partial in the base, now
-// has more pages), every leaf is fingerprinted, and the image holds the
-// database and passes Verify. (TestVerifyCatchesALeafPrintCollision shows
-// that leaves are reused.)
+// leaf, or the base's page, for pages whose fingerprint is the base's:
+// after rows changed here and there and the database grew (its last leaf,
+// partial in the base, now has more pages), every page is fingerprinted,
+// only the pages that differ from the base's at the same index are hashed,
+// and the image holds the database and passes Verify.
+// (TestVerifyCatchesAPagePrintCollision shows that leaves are reused.)
 func TestCaptureReusesUnchangedLeaves(t *testing.T) {
 	ctx := context.Background()
 	path, db, st, first := capturedOrders(t)
@@ -23,7 +26,7 @@ func TestCaptureReusesUnchangedLeaves(t *testing.T) {
 	}
 	insertOrders(t, db, 77, 9)
 	want := contentDigest(t, path)
-	hashed := countLeafPrints(t)
+	printed, hashed := countPrints(t)
 	second, err := CaptureWithBase(ctx, path, st, first.Root, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -31,12 +34,23 @@ func TestCaptureReusesUnchangedLeaves(t *testing.T) {
 	if second.Root == first.Root {
 		t.Fatal("the capture after a change has the base's root")
 	}
-	if leaves := (second.Pages + snapstore.LeafPages - 1) / snapstore.LeafPages; hashed.Load() != leaves {
-		t.Errorf("fingerprinted %d leaves, want every one of %d", hashed.Load(), leaves)
+	if printed.Load() != second.Pages {
+		t.Errorf("fingerprinted %d pages, want every one of %d", printed.Load(), second.Pages)
 	}
 	out := filepath.Join(t.TempDir(), "out.sqlite")
 	if err := Materialize(ctx, st, second, out, ForNewDatabase, nil); err != nil {
 		t.Fatal(err)
+	}
+	before := filepath.Join(t.TempDir(), "before.sqlite")
+	if err := Materialize(ctx, st, first, before, ForNewDatabase, nil); err != nil {
+		t.Fatal(err)
+	}
+	differ := differentPages(t, before, out, second.PageSize)
+	if differ == 0 || differ > second.Pages/4 {
+		t.Fatalf("%d of %d pages changed: the test wants a few", differ, second.Pages)
+	}
+	if hashed.Load() != differ {
+		t.Errorf("hashed %d pages, want the %d that are not the base's at the same index", hashed.Load(), differ)
 	}
 	if got := contentDigest(t, out); got != want {
 		t.Errorf("image content %s, database %s", got, want)
@@ -46,20 +60,20 @@ func TestCaptureReusesUnchangedLeaves(t *testing.T) {
 	}
 }
 
-// TestVerifyCatchesALeafPrintCollision forces every leaf's fingerprint to
-// be the same, the one thing the reuse of the base's leaves can miss: the
-// capture after a change then lists the base's pages while its SHA-256 is
-// the database's, and Verify, which the console runs after every capture,
-// reports it.
-func TestVerifyCatchesALeafPrintCollision(t *testing.T) {
+// TestVerifyCatchesAPagePrintCollision forces every page's fingerprint to
+// be the same, the one thing the reuse of the base's leaves and pages can
+// miss: the capture after a change then lists the base's pages while its
+// SHA-256 is the database's, and Verify, which the console runs after
+// every capture, reports it.
+func TestVerifyCatchesAPagePrintCollision(t *testing.T) {
 	ctx := context.Background()
 	path, db, st, first := capturedOrders(t)
 	if _, err := db.Exec(`UPDATE orders SET status = 'disputed' WHERE id % 5000 < 50`); err != nil {
 		t.Fatal(err)
 	}
-	real := printLeaf
-	printLeaf = func([]byte) leafPrint { return leafPrint{1} }
-	defer func() { printLeaf = real }()
+	real := printPage
+	printPage = func([]byte) pagePrint { return pagePrint{1} }
+	defer func() { printPage = real }()
 	// The base's fingerprints, collided too.
 	again, err := CaptureWithBase(ctx, path, st, "", nil)
 	if err != nil {
@@ -83,13 +97,36 @@ func TestVerifyCatchesALeafPrintCollision(t *testing.T) {
 	}
 }
 
-// countLeafPrints counts the calls of printLeaf until the test ends.
-func countLeafPrints(t *testing.T) *atomic.Int64 {
-	var n atomic.Int64
-	real := printLeaf
-	printLeaf = func(b []byte) leafPrint { n.Add(1); return real(b) }
-	t.Cleanup(func() { printLeaf = real })
-	return &n
+// countPrints counts the calls of printPage and of hashPage until the
+// test ends.
+func countPrints(t *testing.T) (printed, hashed *atomic.Int64) {
+	printed, hashed = new(atomic.Int64), new(atomic.Int64)
+	realPrint, realHash := printPage, hashPage
+	printPage = func(b []byte) pagePrint { printed.Add(1); return realPrint(b) }
+	hashPage = func(b []byte) [32]byte { hashed.Add(1); return realHash(b) }
+	t.Cleanup(func() { printPage, hashPage = realPrint, realHash })
+	return printed, hashed
+}
+
+// differentPages counts the pages of b that are not a's page at the same
+// index, those past a's end included.
+func differentPages(t *testing.T, a, b string, pageSize int) int64 {
+	t.Helper()
+	x, err := os.ReadFile(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	y, err := os.ReadFile(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int64
+	for off := 0; off < len(y); off += pageSize {
+		if off+pageSize > len(x) || !bytes.Equal(x[off:off+pageSize], y[off:off+pageSize]) {
+			n++
+		}
+	}
+	return n
 }
 
 // TestExpectNewCountsThePagesPastTheBase checks how many new pieces a

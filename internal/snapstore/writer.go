@@ -368,22 +368,47 @@ func (w *Writer) AddLeaf(h [32]byte, n int) error {
 	return w.tree.add(1, h)
 }
 
-// deltaBase returns the base image's page at index i, when the new page h
-// there may be stored as a delta against it.
-func (w *Writer) deltaBase(i int64, h [32]byte) (base [32]byte, ok bool) {
+// AddBasePage appends data as the next page, which the caller has made
+// sure is the base image's page at the same index (UseBase): it is listed
+// by the base's hash for that page, without hashing data again. Where the
+// base lists no stored page there, data is hashed and added as by
+// AddPage. Like AddLeaf, it trusts the caller; Verify checks the image.
+func (w *Writer) AddBasePage(data []byte) error {
+	if w.lastLeaf {
+		return errors.New("snapshot pages added after the last leaf")
+	}
+	h, ok := w.basePage(w.pages)
+	if !ok || !w.s.has(h) {
+		return w.AddPage(sha256.Sum256(data), data)
+	}
+	w.pages++
+	return w.tree.add(0, h)
+}
+
+// basePage returns the hash the base image lists for its page at index i.
+func (w *Writer) basePage(i int64) (h [32]byte, ok bool) {
 	leaf := int(i / leafFanout)
 	if leaf >= len(w.baseLeaves) {
-		return base, false
+		return h, false
 	}
 	if w.leafAt < 0 || leaf < w.leafAt || leaf >= w.leafAt+len(w.leafWindow) {
 		w.readLeafWindow(leaf)
 	}
 	pages := w.leafWindow[leaf-w.leafAt]
 	k := int(i % leafFanout)
-	if k >= len(pages) || pages[k] == h {
+	if k >= len(pages) {
+		return h, false
+	}
+	return pages[k], true
+}
+
+// deltaBase returns the base image's page at index i, when the new page h
+// there may be stored as a delta against it.
+func (w *Writer) deltaBase(i int64, h [32]byte) (base [32]byte, ok bool) {
+	base, ok = w.basePage(i)
+	if !ok || base == h {
 		return base, false
 	}
-	base = pages[k]
 	// A base must be durable (indexed), not a piece of this capture that a
 	// crash could lose, and its chain short enough to read quickly.
 	if !w.s.has(base) || w.s.depthOf(base) >= maxDeltaDepth {
