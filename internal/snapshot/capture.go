@@ -398,7 +398,17 @@ func expectNew(pages, basePages int64) int {
 var captures struct {
 	mu sync.Mutex
 	m  map[captureKey]captured
+	// printBytes is the size of every entry's prints; next numbers the
+	// captures, oldest first.
+	printBytes int64
+	next       uint64
 }
+
+// maxPrintBytes bounds the fingerprints remembered for all database files
+// together: 16 bytes a page, 4 MiB per GiB, so 256 MiB covers 64 GiB of
+// databases. Past it, the prints of the files captured longest ago are
+// dropped, and their next capture hashes every page, as after a restart.
+var maxPrintBytes int64 = 256 << 20
 
 type captureKey struct {
 	st   *snapstore.Store
@@ -419,7 +429,12 @@ type captured struct {
 	img  Image
 	// prints are the fingerprints of img's pages, in order.
 	prints []pagePrint
+	// seq orders the captures remembered, oldest first.
+	seq uint64
 }
+
+// printSize is the memory c's prints take.
+func (c captured) printSize() int64 { return int64(len(c.prints)) * int64(len(pagePrint{})) }
 
 // printsOf returns the page fingerprints of the image last captured from
 // path into st, one per page, if that image is baseRoot with pages of
@@ -443,7 +458,30 @@ func rememberCapture(st *snapstore.Store, path string, c captured) {
 	if captures.m == nil {
 		captures.m = make(map[captureKey]captured)
 	}
-	captures.m[captureKey{st, path}] = c
+	k := captureKey{st, path}
+	if old, ok := captures.m[k]; ok {
+		captures.printBytes -= old.printSize()
+	}
+	captures.next++
+	c.seq = captures.next
+	captures.m[k] = c
+	captures.printBytes += c.printSize()
+	for captures.printBytes > maxPrintBytes {
+		var oldest captureKey
+		found := false
+		for k, c := range captures.m {
+			if len(c.prints) > 0 && (!found || c.seq < captures.m[oldest].seq) {
+				oldest, found = k, true
+			}
+		}
+		if !found {
+			break
+		}
+		c := captures.m[oldest]
+		captures.printBytes -= c.printSize()
+		c.prints = nil
+		captures.m[oldest] = c
+	}
 }
 
 // unchangedSince returns the image last captured from path into st if it
@@ -501,7 +539,11 @@ func keepCaptures(dbPath, keptPath string) {
 		if k.path == dbPath {
 			delete(captures.m, k)
 			c.kept = true
-			captures.m[captureKey{k.st, keptPath}] = c
+			to := captureKey{k.st, keptPath}
+			if old, ok := captures.m[to]; ok {
+				captures.printBytes -= old.printSize()
+			}
+			captures.m[to] = c
 		}
 	}
 }
@@ -510,8 +552,9 @@ func keepCaptures(dbPath, keptPath string) {
 func forgetCaptures(path string) {
 	captures.mu.Lock()
 	defer captures.mu.Unlock()
-	for k := range captures.m {
+	for k, c := range captures.m {
 		if k.path == path {
+			captures.printBytes -= c.printSize()
 			delete(captures.m, k)
 		}
 	}

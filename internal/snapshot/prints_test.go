@@ -151,3 +151,66 @@ func TestExpectNewCountsThePagesPastTheBase(t *testing.T) {
 		}
 	}
 }
+
+// TestRememberedPrintsStayWithinTheirBudget checks that the fingerprints
+// remembered for the next capture of each file stay within maxPrintBytes:
+// past it, those of the file captured longest ago go, and that file's next
+// capture hashes every page again, while the newest keeps its own.
+func TestRememberedPrintsStayWithinTheirBudget(t *testing.T) {
+	ctx := context.Background()
+	st := openStore(t, "")
+	var paths []string
+	var images []Image
+	for i := range 2 {
+		path := filepath.Join(t.TempDir(), "a.sqlite")
+		db := openDB(t, path)
+		insertOrders(t, db, 5000, uint64(i+1))
+		img, err := Capture(ctx, path, st, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { ForgetFile(path) })
+		paths, images = append(paths, path), append(images, img)
+	}
+	if printsOf(st, paths[0], images[0].Root, images[0].PageSize) == nil {
+		t.Fatal("the first file's prints are not remembered under the default budget")
+	}
+	// Room for one file's prints: remembering the second file's next
+	// capture drops the first's, the older.
+	real := maxPrintBytes
+	maxPrintBytes = images[1].Pages * int64(len(pagePrint{}))
+	defer func() { maxPrintBytes = real }()
+	db := openDB(t, paths[1])
+	if _, err := db.Exec(`UPDATE orders SET status = 'disputed' WHERE id = 7`); err != nil {
+		t.Fatal(err)
+	}
+	second, err := CaptureWithBase(ctx, paths[1], st, images[1].Root, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if printsOf(st, paths[0], images[0].Root, images[0].PageSize) != nil {
+		t.Error("the prints of the file captured longest ago stayed past the budget")
+	}
+	if printsOf(st, paths[1], second.Root, second.PageSize) == nil {
+		t.Error("the newest capture's prints were dropped though they fit the budget")
+	}
+	captures.mu.Lock()
+	used := captures.printBytes
+	captures.mu.Unlock()
+	if used > maxPrintBytes {
+		t.Errorf("%d bytes of prints remembered, budget %d", used, maxPrintBytes)
+	}
+	// The first file's next capture, without prints, hashes every page.
+	db0 := openDB(t, paths[0])
+	if _, err := db0.Exec(`UPDATE orders SET status = 'disputed' WHERE id = 7`); err != nil {
+		t.Fatal(err)
+	}
+	_, hashed := countPrints(t)
+	third, err := CaptureWithBase(ctx, paths[0], st, images[0].Root, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hashed.Load() != third.Pages {
+		t.Errorf("hashed %d pages of the file whose prints were dropped, want all %d", hashed.Load(), third.Pages)
+	}
+}
