@@ -109,7 +109,10 @@ type Tuning struct {
 // alternated runs, but the LTX stored says once in 3 later runs, and once
 // in the console's 1 GiB fill, whose 64 MB batches hold the lock far
 // longer than 50 ms: 1,502 MB of LTX for it against 1,068 MB at 1 s).
-// Its reads never wait for a writer in WAL mode.
+// Its reads never wait for a writer in WAL mode. Traced in session 11,
+// the re-read comes from a writer that restarts the WAL before the bump
+// and overwrites where Litestream's last read ended, which the larger
+// checkpoint threshold makes rare (DefaultMinCheckpointPageN).
 const DefaultBusyTimeout = 50 * time.Millisecond
 
 // DefaultMinCheckpointPageN is the WAL size, in pages, over which
