@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"net/url"
+	"os"
 	"testing"
 	"time"
 )
@@ -94,5 +95,47 @@ func TestLitestreamDSN(t *testing.T) {
 		if got := litestreamDSN(dsn); got != want {
 			t.Errorf("litestreamDSN(%q) = %v, want %v", dsn, got, want)
 		}
+	}
+}
+
+// TestLitestreamCheckpointsOverItsThreshold: Litestream leaves a WAL of
+// fewer than DefaultMinCheckpointPageN pages alone when it reads it, and
+// checkpoints one past that, copying its pages into the database file.
+func TestLitestreamCheckpointsOverItsThreshold(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	path, w, ck := checkpointedWriter(t, dir)
+	reps := newReplicators(t, ck, Config{Blobs: localBlobs(t, dir), Interval: 100 * time.Millisecond})
+	const id = "db1"
+	if err := reps.Start(ctx, id, path, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	fileSize := func() int64 {
+		t.Helper()
+		fi, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fi.Size()
+	}
+	// A page of 4 KiB per row: the rows' pages go to the WAL.
+	insert := func(rows int) {
+		t.Helper()
+		if _, err := w.Exec(`WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?)
+			INSERT INTO t(pad) SELECT randomblob(3900) FROM n`, rows); err != nil {
+			t.Fatal(err)
+		}
+		if err := reps.Sync(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := fileSize()
+	insert(DefaultMinCheckpointPageN / 2)
+	if got := fileSize(); got > before+1<<20 {
+		t.Fatalf("a WAL of about %d pages was checkpointed: the file grew from %d to %d bytes", DefaultMinCheckpointPageN/2, before, got)
+	}
+	insert(DefaultMinCheckpointPageN)
+	if got, want := fileSize(), int64(DefaultMinCheckpointPageN)*4096; got < want {
+		t.Fatalf("a WAL of about %d pages was not checkpointed: the file has %d bytes, want at least %d", 3*DefaultMinCheckpointPageN/2, got, want)
 	}
 }

@@ -109,8 +109,31 @@ type Tuning struct {
 // alternated runs, but the LTX stored says once in 3 later runs, and once
 // in the console's 1 GiB fill, whose 64 MB batches hold the lock far
 // longer than 50 ms: 1,502 MB of LTX for it against 1,068 MB at 1 s).
-// Its reads never wait for a writer in WAL mode.
+// Its reads never wait for a writer in WAL mode. Traced in session 11,
+// the re-read comes from a writer that restarts the WAL before the bump
+// and overwrites where Litestream's last read ended, which the larger
+// checkpoint threshold makes rare (DefaultMinCheckpointPageN).
 const DefaultBusyTimeout = 50 * time.Millisecond
+
+// DefaultMinCheckpointPageN is the WAL size, in pages, over which
+// Litestream runs its passive checkpoint: 4,000 (16 MiB of 4 KiB pages),
+// not Litestream's 1,000.
+//
+// Right after a checkpoint has copied the whole WAL, the next writer
+// restarts the WAL from its start. Litestream means that writer to be
+// itself (the bump of its sequence); when another writer wins the lock
+// first and, before Litestream reads the WAL again, writes past where
+// Litestream's last read ended, Litestream can no longer tell that the
+// new WAL follows its last file ("wal overwritten by another process")
+// and reads the whole database again. Under the issue-4 writer, which
+// writes 160 MB of WAL a second, that happened in 4 of 12 benchmark runs
+// at 1,000 pages (5 MiB overwritten within the 35 ms of the bump), and
+// the re-read's aftermath stalled commits for 112 ms, 115 ms and 2 s.
+// At 4,000 pages a writer must write 16 MiB first: none in 11 runs, the
+// worst commit 29-71 ms in all 33 phases (docs/benchmarks.md, "s11-ckpt").
+// A larger threshold keeps more in the WAL, which every checkpoint copies
+// while it holds writers off.
+const DefaultMinCheckpointPageN = 4000
 
 // DefaultTuning is the tuning measured with the issue-4 writer
 // (docs/benchmarks.md, "Point-in-time restore (issue 16)").
@@ -118,7 +141,7 @@ var DefaultTuning = Tuning{
 	// 100 ms: a restore to a time tells apart commits 100 ms apart, and
 	// the read of an unchanged WAL is one stat.
 	MonitorInterval:    100 * time.Millisecond,
-	MinCheckpointPageN: litestream.DefaultMinCheckpointPageN,
+	MinCheckpointPageN: DefaultMinCheckpointPageN,
 	CheckpointInterval: litestream.DefaultCheckpointInterval,
 	TruncatePageN:      litestream.DefaultTruncatePageN,
 	CompactionRate:     DefaultCompactionRate,
