@@ -317,7 +317,13 @@ func CaptureWithBase(ctx context.Context, path string, st *snapstore.Store, base
 
 	var done int64
 	var addErr error
-	prints := make([]pagePrint, 0, pages)
+	// The fingerprints are kept for the next capture, unless this image's
+	// alone are over their budget: a GiB of pages has 4 MiB of them.
+	keepPrints := pages*int64(len(pagePrint{})) <= maxPrintBytes
+	var prints []pagePrint
+	if keepPrints {
+		prints = make([]pagePrint, 0, pages)
+	}
 	for c := range hashed {
 		if addErr == nil {
 			n := len(c.data) / pageSize
@@ -338,7 +344,9 @@ func CaptureWithBase(ctx context.Context, path string, st *snapstore.Store, base
 					break
 				}
 			}
-			prints = append(prints, c.prints...)
+			if keepPrints {
+				prints = append(prints, c.prints...)
+			}
 			runtime.Gosched() // as in readPages: let other goroutines in
 			done += int64(len(c.data))
 			if progress != nil {
