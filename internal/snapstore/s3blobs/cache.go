@@ -382,12 +382,24 @@ func (c *Cache) scan() error {
 		mtime int64
 	}
 	var all []found
+	// A file may go between the listing and its use: a cache still open
+	// on the same directory (the store suite's reopen) renames its
+	// temporary files as it keeps blocks. What is gone is skipped.
+	gone := func(err error) error {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		return err
+	}
 	err := filepath.WalkDir(c.dir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
+		if err != nil {
+			return gone(err)
+		}
+		if d.IsDir() {
+			return nil
 		}
 		if strings.HasSuffix(path, ".tmp") {
-			return os.Remove(path)
+			return gone(os.Remove(path))
 		}
 		rel, err := filepath.Rel(c.dir, path)
 		if err != nil {
@@ -402,7 +414,7 @@ func (c *Cache) scan() error {
 		}
 		e := &extent{key: key, first: first, n: n, dataLen: info.Size() - 4*n, name: name}
 		if e.dataLen <= (n-1)*blockSize || e.dataLen > n*blockSize {
-			return os.Remove(path) // torn: not the size its name says
+			return gone(os.Remove(path)) // torn: not the size its name says
 		}
 		all = append(all, found{e, info.ModTime().UnixNano()})
 		return nil
