@@ -14,13 +14,8 @@ import (
 // connection is changed.
 func TestLitestreamRunsNormalSync(t *testing.T) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	path, w, ck := checkpointedWriter(t, dir)
-	reps := newReplicators(t, ck, Config{Blobs: localBlobs(t, dir), Interval: 100 * time.Millisecond})
+	path, w, reps := replicatedWriter(t)
 	const id = "db1"
-	if err := reps.Start(ctx, id, path, time.Hour); err != nil {
-		t.Fatal(err)
-	}
 	if _, err := w.Exec(`INSERT INTO t(pad) VALUES ('x')`); err != nil {
 		t.Fatal(err)
 	}
@@ -103,13 +98,8 @@ func TestLitestreamDSN(t *testing.T) {
 // checkpoints one past that, copying its pages into the database file.
 func TestLitestreamCheckpointsOverItsThreshold(t *testing.T) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	path, w, ck := checkpointedWriter(t, dir)
-	reps := newReplicators(t, ck, Config{Blobs: localBlobs(t, dir), Interval: 100 * time.Millisecond})
+	path, w, reps := replicatedWriter(t)
 	const id = "db1"
-	if err := reps.Start(ctx, id, path, time.Hour); err != nil {
-		t.Fatal(err)
-	}
 	fileSize := func() int64 {
 		t.Helper()
 		fi, err := os.Stat(path)
@@ -138,4 +128,17 @@ func TestLitestreamCheckpointsOverItsThreshold(t *testing.T) {
 	if got, want := fileSize(), int64(DefaultMinCheckpointPageN)*4096; got < want {
 		t.Fatalf("a WAL of about %d pages was not checkpointed: the file has %d bytes, want at least %d", 3*DefaultMinCheckpointPageN/2, got, want)
 	}
+}
+
+// replicatedWriter is checkpointedWriter's database with a replicator
+// running for it as "db1", reading its WAL every 100 ms.
+func replicatedWriter(t *testing.T) (string, *sql.DB, *Replicators) {
+	t.Helper()
+	dir := t.TempDir()
+	path, w, ck := checkpointedWriter(t, dir)
+	reps := newReplicators(t, ck, Config{Blobs: localBlobs(t, dir), Interval: 100 * time.Millisecond})
+	if err := reps.Start(context.Background(), "db1", path, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	return path, w, reps
 }
