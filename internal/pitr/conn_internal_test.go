@@ -15,7 +15,7 @@ import (
 func TestLitestreamRunsNormalSync(t *testing.T) {
 	ctx := context.Background()
 	path, w, reps := replicatedWriter(t)
-	const id = "db1"
+	const id = replicatedID
 	if _, err := w.Exec(`INSERT INTO t(pad) VALUES ('x')`); err != nil {
 		t.Fatal(err)
 	}
@@ -99,7 +99,7 @@ func TestLitestreamDSN(t *testing.T) {
 func TestLitestreamCheckpointsOverItsThreshold(t *testing.T) {
 	ctx := context.Background()
 	path, w, reps := replicatedWriter(t)
-	const id = "db1"
+	const id = replicatedID
 	fileSize := func() int64 {
 		t.Helper()
 		fi, err := os.Stat(path)
@@ -130,14 +130,17 @@ func TestLitestreamCheckpointsOverItsThreshold(t *testing.T) {
 	}
 }
 
+// replicatedID is the database id replicatedWriter replicates under.
+const replicatedID = "db1"
+
 // replicatedWriter is checkpointedWriter's database with a replicator
-// running for it as "db1", reading its WAL every 100 ms.
+// running for it as replicatedID, reading its WAL every 100 ms.
 func replicatedWriter(t *testing.T) (string, *sql.DB, *Replicators) {
 	t.Helper()
 	dir := t.TempDir()
 	path, w, ck := checkpointedWriter(t, dir)
 	reps := newReplicators(t, ck, Config{Blobs: localBlobs(t, dir), Interval: 100 * time.Millisecond})
-	if err := reps.Start(context.Background(), "db1", path, time.Hour); err != nil {
+	if err := reps.Start(context.Background(), replicatedID, path, time.Hour); err != nil {
 		t.Fatal(err)
 	}
 	return path, w, reps

@@ -101,18 +101,12 @@ type Tuning struct {
 // the barrier to what came in those milliseconds. Measured with that
 // writer (docs/benchmarks.md, "s10-busy"), worst commit per phase: 1 s,
 // 183-336 ms; 100 ms, 54-131 ms; 50 ms, 34-82 ms; 20 ms, 26-56 ms. The
-// same wait applies to Litestream's other writes on that connection, and
-// one of them, the bump of its sequence right after a checkpoint, lost
-// more often the shorter the wait: Litestream then cannot tell the
-// restarted WAL follows its last file and reads the whole database again
-// (4 times in 3 runs at 20 ms, none in 3 at 1 s; at 50 ms none in 5
-// alternated runs, but the LTX stored says once in 3 later runs, and once
-// in the console's 1 GiB fill, whose 64 MB batches hold the lock far
-// longer than 50 ms: 1,502 MB of LTX for it against 1,068 MB at 1 s).
-// Its reads never wait for a writer in WAL mode. Traced in session 11,
-// the re-read comes from a writer that restarts the WAL before the bump
-// and overwrites where Litestream's last read ended, which the larger
-// checkpoint threshold makes rare (DefaultMinCheckpointPageN).
+// same wait applies to Litestream's other writes on that connection, the
+// bump of its sequence after a checkpoint among them. The full re-reads
+// of the database seen at every wait (1 s included) do not come from that
+// wait: a writer restarts the WAL before the bump asks for the lock
+// (DefaultMinCheckpointPageN, traced in docs/benchmarks.md, "s11-ckpt").
+// Its reads never wait for a writer in WAL mode.
 const DefaultBusyTimeout = 50 * time.Millisecond
 
 // DefaultMinCheckpointPageN is the WAL size, in pages, over which
@@ -128,7 +122,9 @@ const DefaultBusyTimeout = 50 * time.Millisecond
 // and reads the whole database again. Under the issue-4 writer, which
 // writes 160 MB of WAL a second, that happened in 4 of 12 benchmark runs
 // at 1,000 pages (5 MiB overwritten within the 35 ms of the bump), and
-// the re-read's aftermath stalled commits for 112 ms, 115 ms and 2 s.
+// the re-read's aftermath stalled commits for 112 ms, 115 ms and 2 s (7 s
+// at 1 GiB, behind the blocking checkpoint Litestream forces once the WAL
+// has grown past TruncatePageN meanwhile).
 // At 4,000 pages a writer must write 16 MiB first: none in 11 runs, the
 // worst commit 29-71 ms in all 33 phases (docs/benchmarks.md, "s11-ckpt").
 // A larger threshold keeps more in the WAL, which every checkpoint copies
