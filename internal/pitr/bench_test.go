@@ -88,6 +88,9 @@ func BenchmarkPointInTime(b *testing.B) {
 	// SNAPDECK_BENCH_PITR_BUSY=<d> is how long Litestream waits for a
 	// lock; 0 is Litestream's default (1 s).
 	tuning.BusyTimeout = envDuration(b, "SNAPDECK_BENCH_PITR_BUSY", tuning.BusyTimeout)
+	// SNAPDECK_BENCH_PITR_GAP=<d> is the least time between two reads of
+	// the WAL that commits ask for (Tuning.ReadGap).
+	tuning.ReadGap = envDuration(b, "SNAPDECK_BENCH_PITR_GAP", tuning.ReadGap)
 	phase := envDuration(b, "SNAPDECK_BENCH_PITR_PHASE", 8*time.Second)
 	poll := envDuration(b, "SNAPDECK_BENCH_PITR_POLL", 0)
 	probeEvery := envDuration(b, "SNAPDECK_BENCH_PITR_PROBE", 0)
@@ -210,7 +213,11 @@ func BenchmarkPointInTime(b *testing.B) {
 				t.Stop()
 				return
 			case <-t.C:
-				lagMax = max(lagMax, reps.Lag()[id])
+				lag := reps.Lag()[id]
+				lagMax = max(lagMax, lag)
+				if slow > 0 && lag > 500*time.Millisecond {
+					fmt.Fprintf(os.Stderr, "LAG %s %s\n", time.Now().UTC().Format("15:04:05.000000"), lag.Round(time.Millisecond))
+				}
 			}
 		}
 	}()

@@ -84,6 +84,10 @@ type Tuning struct {
 	// lock (its busy_timeout); 0 is Litestream's default, 1 s. See
 	// DefaultBusyTimeout.
 	BusyTimeout time.Duration
+	// ReadGap is the least time between two reads of the WAL asked for by
+	// commits told without waiting (a lease's, Committed); 0 is none. See
+	// DefaultReadGap.
+	ReadGap time.Duration
 }
 
 // DefaultBusyTimeout is how long Litestream waits for the write lock it
@@ -131,6 +135,19 @@ const DefaultBusyTimeout = 50 * time.Millisecond
 // while it holds writers off.
 const DefaultMinCheckpointPageN = 4000
 
+// DefaultReadGap is the least time between two reads of the WAL that a
+// lease's commits ask for: 25 ms. Each read makes one LTX file, and each
+// file is uploaded on its own (a link, a file and a directory fsync on
+// the local store: 4-7 ms, up to 70 ms beside a busy writer's
+// checkpoints). Read after every commit, the issue-4 writer's 40,000
+// commits a second made 150-200 files a second, more than the upload kept
+// up with: the replication lag grew to 0.55-1.84 s at 1 GiB. With reads
+// 25 ms apart it stayed at 274-284 ms, and the worst commit went from
+// 23-67 ms to 34-39 ms, as Litestream took less of the two cores
+// (docs/benchmarks.md, "s12-gap"). A lease's commit made while reads come
+// back to back gets a time at most this much later than its own.
+const DefaultReadGap = 25 * time.Millisecond
+
 // DefaultTuning is the tuning measured with the issue-4 writer
 // (docs/benchmarks.md, "Point-in-time restore (issue 16)").
 var DefaultTuning = Tuning{
@@ -143,6 +160,7 @@ var DefaultTuning = Tuning{
 	CompactionRate:     DefaultCompactionRate,
 	WALWriteback:       DefaultWALWriteback,
 	BusyTimeout:        DefaultBusyTimeout,
+	ReadGap:            DefaultReadGap,
 }
 
 // Tables are the tables Litestream keeps in a replicated database: its
@@ -231,10 +249,13 @@ func (cur *replicator) wait(ctx context.Context) bool {
 }
 
 // reader reads the WAL whenever kicked, until ctx ends: the commits of a
-// lease, told without waiting, coalesce into one read.
-func (cur *replicator) reader(ctx context.Context, logger *slog.Logger) {
+// lease, told without waiting, coalesce into one read. A read starts at
+// least gap after the one before it ended (DefaultReadGap).
+func (cur *replicator) reader(ctx context.Context, gap time.Duration, logger *slog.Logger) {
 	prune := time.NewTicker(pruneInterval)
 	defer prune.Stop()
+	var wait *time.Timer
+	var last time.Time
 	for {
 		select {
 		case <-ctx.Done():
@@ -244,7 +265,20 @@ func (cur *replicator) reader(ctx context.Context, logger *slog.Logger) {
 			continue
 		case <-cur.kick:
 		}
+		if d := gap - time.Since(last); d > 0 {
+			if wait == nil {
+				wait = time.NewTimer(d)
+			} else {
+				wait.Reset(d)
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-wait.C:
+			}
+		}
 		cur.sync(context.Background(), logger)
+		last = time.Now()
 	}
 }
 
@@ -484,7 +518,7 @@ func (r *Replicators) open(ctx, bg context.Context, cur *replicator, b *base, lo
 	if b != nil {
 		cur.sync(ctx, logger)
 	}
-	cur.wg.Go(func() { cur.reader(bg, logger) })
+	cur.wg.Go(func() { cur.reader(bg, r.cfg.Tuning.ReadGap, logger) })
 	if every := r.cfg.Tuning.WALWriteback; every > 0 {
 		cur.wg.Go(func() { cur.writeBackWAL(bg, every) })
 	}

@@ -1,0 +1,68 @@
+package pitr
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// TestCommitsToldWithoutWaitingShareReads: commits told without waiting
+// (a lease's) are read from the WAL at most once per Tuning.ReadGap, each
+// read into one LTX file, and the last of them is still read once the gap
+// has passed. Read at once, each commit here had its own file.
+func TestCommitsToldWithoutWaitingShareReads(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	path, w, ck := checkpointedWriter(t, dir)
+	tuning := DefaultTuning
+	tuning.ReadGap = 250 * time.Millisecond
+	// Litestream's own reads, every MonitorInterval (capped at the
+	// interval), are kept out of the count.
+	tuning.MonitorInterval = time.Minute
+	reps := newReplicators(t, ck, Config{Blobs: localBlobs(t, filepath.Join(dir, "blobs")), Interval: time.Minute, Tuning: tuning})
+	if err := reps.Start(ctx, replicatedID, path, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if err := reps.Sync(ctx, replicatedID); err != nil {
+		t.Fatal(err)
+	}
+	reps.mu.Lock()
+	db := reps.running[replicatedID].db
+	reps.mu.Unlock()
+	txid := func() uint64 {
+		t.Helper()
+		pos, err := db.Pos()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return uint64(pos.TXID)
+	}
+
+	before := txid()
+	const commits = 40
+	start := time.Now()
+	for i := range commits {
+		if _, err := w.Exec(`INSERT INTO t(pad) VALUES (?)`, i); err != nil {
+			t.Fatal(err)
+		}
+		reps.Committed(ctx, replicatedID, false)
+		time.Sleep(10 * time.Millisecond)
+	}
+	took := time.Since(start)
+	// The first commit is read at once, then one read per gap at most;
+	// the last ones once the gap has passed.
+	time.Sleep(2 * tuning.ReadGap)
+	read := txid() - before
+	if limit := 2 + uint64(took/tuning.ReadGap); read > limit {
+		t.Fatalf("%d commits told without waiting over %s made %d LTX files; at most %d with reads %s apart", commits, took.Round(time.Millisecond), read, limit, tuning.ReadGap)
+	}
+	// A forced read finds nothing left: Sync would make a file otherwise.
+	if err := db.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := txid() - before; got != read {
+		t.Fatalf("the last commits were not read after the gap: a forced read made %d more LTX files", got-read)
+	}
+	t.Logf("%d commits over %s: %d LTX files", commits, took.Round(time.Millisecond), read)
+}
