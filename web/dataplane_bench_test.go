@@ -141,6 +141,30 @@ func BenchmarkDataPlaneInsertBatches(b *testing.B) {
 	const batches = 200
 	var remoteTime, localTime time.Duration
 	n := 0
+	// With replication, the lag of the point-in-time history (what
+	// /metrics reports), sampled every 100 ms.
+	var lagMax time.Duration
+	if reps := c.app.PITR; reps != nil {
+		stop := make(chan struct{})
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for t := time.NewTicker(100 * time.Millisecond); ; {
+				select {
+				case <-stop:
+					t.Stop()
+					return
+				case <-t.C:
+					lagMax = max(lagMax, reps.Lag()[d.ID])
+				}
+			}
+		}()
+		defer func() {
+			close(stop)
+			<-done
+			b.ReportMetric(lagMax.Seconds()*1000, "lag-max-ms")
+		}()
+	}
 	for b.Loop() {
 		start := time.Now()
 		for range batches {

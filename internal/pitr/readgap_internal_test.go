@@ -3,6 +3,7 @@ package pitr
 import (
 	"context"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 )
@@ -65,4 +66,74 @@ func TestCommitsToldWithoutWaitingShareReads(t *testing.T) {
 		t.Fatalf("the last commits were not read after the gap: a forced read made %d more LTX files", got-read)
 	}
 	t.Logf("%d commits over %s: %d LTX files", commits, took.Round(time.Millisecond), read)
+}
+
+// TestCommitsToldWaitingAreReadAtOnce: a commit told with wait (a
+// Query-tab run's, a data-plane answer's) is read before Committed
+// returns, without waiting out the read gap, and commits told at once by
+// several callers are each read by the time their call returns.
+func TestCommitsToldWaitingAreReadAtOnce(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	path, w, ck := checkpointedWriter(t, dir)
+	tuning := DefaultTuning
+	tuning.ReadGap = time.Minute
+	tuning.MonitorInterval = time.Minute
+	reps := newReplicators(t, ck, Config{Blobs: localBlobs(t, filepath.Join(dir, "blobs")), Interval: time.Minute, Tuning: tuning})
+	if err := reps.Start(ctx, replicatedID, path, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	reps.mu.Lock()
+	db := reps.running[replicatedID].db
+	reps.mu.Unlock()
+	read := func() bool {
+		t.Helper()
+		before, err := db.Pos()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := db.Sync(ctx); err != nil {
+			t.Fatal(err)
+		}
+		after, err := db.Pos()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return before == after
+	}
+	// A read told without waiting starts the gap.
+	if _, err := w.Exec(`INSERT INTO t(pad) VALUES ('kicked')`); err != nil {
+		t.Fatal(err)
+	}
+	reps.Committed(ctx, replicatedID, false)
+	for i := 0; ; i++ {
+		if _, err := w.Exec(`INSERT INTO t(pad) VALUES ('waited')`); err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		reps.Committed(ctx, replicatedID, true)
+		if took := time.Since(start); took > 10*time.Second {
+			t.Fatalf("Committed with wait took %s", took)
+		}
+		if !read() {
+			t.Fatalf("round %d: the commit was not read when Committed with wait returned", i)
+		}
+		if i == 2 {
+			break
+		}
+	}
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Go(func() {
+			if _, err := w.Exec(`INSERT INTO t(pad) VALUES (?)`, i); err != nil {
+				t.Error(err)
+				return
+			}
+			reps.Committed(ctx, replicatedID, true)
+		})
+	}
+	wg.Wait()
+	if !read() {
+		t.Fatal("after 8 commits told with wait at once, a forced read found more")
+	}
 }

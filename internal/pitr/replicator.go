@@ -211,8 +211,15 @@ type replicator struct {
 	// Litestream's Sync on a closed DB opens it again.
 	mu      sync.RWMutex
 	stopped bool
-	// kick asks reader, its goroutine, for a read of the WAL.
-	kick chan struct{}
+	// kick asks reader, its goroutine, for a read of the WAL, at least
+	// the read gap after its last; urgent asks for one at once, for the
+	// callers waiting on next (readFor).
+	kick   chan struct{}
+	urgent chan struct{}
+	// next is the read that reader starts next, which the callers of
+	// readFor wait for; roundMu guards it.
+	roundMu sync.Mutex
+	next    *readRound
 	// written tells writeBackWAL, its goroutine, that a commit came.
 	written chan struct{}
 	// ready is closed once Litestream has opened the database: at once,
@@ -248,12 +255,26 @@ func (cur *replicator) wait(ctx context.Context) bool {
 	}
 }
 
-// reader reads the WAL whenever kicked, until ctx ends: the commits of a
-// lease, told without waiting, coalesce into one read. A read starts at
-// least gap after the one before it ended (DefaultReadGap).
+// readRound is one read of the WAL by reader, and who waits for it.
+type readRound struct {
+	waiters int           // guarded by roundMu
+	done    chan struct{} // closed once the read has ended
+	// ended says reader stopped instead of reading (halt): the waiters
+	// read the WAL themselves.
+	ended bool
+}
+
+func newReadRound() *readRound { return &readRound{done: make(chan struct{})} }
+
+// reader reads the WAL whenever asked, until ctx ends. The commits of a
+// lease, told without waiting (kick), coalesce into one read, which
+// starts at least gap after the one before it ended (DefaultReadGap).
+// Callers that wait for a read (readFor) get one at once, and all that
+// asked before it started share it.
 func (cur *replicator) reader(ctx context.Context, gap time.Duration, logger *slog.Logger) {
 	prune := time.NewTicker(pruneInterval)
 	defer prune.Stop()
+	defer cur.endRounds()
 	var wait *time.Timer
 	var last time.Time
 	for {
@@ -264,8 +285,9 @@ func (cur *replicator) reader(ctx context.Context, gap time.Duration, logger *sl
 			cur.prune(logger)
 			continue
 		case <-cur.kick:
+		case <-cur.urgent:
 		}
-		if d := gap - time.Since(last); d > 0 {
+		if d := gap - time.Since(last); d > 0 && !cur.awaited() {
 			if wait == nil {
 				wait = time.NewTimer(d)
 			} else {
@@ -273,13 +295,67 @@ func (cur *replicator) reader(ctx context.Context, gap time.Duration, logger *sl
 			}
 			select {
 			case <-ctx.Done():
+				wait.Stop()
 				return
 			case <-wait.C:
+			case <-cur.urgent:
+				wait.Stop()
 			}
 		}
+		r := cur.startRound()
 		cur.sync(context.Background(), logger)
+		close(r.done)
 		last = time.Now()
 	}
+}
+
+// readFor returns once a read of the WAL that started after it was
+// called has ended, or ctx has: it asks reader for one at once, and
+// shares it with every caller waiting meanwhile. Once reader has stopped
+// it reads the WAL itself (sync, which does nothing on a stopped
+// replicator).
+func (cur *replicator) readFor(ctx context.Context, logger *slog.Logger) {
+	cur.roundMu.Lock()
+	r := cur.next
+	r.waiters++
+	cur.roundMu.Unlock()
+	select {
+	case cur.urgent <- struct{}{}:
+	default:
+	}
+	select {
+	case <-r.done:
+	case <-ctx.Done():
+		return
+	}
+	if r.ended {
+		cur.sync(ctx, logger)
+	}
+}
+
+// awaited tells whether a caller of readFor waits for the next read.
+func (cur *replicator) awaited() bool {
+	cur.roundMu.Lock()
+	defer cur.roundMu.Unlock()
+	return cur.next.waiters > 0
+}
+
+// startRound returns the read about to start, and puts a new one after it.
+func (cur *replicator) startRound() *readRound {
+	cur.roundMu.Lock()
+	defer cur.roundMu.Unlock()
+	r := cur.next
+	cur.next = newReadRound()
+	return r
+}
+
+// endRounds releases the callers waiting for a read once reader stops,
+// and those that come after.
+func (cur *replicator) endRounds() {
+	cur.roundMu.Lock()
+	defer cur.roundMu.Unlock()
+	cur.next.ended = true
+	close(cur.next.done)
 }
 
 // prune removes the local L0 files already uploaded unless the
@@ -461,7 +537,8 @@ func (r *Replicators) start(ctx context.Context, id, path string, window time.Du
 	}
 	bg, cancel := context.WithCancel(context.Background())
 	cur = &replicator{store: store, db: db, window: window, giveBack: giveBack,
-		kick: make(chan struct{}, 1), written: make(chan struct{}, 1), ready: make(chan struct{}), cancel: cancel}
+		kick: make(chan struct{}, 1), urgent: make(chan struct{}, 1), next: newReadRound(),
+		written: make(chan struct{}, 1), ready: make(chan struct{}), cancel: cancel}
 	if b == nil {
 		if err := r.open(ctx, bg, cur, nil, logger); err != nil {
 			cancel()
@@ -700,12 +777,14 @@ func (r *Replicators) Sync(ctx context.Context, id string) error {
 
 // Committed reads database id's WAL into an LTX file, if it is
 // replicated, rather than at the next tick: the file's time is what a
-// restore to a time compares. With wait, the read is done when Committed
-// returns, so the time is between the commit and its caller seeing it (a
-// few ms: the LTX file is fsynced); without, it is only asked for, and
-// commits told meanwhile share one read. The Host calls it after each run
-// of user SQL that may have written (database.Host.OnCommit); a failure is
-// logged, and the next tick reads the WAL anyway.
+// restore to a time compares. With wait, a read that started after the
+// call has ended when Committed returns, so the time is between the
+// commit and its caller seeing it (a few ms: the LTX file is fsynced);
+// callers waiting at once share one read. Without, it is only asked for,
+// at least Tuning.ReadGap after the last, and commits told meanwhile
+// share one read. The Host calls it after each run of user SQL that may
+// have written (database.Host.OnCommit); a failure is logged, and the
+// next tick reads the WAL anyway.
 func (r *Replicators) Committed(ctx context.Context, id string, wait bool) {
 	r.mu.Lock()
 	cur, ok := r.running[id]
@@ -723,7 +802,7 @@ func (r *Replicators) Committed(ctx context.Context, id string, wait bool) {
 		// base: a commit's file is never earlier than its base.
 		ctx = context.WithoutCancel(ctx)
 		if cur.wait(ctx) {
-			cur.sync(ctx, r.logger.With("database_id", id))
+			cur.readFor(ctx, r.logger.With("database_id", id))
 		}
 	default:
 		select {
