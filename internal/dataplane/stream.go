@@ -105,9 +105,11 @@ func (ss *streams) acquire(baton string, g Grant) (*stream, error) {
 // closed or its lease ended; it returns the baton for the answer.
 func (ss *streams) release(st *stream) *string {
 	switch {
-	case st.settle:
+	case st.settle && st.lease.Err() == nil:
 		// A commit the client is about to hear of: its time in the
-		// point-in-time history is before the answer.
+		// point-in-time history is before the answer. A lease ended
+		// meanwhile (a swap) has had its commits read by the stop of
+		// the replicator, which comes after the leases end.
 		st.lease.Settle()
 	case st.wrote:
 		// Commits never checkpoint on this console: the checkpointer
