@@ -469,8 +469,8 @@ func TestStreamWritesAreCheckpointed(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// The writes may all fit in one 500 ms: the checkpoint after the
-	// CREATE TABLE's nudge holds the next one off until then.
+	// The writes may all fit in one 500 ms: a checkpoint holds the next
+	// one off until then.
 	deadline := time.Now().Add(2 * time.Second)
 	for {
 		after, err := os.Stat(file)

@@ -203,18 +203,6 @@ func (l *Lease) Nudge() {
 	l.host.commit(l.ctx, l.id, false)
 }
 
-// Settle is Nudge for a lease whose client is about to hear that it
-// committed: it returns once the replicator that listens has read the
-// WAL, so that a restore to a time after the client heard of the commit
-// holds it, as a Query-tab run's commits are held (Host.OnCommit with
-// wait). It costs a read of the WAL (a few ms: an LTX file is fsynced),
-// shared with the other leases settling at once; a database that is not
-// replicated returns at once.
-func (l *Lease) Settle() {
-	l.pool.ckpt.Nudge()
-	l.host.commit(l.ctx, l.id, true)
-}
-
 // Close ends the lease: an open transaction is rolled back and the
 // connection closed. Closing an ended lease does nothing.
 func (l *Lease) Close() error {

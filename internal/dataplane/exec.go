@@ -160,9 +160,6 @@ func (s *session) execute(st stmt) (*stmtResult, error) {
 		return nil, err
 	}
 	wantRows := st.WantRows == nil || *st.WantRows
-	if mayWrite(text) {
-		s.st.unsettled = true
-	}
 	ctx, cancel := s.stmtContext()
 	defer cancel()
 	s.st.lease.ForgetRefusal()
@@ -367,7 +364,6 @@ func (s *session) holds(c *batchCond, at int, ran []bool, res *batchResult) (boo
 
 // sequence runs every statement of a text, ignoring their rows.
 func (s *session) sequence(text string) error {
-	s.st.unsettled = true
 	ctx, cancel := s.stmtContext()
 	defer cancel()
 	s.st.lease.ForgetRefusal()
@@ -472,21 +468,6 @@ var explainStart = regexp.MustCompile(`^(?:\s+|--[^\n]*(?:\n|$)|/\*(?s:.*?)\*/)*
 
 // isExplain tells whether a statement is EXPLAIN or EXPLAIN QUERY PLAN.
 func isExplain(text string) bool { return explainStart.MatchString(text) }
-
-// readStart matches a statement that starts with SELECT, VALUES, WITH or
-// EXPLAIN, after blanks and comments.
-var readStart = regexp.MustCompile(`^(?:\s+|--[^\n]*(?:\n|$)|/\*(?s:.*?)\*/)*(?i:select|values|with|explain)\b`)
-
-// mayWrite tells whether a statement may commit something that changes
-// no row, which total_changes() misses: a COMMIT, a CREATE, a PRAGMA. It
-// errs towards yes: anything but a single statement starting with SELECT,
-// VALUES, WITH or EXPLAIN. A WITH that writes changes rows.
-func mayWrite(text string) bool {
-	if strings.Contains(strings.TrimRight(text, " \t\r\n;"), ";") {
-		return true
-	}
-	return !readStart.MatchString(text)
-}
 
 // paramNames lists a statement's parameters as SQLite numbers them: ?NNN
 // takes index NNN, a bare ? the next one, and a name (:a, @a, $a) the next

@@ -11,6 +11,3 @@ func (s *Server) SetClock(now func() time.Time) { s.now = now }
 
 // StatusTTL is how long a status read is believed for an open stream.
 const StatusTTL = statusTTL
-
-// MayWrite is mayWrite.
-var MayWrite = mayWrite

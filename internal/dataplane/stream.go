@@ -26,12 +26,6 @@ type stream struct {
 	totalChanges int64
 	// wrote is set when a request changed rows, to nudge the checkpointer.
 	wrote bool
-	// unsettled is set when a statement may have written (mayWrite, or
-	// rows changed) since the stream last settled; settle, when the
-	// request left it outside a transaction, so that what it committed
-	// is read into the point-in-time history before the client hears of
-	// it (release).
-	unsettled, settle bool
 	// closing is set by a close request: the stream ends after it.
 	closing bool
 	// idle ends the stream when its baton goes unused (IdleTimeout).
@@ -104,19 +98,12 @@ func (ss *streams) acquire(baton string, g Grant) (*stream, error) {
 // release puts a stream back under a new baton, or ends it when it was
 // closed or its lease ended; it returns the baton for the answer.
 func (ss *streams) release(st *stream) *string {
-	switch {
-	case st.settle && st.lease.Err() == nil:
-		// A commit the client is about to hear of: its time in the
-		// point-in-time history is before the answer. A lease ended
-		// meanwhile (a swap) has had its commits read by the stop of
-		// the replicator, which comes after the leases end.
-		st.lease.Settle()
-	case st.wrote:
+	if st.wrote {
 		// Commits never checkpoint on this console: the checkpointer
 		// does, when told.
 		st.lease.Nudge()
+		st.wrote = false
 	}
-	st.wrote, st.settle = false, false
 	ss.mu.Lock()
 	if st.closing || ss.closed || st.lease.Err() != nil {
 		ss.mu.Unlock()
@@ -226,17 +213,6 @@ func (st *stream) run(ctx context.Context, reqs []streamRequest) []streamResult 
 				continue
 			}
 			results = append(results, s.handle(req))
-		}
-		if st.wrote {
-			st.unsettled = true
-		}
-		if st.unsettled && st.lease.Err() == nil {
-			// Outside a transaction again: whatever it wrote is
-			// committed (or rolled back, which costs a read that finds
-			// nothing new).
-			if auto, err := s.autocommit(); err == nil && auto {
-				st.settle, st.unsettled = true, false
-			}
 		}
 		return nil
 	})
