@@ -2,10 +2,13 @@ package pitr
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/snapdeck/snapdeck/internal/snapstore"
 )
 
 // TestCommitsToldWithoutWaitingShareReads: commits told without waiting
@@ -136,4 +139,55 @@ func TestCommitsToldWaitingAreReadAtOnce(t *testing.T) {
 	if !read() {
 		t.Fatal("after 8 commits told with wait at once, a forced read found more")
 	}
+}
+
+// slowPuts is a local store whose file puts take 10 ms more each, as on a
+// disk busy with a writer's checkpoints.
+type slowPuts struct{ *snapstore.Local }
+
+func (s slowPuts) PutFile(ctx context.Context, key string, f *os.File) error {
+	time.Sleep(10 * time.Millisecond)
+	return s.Local.PutFile(ctx, key, f)
+}
+
+// TestUploadKeepsUpWithWaitedReads: commits told with wait, one after
+// another, each make an LTX file; when they come faster than the replica
+// uploads files, the reads upload what waits before going on, so the
+// replica is never much more than maxBacklog files behind. Left to the
+// replica's own passes, a tick apart, it fell all 150 files behind.
+func TestUploadKeepsUpWithWaitedReads(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	path, w, ck := checkpointedWriter(t, dir)
+	local := localBlobs(t, filepath.Join(dir, "blobs"))
+	// A tick of a second (uploadInterval of 4 s): the replica's own
+	// passes come rarely.
+	reps := newReplicators(t, ck, Config{Blobs: slowPuts{local}, Interval: 4 * time.Second})
+	if err := reps.Start(ctx, replicatedID, path, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if err := reps.Sync(ctx, replicatedID); err != nil {
+		t.Fatal(err)
+	}
+	reps.mu.Lock()
+	db := reps.running[replicatedID].db
+	reps.mu.Unlock()
+	var most uint64
+	for i := range 150 {
+		if _, err := w.Exec(`INSERT INTO t(pad) VALUES (?)`, i); err != nil {
+			t.Fatal(err)
+		}
+		reps.Committed(ctx, replicatedID, true)
+		dpos, err := db.Pos()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r := db.Replica.Pos().TXID; r > 0 {
+			most = max(most, uint64(dpos.TXID-r))
+		}
+	}
+	if most > maxBacklog+2 {
+		t.Fatalf("the replica fell %d files behind the reads of the WAL; at most %d+2 expected", most, maxBacklog)
+	}
+	t.Logf("the replica was at most %d files behind", most)
 }

@@ -302,10 +302,52 @@ func (cur *replicator) reader(ctx context.Context, gap time.Duration, logger *sl
 				wait.Stop()
 			}
 		}
+		cur.awaitUpload(ctx, logger)
 		r := cur.startRound()
 		cur.sync(context.Background(), logger)
 		close(r.done)
 		last = time.Now()
+	}
+}
+
+// maxBacklog is how many LTX files the replica may have yet to upload
+// before reader uploads them itself ahead of its next read (awaitUpload),
+// and maxBacklogWait the longest such an upload may hold the reads up.
+// Each read is one file, and the replica uploads files one at a time (a
+// directory fsync each, 3.5-7 ms on the benchmark machine) in passes a
+// tick apart (uploadInterval). Reads that come faster than that, as a
+// script posting one-row inserts to the Query tab makes them (one read
+// each, 355 a second), left the upload further behind at every pass: the
+// lag reached 2.56 s over 30 s. Uploading on the reads' own goroutine
+// once 32 files wait holds the reads, and the commits waiting for them, to
+// what the upload keeps up with: 164 runs a second, the lag at most
+// 312 ms (docs/benchmarks.md, "s12-backlog").
+const (
+	maxBacklog     = 32
+	maxBacklogWait = 500 * time.Millisecond
+)
+
+// awaitUpload uploads what was read from the WAL, on reader's goroutine,
+// when the replica is more than maxBacklog files behind it: the replica's
+// own uploads wait for their tick, and reads that waited for them instead
+// held a script on the Query tab to 32 runs a tick (134 a second), the
+// upload idle meanwhile. A failed upload is left to the replica's next
+// pass.
+func (cur *replicator) awaitUpload(ctx context.Context, logger *slog.Logger) {
+	if cur.db.Replica == nil {
+		return
+	}
+	dpos, err := cur.db.Pos()
+	rpos := cur.db.Replica.Pos()
+	// A replica whose position is not known yet (its first upload, or
+	// after a failed one) is left to its own pass.
+	if err != nil || rpos.TXID == 0 || dpos.TXID <= rpos.TXID+maxBacklog {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, maxBacklogWait)
+	defer cancel()
+	if err := cur.db.Replica.Sync(ctx); err != nil && ctx.Err() == nil {
+		logger.Warn("upload the history behind the reads of the WAL", "err", err)
 	}
 }
 
