@@ -246,9 +246,9 @@ func CaptureWithBase(ctx context.Context, path string, st *snapstore.Store, base
 	// Three stages after the reader, over the machine's cores: page
 	// hashes a chunk ahead of adding the pages to the store, the image
 	// hash a chunk behind, which gives the buffers back to the reader.
-	// None waits for another at every chunk. The page hashes of a chunk
-	// are split over two goroutines, the image hash being the one stage
-	// that cannot be.
+	// None waits for another at every chunk. The page hashes run on two
+	// goroutines, a chunk each, the image hash being the one stage that
+	// cannot be split.
 	//
 	// Every page is fingerprinted (printPage). A page whose fingerprint
 	// is the base's at the same index is the base's page, and is not
@@ -257,51 +257,73 @@ func CaptureWithBase(ctx context.Context, path string, st *snapstore.Store, base
 	// three leaves in four are the base's, and in the others one page in
 	// 32: hashing the unchanged pages of those leaves took a sixth of the
 	// capture's CPU.
-	hashed := make(chan hashedChunk, cap(free)-1)
+	//
+	// The two hashers take whole chunks, and the adder takes their
+	// results in the image's order. Each chunk used to be split between
+	// two goroutines, and the hasher waited for its other half at every
+	// chunk: 0.44 s of waiting in the 1.5 s capture of a GiB after a
+	// fill. Whole chunks took 1.36-1.48 s against 1.43-1.52 s, 4 pairs
+	// alternated (docs/benchmarks.md, "s12-capture").
+	type hashJob struct {
+		data      []byte
+		firstLeaf int
+		done      chan hashedChunk
+	}
+	jobs := make(chan *hashJob, cap(free))
+	order := make(chan *hashJob, cap(free))
 	go func() {
-		defer close(hashed)
+		defer close(jobs)
+		defer close(order)
 		firstLeaf := 0
 		for c := range chunks {
-			n := len(c) / pageSize
-			leaves := (n + leafPages - 1) / leafPages
-			hc := hashedChunk{data: c, hashes: make([][32]byte, n), prints: make([]pagePrint, n), asBase: make([]bool, n), reused: make([]reusedLeaf, leaves)}
-			hashLeaf := func(j int) {
-				lo, hi := j*leafPages, min((j+1)*leafPages, n)
-				first := (firstLeaf + j) * leafPages // the image's index of page lo
-				same := 0
-				for i := lo; i < hi; i++ {
-					hc.prints[i] = printPage(c[i*pageSize : (i+1)*pageSize])
-					if k := first + i - lo; k < len(basePrints) && basePrints[k] == hc.prints[i] {
-						hc.asBase[i] = true
-						same++
-					}
-				}
-				baseLen := min(leafPages, len(basePrints)-first)
-				if same == hi-lo && baseLen == hi-lo {
-					if h, ok := w.BaseLeaf(firstLeaf + j); ok {
-						hc.reused[j] = reusedLeaf{hash: h, ok: true}
-						return
-					}
-				}
-				for i := lo; i < hi; i++ {
-					if !hc.asBase[i] {
-						hc.hashes[i] = hashPage(c[i*pageSize : (i+1)*pageSize])
-					}
+			j := &hashJob{data: c, firstLeaf: firstLeaf, done: make(chan hashedChunk, 1)}
+			firstLeaf += (len(c)/pageSize + leafPages - 1) / leafPages
+			order <- j
+			jobs <- j
+		}
+	}()
+	hashChunk := func(c []byte, firstLeaf int) hashedChunk {
+		n := len(c) / pageSize
+		leaves := (n + leafPages - 1) / leafPages
+		hc := hashedChunk{data: c, hashes: make([][32]byte, n), prints: make([]pagePrint, n), asBase: make([]bool, n), reused: make([]reusedLeaf, leaves)}
+		for j := range leaves {
+			lo, hi := j*leafPages, min((j+1)*leafPages, n)
+			first := (firstLeaf + j) * leafPages // the image's index of page lo
+			same := 0
+			for i := lo; i < hi; i++ {
+				hc.prints[i] = printPage(c[i*pageSize : (i+1)*pageSize])
+				if k := first + i - lo; k < len(basePrints) && basePrints[k] == hc.prints[i] {
+					hc.asBase[i] = true
+					same++
 				}
 			}
-			var wg sync.WaitGroup
-			half := leaves / 2
-			wg.Go(func() {
-				for j := half; j < leaves; j++ {
-					hashLeaf(j)
+			baseLen := min(leafPages, len(basePrints)-first)
+			if same == hi-lo && baseLen == hi-lo {
+				if h, ok := w.BaseLeaf(firstLeaf + j); ok {
+					hc.reused[j] = reusedLeaf{hash: h, ok: true}
+					continue
 				}
-			})
-			for j := range half {
-				hashLeaf(j)
 			}
-			wg.Wait()
-			firstLeaf += leaves
-			hashed <- hc
+			for i := lo; i < hi; i++ {
+				if !hc.asBase[i] {
+					hc.hashes[i] = hashPage(c[i*pageSize : (i+1)*pageSize])
+				}
+			}
+		}
+		return hc
+	}
+	for range 2 {
+		go func() {
+			for j := range jobs {
+				j.done <- hashChunk(j.data, j.firstLeaf)
+			}
+		}()
+	}
+	hashed := make(chan hashedChunk)
+	go func() {
+		defer close(hashed)
+		for j := range order {
+			hashed <- <-j.done
 		}
 	}()
 	image := sha256.New()
