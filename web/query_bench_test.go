@@ -70,21 +70,7 @@ func BenchmarkQueryTabSustainedWrites(b *testing.B) {
 	seconds := 5
 	fmt.Sscan(os.Getenv("SNAPDECK_WAL_SECONDS"), &seconds)
 	for b.Loop() {
-		var lagMax time.Duration
-		stop := make(chan struct{})
-		sampled := make(chan struct{})
-		go func() {
-			defer close(sampled)
-			for t := time.NewTicker(100 * time.Millisecond); ; {
-				select {
-				case <-stop:
-					t.Stop()
-					return
-				case <-t.C:
-					lagMax = max(lagMax, c.app.PITR.Lag()[d.ID])
-				}
-			}
-		}()
+		lag := lagSampler(c, d.ID)
 		runs := 0
 		start := time.Now()
 		for time.Since(start) < time.Duration(seconds)*time.Second {
@@ -95,9 +81,7 @@ func BenchmarkQueryTabSustainedWrites(b *testing.B) {
 			runs++
 		}
 		took := time.Since(start)
-		close(stop)
-		<-sampled
 		b.ReportMetric(float64(runs)/took.Seconds(), "runs/s")
-		b.ReportMetric(lagMax.Seconds()*1000, "lag-max-ms")
+		b.ReportMetric(lag().Seconds()*1000, "lag-max-ms")
 	}
 }

@@ -2,11 +2,14 @@ package pitr
 
 import (
 	"context"
+	"database/sql"
 	"os"
 	"path/filepath"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/benbjohnson/litestream"
 
 	"github.com/snapdeck/snapdeck/internal/snapstore"
 )
@@ -17,23 +20,12 @@ import (
 // has passed. Read at once, each commit here had its own file.
 func TestCommitsToldWithoutWaitingShareReads(t *testing.T) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	path, w, ck := checkpointedWriter(t, dir)
 	tuning := DefaultTuning
 	tuning.ReadGap = 250 * time.Millisecond
 	// Litestream's own reads, every MonitorInterval (capped at the
 	// interval), are kept out of the count.
 	tuning.MonitorInterval = time.Minute
-	reps := newReplicators(t, ck, Config{Blobs: localBlobs(t, filepath.Join(dir, "blobs")), Interval: time.Minute, Tuning: tuning})
-	if err := reps.Start(ctx, replicatedID, path, time.Hour); err != nil {
-		t.Fatal(err)
-	}
-	if err := reps.Sync(ctx, replicatedID); err != nil {
-		t.Fatal(err)
-	}
-	reps.mu.Lock()
-	db := reps.running[replicatedID].db
-	reps.mu.Unlock()
+	w, reps, db := startLitestream(t, Config{Interval: time.Minute, Tuning: tuning}, nil)
 	txid := func() uint64 {
 		t.Helper()
 		pos, err := db.Pos()
@@ -77,18 +69,10 @@ func TestCommitsToldWithoutWaitingShareReads(t *testing.T) {
 // several callers are each read by the time their call returns.
 func TestCommitsToldWaitingAreReadAtOnce(t *testing.T) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	path, w, ck := checkpointedWriter(t, dir)
 	tuning := DefaultTuning
 	tuning.ReadGap = time.Minute
 	tuning.MonitorInterval = time.Minute
-	reps := newReplicators(t, ck, Config{Blobs: localBlobs(t, filepath.Join(dir, "blobs")), Interval: time.Minute, Tuning: tuning})
-	if err := reps.Start(ctx, replicatedID, path, time.Hour); err != nil {
-		t.Fatal(err)
-	}
-	reps.mu.Lock()
-	db := reps.running[replicatedID].db
-	reps.mu.Unlock()
+	w, reps, db := startLitestream(t, Config{Interval: time.Minute, Tuning: tuning}, nil)
 	read := func() bool {
 		t.Helper()
 		before, err := db.Pos()
@@ -157,21 +141,9 @@ func (s slowPuts) PutFile(ctx context.Context, key string, f *os.File) error {
 // replica's own passes, a tick apart, it fell all 150 files behind.
 func TestUploadKeepsUpWithWaitedReads(t *testing.T) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	path, w, ck := checkpointedWriter(t, dir)
-	local := localBlobs(t, filepath.Join(dir, "blobs"))
 	// A tick of a second (uploadInterval of 4 s): the replica's own
 	// passes come rarely.
-	reps := newReplicators(t, ck, Config{Blobs: slowPuts{local}, Interval: 4 * time.Second})
-	if err := reps.Start(ctx, replicatedID, path, time.Hour); err != nil {
-		t.Fatal(err)
-	}
-	if err := reps.Sync(ctx, replicatedID); err != nil {
-		t.Fatal(err)
-	}
-	reps.mu.Lock()
-	db := reps.running[replicatedID].db
-	reps.mu.Unlock()
+	w, reps, db := startLitestream(t, Config{Interval: 4 * time.Second}, func(l *snapstore.Local) snapstore.Blobs { return slowPuts{l} })
 	var most uint64
 	for i := range 150 {
 		if _, err := w.Exec(`INSERT INTO t(pad) VALUES (?)`, i); err != nil {
@@ -190,4 +162,31 @@ func TestUploadKeepsUpWithWaitedReads(t *testing.T) {
 		t.Fatalf("the replica fell %d files behind the reads of the WAL; at most %d+2 expected", most, maxBacklog)
 	}
 	t.Logf("the replica was at most %d files behind", most)
+}
+
+// startLitestream replicates checkpointedWriter's database, in a new
+// directory, as replicatedID with cfg and a local store there (through
+// wrap, when not nil), after one read of it; it returns the writer, the
+// Replicators and Litestream's DB.
+func startLitestream(t *testing.T, cfg Config, wrap func(*snapstore.Local) snapstore.Blobs) (*sql.DB, *Replicators, *litestream.DB) {
+	t.Helper()
+	ctx := context.Background()
+	dir := t.TempDir()
+	path, w, ck := checkpointedWriter(t, dir)
+	local := localBlobs(t, filepath.Join(dir, "blobs"))
+	cfg.Blobs = local
+	if wrap != nil {
+		cfg.Blobs = wrap(local)
+	}
+	reps := newReplicators(t, ck, cfg)
+	if err := reps.Start(ctx, replicatedID, path, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if err := reps.Sync(ctx, replicatedID); err != nil {
+		t.Fatal(err)
+	}
+	reps.mu.Lock()
+	db := reps.running[replicatedID].db
+	reps.mu.Unlock()
+	return w, reps, db
 }
