@@ -448,9 +448,9 @@ func TestDataPlaneMetrics(t *testing.T) {
 // TestStreamWritesAreCheckpointed writes 8 MiB through the data plane, 64
 // KiB a commit, and checks that the database file takes them in: the
 // streams' commits nudge the checkpointer, which copies the WAL into the
-// file at most every 500 ms. Nothing else would: the
-// console's connections never checkpoint on commit, so without the
-// nudges the file stays as created and the WAL holds everything
+// file at most every 500 ms. Nothing else would: the console's
+// connections never checkpoint on commit, so without the nudges the file
+// stays as created and the WAL holds everything
 // (BenchmarkDataPlaneSustainedWrites measures the WAL's size over 60 s).
 func TestStreamWritesAreCheckpointed(t *testing.T) {
 	c, d, _, db := goClientConsole(t)
