@@ -145,7 +145,8 @@ const DefaultMinCheckpointPageN = 4000
 // 25 ms apart it stayed at 274-284 ms, and the worst commit went from
 // 23-67 ms to 34-39 ms, as Litestream took less of the two cores
 // (docs/benchmarks.md, "s12-gap"). A lease's commit made while reads come
-// back to back gets a time at most this much later than its own.
+// back to back gets a time up to this much, plus one read, later than its
+// own (more while the reads wait for the upload: awaitUpload).
 const DefaultReadGap = 25 * time.Millisecond
 
 // DefaultTuning is the tuning measured with the issue-4 writer
