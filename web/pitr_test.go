@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -451,4 +452,81 @@ func (c *console) syncPITR(t *testing.T, id string) {
 	if err := c.pitr.Sync(context.Background(), id); err != nil {
 		t.Fatalf("sync the point-in-time history of %s: %v", id, err)
 	}
+}
+
+// TestRestoreToTimeWhileAScriptWrites: one user's script inserts
+// numbered rows through the Query tab as fast as it can (past what the
+// history's upload keeps up with, so the reads of the WAL upload as they
+// go), while another restores the database to a time taken between two of
+// the script's commits. The restored database holds exactly the rows
+// committed before that time, none of those committed after it and before
+// the restore began, and the script's writes go on afterwards (its rows
+// after the swap are numbered past those).
+func TestRestoreToTimeWhileAScriptWrites(t *testing.T) {
+	c := mustPITRConsole(t)
+	ctx := context.Background()
+	d := c.mustDatabase("ledger", snapdeck.PlanEnterprise)
+	c.exec(t, d.ID, "CREATE TABLE t (n INTEGER)")
+	var mu sync.Mutex
+	committed, refused := 0, 0
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			// The count and the commit move together, so a time taken
+			// under mu falls between two commits.
+			mu.Lock()
+			if _, err := c.databases.Query(ctx, d.ID, fmt.Sprintf("INSERT INTO t VALUES (%d)", committed+1), false); err != nil {
+				refused++ // while the restore swaps the file
+			} else {
+				committed++
+			}
+			mu.Unlock()
+		}
+	}()
+	time.Sleep(1500 * time.Millisecond)
+	// The history tells commits apart to the millisecond (a time covers
+	// its millisecond): the time is 2 ms from the commits either side.
+	mu.Lock()
+	time.Sleep(2 * time.Millisecond)
+	at, want := time.Now().UTC(), committed
+	time.Sleep(2 * time.Millisecond)
+	mu.Unlock()
+	time.Sleep(time.Second)
+	mu.Lock()
+	begun := committed
+	mu.Unlock()
+	_, j, err := c.snapshots.RestoreToTime(ctx, "admin@x", d.ID, at)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if j = c.waitJob(t, j.ID); j.Status != snapdeck.JobSucceeded {
+		t.Fatalf("restore to %s: job %s", at.Format(time.RFC3339Nano), j.Status)
+	}
+	mu.Lock()
+	after := committed
+	mu.Unlock()
+	time.Sleep(300 * time.Millisecond)
+	close(stop)
+	<-done
+	r, err := c.databases.Query(ctx, d.ID, fmt.Sprintf(
+		"SELECT (SELECT count(*) FROM t WHERE n <= %d) || ' ' || (SELECT count(*) FROM t WHERE n > %d AND n <= %d) || ' ' || (SELECT integrity_check FROM pragma_integrity_check)",
+		want, want, begun), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, w := r.Rows[0][0], fmt.Sprintf("%d 0 ok", want); got != w {
+		t.Fatalf("restored to %s, between commits %d and %d: rows up to it, rows after it until the restore began (%d), integrity: got %s, want %s",
+			at.Format(time.RFC3339Nano), want, want+1, begun, got, w)
+	}
+	if committed <= after {
+		t.Fatalf("the script committed nothing after the restore (%d commits, %d refused)", committed, refused)
+	}
+	t.Logf("%d commits before the time, %d when the restore began, %d by its end, %d in all; %d refused", want, begun, after, committed, refused)
 }

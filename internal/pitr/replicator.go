@@ -909,6 +909,13 @@ func (r *Replicators) Earliest(ctx context.Context, id string) (time.Time, bool,
 // (read from the WAL at most Tuning.MonitorInterval after its commit). The
 // file is fsynced with its directory.
 //
+// LTX files carry their time in whole milliseconds, and at covers its
+// millisecond: a file read in it is taken, so a commit made less than a
+// millisecond after at can be held. Taking only the milliseconds before
+// at's own was tried: a commit read just before the time noted on its
+// answer, in the same millisecond, was then left out, which is the
+// common case (a time noted after a commit), where the other is rare.
+//
 // What proves it whole, in place of Litestream's PRAGMA quick_check (40%
 // of a restore's CPU at 256 MiB, docs/benchmarks.md): the plan starts at
 // a snapshot and its files follow each other transaction by transaction;
