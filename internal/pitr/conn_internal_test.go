@@ -137,11 +137,6 @@ const replicatedID = "db1"
 // running for it as replicatedID, reading its WAL every 100 ms.
 func replicatedWriter(t *testing.T) (string, *sql.DB, *Replicators) {
 	t.Helper()
-	dir := t.TempDir()
-	path, w, ck := checkpointedWriter(t, dir)
-	reps := newReplicators(t, ck, Config{Blobs: localBlobs(t, dir), Interval: 100 * time.Millisecond})
-	if err := reps.Start(context.Background(), replicatedID, path, time.Hour); err != nil {
-		t.Fatal(err)
-	}
+	path, w, reps, _ := startLitestream(t, Config{Interval: 100 * time.Millisecond}, nil)
 	return path, w, reps
 }

@@ -25,7 +25,7 @@ func TestCommitsToldWithoutWaitingShareReads(t *testing.T) {
 	// Litestream's own reads, every MonitorInterval (capped at the
 	// interval), are kept out of the count.
 	tuning.MonitorInterval = time.Minute
-	w, reps, db := startLitestream(t, Config{Interval: time.Minute, Tuning: tuning}, nil)
+	_, w, reps, db := startLitestream(t, Config{Interval: time.Minute, Tuning: tuning}, nil)
 	txid := func() uint64 {
 		t.Helper()
 		pos, err := db.Pos()
@@ -72,7 +72,7 @@ func TestCommitsToldWaitingAreReadAtOnce(t *testing.T) {
 	tuning := DefaultTuning
 	tuning.ReadGap = time.Minute
 	tuning.MonitorInterval = time.Minute
-	w, reps, db := startLitestream(t, Config{Interval: time.Minute, Tuning: tuning}, nil)
+	_, w, reps, db := startLitestream(t, Config{Interval: time.Minute, Tuning: tuning}, nil)
 	read := func() bool {
 		t.Helper()
 		before, err := db.Pos()
@@ -143,7 +143,7 @@ func TestUploadKeepsUpWithWaitedReads(t *testing.T) {
 	ctx := context.Background()
 	// A tick of a second (uploadInterval of 4 s): the replica's own
 	// passes come rarely.
-	w, reps, db := startLitestream(t, Config{Interval: 4 * time.Second}, func(l *snapstore.Local) snapstore.Blobs { return slowPuts{l} })
+	_, w, reps, db := startLitestream(t, Config{Interval: 4 * time.Second}, func(l *snapstore.Local) snapstore.Blobs { return slowPuts{l} })
 	var most uint64
 	for i := range 150 {
 		if _, err := w.Exec(`INSERT INTO t(pad) VALUES (?)`, i); err != nil {
@@ -166,9 +166,9 @@ func TestUploadKeepsUpWithWaitedReads(t *testing.T) {
 
 // startLitestream replicates checkpointedWriter's database, in a new
 // directory, as replicatedID with cfg and a local store there (through
-// wrap, when not nil), after one read of it; it returns the writer, the
-// Replicators and Litestream's DB.
-func startLitestream(t *testing.T, cfg Config, wrap func(*snapstore.Local) snapstore.Blobs) (*sql.DB, *Replicators, *litestream.DB) {
+// wrap, when not nil), after one read of it; it returns the database's
+// path, the writer, the Replicators and Litestream's DB.
+func startLitestream(t *testing.T, cfg Config, wrap func(*snapstore.Local) snapstore.Blobs) (string, *sql.DB, *Replicators, *litestream.DB) {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -188,5 +188,5 @@ func startLitestream(t *testing.T, cfg Config, wrap func(*snapstore.Local) snaps
 	reps.mu.Lock()
 	db := reps.running[replicatedID].db
 	reps.mu.Unlock()
-	return w, reps, db
+	return path, w, reps, db
 }

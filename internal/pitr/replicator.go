@@ -335,9 +335,6 @@ const (
 // upload idle meanwhile. A failed upload is left to the replica's next
 // pass.
 func (cur *replicator) awaitUpload(ctx context.Context, logger *slog.Logger) {
-	if cur.db.Replica == nil {
-		return
-	}
 	dpos, err := cur.db.Pos()
 	rpos := cur.db.Replica.Pos()
 	// A replica whose position is not known yet (its first upload, or

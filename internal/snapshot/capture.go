@@ -319,13 +319,6 @@ func CaptureWithBase(ctx context.Context, path string, st *snapstore.Store, base
 			}
 		}()
 	}
-	hashed := make(chan hashedChunk)
-	go func() {
-		defer close(hashed)
-		for j := range order {
-			hashed <- <-j.done
-		}
-	}()
 	image := sha256.New()
 	imageIn := make(chan []byte, cap(free))
 	imageDone := make(chan struct{})
@@ -346,7 +339,8 @@ func CaptureWithBase(ctx context.Context, path string, st *snapstore.Store, base
 	if keepPrints {
 		prints = make([]pagePrint, 0, pages)
 	}
-	for c := range hashed {
+	for j := range order {
+		c := <-j.done
 		if addErr == nil {
 			n := len(c.data) / pageSize
 			for j, r := range c.reused {
